@@ -1,0 +1,168 @@
+# schedlab: one Makefile, all output under build/.  `make V=1` shows commands.
+#
+#   make deps    install missing distribution packages (the only network step)
+#   make build   workload, loadgen, schedtrace, C tests, benchmarks (default)
+#   make run     deps + build + ./schedlab run configs/default.toml + report
+#   make test    deps + build + C unit tests (under timeout) + pytest
+#   make bench   the speed benchmarks, measured side by side in one run
+#   make check   test + clang-format + flake8, PASSED/FAILED/SKIPPED per check
+#   make clean
+
+BUILD   ?= build
+CC      ?= cc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+PYTHON  ?= /usr/bin/python3
+ARCH    := $(shell uname -m)
+CONFIG  ?= configs/default.toml
+
+CFLAGS  ?= -O2 -g
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-function-declaration \
+	-Werror=incompatible-pointer-types -Werror=return-type -MMD -MP \
+	-Iuserspace -I$(BUILD)
+LDLIBS  := -luring -lpthread -lm
+ifeq ($(SANITIZE),1)
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DEFAULT_GOAL := build
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: deps build run test ctest pytest bench check clean
+
+# ---- userspace ------------------------------------------------------------
+# Everything the workload is made of but main.c; tests and benches link it.
+CORE_SRCS := $(wildcard userspace/lib/*.c) \
+	$(wildcard userspace/coro/*.c) \
+	$(wildcard userspace/coro/switch_$(ARCH).S) \
+	$(wildcard userspace/models/*.c) \
+	$(wildcard userspace/tasks/*.c) \
+	#
+CORE_OBJS := $(patsubst %,$(BUILD)/%.o,$(basename $(CORE_SRCS)))
+LOADGEN_SRCS := $(wildcard userspace/loadgen/*.c)
+TEST_SRCS := $(wildcard userspace/tests/test_*.c)
+TESTS     := $(patsubst userspace/tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCH_SRCS := $(wildcard userspace/bench/*.c)
+BENCHES   := $(patsubst userspace/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+USERSPACE := $(BUILD)/workload $(TESTS) $(BENCHES)
+ifneq ($(LOADGEN_SRCS),)
+USERSPACE += $(BUILD)/loadgen
+endif
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.S
+	@mkdir -p $(@D)
+	$(call msg,AS,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/workload: $(BUILD)/userspace/main.o $(CORE_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/loadgen: $(patsubst %.c,$(BUILD)/%.o,$(LOADGEN_SRCS)) \
+		$(filter $(BUILD)/userspace/lib/%,$(CORE_OBJS))
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/userspace/tests/%.o $(CORE_OBJS)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/bench/%: $(BUILD)/userspace/bench/%.o $(CORE_OBJS)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# ---- BPF: %.bpf.c -> build/bpf/%.bpf.o -> build/bpf/%.skel.h -> schedtrace --
+PROBES := \
+	$(patsubst bpf/%.bpf.c,%,$(wildcard bpf/*.bpf.c)) \
+	#
+TRACER_SRCS := $(filter-out %.bpf.c,$(wildcard bpf/*.c))
+VMLINUX_H ?= $(BUILD)/vmlinux.h
+HOST_TRIPLET := $(shell $(CC) -dumpmachine)
+BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall \
+	-I$(BUILD) -I$(dir $(VMLINUX_H)) -Ibpf -I/usr/include/$(HOST_TRIPLET)
+HAVE_BPF_TOOLS := $(shell command -v $(CLANG) >/dev/null && command -v $(BPFTOOL) >/dev/null \
+	&& test -r /usr/include/bpf/libbpf.h && echo yes)
+
+ifneq ($(TRACER_SRCS),)
+ifeq ($(HAVE_BPF_TOOLS),yes)
+TRACER := $(BUILD)/schedtrace
+else
+$(info   SKIP     schedtrace: needs clang, bpftool and libbpf-dev (run `make deps`))
+endif
+endif
+
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(call msg,BTF,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) $(wildcard bpf/*.h)
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(BUILD)/bpf/%.o: bpf/%.c $(patsubst %,$(BUILD)/bpf/%.skel.h,$(PROBES))
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Ibpf -I$(BUILD)/bpf -c $< -o $@
+
+$(BUILD)/schedtrace: $(patsubst bpf/%.c,$(BUILD)/bpf/%.o,$(TRACER_SRCS)) \
+		$(filter $(BUILD)/userspace/lib/%,$(CORE_OBJS))
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz $(LDLIBS) -o $@
+
+# ---- top-level targets ------------------------------------------------------
+build: $(USERSPACE) $(TRACER)
+
+deps:
+	$(Q)./scripts/deps
+
+run: deps build
+	$(Q)$(PYTHON) -m harness run $(CONFIG)
+	$(Q)$(PYTHON) -m harness report results/latest
+
+ctest: build
+	$(Q)./scripts/run-ctests $(TESTS)
+
+pytest: build
+	$(Q)$(PYTHON) -m pytest -q harness/tests
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)$(MAKE) --no-print-directory ctest
+	$(Q)$(MAKE) --no-print-directory pytest
+
+bench: deps build
+	$(Q)$(PYTHON) -m harness run configs/bench.toml
+	$(Q)$(PYTHON) -m harness report results/latest
+
+check: deps
+	$(Q)./scripts/check
+
+clean:
+	$(call msg,CLEAN,$(BUILD))
+	$(Q)rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

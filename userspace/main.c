@@ -1,0 +1,263 @@
+/* main.c: the workload binary. Parse the task and its parameters, pick the
+ * model, run one cell, print one JSON record on stdout (DESIGN.md contract).
+ *
+ * Exit status: 0 ok; 1 failed while running; 2 bad input (nothing ran);
+ * 77 skipped (this machine cannot run it; the record says why). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/cpuset.h"
+#include "lib/json.h"
+#include "lib/limits.h"
+#include "lib/record.h"
+#include "rt.h"
+#include "task.h"
+#include "tasks/params.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_SKIPPED = 77 };
+
+static const char usage_text[] =
+"usage: workload TASK [--model threads|coro|uring] [--PARAM VALUE ...]\n"
+"       workload --list        every task, model and parameter, as JSON\n"
+"\n"
+"Runs one cell of an experiment and prints one JSON record on stdout;\n"
+"human messages go to stderr. A parameter is spelled as in configs\n"
+"(--hog_yield_us 100) or dashed (--hog-yield-us 100); booleans take\n"
+"true or false. Every task accepts --cpus LIST, --seed N, --warmup N.\n"
+"\n"
+"Exit status: 0 ok, 1 failed while running, 2 bad input, 77 skipped.\n"
+"\n"
+"EXAMPLES\n"
+"  workload pingpong --model coro --iterations 1000000\n"
+"  workload pingpong --model threads --placement split --channel pipe\n"
+"  workload spawn --model coro --tasks 1000000 --stack_bytes 16384\n"
+"  workload --list | python3 -m json.tool\n";
+
+static const struct task *find_task(const char *name)
+{
+	for (const struct task *const *t = task_list; *t; t++)
+		if (strcmp((*t)->name, name) == 0)
+			return *t;
+	return NULL;
+}
+
+static const struct rt_model *find_model(const char *name)
+{
+	for (const struct rt_model *const *m = model_list; *m; m++)
+		if (strcmp((*m)->name, name) == 0)
+			return *m;
+	return NULL;
+}
+
+static void print_names(FILE *out, const char *what)
+{
+	const char *sep = "";
+
+	if (strcmp(what, "tasks") == 0)
+		for (const struct task *const *t = task_list; *t; t++, sep = ", ")
+			fprintf(out, "%s%s", sep, (*t)->name);
+	else
+		for (const struct rt_model *const *m = model_list; *m; m++, sep = ", ")
+			fprintf(out, "%s%s", sep, (*m)->name);
+}
+
+static int task_supports(const struct task *t, const char *model)
+{
+	if (!t->models)
+		return 1;
+	for (const char *const *m = t->models; *m; m++)
+		if (strcmp(*m, model) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *const type_names[] = {
+	[PARAM_U64] = "u64", [PARAM_BOOL] = "bool", [PARAM_ENUM] = "enum", [PARAM_STR] = "str",
+};
+
+static void list_params(struct json *j, const struct task_ctx *ctx)
+{
+	json_arr_open(j, "params");
+	for (int i = 0; i < ctx->nvalues; i++) {
+		const struct task_param *p = ctx->specs[i];
+
+		json_obj_open(j, NULL);
+		json_str(j, "key", p->key);
+		json_str(j, "type", type_names[p->type]);
+		json_str(j, "default", p->def);
+		json_str(j, "unit", p->unit);
+		if (p->type == PARAM_U64) {
+			json_u64(j, "min", p->min);
+			json_u64(j, "max", p->max);
+		}
+		if (p->type == PARAM_ENUM) {
+			json_arr_open(j, "choices");
+			for (const char *c = p->choices; c && *c;) {
+				const char *bar = strchr(c, '|');
+				char one[64];
+
+				snprintf(one, sizeof(one), "%.*s",
+					 (int)(bar ? (size_t)(bar - c) : strlen(c)), c);
+				json_str(j, NULL, one);
+				c = bar ? bar + 1 : c + strlen(c);
+			}
+			json_arr_close(j);
+		}
+		json_str(j, "help", p->help);
+		json_obj_close(j);
+	}
+	json_arr_close(j);
+}
+
+static int list_everything(void)
+{
+	struct json j;
+	struct task_ctx ctx;
+	char reason[256];
+
+	json_init(&j, stdout);
+	json_obj_open(&j, NULL);
+	json_u64(&j, "schema", RECORD_SCHEMA);
+	json_arr_open(&j, "tasks");
+	for (const struct task *const *t = task_list; *t; t++) {
+		json_obj_open(&j, NULL);
+		json_str(&j, "name", (*t)->name);
+		json_str(&j, "summary", (*t)->summary);
+		json_arr_open(&j, "models");
+		for (const struct rt_model *const *m = model_list; *m; m++)
+			if (task_supports(*t, (*m)->name))
+				json_str(&j, NULL, (*m)->name);
+		json_arr_close(&j);
+		json_str(&j, "skip_reason", (*t)->skip_reason);
+		params_init(&ctx, *t, "threads");
+		list_params(&j, &ctx);
+		json_obj_close(&j);
+	}
+	json_arr_close(&j);
+	json_arr_open(&j, "models");
+	for (const struct rt_model *const *m = model_list; *m; m++) {
+		int err;
+
+		reason[0] = '\0';
+		err = (*m)->probe(reason, sizeof(reason));
+		json_obj_open(&j, NULL);
+		json_str(&j, "name", (*m)->name);
+		json_str(&j, "summary", (*m)->summary);
+		json_bool(&j, "available", err == 0);
+		json_str(&j, "reason", err ? reason : NULL);
+		json_obj_close(&j);
+	}
+	json_arr_close(&j);
+	json_obj_close(&j);
+	fputc('\n', stdout);
+	return EXIT_OK;
+}
+
+static int run_main(struct rt *rt, void *arg)
+{
+	struct task_ctx *ctx = arg;
+
+	return ctx->task->run(rt, ctx);
+}
+
+static int finish(struct record *rec, uint64_t start_ns)
+{
+	static const int codes[] = {
+		[REC_OK] = EXIT_OK, [REC_FAILED] = EXIT_FAILED,
+		[REC_SKIPPED] = EXIT_SKIPPED, [REC_BAD_INPUT] = EXIT_BAD_INPUT,
+	};
+	int code = codes[rec_status(rec)];
+
+	limits_restore();
+	if (rec_reason(rec))
+		fprintf(stderr, "workload: %s\n", rec_reason(rec));
+	rec_emit(rec, stdout, start_ns);
+	rec_free(rec);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t start_ns = now_ns();
+	const struct task *task;
+	const struct rt_model *model;
+	const char *model_name = "threads";
+	struct task_ctx ctx;
+	struct record *rec;
+	char err[512], reason[256];
+	int ret;
+
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return EXIT_BAD_INPUT;
+	}
+	if (strcmp(argv[1], "--list") == 0)
+		return list_everything();
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	task = find_task(argv[1]);
+	if (!task) {
+		fprintf(stderr, "workload: unknown task '%s': valid tasks are ", argv[1]);
+		print_names(stderr, "tasks");
+		fputc('\n', stderr);
+		return EXIT_BAD_INPUT;
+	}
+	params_init(&ctx, task, model_name);
+	if (params_parse(&ctx, argc - 1, argv + 1, &model_name, err, sizeof(err))) {
+		fprintf(stderr, "workload: %s: %s\n", task->name, err);
+		return EXIT_BAD_INPUT;
+	}
+	model = find_model(model_name);
+	if (!model) {
+		fprintf(stderr, "workload: unknown model '%s': valid models are ", model_name);
+		print_names(stderr, "models");
+		fputc('\n', stderr);
+		return EXIT_BAD_INPUT;
+	}
+	ctx.model = model->name;
+	if (task->validate && task->validate(&ctx, err, sizeof(err))) {
+		fprintf(stderr, "workload: %s: %s\n", task->name, err);
+		return EXIT_BAD_INPUT;
+	}
+	if (*task_str(&ctx, "cpus") && cpuset_apply(task_str(&ctx, "cpus"), err, sizeof(err))) {
+		fprintf(stderr, "workload: %s\n", err);
+		return EXIT_BAD_INPUT;
+	}
+
+	rec = rec_new(task->name, model->name);
+	if (!rec) {
+		fputs("workload: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	ctx.rec = rec;
+	params_to_record(&ctx, rec);
+	if (!task_supports(task, model->name)) {
+		rec_skip(rec, "%s under %s: %s", task->name, model->name,
+			 task->skip_reason ? task->skip_reason : "not meaningful for this model");
+		return finish(rec, start_ns);
+	}
+	reason[0] = '\0';
+	if (model->probe(reason, sizeof(reason))) {
+		rec_skip(rec, "model %s unavailable: %s", model->name, reason);
+		return finish(rec, start_ns);
+	}
+
+	limits_install_handlers();
+	if (task->setup && task->setup(&ctx) && rec_status(rec) == REC_OK)
+		rec_fail(rec, "%s: setup failed", task->name);
+	if (rec_status(rec) == REC_OK) {
+		ret = model->run(run_main, &ctx, rec);
+		if (ret < 0)
+			rec_fail(rec, "model %s: %s", model->name, strerror(-ret));
+		else if (ret > 0 && rec_status(rec) == REC_OK)
+			rec_fail(rec, "%s failed without saying why", task->name);
+	}
+	if (task->teardown)
+		task->teardown(&ctx);
+	return finish(rec, start_ns);
+}

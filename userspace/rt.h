@@ -1,0 +1,121 @@
+/* rt.h: the contract between tasks and execution models.
+ *
+ * A task (tasks/<name>.c) is written once against these operations. A model
+ * (models/<name>.c) decides what "waiting" means underneath:
+ *   threads  one pthread per rt_spawn; real blocking syscalls; futex wait/wake
+ *   coro     stackful coroutines on one OS thread; non-blocking fds + epoll;
+ *            timers in a heap; cooperative
+ *   uring    the same coroutines; every operation that can wait is an io_uring
+ *            request; the thread sleeps only in io_uring_enter
+ *
+ * Every operation returns 0 (or a byte count) on success and -errno on
+ * failure, never -1 with errno. Calls are dispatched through the model's ops
+ * table: one indirect call per operation, the same for every model, so the
+ * dispatch itself cannot bias a comparison.
+ *
+ * File descriptors: a task creates fds with ordinary syscalls (pipe2, socket,
+ * open), then hands each one to the model with rt_fd_add() before its first
+ * rt_read/rt_write/rt_accept, and closes it with rt_close(). That is where the
+ * coro model makes the fd non-blocking and registers it with epoll.
+ */
+#ifndef SCHEDLAB_RT_H
+#define SCHEDLAB_RT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+struct rt;        /* one per run: the model's private state */
+struct rt_task;   /* a spawned task: a thread or a coroutine */
+struct record;    /* lib/record.h */
+
+/* A counting event (a semaphore). rt_wait() takes one unit, parking the
+ * caller until one is available; rt_wake() adds one unit and wakes one
+ * waiter. A lock is an event initialised with one unit. Tasks own the
+ * storage; its layout serves every model:
+ *   threads          count is the futex word, waiters counts sleepers
+ *   coro, uring      head/tail is a FIFO of parked coroutines */
+struct rt_event {
+	_Atomic uint32_t count;
+	_Atomic uint32_t waiters;
+	void *head;
+	void *tail;
+};
+#define RT_EVENT_INIT(units) { .count = (units) }
+
+/* Options for rt_spawn; NULL means all defaults. */
+struct rt_spawn_opts {
+	size_t stack_bytes;   /* 0: the model's default (RT_DEFAULT_STACK_BYTES) */
+	int cpu;              /* >= 0: pin this task's thread to that CPU (threads
+	                       * model only; single-thread models ignore it) */
+};
+#define RT_DEFAULT_STACK_BYTES (64 * 1024)
+
+struct rt_ops {
+	const char *name;
+	int (*spawn)(struct rt *rt, void (*fn)(void *), void *arg,
+		     const struct rt_spawn_opts *opts, struct rt_task **out);
+	int (*join)(struct rt *rt, struct rt_task *task);   /* frees task */
+	void (*yield)(struct rt *rt);
+	int (*sleep_until)(struct rt *rt, uint64_t deadline_ns); /* CLOCK_MONOTONIC */
+	int (*wait)(struct rt *rt, struct rt_event *ev);
+	void (*wake)(struct rt *rt, struct rt_event *ev);
+	int (*fd_add)(struct rt *rt, int fd);
+	int (*close)(struct rt *rt, int fd);
+	ssize_t (*read)(struct rt *rt, int fd, void *buf, size_t len);
+	ssize_t (*write)(struct rt *rt, int fd, const void *buf, size_t len);
+	ssize_t (*pread)(struct rt *rt, int fd, void *buf, size_t len, off_t off);
+	int (*accept)(struct rt *rt, int fd);   /* returns the new fd, already added */
+};
+
+/* The part of struct rt every model shares; a model embeds it first. */
+struct rt {
+	const struct rt_ops *ops;
+};
+
+/* A model, as main.c sees it. */
+struct rt_model {
+	const char *name;
+	const char *summary;
+	/* 0 if this machine can run the model, else -errno and a one-line reason
+	 * ("io_uring_queue_init: Operation not permitted (io_uring_disabled=2?)") */
+	int (*probe)(char *reason, size_t reason_len);
+	/* Create the runtime, run main_fn(rt, arg) as the first task, drive the
+	 * scheduler until every task has finished, add the model's own counters
+	 * to rec (under metrics, prefixed "<model>_"), tear down. Returns
+	 * main_fn's return value, or -errno if the runtime could not start. */
+	int (*run)(int (*main_fn)(struct rt *rt, void *arg), void *arg,
+		   struct record *rec);
+};
+
+extern const struct rt_model threads_model, coro_model, uring_model;
+extern const struct rt_model *const model_list[];   /* NULL-terminated */
+
+static inline int rt_spawn(struct rt *rt, void (*fn)(void *), void *arg,
+			   const struct rt_spawn_opts *opts, struct rt_task **out)
+{ return rt->ops->spawn(rt, fn, arg, opts, out); }
+static inline int rt_join(struct rt *rt, struct rt_task *t) { return rt->ops->join(rt, t); }
+static inline void rt_yield(struct rt *rt) { rt->ops->yield(rt); }
+static inline int rt_sleep_until(struct rt *rt, uint64_t deadline_ns)
+{ return rt->ops->sleep_until(rt, deadline_ns); }
+static inline int rt_wait(struct rt *rt, struct rt_event *ev) { return rt->ops->wait(rt, ev); }
+static inline void rt_wake(struct rt *rt, struct rt_event *ev) { rt->ops->wake(rt, ev); }
+static inline int rt_fd_add(struct rt *rt, int fd) { return rt->ops->fd_add(rt, fd); }
+static inline int rt_close(struct rt *rt, int fd) { return rt->ops->close(rt, fd); }
+static inline ssize_t rt_read(struct rt *rt, int fd, void *buf, size_t len)
+{ return rt->ops->read(rt, fd, buf, len); }
+static inline ssize_t rt_write(struct rt *rt, int fd, const void *buf, size_t len)
+{ return rt->ops->write(rt, fd, buf, len); }
+static inline ssize_t rt_pread(struct rt *rt, int fd, void *buf, size_t len, off_t off)
+{ return rt->ops->pread(rt, fd, buf, len, off); }
+static inline int rt_accept(struct rt *rt, int fd) { return rt->ops->accept(rt, fd); }
+
+/* Relative sleep, for convenience. */
+int rt_sleep_ns(struct rt *rt, uint64_t ns);
+/* A lock is an event with one unit. */
+static inline int rt_lock(struct rt *rt, struct rt_event *l) { return rt_wait(rt, l); }
+static inline void rt_unlock(struct rt *rt, struct rt_event *l) { rt_wake(rt, l); }
+
+#endif

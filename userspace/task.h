@@ -1,0 +1,75 @@
+/* task.h: what a task declares (its parameters, the models it runs under)
+ * and what it receives when it runs (parsed parameters, the record).
+ *
+ * Adding a task: one file in tasks/, one `extern` line and one entry in
+ * task_list[] (tasks/registry.c), one section in a config.
+ */
+#ifndef SCHEDLAB_TASK_H
+#define SCHEDLAB_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/record.h"
+#include "rt.h"
+
+enum param_type {
+	PARAM_U64,    /* decimal integer in [min, max] */
+	PARAM_BOOL,   /* true | false */
+	PARAM_ENUM,   /* one of choices, "a|b|c" */
+	PARAM_STR,    /* free text (a path, a CPU list) */
+};
+
+struct task_param {
+	const char *key;       /* as in configs and the record: "hog_yield_us" */
+	enum param_type type;
+	const char *def;       /* default, as text */
+	const char *unit;      /* "us", "bytes", "count", ... ; NULL if none */
+	uint64_t min, max;     /* PARAM_U64 only: inclusive range */
+	const char *choices;   /* PARAM_ENUM only */
+	const char *help;      /* one line: what it means */
+};
+#define PARAM_END { .key = NULL }
+
+/* The parsed parameters of one run. Values live in a flat table indexed like
+ * the task's params followed by the common ones (cpus, seed, warmup). */
+struct task_ctx {
+	const struct task *task;
+	const char *model;
+	struct record *rec;
+	const char *values[64];                 /* text of each parameter */
+	const struct task_param *specs[64];
+	int nvalues;
+};
+
+struct task {
+	const char *name;
+	const char *summary;   /* one line: what it provokes */
+	/* NULL-terminated model names it runs under; NULL means every model.
+	 * A model not listed is skipped (exit 77) with `skip_reason`. */
+	const char *const *models;
+	const char *skip_reason;
+	const struct task_param *params;   /* terminated by PARAM_END */
+	/* Optional: checks across parameters after each one passed its own range
+	 * check. Write one line naming the problem and the fix into err, return
+	 * nonzero: main exits 2 before anything runs. */
+	int (*validate)(const struct task_ctx *ctx, char *err, size_t errlen);
+	/* Optional: before the model starts (raise kernel limits, create files).
+	 * Returns 0, or an exit status (1 or 77) with rec's reason set. */
+	int (*setup)(struct task_ctx *ctx);
+	/* Runs as the model's first task. Returns 0, or 1 with rec_fail() called. */
+	int (*run)(struct rt *rt, struct task_ctx *ctx);
+	/* Optional: after the model finished, on every path (remove files). */
+	void (*teardown)(struct task_ctx *ctx);
+};
+
+extern const struct task *const task_list[];   /* NULL-terminated */
+extern const struct task_param common_params[]; /* cpus, seed, warmup */
+
+/* Parameter values; key must be declared by the task or common (else abort). */
+uint64_t task_u64(const struct task_ctx *ctx, const char *key);
+bool task_bool(const struct task_ctx *ctx, const char *key);
+const char *task_str(const struct task_ctx *ctx, const char *key);
+
+#endif

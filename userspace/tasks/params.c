@@ -1,0 +1,199 @@
+/* params.c: the parameter machinery every task shares: the common
+ * parameters, parsing `--key value` (and `--dashed-key value`) with
+ * getopt_long against the task's declared parameters, range checks, and the
+ * typed copy of every value into the record's "params". */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "params.h"
+
+const struct task_param common_params[] = {
+	{ .key = "cpus", .type = PARAM_STR, .def = "",
+	  .help = "CPUs the whole process may run on, e.g. 0 or 0-1 (default: inherit)" },
+	{ .key = "seed", .type = PARAM_U64, .def = "1", .unit = "count", .min = 0,
+	  .max = UINT64_MAX, .help = "seed of every pseudo-random choice the task makes" },
+	{ .key = "warmup", .type = PARAM_U64, .def = "0", .unit = "count", .min = 0,
+	  .max = 1000000000, .help = "untimed rounds of the task's own unit before measuring" },
+	PARAM_END,
+};
+
+/* The value slot of key: the task's own declaration wins over a common one. */
+static int find_slot(const struct task_ctx *ctx, const char *key)
+{
+	for (int i = 0; i < ctx->nvalues; i++)
+		if (strcmp(ctx->specs[i]->key, key) == 0)
+			return i;
+	return -1;
+}
+
+static const char *value_of(const struct task_ctx *ctx, const char *key)
+{
+	int i = find_slot(ctx, key);
+
+	if (i < 0) {
+		fprintf(stderr, "workload: internal error: task %s reads undeclared parameter '%s'\n",
+			ctx->task->name, key);
+		abort();
+	}
+	return ctx->values[i];
+}
+
+uint64_t task_u64(const struct task_ctx *ctx, const char *key)
+{
+	return strtoull(value_of(ctx, key), NULL, 10);
+}
+
+bool task_bool(const struct task_ctx *ctx, const char *key)
+{
+	return strcmp(value_of(ctx, key), "true") == 0;
+}
+
+const char *task_str(const struct task_ctx *ctx, const char *key)
+{
+	return value_of(ctx, key);
+}
+
+static void add_specs(struct task_ctx *ctx, const struct task_param *p)
+{
+	for (; p && p->key; p++) {
+		if (find_slot(ctx, p->key) >= 0)
+			continue;   /* the task overrides a common parameter */
+		if (ctx->nvalues == PARAMS_MAX) {
+			fprintf(stderr, "workload: internal error: more than %d parameters\n",
+				PARAMS_MAX);
+			abort();
+		}
+		ctx->specs[ctx->nvalues] = p;
+		ctx->values[ctx->nvalues++] = p->def;
+	}
+}
+
+void params_init(struct task_ctx *ctx, const struct task *task, const char *model)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->task = task;
+	ctx->model = model;
+	add_specs(ctx, task->params);
+	add_specs(ctx, common_params);
+}
+
+static int in_choices(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+
+	for (const char *p = choices; p && *p;) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+
+		if (len == n && strncmp(p, v, n) == 0)
+			return 1;
+		p = bar ? bar + 1 : p + len;
+	}
+	return 0;
+}
+
+int params_check_one(const struct task_param *p, const char *v, char *err, size_t len)
+{
+	char *end;
+	unsigned long long u;
+
+	switch (p->type) {
+	case PARAM_U64:
+		errno = 0;
+		u = strtoull(v, &end, 10);
+		if (!*v || *end || errno || v[0] == '-' || u < p->min || u > p->max) {
+			snprintf(err, len, "--%s %s: expected an integer in %llu..%llu%s%s", p->key, v,
+				 (unsigned long long)p->min, (unsigned long long)p->max,
+				 p->unit ? " " : "", p->unit ? p->unit : "");
+			return -EINVAL;
+		}
+		return 0;
+	case PARAM_BOOL:
+		if (strcmp(v, "true") && strcmp(v, "false")) {
+			snprintf(err, len, "--%s %s: expected true or false", p->key, v);
+			return -EINVAL;
+		}
+		return 0;
+	case PARAM_ENUM:
+		if (!in_choices(p->choices, v)) {
+			snprintf(err, len, "--%s %s: expected one of %s", p->key, v, p->choices);
+			return -EINVAL;
+		}
+		return 0;
+	case PARAM_STR:
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Options: every parameter twice (key_with_underscores, key-with-dashes),
+ * then --model. getopt_long's index tells which parameter matched. */
+int params_parse(struct task_ctx *ctx, int argc, char **argv, const char **model,
+		 char *err, size_t len)
+{
+	struct option opts[2 * PARAMS_MAX + 2];
+	char dashed[PARAMS_MAX][64];
+	int n = 0, c, idx;
+
+	for (int i = 0; i < ctx->nvalues; i++) {
+		snprintf(dashed[i], sizeof(dashed[i]), "%s", ctx->specs[i]->key);
+		for (char *q = dashed[i]; *q; q++)
+			if (*q == '_')
+				*q = '-';
+		opts[n++] = (struct option){ ctx->specs[i]->key, required_argument, NULL, 0 };
+		opts[n++] = (struct option){ dashed[i], required_argument, NULL, 0 };
+	}
+	opts[n++] = (struct option){ "model", required_argument, NULL, 'm' };
+	opts[n] = (struct option){ 0 };
+
+	optind = 1;
+	opterr = 0;
+	/* "+:": stop at the first non-option, and report a missing value as ':' */
+	while ((c = getopt_long(argc, argv, "+:", opts, &idx)) != -1) {
+		if (c == 'm') {
+			*model = optarg;
+			continue;
+		}
+		if (c == '?' || c == ':') {
+			const char *bad = argv[optind - 1];
+
+			if (c == ':')
+				snprintf(err, len, "%s needs a value", bad);
+			else
+				snprintf(err, len, "unknown parameter %s for task %s: run "
+					 "`workload --list` for the valid ones", bad, ctx->task->name);
+			return -EINVAL;
+		}
+		ctx->values[idx / 2] = optarg;
+	}
+	if (optind < argc) {
+		snprintf(err, len, "unexpected argument '%s': parameters are --key value",
+			 argv[optind]);
+		return -EINVAL;
+	}
+	for (int i = 0; i < ctx->nvalues; i++)
+		if (params_check_one(ctx->specs[i], ctx->values[i], err, len))
+			return -EINVAL;
+	return 0;
+}
+
+void params_to_record(const struct task_ctx *ctx, struct record *rec)
+{
+	for (int i = 0; i < ctx->nvalues; i++) {
+		const struct task_param *p = ctx->specs[i];
+
+		switch (p->type) {
+		case PARAM_U64:
+			rec_param_u64(rec, p->key, strtoull(ctx->values[i], NULL, 10));
+			break;
+		case PARAM_BOOL:
+			rec_param_bool(rec, p->key, strcmp(ctx->values[i], "true") == 0);
+			break;
+		default:
+			rec_param_str(rec, p->key, ctx->values[i]);
+		}
+	}
+}

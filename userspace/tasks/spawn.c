@@ -1,0 +1,205 @@
+/* spawn: create `tasks` tasks that park, then wake and join them all.
+ *
+ * What it provokes: the memory and creation cost of a task that exists but
+ * waits, which is what a server with many idle connections pays per client.
+ *   threads  each task is a kernel thread: a task_struct and kernel stack
+ *            (Slab, KernelStack), page tables, and a user stack mapping of
+ *            stack_bytes of which the touched pages are resident. The kernel's
+ *            limits (kernel.threads-max, kernel.pid_max, vm.max_map_count,
+ *            cgroup pids.max, memory) stop it long before a million.
+ *   coro     each task is a control block and an mmap'd stack with a guard
+ *            page (two mappings): resident cost is the stack pages it touched
+ *            (one page when parked early) plus the block; no kernel memory
+ *            but page tables. A million fit on a 24 GiB box once
+ *            vm.max_map_count is raised.
+ *   uring    the same coroutines as coro: same figures expected.
+ *
+ * Method: after `warmup` untimed spawn/join pairs, measure RSS and
+ * /proc/meminfo, spawn every task, wait until all have parked on one event,
+ * measure again; wake and join them all. kernel_bytes_per_task is the delta
+ * of KernelStack + Slab + PageTables (system-wide, so other activity on the
+ * box adds noise; repeat runs to see it).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/limits.h"
+#include "lib/procfs.h"
+#include "task.h"
+
+#define BASE_MAPS 65530ull   /* the kernel's default vm.max_map_count */
+
+static const struct task_param spawn_params[] = {
+	{ .key = "tasks", .type = PARAM_U64, .def = "10000", .unit = "count", .min = 1,
+	  .max = 10000000, .help = "tasks to create and park" },
+	{ .key = "stack_bytes", .type = PARAM_U64, .def = "16384", .unit = "bytes",
+	  .min = 4096, .max = 1ull << 30,
+	  .help = "stack size per task (threads: raised to PTHREAD_STACK_MIN if below)" },
+	PARAM_END,
+};
+
+struct spawn_state {
+	struct rt *rt;
+	struct rt_event go, all_parked;
+	_Atomic uint64_t parked;
+	uint64_t target;
+};
+
+static void parked_task(void *arg)
+{
+	struct spawn_state *st = arg;
+
+	if (atomic_fetch_add(&st->parked, 1) + 1 == st->target)
+		rt_wake(st->rt, &st->all_parked);
+	rt_wait(st->rt, &st->go);
+}
+
+static void empty_task(void *arg)
+{
+	(void)arg;
+}
+
+static int spawn_setup(struct task_ctx *ctx)
+{
+	uint64_t n = task_u64(ctx, "tasks") + task_u64(ctx, "warmup");
+	int threads = strcmp(ctx->model, "threads") == 0;
+	char why[256];
+	int err;
+
+	/* Every stack is two mappings: the stack and its guard page. */
+	err = limit_sysctl_at_least(ctx->rec, "vm.max_map_count", 2 * n + BASE_MAPS, why, sizeof(why));
+	if (!err && threads) {
+		int64_t others = proc_threads_total();
+		uint64_t want = n + (others > 0 ? (uint64_t)others : 0) + 1000;
+
+		err = limit_sysctl_at_least(ctx->rec, "kernel.threads-max", want, why, sizeof(why));
+		if (!err)   /* PID_MAX_LIMIT on 64-bit is 4194304 */
+			err = limit_sysctl_at_least(ctx->rec, "kernel.pid_max",
+						    want < 4194304 ? want : 4194304, why, sizeof(why));
+	}
+	if (err) {
+		rec_fail(ctx->rec, "%s", why);
+		return 1;
+	}
+	return 0;
+}
+
+/* Why spawning stopped at `reached`: name the kernel limit when one is hit. */
+static void name_the_limit(struct task_ctx *ctx, uint64_t reached, int err)
+{
+	int64_t threads = proc_threads_total(), threads_max = limit_sysctl_read("kernel.threads-max");
+	int64_t pid_max = limit_sysctl_read("kernel.pid_max");
+	int64_t maps = proc_map_count(), map_max = limit_sysctl_read("vm.max_map_count");
+	struct kernel_mem km = { 0 };
+	const char *limit = "unknown";
+
+	proc_kernel_mem(&km);
+	if (maps > 0 && map_max > 0 && maps + 4 >= map_max)
+		limit = "vm.max_map_count";
+	else if (threads > 0 && threads_max > 0 && threads + 16 >= threads_max)
+		limit = "kernel.threads-max";
+	else if (threads > 0 && pid_max > 0 && threads + 300 >= pid_max)
+		limit = "kernel.pid_max";
+	else if (km.mem_available && km.mem_available < (64ull << 20))
+		limit = "memory";
+	else if (err == -EAGAIN)
+		limit = "a task limit (cgroup pids.max or RLIMIT_NPROC)";
+	else if (err == -ENOMEM)
+		limit = "memory";
+	rec_metric_str(ctx->rec, "limit_hit", limit);
+	rec_fail(ctx->rec, "spawn stopped at %llu of %llu tasks: %s (limit: %s; threads %lld/%lld, "
+		 "maps %lld/%lld, MemAvailable %llu MiB)",
+		 (unsigned long long)reached, (unsigned long long)task_u64(ctx, "tasks"),
+		 strerror(-err), limit, (long long)threads, (long long)threads_max,
+		 (long long)maps, (long long)map_max,
+		 (unsigned long long)(km.mem_available >> 20));
+}
+
+static int spawn_run(struct rt *rt, struct task_ctx *ctx)
+{
+	uint64_t n = task_u64(ctx, "tasks"), warmup = task_u64(ctx, "warmup"), reached = 0;
+	struct rt_spawn_opts opts = { .stack_bytes = task_u64(ctx, "stack_bytes"), .cpu = -1 };
+	struct spawn_state st = { .rt = rt, .target = n };
+	struct kernel_mem km0, km1;
+	struct rt_task **handles;
+	uint64_t rss0, rss1, t0, t_spawned, t_parked, t_joined;
+	int err = 0;
+
+	/* Allocated and touched before the baseline, so it is not counted. */
+	handles = calloc(n, sizeof(*handles));
+	if (!handles) {
+		rec_fail(ctx->rec, "cannot allocate %llu task handles", (unsigned long long)n);
+		return 1;
+	}
+	memset(handles, 0xff, n * sizeof(*handles));
+	for (uint64_t i = 0; i < warmup; i++) {
+		struct rt_task *t;
+
+		err = rt_spawn(rt, empty_task, NULL, &opts, &t);
+		if (err || (err = rt_join(rt, t)))
+			break;
+	}
+	if (err) {
+		rec_fail(ctx->rec, "warmup spawn: %s", strerror(-err));
+		free(handles);
+		return 1;
+	}
+
+	proc_kernel_mem(&km0);
+	rss0 = proc_rss_bytes();
+	t0 = now_ns();
+	for (; reached < n; reached++) {
+		err = rt_spawn(rt, parked_task, &st, &opts, &handles[reached]);
+		if (err)
+			break;
+	}
+	t_spawned = now_ns();
+	if (reached < n &&   /* count the missing ones as parked, so the last real one wakes us */
+	    atomic_fetch_add(&st.parked, n - reached) + (n - reached) == n)
+		rt_wake(rt, &st.all_parked);
+	rt_wait(rt, &st.all_parked);
+	t_parked = now_ns();
+	rss1 = proc_rss_bytes();
+	proc_kernel_mem(&km1);
+	if (err)
+		name_the_limit(ctx, reached, err);
+
+	for (uint64_t i = 0; i < reached; i++)
+		rt_wake(rt, &st.go);
+	for (uint64_t i = 0; i < reached; i++)
+		rt_join(rt, handles[i]);
+	t_joined = now_ns();
+	free(handles);
+
+	rec_metric_u64(ctx->rec, "tasks", reached);
+	if (reached) {
+		double r = (double)reached;
+		int64_t kstack = (int64_t)(km1.kernel_stack - km0.kernel_stack);
+		int64_t slab = (int64_t)(km1.slab - km0.slab);
+		int64_t ptables = (int64_t)(km1.page_tables - km0.page_tables);
+
+		rec_metric_f64(ctx->rec, "create_ns", (double)(t_parked - t0) / r);
+		rec_metric_f64(ctx->rec, "spawn_call_ns", (double)(t_spawned - t0) / r);
+		rec_metric_f64(ctx->rec, "wake_join_ns", (double)(t_joined - t_parked) / r);
+		rec_metric_f64(ctx->rec, "user_bytes_per_task", (double)((int64_t)(rss1 - rss0)) / r);
+		rec_metric_f64(ctx->rec, "kernel_bytes_per_task",
+			       (double)(kstack + slab + ptables) / r);
+		rec_metric_f64(ctx->rec, "kernel_stack_bytes_per_task", (double)kstack / r);
+		rec_metric_f64(ctx->rec, "slab_bytes_per_task", (double)slab / r);
+		rec_metric_f64(ctx->rec, "page_table_bytes_per_task", (double)ptables / r);
+		rec_metric_u64(ctx->rec, "rss_parked_bytes", rss1);
+	}
+	return err ? 1 : 0;
+}
+
+const struct task spawn_task = {
+	.name = "spawn",
+	.summary = "create many tasks that park: memory and time per task",
+	.params = spawn_params,
+	.setup = spawn_setup,
+	.run = spawn_run,
+};
