@@ -1,0 +1,105 @@
+"""The workload binary's command-line contract (DESIGN.md): --list, flag
+spellings, exit codes 0/1/2/77, one JSON record on stdout."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKLOAD = Path(os.environ.get("SCHEDLAB_BUILD", ROOT / "build")) / "workload"
+
+pytestmark = pytest.mark.skipif(not WORKLOAD.exists(),
+                                reason="build/workload is not built: run `make build`")
+
+
+def run(*args, timeout=60):
+    return subprocess.run([str(WORKLOAD), *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_list_describes_every_task_and_model():
+    out = run("--list")
+    assert out.returncode == 0
+    listing = json.loads(out.stdout)
+    names = {t["name"] for t in listing["tasks"]}
+    assert {"pingpong", "spawn"} <= names
+    assert [m["name"] for m in listing["models"]] == ["threads", "coro", "uring"]
+    for task in listing["tasks"]:
+        keys = {p["key"] for p in task["params"]}
+        assert {"cpus", "seed", "warmup"} <= keys, task["name"]
+        for p in task["params"]:
+            assert p["help"], (task["name"], p["key"])
+            if p["type"] == "u64":
+                assert p["min"] <= int(p["default"]) <= p["max"], (task["name"], p["key"])
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["nosuchtask"], "unknown task 'nosuchtask': valid tasks are pingpong"),
+    (["pingpong", "--model", "fibers"], "unknown model 'fibers': valid models are threads"),
+    (["pingpong", "--nosuch", "1"], "unknown parameter --nosuch"),
+    (["pingpong", "--iterations", "0"], "--iterations 0: expected an integer in 1.."),
+    (["pingpong", "--iterations", "-5"], "--iterations -5"),
+    (["pingpong", "--iterations", "12abc"], "--iterations 12abc"),
+    (["pingpong", "--channel", "smoke"], "expected one of event|pipe"),
+    (["pingpong", "--iterations"], "needs a value"),
+    (["pingpong", "--cpus", "0-x"], "bad CPU list"),
+    (["pingpong", "--cpus", "1000"], "not every CPU is available"),
+    (["pingpong", "stray"], "unexpected argument 'stray'"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_record(args, needle):
+    out = run(*args)
+    assert out.returncode == 2, out.stderr
+    assert needle in out.stderr
+    assert out.stdout == ""
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_dashed_and_underscored_spellings_are_the_same_parameter():
+    a = run("spawn", "--model", "threads", "--tasks", "10", "--stack-bytes", "65536")
+    b = run("spawn", "--model", "threads", "--tasks", "10", "--stack_bytes", "65536")
+    for out in (a, b):
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["params"]["stack_bytes"] == 65536
+
+
+def test_pingpong_threads_record_is_consistent():
+    out = run("pingpong", "--model", "threads", "--iterations", "2000", "--cpus", "0")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 1
+    rec = json.loads(lines[0])
+    assert rec["status"] == "ok" and rec["reason"] is None
+    assert rec["params"]["iterations"] == 2000
+    assert rec["params"]["placement"] == "same"
+    m = rec["metrics"]
+    assert m["handoffs"] == 4000
+    assert m["handoff_ns"] == pytest.approx(m["window_ns"] / m["handoffs"])
+    assert rec["usage"]["wall_ns"] >= m["window_ns"]
+    # every hand-off under threads blocks one thread: at least one switch each
+    assert m["window_voluntary_switches"] + m["window_involuntary_switches"] >= 4000 - 2
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="placement=split needs 2 CPUs")
+def test_split_placement_pins_two_cpus():
+    out = run("pingpong", "--model", "threads", "--placement", "split", "--iterations", "500")
+    rec = json.loads(out.stdout)
+    assert out.returncode == 0, out.stderr
+    assert rec["metrics"]["cpu_a"] != rec["metrics"]["cpu_b"]
+
+
+def test_split_on_one_cpu_is_bad_input():
+    out = run("pingpong", "--model", "threads", "--placement", "split", "--cpus", "0")
+    assert out.returncode == 2
+    assert "needs at least 2 CPUs" in out.stderr
+
+
+def test_spawn_threads_counts_and_memory():
+    out = run("spawn", "--model", "threads", "--tasks", "200")
+    assert out.returncode == 0, out.stderr
+    m = json.loads(out.stdout)["metrics"]
+    assert m["tasks"] == 200
+    assert m["threads_spawned"] == 200
+    assert m["user_bytes_per_task"] > 0
+    assert m["create_ns"] >= m["spawn_call_ns"]
