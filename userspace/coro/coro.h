@@ -13,12 +13,44 @@
  *     coro_sched_destroy(&s);
  *
  * Inside a coroutine: coro_yield() goes to the back of the run queue;
- * coro_park() sleeps until someone calls coro_ready() on it.
+ * coro_park() sleeps until someone calls coro_ready() on it. A coroutine that
+ * yields, parks or ends switches straight to the next ready coroutine; the
+ * scheduler's own context runs again only when the run queue is empty (or a
+ * coro_sched_run_max() budget is spent), so a hand-off between two coroutines
+ * is one switch, not two.
+ *
+ * I/O starvation: coro_sched_run() returns only when nothing is ready. A
+ * coroutine that loops on coro_yield() keeps something ready forever, so a
+ * model that polls for I/O and timers only after coro_sched_run() returns
+ * would never poll. Such a model calls coro_sched_run_max(s, budget) instead
+ * and, when coro_sched_ready_count(s) > 0 afterwards, polls without blocking.
+ *
+ * When the run queue is empty and coro_sched_live() > 0, every live coroutine
+ * is parked (stats.parked == stats.live): if the model has nothing that could
+ * wake one, it reports "no runnable coroutines, <stats.parked> parked".
  *
  * Stacks come from mmap with a PROT_NONE guard page below them and an explicit
  * size (never SIGSTKSZ). A fault in a guard page prints
  * "coro: stack overflow in coroutine <id> (stack <bytes> bytes): raise stack_bytes"
- * on stderr and aborts, instead of corrupting a neighbour.
+ * on stderr and aborts, instead of corrupting a neighbour. Each guarded stack
+ * is two VMAs (vm.max_map_count: about 2 per coroutine). The control block
+ * (struct coro) lives at the top of its own stack mapping: no malloc per
+ * coroutine, and a parked coroutine costs one touched page (4 KiB) in all.
+ * Freed stacks of the common size are cached and reused.
+ *
+ * USDT probes (provider "schedlab", <sys/sdt.h>, with semaphores: one load and
+ * a branch each when nothing is attached). Ids: coroutines count from 1 in
+ * spawn order per scheduler; 0 is the scheduler's own context.
+ *   coro_spawn(id)               a coroutine was created (it is READY)
+ *   coro_ready(id)               id entered the run queue: after spawn, on
+ *                                coro_yield() (when something else was ready)
+ *                                and on coro_ready(); ready -> the next
+ *                                coro_switch(*, id) is its run-queue latency
+ *   coro_switch(from_id, to_id)  fired once for every switch counted in
+ *                                stats.switches, just before it happens
+ *   coro_exit(id)                id's function returned (it is DONE)
+ * All arguments are uint64_t. One scheduler per thread at a time: the ids of
+ * two schedulers in one process overlap (tell them apart by thread).
  */
 #ifndef SCHEDLAB_CORO_H
 #define SCHEDLAB_CORO_H
@@ -26,78 +58,143 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Saved machine state of a suspended coroutine; layout in switch_<arch>.S. */
+/* Saved machine state of a suspended coroutine: the stack pointer, then the
+ * resume address, the callee-saved registers and the FP control state; the
+ * slot table is above the code in switch_<arch>.S. */
+#if defined(__x86_64__)
+#define CORO_CTX_SLOTS 8 /* rip rbx rbp r12-r15, mxcsr+x87 cw */
+#elif defined(__aarch64__)
+#define CORO_CTX_SLOTS 21 /* pc x19-x28 fp fpcr d8-d15 */
+#else
+#error "coro: no context switch for this architecture (add switch_<arch>.S)"
+#endif
 struct coro_ctx {
 	void *sp;
+	uint64_t slots[CORO_CTX_SLOTS];
 };
 
 enum coro_state {
-	CORO_READY,    /* on the run queue, waiting for its turn */
-	CORO_RUNNING,  /* the one coroutine executing now */
-	CORO_PARKED,   /* off the run queue until coro_ready() */
-	CORO_DONE,     /* returned; waiting for coro_join() to free it */
+	CORO_READY,   /* on the run queue, waiting for its turn */
+	CORO_RUNNING, /* the one coroutine executing now */
+	CORO_PARKED,  /* off the run queue until coro_ready() */
+	CORO_DONE,    /* returned; waiting for coro_join() to free it */
 };
+
+struct coro_sched;
 
 struct coro {
 	struct coro_ctx ctx;
 	enum coro_state state;
-	struct coro *next;          /* run queue / any wait queue link */
-	struct coro *joiner;        /* parked in coro_join() on this one */
+	int no_guard;	     /* stack mapped without a guard page */
+	struct coro *next;   /* run queue / any wait queue link */
+	struct coro *joiner; /* parked in coro_join() on this one */
 	void (*fn)(void *);
 	void *arg;
-	void *stack_base;           /* mapping start (the guard page) */
-	size_t stack_bytes;         /* usable bytes above the guard */
+	void *stack_base;   /* mapping start (the guard page) */
+	size_t stack_bytes; /* usable bytes above the guard (the control
+			     * block takes the top ~256 of them) */
 	size_t map_bytes;
 	uint64_t id;
-	uint64_t ready_ns;          /* when it last became READY (USDT/latency) */
-	void *user;                 /* the model's per-coroutine data */
+	uint64_t ready_ns; /* when it last became READY; filled only when
+			    * coro_sched.clock_ready is set (a clock read
+			    * per wake-up is not free), else 0 */
+	void *user;	   /* the model's per-coroutine data */
+	struct coro_sched *sched;
+	struct coro *all_prev, *all_next; /* every coroutine not yet freed */
 };
 
 struct coro_stats {
-	uint64_t switches;   /* every change of the running coroutine, scheduler included */
+	uint64_t switches; /* every change of the running coroutine, scheduler
+			    * included (DESIGN's nr_switches); = USDT coro_switch */
 	uint64_t spawned, finished, yields, parks;
-	uint64_t live;       /* spawned and not yet finished */
+	uint64_t live; /* spawned and not yet finished */
 	uint64_t peak_live;
+	uint64_t parked;       /* PARKED right now (a gauge; parks is a count) */
+	uint64_t resumes;      /* switches into a coroutine (not into the scheduler) */
+	uint64_t stack_maps;   /* stacks mapped with mmap */
+	uint64_t stack_reuses; /* stacks taken from the cache instead */
 };
 
 struct coro_sched {
-	struct coro main;           /* the scheduler's own context (the OS thread) */
+	struct coro main; /* the scheduler's own context (the OS thread) */
 	struct coro *current;
 	struct coro *rq_head, *rq_tail;
 	struct coro_stats stats;
-	void *stack_cache;          /* freed stacks kept for reuse (same size) */
+	void *stack_cache; /* freed stacks kept for reuse (same size) */
 	uint64_t next_id;
+	uint64_t rq_len;	       /* coroutines on the run queue */
+	uint64_t budget;	       /* resumes left before returning to the scheduler */
+	size_t cache_map_bytes;	       /* mapping size of the cached stacks */
+	uint64_t cache_len, cache_max; /* cache_max: default CORO_STACK_CACHE_MAX */
+	int clock_ready;	       /* 1: stamp coro.ready_ns on every READY */
+	struct coro_sched *prev_tls;   /* scheduler active on this thread before */
 };
+
+#define CORO_DEFAULT_STACK_BYTES (64 * 1024)
+#define CORO_STACK_CACHE_MAX	 1024
 
 struct coro_opts {
-	size_t stack_bytes;   /* usable stack; rounded up to pages; 0 -> 64 KiB */
-	int no_guard;         /* 1: carve stacks without a guard page (not by default) */
+	size_t stack_bytes; /* usable stack; rounded up to pages; 0 -> 64 KiB */
+	int no_guard;	    /* 1: no guard page: one plain mapping per stack, which
+			     * the kernel merges with its neighbours into one VMA,
+			     * so a million stacks fit under the default
+			     * vm.max_map_count; an overflow then corrupts the
+			     * neighbour silently (not by default) */
 };
 
+/* 0, or -errno: it installs the stack-overflow handler (SIGSEGV, process-wide)
+ * and an alternate signal stack for this thread. */
 int coro_sched_init(struct coro_sched *s);
 /* Frees every stack; coroutines still parked are discarded. */
 void coro_sched_destroy(struct coro_sched *s);
-/* Runs ready coroutines until the run queue is empty. Returns how many ran. */
+/* Runs ready coroutines until the run queue is empty. Returns how many ran
+ * (resumes). From the scheduler's own context only (0 from a coroutine). */
 uint64_t coro_sched_run(struct coro_sched *s);
-static inline uint64_t coro_sched_live(const struct coro_sched *s) { return s->stats.live; }
+/* Same, but comes back to the scheduler's context after at most max_resumes
+ * resumes, even if coroutines are still ready (see "I/O starvation"). */
+uint64_t coro_sched_run_max(struct coro_sched *s, uint64_t max_resumes);
+static inline uint64_t coro_sched_live(const struct coro_sched *s)
+{
+	return s->stats.live;
+}
+static inline uint64_t coro_sched_ready_count(const struct coro_sched *s)
+{
+	return s->rq_len;
+}
 
 /* 0 or -errno (-ENOMEM when no stack could be mapped, -EINVAL bad size). The
  * new coroutine is READY; it first runs when the scheduler reaches it. */
-int coro_spawn(struct coro_sched *s, const struct coro_opts *opts,
-	       void (*fn)(void *), void *arg, struct coro **out);
-/* Inside a coroutine only (-EPERM from the scheduler's own context). */
+int coro_spawn(struct coro_sched *s, const struct coro_opts *opts, void (*fn)(void *), void *arg,
+	       struct coro **out);
+/* Inside a coroutine only; from the scheduler's own context they return at
+ * once and do nothing. coro_yield() also returns at once (counted in yields)
+ * when nothing else is ready. coro_park() leaves the coroutine PARKED: the
+ * caller first puts itself where a waker will find it. */
 void coro_yield(struct coro_sched *s);
 void coro_park(struct coro_sched *s);
 /* Parked -> ready (back of the run queue). -EINVAL if c is not PARKED. */
 int coro_ready(struct coro_sched *s, struct coro *c);
-/* Parks until c is DONE, then frees it. -EINVAL joining self or twice. */
+/* Parks until c is DONE, then frees it (c is invalid afterwards; joining a
+ * freed coroutine again is a use after free, as with free()). -EINVAL joining
+ * self, the scheduler, NULL, another scheduler's coroutine, or one that
+ * another coroutine is already joining. From the scheduler's own context it
+ * frees a DONE coroutine and returns -EPERM for any other (it cannot park). */
 int coro_join(struct coro_sched *s, struct coro *c);
 struct coro *coro_current(const struct coro_sched *s);
 
 /* The context switch (switch_<arch>.S): saves callee-saved registers and the
  * stack pointer in *from, loads *to. coro_ctx_make prepares a fresh context
- * that starts entry(arg) on the given stack. */
+ * that starts entry(arg) on the given stack; entry must never return.
+ *
+ * FP control state (x86-64 MXCSR and x87 control word, AArch64 FPCR) is NOT
+ * switched by coro_switch: it costs more than a third of a switch. It belongs
+ * to the thread; a coroutine that changes the rounding mode or exception
+ * masks must restore them before it yields, parks or returns.
+ * coro_switch_fpctl also switches it (per-coroutine FP modes); the runtime
+ * uses it when compiled with -DCORO_SAVE_FP_CONTROL. Never mix the two on one
+ * pair of contexts. */
 void coro_switch(struct coro_ctx *from, struct coro_ctx *to);
+void coro_switch_fpctl(struct coro_ctx *from, struct coro_ctx *to);
 void coro_ctx_make(struct coro_ctx *ctx, void *stack_top, void (*entry)(void *), void *arg);
 
 #endif
