@@ -4,6 +4,7 @@
  * Exit status: 0 ok; 1 failed while running; 2 bad input (nothing ran);
  * 77 skipped (this machine cannot run it; the record says why). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,8 @@ int main(int argc, char **argv)
 	}
 
 	limits_install_handlers();
+	/* A peer that hangs up must surface as -EPIPE from rt_write, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	if (task->setup && task->setup(&ctx) && rec_status(rec) == REC_OK)
 		rec_fail(rec, "%s: setup failed", task->name);
 	if (rec_status(rec) == REC_OK) {

@@ -1,26 +1,526 @@
-/* The coro model lands in a following commit; until then it reports itself
- * unavailable, so every cell under it is skipped with this reason. */
+/* coro.c: the `coro` model. Stackful coroutines (coro/coro.h) on the calling
+ * OS thread, cooperative: a coroutine runs until it yields or waits.
+ *
+ * Waiting:
+ *  - sockets and pipes: rt_fd_add() makes the fd O_NONBLOCK and registers it
+ *    once with one epoll instance, edge-triggered for both directions.
+ *    read/write/accept try the syscall first and park only on EAGAIN, so the
+ *    edge that follows an EAGAIN is always the one we wait for; edge-trigger
+ *    means one epoll_ctl per fd for its whole life, where one-shot would cost
+ *    an epoll_ctl (a syscall) per wait. One reader and one writer may wait
+ *    per fd (-EBUSY for a second one).
+ *  - sleep_until: a binary min-heap of timers (cosched.c); the epoll timeout
+ *    is the earliest deadline, with ns resolution through epoll_pwait2 when
+ *    the kernel has it (Linux 5.11; probed at run time), else epoll_wait
+ *    whose ms timeout is rounded up (never early, up to 1 ms late; the
+ *    record says which: coro_epoll_call).
+ *  - pread, and read/write on regular files (epoll refuses them with EPERM):
+ *    a regular file is always "ready" and a read of a cold page blocks the
+ *    syscall, which would stop every coroutine. These run on a small pool of
+ *    helper threads (offload.c) and the coroutine parks; the pool reports
+ *    through an eventfd in the same epoll set. The record counts them
+ *    (coro_pread_offloads, coro_file_offloads) because each is two thread
+ *    hand-offs the probes will see as switches of helper threads.
+ *  - event wait/wake, yield, spawn/join: in-process (cosched.c).
+ *
+ * Deadlock: run queue empty, no timer, no fd wait, no offload in flight while
+ * coroutines are parked: the run returns -EDEADLK and prints
+ * "coro: no runnable coroutines, N parked".
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cosched.h"
+#include "lib/clock.h"
+#include "lib/record.h"
+#include "offload.h"
 #include "rt.h"
 
-static int coro_probe(char *reason, size_t len)
+#define EPOLL_BATCH	64
+#define OFFLOAD_THREADS 2	   /* the machine has 2 CPUs; preads are short */
+#define EFD_TAG		UINT64_MAX /* epoll data of the offload eventfd */
+
+enum fd_kind { FD_UNKNOWN, FD_EPOLL, FD_FILE };
+
+struct fd_ent {
+	enum fd_kind kind;
+	struct coro *reader, *writer;
+};
+
+struct coro_rt {
+	struct cosched cs;
+	int epfd;
+	int have_pwait2;
+	struct fd_ent *fds;
+	size_t nfds;
+	uint64_t fd_waits; /* coroutines parked on epoll readiness */
+	struct offload_pool pool;
+	int pool_started;
+	uint64_t offloads_inflight;
+	/* counters for the record */
+	uint64_t epoll_waits, eagain_parks, pread_offloads, file_offloads;
+	int warned_unadded;
+};
+
+static struct coro_rt *crt_of(struct rt *rt)
 {
-	snprintf(reason, len, "the coro model is not implemented yet");
-	return -ENOSYS;
+	return (struct coro_rt *)rt; /* cs, whose first member is rt, is first */
 }
 
-static int coro_run(int (*main_fn)(struct rt *, void *), void *arg, struct record *rec)
+static struct fd_ent *fd_get(struct coro_rt *c, int fd)
 {
-	(void)main_fn;
-	(void)arg;
-	(void)rec;
-	return -ENOSYS;
+	if (fd < 0 || (size_t)fd >= c->nfds || c->fds[fd].kind == FD_UNKNOWN)
+		return NULL;
+	return &c->fds[fd];
+}
+
+static int fd_grow(struct coro_rt *c, int fd)
+{
+	size_t n = c->nfds ? c->nfds : 64;
+	struct fd_ent *t;
+
+	if ((size_t)fd < c->nfds)
+		return 0;
+	while (n <= (size_t)fd)
+		n *= 2;
+	t = realloc(c->fds, n * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	memset(t + c->nfds, 0, (n - c->nfds) * sizeof(*t));
+	c->fds = t;
+	c->nfds = n;
+	return 0;
+}
+
+static struct fd_ent *fd_need(struct coro_rt *c, int fd)
+{
+	struct fd_ent *e = fd_get(c, fd);
+
+	/* A task bug (fd never handed to rt_fd_add) would silently block the
+	 * one thread under the threads model's rules; make it loud instead. */
+	if (!e && !c->warned_unadded) {
+		fprintf(stderr, "coro: fd %d used before rt_fd_add()\n", fd);
+		c->warned_unadded = 1;
+	}
+	return e;
+}
+
+/* ---- waiting ------------------------------------------------------------- */
+
+static int park_on_fd(struct coro_rt *c, int fd, int for_write)
+{
+	struct fd_ent *e = fd_get(c, fd);
+	struct coro *self = coro_current(&c->cs.sched);
+	struct coro **slot;
+
+	if (!e)
+		return -EBADF; /* closed while we were trying */
+	slot = for_write ? &e->writer : &e->reader;
+	if (*slot)
+		return -EBUSY;
+	*slot = self;
+	c->fd_waits++;
+	c->eagain_parks++;
+	coro_park(&c->cs.sched);
+	return 0;
+}
+
+static void wake_slot(struct coro_rt *c, struct coro **slot)
+{
+	struct coro *co = *slot;
+
+	if (!co)
+		return;
+	*slot = NULL;
+	c->fd_waits--;
+	coro_ready(&c->cs.sched, co);
+}
+
+static ssize_t offload(struct coro_rt *c, enum offload_op op, int fd, void *buf, size_t len,
+		       off_t off)
+{
+	struct offload_req r = {.op = op, .fd = fd, .buf = buf, .len = len, .off = off};
+	int err;
+
+	if (!c->pool_started) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EFD_TAG};
+
+		err = offload_start(&c->pool, OFFLOAD_THREADS);
+		if (err) {
+			fprintf(stderr, "coro: offload threads: %s\n", strerror(-err));
+			return err;
+		}
+		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->pool.efd, &ev) < 0) {
+			err = -errno;
+			offload_stop(&c->pool);
+			fprintf(stderr, "coro: epoll_ctl(offload eventfd): %s\n", strerror(-err));
+			return err;
+		}
+		c->pool_started = 1;
+	}
+	r.waiter = coro_current(&c->cs.sched);
+	c->offloads_inflight++;
+	offload_submit(&c->pool, &r);
+	coro_park(&c->cs.sched);
+	return r.res;
+}
+
+static void drain_offloads(struct coro_rt *c)
+{
+	struct offload_req *r = offload_take_done(&c->pool);
+
+	while (r) {
+		/* r lives on the waiter's stack: read next before readying */
+		struct offload_req *next = r->next;
+
+		c->offloads_inflight--;
+		coro_ready(&c->cs.sched, r->waiter);
+		r = next;
+	}
+}
+
+static int epoll_call(struct coro_rt *c, struct epoll_event *evs, int block)
+{
+	uint64_t deadline = cosched_next_deadline(&c->cs);
+	uint64_t now, wait_ns = 0;
+	int infinite = 0;
+
+	if (block) {
+		now = now_ns();
+		if (deadline == UINT64_MAX)
+			infinite = 1;
+		else if (deadline > now)
+			wait_ns = deadline - now;
+	}
+	c->epoll_waits++;
+	if (c->have_pwait2) {
+		struct timespec ts = {
+			.tv_sec = (time_t)(wait_ns / 1000000000ull),
+			.tv_nsec = (long)(wait_ns % 1000000000ull),
+		};
+
+		return epoll_pwait2(c->epfd, evs, EPOLL_BATCH, infinite ? NULL : &ts, NULL);
+	}
+	/* ms resolution: round up so a timer is never reported early */
+	return epoll_wait(c->epfd, evs, EPOLL_BATCH,
+			  infinite ? -1 : (int)((wait_ns + 999999) / 1000000));
+}
+
+static int coro_poll(struct cosched *cs, int block)
+{
+	struct coro_rt *c = (struct coro_rt *)cs;
+	struct epoll_event evs[EPOLL_BATCH];
+	int n = 0, i;
+
+	/* Timers alone need no syscall when we must not block. */
+	if (block || c->fd_waits || c->offloads_inflight) {
+		n = epoll_call(c, evs, block);
+		if (n < 0) {
+			if (errno != EINTR)
+				return -errno;
+			n = 0;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t e = evs[i].events;
+		struct fd_ent *ent;
+
+		if (evs[i].data.u64 == EFD_TAG) {
+			drain_offloads(c);
+			continue;
+		}
+		ent = fd_get(c, (int)evs[i].data.u64);
+		if (!ent)
+			continue; /* closed after the event was queued */
+		/* Errors and hang-ups wake both sides: the retried syscall
+		 * reports what happened. */
+		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			wake_slot(c, &ent->reader);
+		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+			wake_slot(c, &ent->writer);
+	}
+	cosched_timers_expire(cs, now_ns());
+	return 0;
+}
+
+static uint64_t coro_pending(struct cosched *cs)
+{
+	struct coro_rt *c = (struct coro_rt *)cs;
+
+	return c->fd_waits + c->offloads_inflight + cosched_timers_pending(cs);
+}
+
+/* ---- operations ------------------------------------------------------------ */
+
+static int coro_sleep_until(struct rt *rt, uint64_t deadline_ns)
+{
+	return cosched_sleep_heap(cosched_of(rt), deadline_ns);
+}
+
+static int coro_fd_add(struct rt *rt, int fd)
+{
+	struct coro_rt *c = crt_of(rt);
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.u64 = (uint64_t)fd,
+	};
+	int flags, err;
+
+	if (fd < 0)
+		return -EBADF;
+	err = fd_grow(c, fd);
+	if (err)
+		return err;
+	/* Registered again even when the table knows the number: a task that
+	 * closed it with close(2) instead of rt_close left a stale entry, and
+	 * the kernel dropped the registration with the file. EEXIST: it is
+	 * still the same file, already registered. */
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST) {
+		if (errno != EPERM)
+			return -errno;
+		/* Regular files and directories: no readiness to wait for. */
+		c->fds[fd].kind = FD_FILE;
+		return 0;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		err = -errno;
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL);
+		return err;
+	}
+	c->fds[fd].kind = FD_EPOLL;
+	return 0;
+}
+
+static int coro_close(struct rt *rt, int fd)
+{
+	struct coro_rt *c = crt_of(rt);
+	struct fd_ent *e = fd_get(c, fd);
+
+	if (e) {
+		if (e->kind == FD_EPOLL)
+			epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL); /* dup()s keep it */
+		e->kind = FD_UNKNOWN;
+		/* Waiters retry and meet EBADF rather than sleeping forever. */
+		wake_slot(c, &e->reader);
+		wake_slot(c, &e->writer);
+	}
+	/* Not retried on EINTR: Linux has released the fd by then. */
+	return close(fd) < 0 ? -errno : 0;
+}
+
+static ssize_t coro_read(struct rt *rt, int fd, void *buf, size_t len)
+{
+	struct coro_rt *c = crt_of(rt);
+	struct fd_ent *e = fd_need(c, fd);
+
+	if (!e)
+		return -EBADF;
+	if (e->kind == FD_FILE) {
+		c->file_offloads++;
+		return offload(c, OFFLOAD_READ, fd, buf, len, 0);
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		int err;
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		err = park_on_fd(c, fd, 0);
+		if (err)
+			return err;
+	}
+}
+
+static ssize_t coro_write(struct rt *rt, int fd, const void *buf, size_t len)
+{
+	struct coro_rt *c = crt_of(rt);
+	struct fd_ent *e = fd_need(c, fd);
+
+	if (!e)
+		return -EBADF;
+	if (e->kind == FD_FILE) {
+		c->file_offloads++;
+		return offload(c, OFFLOAD_WRITE, fd, (void *)buf, len, 0);
+	}
+	for (;;) {
+		ssize_t n = write(fd, buf, len);
+		int err;
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		err = park_on_fd(c, fd, 1);
+		if (err)
+			return err;
+	}
+}
+
+static ssize_t coro_pread(struct rt *rt, int fd, void *buf, size_t len, off_t off)
+{
+	struct coro_rt *c = crt_of(rt);
+
+	if (!fd_need(c, fd))
+		return -EBADF;
+	c->pread_offloads++;
+	return offload(c, OFFLOAD_PREAD, fd, buf, len, off);
+}
+
+static int coro_accept(struct rt *rt, int fd)
+{
+	struct coro_rt *c = crt_of(rt);
+
+	if (!fd_need(c, fd))
+		return -EBADF;
+	for (;;) {
+		int nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int err;
+
+		if (nfd >= 0) {
+			err = coro_fd_add(rt, nfd);
+			if (err) {
+				close(nfd);
+				return err;
+			}
+			return nfd;
+		}
+		/* ECONNABORTED: that client gave up; wait for the next. */
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		err = park_on_fd(c, fd, 0);
+		if (err)
+			return err;
+	}
+}
+
+static const struct rt_ops coro_ops = {
+	.name = "coro",
+	.spawn = cosched_spawn,
+	.join = cosched_join,
+	.yield = cosched_yield,
+	.sleep_until = coro_sleep_until,
+	.wait = cosched_wait,
+	.wake = cosched_wake,
+	.fd_add = coro_fd_add,
+	.close = coro_close,
+	.read = coro_read,
+	.write = coro_write,
+	.pread = coro_pread,
+	.accept = coro_accept,
+};
+
+static const struct cosched_backend coro_backend = {
+	.name = "coro",
+	.poll = coro_poll,
+	.pending = coro_pending,
+};
+
+/* ---- the model ------------------------------------------------------------- */
+
+static int have_epoll_pwait2(int epfd)
+{
+	struct epoll_event ev;
+	struct timespec zero = {0, 0};
+
+	/* glibc has the wrapper; the kernel may not (ENOSYS before 5.11, or
+	 * a seccomp filter that does not know it). */
+	return epoll_pwait2(epfd, &ev, 1, &zero, NULL) >= 0;
+}
+
+static int coro_probe(char *reason, size_t reason_len)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0) {
+		int err = -errno;
+
+		snprintf(reason, reason_len, "epoll_create1: %s", strerror(-err));
+		return err;
+	}
+	close(fd);
+	return 0;
+}
+
+static int coro_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct record *rec)
+{
+	struct coro_rt *c = calloc(1, sizeof(*c));
+	const char *env;
+	int err, ret = 0;
+
+	if (!c)
+		return -ENOMEM;
+	c->epfd = -1;
+	err = cosched_init(&c->cs, &coro_ops, &coro_backend);
+	if (err) {
+		fprintf(stderr, "coro: scheduler init: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0) {
+		err = -errno;
+		fprintf(stderr, "coro: epoll_create1: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	/* SCHEDLAB_CORO_EPOLL=epoll_wait forces the ms fallback (tests). */
+	env = getenv("SCHEDLAB_CORO_EPOLL");
+	if (env && !strcmp(env, "epoll_wait"))
+		c->have_pwait2 = 0;
+	else if (!(c->have_pwait2 = have_epoll_pwait2(c->epfd)))
+		fprintf(stderr,
+			"coro: note: no epoll_pwait2 (%s): timers use "
+			"epoll_wait, rounded up to whole ms\n",
+			strerror(errno));
+
+	err = cosched_run(&c->cs, main_fn, arg, &ret);
+
+	if (rec) {
+		cosched_metrics(&c->cs, rec);
+		rec_metric_u64(rec, "coro_timer_wakeups", c->cs.timer_wakeups);
+		rec_metric_u64(rec, "coro_epoll_waits", c->epoll_waits);
+		rec_metric_u64(rec, "coro_eagain_parks", c->eagain_parks);
+		rec_metric_u64(rec, "coro_pread_offloads", c->pread_offloads);
+		rec_metric_u64(rec, "coro_file_offloads", c->file_offloads);
+		rec_metric_str(rec, "coro_epoll_call",
+			       c->have_pwait2 ? "epoll_pwait2" : "epoll_wait_ms");
+		if (err == -EDEADLK)
+			rec_fail(rec,
+				 "coro: deadlock: no runnable coroutines, "
+				 "%llu parked",
+				 (unsigned long long)c->cs.sched.stats.parked);
+	}
+cleanup:
+	/* Workers first: they may still hold requests of parked coroutines
+	 * whose stacks the scheduler is about to unmap. */
+	if (c->pool_started)
+		offload_stop(&c->pool);
+	cosched_destroy(&c->cs);
+	if (c->epfd >= 0)
+		close(c->epfd);
+	free(c->fds);
+	free(c);
+	return err ? err : ret;
 }
 
 const struct rt_model coro_model = {
 	.name = "coro",
-	.summary = "not implemented yet",
+	.summary = "stackful coroutines on one thread; non-blocking fds + epoll, "
+		   "timer heap, preads on helper threads",
 	.probe = coro_probe,
 	.run = coro_run,
 };

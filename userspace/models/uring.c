@@ -1,26 +1,481 @@
-/* The uring model lands in a following commit; until then it reports itself
- * unavailable, so every cell under it is skipped with this reason. */
+/* uring.c: the `uring` model. The same coroutines as `coro` (cosched.c), but
+ * every operation that can wait is an io_uring request whose user_data points
+ * at a struct uwait on the waiting coroutine's stack:
+ *   read, write, pread   IORING_OP_READ / IORING_OP_WRITE (offset -1: the
+ *                        file position, as read(2) and write(2) use)
+ *   accept               IORING_OP_ACCEPT, multishot where the kernel has it
+ *                        (uring_accept.c)
+ *   sleep_until          IORING_OP_TIMEOUT, IORING_TIMEOUT_ABS, CLOCK_MONOTONIC
+ *   close                IORING_OP_CLOSE
+ * Event wait/wake, yield, spawn and join stay in-process, as in coro.
+ *
+ * Batching: SQEs are queued while coroutines run and submitted only when the
+ * run queue is empty, in one io_uring_submit_and_wait() that also sleeps for
+ * the next completion; a full SQ ring forces an early submit. So the thread
+ * sleeps only in io_uring_enter. A coroutine that yields while requests are
+ * in flight triggers a non-blocking submit-and-reap (cosched.h says why).
+ *
+ * Ring setup is probed at run time, best first, and the record says which
+ * flags were used (uring_setup_flags) and why better ones were refused
+ * (uring_setup_fallback):
+ *   single_issuer|defer_taskrun   6.1+: completions are processed only when
+ *                                 we wait, in our own thread (no IPIs)
+ *   single_issuer|coop_taskrun    6.0+
+ *   coop_taskrun                  5.19+
+ *   none
+ * (each but `none` with taskrun_flag, so a yield can see without a syscall
+ * whether completions wait: needs_enter()).
+ *
+ * rt_fd_add clears O_NONBLOCK: io_uring honours it and completes a read on
+ * an empty O_NONBLOCK pipe with -EAGAIN instead of arming its internal poll,
+ * which would turn every wait into a busy retry.
+ *
+ * FIELD-NOTES: keep one receive and one send in flight per socket (several
+ * receives on one socket re-poll quadratically, overlapping sends can
+ * reorder). This model has at most one request per coroutine; a task must not
+ * have two coroutines reading (or writing) one socket at once.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <liburing.h>
 #include <stdio.h>
-#include "rt.h"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-static int uring_probe(char *reason, size_t len)
+#include "cosched.h"
+#include "lib/clock.h"
+#include "lib/record.h"
+#include "rt.h"
+#include "uring_rt.h"
+
+#define SQ_ENTRIES 256
+#define CQ_ENTRIES 4096 /* many connections each with a read in flight */
+
+static struct uring_rt *urt_of(struct rt *rt)
 {
-	snprintf(reason, len, "the uring model is not implemented yet");
-	return -ENOSYS;
+	return (struct uring_rt *)rt;
 }
 
-static int uring_run(int (*main_fn)(struct rt *, void *), void *arg, struct record *rec)
+/* ---- submission and completion -------------------------------------------- */
+
+static void reap(struct uring_rt *u)
 {
-	(void)main_fn;
-	(void)arg;
-	(void)rec;
-	return -ENOSYS;
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&u->ring, head, cqe)
+	{
+		struct uwait *w = io_uring_cqe_get_data(cqe);
+
+		n++;
+		if (cqe->user_data & UD_LISTENER) {
+			uring_accept_cqe(u, cqe->user_data, cqe->res, cqe->flags);
+			continue;
+		}
+		if (!w)
+			continue; /* nobody waits: a cancel */
+		w->res = cqe->res;
+		u->inflight--;
+		coro_ready(&u->cs.sched, w->co);
+	}
+	io_uring_cq_advance(&u->ring, n);
+	u->cqes += n;
+}
+
+/* Whether a non-blocking poll must enter the kernel: SQEs to submit, task
+ * work waiting to post completions (the kernel raises IORING_SQ_TASKRUN
+ * when the ring has IORING_SETUP_TASKRUN_FLAG), or overflowed CQEs. Without
+ * COOP/DEFER taskrun the kernel runs task work on its own on return to user
+ * space, so the CQ ring is already current. Keeps a yield next to requests
+ * in flight a memory read instead of a syscall. */
+static int needs_enter(struct uring_rt *u)
+{
+	unsigned flags = IO_URING_READ_ONCE(*u->ring.sq.kflags);
+
+	if (io_uring_sq_ready(&u->ring))
+		return 1;
+	if (flags & IORING_SQ_CQ_OVERFLOW)
+		return 1;
+	if (u->ring.flags & (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN))
+		return !(u->ring.flags & IORING_SETUP_TASKRUN_FLAG) || (flags & IORING_SQ_TASKRUN);
+	return 0;
+}
+
+static int uring_poll(struct cosched *cs, int block)
+{
+	struct uring_rt *u = (struct uring_rt *)cs;
+	int ret;
+
+	if (block) {
+		ret = io_uring_submit_and_wait(&u->ring, 1);
+	} else if (needs_enter(u)) {
+		/* Also runs deferred task work, so completions that are
+		 * ready get posted even under DEFER_TASKRUN. */
+		ret = io_uring_submit_and_get_events(&u->ring);
+	} else {
+		reap(u); /* whatever is already in the CQ ring */
+		return 0;
+	}
+	u->submits++;
+	/* EINTR: a signal; EBUSY/EAGAIN: the CQ ring is full or the kernel
+	 * is short of memory, reaping below makes room; ETIME: cannot happen
+	 * without a wait timeout but is harmless. All retry next round. */
+	if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN && ret != -ETIME)
+		return ret;
+	reap(u);
+	return 0;
+}
+
+static uint64_t uring_pending(struct cosched *cs)
+{
+	struct uring_rt *u = (struct uring_rt *)cs;
+
+	/* a coroutine parked on a multishot accept waits for a request
+	 * counted nowhere else */
+	return u->inflight + u->accept_waiters;
+}
+
+struct io_uring_sqe *uring_get_sqe(struct uring_rt *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	if (sqe)
+		return sqe;
+	/* SQ ring full: submit what is queued now rather than wait for the
+	 * run queue to drain. */
+	u->sq_full_submits++;
+	u->submits++;
+	io_uring_submit(&u->ring);
+	return io_uring_get_sqe(&u->ring);
+}
+
+int32_t uring_await(struct uring_rt *u, struct io_uring_sqe *sqe, struct uwait *w)
+{
+	w->co = coro_current(&u->cs.sched);
+	w->res = 0;
+	io_uring_sqe_set_data(sqe, w);
+	u->sqes++;
+	u->inflight++;
+	coro_park(&u->cs.sched);
+	return w->res;
+}
+
+/* ---- operations ------------------------------------------------------------ */
+
+static int uring_sleep_until(struct rt *rt, uint64_t deadline_ns)
+{
+	struct uring_rt *u = urt_of(rt);
+	struct __kernel_timespec ts = {
+		.tv_sec = (long long)(deadline_ns / 1000000000ull),
+		.tv_nsec = (long long)(deadline_ns % 1000000000ull),
+	};
+	struct io_uring_sqe *sqe;
+	struct uwait w;
+	int32_t res;
+
+	if (deadline_ns <= now_ns())
+		return 0;
+	sqe = uring_get_sqe(u);
+	if (!sqe)
+		return -EBUSY;
+	/* ts stays valid: it is on this coroutine's stack, parked until the
+	 * CQE (the kernel copies it at submission anyway). */
+	io_uring_prep_timeout(sqe, &ts, 0, IORING_TIMEOUT_ABS);
+	res = uring_await(u, sqe, &w);
+	return res == -ETIME || res == 0 ? 0 : res;
+}
+
+int uring_fd_add(struct rt *rt, int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	(void)rt;
+	if (flags < 0)
+		return -errno;
+	if ((flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static int uring_close(struct rt *rt, int fd)
+{
+	struct uring_rt *u = urt_of(rt);
+	struct io_uring_sqe *sqe;
+	struct uwait w;
+
+	uring_accept_forget(u, fd);
+	sqe = uring_get_sqe(u);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_close(sqe, fd);
+	return uring_await(u, sqe, &w);
+}
+
+static ssize_t rw(struct uring_rt *u, int write, int fd, void *buf, size_t len, uint64_t off)
+{
+	struct io_uring_sqe *sqe = uring_get_sqe(u);
+	struct uwait w;
+
+	if (!sqe)
+		return -EBUSY;
+	if (len > INT_MAX)
+		len = INT_MAX; /* the CQE's res is an int: a short count */
+	if (write)
+		io_uring_prep_write(sqe, fd, buf, (unsigned)len, off);
+	else
+		io_uring_prep_read(sqe, fd, buf, (unsigned)len, off);
+	return uring_await(u, sqe, &w);
+}
+
+static ssize_t uring_read(struct rt *rt, int fd, void *buf, size_t len)
+{
+	return rw(urt_of(rt), 0, fd, buf, len, (uint64_t)-1);
+}
+
+static ssize_t uring_write(struct rt *rt, int fd, const void *buf, size_t len)
+{
+	return rw(urt_of(rt), 1, fd, (void *)buf, len, (uint64_t)-1);
+}
+
+static ssize_t uring_pread(struct rt *rt, int fd, void *buf, size_t len, off_t off)
+{
+	if (off < 0)
+		return -EINVAL;
+	return rw(urt_of(rt), 0, fd, buf, len, (uint64_t)off);
+}
+
+static const struct rt_ops uring_ops = {
+	.name = "uring",
+	.spawn = cosched_spawn,
+	.join = cosched_join,
+	.yield = cosched_yield,
+	.sleep_until = uring_sleep_until,
+	.wait = cosched_wait,
+	.wake = cosched_wake,
+	.fd_add = uring_fd_add,
+	.close = uring_close,
+	.read = uring_read,
+	.write = uring_write,
+	.pread = uring_pread,
+	.accept = uring_accept,
+};
+
+static const struct cosched_backend uring_backend = {
+	.name = "uring",
+	.poll = uring_poll,
+	.pending = uring_pending,
+};
+
+/* ---- setup ----------------------------------------------------------------- */
+
+static const struct {
+	unsigned flags;
+	const char *name;
+} setups[] = {
+	{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+	 "single_issuer|defer_taskrun|taskrun_flag"},
+	{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+	 "single_issuer|coop_taskrun|taskrun_flag"},
+	{IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, "coop_taskrun|taskrun_flag"},
+	{0, "none"},
+};
+
+/* Tries each setup in turn; the first the kernel accepts wins. The
+ * environment variable SCHEDLAB_URING_SETUP=<name> starts the list at that
+ * entry: it exercises the fallbacks on a kernel that would not need them
+ * (tests) and lets an experiment compare setups. */
+static int ring_setup(struct uring_rt *u)
+{
+	const char *first = getenv("SCHEDLAB_URING_SETUP");
+	size_t i = 0, n = sizeof(setups) / sizeof(setups[0]), used = 0;
+	int ret = -EINVAL;
+
+	if (first && *first) {
+		while (i < n && strcmp(setups[i].name, first))
+			i++;
+		if (i == n) {
+			snprintf(u->fallback, sizeof(u->fallback),
+				 "SCHEDLAB_URING_SETUP=%s: not a known setup", first);
+			return -EINVAL;
+		}
+	}
+	for (; i < n; i++) {
+		struct io_uring_params p = {
+			.flags = setups[i].flags | IORING_SETUP_CQSIZE,
+			.cq_entries = CQ_ENTRIES,
+		};
+
+		ret = io_uring_queue_init_params(SQ_ENTRIES, &u->ring, &p);
+		if (ret == 0) {
+			u->features = p.features;
+			snprintf(u->setup_flags, sizeof(u->setup_flags), "%s", setups[i].name);
+			return 0;
+		}
+		used += snprintf(u->fallback + used, sizeof(u->fallback) - used, "%s%s: %s",
+				 used ? "; " : "", setups[i].name, strerror(-ret));
+		if (used >= sizeof(u->fallback))
+			used = sizeof(u->fallback) - 1;
+	}
+	return ret;
+}
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} feature_names[] = {
+	{IORING_FEAT_SINGLE_MMAP, "single_mmap"},
+	{IORING_FEAT_NODROP, "nodrop"},
+	{IORING_FEAT_SUBMIT_STABLE, "submit_stable"},
+	{IORING_FEAT_RW_CUR_POS, "rw_cur_pos"},
+	{IORING_FEAT_CUR_PERSONALITY, "cur_personality"},
+	{IORING_FEAT_FAST_POLL, "fast_poll"},
+	{IORING_FEAT_POLL_32BITS, "poll_32bits"},
+	{IORING_FEAT_SQPOLL_NONFIXED, "sqpoll_nonfixed"},
+	{IORING_FEAT_EXT_ARG, "ext_arg"},
+	{IORING_FEAT_NATIVE_WORKERS, "native_workers"},
+	{IORING_FEAT_RSRC_TAGS, "rsrc_tags"},
+	{IORING_FEAT_CQE_SKIP, "cqe_skip"},
+	{IORING_FEAT_LINKED_FILE, "linked_file"},
+};
+
+/* "nodrop|fast_poll|...": which behaviour the numbers were measured with.
+ * Without fast_poll (Linux < 5.7) a read of an empty pipe or socket waits in
+ * an io-wq thread instead of an internal poll: a different experiment. */
+static void features_str(unsigned features, char *buf, size_t len)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]); i++) {
+		if (!(features & feature_names[i].bit) || used >= len)
+			continue;
+		used += snprintf(buf + used, len - used, "%s%s", used ? "|" : "",
+				 feature_names[i].name);
+	}
+}
+
+static const struct {
+	int op;
+	const char *name;
+} needed_ops[] = {
+	{IORING_OP_READ, "IORING_OP_READ"},	{IORING_OP_WRITE, "IORING_OP_WRITE"},
+	{IORING_OP_ACCEPT, "IORING_OP_ACCEPT"}, {IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"},
+	{IORING_OP_CLOSE, "IORING_OP_CLOSE"},
+};
+
+static int uring_probe(char *reason, size_t reason_len)
+{
+	struct io_uring ring;
+	struct io_uring_probe *probe = NULL;
+	size_t i;
+	int err;
+
+	err = io_uring_queue_init(4, &ring, 0);
+	if (err < 0) {
+		FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+		int disabled = -1;
+
+		if (f) {
+			if (fscanf(f, "%d", &disabled) != 1)
+				disabled = -1;
+			fclose(f);
+		}
+		if (disabled > 0)
+			snprintf(reason, reason_len,
+				 "io_uring_queue_init: %s "
+				 "(kernel.io_uring_disabled=%d; set it to 0)",
+				 strerror(-err), disabled);
+		else
+			snprintf(reason, reason_len,
+				 "io_uring_queue_init: %s "
+				 "(no io_uring in this kernel, or a seccomp filter)",
+				 strerror(-err));
+		return err;
+	}
+	probe = io_uring_get_probe_ring(&ring);
+	if (!probe) {
+		err = -EOPNOTSUPP;
+		snprintf(reason, reason_len,
+			 "io_uring: cannot probe opcodes "
+			 "(IORING_REGISTER_PROBE needs Linux >= 5.6)");
+		goto cleanup;
+	}
+	for (i = 0; i < sizeof(needed_ops) / sizeof(needed_ops[0]); i++) {
+		if (!io_uring_opcode_supported(probe, needed_ops[i].op)) {
+			err = -EOPNOTSUPP;
+			snprintf(reason, reason_len, "io_uring: kernel lacks %s",
+				 needed_ops[i].name);
+			goto cleanup;
+		}
+	}
+	err = 0;
+cleanup:
+	if (probe)
+		io_uring_free_probe(probe);
+	io_uring_queue_exit(&ring);
+	return err;
+}
+
+static int uring_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct record *rec)
+{
+	struct uring_rt *u = calloc(1, sizeof(*u));
+	char feats[256];
+	int err, ret = 0;
+
+	if (!u)
+		return -ENOMEM;
+	err = cosched_init(&u->cs, &uring_ops, &uring_backend);
+	if (err) {
+		fprintf(stderr, "uring: scheduler init: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	err = ring_setup(u);
+	if (err) {
+		fprintf(stderr, "uring: queue_init: %s\n", u->fallback);
+		goto cleanup;
+	}
+	u->ring_ready = 1;
+	uring_accept_init(u);
+
+	err = cosched_run(&u->cs, main_fn, arg, &ret);
+
+	if (rec) {
+		cosched_metrics(&u->cs, rec);
+		rec_metric_u64(rec, "uring_submits", u->submits);
+		rec_metric_u64(rec, "uring_sqes", u->sqes);
+		rec_metric_u64(rec, "uring_cqes", u->cqes);
+		rec_metric_u64(rec, "uring_sq_full_submits", u->sq_full_submits);
+		rec_metric_str(rec, "uring_setup_flags", u->setup_flags);
+		rec_metric_str(rec, "uring_setup_fallback", u->fallback);
+		features_str(u->features, feats, sizeof(feats));
+		rec_metric_str(rec, "uring_features", feats);
+		rec_metric_str(rec, "uring_accept", u->multishot ? "multishot" : "single");
+		rec_metric_str(rec, "uring_accept_note", u->accept_note);
+		rec_metric_u64(rec, "uring_accepts_queued", u->accepts_queued);
+		if (err == -EDEADLK)
+			rec_fail(rec,
+				 "uring: deadlock: no runnable coroutines, "
+				 "%llu parked",
+				 (unsigned long long)u->cs.sched.stats.parked);
+	}
+cleanup:
+	/* The ring goes first: requests still in flight point into stacks
+	 * that cosched_destroy unmaps; io_uring_queue_exit cancels them. */
+	if (u->ring_ready)
+		io_uring_queue_exit(&u->ring);
+	uring_accept_free(u);
+	cosched_destroy(&u->cs);
+	free(u);
+	return err ? err : ret;
 }
 
 const struct rt_model uring_model = {
 	.name = "uring",
-	.summary = "not implemented yet",
+	.summary = "the same coroutines; every wait is an io_uring request, "
+		   "submitted in batches when the run queue is empty",
 	.probe = uring_probe,
 	.run = uring_run,
 };

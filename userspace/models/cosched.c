@@ -1,0 +1,324 @@
+/* cosched.c: the part of the coro and uring models that does not depend on
+ * how I/O waits: spawn/join/yield, event wait/wake, the timer heap and the
+ * scheduler loop. See cosched.h for the loop and why yield polls.
+ */
+#include "cosched.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/record.h"
+
+/* The first task gets a big stack: task bodies keep a struct hist (about
+ * 30 KB) or two on their stack. Only touched pages cost memory. */
+#define MAIN_STACK_BYTES (1024 * 1024)
+
+/* Resumes before the loop polls I/O even though coroutines are still ready:
+ * coroutines that hand an event back and forth never empty the run queue
+ * (coro.h, "I/O starvation"). Yields poll on their own (cosched_yield), so
+ * this only bounds the wait of I/O behind event hand-offs; coming back costs
+ * two switches per budget, noise next to RUN_BUDGET hand-offs. */
+#define RUN_BUDGET 256
+
+int cosched_init(struct cosched *cs, const struct rt_ops *ops, const struct cosched_backend *be)
+{
+	int err;
+
+	memset(cs, 0, sizeof(*cs));
+	cs->rt.ops = ops;
+	cs->be = be;
+	err = coro_sched_init(&cs->sched);
+	if (err)
+		return err;
+	cs->sched_ready = 1;
+	return 0;
+}
+
+void cosched_destroy(struct cosched *cs)
+{
+	if (cs->sched_ready)
+		coro_sched_destroy(&cs->sched);
+	cs->sched_ready = 0;
+	free(cs->heap);
+	cs->heap = NULL;
+	cs->heap_len = cs->heap_cap = 0;
+}
+
+struct main_box {
+	int (*fn)(struct rt *rt, void *arg);
+	void *arg;
+	struct rt *rt;
+	int ret;
+};
+
+static void main_trampoline(void *p)
+{
+	struct main_box *box = p;
+
+	box->ret = box->fn(box->rt, box->arg);
+}
+
+int cosched_run(struct cosched *cs, int (*main_fn)(struct rt *rt, void *arg), void *arg,
+		int *main_ret)
+{
+	struct main_box box = {.fn = main_fn, .arg = arg, .rt = &cs->rt, .ret = 0};
+	struct coro_opts opts = {.stack_bytes = MAIN_STACK_BYTES};
+	struct coro *main_co;
+	int err;
+
+	/* The main coroutine is never joined: coro_sched_destroy frees it. */
+	err = coro_spawn(&cs->sched, &opts, main_trampoline, &box, &main_co);
+	if (err) {
+		fprintf(stderr, "%s: spawn of the first task: %s\n", cs->be->name, strerror(-err));
+		return err;
+	}
+	for (;;) {
+		int block;
+
+		coro_sched_run_max(&cs->sched, RUN_BUDGET);
+		if (coro_sched_live(&cs->sched) == 0)
+			break;
+		block = coro_sched_ready_count(&cs->sched) == 0;
+		if (cs->be->pending(cs) == 0) {
+			if (!block)
+				continue; /* budget spent, nothing to poll */
+			/* Run queue empty, nothing in flight: every live
+			 * coroutine waits on an event or a join that no one
+			 * can signal any more. */
+			fprintf(stderr, "%s: no runnable coroutines, %llu parked\n", cs->be->name,
+				(unsigned long long)cs->sched.stats.parked);
+			return -EDEADLK;
+		}
+		err = cs->be->poll(cs, block);
+		if (err) {
+			fprintf(stderr, "%s: poll: %s\n", cs->be->name, strerror(-err));
+			return err;
+		}
+	}
+	*main_ret = box.ret;
+	return 0;
+}
+
+static void metric(struct record *rec, const char *model, const char *what, uint64_t v)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s_%s", model, what);
+	rec_metric_u64(rec, name, v);
+}
+
+void cosched_metrics(const struct cosched *cs, struct record *rec)
+{
+	const struct coro_stats *st = &cs->sched.stats;
+	const char *m = cs->be->name;
+
+	if (!rec)
+		return;
+	metric(rec, m, "switches", st->switches);
+	metric(rec, m, "spawned", st->spawned);
+	metric(rec, m, "finished", st->finished);
+	metric(rec, m, "yields", st->yields);
+	metric(rec, m, "parks", st->parks);
+	metric(rec, m, "peak_live", st->peak_live);
+	metric(rec, m, "yield_polls", cs->yield_polls);
+}
+
+/* ---- tasks ---------------------------------------------------------------- */
+
+int cosched_spawn(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_spawn_opts *opts,
+		  struct rt_task **out)
+{
+	struct cosched *cs = cosched_of(rt);
+	struct coro_opts co_opts = {.stack_bytes = RT_DEFAULT_STACK_BYTES};
+	struct coro *c;
+	int err;
+
+	/* opts->cpu is ignored: every coroutine shares the one OS thread. */
+	if (opts && opts->stack_bytes)
+		co_opts.stack_bytes = opts->stack_bytes;
+	err = coro_spawn(&cs->sched, &co_opts, fn, arg, &c);
+	if (err)
+		return err;
+	if (out)
+		*out = (struct rt_task *)c;
+	return 0;
+}
+
+int cosched_join(struct rt *rt, struct rt_task *task)
+{
+	return coro_join(&cosched_of(rt)->sched, (struct coro *)task);
+}
+
+void cosched_yield(struct rt *rt)
+{
+	struct cosched *cs = cosched_of(rt);
+
+	if (cs->be->pending(cs)) {
+		/* Errors are not lost: the blocking poll in the loop meets
+		 * the same condition again and reports it. */
+		cs->yield_polls++;
+		cs->be->poll(cs, 0);
+	}
+	coro_yield(&cs->sched);
+}
+
+/* ev->head/tail: FIFO of parked coroutines linked through coro->next, which
+ * is free while a coroutine is parked (it is not on the run queue). */
+int cosched_wait(struct rt *rt, struct rt_event *ev)
+{
+	struct cosched *cs = cosched_of(rt);
+	struct coro *self = coro_current(&cs->sched);
+	uint32_t units = atomic_load_explicit(&ev->count, memory_order_relaxed);
+
+	if (!ev->head && units > 0) {
+		atomic_store_explicit(&ev->count, units - 1, memory_order_relaxed);
+		return 0;
+	}
+	if (!self || self == &cs->sched.main)
+		return -EPERM; /* the scheduler itself cannot park */
+	self->next = NULL;
+	if (ev->tail)
+		((struct coro *)ev->tail)->next = self;
+	else
+		ev->head = self;
+	ev->tail = self;
+	atomic_fetch_add_explicit(&ev->waiters, 1, memory_order_relaxed);
+	/* The waker dequeues us and hands its unit over directly, so count
+	 * stays 0 while anyone waits: no barging past the FIFO. */
+	coro_park(&cs->sched);
+	return 0;
+}
+
+void cosched_wake(struct rt *rt, struct rt_event *ev)
+{
+	struct cosched *cs = cosched_of(rt);
+	struct coro *c = ev->head;
+
+	if (!c) {
+		atomic_fetch_add_explicit(&ev->count, 1, memory_order_relaxed);
+		return;
+	}
+	ev->head = c->next;
+	if (!ev->head)
+		ev->tail = NULL;
+	c->next = NULL;
+	atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_relaxed);
+	coro_ready(&cs->sched, c);
+}
+
+/* ---- timer heap ------------------------------------------------------------- */
+
+static int timer_before(const struct cosched_timer *a, const struct cosched_timer *b)
+{
+	if (a->deadline_ns != b->deadline_ns)
+		return a->deadline_ns < b->deadline_ns;
+	return a->seq < b->seq;
+}
+
+static void heap_set(struct cosched *cs, size_t i, struct cosched_timer *t)
+{
+	cs->heap[i] = t;
+	t->idx = i;
+}
+
+static void heap_up(struct cosched *cs, size_t i)
+{
+	struct cosched_timer *t = cs->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (!timer_before(t, cs->heap[parent]))
+			break;
+		heap_set(cs, i, cs->heap[parent]);
+		i = parent;
+	}
+	heap_set(cs, i, t);
+}
+
+static void heap_down(struct cosched *cs, size_t i)
+{
+	struct cosched_timer *t = cs->heap[i];
+
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = l;
+
+		if (l >= cs->heap_len)
+			break;
+		if (r < cs->heap_len && timer_before(cs->heap[r], cs->heap[l]))
+			m = r;
+		if (!timer_before(cs->heap[m], t))
+			break;
+		heap_set(cs, i, cs->heap[m]);
+		i = m;
+	}
+	heap_set(cs, i, t);
+}
+
+static int heap_push(struct cosched *cs, struct cosched_timer *t)
+{
+	if (cs->heap_len == cs->heap_cap) {
+		size_t cap = cs->heap_cap ? cs->heap_cap * 2 : 64;
+		struct cosched_timer **h = realloc(cs->heap, cap * sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		cs->heap = h;
+		cs->heap_cap = cap;
+	}
+	t->seq = cs->timer_seq++;
+	cs->heap[cs->heap_len++] = t;
+	heap_up(cs, cs->heap_len - 1);
+	return 0;
+}
+
+static struct cosched_timer *heap_pop(struct cosched *cs)
+{
+	struct cosched_timer *top = cs->heap[0];
+
+	cs->heap_len--;
+	if (cs->heap_len > 0) {
+		cs->heap[0] = cs->heap[cs->heap_len];
+		heap_down(cs, 0);
+	}
+	return top;
+}
+
+int cosched_sleep_heap(struct cosched *cs, uint64_t deadline_ns)
+{
+	struct cosched_timer t = {.deadline_ns = deadline_ns};
+	int err;
+
+	if (deadline_ns <= now_ns())
+		return 0;
+	t.co = coro_current(&cs->sched);
+	if (!t.co || t.co == &cs->sched.main)
+		return -EPERM;
+	err = heap_push(cs, &t);
+	if (err)
+		return err;
+	coro_park(&cs->sched);
+	return 0;
+}
+
+uint64_t cosched_next_deadline(const struct cosched *cs)
+{
+	return cs->heap_len ? cs->heap[0]->deadline_ns : UINT64_MAX;
+}
+
+uint64_t cosched_timers_expire(struct cosched *cs, uint64_t now)
+{
+	uint64_t n = 0;
+
+	while (cs->heap_len && cs->heap[0]->deadline_ns <= now) {
+		struct cosched_timer *t = heap_pop(cs);
+
+		coro_ready(&cs->sched, t->co);
+		n++;
+	}
+	cs->timer_wakeups += n;
+	return n;
+}

@@ -1,0 +1,109 @@
+/* cosched.h: what the coro and uring models have in common.
+ *
+ * Both run every task as a coroutine of coro/coro.h on the calling OS thread.
+ * Spawn, join, yield, event wait/wake, the timer heap and the scheduler loop
+ * are the same for both and live here; only the way a parked coroutine gets
+ * woken by the outside world differs, and that is the backend:
+ *   coro   non-blocking fds + epoll, timers in our heap, preads on helpers
+ *   uring  every wait is an io_uring request, timers are IORING_OP_TIMEOUT
+ *
+ * The scheduler loop (cosched_run):
+ *     run coroutines until the run queue is empty, or RUN_BUDGET resumes
+ *     nothing live                  -> done
+ *     queue empty, nothing pending  -> deadlock: -EDEADLK,
+ *                                      "<model>: no runnable coroutines, N parked"
+ *     else backend poll (blocking only when the queue is empty), which
+ *     coro_ready()s the coroutines whose wait is over
+ *
+ * A coroutine that only yields keeps the run queue non-empty; waiting for the
+ * budget would make a timer next to a CPU hog up to RUN_BUDGET yields late.
+ * So cosched_yield polls the backend without blocking first whenever a wait
+ * is pending: a yield is a point where timers and I/O are noticed (the
+ * `preempt` task measures exactly that). For coro timers that is a clock
+ * read, for coro fds an epoll_wait(0), for uring a look at the rings that
+ * enters the kernel only when something is to submit or task work waits.
+ *
+ * Everything runs on one thread: the rt_event fields are atomics only because
+ * the threads model needs them; here relaxed loads/stores suffice.
+ */
+#ifndef SCHEDLAB_COSCHED_H
+#define SCHEDLAB_COSCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coro/coro.h"
+#include "rt.h"
+
+struct cosched;
+
+struct cosched_backend {
+	const char *name; /* the model name: prefix of messages and metrics */
+	/* Wake parked coroutines whose wait is over (coro_ready). block=1: the
+	 * run queue is empty, sleep until at least one is. block=0: only collect
+	 * what is ready now. 0 or -errno (fatal: the run stops). */
+	int (*poll)(struct cosched *cs, int block);
+	/* Waits the backend will finish on its own (fds, timers, requests in
+	 * flight). Zero while coroutines are parked means nobody can wake them. */
+	uint64_t (*pending)(struct cosched *cs);
+};
+
+/* A sleeping coroutine's timer; it lives on the sleeper's stack, which stays
+ * put while the coroutine is parked. */
+struct cosched_timer {
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC */
+	uint64_t seq;	      /* insertion order: equal deadlines wake FIFO */
+	struct coro *co;
+	size_t idx; /* position in the heap */
+};
+
+struct cosched {
+	struct rt rt; /* first: tasks see &cs->rt */
+	struct coro_sched sched;
+	const struct cosched_backend *be;
+	struct cosched_timer **heap; /* binary min-heap on (deadline, seq) */
+	size_t heap_len, heap_cap;
+	uint64_t timer_seq;
+	uint64_t yield_polls; /* non-blocking polls done by yield */
+	uint64_t timer_wakeups;
+	int sched_ready; /* coro_sched_init succeeded */
+};
+
+static inline struct cosched *cosched_of(struct rt *rt)
+{
+	return (struct cosched *)rt; /* rt is the first member */
+}
+
+int cosched_init(struct cosched *cs, const struct rt_ops *ops, const struct cosched_backend *be);
+/* Runs main_fn as the first coroutine (1 MiB stack: task bodies keep
+ * histograms on the stack) and drives the loop above until no coroutine is
+ * live. 0 with *main_ret set, -EDEADLK, or the backend's -errno. */
+int cosched_run(struct cosched *cs, int (*main_fn)(struct rt *rt, void *arg), void *arg,
+		int *main_ret);
+void cosched_destroy(struct cosched *cs);
+/* <model>_switches, _spawned, _finished, _yields, _parks, _peak_live,
+ * _yield_polls into rec (NULL-safe). timer_wakeups is the heap's: only the
+ * model that sleeps on the heap reports it. */
+void cosched_metrics(const struct cosched *cs, struct record *rec);
+
+/* The rt_ops both models share. */
+int cosched_spawn(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_spawn_opts *opts,
+		  struct rt_task **out);
+int cosched_join(struct rt *rt, struct rt_task *task);
+void cosched_yield(struct rt *rt);
+int cosched_wait(struct rt *rt, struct rt_event *ev);
+void cosched_wake(struct rt *rt, struct rt_event *ev);
+
+/* Parks the calling coroutine until deadline_ns (never earlier). The coro
+ * backend's sleep_until; 0 or -ENOMEM. */
+int cosched_sleep_heap(struct cosched *cs, uint64_t deadline_ns);
+/* Earliest pending deadline, or UINT64_MAX when no timer is pending. */
+uint64_t cosched_next_deadline(const struct cosched *cs);
+/* Readies every sleeper whose deadline is <= now_ns; returns how many. */
+uint64_t cosched_timers_expire(struct cosched *cs, uint64_t now_ns);
+static inline size_t cosched_timers_pending(const struct cosched *cs)
+{
+	return cs->heap_len;
+}
+
+#endif
