@@ -5,6 +5,7 @@
 #   make run     deps + build + ./schedlab run configs/default.toml + report
 #   make test    deps + build + C unit tests (under timeout) + pytest
 #   make bench   the speed benchmarks, measured side by side in one run
+#   make bench-tracer  schedtrace's overhead against perf and bpftrace
 #   make check   test + clang-format + flake8, PASSED/FAILED/SKIPPED per check
 #   make clean
 
@@ -37,7 +38,7 @@ endif
 .DEFAULT_GOAL := build
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: deps build run test ctest pytest bench check clean
+.PHONY: deps build run test ctest pytest bench bench-tracer check clean
 
 # ---- userspace ------------------------------------------------------------
 # Everything the workload is made of but main.c; tests and benches link it.
@@ -93,6 +94,9 @@ PROBES := \
 	$(patsubst bpf/%.bpf.c,%,$(wildcard bpf/*.bpf.c)) \
 	#
 TRACER_SRCS := $(filter-out %.bpf.c,$(wildcard bpf/*.c))
+# Small programs the tracer's tests run under it (known switch, io_uring and
+# USDT counts); plain C, no cmocka: pytest drives them.
+TRACER_TESTS := $(patsubst bpf/tests/%.c,$(BUILD)/bpf/tests/%,$(wildcard bpf/tests/*.c))
 VMLINUX_H ?= $(BUILD)/vmlinux.h
 HOST_TRIPLET := $(shell $(CC) -dumpmachine)
 BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -103,7 +107,7 @@ HAVE_BPF_TOOLS := $(shell command -v $(CLANG) >/dev/null && command -v $(BPFTOOL
 
 ifneq ($(TRACER_SRCS),)
 ifeq ($(HAVE_BPF_TOOLS),yes)
-TRACER := $(BUILD)/schedtrace
+TRACER := $(BUILD)/schedtrace $(TRACER_TESTS)
 else
 $(info   SKIP     schedtrace: needs clang, bpftool and libbpf-dev (run `make deps`))
 endif
@@ -133,15 +137,27 @@ $(BUILD)/schedtrace: $(patsubst bpf/%.c,$(BUILD)/bpf/%.o,$(TRACER_SRCS)) \
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz $(LDLIBS) -o $@
 
+$(BUILD)/bpf/tests/%: bpf/tests/%.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
 # ---- top-level targets ------------------------------------------------------
 build: $(USERSPACE) $(TRACER)
 
 deps:
 	$(Q)./scripts/deps
 
+# The report is written even when some cell failed (run exits 1): the failed
+# cells are in it, with their reasons. A bad config (exit 2) stops here.
+define run_and_report
+	$(Q)$(PYTHON) -m harness run $(1); rc=$$?; \
+	if [ $$rc -le 1 ]; then $(PYTHON) -m harness report results/latest || rc=1; fi; \
+	exit $$rc
+endef
+
 run: deps build
-	$(Q)$(PYTHON) -m harness run $(CONFIG)
-	$(Q)$(PYTHON) -m harness report results/latest
+	$(call run_and_report,$(CONFIG))
 
 ctest: build
 	$(Q)./scripts/run-ctests $(TESTS)
@@ -155,8 +171,11 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory pytest
 
 bench: deps build
-	$(Q)$(PYTHON) -m harness run configs/bench.toml
-	$(Q)$(PYTHON) -m harness report results/latest
+	$(Q)$(BUILD)/bench/switch > $(BUILD)/bench/switch.json
+	$(call run_and_report,configs/bench.toml)
+
+bench-tracer: deps build
+	$(Q)./scripts/bench-tracer
 
 check: deps
 	$(Q)./scripts/check

@@ -1,0 +1,325 @@
+"""./schedlab: argparse subcommands.
+
+    run CONFIG [--out DIR] [--resume DIR] [--only K=V,...] [--dry-run] [--seed N]
+    list [--json]
+    report / compare / trace   -> harness/report.py, compare.py, trace.py: cli(argv)
+    doctor                     -> harness/doctor.py: cli(argv)
+
+The hooks import their module only when called, so a missing or broken
+report cannot stop `run`. Each hook module provides `cli(argv: list[str]) ->
+int` (argv is everything after the subcommand; the int is the exit status).
+
+main(argv, runner=None) exits through SystemExit with 0, 1 (some cell
+failed), 2 (bad config or arguments), or 130 (interrupted; resumable).
+Tests inject a fake runner so nothing real is spawned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import random
+import signal
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import config as config_mod
+from . import matrix, probes, runner as runner_mod, sysinfo
+from .config import ConfigError
+from .progress import fmt_duration
+
+HOOKS = {
+    "report": ("report", "write DIR/report.md, report.html and plots/ from a run"),
+    "compare": ("compare", "ratio per cell of two runs, with confidence intervals"),
+    "trace": ("trace", "export a cell's trace as Chrome Trace Event JSON for Perfetto"),
+    "doctor": ("doctor", "what this machine can measure, and why not"),
+}
+
+EPILOG = """\
+examples:
+  ./schedlab run configs/smoke.toml                # every task x model, briefly
+  ./schedlab run configs/default.toml --dry-run    # the matrix and an estimate
+  ./schedlab run configs/default.toml --only task=pingpong,model=coro
+  ./schedlab run --resume results/20261127-050000  # finish an interrupted run
+  ./schedlab report results/latest
+  ./schedlab list
+
+exit status: 0 every cell ok or skipped, 1 some cell failed or timed out,
+2 bad config or arguments, 130 interrupted (resume with --resume DIR).
+"""
+
+
+class UsageError(Exception):
+    """Bad arguments or run directory: exit 2 with this one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="schedlab", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Measure threads vs coroutines vs io_uring with eBPF probes.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run an experiment config", epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("config", nargs="?", help="experiment config (TOML); optional with "
+                     "--resume, which uses the run's own copy")
+    run.add_argument("--out", metavar="DIR", help="run directory to create "
+                     "(default: results/<UTC timestamp>, linked as results/latest)")
+    run.add_argument("--resume", metavar="DIR", help="continue the run in DIR: runs already "
+                     "in its records.jsonl are not repeated")
+    run.add_argument("--only", metavar="K=V,...", default="",
+                     help="subset: task=, model=, experiment=, cell= or any parameter the "
+                     "config sets; a key given twice accepts either value")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the matrix, the commands and a time estimate; run nothing")
+    run.add_argument("--seed", type=int, help="seed of the run order (overrides [run] seed)")
+    lst = sub.add_parser("list", help="tasks, models and configs")
+    lst.add_argument("--json", action="store_true", help="the workload's --list JSON")
+    for name, (_, text) in HOOKS.items():
+        sub.add_parser(name, help=text, add_help=False)
+    return ap
+
+
+def _hook(name: str, rest: list[str]) -> int:
+    module = HOOKS[name][0]
+    try:
+        mod = importlib.import_module(f"harness.{module}")
+    except ModuleNotFoundError as e:
+        if e.name != f"harness.{module}":
+            raise
+        print(f"schedlab {name}: not available: harness/{module}.py is missing",
+              file=sys.stderr)
+        return 1
+    return int(mod.cli(rest) or 0)
+
+
+def _catalog(rnr, workload: str) -> tuple[dict | None, str | None]:
+    out = rnr.capture([workload, "--list"])
+    if out is None:
+        return None, (f"{workload} --list failed or {workload} is missing: build it with "
+                      "`make build/workload`")
+    try:
+        doc = json.loads(out)
+    except json.JSONDecodeError as e:
+        return None, f"{workload} --list printed invalid JSON: {e.msg}"
+    return doc, None
+
+
+def _timestamp_dir(root: Path) -> Path:
+    base = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    d = root / base
+    n = 2
+    while d.exists():
+        d = root / f"{base}-{n}"
+        n += 1
+    return d
+
+
+def _link_latest(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest-{os.getpid()}"
+    try:
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(run_dir.name)
+        # rename() over the old link is atomic: results/latest is never absent.
+        tmp.replace(latest)
+    except OSError as e:
+        print(f"schedlab: note: could not update {latest}: {e.strerror}", file=sys.stderr)
+
+
+def _print_plan(cfg, cells, runs, seed, history, out) -> None:
+    measured = [r for r in runs if not r.warmup]
+    warm = len(runs) - len(measured)
+    print(f"config {cfg.path} (sha256 {cfg.sha256[:12]}), seed {seed}, order {cfg.run.order}",
+          file=out)
+    for i, c in enumerate(cells, start=1):
+        est, src = runner_mod.estimate(c, history)
+        print(f"{i:3d}  {c.id}  x{c.repetitions}  probes={','.join(c.probes) or '-'}  "
+              f"~{est:.1f}s/run ({src})  timeout {c.timeout_s:g}s", file=out)
+        print(f"       $ {' '.join(runner_mod.workload_command(cfg.run.workload, c))}",
+              file=out)
+    total, worst = runner_mod.describe_estimate(runs, history, cfg.run.cooldown_s)
+    print(f"{len(cells)} cells, {len(measured)} runs" + (f" + {warm} warm-up" if warm else "")
+          + f": about {fmt_duration(total)} (at most {fmt_duration(worst)} if every run "
+          "times out)", file=out)
+
+
+def _sigterm_to_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_run(args, rnr) -> int:
+    run_dir: Path | None = None
+    run_meta: dict = {}
+    cfg_path = args.config
+    if args.resume:
+        run_dir = Path(args.resume)
+        if args.out:
+            raise UsageError("--out and --resume exclude each other: --resume DIR is the "
+                             "run directory")
+        meta = run_dir / "run.json"
+        if not meta.is_file():
+            raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
+        run_meta = json.loads(meta.read_text())
+        saved = run_dir / "config.toml"
+        if cfg_path:
+            given = config_mod.load(cfg_path)
+            if given.sha256 != run_meta.get("config_sha256"):
+                raise UsageError(f"--resume {run_dir}: {cfg_path} differs from the config "
+                                 "the run started with; omit CONFIG to use the run's copy")
+        cfg_path = str(saved)
+    if not cfg_path:
+        raise UsageError("run: give a CONFIG (e.g. configs/smoke.toml) or --resume DIR")
+    cfg = config_mod.load(cfg_path)
+    catalog, why = _catalog(rnr, cfg.run.workload)
+    if catalog is None and not args.dry_run:
+        raise UsageError(why)
+    if catalog is not None:
+        config_mod.check_catalog(cfg, catalog)
+    elif why:
+        print(f"schedlab: note: {why}; names not checked", file=sys.stderr)
+    cells = matrix.select(matrix.expand(cfg, catalog), matrix.parse_only(args.only))
+    if run_meta:
+        seed = int(run_meta["seed"])
+    elif args.seed is not None:
+        seed = args.seed
+    elif cfg.run.seed is not None:
+        seed = cfg.run.seed
+    else:
+        seed = random.SystemRandom().randrange(2 ** 31)
+    runs = matrix.order(cells, seed, shuffle=cfg.run.order == "random",
+                        warmup_runs=cfg.run.warmup_runs)
+    results_root = (run_dir.parent if run_dir else
+                    Path(args.out).parent if args.out else rnr_cwd(rnr) / "results")
+    history = runner_mod.previous_durations(results_root)
+    if args.dry_run:
+        _print_plan(cfg, cells, runs, seed, history, sys.stdout)
+        return runner_mod.EXIT_OK
+
+    for m in (catalog or {}).get("models", []):
+        if not m.get("available", True) and any(c.model == m["name"] for c in cells):
+            print(f"schedlab: note: model {m['name']} is not available here "
+                  f"({m.get('reason')}); its cells will be recorded as skipped",
+                  file=sys.stderr)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if run_dir is None:
+        if args.out:
+            run_dir = Path(args.out)
+            if (run_dir / "records.jsonl").exists():
+                raise UsageError(f"--out {run_dir} already holds a run; use --resume "
+                                 f"{run_dir} to continue it, or another directory")
+        else:
+            run_dir = _timestamp_dir(results_root)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.toml").write_text(cfg.text)
+        run_meta = {"schema": 1, "seed": seed, "order": cfg.run.order,
+                    "config_path": str(cfg.path), "config_sha256": cfg.sha256,
+                    "started_at": now, "argv": ["schedlab", *args.argv],
+                    "only": args.only, "planned_runs": len(runs), "resumes": []}
+        env = sysinfo.collect("/", run=rnr.capture, repo=rnr_cwd(rnr),
+                              config_path=str(cfg.path), config_text=cfg.text,
+                              config_sha256=cfg.sha256, argv=["schedlab", *args.argv])
+        (run_dir / "env.json").write_text(json.dumps(env, indent=2) + "\n")
+        if not args.out:
+            _link_latest(run_dir)
+    else:
+        run_meta.setdefault("resumes", []).append(
+            {"started_at": now, "argv": ["schedlab", *args.argv], "only": args.only})
+    (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
+
+    tools = probes.detect(cfg.run.schedtrace, cwd=rnr_cwd(rnr))
+    wanted = {p for c in cells for p in c.probes}
+    if wanted & set(probes.TRACER_PROBES) and tools.schedtrace_missing:
+        print(f"schedlab: note: probes {','.join(sorted(wanted & set(probes.TRACER_PROBES)))}"
+              f" not attached: {tools.schedtrace_missing}", file=sys.stderr)
+    if "perf" in wanted and tools.perf_missing:
+        print(f"schedlab: note: perf not attached: {tools.perf_missing}", file=sys.stderr)
+    print(f"schedlab: run {run_dir} (seed {seed}, {len(runs)} runs)", file=sys.stderr)
+    old = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    try:
+        outcome = runner_mod.execute(
+            runs, run_dir, cfg.run.workload, tools, rnr, seed,
+            cooldown_s=cfg.run.cooldown_s, history=history,
+            resume_hint=f"./schedlab run --resume {run_dir}"
+            + (f" --only {args.only}" if args.only else ""))
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    return outcome.exit_code
+
+
+def rnr_cwd(rnr) -> Path:
+    return Path(getattr(rnr, "cwd", runner_mod.REPO))
+
+
+def cmd_list(args, rnr) -> int:
+    catalog, why = _catalog(rnr, config_mod.RunSettings().workload)
+    if args.json:
+        if catalog is None:
+            raise UsageError(why)
+        print(json.dumps(catalog, indent=2))
+        return 0
+    out = sys.stdout
+    if catalog is None:
+        print(f"tasks and models: unknown ({why})", file=out)
+    else:
+        print("tasks:", file=out)
+        for t in catalog.get("tasks", []):
+            print(f"  {t['name']:<10} {t.get('summary') or ''}", file=out)
+            print(f"  {'':<10} models: {', '.join(t.get('models') or [])}", file=out)
+            for p in t.get("params", []):
+                unit = f" {p['unit']}" if p.get("unit") else ""
+                rng = ""
+                if p.get("type") == "enum":
+                    rng = f" [{'|'.join(p.get('choices') or [])}]"
+                print(f"  {'':<10}   --{p['key']} (default {p.get('default') or '-'}{unit})"
+                      f"{rng}: {p.get('help') or ''}", file=out)
+        print("models:", file=out)
+        for m in catalog.get("models", []):
+            state = "available" if m.get("available") else f"unavailable: {m.get('reason')}"
+            print(f"  {m['name']:<10} {m.get('summary') or ''} ({state})", file=out)
+    print("configs:", file=out)
+    root = rnr_cwd(rnr) / "configs"
+    for f in sorted(root.rglob("*.toml")):
+        first = next((ln.lstrip("# ").strip() for ln in f.read_text().splitlines()
+                      if ln.startswith("#") and ln.strip("# ")), "")
+        print(f"  {f.relative_to(rnr_cwd(rnr))}: {first}", file=out)
+    return 0
+
+
+def run_main(argv: list[str], rnr=None) -> int:
+    """Like main() but returns the exit status instead of raising SystemExit."""
+    if argv and argv[0] in HOOKS:
+        return _hook(argv[0], argv[1:])
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not args.command:
+        ap.print_help(sys.stderr)
+        return 2
+    args.argv = list(argv)
+    rnr = rnr or runner_mod.ProcessRunner()
+    try:
+        if args.command == "run":
+            return cmd_run(args, rnr)
+        if args.command == "list":
+            return cmd_list(args, rnr)
+    except (ConfigError, UsageError) as e:
+        print(f"schedlab: {e}", file=sys.stderr)
+        return 2
+    ap.error(f"unknown command {args.command}")
+    return 2
+
+
+def main(argv: list[str] | None = None, runner=None) -> None:
+    """The command. Always leaves through SystemExit with the exit status."""
+    try:
+        code = run_main(sys.argv[1:] if argv is None else argv, runner)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `./schedlab list | head`: the reader left; say nothing more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 1
+    raise SystemExit(code)

@@ -1,0 +1,156 @@
+"""The matrix: experiments -> cells -> the ordered list of process runs.
+
+A cell is one task x model x parameter combination. Its id,
+"task/model/k=v,k=v", names every parameter the config set (fixed or swept),
+in config order; parameters left at the workload's default are not in it.
+The id is what records.jsonl lines, --resume and the report group by.
+
+Order: repetition rounds, each a fresh shuffle of every cell that still has
+repetitions left. Cells of a comparison are therefore interleaved (noise
+comes in clusters on this kind of machine: FIELD-NOTES), every round holds
+each cell once, and an interrupted run is balanced across cells. The
+shuffle uses random.Random(seed), so a seed reproduces the order exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .config import Config, ConfigError, format_value, resolve_models
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    experiment: str
+    task: str
+    model: str
+    params: tuple[tuple[str, Any], ...]     # config order
+    probes: tuple[str, ...]
+    repetitions: int
+    timeout_s: float
+    estimate_s: float | None = None
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One process run of one cell. warmup runs are discarded (rep < 0 never
+    reaches records.jsonl; their index counts down from -1)."""
+
+    cell: Cell
+    repetition: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.cell.id, self.repetition)
+
+    @property
+    def warmup(self) -> bool:
+        return self.repetition < 0
+
+
+def cell_id(task: str, model: str, params: Iterable[tuple[str, Any]]) -> str:
+    return f"{task}/{model}/" + ",".join(f"{k}={format_value(v)}" for k, v in params)
+
+
+def expand(cfg: Config, catalog: dict | None = None) -> list[Cell]:
+    """Every cell of every experiment, in config order, duplicates merged.
+
+    A cell produced by two experiments runs once, with the larger number of
+    repetitions; if the two ask for different probes it is an error (the
+    lines could not tell which instrument ran).
+    """
+    cells: dict[str, Cell] = {}
+    for exp in cfg.experiments:
+        keys = [k for k, _ in exp.params]
+        combos = list(itertools.product(*(vals for _, vals in exp.params)))
+        for model in resolve_models(exp, catalog):
+            for combo in combos:
+                params = tuple(zip(keys, combo))
+                cid = cell_id(exp.task, model, params)
+                cell = Cell(id=cid, experiment=exp.name, task=exp.task, model=model,
+                            params=params, probes=exp.probes,
+                            repetitions=exp.repetitions, timeout_s=exp.timeout_s,
+                            estimate_s=exp.estimate_s)
+                old = cells.get(cid)
+                if old is None:
+                    cells[cid] = cell
+                    continue
+                if set(old.probes) != set(cell.probes):
+                    raise ConfigError(
+                        f"{cfg.path}: cell {cid} is in experiments '{old.experiment}' and "
+                        f"'{exp.name}' with different probes; give them the same probes "
+                        "or set a parameter that tells them apart")
+                if cell.repetitions > old.repetitions:
+                    cells[cid] = Cell(**{**old.__dict__, "repetitions": cell.repetitions})
+    return list(cells.values())
+
+
+def order(cells: list[Cell], seed: int, shuffle: bool = True,
+          warmup_runs: int = 0) -> list[Run]:
+    """Warm-up runs first (one round per warm-up), then the measured rounds."""
+    rng = random.Random(seed)
+    runs: list[Run] = []
+    for w in range(warmup_runs):
+        batch = list(cells)
+        if shuffle:
+            rng.shuffle(batch)
+        runs.extend(Run(c, -1 - w) for c in batch)
+    rounds = max((c.repetitions for c in cells), default=0)
+    for r in range(rounds):
+        batch = [c for c in cells if c.repetitions > r]
+        if shuffle:
+            rng.shuffle(batch)
+        runs.extend(Run(c, r) for c in batch)
+    return runs
+
+
+def parse_only(text: str) -> dict[str, set[str]]:
+    """"task=echo,model=uring" -> {"task": {"echo"}, "model": {"uring"}}.
+
+    A key given twice accepts either value (model=coro,model=uring).
+    """
+    out: dict[str, set[str]] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        k, sep, v = item.partition("=")
+        if not sep or not k or not v:
+            raise ConfigError(f"--only: '{item}' is not KEY=VALUE (e.g. task=pingpong,"
+                              "model=coro)")
+        out.setdefault(k.strip(), set()).add(v.strip())
+    return out
+
+
+def matches(cell: Cell, only: dict[str, set[str]]) -> bool:
+    fields = {"task": cell.task, "model": cell.model, "experiment": cell.experiment,
+              "cell": cell.id}
+    for k, wanted in only.items():
+        if k in fields:
+            have = fields[k]
+        elif k in cell.params_dict:
+            have = format_value(cell.params_dict[k])
+        else:
+            return False
+        if have not in wanted:
+            return False
+    return True
+
+
+def select(cells: list[Cell], only: dict[str, set[str]]) -> list[Cell]:
+    if not only:
+        return cells
+    picked = [c for c in cells if matches(c, only)]
+    if not picked:
+        spec = ",".join(f"{k}={v}" for k, vs in only.items() for v in sorted(vs))
+        raise ConfigError(f"--only {spec}: no cell matches; keys are task, model, experiment, "
+                          "cell or a parameter the config sets (see --dry-run)")
+    return picked

@@ -1,0 +1,193 @@
+"""Wrapping a cell's command with its probes, and reading what they wrote.
+
+Probes named in a config: sched, uring, usdt (all through build/schedtrace)
+and perf (perf stat software counters, an independent cross-check). The
+wrapped command nests as
+
+    build/schedtrace --json T --probes sched,uring -- \
+        perf stat -x, -e EVENTS -o P -- build/workload TASK ...
+
+perf sits innermost so that its counts are the workload's alone and can
+be compared with getrusage; schedtrace reports each process on its own, so
+perf's own process (asleep in wait4 almost all the time) is a separate row
+of its document, not mixed into the workload's.
+
+A probe that cannot be attached here (no tracer built, not root, no perf)
+is left out with a one-line reason in the line's probes_skipped; the cell
+still runs. This module only builds argument lists and parses files: the
+runner spawns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TRACER_PROBES = ("sched", "uring", "usdt")
+# Thread rows kept per process in a records.jsonl line. The tracer lists up
+# to 1024 threads per process (about 0.9 MB of JSON for spawn with 10,000
+# threads); the line keeps the busiest ones and the full document stays in
+# traces/, named by the line's probe_files.
+LINE_THREAD_ROWS = 64
+PERF_EVENTS = ("context-switches", "cpu-migrations", "task-clock", "page-faults",
+               "major-faults", "minor-faults")
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What this machine offers; None means usable, else the reason why not."""
+
+    schedtrace: str
+    schedtrace_missing: str | None
+    perf: str
+    perf_missing: str | None
+
+
+def detect(schedtrace: str = "build/schedtrace", cwd: Path | None = None,
+           euid: int | None = None, which=shutil.which) -> Tools:
+    euid = os.geteuid() if euid is None else euid
+    tracer = Path(schedtrace)
+    if not tracer.is_absolute() and cwd is not None:
+        tracer = cwd / tracer
+    if not (tracer.is_file() and os.access(tracer, os.X_OK)):
+        st_why = (f"{schedtrace} not built: run make (needs clang, bpftool, libbpf-dev; "
+                  "see ./schedlab doctor)")
+    elif euid != 0:
+        st_why = "schedtrace needs root (CAP_BPF and CAP_PERFMON): run as root"
+    else:
+        st_why = None
+    perf = which("perf")
+    perf_why = None if perf else "perf not found: install linux-perf (make deps)"
+    return Tools(schedtrace=schedtrace, schedtrace_missing=st_why,
+                 perf=perf or "perf", perf_missing=perf_why)
+
+
+@dataclass
+class Wrapped:
+    command: list[str]
+    outputs: dict[str, Path] = field(default_factory=dict)   # "schedtrace"/"perf" -> file
+    skipped: dict[str, str] = field(default_factory=dict)    # probe -> reason
+
+
+def slug(cell_id: str) -> str:
+    """A file name for a cell id."""
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", cell_id).strip("_")
+
+
+def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
+         trace_dir: Path, name: str) -> Wrapped:
+    """The command with its probes around it; files go to trace_dir/name.*."""
+    w = Wrapped(command=list(command))
+    if "perf" in probes:
+        if tools.perf_missing:
+            w.skipped["perf"] = tools.perf_missing
+        else:
+            out = trace_dir / f"{name}.perf.csv"
+            w.outputs["perf"] = out
+            w.command = [tools.perf, "stat", "-x,", "-e", ",".join(PERF_EVENTS),
+                         "-o", str(out), "--"] + w.command
+    traced = [p for p in TRACER_PROBES if p in probes]
+    if traced:
+        if tools.schedtrace_missing:
+            for p in traced:
+                w.skipped[p] = tools.schedtrace_missing
+        else:
+            out = trace_dir / f"{name}.schedtrace.json"
+            w.outputs["schedtrace"] = out
+            w.command = [tools.schedtrace, "--json", str(out), "--probes",
+                         ",".join(traced), "--"] + w.command
+    if w.outputs:
+        trace_dir.mkdir(parents=True, exist_ok=True)
+    return w
+
+
+def _number(text: str) -> float | int | None:
+    try:
+        f = float(text)
+    except ValueError:
+        return None
+    return int(f) if f.is_integer() and "." not in text else f
+
+
+def parse_perf(text: str) -> dict:
+    """perf stat -x, output -> {"context-switches": 12, "task-clock_ns": 1.2e6, ...}.
+
+    Fields: value, unit, event, run time, percentage, [metric, metric unit].
+    task-clock is in msec: it is stored converted, as task-clock_ns (units
+    in names). Events perf printed as <not supported> / <not counted> are
+    listed in not_supported rather than given a fake 0.
+    """
+    out: dict = {}
+    unsupported: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        f = line.split(",")
+        if len(f) < 3:
+            continue
+        value, unit, event = f[0], f[1], f[2]
+        # perf appends modifiers such as ":u" to event names when not root.
+        event = event.split(":")[0]
+        if not event:
+            continue
+        if value.startswith("<"):
+            unsupported.append(event)
+            continue
+        v = _number(value)
+        if v is None:
+            continue
+        if unit == "msec":
+            out[f"{event}_ns"] = round(float(v) * 1e6)
+        else:
+            out[event] = v
+    if unsupported:
+        out["not_supported"] = unsupported
+    return out
+
+
+def collect(w: Wrapped) -> tuple[dict, dict[str, str]]:
+    """Read the probes' files after the run: (probes, probes_skipped)."""
+    probes: dict = {}
+    skipped = dict(w.skipped)
+    for tool, path in w.outputs.items():
+        try:
+            text = path.read_text()
+        except OSError:
+            skipped[tool] = f"{tool} wrote no output ({path.name} missing)"
+            continue
+        if tool == "perf":
+            doc = parse_perf(text)
+            if not doc:
+                skipped["perf"] = f"perf stat output had no counters ({path.name})"
+                continue
+            probes["perf"] = doc
+        else:
+            try:
+                doc = json.loads(text)
+            except json.JSONDecodeError as e:
+                skipped["schedtrace"] = f"schedtrace JSON unreadable: {e.msg} ({path.name})"
+                continue
+            if not isinstance(doc, dict):
+                skipped["schedtrace"] = f"schedtrace JSON is not an object ({path.name})"
+                continue
+            probes["schedtrace"] = trim_threads(doc, LINE_THREAD_ROWS)
+    return probes, skipped
+
+
+def trim_threads(doc: dict, keep: int) -> dict:
+    """The tracer document with at most `keep` thread rows per process (the
+    ones with the most switches); the rows left out are added to the
+    process's threads_omitted, so the totals stay explained."""
+    for proc in doc.get("processes") or []:
+        rows = proc.get("threads")
+        if not isinstance(rows, list) or len(rows) <= keep:
+            continue
+        rows = sorted(rows, key=lambda t: -int(t.get("switches") or 0))
+        proc["threads_omitted"] = int(proc.get("threads_omitted") or 0) + len(rows) - keep
+        proc["threads"] = rows[:keep]
+    return doc

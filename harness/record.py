@@ -1,0 +1,168 @@
+"""records.jsonl: the format, writing it durably, reading it tolerantly.
+
+Format history (bump LINE_SCHEMA and add a line for any field change; the
+workload's own record has its schema in userspace/lib/record.h):
+
+    line schema 1 (2026-11): schema, cell, experiment, task, model, params,
+        repetition, run_seed, started_at, duration_s, command, cwd,
+        exit_status, status (ok|failed|skipped|timeout), reason, record
+        (the workload's record, schema 1, or null when it printed none),
+        probes ({"schedtrace": doc, "perf": counters}), probes_skipped
+        ({probe: reason}), stderr_tail; probe_files ({"schedtrace"|"perf":
+        path of the probe's own output, relative to the run directory}) when
+        probes ran. The line's schedtrace document keeps at most 64 thread
+        rows per process (probes.LINE_THREAD_ROWS); the file has them all.
+
+A line is written only when its run has finished, then flushed and fsynced,
+so a crash or a kill leaves at most one truncated last line; the loader
+skips such a line and reports it, and repair() cuts it off before a resumed
+run appends after it. The JSON Schemas live in schemas/ and are the
+reference for every field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Iterable
+
+LINE_SCHEMA = 1
+RECORD_SCHEMA = 1
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+STATUSES = ("ok", "failed", "skipped", "timeout")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A line the loader could not use: 1-based line number and why."""
+
+    line: int
+    reason: str
+
+
+def dumps(obj: dict) -> str:
+    """One line of JSON, no newline inside (strings are escaped)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def append_line(fp: IO[str], obj: dict) -> None:
+    """Append one line and make it durable before returning.
+
+    fsync per line costs a few milliseconds, negligible next to a process
+    run, and it is what lets --resume trust every complete line it finds.
+    """
+    fp.write(dumps(obj) + "\n")
+    fp.flush()
+    os.fsync(fp.fileno())
+
+
+def parse_lines(text: str) -> tuple[list[dict], list[Problem]]:
+    """Every valid line, and a Problem for each line that is not."""
+    lines: list[dict] = []
+    problems: list[Problem] = []
+    raw = text.split("\n")
+    # A file written by append_line ends with "\n": the last element is "".
+    last_no = len(raw) if raw[-1] else len(raw) - 1
+    for no, item in enumerate(raw, start=1):
+        if not item.strip():
+            continue
+        try:
+            obj = json.loads(item)
+        except json.JSONDecodeError as e:
+            what = "truncated last line" if no == last_no and not text.endswith("\n") \
+                else "invalid JSON"
+            problems.append(Problem(no, f"{what}: {e.msg} at column {e.colno}"))
+            continue
+        if not isinstance(obj, dict) or "cell" not in obj or "repetition" not in obj:
+            problems.append(Problem(no, "not a records.jsonl line (no cell/repetition)"))
+            continue
+        lines.append(obj)
+    return lines, problems
+
+
+def load(path: str | Path) -> tuple[list[dict], list[Problem]]:
+    """Read records.jsonl; a missing file is an empty run."""
+    p = Path(path)
+    if not p.exists():
+        return [], []
+    return parse_lines(p.read_bytes().decode("utf-8", errors="replace"))
+
+
+def repair(path: str | Path) -> int:
+    """Cut a truncated last line (no final newline) off the file.
+
+    Returns the number of bytes removed. Only the unterminated tail is
+    removed: a complete but invalid line in the middle is left for a human.
+    """
+    p = Path(path)
+    if not p.exists():
+        return 0
+    data = p.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with open(p, "r+b") as f:
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data) - keep
+
+
+def done_pairs(lines: Iterable[dict]) -> set[tuple[str, int]]:
+    """(cell, repetition) of every line: what --resume will not run again."""
+    return {(str(ln["cell"]), int(ln["repetition"])) for ln in lines}
+
+
+# ---- schema validation (python3-jsonschema from the distribution) ---------
+
+_validators: dict[str, Any] = {}
+
+
+def load_schema(name: str) -> dict:
+    """schemas/<name>.schema.json as a dict."""
+    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+
+
+def _validator(name: str):
+    if name in _validators:
+        return _validators[name]
+    import jsonschema
+
+    store = {}
+    for f in SCHEMA_DIR.glob("*.schema.json"):
+        doc = json.loads(f.read_text())
+        store[doc.get("$id", f.name)] = doc
+        store[f.name] = doc
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    try:
+        # jsonschema >= 4.18 resolves $ref through the referencing library.
+        from referencing import Registry, Resource
+
+        registry = Registry().with_resources(
+            (uri, Resource.from_contents(doc)) for uri, doc in store.items())
+        v = cls(schema, registry=registry)
+    except ImportError:
+        # Debian 12 ships jsonschema 4.10: RefResolver with a store.
+        resolver = jsonschema.RefResolver.from_schema(schema, store=store)
+        v = cls(schema, resolver=resolver)
+    _validators[name] = v
+    return v
+
+
+def schema_errors(obj: Any, name: str) -> list[str]:
+    """Every violation of schemas/<name>.schema.json, as 'path: message'."""
+    errs = []
+    for e in sorted(_validator(name).iter_errors(obj), key=lambda e: list(e.path)):
+        where = "/".join(str(p) for p in e.absolute_path) or "(top)"
+        errs.append(f"{where}: {e.message}")
+    return errs
+
+
+def validate(obj: Any, name: str) -> None:
+    """Raise ValueError naming every violation of schemas/<name>.schema.json."""
+    errs = schema_errors(obj, name)
+    if errs:
+        raise ValueError(f"{name}: " + "; ".join(errs))

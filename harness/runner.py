@@ -1,0 +1,359 @@
+"""The runner: the only module that spawns processes.
+
+ProcessRunner starts one command in its own session (so a timeout or a
+Ctrl-C can take down the workload and every child it made, tracer and
+loadgen included), captures stdout and stderr, and enforces the timeout:
+SIGTERM to the process group, then SIGKILL after a grace period.
+
+execute() drives a whole run: it takes the planned runs (matrix.order),
+skips those --resume finds done, wraps each command with its probes, and
+appends one line to records.jsonl as each run finishes (fsynced: see
+record.py). Tests inject a fake runner with the same two methods, run()
+and capture(), so nothing real is spawned by accident (kunit.py style).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Callable, IO
+
+from . import probes as probes_mod
+from . import record as record_mod
+from .config import format_value
+from .matrix import Cell, Run
+from .progress import Progress, fmt_duration
+from .progress import make as make_progress
+
+REPO = Path(__file__).resolve().parent.parent
+GRACE_S = 5.0
+STDERR_TAIL_LINES = 20
+STDERR_TAIL_BYTES = 4000
+DEFAULT_ESTIMATE_S = 3.0
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SKIPPED = 0, 1, 2, 77
+EXIT_INTERRUPTED = 130   # the shell's convention for SIGINT
+
+
+class Status(Enum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    TIMEOUT = "timeout"
+
+
+@dataclass
+class ProcResult:
+    exit_status: int | None        # negative: killed by that signal; None: never started
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+    error: str | None = None       # why it could not start
+
+
+class ProcessRunner:
+    """Spawns real processes. Everything else in the harness goes through it."""
+
+    def __init__(self, cwd: Path = REPO, grace_s: float = GRACE_S):
+        self.cwd = cwd
+        self.grace_s = grace_s
+
+    def capture(self, argv: list[str], timeout_s: float = 30.0) -> str | None:
+        """stdout of a short command, or None if it is missing or fails."""
+        try:
+            p = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True,
+                               timeout=timeout_s, errors="replace")
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return p.stdout if p.returncode == 0 else None
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _kill(self, proc: subprocess.Popen, sig: int) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def run(self, argv: list[str], timeout_s: float) -> ProcResult:
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.Popen(argv, cwd=self.cwd, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True)
+        except OSError as e:
+            return ProcResult(None, "", "", time.monotonic() - t0,
+                              error=f"cannot start {argv[0]}: {e.strerror}")
+        timed_out = False
+        try:
+            try:
+                out, err = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self._kill(proc, signal.SIGTERM)
+                try:
+                    out, err = proc.communicate(timeout=self.grace_s)
+                except subprocess.TimeoutExpired:
+                    self._kill(proc, signal.SIGKILL)
+                    out, err = proc.communicate()
+        except BaseException:
+            # Ctrl-C (or any error) while waiting: leave nothing running.
+            self._kill(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=self.grace_s)
+            except subprocess.TimeoutExpired:
+                self._kill(proc, signal.SIGKILL)
+                proc.wait()
+            raise
+        # The session may still hold grandchildren that ignored the end of
+        # their parent; a cell must not leak into the next one. The group id
+        # is the leader's pid, just reaped: reuse of that pid as a new group
+        # leader within microseconds is not a practical risk.
+        self._kill(proc, signal.SIGKILL)
+        return ProcResult(proc.returncode, out.decode("utf-8", "replace"),
+                          err.decode("utf-8", "replace"), time.monotonic() - t0,
+                          timed_out=timed_out)
+
+
+# ---- one run -> one line -----------------------------------------------------
+
+def workload_command(workload: str, cell: Cell) -> list[str]:
+    cmd = [workload, cell.task, "--model", cell.model]
+    for k, v in cell.params:
+        cmd += [f"--{k}", format_value(v)]
+    return cmd
+
+
+def stderr_tail(text: str) -> str:
+    lines = text.rstrip("\n").splitlines()[-STDERR_TAIL_LINES:]
+    tail = "\n".join(lines)
+    return tail[-STDERR_TAIL_BYTES:]
+
+
+def parse_record(stdout: str) -> dict | None:
+    """The workload's record: the last stdout line that is a JSON object."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        return obj if isinstance(obj, dict) else None
+    return None
+
+
+def _signal_name(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}"
+
+
+def classify(res: ProcResult, rec: dict | None, timeout_s: float,
+             grace_s: float = GRACE_S) -> tuple[Status, str | None]:
+    """The line's status and reason from the exit status and the record."""
+    last_err = (res.stderr.strip().splitlines() or [""])[-1].strip()
+    rec_reason = rec.get("reason") if rec else None
+    if res.timed_out:
+        return Status.TIMEOUT, (f"timed out after {timeout_s:g}s (SIGTERM, SIGKILL after "
+                                f"{grace_s:g}s more)")
+    if res.error:
+        return Status.FAILED, res.error
+    code = res.exit_status
+    if code == EXIT_OK:
+        if rec is None:
+            return Status.FAILED, "exit status 0 but no JSON record on stdout"
+        if rec.get("status") != "ok":
+            return Status.FAILED, (f"exit status 0 but record status {rec.get('status')!r}: "
+                                   f"{rec_reason}")
+        return Status.OK, None
+    if code == EXIT_SKIPPED:
+        return Status.SKIPPED, rec_reason or last_err or "skipped (exit 77) without a reason"
+    if code is not None and code < 0:
+        return Status.FAILED, (f"killed by {_signal_name(-code)}"
+                               + (f": {last_err}" if last_err else ""))
+    why = rec_reason or last_err or "no reason given"
+    return Status.FAILED, f"exit status {code}: {why}"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def make_line(run: Run, command: list[str], cwd: Path, started_at: str, res: ProcResult,
+              probes: dict, probes_skipped: dict, seed: int) -> dict:
+    cell = run.cell
+    rec = parse_record(res.stdout)
+    status, reason = classify(res, rec, cell.timeout_s)
+    return {
+        "schema": record_mod.LINE_SCHEMA,
+        "cell": cell.id,
+        "experiment": cell.experiment,
+        "task": cell.task,
+        "model": cell.model,
+        "params": dict(cell.params),
+        "repetition": run.repetition,
+        "run_seed": seed,
+        "started_at": started_at,
+        "duration_s": round(res.duration_s, 6),
+        "command": command,
+        "cwd": str(cwd),
+        "exit_status": res.exit_status,
+        "status": status.value,
+        "reason": reason,
+        "record": rec,
+        "probes": probes,
+        "probes_skipped": probes_skipped,
+        "stderr_tail": stderr_tail(res.stderr),
+    }
+
+
+# ---- estimates -----------------------------------------------------------------
+
+def previous_durations(results_root: Path, limit_dirs: int = 20) -> dict[str, list[float]]:
+    """duration_s of every ok line in the most recent results directories."""
+    out: dict[str, list[float]] = {}
+    if not results_root.is_dir():
+        return out
+    dirs = sorted((d for d in results_root.iterdir()
+                   if d.is_dir() and not d.is_symlink() and (d / "records.jsonl").exists()),
+                  key=lambda d: d.stat().st_mtime, reverse=True)[:limit_dirs]
+    for d in dirs:
+        lines, _ = record_mod.load(d / "records.jsonl")
+        for ln in lines:
+            if ln.get("status") == "ok" and isinstance(ln.get("duration_s"), (int, float)):
+                out.setdefault(str(ln["cell"]), []).append(float(ln["duration_s"]))
+    return out
+
+
+def estimate(cell: Cell, history: dict[str, list[float]]) -> tuple[float, str]:
+    """Seconds one run of the cell should take, and where the figure comes from."""
+    if history.get(cell.id):
+        return statistics.median(history[cell.id]), "previous runs"
+    if cell.estimate_s:
+        return min(cell.estimate_s, cell.timeout_s), "config estimate_s"
+    return min(DEFAULT_ESTIMATE_S, cell.timeout_s), "default guess"
+
+
+def _warmup_file(run_dir: Path, needed: bool):
+    """warmup.jsonl, opened only when the plan has warm-up runs."""
+    if needed:
+        return open(run_dir / "warmup.jsonl", "a", encoding="utf-8")
+    return contextlib.nullcontext(None)
+
+
+# ---- a whole run -----------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    exit_code: int
+    planned: int
+    ran: int
+    skipped_done: int
+    statuses: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+def execute(runs: list[Run], run_dir: Path, workload: str, tools: probes_mod.Tools,
+            runner, seed: int, cooldown_s: float = 0.0,
+            history: dict[str, list[float]] | None = None,
+            stream: IO[str] | None = None,
+            progress_factory: Callable[..., Progress] = make_progress,
+            resume_hint: str = "") -> Outcome:
+    """Run every planned run not yet in records.jsonl; append a line for each.
+
+    Warm-up runs (repetition < 0) go to warmup.jsonl, never to records.jsonl.
+    """
+    records = run_dir / "records.jsonl"
+    record_mod.repair(records)
+    existing, _ = record_mod.load(records)
+    done = record_mod.done_pairs(existing)
+    todo = [r for r in runs if r.warmup or r.key not in done]
+    # Warm-up of a cell whose measured runs are all done is pointless.
+    pending_cells = {r.cell.id for r in todo if not r.warmup}
+    todo = [r for r in todo if not r.warmup or r.cell.id in pending_cells]
+    history = history or {}
+    est = {r.cell.id: estimate(r.cell, history)[0] for r in todo}
+    progress = progress_factory(len(todo), sum(est[r.cell.id] for r in todo), stream)
+    trace_dir = run_dir / "traces"
+    cwd = getattr(runner, "cwd", REPO)
+    outcome = Outcome(EXIT_OK, len(runs), 0, len(runs) - len(todo))
+    try:
+        with open(records, "a", encoding="utf-8") as rec_fp, \
+                _warmup_file(run_dir, any(r.warmup for r in todo)) as warm_fp:
+            for i, run in enumerate(todo):
+                if i and cooldown_s:
+                    runner.sleep(cooldown_s)
+                label = f"{run.cell.id} #{'warmup' if run.warmup else run.repetition}"
+                progress.start(label)
+                name = probes_mod.slug(run.cell.id) + (
+                    f".w{-run.repetition}" if run.warmup else f".r{run.repetition}")
+                wrapped = probes_mod.wrap(workload_command(workload, run.cell),
+                                          run.cell.probes, tools, trace_dir, name)
+                started = utc_now()
+                res = runner.run(wrapped.command, run.cell.timeout_s)
+                found, skipped = probes_mod.collect(wrapped)
+                line = make_line(run, wrapped.command, cwd, started, res, found, skipped,
+                                 seed)
+                if wrapped.outputs:
+                    line["probe_files"] = {tool: str(path.relative_to(run_dir))
+                                           if path.is_relative_to(run_dir) else str(path)
+                                           for tool, path in wrapped.outputs.items()}
+                if run.warmup:
+                    line["repetition"] = 0
+                    line["warmup_index"] = -run.repetition - 1
+                    record_mod.append_line(warm_fp, line)
+                else:
+                    record_mod.append_line(rec_fp, line)
+                    outcome.ran += 1
+                progress.finish(label, line["status"], res.duration_s, est[run.cell.id],
+                                line["reason"])
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        progress.close()
+    out = stream or sys.stderr
+    lines, problems = record_mod.load(records)
+    wanted = {r.key for r in runs if not r.warmup}
+    for ln in lines:
+        if (ln["cell"], ln["repetition"]) in wanted:
+            st = ln.get("status", "failed")
+            outcome.statuses[st] = outcome.statuses.get(st, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(outcome.statuses.items()))
+    if outcome.interrupted:
+        print(f"interrupted: {outcome.ran} run(s) done in this session, records kept in "
+              f"{records}; resume with: {resume_hint or './schedlab run --resume ' + str(run_dir)}",
+              file=out, flush=True)
+        outcome.exit_code = EXIT_INTERRUPTED
+        return outcome
+    bad = outcome.statuses.get("failed", 0) + outcome.statuses.get("timeout", 0)
+    outcome.exit_code = EXIT_FAILED if bad else EXIT_OK
+    print(f"done: {summary or 'nothing to run'} -> {records}", file=out, flush=True)
+    return outcome
+
+
+def describe_estimate(runs: list[Run], history: dict[str, list[float]],
+                      cooldown_s: float) -> tuple[float, float]:
+    """(expected seconds, worst case seconds at every timeout) for a plan."""
+    total = sum(estimate(r.cell, history)[0] for r in runs)
+    worst = sum(r.cell.timeout_s + GRACE_S for r in runs)
+    gaps = cooldown_s * max(0, len(runs) - 1)
+    return total + gaps, worst + gaps
+
+
+__all__ = ["ProcessRunner", "ProcResult", "Status", "execute", "classify", "make_line",
+           "workload_command", "estimate", "previous_durations", "describe_estimate",
+           "fmt_duration"]

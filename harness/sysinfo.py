@@ -1,0 +1,259 @@
+"""env.json: the machine a run measured, following pyperf's provenance list.
+
+Every value is structured (no "driver:x, governor:y" strings). A value this
+machine does not show is the string "not visible" or "unknown", with the
+reason beside it, never a guess. Files are read under a root path so that
+tests can point it at a fake /proc and /sys tree (the sysroot fixture).
+Commands (compiler versions, git) go through an injected `run` callable:
+runner.py is the only module that spawns processes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+
+# run(argv) -> stdout text, or None when the command is missing or failed.
+RunFn = Callable[[list[str]], "str | None"]
+NOT_VISIBLE = "not visible"
+
+
+def _read(root: Path, rel: str) -> str | None:
+    try:
+        return (root / rel.lstrip("/")).read_text(errors="replace").strip()
+    except OSError:
+        return None
+
+
+def _read_config_text(root: Path, release: str | None) -> tuple[str | None, str | None]:
+    """The kernel's build config and where it came from."""
+    if release:
+        text = _read(root, f"boot/config-{release}")
+        if text:
+            return text, f"/boot/config-{release}"
+    try:
+        with gzip.open(root / "proc/config.gz", "rt", errors="replace") as f:
+            return f.read(), "/proc/config.gz"
+    except (OSError, EOFError):
+        return None, None
+
+
+def _config_value(text: str | None, key: str) -> str | None:
+    if not text:
+        return None
+    m = re.search(rf"^{key}=(.*)$", text, re.M)
+    return m.group(1).strip('"') if m else None
+
+
+def parse_cpu_list(text: str | None) -> list[int]:
+    """"0-3,8" -> [0, 1, 2, 3, 8]; "" or None -> []."""
+    out: list[int] = []
+    for part in (text or "").strip().split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def preemption(root: Path, config_text: str | None, config_src: str | None,
+               version: str | None, cmdline: str | None) -> dict:
+    """The preemption model: the run-time setting when visible, else the build's."""
+    dbg = _read(root, "sys/kernel/debug/sched/preempt")
+    if dbg:
+        m = re.search(r"\((\w+)\)", dbg)
+        if m:
+            return {"mode": m.group(1), "source": "/sys/kernel/debug/sched/preempt",
+                    "dynamic": True}
+    if config_text:
+        dynamic = _config_value(config_text, "CONFIG_PREEMPT_DYNAMIC") == "y"
+        mode = "unknown"
+        for name, key in (("rt", "CONFIG_PREEMPT_RT"), ("full", "CONFIG_PREEMPT"),
+                          ("lazy", "CONFIG_PREEMPT_LAZY"),
+                          ("voluntary", "CONFIG_PREEMPT_VOLUNTARY"),
+                          ("none", "CONFIG_PREEMPT_NONE")):
+            if _config_value(config_text, key) == "y":
+                mode = name
+                break
+        out = {"mode": mode, "source": config_src, "dynamic": dynamic}
+        boot = re.search(r"(?:^|\s)preempt=(\w+)", cmdline or "")
+        if dynamic and boot:
+            out.update(mode=boot.group(1), source="/proc/cmdline preempt=")
+        elif dynamic:
+            out["note"] = ("build default; PREEMPT_DYNAMIC can change it at run time and "
+                           "debugfs (/sys/kernel/debug/sched/preempt) is not readable")
+        return out
+    if version:
+        for token, mode in (("PREEMPT_RT", "rt"), ("PREEMPT_DYNAMIC", "unknown"),
+                            ("PREEMPT", "full")):
+            if token in version.split():
+                out = {"mode": mode, "source": "uname -v", "dynamic": token == "PREEMPT_DYNAMIC"}
+                if mode == "unknown":
+                    out["reason"] = "PREEMPT_DYNAMIC kernel; no debugfs and no kernel config"
+                return out
+        return {"mode": "none or voluntary", "source": "uname -v",
+                "reason": "uname -v names no PREEMPT flag; no kernel config readable"}
+    return {"mode": "unknown", "reason": "no debugfs, kernel config or uname -v"}
+
+
+def hz(config_text: str | None, config_src: str | None) -> dict:
+    v = _config_value(config_text, "CONFIG_HZ")
+    if v and v.isdigit():
+        return {"value": int(v), "source": config_src}
+    return {"value": "unknown", "reason": "no readable kernel config (/boot/config-*, "
+            "/proc/config.gz) with CONFIG_HZ"}
+
+
+def cpu(root: Path) -> dict:
+    info = _read(root, "proc/cpuinfo") or ""
+    model = None
+    for key in ("model name", "Model", "Processor", "cpu model", "CPU part"):
+        m = re.search(rf"^{key}\s*:\s*(.+)$", info, re.M)
+        if m:
+            model = m.group(1).strip()
+            break
+    online = parse_cpu_list(_read(root, "sys/devices/system/cpu/online"))
+    smt_active = _read(root, "sys/devices/system/cpu/smt/active")
+    smt_control = _read(root, "sys/devices/system/cpu/smt/control")
+    cf = "sys/devices/system/cpu/cpu0/cpufreq"
+    governor = _read(root, f"{cf}/scaling_governor")
+    driver = _read(root, f"{cf}/scaling_driver")
+    no_turbo = _read(root, "sys/devices/system/cpu/intel_pstate/no_turbo")
+    boost = _read(root, "sys/devices/system/cpu/cpufreq/boost")
+    if no_turbo is not None:
+        turbo = {"enabled": no_turbo == "0", "source": "intel_pstate/no_turbo"}
+    elif boost is not None:
+        turbo = {"enabled": boost == "1", "source": "cpufreq/boost"}
+    else:
+        turbo = NOT_VISIBLE
+    return {
+        "model": model or "unknown",
+        "count_online": len(online) or os.cpu_count(),
+        "online": online,
+        "smt": {"active": smt_active == "1", "control": smt_control}
+        if smt_active is not None else NOT_VISIBLE,
+        "governor": governor or NOT_VISIBLE,
+        "scaling_driver": driver or NOT_VISIBLE,
+        "turbo": turbo,
+        "cpufreq_note": None if governor else "no cpufreq in sysfs (typical of a VM)",
+    }
+
+
+def _int_or(text: str | None):
+    if text is None:
+        return NOT_VISIBLE
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def kernel_limits(root: Path) -> dict:
+    keys = {
+        "vm.max_map_count": "proc/sys/vm/max_map_count",
+        "kernel.pid_max": "proc/sys/kernel/pid_max",
+        "kernel.threads-max": "proc/sys/kernel/threads-max",
+        "kernel.perf_event_paranoid": "proc/sys/kernel/perf_event_paranoid",
+        "kernel.unprivileged_bpf_disabled": "proc/sys/kernel/unprivileged_bpf_disabled",
+        "kernel.io_uring_disabled": "proc/sys/kernel/io_uring_disabled",
+        "kernel.randomize_va_space": "proc/sys/kernel/randomize_va_space",
+    }
+    return {k: _int_or(_read(root, v)) for k, v in keys.items()}
+
+
+def _first_line(run: RunFn, argv: list[str]) -> str:
+    out = run(argv)
+    if not out or not out.strip():
+        return "not installed"
+    return out.strip().splitlines()[0].strip()
+
+
+def library_versions(run: RunFn) -> dict:
+    out = {}
+    for lib, pkg in (("liburing", "liburing-dev"), ("libbpf", "libbpf-dev")):
+        v = run(["pkg-config", "--modversion", lib])
+        if v and v.strip():
+            out[lib] = {"version": v.strip(), "source": "pkg-config"}
+            continue
+        v = run(["dpkg-query", "-W", "-f=${Version}", pkg])
+        out[lib] = {"version": v.strip(), "source": "dpkg"} if v and v.strip() \
+            else {"version": "unknown", "reason": f"neither pkg-config nor dpkg know {lib}"}
+    return out
+
+
+def tool_versions(run: RunFn) -> dict:
+    return {
+        "gcc": _first_line(run, ["gcc", "--version"]),
+        "clang": _first_line(run, ["clang", "--version"]),
+        "bpftool": _first_line(run, ["bpftool", "--version"]),
+        "perf": _first_line(run, ["perf", "--version"]),
+        "python": sys.version.split()[0],
+        "python_executable": sys.executable,
+    }
+
+
+def git_revision(run: RunFn, repo: Path) -> dict:
+    sha = run(["git", "-C", str(repo), "rev-parse", "HEAD"])
+    status = run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
+    if not sha or not sha.strip():
+        return {"revision": "unknown", "reason": "not a git checkout, or no commit yet",
+                "dirty": bool(status and status.strip())}
+    return {"revision": sha.strip(), "dirty": bool(status and status.strip())}
+
+
+def collect(root: str | Path = "/", run: RunFn | None = None, repo: Path | None = None,
+            config_path: str | None = None, config_text: str | None = None,
+            config_sha256: str | None = None, argv: list[str] | None = None) -> dict:
+    """Everything env.json holds. run=None skips every command (tests)."""
+    r = Path(root)
+    run = run or (lambda argv: None)
+    release = _read(r, "proc/sys/kernel/osrelease") or platform.release()
+    version = _read(r, "proc/sys/kernel/version")
+    cmdline = _read(r, "proc/cmdline")
+    cfg_text, cfg_src = _read_config_text(r, release)
+    loadavg = (_read(r, "proc/loadavg") or "").split()
+    meminfo = _read(r, "proc/meminfo") or ""
+    mem = re.search(r"^MemTotal:\s+(\d+)\s+kB", meminfo, re.M)
+    scx = _read(r, "sys/kernel/sched_ext/state")
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = NOT_VISIBLE
+    return {
+        "schema": 1,
+        "schedlab": __version__,
+        "argv": argv or [],
+        "kernel": {
+            "release": release,
+            "version": version or "unknown",
+            "machine": platform.machine(),
+            "cmdline": cmdline or NOT_VISIBLE,
+            "config_source": cfg_src or "not visible (no /boot/config-*, no /proc/config.gz)",
+            "preemption": preemption(r, cfg_text, cfg_src, version, cmdline),
+            "hz": hz(cfg_text, cfg_src),
+            "btf": (r / "sys/kernel/btf/vmlinux").exists(),
+            "sched_ext": {"state": scx} if scx is not None
+            else {"state": "not available", "reason": "no /sys/kernel/sched_ext"},
+        },
+        "cpu": cpu(r),
+        "affinity": affinity,
+        "isolated_cpus": parse_cpu_list(_read(r, "sys/devices/system/cpu/isolated")),
+        "nohz_full": parse_cpu_list(_read(r, "sys/devices/system/cpu/nohz_full")),
+        "load_average": [float(x) for x in loadavg[:3]] if len(loadavg) >= 3 else NOT_VISIBLE,
+        "memory_bytes": int(mem.group(1)) * 1024 if mem else NOT_VISIBLE,
+        "aslr": _int_or(_read(r, "proc/sys/kernel/randomize_va_space")),
+        "limits": kernel_limits(r),
+        "euid": os.geteuid(),
+        "libraries": library_versions(run),
+        "tools": tool_versions(run),
+        "git": git_revision(run, repo or Path.cwd()),
+        "config": {"path": config_path, "sha256": config_sha256, "text": config_text},
+    }

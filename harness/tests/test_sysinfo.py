@@ -1,0 +1,92 @@
+"""sysinfo.py against a fake /proc and /sys (the sysroot fixture)."""
+
+import gzip
+import json
+
+from harness import sysinfo
+
+
+def fake_run(argv):
+    table = {
+        ("pkg-config", "--modversion", "liburing"): "2.3\n",
+        ("gcc", "--version"): "gcc (Debian 12.2.0-14) 12.2.0\nCopyright\n",
+        ("perf", "--version"): "perf version 6.1\n",
+    }
+    if argv[:1] == ["dpkg-query"] and "libbpf-dev" in argv:
+        return "1:1.1.2-0+deb12u1"
+    if argv[:1] == ["git"] and "rev-parse" in argv:
+        return "0123abcd\n"
+    if argv[:1] == ["git"] and "status" in argv:
+        return " M harness/cli.py\n"
+    return table.get(tuple(argv))
+
+
+def test_collect_from_sysroot(sysroot):
+    env = sysinfo.collect(sysroot, run=fake_run, config_path="c.toml", config_text="x",
+                          config_sha256="ab", argv=["schedlab", "run"])
+    json.dumps(env)   # serialisable
+    k = env["kernel"]
+    assert k["release"] == "6.18.0-test"
+    assert k["hz"] == {"value": 250, "source": "/boot/config-6.18.0-test"}
+    assert k["preemption"]["mode"] == "none"
+    assert k["preemption"]["dynamic"] is True and "note" in k["preemption"]
+    assert k["btf"] is True
+    assert k["sched_ext"]["state"] == "not available"
+    c = env["cpu"]
+    assert c["model"] == "Test CPU 9000" and c["count_online"] == 2 and c["online"] == [0, 1]
+    assert c["smt"] == {"active": False, "control": "notsupported"}
+    assert c["governor"] == "not visible" and c["turbo"] == "not visible"
+    assert env["load_average"] == [0.5, 0.25, 0.1]
+    assert env["memory_bytes"] == 2048000 * 1024
+    assert env["isolated_cpus"] == [] and env["nohz_full"] == []
+    assert env["aslr"] == 2
+    assert env["limits"]["vm.max_map_count"] == 65530
+    assert env["limits"]["kernel.io_uring_disabled"] == "not visible"
+    assert env["libraries"]["liburing"] == {"version": "2.3", "source": "pkg-config"}
+    assert env["libraries"]["libbpf"]["source"] == "dpkg"
+    assert env["tools"]["gcc"].startswith("gcc (Debian")
+    assert env["tools"]["clang"] == "not installed"
+    assert env["git"] == {"revision": "0123abcd", "dirty": True}
+    assert env["config"] == {"path": "c.toml", "sha256": "ab", "text": "x"}
+
+
+def test_debugfs_preempt_wins(sysroot):
+    f = sysroot / "sys/kernel/debug/sched/preempt"
+    f.parent.mkdir(parents=True)
+    f.write_text("none voluntary (full) lazy\n")
+    env = sysinfo.collect(sysroot)
+    assert env["kernel"]["preemption"]["mode"] == "full"
+
+
+def test_proc_config_gz_and_boot_preempt(sysroot):
+    (sysroot / "boot/config-6.18.0-test").unlink()
+    with gzip.open(sysroot / "proc/config.gz", "wt") as f:
+        f.write("CONFIG_HZ=1000\nCONFIG_PREEMPT_VOLUNTARY=y\nCONFIG_PREEMPT_DYNAMIC=y\n")
+    (sysroot / "proc/cmdline").write_text("quiet preempt=full\n")
+    env = sysinfo.collect(sysroot)
+    assert env["kernel"]["hz"]["value"] == 1000
+    assert env["kernel"]["preemption"] == {"mode": "full", "source": "/proc/cmdline preempt=",
+                                           "dynamic": True}
+
+
+def test_nothing_visible_says_why(sysroot):
+    (sysroot / "boot/config-6.18.0-test").unlink()
+    (sysroot / "proc/sys/kernel/version").unlink()
+    env = sysinfo.collect(sysroot)
+    assert env["kernel"]["hz"]["value"] == "unknown" and env["kernel"]["hz"]["reason"]
+    assert env["kernel"]["preemption"]["mode"] == "unknown"
+    assert env["git"]["revision"] == "unknown"
+    assert env["libraries"]["liburing"]["version"] == "unknown"
+
+
+def test_uname_fallback(sysroot):
+    (sysroot / "boot/config-6.18.0-test").unlink()
+    env = sysinfo.collect(sysroot)
+    p = env["kernel"]["preemption"]
+    assert p["source"] == "uname -v" and p["mode"] == "unknown" and p["reason"]
+
+
+def test_parse_cpu_list():
+    assert sysinfo.parse_cpu_list("0-3,8") == [0, 1, 2, 3, 8]
+    assert sysinfo.parse_cpu_list("") == []
+    assert sysinfo.parse_cpu_list(None) == []
