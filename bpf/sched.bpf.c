@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+/* sched.bpf.c: what the kernel scheduler did to the traced threads.
+ *
+ * Per thread, aggregated in the kernel: switches (voluntary / involuntary),
+ * migrations, wakeups, and log2 histograms of run-queue latency, on-CPU slice
+ * length and off-CPU time. The loader sums rows into processes and totals.
+ *
+ * Design:
+ * - tp_btf programs (kernel >= 5.18, see core_fixes.bpf.h); the idle task
+ *   (pid 0) is never counted.
+ * - "Ours" = the task's tgid is in `tracked` (track.bpf.c). The answer is
+ *   cached: a traced thread owns a task-local-storage value, so the hot path is
+ *   one storage lookup per side of a switch; the `tracked` hash is consulted
+ *   only for tasks without storage (first sight, or not ours).
+ * - Everything about a thread lives in that storage value (timestamps,
+ *   counters, histograms): no shared map on the hot path, no locks. At the
+ *   thread's final switch-out (prev_state == TASK_DEAD) the value is copied
+ *   into `dead`, keyed by (tid, start time), since task storage dies with the
+ *   task. Live threads (--pid mode) are read through pidfds.
+ * - voluntary = !preempt && prev_state != TASK_RUNNING; involuntary = the rest.
+ *   That is the test __schedule() makes before counting nvcsw / nivcsw, and
+ *   it matched getrusage on this kernel (FIELD-NOTES). A thread that exits is
+ *   released (release_task() -> __exit_signal() adds its nvcsw/nivcsw to the
+ *   process and clears ->sighand) before its last switches: typically one
+ *   preemption by the thread it woke, and the final TASK_DEAD switch-out.
+ *   getrusage/wait4 cannot see those, so they are also counted apart
+ *   (released_*): switches - released_* is what rusage reports. The preempt flag alone
+ *   is not enough: tick preemption of a running task arrives with preempt=0
+ *   and prev_state=0. Exception, racy and bounded: a task that had a signal
+ *   pending while blocking is counted nvcsw by the kernel but reported with
+ *   prev_state = TASK_RUNNING, so we call it involuntary.
+ * - Run-queue latency starts at sched_wakeup / sched_wakeup_new, or at a
+ *   switch-out that left the task runnable, and ends at its next switch-in.
+ * - Counters are plain increments on per-thread data. The only writer race is
+ *   a migration of a task whose wakeup is being handled on another CPU;
+ *   the scheduler holds the task's rq lock for both, so it does not happen
+ *   in practice. Every event we could not record or pair is counted in
+ *   `counts` (per-CPU) and reported under `lost`.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "core_fixes.bpf.h"
+#include "hist.bpf.h"
+#include "sched.h"
+#include "track.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader between open and load. */
+const volatile bool targ_events = false;   /* --events: write ring buffer records */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sched_thread);
+} threads SEC(".maps");
+
+/* Rows of threads that ended; max_entries set by the loader (--max-threads). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct sched_dead_key);
+	__type(value, struct sched_thread);
+} dead SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCHED_CNT_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+/* Sized by the loader: one page when --events is off. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counts, &idx);
+
+	if (c)
+		(*c)++;
+}
+
+/* The thread's storage, created on first sight if its process is traced;
+ * NULL if the task is not ours (or storage could not be had: counted). */
+static __always_inline struct sched_thread *thread_of(struct task_struct *t)
+{
+	struct sched_thread *s;
+	__u32 tgid;
+
+	s = bpf_task_storage_get(&threads, t, 0, 0);
+	if (s)
+		return s;
+	tgid = t->tgid;
+	if (!track_lookup(tgid))
+		return NULL;
+	s = bpf_task_storage_get(&threads, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
+		count(SCHED_CNT_LOST_STORAGE);
+		return NULL;
+	}
+	s->pid = t->pid;
+	s->tgid = tgid;
+	s->start_ns = t->start_time;
+	if (t->flags & PF_IO_WORKER)
+		s->flags |= SCHED_F_IO_WORKER;
+	bpf_probe_read_kernel_str(s->comm, sizeof(s->comm), t->comm);
+	return s;
+}
+
+static __always_inline void emit(__u64 now, __u16 type, struct task_struct *t,
+				 struct task_struct *other, __u32 arg, __u32 flags)
+{
+	struct sched_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(SCHED_CNT_LOST_EVENTS);
+		return;
+	}
+	e->ts_ns = now;
+	e->version = SCHED_EVENTS_VERSION;
+	e->type = type;
+	e->cpu = bpf_get_smp_processor_id();
+	e->pid = t->pid;
+	e->tgid = t->tgid;
+	e->other_pid = other ? other->pid : 0;
+	e->other_tgid = other ? other->tgid : 0;
+	e->arg = arg;
+	e->flags = flags;
+	/* no wakeup: the loader drains on a timer (a wakeup per event costs 2x) */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	count(SCHED_CNT_EVENTS);
+}
+
+/* The final switch-out of an exiting thread: keep its row. */
+static __always_inline void keep_dead(struct sched_thread *s, struct task_struct *t)
+{
+	struct sched_dead_key key = { .pid = s->pid, .start_ns = s->start_ns };
+
+	s->flags |= SCHED_F_DEAD;
+	/* the name it had at first sight may predate an exec */
+	bpf_probe_read_kernel_str(s->comm, sizeof(s->comm), t->comm);
+	if (bpf_map_update_elem(&dead, &key, s, BPF_ANY))
+		count(SCHED_CNT_LOST_DEAD_ROWS);
+	count(SCHED_CNT_DEAD);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(st_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next, unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct sched_thread *s;
+	bool voluntary = !preempt && prev_state != TASK_RUNNING;
+	bool ours = false;
+
+	/* pid 0 is the idle task: never counted */
+	if (prev->pid) {
+		s = thread_of(prev);
+		if (s) {
+			ours = true;
+			s->switches++;
+			/* a released thread's counts are already in its
+			 * process's rusage: keep the ones after apart */
+			if ((prev->flags & PF_EXITING) && !prev->sighand) {
+				if (voluntary)
+					s->released_voluntary_switches++;
+				else
+					s->released_involuntary_switches++;
+			}
+			if (voluntary) {
+				s->voluntary_switches++;
+				s->enq_ts = 0;   /* blocked: latency starts at its wakeup */
+			} else {
+				s->involuntary_switches++;
+				s->enq_ts = now; /* still runnable: waiting from now */
+			}
+			if (s->oncpu_ts)
+				hist_add(&s->oncpu, now - s->oncpu_ts);
+			else
+				count(SCHED_CNT_UNPAIRED_OUT);
+			s->oncpu_ts = 0;
+			s->offcpu_ts = now;
+			if (prev_state & TASK_DEAD)
+				keep_dead(s, prev);
+		}
+	}
+	if (next->pid) {
+		s = thread_of(next);
+		if (s) {
+			ours = true;
+			if (s->enq_ts)
+				hist_add(&s->runq, now - s->enq_ts);
+			else
+				count(SCHED_CNT_UNPAIRED_IN);
+			if (s->offcpu_ts)
+				hist_add(&s->offcpu, now - s->offcpu_ts);
+			s->enq_ts = 0;
+			s->oncpu_ts = now;
+			s->flags |= SCHED_F_SEEN_IN;
+		}
+	}
+	if (targ_events && ours)
+		emit(now, SCHED_EV_SWITCH, prev, next, prev_state,
+		     (preempt ? SCHED_EV_F_PREEMPT : 0) |
+		     (voluntary ? SCHED_EV_F_VOLUNTARY : 0));
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(st_wakeup, struct task_struct *p)
+{
+	struct sched_thread *s = thread_of(p);
+	__u64 now;
+
+	/* not ours */
+	if (!s)
+		return 0;
+	now = bpf_ktime_get_ns();
+	s->wakeups++;
+	s->enq_ts = now;
+	if (targ_events)
+		emit(now, SCHED_EV_WAKEUP, p, bpf_get_current_task_btf(), 0, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(st_wakeup_new, struct task_struct *p)
+{
+	struct sched_thread *s = thread_of(p);
+	__u64 now;
+
+	/* not ours */
+	if (!s)
+		return 0;
+	now = bpf_ktime_get_ns();
+	s->enq_ts = now;
+	count(SCHED_CNT_BORN);
+	if (targ_events)
+		emit(now, SCHED_EV_WAKEUP_NEW, p, bpf_get_current_task_btf(), 0, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(st_migrate, struct task_struct *p, int dest_cpu)
+{
+	struct sched_thread *s = thread_of(p);
+
+	/* not ours */
+	if (!s)
+		return 0;
+	s->migrations++;
+	s->last_cpu = dest_cpu;
+	if (targ_events)
+		emit(bpf_ktime_get_ns(), SCHED_EV_MIGRATE, p, NULL, dest_cpu, 0);
+	return 0;
+}

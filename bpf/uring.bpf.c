@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+/* uring.bpf.c: what io_uring did for the traced processes.
+ *
+ * Counts requests submitted and completed, how many were punted to io-wq
+ * worker threads (io_uring_queue_async_work, with its hashed flag), poll arms
+ * and task-work completions, and submissions per opcode.
+ *
+ * Which events are ours: a ring (struct io_ring_ctx) becomes ours the first
+ * time a thread of a traced process submits to it, and every later event is
+ * matched by ring, not by the current task, because completions can be posted
+ * from interrupt context or another task. SQPOLL threads share the tgid of
+ * the process that created them, so their submissions count. Known limit: a
+ * ring only ever used through a submitter outside the traced processes is not
+ * counted, and a completion posted before the ring's first submission (not
+ * possible for request CQEs) would be missed.
+ *
+ * How many workers ran and how often they were switched comes from the
+ * `sched` probe's thread rows (PF_IO_WORKER), not from here.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "uring.h"
+#include "track.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, URING_MAX_RINGS);
+	__type(key, __u64);     /* struct io_ring_ctx address */
+	__type(value, __u32);   /* owner tgid */
+} rings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, URING_CNT_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} uring_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, URING_MAX_OPCODES);
+	__type(key, __u32);
+	__type(value, __u64);
+} uring_opcodes SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&uring_counts, &idx);
+
+	if (c)
+		(*c)++;
+}
+
+static __always_inline bool ring_is_ours(void *ctx)
+{
+	__u64 key = (__u64)ctx;
+
+	return bpf_map_lookup_elem(&rings, &key) != NULL;
+}
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(st_uring_submit, struct io_kiocb *req)
+{
+	__u64 key = (__u64)req->ctx;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 op = req->opcode;
+	__u64 *c;
+
+	if (!bpf_map_lookup_elem(&rings, &key)) {
+		/* a ring we do not know, submitted to by a process not ours */
+		if (!track_lookup(tgid))
+			return 0;
+		if (bpf_map_update_elem(&rings, &key, &tgid, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&rings, &key)) {
+			count(URING_CNT_LOST_RINGS);
+			return 0;
+		}
+	}
+	count(URING_CNT_SUBMITTED);
+	c = bpf_map_lookup_elem(&uring_opcodes, &op);
+	if (c)
+		(*c)++;
+	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(st_uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
+{
+	/* a ring not ours */
+	if (!ring_is_ours(ring))
+		return 0;
+	count(URING_CNT_COMPLETED);
+	if (cqe->res < 0)
+		count(URING_CNT_COMPLETED_ERR);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_queue_async_work")
+int BPF_PROG(st_uring_async, struct io_kiocb *req, int hashed)
+{
+	/* a ring not ours */
+	if (!ring_is_ours(req->ctx))
+		return 0;
+	count(URING_CNT_IOWQ_OFFLOADS);
+	if (hashed)
+		count(URING_CNT_IOWQ_HASHED);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_poll_arm")
+int BPF_PROG(st_uring_poll, struct io_kiocb *req, int mask, int events)
+{
+	/* a ring not ours */
+	if (!ring_is_ours(req->ctx))
+		return 0;
+	count(URING_CNT_POLL_ARMS);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_task_add")
+int BPF_PROG(st_uring_taskadd, struct io_kiocb *req, int mask)
+{
+	/* a ring not ours */
+	if (!ring_is_ours(req->ctx))
+		return 0;
+	count(URING_CNT_TASK_WORK);
+	return 0;
+}

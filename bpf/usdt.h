@@ -1,0 +1,36 @@
+/* usdt.h: wire format shared by usdt.bpf.c and the loader.
+ *
+ * The coroutine runtime (userspace/coro/coro.c) fires, under provider
+ * "schedlab": coro_spawn(id), coro_ready(id), coro_switch(from_id, to_id),
+ * coro_exit(id). Counts are kept per traced process.
+ */
+#ifndef SCHEDLAB_BPF_USDT_H
+#define SCHEDLAB_BPF_USDT_H
+
+#include "sched.h"   /* struct sched_hist */
+
+#define USDT_PROVIDER "schedlab"
+#define USDT_MAX_READY (1 << 18)
+
+struct usdt_proc {
+	__u64 spawns;
+	__u64 readies;
+	__u64 switches;
+	__u64 exits;
+	struct sched_hist runq;   /* coro_ready/coro_spawn -> coro_switch to it, ns */
+};
+
+struct usdt_ready_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 id;
+};
+
+enum usdt_count {
+	USDT_CNT_LOST_PROCS,     /* `procs` full */
+	USDT_CNT_LOST_READY,     /* `ready` full: a latency sample is lost */
+	USDT_CNT_UNPAIRED,       /* switch to a coroutine with no ready time */
+	USDT_CNT_NR,
+};
+
+#endif

@@ -1,0 +1,228 @@
+"""./schedlab doctor: what this machine can measure, and why not.
+
+One row per capability: the tracer's needs (root, kernel BTF, each
+tracepoint the probes attach to, uprobes for USDT, BPF run-time statistics),
+io_uring, perf software and hardware counters, and the tools the report and
+the tracer benchmark use. Each row says ok / missing and, when missing, why
+and what would fix it. Nothing here changes the machine.
+
+Tracepoints are looked up the way the tracer does: a tp_btf program needs the
+`btf_trace_<name>` typedef in the kernel's BTF, so its name must be in the BTF
+string table (read directly: no bpftool, no tracefs needed).
+
+Hook: `cli(argv) -> int` (see harness/cli.py); `--json` prints the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Every tracepoint a probe attaches to, and whether the probe needs it.
+TRACEPOINTS = {
+    "sched": [("sched_switch", True), ("sched_wakeup", False), ("sched_wakeup_new", False),
+              ("sched_migrate_task", False)],
+    "track": [("sched_process_fork", True), ("sched_process_exec", False),
+              ("sched_process_exit", False)],
+    "uring": [("io_uring_submit_req", True), ("io_uring_complete", False),
+              ("io_uring_queue_async_work", False), ("io_uring_poll_arm", False),
+              ("io_uring_task_add", False)],
+}
+PERF_SW = ["context-switches", "cpu-migrations", "task-clock", "page-faults"]
+PERF_HW = ["cycles", "instructions"]
+
+
+@dataclass
+class Check:
+    area: str
+    name: str
+    ok: bool
+    detail: str        # what was found, or why not and the fix
+
+
+def btf_strings(blob: bytes) -> set[bytes] | None:
+    """The names in a raw BTF blob's string section; None if not BTF."""
+    if len(blob) < 24:
+        return None
+    magic, _version, _flags, hdr_len = struct.unpack_from("<HBBI", blob, 0)
+    if magic != 0xEB9F:
+        return None
+    _type_off, _type_len, str_off, str_len = struct.unpack_from("<IIII", blob, 8)
+    start = hdr_len + str_off
+    return set(blob[start:start + str_len].split(b"\0"))
+
+
+def check_tracer(root: Path, euid: int) -> list[Check]:
+    out = [Check("tracer", "root", euid == 0,
+                 "running as root" if euid == 0 else
+                 "not root: BPF needs CAP_BPF and CAP_PERFMON; run as root")]
+    btf_path = root / "sys/kernel/btf/vmlinux"
+    names = btf_strings(btf_path.read_bytes()) if btf_path.exists() else None
+    out.append(Check("tracer", "kernel BTF", names is not None,
+                     str(btf_path) if names is not None else
+                     f"{btf_path} missing: the kernel needs CONFIG_DEBUG_INFO_BTF=y"))
+    tracer = REPO / "build" / "schedtrace"
+    out.append(Check("tracer", "build/schedtrace", tracer.exists(),
+                     "built" if tracer.exists() else
+                     "not built: make (needs clang, bpftool, libbpf-dev: make deps)"))
+    stats = root / "proc/sys/kernel/bpf_stats_enabled"
+    out.append(Check("tracer", "BPF run-time stats", stats.exists(),
+                     "available: cost.run_time_ns is measured" if stats.exists() else
+                     "kernel.bpf_stats_enabled missing: cost has counts but no run time"))
+    for probe, tps in TRACEPOINTS.items():
+        for tp, essential in tps:
+            have = names is not None and f"btf_trace_{tp}".encode() in names
+            why = ("present" if have else
+                   "no BTF to look in" if names is None else
+                   f"not in this kernel: probe '{probe}' "
+                   + ("unavailable" if essential else "runs without it"))
+            out.append(Check(f"probe {probe}", tp, have, why))
+    uprobe = root / "sys/bus/event_source/devices/uprobe"
+    out.append(Check("probe usdt", "uprobes", uprobe.exists(),
+                     "uprobe PMU present" if uprobe.exists() else
+                     "no uprobe PMU: the kernel needs CONFIG_UPROBE_EVENTS=y"))
+    sdt = [p for p in [root / "usr/include/sys/sdt.h",
+                       *(root / "usr/include").glob("*/sys/sdt.h")] if p.exists()]
+    out.append(Check("probe usdt", "sys/sdt.h", bool(sdt),
+                     f"{sdt[0]}: the coroutine runtime is built with its probes" if sdt
+                     else "missing: apt-get install systemtap-sdt-dev, then rebuild"))
+    workload = REPO / "build" / "workload"
+    if workload.exists() and shutil.which("readelf"):
+        notes = subprocess.run(["readelf", "-n", str(workload)], capture_output=True,
+                               text=True).stdout
+        have = "coro_switch" in notes
+        out.append(Check("probe usdt", "workload USDT notes", have,
+                         "schedlab:coro_* probes in build/workload" if have else
+                         "build/workload has no schedlab USDT notes (built without sys/sdt.h?)"))
+    kprobe = root / "sys/bus/event_source/devices/kprobe"
+    out.append(Check("info", "kprobes", kprobe.exists(),
+                     "present (schedtrace does not need them)" if kprobe.exists() else
+                     "absent: tools built on kprobes (some bcc tools) cannot run; "
+                     "schedtrace uses tp_btf only"))
+    schedstats = root / "proc/sys/kernel/sched_schedstats"
+    out.append(Check("info", "schedstats", schedstats.exists(),
+                     "CONFIG_SCHEDSTATS=y" if schedstats.exists() else
+                     "no CONFIG_SCHEDSTATS: sched_stat_* tracepoints absent (not used); "
+                     "/proc/<pid>/schedstat still has switch-in counts"))
+    return out
+
+
+def check_io_uring(root: Path) -> list[Check]:
+    disabled = root / "proc/sys/kernel/io_uring_disabled"
+    level = disabled.read_text().strip() if disabled.exists() else "0"
+    if level == "2":
+        return [Check("io_uring", "io_uring", False,
+                      "kernel.io_uring_disabled=2: set it to 0 to run the uring model")]
+    libc = ctypes.CDLL(None, use_errno=True)
+    params = ctypes.create_string_buffer(120)       # struct io_uring_params
+    nr_io_uring_setup = {"x86_64": 425, "aarch64": 425}.get(os.uname().machine, 425)
+    fd = libc.syscall(nr_io_uring_setup, 4, params)
+    if fd < 0:
+        err = ctypes.get_errno()
+        return [Check("io_uring", "io_uring", False,
+                      f"io_uring_setup: {os.strerror(err)}"
+                      + (f" (kernel.io_uring_disabled={level})" if level != "0" else ""))]
+    os.close(fd)
+    return [Check("io_uring", "io_uring", True,
+                  "io_uring_setup works" + (f" (io_uring_disabled={level}: root only)"
+                                            if level == "1" else ""))]
+
+
+def _perf_stat(perf: str, events: list[str]) -> dict[str, str]:
+    proc = subprocess.run([perf, "stat", "-x,", "-e", ",".join(events), "--", "true"],
+                          capture_output=True, text=True, timeout=30)
+    found = {}
+    for line in proc.stderr.splitlines():
+        fields = line.split(",")
+        if len(fields) >= 3:
+            name = fields[2].split(":")[0]
+            found[name] = fields[0]
+    return found
+
+
+def check_perf(euid: int, root: Path) -> list[Check]:
+    perf = shutil.which("perf")
+    if not perf:
+        return [Check("perf", "perf", False, "not installed: apt-get install linux-perf")]
+    out = [Check("perf", "perf", True, perf)]
+    paranoid = root / "proc/sys/kernel/perf_event_paranoid"
+    if paranoid.exists() and euid != 0:
+        out.append(Check("perf", "perf_event_paranoid", paranoid.read_text().strip() in
+                         ("-1", "0", "1"),
+                         f"kernel.perf_event_paranoid={paranoid.read_text().strip()}"))
+    try:
+        found = _perf_stat(perf, PERF_SW + PERF_HW)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return out + [Check("perf", "perf stat", False, f"perf stat failed: {e}")]
+    for ev in PERF_SW + PERF_HW:
+        value = found.get(ev)
+        ok = value is not None and not value.startswith("<")
+        kind = "hardware" if ev in PERF_HW else "software"
+        why = ("counts" if ok else
+               f"{kind} counter {value or 'absent'}: not supported here"
+               + (" (no PMU in this VM)" if ev in PERF_HW else ""))
+        out.append(Check("perf", ev, ok, why))
+    return out
+
+
+def check_tools() -> list[Check]:
+    out = []
+    for tool, use, fix in [
+        ("bpftool", "BPF skeletons and listing programs", "apt-get install bpftool"),
+        ("clang", "building the BPF probes", "apt-get install clang llvm"),
+        ("chromium", "rendering the HTML report to PDF/PNG", "apt-get install chromium"),
+        ("bpftrace", "tracer benchmark peer", "apt-get install bpftrace"),
+        ("runqlat-bpfcc", "tracer benchmark peer (bcc runqlat)", "apt-get install bpfcc-tools"),
+    ]:
+        path = shutil.which(tool) or (shutil.which("chromium-browser") if tool == "chromium"
+                                      else None)
+        out.append(Check("tools", tool, path is not None,
+                         f"{path}: {use}" if path else f"missing ({use}): {fix}"))
+    return out
+
+
+def run_checks(root: Path = Path("/"), euid: int | None = None,
+               with_perf: bool = True) -> list[Check]:
+    euid = os.geteuid() if euid is None else euid
+    checks = check_tracer(root, euid) + check_io_uring(root)
+    if with_perf:
+        checks += check_perf(euid, root)
+    return checks + check_tools()
+
+
+def cli(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="schedlab doctor",
+                                 description="what this machine can measure, and why not")
+    ap.add_argument("--json", action="store_true", help="print the checks as JSON")
+    ap.add_argument("--no-perf", action="store_true", help="skip running perf stat")
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
+    checks = run_checks(with_perf=not args.no_perf)
+    if args.json:
+        print(json.dumps([asdict(c) for c in checks], indent=1))
+        return 0
+    width = max(len(c.name) for c in checks)
+    area = None
+    for c in checks:
+        if c.area != area:
+            area = c.area
+            print(f"{area}:")
+        mark = "ok  " if c.ok else ("info" if c.area == "info" else "NO  ")
+        print(f"  {mark} {c.name:<{width}}  {c.detail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

@@ -1,0 +1,73 @@
+"""./schedlab doctor: rows for every capability, each with a reason; the BTF
+string lookup it uses for tracepoints; a fake machine without BTF/uprobes."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from harness import doctor
+
+
+def btf_blob(names: list[str]) -> bytes:
+    strings = b"\0" + b"\0".join(n.encode() for n in names) + b"\0"
+    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 0, 0, len(strings))
+    return header + strings
+
+
+def test_btf_strings_reads_the_string_section():
+    names = doctor.btf_strings(btf_blob(["btf_trace_sched_switch", "task_struct"]))
+    assert b"btf_trace_sched_switch" in names and b"task_struct" in names
+    assert doctor.btf_strings(b"not btf at all, definitely not") is None
+
+
+def test_fake_machine_without_btf_says_why(tmp_path):
+    checks = doctor.check_tracer(tmp_path, euid=1000)
+    by_name = {c.name: c for c in checks}
+    assert not by_name["root"].ok and "run as root" in by_name["root"].detail
+    assert not by_name["kernel BTF"].ok and "CONFIG_DEBUG_INFO_BTF" in by_name["kernel BTF"].detail
+    assert not by_name["sched_switch"].ok and by_name["sched_switch"].detail == "no BTF to look in"
+    assert not by_name["uprobes"].ok
+
+
+def test_missing_tracepoint_names_the_probe(tmp_path):
+    btf = tmp_path / "sys/kernel/btf/vmlinux"
+    btf.parent.mkdir(parents=True)
+    btf.write_bytes(btf_blob(["btf_trace_sched_switch", "btf_trace_sched_process_fork"]))
+    by_name = {c.name: c for c in doctor.check_tracer(tmp_path, euid=0)}
+    assert by_name["sched_switch"].ok
+    assert not by_name["sched_wakeup"].ok
+    assert "runs without it" in by_name["sched_wakeup"].detail
+    assert "'uring' unavailable" in by_name["io_uring_submit_req"].detail
+
+
+def test_io_uring_disabled_is_reported(tmp_path):
+    knob = tmp_path / "proc/sys/kernel/io_uring_disabled"
+    knob.parent.mkdir(parents=True)
+    knob.write_text("2\n")
+    (check,) = doctor.check_io_uring(tmp_path)
+    assert not check.ok and "io_uring_disabled=2" in check.detail
+
+
+def test_cli_json_lists_every_row_with_a_reason(capsys):
+    assert doctor.cli(["--json", "--no-perf"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {r["name"] for r in rows}
+    assert {"root", "kernel BTF", "sched_switch", "io_uring", "bpftool"} <= names
+    assert all(r["detail"] for r in rows)
+
+
+def test_cli_bad_argument_is_exit_2(capsys):
+    assert doctor.cli(["--bogus"]) == 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/btf/vmlinux").exists(),
+                    reason="needs root and kernel BTF")
+def test_this_machine_has_what_the_tracer_needs():
+    by_name = {c.name: c for c in doctor.run_checks(with_perf=False)}
+    assert by_name["kernel BTF"].ok
+    assert by_name["sched_switch"].ok
