@@ -1,0 +1,161 @@
+"""`schedlab compare DIR_A DIR_B`: what changed from run A to run B.
+
+For every cell present in both runs and every metric that matters for its
+task (KEY_METRICS; all numeric metrics for a task not listed), the ratio
+median(B) / median(A) with a 95% bootstrap interval (harness.stats). A
+change is flagged significant when the interval excludes 1 AND the change
+exceeds --threshold (5% by default): on a noisy 2-vCPU VM a tiny but
+"significant" shift is not news. Per task and metric, the geometric mean
+of the ratios summarizes the direction. Output: Markdown on stdout (or
+--md FILE) and JSON (--json FILE). A run compared with itself shows no
+significant change: every interval contains 1.
+
+Exit status: 0 written (whatever changed), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness import summary
+from harness.rundir import Cell, RunDirError, load_run
+
+COMPARE_SCHEMA = 1
+DEFAULT_THRESHOLD = 0.05
+
+# What to compare per task; "higher" says which direction is better.
+KEY_METRICS: dict[str, list[tuple[str, str]]] = {
+    "pingpong": [("handoff_ns", "lower")],
+    "spawn": [("create_ns", "lower"), ("user_bytes_per_task", "lower"),
+              ("kernel_bytes_per_task", "lower")],
+    "compute": [("units_per_s", "higher")],
+    "preempt": [("lateness_ns.p50", "lower"), ("lateness_ns.p99", "lower")],
+    "counter": [("increment_ns", "lower")],
+    "echo": [("requests_per_s", "higher"), ("latency_ns.p99", "lower"),
+             ("server_cpu_ns_per_request", "lower")],
+    "fileio": [("iops", "higher"), ("latency_ns.p99", "lower")],
+    "timers": [("lateness_ns.p99", "lower"), ("cpu_ns_per_wakeup", "lower")],
+}
+
+
+def metrics_for(c: Cell) -> list[tuple[str, str]]:
+    if c.task in KEY_METRICS:
+        return KEY_METRICS[c.task]
+    names = []
+    for ln in c.ok_lines:
+        for k, v in ((ln.get("record") or {}).get("metrics") or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
+                names.append(k)
+    return [(n, "lower" if n.endswith("_ns") else "higher") for n in names]
+
+
+def compare(cells_a: list[Cell], cells_b: list[Cell],
+            threshold: float = DEFAULT_THRESHOLD) -> dict:
+    by_b = {c.id: c for c in cells_b}
+    rows, only_a = [], []
+    for ca in cells_a:
+        cb = by_b.pop(ca.id, None)
+        if cb is None:
+            only_a.append(ca.id)
+            continue
+        for metric, better in metrics_for(ca):
+            va, vb = ca.values(metric), cb.values(metric)
+            if not va or not vb:
+                continue
+            rc = summary.ratio_ci(va, vb)
+            if rc is None:
+                rows.append({"cell": ca.id, "task": ca.task, "metric": metric,
+                             "ratio": None, "lo": None, "hi": None, "n_a": len(va),
+                             "n_b": len(vb), "significant": False,
+                             "note": "ratio undefined (median of A is 0)"})
+                continue
+            r, lo, hi = rc
+            sig = (lo > 1 or hi < 1) and abs(r - 1) > threshold
+            change = ""
+            if sig:
+                worse = (r > 1) == (better == "lower")
+                change = "worse" if worse else "better"
+            rows.append({"cell": ca.id, "task": ca.task, "metric": metric, "better": better,
+                         "ratio": r, "lo": lo, "hi": hi, "n_a": len(va), "n_b": len(vb),
+                         "significant": sig, "change": change,
+                         "cov_a": summary.cov(va), "cov_b": summary.cov(vb), "note": ""})
+    geo: dict[str, dict[str, float | None]] = {}
+    for row in rows:
+        if row["ratio"] is not None:
+            geo.setdefault(row["task"], {}).setdefault(row["metric"], [])
+            geo[row["task"]][row["metric"]].append(row["ratio"])
+    geomeans = {t: {m: summary.geomean(v) for m, v in ms.items()} for t, ms in geo.items()}
+    return {"schema": COMPARE_SCHEMA, "threshold": threshold, "rows": rows,
+            "geomeans": geomeans, "only_in_a": only_a, "only_in_b": sorted(by_b),
+            "significant": sum(1 for r in rows if r["significant"])}
+
+
+def _f(x) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.3f}"
+
+
+def render_md(doc: dict, a: str, b: str) -> str:
+    out = ["# schedlab compare", "", f"A: `{a}`  ", f"B: `{b}`", "",
+           f"Ratio B/A of medians with a 95% bootstrap interval; **significant** when "
+           f"the interval excludes 1 and the change exceeds {doc['threshold']:.0%}.", "",
+           f"{doc['significant']} significant change(s) in {len(doc['rows'])} comparison(s).", "",
+           "| cell | metric | B/A | 95% CI | n A/B | change |", "|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        flag = f"**{r['change']}**" if r["significant"] else (r["note"] or "")
+        out.append(f"| {r['cell']} | {r['metric']} | {_f(r['ratio'])} | "
+                   f"[{_f(r['lo'])}, {_f(r['hi'])}] | {r['n_a']}/{r['n_b']} | {flag} |")
+    out += ["", "## Geometric mean of the ratios per task", "", "| task | metric | geomean B/A |",
+            "|---|---|---|"]
+    for t, ms in sorted(doc["geomeans"].items()):
+        for m, g in ms.items():
+            out.append(f"| {t} | {m} | {_f(g)} |")
+    if doc["only_in_a"] or doc["only_in_b"]:
+        out += ["", "## Cells in one run only", ""]
+        out += [f"- only in A: {c}" for c in doc["only_in_a"]]
+        out += [f"- only in B: {c}" for c in doc["only_in_b"]]
+    return "\n".join(out) + "\n"
+
+
+def cli(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(
+        prog="schedlab compare",
+        description="Per-cell ratio B/A with confidence intervals, and geometric means per task.",
+        epilog="example: ./schedlab compare results/2026-11-27T05:00 results/latest "
+               "--json cmp.json")
+    ap.add_argument("a", type=Path, help="results directory A (the baseline)")
+    ap.add_argument("b", type=Path, help="results directory B")
+    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                    help="smallest relative change worth flagging (def: 0.05)")
+    ap.add_argument("--json", type=Path, help="also write the comparison as JSON to this file")
+    ap.add_argument("--md", type=Path, help="write the Markdown here instead of stdout")
+    args = ap.parse_args(argv)
+    runs = []
+    for p in (args.a, args.b):
+        try:
+            runs.append(load_run(p))
+        except RunDirError as e:
+            print(f"compare: {e}", file=sys.stderr)
+            return 2
+    for run in runs:
+        for s in run.skipped:
+            print(f"compare: {run.path}: skipped records.jsonl line {s.line}: {s.reason}",
+                  file=sys.stderr)
+    doc = compare(runs[0].cells(), runs[1].cells(), args.threshold)
+    doc["a"], doc["b"] = str(args.a), str(args.b)
+    md = render_md(doc, str(args.a), str(args.b))
+    if args.md:
+        args.md.write_text(md)
+    else:
+        sys.stdout.write(md)
+    if args.json:
+        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

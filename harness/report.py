@@ -1,0 +1,371 @@
+"""`schedlab report DIR`: the verdict report of one results directory.
+
+Writes DIR/report.json (for programs), DIR/report.md, DIR/report.html (one
+self-contained file: plots embedded as base64 PNG, no network) and
+DIR/plots/*.png, then prints the verdict table and the paths on stdout.
+
+Order of the report: the claims' summary table first, then one section per
+claim (its parts, the numbers: median, 95% interval, CoV, repetitions, and
+its plots), the published measurements beside ours, every cell, the
+environment and which instruments were present or missing, and last what
+was skipped. Verdicts come from configs/claims.toml through verdicts.py.
+
+Bad input: a directory that is not a run exits 2 with one line saying why.
+A truncated records.jsonl or lines of a newer schema are skipped one by
+one; the report still renders what is valid and lists what it skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+from harness import plots, reproduce, summary, verdicts
+from harness.rundir import Cell, Run, RunDirError, load_run
+
+REPORT_SCHEMA = 1
+DEFAULT_CLAIMS = Path(__file__).resolve().parent.parent / "configs" / "claims.toml"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+INSTRUMENTS = ("sched", "uring", "usdt", "perf")
+
+
+# ---- building the document --------------------------------------------------
+
+def load_claims(path: Path) -> tuple[list[dict], float]:
+    doc = tomllib.loads(path.read_text())
+    return doc.get("claim", []), float(doc.get("noisy_cov", verdicts.DEFAULT_NOISY_COV))
+
+
+def scalar_metrics(c: Cell) -> list[str]:
+    """Every metric name with a number in some ok repetition; distributions
+    contribute their p50 and p99."""
+    names: list[str] = []
+    for ln in c.ok_lines:
+        for k, v in ((ln.get("record") or {}).get("metrics") or {}).items():
+            if isinstance(v, dict) and "p50" in v:
+                for q in ("p50", "p99"):
+                    if f"{k}.{q}" not in names:
+                        names.append(f"{k}.{q}")
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
+                names.append(k)
+    return names
+
+
+# The metrics the cells table shows per task (report.json keeps them all).
+TABLE_METRICS = {
+    "pingpong": ["handoff_ns"],
+    "spawn": ["tasks", "create_ns", "user_bytes_per_task", "kernel_bytes_per_task"],
+    "compute": ["units_per_s"],
+    "preempt": ["lateness_ns.p50", "lateness_ns.p99", "missed_ticks"],
+    "counter": ["lost_updates", "increment_ns"],
+    "echo": ["requests_per_s", "latency_ns.p50", "latency_ns.p99", "server_cpu_ns_per_request"],
+    "fileio": ["iops", "latency_ns.p50", "latency_ns.p99"],
+    "timers": ["lateness_ns.p50", "lateness_ns.p99", "cpu_ns_per_wakeup"],
+    "perfbench": ["round_trip_ns"],
+}
+
+
+def table_metrics(cell: dict) -> list[str]:
+    keys = TABLE_METRICS.get(cell["task"])
+    if keys is None:
+        return list(cell["metrics"])
+    return [k for k in keys if k in cell["metrics"]]
+
+
+def cell_doc(c: Cell, noisy_cov: float) -> dict:
+    metrics = {}
+    for m in scalar_metrics(c):
+        s = summary.summarize(c.values(m))
+        d = s.as_dict()
+        d["noisy"] = s.cov is not None and s.cov > noisy_cov
+        metrics[m] = d
+    return {"id": c.id, "task": c.task, "model": c.model, "params": c.id_params,
+            "usdt_traced": c.traced_usdt, "statuses": c.statuses,
+            "repetitions": len(c.lines), "reasons": c.reasons(), "metrics": metrics,
+            "noisy": sorted(m for m, d in metrics.items() if d["noisy"]
+                            and m in (TABLE_METRICS.get(c.task) or metrics))}
+
+
+def instruments(run: Run) -> dict:
+    """Which instruments produced data in this run, and why others did not.
+
+    The tracer's document says per probe whether it was requested and
+    attached, and why not; perf is present when a line carries its counters.
+    """
+    seen = {name: 0 for name in INSTRUMENTS}
+    reasons: dict[str, str] = {}
+    for ln in run.lines:
+        probes = ln.get("probes") or {}
+        st = probes.get("schedtrace")
+        if isinstance(st, dict):
+            pmap = st.get("probes")
+            for name in ("sched", "uring", "usdt"):
+                if isinstance(pmap, dict) and isinstance(pmap.get(name), dict):
+                    pr = pmap[name]
+                    if pr.get("attached"):
+                        seen[name] += 1
+                    elif pr.get("requested") and pr.get("reason"):
+                        reasons.setdefault(name, f"requested but not attached: {pr['reason']}")
+                elif st.get("totals" if name == "sched" else name):
+                    seen[name] += 1
+        if probes.get("perf"):
+            seen["perf"] += 1
+    present, missing = [], []
+    for name in INSTRUMENTS:
+        if seen[name]:
+            present.append({"name": name, "lines": seen[name]})
+        else:
+            missing.append({"name": name, "reason": reasons.get(
+                name, "not requested by the config, or unavailable here "
+                "(./schedlab doctor says which)")})
+    return {"present": present, "missing": missing}
+
+
+def environment(env: dict | None) -> list[tuple[str, str]]:
+    """env.json flattened to (key, value) rows, two levels deep."""
+    rows: list[tuple[str, str]] = []
+    if not env:
+        return rows
+    for k, v in env.items():
+        if isinstance(v, dict):
+            for k2, v2 in v.items():
+                rows.append((f"{k}.{k2}", v2 if isinstance(v2, str)
+                             else json.dumps(v2, sort_keys=True)[:200]))
+        else:
+            rows.append((k, v if isinstance(v, str) else json.dumps(v, sort_keys=True)[:200]))
+    return rows
+
+
+def build(run: Run, claims_path: Path = DEFAULT_CLAIMS,
+          reproduce_dir: Path = reproduce.DEFAULT_DIR, with_plots: bool = True) -> dict:
+    claims, noisy_cov = load_claims(claims_path)
+    cells = run.cells()
+    ctx = verdicts.Context(cells=cells, env=run.env, noisy_cov=noisy_cov)
+    results = verdicts.evaluate(claims, ctx)
+    specs, spec_problems = reproduce.load_specs(reproduce_dir)
+    repro = reproduce.evaluate(specs, cells)
+    cpus = verdicts.env_cpu_count(run.env)
+    figs = plots.render_all(cells, cpus, run.path / "plots") if with_plots else {}
+    cell_docs = [cell_doc(c, noisy_cov) for c in cells]
+    return {
+        "schema": REPORT_SCHEMA,
+        "run": str(run.path),
+        "noisy_cov": noisy_cov,
+        "summary": [{"id": r["id"], "says": r["says"], "verdict": r["verdict"],
+                     "why": r["why"], "noisy": r["noisy"]} for r in results],
+        "claims": results,
+        "reproductions": repro,
+        "cells": cell_docs,
+        "noisy_cells": [c["id"] for c in cell_docs if c["noisy"]],
+        "usdt_cells": [c["id"] for c in cell_docs if c["usdt_traced"]],
+        "environment": run.env,
+        "cpus": cpus,
+        "instruments": instruments(run),
+        "skipped_lines": [{"line": s.line, "reason": s.reason} for s in run.skipped],
+        "problems": run.problems + spec_problems,
+        "plots": {k: v["path"] for k, v in figs.items()},
+        "_figures": figs,
+    }
+
+
+# ---- writing ------------------------------------------------------------------
+
+def fmt(x, unit: str = "") -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        if x != x:
+            return "n/a"
+        s = f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+    else:
+        s = str(x)
+    return f"{s} {unit}".rstrip()
+
+
+def fmt_ci(lo, hi) -> str:
+    if lo is None or hi is None:
+        return "n/a"
+    return f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def fmt_pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def md_escape(s: str) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def part_rows(part: dict) -> list[list[str]]:
+    """Table rows for a part's evidence, in one shape whatever the rule."""
+    out = []
+    for r in part["rows"]:
+        kind = r.get("kind")
+        if kind in ("ratio", "speedup"):
+            reps = r.get("cells") or [r]
+            n = "/".join(str(c.get("n", "")) for c in reps)
+            cov = "/".join(fmt_pct(c.get("cov")) for c in reps)
+            out.append([r["label"], r.get("metric", ""), fmt(r["ratio"]),
+                        fmt_ci(r["lo"], r["hi"]), cov, n,
+                        "noisy" if r.get("noisy") else ""])
+        elif kind == "check":
+            out.append([r["label"], r["metric"], f"{r['stat']} {fmt(r['value'])}",
+                        f"{r['op']} {r['threshold']}", "", str(r["n"]),
+                        "holds" if r["holds"] else "does not hold"])
+        else:
+            out.append([r["label"], r.get("metric", ""), fmt(r.get("median")),
+                        fmt_ci(r.get("lo"), r.get("hi")), fmt_pct(r.get("cov")),
+                        str(r.get("n", "")), "noisy" if r.get("noisy") else ""])
+    return out
+
+
+PART_HEAD = ["row", "metric", "median or ratio", "95% CI", "CoV", "n", "note"]
+
+
+def render_md(doc: dict) -> str:
+    out = [f"# schedlab report: {doc['run']}", ""]
+    if doc["skipped_lines"] or doc["problems"]:
+        out += [f"**Partial report:** {len(doc['skipped_lines'])} line(s) of records.jsonl "
+                f"skipped, {len(doc['problems'])} other problem(s); "
+                "see \"Skipped\" at the end.", ""]
+    out += ["## Claims", "", "| claim | the article says | verdict | why |", "|---|---|---|---|"]
+    for s in doc["summary"]:
+        noisy = " (noisy)" if s["noisy"] else ""
+        out.append(f"| {s['id']} | {md_escape(s['says'])} | **{s['verdict']}**{noisy} | "
+                   f"{md_escape(s['why'])} |")
+    out.append("")
+    for c in doc["claims"]:
+        out += [f"## {c['id']}: {c['verdict']}", "", f"> {c['says']}", "",
+                f"Experiments: {', '.join(c['experiments']) or 'none'}. {c['why']}", ""]
+        for p in c["parts"]:
+            out += [f"### {p['what'] or 'part'}: {p['verdict']}", "", p["why"], ""]
+            rows = part_rows(p)
+            if rows:
+                out += ["| " + " | ".join(PART_HEAD) + " |", "|" + "---|" * len(PART_HEAD)]
+                out += ["| " + " | ".join(md_escape(x) for x in r) + " |" for r in rows]
+                out.append("")
+        for name in c["plots"]:
+            if name in doc["plots"]:
+                out += [f"![{name}]({doc['plots'][name]})", ""]
+            else:
+                out += [f"(plot {name}: no data in this run)", ""]
+    out += ["## Published measurements and peers", ""]
+    for r in doc["reproductions"]:
+        src = r["source"]
+        out += [f"### {r['title']}", "",
+                f"Source: {src.get('author', '?')}, *{src.get('title', '?')}*, "
+                f"{src.get('year', '?')}, {src.get('where', '?')}.", "",
+                f"Published: {r['what']} ({r['unit']}); conditions: {r['conditions'] or 'n/a'}.",
+                f"Measured here: {r['measured_what']}.",
+                f"Differences: {md_escape(r['differences'])}", "",
+                "| point | reference | measured (95% CI) | measured / reference | note |",
+                "|---|---|---|---|---|"]
+        for row in r["rows"]:
+            m = row["measured"]
+            ms = f"{fmt(m['value'])} {fmt_ci(m.get('lo'), m.get('hi'))}" if m else "n/a"
+            out.append(f"| {row['label'] or '-'} | {fmt(row['reference'])} | {ms} | "
+                       f"{fmt(row['ratio'])} | {md_escape(row['note'])} |")
+        out.append("")
+    out += ["## Cells", "",
+            f"Noisy (CoV > {fmt_pct(doc['noisy_cov'])}) cells are flagged; "
+            "USDT-traced cells are listed apart and never pooled with untraced ones.", "",
+            "| cell | status | metric | median | 95% CI | CoV | n | flags |",
+            "|---|---|---|---|---|---|---|---|"]
+    for c in doc["cells"]:
+        st = ", ".join(f"{k} {v}" for k, v in c["statuses"].items())
+        if not c["metrics"]:
+            why = "; ".join(c["reasons"]) or "no metrics"
+            out.append(f"| {md_escape(c['id'])} | {st} | n/a | | | | | {md_escape(why)} |")
+        for m in table_metrics(c):
+            d = c["metrics"][m]
+            flags = " ".join(f for f, on in (("noisy", d["noisy"]),
+                                             ("usdt", c["usdt_traced"])) if on)
+            out.append(f"| {md_escape(c['id'])} | {st} | {m} | {fmt(d['median'])} | "
+                       f"{fmt_ci(d['ci_lo'], d['ci_hi'])} | {fmt_pct(d['cov'])} | "
+                       f"{d['n']} | {flags} |")
+    out += ["", "## Environment", ""]
+    if doc["environment"]:
+        out += ["| key | value |", "|---|---|"]
+        out += [f"| {md_escape(k)} | {md_escape(v)} |" for k, v in environment(doc["environment"])]
+    else:
+        out.append("env.json missing or unreadable.")
+    present = ", ".join(f"{i['name']} ({i['lines']} runs)"
+                        for i in doc["instruments"]["present"])
+    out += ["", f"Instruments present: {present or 'none'}.", ""]
+    for i in doc["instruments"]["missing"]:
+        out.append(f"- {i['name']} missing: {i['reason']}")
+    out += ["", "## Skipped", ""]
+    if not doc["skipped_lines"] and not doc["problems"]:
+        out.append("Nothing was skipped.")
+    for s in doc["skipped_lines"]:
+        out.append(f"- records.jsonl line {s['line']}: {s['reason']}")
+    for p in doc["problems"]:
+        out.append(f"- {p}")
+    return "\n".join(out) + "\n"
+
+
+def render_html(doc: dict) -> str:
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             undefined=jinja2.StrictUndefined)
+    env.filters.update(fmt=fmt, pct=fmt_pct)
+    env.globals.update(fmt_ci=fmt_ci, part_rows=part_rows, part_head=PART_HEAD,
+                       table_metrics=table_metrics,
+                       environment=environment)
+    return env.get_template("report.html.j2").render(doc=doc)
+
+
+def write(doc: dict, out_dir: Path) -> dict[str, Path]:
+    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md",
+             "html": out_dir / "report.html"}
+    public = {k: v for k, v in doc.items() if not k.startswith("_")}
+    paths["json"].write_text(json.dumps(public, indent=1, sort_keys=False, default=str) + "\n")
+    paths["md"].write_text(render_md(doc))
+    paths["html"].write_text(render_html(doc))
+    return paths
+
+
+def verdict_table(doc: dict) -> str:
+    width = max((len(s["verdict"]) for s in doc["summary"]), default=8)
+    lines = [f"{s['id']:<4} {s['verdict']:<{width}}  {s['why'][:110]}" for s in doc["summary"]]
+    return "\n".join(lines)
+
+
+def cli(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(
+        prog="schedlab report",
+        description="Write report.md, report.json, report.html and plots/ for a run.",
+        epilog="example: ./schedlab report results/latest")
+    ap.add_argument("dir", type=Path, help="the results directory of a run")
+    ap.add_argument("--claims", type=Path, default=DEFAULT_CLAIMS,
+                    help="claims file (def: configs/claims.toml)")
+    ap.add_argument("--reproduce", type=Path, default=reproduce.DEFAULT_DIR,
+                    help="directory of reproduction files (def: configs/reproduce)")
+    ap.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
+    args = ap.parse_args(argv)
+    try:
+        run = load_run(args.dir)
+    except RunDirError as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 2
+    try:
+        doc = build(run, args.claims, args.reproduce, with_plots=not args.no_plots)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 2
+    paths = write(doc, run.path)
+    for s in doc["skipped_lines"]:
+        print(f"report: skipped records.jsonl line {s['line']}: {s['reason']}", file=sys.stderr)
+    for p in doc["problems"]:
+        print(f"report: {p}", file=sys.stderr)
+    print(verdict_table(doc))
+    print(f"report: {paths['md']}\nreport: {paths['html']}\nreport: {paths['json']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

@@ -1,0 +1,276 @@
+"""Read a results directory for the report, compare and trace commands.
+
+The runner writes records.jsonl one line per cell run and flushes each line
+as it finishes, so a run killed mid-write leaves a truncated last line; a
+newer harness may write lines of a newer schema. Neither may stop a report:
+this reader keeps every valid line, and lists each line it skipped with the
+reason, so the report can say what it left out.
+
+Lines are grouped into cells. A cell traced with USDT probes pays about
+0.75 us per probe hit (FIELD-NOTES), which dwarfs a coroutine switch, so its
+timings are kept in a cell of their own (id suffixed " [usdt]") and are
+never pooled with untraced repetitions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The newest records.jsonl line and workload record schema this reader knows.
+SUPPORTED_SCHEMA = 1
+USDT_SUFFIX = " [usdt]"
+
+
+class RunDirError(Exception):
+    """The path is not a results directory at all."""
+
+
+@dataclass
+class Skipped:
+    line: int
+    reason: str
+
+
+@dataclass
+class Cell:
+    """Every repetition of one experiment cell (task x model x params)."""
+
+    id: str
+    task: str
+    model: str
+    params: dict[str, Any]
+    id_params: dict[str, Any] = field(default_factory=dict)
+    traced_usdt: bool = False
+    lines: list[dict] = field(default_factory=list)
+
+    @property
+    def ok_lines(self) -> list[dict]:
+        return [ln for ln in self.lines if line_status(ln) == "ok"]
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for ln in self.lines:
+            st = line_status(ln)
+            out[st] = out.get(st, 0) + 1
+        return out
+
+    def reasons(self) -> list[str]:
+        """Why repetitions were skipped or failed, each reason once."""
+        seen: list[str] = []
+        for ln in self.lines:
+            if line_status(ln) == "ok":
+                continue
+            rec = ln.get("record") or {}
+            why = rec.get("reason") or (ln.get("stderr_tail") or "").strip()
+            why = why.splitlines()[-1] if why else f"exit status {ln.get('exit_status')}"
+            if why not in seen:
+                seen.append(why)
+        return seen
+
+    def values(self, metric: str) -> list[float]:
+        """One value per ok repetition; see metric_value for the syntax."""
+        out = []
+        for ln in self.ok_lines:
+            v = metric_value(ln, metric)
+            if v is not None:
+                out.append(v)
+        return out
+
+    def distributions(self, metric: str) -> list[dict]:
+        """The distribution objects {n, p50, ...} of every ok repetition."""
+        out = []
+        for ln in self.ok_lines:
+            d = ((ln.get("record") or {}).get("metrics") or {}).get(metric)
+            if isinstance(d, dict) and "p50" in d:
+                out.append(d)
+        return out
+
+
+@dataclass
+class Run:
+    path: Path
+    env: dict | None
+    config_text: str | None
+    lines: list[dict]
+    skipped: list[Skipped]
+    problems: list[str]
+
+    def cells(self) -> list[Cell]:
+        return group_cells(self.lines)
+
+
+def line_status(line: dict) -> str:
+    st = line.get("status")
+    if st in ("ok", "failed", "skipped", "timeout"):
+        return st
+    # Older runners may not set the line status: derive it from the record.
+    rec = line.get("record") or {}
+    if rec.get("status") in ("ok", "failed", "skipped"):
+        return rec["status"]
+    code = line.get("exit_status")
+    return {0: "ok", 77: "skipped"}.get(code, "failed")
+
+
+def metric_value(line: dict, metric: str) -> float | None:
+    """A number from a line.
+
+    "handoff_ns" is a scalar metric, "lateness_ns.p99" a field of a
+    distribution, "a+b" the sum of two metrics, "usage.user_ns" a usage
+    field and "probes.schedtrace.totals.involuntary_switches" any path from
+    the line itself. None when absent or not a finite number.
+    """
+    if "+" in metric:
+        parts = [metric_value(line, m.strip()) for m in metric.split("+")]
+        return None if any(p is None for p in parts) else float(sum(parts))
+    rec = line.get("record") or {}
+    keys = metric.split(".")
+    if keys[0] == "probes":
+        node: Any = line
+    elif keys[0] == "usage":
+        node = rec
+    else:
+        node = rec.get("metrics") or {}
+    for k in keys:
+        if not isinstance(node, dict) or k not in node:
+            return None
+        node = node[k]
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        return None
+    v = float(node)
+    return v if math.isfinite(v) else None
+
+
+def parse_cell_id(cell: str) -> tuple[str, str, dict[str, Any]]:
+    """"task/model/k=v,k=v" -> (task, model, {k: v}) with numbers as numbers."""
+    parts = cell.split("/", 2)
+    task = parts[0]
+    model = parts[1] if len(parts) > 1 else "?"
+    params: dict[str, Any] = {}
+    if len(parts) > 2 and parts[2]:
+        for kv in parts[2].split(","):
+            k, _, v = kv.partition("=")
+            params[k] = coerce(v)
+    return task, model, params
+
+
+def coerce(v: Any) -> Any:
+    if not isinstance(v, str):
+        return v
+    if v in ("true", "false"):
+        return v == "true"
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return v
+
+
+def is_usdt_traced(line: dict) -> bool:
+    st = (line.get("probes") or {}).get("schedtrace")
+    if not isinstance(st, dict):
+        return False
+    attached = ((st.get("probes") or {}).get("usdt") or {}).get("attached")
+    if attached is not None:
+        return bool(attached)
+    return bool(st.get("usdt"))
+
+
+def group_cells(lines: list[dict]) -> list[Cell]:
+    cells: dict[str, Cell] = {}
+    for ln in lines:
+        cid = str(ln.get("cell") or "")
+        rec = ln.get("record") or {}
+        task, model, id_params = parse_cell_id(cid)
+        params = dict(id_params)
+        task = rec.get("task") or task
+        model = rec.get("model") or model
+        if isinstance(rec.get("params"), dict):
+            # The record's params are what actually ran; the cell id only
+            # names the swept ones. Keep the id's order, add the rest.
+            merged = dict(params)
+            for k, v in rec["params"].items():
+                merged.setdefault(k, coerce(v))
+            params = merged
+        traced = is_usdt_traced(ln)
+        key = cid + (USDT_SUFFIX if traced else "")
+        if key not in cells:
+            # The swept parameters (id_params) pair cells across models;
+            # the full params as run answer filters such as cpus=0.
+            cells[key] = Cell(id=key, task=task, model=model, params=params,
+                              id_params=id_params, traced_usdt=traced)
+        cells[key].lines.append(ln)
+    return sorted(cells.values(), key=lambda c: c.id)
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a results directory; raise RunDirError only when it is not one."""
+    p = Path(path)
+    if not p.is_dir():
+        raise RunDirError(f"{p}: not a directory")
+    rec_path = p / "records.jsonl"
+    if not rec_path.is_file():
+        raise RunDirError(f"{p}: not a run directory (no records.jsonl; "
+                          "make one with ./schedlab run CONFIG)")
+    problems: list[str] = []
+    env = None
+    env_path = p / "env.json"
+    if env_path.is_file():
+        try:
+            env = json.loads(env_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            problems.append(f"env.json unreadable ({e}); environment not shown")
+    else:
+        problems.append("env.json missing; environment not shown")
+    config_text = None
+    cfg = p / "config.toml"
+    if cfg.is_file():
+        config_text = cfg.read_text(errors="replace")
+    lines, skipped = read_records(rec_path)
+    return Run(path=p, env=env, config_text=config_text, lines=lines,
+               skipped=skipped, problems=problems)
+
+
+def read_records(path: Path) -> tuple[list[dict], list[Skipped]]:
+    lines: list[dict] = []
+    skipped: list[Skipped] = []
+    raw = path.read_bytes().decode("utf-8", errors="replace").split("\n")
+    for no, text in enumerate(raw, start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            last = no == len(raw) or (no == len(raw) - 1 and not raw[-1])
+            why = "truncated (run killed mid-write?)" if last else "invalid JSON"
+            skipped.append(Skipped(no, f"{why}: {e.msg} at column {e.colno}"))
+            continue
+        if not isinstance(obj, dict):
+            skipped.append(Skipped(no, "not a JSON object"))
+            continue
+        why = schema_problem(obj)
+        if why:
+            skipped.append(Skipped(no, why))
+            continue
+        lines.append(obj)
+    return lines, skipped
+
+
+def schema_problem(obj: dict) -> str | None:
+    for where, schema in (("line", obj.get("schema")),
+                          ("record", (obj.get("record") or {}).get("schema"))):
+        if schema is None:
+            continue
+        if not isinstance(schema, int):
+            return f"{where} schema {schema!r} is not an integer"
+        if schema > SUPPORTED_SCHEMA:
+            return (f"{where} schema {schema} is newer than this report "
+                    f"understands ({SUPPORTED_SCHEMA}); update schedlab")
+    if "cell" not in obj:
+        return "no 'cell' field"
+    return None

@@ -1,0 +1,68 @@
+"""compare: ratios with intervals, significance, geometric means."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import synthrun  # noqa: E402
+
+from harness import compare  # noqa: E402
+from harness.rundir import load_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory):
+    return synthrun.make_run(tmp_path_factory.mktemp("a") / "run", synthrun.full_matrix())
+
+
+def test_self_compare_no_significant_change(run_a, tmp_path, capsys):
+    out = tmp_path / "cmp.json"
+    assert compare.cli([str(run_a), str(run_a), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["rows"] and doc["significant"] == 0
+    for r in doc["rows"]:
+        if r["ratio"] is not None:
+            assert r["ratio"] == pytest.approx(1.0)
+            assert r["lo"] <= 1.0 <= r["hi"]
+    for ms in doc["geomeans"].values():
+        for g in ms.values():
+            assert g == pytest.approx(1.0)
+    assert "0 significant change(s)" in capsys.readouterr().out
+
+
+def test_slower_run_flagged(run_a, tmp_path):
+    b = synthrun.make_run(tmp_path / "b", synthrun.full_matrix(scale=1.5), seed=7)
+    doc = compare.compare(load_run(run_a).cells(), load_run(b).cells())
+    rows = {(r["cell"], r["metric"]): r for r in doc["rows"]}
+    r = rows[("pingpong/coro/placement=same", "handoff_ns")]
+    assert r["significant"] and r["change"] == "worse"
+    assert r["ratio"] == pytest.approx(1.5, rel=0.05)
+    assert r["lo"] > 1.0
+    thr = rows[("compute/threads/workers=2", "units_per_s")]
+    assert thr["significant"] and thr["change"] == "worse" and thr["ratio"] < 1
+    assert doc["geomeans"]["pingpong"]["handoff_ns"] == pytest.approx(1.5, rel=0.05)
+
+
+def test_small_change_below_threshold_not_flagged(tmp_path):
+    specs_a = [synthrun.Spec("pingpong", "coro", {"placement": "same"}, {"handoff_ns": 100.0})]
+    specs_b = [synthrun.Spec("pingpong", "coro", {"placement": "same"}, {"handoff_ns": 102.0})]
+    a = load_run(synthrun.make_run(tmp_path / "a", specs_a)).cells()
+    b = load_run(synthrun.make_run(tmp_path / "b", specs_b)).cells()
+    row = compare.compare(a, b)["rows"][0]
+    assert row["ratio"] == pytest.approx(1.02) and not row["significant"]
+    assert compare.compare(a, b, threshold=0.01)["rows"][0]["significant"]
+
+
+def test_cells_in_one_run_only_listed(tmp_path):
+    a = synthrun.make_run(tmp_path / "a", [synthrun.Spec("x", "coro", {}, {"y_ns": 1.0})])
+    b = synthrun.make_run(tmp_path / "b", [synthrun.Spec("z", "coro", {}, {"y_ns": 1.0})])
+    doc = compare.compare(load_run(a).cells(), load_run(b).cells())
+    assert doc["only_in_a"] == ["x/coro/"] and doc["only_in_b"] == ["z/coro/"]
+
+
+def test_bad_input(tmp_path, capsys):
+    assert compare.cli([str(tmp_path), str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
