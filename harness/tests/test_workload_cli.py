@@ -103,3 +103,23 @@ def test_spawn_threads_counts_and_memory():
     assert m["threads_spawned"] == 200
     assert m["user_bytes_per_task"] > 0
     assert m["create_ns"] >= m["spawn_call_ns"]
+
+
+def test_spawn_names_the_limit_that_stopped_it():
+    """Threads stop at a kernel limit: the cell fails (exit 1), keeps what
+    it reached, names the limit, and restores every sysctl it raised."""
+    import resource
+
+    def small_address_space():
+        resource.setrlimit(resource.RLIMIT_AS, (300 << 20, 300 << 20))
+
+    out = subprocess.run([str(WORKLOAD), "spawn", "--model", "threads", "--tasks", "100000"],
+                         capture_output=True, text=True, timeout=120,
+                         preexec_fn=small_address_space)
+    assert out.returncode == 1, out.stderr
+    rec = json.loads(out.stdout)
+    assert rec["status"] == "failed"
+    assert rec["metrics"]["limit_hit"] == "RLIMIT_AS (address space)"
+    assert 0 < rec["metrics"]["tasks"] < 100000
+    assert "RLIMIT_AS" in rec["reason"] and "spawn stopped at" in rec["reason"]
+    assert all(limit["restored"] for limit in rec["limits"])

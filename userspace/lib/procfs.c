@@ -3,20 +3,71 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-uint64_t proc_rss_bytes(void)
+/* Field `which` (0 size, 1 resident) of /proc/self/statm, in bytes. */
+static uint64_t statm_bytes(int which)
 {
-	unsigned long long size, resident;
+	unsigned long long v[2];
 	FILE *f = fopen("/proc/self/statm", "re");
 	int ok;
 
 	if (!f)
 		return 0;
-	ok = fscanf(f, "%llu %llu", &size, &resident) == 2;
+	ok = fscanf(f, "%llu %llu", &v[0], &v[1]) == 2;
 	fclose(f);
-	return ok ? resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+	return ok ? v[which] * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+uint64_t proc_rss_bytes(void)
+{
+	return statm_bytes(1);
+}
+
+uint64_t proc_vm_bytes(void)
+{
+	return statm_bytes(0);
+}
+
+static int64_t read_i64_file(const char *path)
+{
+	char buf[64];
+	FILE *f = fopen(path, "re");
+	int ok;
+
+	if (!f)
+		return -ENOENT;
+	ok = fgets(buf, sizeof(buf), f) != NULL;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	return strncmp(buf, "max", 3) == 0 ? -1 : strtoll(buf, NULL, 10);
+}
+
+int proc_cgroup_pids(int64_t *current, int64_t *max)
+{
+	char line[512], path[600];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int found = 0;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "0::", 3) == 0) {   /* the cgroup v2 line */
+			line[strcspn(line, "\n")] = '\0';
+			found = 1;
+			break;
+		}
+	fclose(f);
+	if (!found)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/pids.max", line + 3);
+	*max = read_i64_file(path);
+	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/pids.current", line + 3);
+	*current = read_i64_file(path);
+	return *current < 0 ? -ENOENT : 0;
 }
 
 int proc_kernel_mem(struct kernel_mem *km)

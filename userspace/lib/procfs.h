@@ -17,5 +17,10 @@ int proc_kernel_mem(struct kernel_mem *km);   /* 0 or -errno */
 int64_t proc_threads_total(void);
 /* Mappings of this process (lines of /proc/self/maps). */
 int64_t proc_map_count(void);
+/* Virtual size of this process (/proc/self/statm), bytes; 0 on error. */
+uint64_t proc_vm_bytes(void);
+/* pids.current and pids.max of this process's cgroup (v2); -ENOENT when
+ * there is no pids controller, *max = -1 when it is "max". */
+int proc_cgroup_pids(int64_t *current, int64_t *max);
 
 #endif

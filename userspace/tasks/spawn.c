@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
@@ -94,20 +95,30 @@ static void name_the_limit(struct task_ctx *ctx, uint64_t reached, int err)
 	int64_t threads = proc_threads_total(), threads_max = limit_sysctl_read("kernel.threads-max");
 	int64_t pid_max = limit_sysctl_read("kernel.pid_max");
 	int64_t maps = proc_map_count(), map_max = limit_sysctl_read("vm.max_map_count");
+	int64_t pids = 0, pids_max = -1;
 	struct kernel_mem km = { 0 };
 	const char *limit = "unknown";
+	struct rlimit as;
 
 	proc_kernel_mem(&km);
-	if (maps > 0 && map_max > 0 && maps + 4 >= map_max)
+	proc_cgroup_pids(&pids, &pids_max);
+	if (getrlimit(RLIMIT_AS, &as))
+		as.rlim_cur = RLIM_INFINITY;
+	if (as.rlim_cur != RLIM_INFINITY &&
+	    proc_vm_bytes() + 2 * task_u64(ctx, "stack_bytes") + (8u << 20) >= as.rlim_cur)
+		limit = "RLIMIT_AS (address space)";
+	else if (maps > 0 && map_max > 0 && maps + 4 >= map_max)
 		limit = "vm.max_map_count";
 	else if (threads > 0 && threads_max > 0 && threads + 16 >= threads_max)
 		limit = "kernel.threads-max";
 	else if (threads > 0 && pid_max > 0 && threads + 300 >= pid_max)
 		limit = "kernel.pid_max";
+	else if (pids_max >= 0 && pids + 2 >= pids_max)
+		limit = "cgroup pids.max";
 	else if (km.mem_available && km.mem_available < (64ull << 20))
 		limit = "memory";
 	else if (err == -EAGAIN)
-		limit = "a task limit (cgroup pids.max or RLIMIT_NPROC)";
+		limit = "RLIMIT_NPROC or another task limit";
 	else if (err == -ENOMEM)
 		limit = "memory";
 	rec_metric_str(ctx->rec, "limit_hit", limit);
