@@ -1,0 +1,256 @@
+/* counter: `workers` tasks each add 1 to one shared counter `increments`
+ * times, through a read-modify-write with a window between the read and the
+ * write (`window_iters` spin steps, plus an rt_yield() when
+ * `yield_in_window` is true).
+ *
+ * Provokes: a data race, and the three ways of living with it:
+ *   sync=none    plain load, window, store: nothing protects the window
+ *   sync=mutex   the model's own lock (rt_lock: a futex word under threads,
+ *                a FIFO of parked coroutines under coro and uring)
+ *   sync=atomic  load, window, compare-and-swap; a failed CAS re-reads and
+ *                goes round again (counted in cas_retries)
+ * The counter is an _Atomic read and written with relaxed loads and stores,
+ * so sync=none loses updates without undefined behaviour in C11.
+ *
+ * What each model should show (claim C8):
+ *   threads  sync=none loses updates once the run has more than one CPU
+ *            (with one CPU only when the kernel preempts inside the window);
+ *            mutex and atomic never lose one.
+ *   coro     sync=none loses nothing: nothing can interleave a coroutine
+ *   uring    that does not yield. With yield_in_window=true it loses
+ *            deterministically: the FIFO run queue lets every other worker
+ *            read the same value before the first one writes, so about
+ *            (workers - 1) of every `workers` increments are lost. mutex and
+ *            atomic never lose one, yield or not.
+ *
+ * Metrics: expected (workers * increments), final, lost_updates
+ * (expected - final), increment_ns (window / expected), cas_retries,
+ * window_ns.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/record.h"
+#include "task.h"
+
+enum counter_sync { SYNC_NONE, SYNC_MUTEX, SYNC_ATOMIC };
+
+struct counter_run;
+
+struct counter_worker {
+	struct counter_run *run;
+	uint64_t done_ns;
+	uint64_t cas_retries;
+	struct rt_task *task;
+};
+
+struct counter_run {
+	struct rt *rt;
+	_Atomic uint64_t counter;
+	struct rt_event lock; /* sync=mutex */
+	struct rt_event gate; /* opened once every worker is spawned */
+	_Atomic int abort;    /* a spawn failed: workers leave at once */
+	enum counter_sync sync;
+	uint64_t increments, window_iters;
+	int yield_in_window;
+};
+
+/* The window between read and write: spin steps the compiler must keep. */
+static void counter_window(const struct counter_run *run)
+{
+	for (uint64_t i = 0; i < run->window_iters; i++)
+		__asm__ __volatile__("" ::: "memory");
+	if (run->yield_in_window)
+		rt_yield(run->rt);
+}
+
+static void counter_increment(struct counter_run *run, struct counter_worker *w)
+{
+	uint64_t v;
+
+	switch (run->sync) {
+	case SYNC_NONE:
+		v = atomic_load_explicit(&run->counter, memory_order_relaxed);
+		counter_window(run);
+		atomic_store_explicit(&run->counter, v + 1, memory_order_relaxed);
+		break;
+	case SYNC_MUTEX:
+		rt_lock(run->rt, &run->lock);
+		v = atomic_load_explicit(&run->counter, memory_order_relaxed);
+		counter_window(run);
+		atomic_store_explicit(&run->counter, v + 1, memory_order_relaxed);
+		rt_unlock(run->rt, &run->lock);
+		break;
+	case SYNC_ATOMIC:
+		v = atomic_load_explicit(&run->counter, memory_order_relaxed);
+		for (;;) {
+			counter_window(run);
+			/* On failure v is reloaded: go round the window again. */
+			if (atomic_compare_exchange_weak_explicit(&run->counter, &v, v + 1,
+								  memory_order_relaxed,
+								  memory_order_relaxed))
+				break;
+			w->cas_retries++;
+		}
+		break;
+	}
+}
+
+static void counter_worker_fn(void *arg)
+{
+	struct counter_worker *w = arg;
+	struct counter_run *run = w->run;
+
+	if (rt_wait(run->rt, &run->gate) < 0 || atomic_load(&run->abort))
+		return;
+	for (uint64_t i = 0; i < run->increments; i++)
+		counter_increment(run, w);
+	w->done_ns = now_ns();
+}
+
+static enum counter_sync counter_sync_of(const char *s)
+{
+	if (!strcmp(s, "mutex"))
+		return SYNC_MUTEX;
+	if (!strcmp(s, "atomic"))
+		return SYNC_ATOMIC;
+	return SYNC_NONE; /* main.c already checked it is one of the choices */
+}
+
+static int counter_run(struct rt *rt, struct task_ctx *ctx)
+{
+	uint64_t nworkers = task_u64(ctx, "workers");
+	uint64_t warmup = task_u64(ctx, "warmup");
+	struct counter_run run = {
+		.rt = rt,
+		.lock = RT_EVENT_INIT(1),
+		.gate = RT_EVENT_INIT(0),
+		.sync = counter_sync_of(task_str(ctx, "sync")),
+		.increments = task_u64(ctx, "increments"),
+		.window_iters = task_u64(ctx, "window_iters"),
+		.yield_in_window = task_bool(ctx, "yield_in_window"),
+	};
+	struct counter_worker *workers, scratch = {.run = &run};
+	uint64_t spawned = 0, start_ns, end_ns = 0, expected, final_count, retries = 0;
+	int err, ret = 0;
+
+	workers = calloc(nworkers, sizeof(*workers));
+	if (!workers) {
+		rec_fail(ctx->rec, "counter: cannot allocate %llu workers",
+			 (unsigned long long)nworkers);
+		return 1;
+	}
+	/* Warm-up: the first task alone runs the same increments untimed, then
+	 * the counter starts again from zero. */
+	for (uint64_t i = 0; i < warmup; i++)
+		counter_increment(&run, &scratch);
+	atomic_store(&run.counter, 0);
+	for (uint64_t w = 0; w < nworkers; w++) {
+		workers[w].run = &run;
+		err = rt_spawn(rt, counter_worker_fn, &workers[w], NULL, &workers[w].task);
+		if (err) {
+			rec_fail(ctx->rec, "counter: spawning worker %llu of %llu: %s%s",
+				 (unsigned long long)w, (unsigned long long)nworkers,
+				 strerror(-err),
+				 err == -EAGAIN
+					 ? " (kernel.threads-max, kernel.pid_max or RLIMIT_NPROC)"
+					 : "");
+			atomic_store(&run.abort, 1);
+			ret = 1;
+			break;
+		}
+		spawned++;
+	}
+	start_ns = now_ns();
+	for (uint64_t w = 0; w < spawned; w++)
+		rt_wake(rt, &run.gate);
+	for (uint64_t w = 0; w < spawned; w++) {
+		err = rt_join(rt, workers[w].task);
+		if (err && !ret) {
+			rec_fail(ctx->rec, "counter: join worker %llu: %s", (unsigned long long)w,
+				 strerror(-err));
+			ret = 1;
+		}
+		retries += workers[w].cas_retries;
+		if (workers[w].done_ns > end_ns)
+			end_ns = workers[w].done_ns;
+	}
+	if (ret)
+		goto cleanup;
+	if (end_ns < start_ns)
+		end_ns = start_ns;
+	expected = nworkers * run.increments;
+	final_count = atomic_load(&run.counter);
+	rec_metric_u64(ctx->rec, "expected", expected);
+	rec_metric_u64(ctx->rec, "final", final_count);
+	/* Signed: a racing store can only lose increments, but say so in the
+	 * data rather than assume it. */
+	rec_metric_i64(ctx->rec, "lost_updates", (int64_t)expected - (int64_t)final_count);
+	rec_metric_f64(ctx->rec, "increment_ns", (double)(end_ns - start_ns) / (double)expected);
+	rec_metric_u64(ctx->rec, "cas_retries", retries);
+	rec_metric_u64(ctx->rec, "window_ns", end_ns - start_ns);
+	rec_metric_u64(ctx->rec, "warmup_increments", warmup);
+cleanup:
+	free(workers);
+	return ret;
+}
+
+static int counter_validate(const struct task_ctx *ctx, char *err, size_t errlen)
+{
+	uint64_t total = task_u64(ctx, "workers") * task_u64(ctx, "increments");
+
+	/* Both are bounded by their params, so the product cannot overflow;
+	 * keep it within what a signed lost_updates can express. */
+	if (total > (1ull << 40)) {
+		snprintf(err, errlen, "workers * increments = %llu exceeds 2^40: lower increments",
+			 (unsigned long long)total);
+		return 1;
+	}
+	return 0;
+}
+
+static const struct task_param counter_params[] = {
+	{.key = "workers",
+	 .type = PARAM_U64,
+	 .def = "2",
+	 .unit = "count",
+	 .min = 1,
+	 .max = 4096,
+	 .help = "tasks incrementing the one shared counter"},
+	{.key = "increments",
+	 .type = PARAM_U64,
+	 .def = "5000000",
+	 .unit = "count",
+	 .min = 1,
+	 .max = 1000000000ull,
+	 .help = "increments per worker"},
+	{.key = "sync",
+	 .type = PARAM_ENUM,
+	 .def = "none",
+	 .choices = "none|mutex|atomic",
+	 .help = "none: load/store; mutex: the model's lock; atomic: compare-and-swap loop"},
+	{.key = "window_iters",
+	 .type = PARAM_U64,
+	 .def = "50",
+	 .unit = "count",
+	 .min = 0,
+	 .max = 1000000,
+	 .help = "spin steps between the read and the write (the race window)"},
+	{.key = "yield_in_window",
+	 .type = PARAM_BOOL,
+	 .def = "false",
+	 .help = "call rt_yield() between the read and the write"},
+	PARAM_END,
+};
+
+const struct task counter_task = {
+	.name = "counter",
+	.summary = "shared counter read-modify-write: lost updates with and without locks (C8)",
+	.params = counter_params,
+	.validate = counter_validate,
+	.run = counter_run,
+};

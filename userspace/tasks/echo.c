@@ -1,0 +1,684 @@
+/* echo: a TCP echo server on 127.0.0.1 under load from build/loadgen.
+ *
+ * What it provokes: many connections that are almost always waiting for the
+ * network, the case the article says coroutines are made for (claim C5).
+ *   threads  one thread per connection blocked in read(); each request is a
+ *            wake-up and a kernel context switch, and every connection costs a
+ *            thread (stack, task_struct). Expected the slowest and the most
+ *            server CPU per request as connections grow.
+ *   coro     one thread, one coroutine per connection, epoll for readiness:
+ *            a request costs a read, a write and a share of an epoll_wait, no
+ *            kernel switch. Expected well ahead of threads (about 2x or more).
+ *   uring    the same coroutines; reads, writes and accepts are io_uring
+ *            requests submitted in batches: fewer syscalls per request, so at
+ *            least as fast as coro at 1,000 connections.
+ * On loopback much of the cost is the TCP stack and the client itself, which
+ * is why the client runs in its own process (`client_cpus`) and why the
+ * server's own CPU time per request is reported beside requests/s.
+ *
+ * Method: the server listens on an ephemeral port (parallel runs never
+ * collide), forks loadgen (found next to /proc/self/exe) with the port, its
+ * own affinity and the load parameters, and accepts `connections`
+ * connections, spawning one task per connection that echoes every byte until
+ * the client closes. loadgen verifies every echoed byte, measures latency
+ * (from the due time in open loop) and prints one JSON object, which this
+ * task reads from a pipe and merges into the record. The server counts the
+ * bytes it echoed; loadgen and server must agree on the number of requests.
+ *
+ * loadgen does at least one untimed round trip per connection (warmup), so
+ * the measured window starts with every connection accepted and served.
+ *
+ * Server CPU is getrusage(RUSAGE_SELF) (the child is excluded) over the window
+ * from the first accept to the last connection closing, so it includes the
+ * accepts, loadgen's warmup and the drain: server_cpu_ns_per_request divides
+ * it by every request the server echoed in that window.
+ *
+ * No stray processes: loadgen gets PR_SET_PDEATHSIG (set before exec, and by
+ * loadgen itself), has its own deadline and an alarm() backstop, and this task
+ * kills and reaps it on every failure path. The fork happens in the task that
+ * also reaps the child (the main thread under every model), because the death
+ * signal follows the forking thread, not the process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/sysinfo.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/cpuset.h"
+#include "lib/hist.h"
+#include "lib/limits.h"
+#include "lib/procfs.h"
+#include "task.h"
+
+#define ECHO_BUF_MIN_BYTES 4096
+#define ECHO_BUF_MAX_BYTES 65536
+#define LOADGEN_ARGS	   32
+
+static const struct task_param echo_params[] = {
+	{.key = "connections",
+	 .type = PARAM_U64,
+	 .def = "50",
+	 .unit = "count",
+	 .min = 1,
+	 .max = 100000,
+	 .help = "open connections, one server task each"},
+	{.key = "message_bytes",
+	 .type = PARAM_U64,
+	 .def = "64",
+	 .unit = "bytes",
+	 .min = 1,
+	 .max = 1 << 20,
+	 .help = "bytes per request (and per echo)"},
+	{.key = "requests",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "count",
+	 .min = 0,
+	 .max = 1000000000000ull,
+	 .help = "measured requests in total; 0: run for duration_ms"},
+	{.key = "duration_ms",
+	 .type = PARAM_U64,
+	 .def = "2000",
+	 .unit = "ms",
+	 .min = 1,
+	 .max = 3600000,
+	 .help = "measured window when requests is 0"},
+	{.key = "rate",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "requests/s",
+	 .min = 0,
+	 .max = 1000000000,
+	 .help = "0: closed loop; >0: open loop at this total rate, "
+		 "latency from each request's due time"},
+	{.key = "client_cpus",
+	 .type = PARAM_STR,
+	 .def = "",
+	 .help = "CPU list for loadgen, e.g. 1 (default: every CPU, not the server's --cpus)"},
+	{.key = "port",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "port",
+	 .min = 0,
+	 .max = 65535,
+	 .help = "TCP port on 127.0.0.1; 0: an ephemeral one"},
+	PARAM_END,
+};
+
+struct echo_conn {
+	struct rt *rt;
+	int fd;
+	size_t buf_bytes; /* read size: the message size, within [4 KiB, 64 KiB] */
+	uint64_t bytes;	  /* echoed */
+	int err;	  /* 0 or -errno */
+	struct rt_task *task;
+};
+
+struct echo_monitor {
+	struct rt *rt;
+	int fd;	   /* read end of loadgen's stdout */
+	char *out; /* what loadgen printed, NUL-terminated */
+	size_t len, cap;
+	int err;
+	unsigned port;
+	_Atomic int loadgen_done;
+	_Atomic int accept_done;
+	int wake_fd; /* a connection made only to wake the acceptor */
+};
+
+/* ---- the server's two kinds of task ---------------------------------- */
+
+static void echo_serve(void *arg)
+{
+	struct echo_conn *c = arg;
+	size_t cap = c->buf_bytes;
+	unsigned char *buf = malloc(cap);
+	ssize_t n, w;
+
+	if (!buf) {
+		c->err = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		n = rt_read(c->rt, c->fd, buf, cap);
+		if (n == 0)
+			break; /* the client closed: done */
+		if (n < 0) {
+			/* a reset from a client that died is not the server's fault,
+			 * but it is worth knowing about */
+			c->err = (int)n;
+			break;
+		}
+		for (ssize_t off = 0; off < n; off += w) {
+			w = rt_write(c->rt, c->fd, buf + off, (size_t)(n - off));
+			if (w <= 0) {
+				c->err = w < 0 ? (int)w : -EPIPE;
+				goto cleanup;
+			}
+		}
+		c->bytes += (uint64_t)n;
+	}
+cleanup:
+	free(buf);
+	rt_close(c->rt, c->fd);
+	c->fd = -1;
+}
+
+/* Reads loadgen's stdout until it exits (EOF), then makes sure the acceptor
+ * is not left waiting for connections that will never come. */
+static void echo_watch(void *arg)
+{
+	struct echo_monitor *m = arg;
+	ssize_t n;
+
+	for (;;) {
+		if (m->cap - m->len < 4096) {
+			size_t cap = m->cap ? m->cap * 2 : 16384;
+			char *p = realloc(m->out, cap);
+
+			if (!p) {
+				m->err = -ENOMEM;
+				break;
+			}
+			m->out = p;
+			m->cap = cap;
+		}
+		n = rt_read(m->rt, m->fd, m->out + m->len, m->cap - m->len - 1);
+		if (n <= 0) {
+			if (n < 0)
+				m->err = (int)n;
+			break;
+		}
+		m->len += (size_t)n;
+	}
+	if (m->out)
+		m->out[m->len] = '\0';
+	atomic_store(&m->loadgen_done, 1);
+	if (!atomic_load(&m->accept_done)) {
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_port = htons(m->port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+		/* non-blocking: loopback completes the handshake by itself, and
+		 * this task must not park its thread (coro) on a plain syscall */
+		m->wake_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (m->wake_fd >= 0)
+			connect(m->wake_fd, (struct sockaddr *)&sa, sizeof(sa));
+	}
+}
+
+/* ---- loadgen: start, parse its JSON ----------------------------------- */
+
+static int loadgen_path(char *path, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", path, len - 1);
+	char *slash;
+
+	if (n < 0) {
+		int err = -errno;
+
+		snprintf(path, len, "/proc/self/exe");
+		return err;
+	}
+	path[n] = '\0';
+	slash = strrchr(path, '/');
+	if (!slash || (size_t)(slash - path) + sizeof("/loadgen") > len)
+		return -ENAMETOOLONG;
+	strcpy(slash, "/loadgen");
+	return access(path, X_OK) ? -errno : 0;
+}
+
+/* fork + exec loadgen with stdout into a pipe. Everything the child does
+ * before exec is async-signal-safe (the threads model has other threads). */
+static int loadgen_start(const char *path, char *const argv[], int out_fd, pid_t *pid)
+{
+	pid_t parent = getpid();
+	pid_t p = fork();
+
+	if (p < 0)
+		return -errno;
+	if (p == 0) {
+		static const char msg[] = "echo: exec loadgen failed\n";
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1); /* the server died before the signal was armed */
+		if (dup2(out_fd, STDOUT_FILENO) < 0)
+			_exit(1);
+		execv(path, argv);
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	*pid = p;
+	return 0;
+}
+
+/* The number after "key": in s, or -ENOENT. Our own loadgen's output: flat
+ * keys, no spaces, numbers as integers or decimals. */
+static int json_num(const char *s, const char *key, double *out)
+{
+	char pat[64];
+	const char *p;
+	char *end;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = s ? strstr(s, pat) : NULL;
+	if (!p)
+		return -ENOENT;
+	*out = strtod(p + strlen(pat), &end);
+	return end == p + strlen(pat) ? -EINVAL : 0;
+}
+
+static uint64_t json_u64_or0(const char *s, const char *key)
+{
+	double v = 0;
+
+	return json_num(s, key, &v) ? 0 : (uint64_t)v;
+}
+
+/* The "reason" string, unescaped enough for a message (\uXXXX -> ?). */
+static void json_reason(const char *s, char *out, size_t len)
+{
+	const char *p = s ? strstr(s, "\"reason\":\"") : NULL;
+	size_t o = 0;
+
+	out[0] = '\0';
+	if (!p)
+		return;
+	for (p += strlen("\"reason\":\""); *p && *p != '"' && o + 1 < len; p++) {
+		if (*p == '\\' && p[1]) {
+			p++;
+			if (*p == 'u') {
+				for (int i = 0; i < 4 && p[1]; i++)
+					p++;
+				out[o++] = '?';
+				continue;
+			}
+		}
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+/* Rebuilds loadgen's latency histogram exactly from its sparse buckets. */
+static int json_hist(const char *s, struct hist *h)
+{
+	const char *lat = s ? strstr(s, "\"latency_ns\":{") : NULL;
+	const char *p;
+	uint64_t total = 0;
+
+	hist_init(h);
+	if (!lat)
+		return -ENOENT;
+	h->n = json_u64_or0(lat, "n");
+	h->sum = json_u64_or0(lat, "sum");
+	h->min = h->n ? json_u64_or0(lat, "min") : UINT64_MAX;
+	h->max = json_u64_or0(lat, "max");
+	p = strstr(lat, "\"buckets\":[");
+	if (!p)
+		return -ENOENT;
+	p += strlen("\"buckets\":[");
+	while (*p == '[') {
+		char *end;
+		unsigned long long b = strtoull(p + 1, &end, 10);
+		unsigned long long c;
+
+		if (*end != ',')
+			return -EINVAL;
+		c = strtoull(end + 1, &end, 10);
+		if (*end != ']' || b >= HIST_BUCKETS)
+			return -EINVAL;
+		h->counts[b] = c;
+		total += c;
+		p = end + 1;
+		if (*p == ',')
+			p++;
+	}
+	return total == h->n ? 0 : -EINVAL;
+}
+
+/* ---- the task ---------------------------------------------------------- */
+
+static int echo_validate(const struct task_ctx *ctx, char *err, size_t len)
+{
+	const char *cpus = task_str(ctx, "client_cpus");
+	cpu_set_t set;
+
+	if (*cpus && cpuset_parse(cpus, &set, err, len))
+		return -1;
+	/* a CPU this machine does not have would only fail later, in loadgen */
+	for (int c = get_nprocs_conf(); *cpus && c < CPU_SETSIZE; c++) {
+		if (CPU_ISSET(c, &set)) {
+			snprintf(err, len, "--client_cpus %s: CPU %d does not exist here (%d CPUs)",
+				 cpus, c, get_nprocs_conf());
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int echo_setup(struct task_ctx *ctx)
+{
+	char why[256];
+	/* the server holds every connection plus a few; loadgen inherits the
+	 * limit and needs the same */
+	int err = limit_nofile_at_least(ctx->rec, task_u64(ctx, "connections") + 64, why,
+					sizeof(why));
+
+	if (err) {
+		rec_fail(ctx->rec, "%s", why);
+		return 1;
+	}
+	return 0;
+}
+
+static uint64_t ru_cpu_ns(const struct rusage *ru)
+{
+	return (uint64_t)ru->ru_utime.tv_sec * 1000000000ull +
+	       (uint64_t)ru->ru_utime.tv_usec * 1000ull +
+	       (uint64_t)ru->ru_stime.tv_sec * 1000000000ull +
+	       (uint64_t)ru->ru_stime.tv_usec * 1000ull;
+}
+
+/* Checks loadgen's verdict and merges its numbers. 0 or 1 (rec_fail called). */
+static int echo_merge(struct task_ctx *ctx, const char *out, int status, uint64_t server_bytes,
+		      uint64_t server_cpu_ns)
+{
+	struct record *rec = ctx->rec;
+	uint64_t mb = task_u64(ctx, "message_bytes");
+	uint64_t server_requests = server_bytes / mb;
+	uint64_t lg_requests = json_u64_or0(out, "requests");
+	uint64_t lg_total = lg_requests + json_u64_or0(out, "warmup_requests");
+	uint64_t lg_sent = json_u64_or0(out, "bytes_sent");
+	static struct hist lat; /* large: not on a coroutine's stack */
+	char reason[256];
+	double rps = 0;
+
+	json_reason(out, reason, sizeof(reason));
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		if (WIFSIGNALED(status))
+			rec_fail(rec, "loadgen killed by signal %d%s%s", WTERMSIG(status),
+				 reason[0] ? ": " : "", reason);
+		else
+			rec_fail(rec, "loadgen exited with status %d: %s", WEXITSTATUS(status),
+				 reason[0] ? reason : "no reason given (see stderr)");
+		return 1;
+	}
+	if (json_num(out, "requests_per_s", &rps) || json_hist(out, &lat)) {
+		rec_fail(rec, "loadgen's output is not what echo expects: %.120s", out ? out : "");
+		return 1;
+	}
+	rec_metric_f64(rec, "requests_per_s", rps);
+	rec_metric_hist(rec, "latency_ns", &lat);
+	rec_metric_u64(rec, "requests", lg_requests);
+	rec_metric_u64(rec, "loadgen_requests", lg_total);
+	rec_metric_u64(rec, "server_requests", server_requests);
+	rec_metric_u64(rec, "server_bytes", server_bytes);
+	rec_metric_u64(rec, "loadgen_bytes_sent", lg_sent);
+	rec_metric_u64(rec, "mismatches", json_u64_or0(out, "mismatches"));
+	rec_metric_u64(rec, "late_starts", json_u64_or0(out, "late_starts"));
+	rec_metric_u64(rec, "connect_ns", json_u64_or0(out, "connect_ns"));
+	rec_metric_u64(rec, "window_ns", json_u64_or0(out, "window_ns"));
+	rec_metric_u64(rec, "client_cpu_ns", json_u64_or0(out, "cpu_ns"));
+	rec_metric_u64(rec, "server_cpu_ns", server_cpu_ns);
+	rec_metric_f64(rec, "server_cpu_ns_per_request",
+		       server_requests ? (double)server_cpu_ns / (double)server_requests : 0.0);
+	if (json_u64_or0(out, "mismatches")) {
+		rec_fail(rec, "%" PRIu64 " echoed messages differ from what was sent",
+			 json_u64_or0(out, "mismatches"));
+		return 1;
+	}
+	if (server_bytes != lg_sent || server_requests != lg_total) {
+		rec_fail(rec,
+			 "loadgen sent %" PRIu64 " requests (%" PRIu64 " bytes), the server "
+			 "echoed %" PRIu64 " (%" PRIu64 " bytes)",
+			 lg_total, lg_sent, server_requests, server_bytes);
+		return 1;
+	}
+	return 0;
+}
+
+static int echo_run(struct rt *rt, struct task_ctx *ctx)
+{
+	struct record *rec = ctx->rec;
+	uint64_t nconn = task_u64(ctx, "connections");
+	uint64_t duration_ms = task_u64(ctx, "duration_ms"), requests = task_u64(ctx, "requests");
+	struct echo_monitor mon = {.rt = rt, .fd = -1, .wake_fd = -1};
+	struct rt_task *mon_task = NULL;
+	struct echo_conn *conns = NULL;
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)task_u64(ctx, "port"))};
+	socklen_t salen = sizeof(sa);
+	char path[PATH_MAX], a[LOADGEN_ARGS][64], cpus_all[32];
+	char *argv[LOADGEN_ARGS + 1];
+	const char *client_cpus = task_str(ctx, "client_cpus");
+	int lfd = -1, pfd[2] = {-1, -1}, one = 1, ret = 1, err, status = 0, argc = 0;
+	uint64_t accepted = 0, spawned = 0, server_bytes = 0, rss0, rss1, deadline_s;
+	uint64_t mb = task_u64(ctx, "message_bytes");
+	size_t buf_bytes = mb < ECHO_BUF_MIN_BYTES   ? ECHO_BUF_MIN_BYTES
+			   : mb > ECHO_BUF_MAX_BYTES ? ECHO_BUF_MAX_BYTES
+						     : (size_t)mb;
+	uint64_t warmup = task_u64(ctx, "warmup");
+	int lfd_added = 0;
+	struct rusage ru0, ru1;
+	pid_t pid = -1;
+
+	conns = calloc(nconn, sizeof(*conns));
+	if (!conns) {
+		rec_fail(rec, "out of memory for %" PRIu64 " connections", nconn);
+		goto cleanup;
+	}
+	err = loadgen_path(path, sizeof(path));
+	if (err) {
+		rec_fail(rec,
+			 "loadgen not found next to the workload (%s): %s; build it with "
+			 "`make build/loadgen`",
+			 path, strerror(-err));
+		goto cleanup;
+	}
+	rss0 = proc_rss_bytes();
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0) {
+		rec_fail(rec, "socket: %s", strerror(errno));
+		goto cleanup;
+	}
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa))) {
+		rec_fail(rec, "bind 127.0.0.1:%" PRIu64 ": %s", task_u64(ctx, "port"),
+			 strerror(errno));
+		goto cleanup;
+	}
+	/* the kernel clamps the backlog to net.core.somaxconn; loadgen retries */
+	if (listen(lfd, nconn + 64 > INT_MAX ? INT_MAX : (int)nconn + 64) ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &salen)) {
+		rec_fail(rec, "listen 127.0.0.1:%" PRIu64 ": %s", task_u64(ctx, "port"),
+			 strerror(errno));
+		goto cleanup;
+	}
+	mon.port = ntohs(sa.sin_port);
+	rec_metric_u64(rec, "port", mon.port);
+	err = rt_fd_add(rt, lfd);
+	if (err) {
+		rec_fail(rec, "fd_add listening socket: %s", strerror(-err));
+		goto cleanup;
+	}
+	lfd_added = 1;
+
+	/* loadgen's command line; its deadline leaves room for connecting,
+	 * warmup and a slow server, and still ends a stuck run */
+	deadline_s =
+		30 + duration_ms / 1000 + nconn / 200 + requests / 2000 + warmup * nconn / 2000;
+	if (!*client_cpus) {
+		snprintf(cpus_all, sizeof(cpus_all), "0-%d", get_nprocs_conf() - 1);
+		client_cpus = cpus_all;
+	}
+#define ARG(...) snprintf(a[argc], sizeof(a[argc]), __VA_ARGS__), argv[argc] = a[argc], argc++
+	ARG("loadgen");
+	ARG("--port");
+	ARG("%u", mon.port);
+	ARG("--connections");
+	ARG("%" PRIu64, nconn);
+	ARG("--message-bytes");
+	ARG("%" PRIu64, task_u64(ctx, "message_bytes"));
+	ARG("--requests");
+	ARG("%" PRIu64, requests);
+	ARG("--duration-ms");
+	ARG("%" PRIu64, duration_ms);
+	ARG("--rate");
+	ARG("%" PRIu64, task_u64(ctx, "rate"));
+	/* at least one untimed round trip per connection: the window then
+	 * starts with every connection accepted and served, not with a SYN
+	 * or an ACK the kernel dropped while the accept queue was full */
+	ARG("--warmup");
+	ARG("%" PRIu64, warmup ? warmup : 1);
+	ARG("--seed");
+	ARG("%" PRIu64, task_u64(ctx, "seed"));
+	ARG("--deadline-s");
+	ARG("%" PRIu64, deadline_s);
+	ARG("--cpus");
+	ARG("%s", client_cpus);
+#undef ARG
+	argv[argc] = NULL;
+	rec_metric_str(rec, "client_cpus_effective", client_cpus);
+	rec_metric_u64(rec, "warmup_round_trips_per_connection", warmup ? warmup : 1);
+
+	if (pipe2(pfd, O_CLOEXEC)) {
+		rec_fail(rec, "pipe2: %s", strerror(errno));
+		goto cleanup;
+	}
+	getrusage(RUSAGE_SELF, &ru0);
+	err = loadgen_start(path, argv, pfd[1], &pid);
+	if (err) {
+		rec_fail(rec, "fork loadgen: %s", strerror(-err));
+		goto cleanup;
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+	mon.fd = pfd[0];
+	pfd[0] = -1;
+	err = rt_fd_add(rt, mon.fd);
+	if (!err)
+		err = rt_spawn(rt, echo_watch, &mon, NULL, &mon_task);
+	if (err) {
+		rec_fail(rec, "starting the loadgen monitor: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	/* accept every connection loadgen makes, one task each */
+	while (accepted < nconn) {
+		int fd = rt_accept(rt, lfd);
+
+		if (fd < 0) {
+			rec_fail(rec, "accept on 127.0.0.1:%u: %s", mon.port, strerror(-fd));
+			goto cleanup;
+		}
+		if (atomic_load(&mon.loadgen_done)) {
+			/* loadgen is gone: its connections are dead, or this is
+			 * the monitor's wake-up; stop accepting */
+			rt_close(rt, fd);
+			break;
+		}
+		/* echoes go out whole; a split read must not wait for an ACK */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		conns[accepted] = (struct echo_conn){.rt = rt, .fd = fd, .buf_bytes = buf_bytes};
+		accepted++;
+		err = rt_spawn(rt, echo_serve, &conns[accepted - 1], NULL,
+			       &conns[accepted - 1].task);
+		if (err) {
+			rt_close(rt, fd);
+			conns[accepted - 1].fd = -1;
+			rec_fail(rec, "spawning the task for connection %" PRIu64 ": %s", accepted,
+				 strerror(-err));
+			goto cleanup;
+		}
+		spawned++;
+	}
+	atomic_store(&mon.accept_done, 1);
+	rss1 = proc_rss_bytes();
+	rec_metric_u64(rec, "server_rss_bytes", rss1);
+	/* what holding the connections costs: tasks, stacks, buffers */
+	rec_metric_u64(rec, "server_rss_bytes_per_connection",
+		       accepted && rss1 > rss0 ? (rss1 - rss0) / accepted : 0);
+	rec_metric_u64(rec, "connections", accepted);
+	rec_metric_u64(rec, "connections_requested", nconn);
+
+	for (uint64_t i = 0; i < spawned; i++) {
+		rt_join(rt, conns[i].task);
+		conns[i].task = NULL;
+		server_bytes += conns[i].bytes;
+	}
+	getrusage(RUSAGE_SELF, &ru1);
+	rt_join(rt, mon_task);
+	mon_task = NULL;
+	if (waitpid(pid, &status, 0) < 0) {
+		rec_fail(rec, "waitpid loadgen: %s", strerror(errno));
+		pid = -1;
+		goto cleanup;
+	}
+	pid = -1;
+	if (mon.err) {
+		rec_fail(rec, "reading loadgen's output: %s", strerror(-mon.err));
+		goto cleanup;
+	}
+	ret = echo_merge(ctx, mon.out, status, server_bytes, ru_cpu_ns(&ru1) - ru_cpu_ns(&ru0));
+	if (!ret) {
+		uint64_t resets = 0;
+
+		for (uint64_t i = 0; i < spawned; i++)
+			resets += conns[i].err != 0;
+		rec_metric_u64(rec, "server_connection_errors", resets);
+	}
+
+cleanup:
+	/* on failure: end loadgen first, so every task below sees EOF and ends */
+	if (pid > 0)
+		kill(pid, SIGKILL);
+	atomic_store(&mon.accept_done, 1);
+	for (uint64_t i = 0; conns && i < spawned; i++)
+		if (conns[i].task)
+			rt_join(rt, conns[i].task);
+	if (mon_task)
+		rt_join(rt, mon_task);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	if (mon.wake_fd >= 0)
+		close(mon.wake_fd);
+	if (mon.fd >= 0)
+		rt_close(rt, mon.fd);
+	for (int i = 0; i < 2; i++)
+		if (pfd[i] >= 0)
+			close(pfd[i]);
+	if (lfd >= 0 && lfd_added)
+		rt_close(rt, lfd);
+	else if (lfd >= 0)
+		close(lfd);
+	free(mon.out);
+	free(conns);
+	return ret;
+}
+
+const struct task echo_task = {
+	.name = "echo",
+	.summary = "TCP echo server on 127.0.0.1 under load from build/loadgen: I/O-bound work",
+	.params = echo_params,
+	.validate = echo_validate,
+	.setup = echo_setup,
+	.run = echo_run,
+};

@@ -1,0 +1,355 @@
+/* timers: `tasks` tasks each sleep `period_us` and wake, `rounds` times.
+ *
+ * Provokes: many mostly-sleeping tasks, the case coroutines are said to be
+ * made for. Each round a task asks to sleep until now + period_us and
+ * records how late it woke (lateness_ns). Before the timed rounds every task
+ * sleeps once, untimed, until base + period + i*period/tasks, so that the
+ * wake-ups are spread evenly over the period instead of arriving as one herd.
+ * Under threads each sleep is a clock_nanosleep in the kernel (one hrtimer
+ * and one context switch per wake-up); under coro a timer heap and one
+ * epoll_wait for the earliest deadline; under uring an io_uring timeout.
+ *
+ * What each model should show (claim C5, with spawn for C1):
+ *   threads  lateness of tens of microseconds while the CPUs keep up, a
+ *            context switch and about 30 KB of memory per task; at 100,000
+ *            tasks the run needs raised kernel limits (set up here).
+ *   coro     less CPU per wake-up (no kernel switch per task), but one thread
+ *   uring    serves every timer, so when many expire together the last of
+ *            them is late by the time it takes to run all the others.
+ *
+ * Metrics: lateness_ns (distribution over every timed wake-up),
+ * cpu_ns_per_wakeup (process CPU time, all threads, from opening the start
+ * gate to the last task finishing, divided by `wakeups`), wakeups (every
+ * timer wake-up in that window: the spreading sleep, warm-up and timed
+ * rounds), tasks, window_ns, gate_ns (time to wake every task at the start).
+ *
+ * Limits: 100,000 tasks need more than the default vm.max_map_count (every
+ * guarded stack is two mappings, threads and coroutines alike) and, for
+ * threads, kernel.pid_max, kernel.threads-max and (except for root)
+ * RLIMIT_NPROC. setup() raises them only as far as needed (root only;
+ * recorded in the record; main.c restores them before printing it). A thread the kernel still
+ * refuses ends the cell with status 1 and the limits' values in the reason.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/hist.h"
+#include "lib/limits.h"
+#include "lib/procfs.h"
+#include "lib/record.h"
+#include "task.h"
+
+/* A timer task needs little stack; small stacks let 100,000 of them fit. */
+#define TIMERS_STACK_BYTES (32 * 1024)
+/* Mappings, pids and threads the rest of the process and system may use. */
+#define TIMERS_LIMIT_SLACK 8192
+/* Memory one sleeping task costs, rounded up from FIELD-NOTES.md: a blocked
+ * thread is about 8.5 KB of RSS, a 16 KiB kernel stack and 7.6 KB of slab; a
+ * parked coroutine one or two stack pages, its control block and page
+ * tables. Used only to refuse a run that would push the box into the OOM
+ * killer (a shared machine), never to size anything. */
+#define TIMERS_THREAD_BYTES (40 * 1024)
+#define TIMERS_CORO_BYTES   (16 * 1024)
+
+struct timers_run;
+
+struct timers_task {
+	struct timers_run *run;
+	uint64_t index;
+	struct rt_task *task;
+};
+
+struct timers_run {
+	struct rt *rt;
+	struct rt_event gate; /* opened once every task is spawned */
+	_Atomic int abort;    /* a spawn failed: tasks leave at once */
+	uint64_t ntasks, period_ns, rounds, warmup;
+	uint64_t base_ns;      /* written before the gate opens */
+	_Atomic uint64_t left; /* tasks still running their rounds */
+	_Atomic uint64_t end_ns, end_cpu_ns;
+	struct hist *lateness; /* shared: hist_add_atomic */
+};
+
+static uint64_t process_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void timers_task_fn(void *arg)
+{
+	struct timers_task *t = arg;
+	struct timers_run *run = t->run;
+	uint64_t due, woke;
+
+	if (rt_wait(run->rt, &run->gate) < 0 || atomic_load(&run->abort))
+		return;
+	/* Spread the tasks over one period (untimed). */
+	due = run->base_ns + run->period_ns + t->index * run->period_ns / run->ntasks;
+	if (rt_sleep_until(run->rt, due) < 0)
+		goto done;
+	for (uint64_t r = 0; r < run->warmup + run->rounds; r++) {
+		due = now_ns() + run->period_ns;
+		if (rt_sleep_until(run->rt, due) < 0)
+			break;
+		woke = now_ns();
+		if (r >= run->warmup)
+			hist_add_atomic(run->lateness, woke > due ? woke - due : 0);
+	}
+done:
+	if (atomic_fetch_sub(&run->left, 1) == 1) {
+		atomic_store(&run->end_cpu_ns, process_cpu_ns());
+		atomic_store(&run->end_ns, now_ns());
+	}
+}
+
+static int timers_raise(struct task_ctx *ctx, const char *name, uint64_t min_value)
+{
+	char why[256];
+	int err = limit_sysctl_at_least(ctx->rec, name, min_value, why, sizeof(why));
+
+	if (err)
+		rec_fail(ctx->rec, "timers: %s", why);
+	return err;
+}
+
+/* Timer slack: Linux lets a sleep end up to 50 us late by default, and it
+ * applies to clock_nanosleep (threads) and epoll_wait (coro) but not to
+ * io_uring timeouts, so left alone it would dominate and bias the lateness
+ * being compared. It is per thread and inherited, so setting it here, before
+ * the model starts, covers every task. 0 keeps the kernel's default. */
+static int timers_setup_slack(struct task_ctx *ctx)
+{
+	uint64_t slack_ns = task_u64(ctx, "timer_slack_ns");
+	int got;
+
+	if (slack_ns && prctl(PR_SET_TIMERSLACK, (unsigned long)slack_ns, 0, 0, 0)) {
+		rec_fail(ctx->rec, "timers: prctl(PR_SET_TIMERSLACK, %llu): %s",
+			 (unsigned long long)slack_ns, strerror(errno));
+		return 1;
+	}
+	got = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+	if (got >= 0)
+		rec_metric_u64(ctx->rec, "timer_slack_ns", (uint64_t)got);
+	return 0;
+}
+
+/* Refuses (status 1) a task count whose memory would exceed 80% of
+ * MemAvailable; unknown MemAvailable (no /proc) does not refuse. */
+static int timers_check_memory(struct task_ctx *ctx, uint64_t n)
+{
+	uint64_t per_task = strcmp(ctx->model, "threads") ? TIMERS_CORO_BYTES : TIMERS_THREAD_BYTES;
+	struct kernel_mem km;
+
+	if (proc_kernel_mem(&km) || !km.mem_available)
+		return 0;
+	if (n * per_task <= km.mem_available / 10 * 8)
+		return 0;
+	rec_fail(ctx->rec,
+		 "timers: %llu tasks under %s need about %llu MiB, more than 80%% of "
+		 "MemAvailable (%llu MiB): lower tasks",
+		 (unsigned long long)n, ctx->model, (unsigned long long)(n * per_task >> 20),
+		 (unsigned long long)(km.mem_available >> 20));
+	return 1;
+}
+
+/* Raise what `tasks` tasks need under this model; only when needed. */
+static int timers_setup(struct task_ctx *ctx)
+{
+	uint64_t n = task_u64(ctx, "tasks");
+	char why[256];
+	int err;
+
+	if (timers_setup_slack(ctx))
+		return 1;
+	if (timers_check_memory(ctx, n))
+		return 1;
+	if (timers_raise(ctx, "vm/max_map_count", 2 * n + TIMERS_LIMIT_SLACK))
+		return 1;
+	if (strcmp(ctx->model, "threads"))
+		return 0;
+	if (timers_raise(ctx, "kernel/threads-max", n + TIMERS_LIMIT_SLACK) ||
+	    timers_raise(ctx, "kernel/pid_max", n + TIMERS_LIMIT_SLACK))
+		return 1;
+	/* copy_process() never applies RLIMIT_NPROC to the root user (and
+	 * raising its hard limit needs CAP_SYS_RESOURCE, which a container may
+	 * lack): only other users need it raised. */
+	if (getuid() == 0)
+		return 0;
+	err = limit_nproc_at_least(ctx->rec, n + TIMERS_LIMIT_SLACK, why, sizeof(why));
+	if (err) {
+		rec_fail(ctx->rec, "timers: %s", why);
+		return 1;
+	}
+	return 0;
+}
+
+/* The pids.max of this process's cgroup ("max" when unlimited), cgroup v1
+ * or v2, into buf; "?" when it cannot be found. A container's pids.max
+ * refuses threads long before the sysctls do. */
+static void cgroup_pids_max(char *buf, size_t len)
+{
+	char line[512], path[700];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	int found = 0;
+
+	snprintf(buf, len, "?");
+	if (!f)
+		return;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *rest = strchr(line, ':'), *cg;
+		FILE *m;
+
+		if (!rest || !(cg = strchr(rest + 1, ':')))
+			continue;
+		cg[strcspn(cg, "\n")] = '\0';
+		if (!strncmp(rest, ":pids:", 6))
+			snprintf(path, sizeof(path), "/sys/fs/cgroup/pids%s/pids.max", cg + 1);
+		else if (!strncmp(rest, "::", 2))
+			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/pids.max", cg + 1);
+		else
+			continue;
+		m = fopen(path, "r");
+		if (m) {
+			if (fgets(buf, (int)len, m))
+				buf[strcspn(buf, "\n")] = '\0';
+			found = 1;
+			fclose(m);
+		}
+	}
+	fclose(f);
+}
+
+static void timers_spawn_failed(struct task_ctx *ctx, uint64_t i, int err)
+{
+	char pids_max[32];
+
+	cgroup_pids_max(pids_max, sizeof(pids_max));
+	rec_fail(ctx->rec,
+		 "timers: spawning task %llu of %llu: %s "
+		 "(kernel.threads-max=%lld, kernel.pid_max=%lld, vm.max_map_count=%lld, "
+		 "cgroup pids.max=%s)",
+		 (unsigned long long)i, (unsigned long long)task_u64(ctx, "tasks"), strerror(-err),
+		 (long long)limit_sysctl_read("kernel/threads-max"),
+		 (long long)limit_sysctl_read("kernel/pid_max"),
+		 (long long)limit_sysctl_read("vm/max_map_count"), pids_max);
+}
+
+static int timers_run(struct rt *rt, struct task_ctx *ctx)
+{
+	struct timers_run run = {
+		.rt = rt,
+		.gate = RT_EVENT_INIT(0),
+		.ntasks = task_u64(ctx, "tasks"),
+		.period_ns = task_u64(ctx, "period_us") * 1000,
+		.rounds = task_u64(ctx, "rounds"),
+		.warmup = task_u64(ctx, "warmup"),
+	};
+	struct rt_spawn_opts opts = {.stack_bytes = TIMERS_STACK_BYTES, .cpu = -1};
+	uint64_t spawned = 0, cpu0, wakeups, end_ns, gate_ns;
+	struct timers_task *tasks;
+	int err, ret = 0;
+
+	tasks = calloc(run.ntasks, sizeof(*tasks));
+	run.lateness = malloc(sizeof(*run.lateness));
+	if (!tasks || !run.lateness) {
+		rec_fail(ctx->rec, "timers: out of memory for %llu tasks",
+			 (unsigned long long)run.ntasks);
+		ret = 1;
+		goto cleanup;
+	}
+	hist_init(run.lateness);
+	for (uint64_t i = 0; i < run.ntasks; i++) {
+		tasks[i].run = &run;
+		tasks[i].index = i;
+		err = rt_spawn(rt, timers_task_fn, &tasks[i], &opts, &tasks[i].task);
+		if (err) {
+			timers_spawn_failed(ctx, i, err);
+			atomic_store(&run.abort, 1);
+			ret = 1;
+			break;
+		}
+		spawned++;
+	}
+	atomic_store(&run.left, spawned);
+	run.base_ns = now_ns();
+	cpu0 = process_cpu_ns();
+	for (uint64_t i = 0; i < spawned; i++)
+		rt_wake(rt, &run.gate);
+	gate_ns = now_ns() - run.base_ns;
+	for (uint64_t i = 0; i < spawned; i++) {
+		err = rt_join(rt, tasks[i].task);
+		if (err && !ret) {
+			rec_fail(ctx->rec, "timers: join task %llu: %s", (unsigned long long)i,
+				 strerror(-err));
+			ret = 1;
+		}
+	}
+	if (ret)
+		goto cleanup;
+	end_ns = atomic_load(&run.end_ns);
+	wakeups = run.ntasks * (1 + run.warmup + run.rounds);
+	rec_metric_hist(ctx->rec, "lateness_ns", run.lateness);
+	rec_metric_f64(ctx->rec, "cpu_ns_per_wakeup",
+		       (double)(atomic_load(&run.end_cpu_ns) - cpu0) / (double)wakeups);
+	rec_metric_u64(ctx->rec, "wakeups", wakeups);
+	rec_metric_u64(ctx->rec, "tasks", run.ntasks);
+	rec_metric_u64(ctx->rec, "window_ns", end_ns > run.base_ns ? end_ns - run.base_ns : 0);
+	rec_metric_u64(ctx->rec, "gate_ns", gate_ns);
+	rec_metric_u64(ctx->rec, "warmup_rounds", run.warmup);
+	rec_metric_u64(ctx->rec, "stack_bytes", TIMERS_STACK_BYTES);
+cleanup:
+	free(run.lateness);
+	free(tasks);
+	return ret;
+}
+
+static const struct task_param timers_params[] = {
+	{.key = "tasks",
+	 .type = PARAM_U64,
+	 .def = "100",
+	 .unit = "count",
+	 .min = 1,
+	 .max = 1000000,
+	 .help = "sleeping tasks (100,000 needs raised kernel limits: root)"},
+	{.key = "period_us",
+	 .type = PARAM_U64,
+	 .def = "1000",
+	 .unit = "us",
+	 .min = 1,
+	 .max = 100000000ull,
+	 .help = "each sleep asks for this long"},
+	{.key = "rounds",
+	 .type = PARAM_U64,
+	 .def = "1000",
+	 .unit = "count",
+	 .min = 1,
+	 .max = 1000000000ull,
+	 .help = "timed sleeps per task"},
+	{.key = "timer_slack_ns",
+	 .type = PARAM_U64,
+	 .def = "1",
+	 .unit = "ns",
+	 .min = 0,
+	 .max = 1000000000ull,
+	 .help = "timer slack of every task (prctl PR_SET_TIMERSLACK); 0 = kernel default (50 us)"},
+	PARAM_END,
+};
+
+const struct task timers_task = {
+	.name = "timers",
+	.summary = "many tasks sleeping and waking periodically: timer lateness and CPU per "
+		   "wake-up (C5)",
+	.params = timers_params,
+	.setup = timers_setup,
+	.run = timers_run,
+};
