@@ -127,12 +127,16 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(BUILD)/bpf/%.o: bpf/%.c $(patsubst %,$(BUILD)/bpf/%.skel.h,$(PROBES))
+# A static pattern rule: it must win over the generic $(BUILD)/%.o rule,
+# which knows nothing of the skeletons these objects include.
+SKELETONS := $(patsubst %,$(BUILD)/bpf/%.skel.h,$(PROBES))
+TRACER_OBJS := $(patsubst bpf/%.c,$(BUILD)/bpf/%.o,$(TRACER_SRCS))
+$(TRACER_OBJS): $(BUILD)/bpf/%.o: bpf/%.c $(SKELETONS)
 	@mkdir -p $(@D)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Ibpf -I$(BUILD)/bpf -c $< -o $@
 
-$(BUILD)/schedtrace: $(patsubst bpf/%.c,$(BUILD)/bpf/%.o,$(TRACER_SRCS)) \
+$(BUILD)/schedtrace: $(TRACER_OBJS) \
 		$(filter $(BUILD)/userspace/lib/%,$(CORE_OBJS))
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz $(LDLIBS) -o $@

@@ -17,8 +17,9 @@
 /* Runs fn writing into a memory stream; returns the text (caller frees). */
 static char *capture(void (*fn)(FILE *))
 {
-	char *buf = NULL;
-	size_t len = 0;
+	/* static: gcc 12 mistakes the stream's buffer for a dangling local */
+	static char *buf;
+	static size_t len;
 	FILE *f = open_memstream(&buf, &len);
 
 	assert_non_null(f);
@@ -101,8 +102,8 @@ static void test_record(void **state)
 			       "\"metrics\":{\"handoff_ns\":1.5,\"handoffs\":12,"
 			       "\"lat_ns\":{\"n\":2,\"sum\":30,\"min\":10,\"p50\":10,"
 			       "\"p90\":20,\"p99\":20,\"p999\":20,\"max\":20}},\"usage\":{"));
-	assert_int_equal(s[strlen(s) - 1], '\n');
-	assert_null(strchr(s, '\n') + 1 == s + strlen(s) ? NULL : "more than one line");
+	/* one line: the only newline is the last character */
+	assert_int_equal(strchr(s, '\n') - s, (long)strlen(s) - 1);
 	free(s);
 }
 
