@@ -15,8 +15,8 @@
 #define SCHEDLAB_CORE_FIXES_BPF_H
 
 #define TASK_RUNNING 0x0000
-#define TASK_DEAD    0x0080   /* do_task_dead(): the final switch-out */
-#define PF_EXITING   0x00000004   /* set by exit_signals() early in do_exit() */
-#define PF_IO_WORKER 0x00000010   /* io_uring io-wq and SQPOLL threads (5.12+) */
+#define TASK_DEAD    0x0080	/* do_task_dead(): the final switch-out */
+#define PF_EXITING   0x00000004 /* set by exit_signals() early in do_exit() */
+#define PF_IO_WORKER 0x00000010 /* io_uring io-wq and SQPOLL threads (5.12+) */
 
 #endif

@@ -50,7 +50,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader between open and load. */
-const volatile bool targ_events = false;   /* --events: write ring buffer records */
+const volatile bool targ_events = false; /* --events: write ring buffer records */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -144,7 +144,7 @@ static __always_inline void emit(__u64 now, __u16 type, struct task_struct *t,
 /* The final switch-out of an exiting thread: keep its row. */
 static __always_inline void keep_dead(struct sched_thread *s, struct task_struct *t)
 {
-	struct sched_dead_key key = { .pid = s->pid, .start_ns = s->start_ns };
+	struct sched_dead_key key = {.pid = s->pid, .start_ns = s->start_ns};
 
 	s->flags |= SCHED_F_DEAD;
 	/* the name it had at first sight may predate an exec */
@@ -155,8 +155,8 @@ static __always_inline void keep_dead(struct sched_thread *s, struct task_struct
 }
 
 SEC("tp_btf/sched_switch")
-int BPF_PROG(st_switch, bool preempt, struct task_struct *prev,
-	     struct task_struct *next, unsigned int prev_state)
+int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct sched_thread *s;
@@ -179,7 +179,7 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev,
 			}
 			if (voluntary) {
 				s->voluntary_switches++;
-				s->enq_ts = 0;   /* blocked: latency starts at its wakeup */
+				s->enq_ts = 0; /* blocked: latency starts at its wakeup */
 			} else {
 				s->involuntary_switches++;
 				s->enq_ts = now; /* still runnable: waiting from now */
@@ -211,8 +211,7 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev,
 	}
 	if (targ_events && ours)
 		emit(now, SCHED_EV_SWITCH, prev, next, prev_state,
-		     (preempt ? SCHED_EV_F_PREEMPT : 0) |
-		     (voluntary ? SCHED_EV_F_VOLUNTARY : 0));
+		     (preempt ? SCHED_EV_F_PREEMPT : 0) | (voluntary ? SCHED_EV_F_VOLUNTARY : 0));
 	return 0;
 }
 

@@ -14,38 +14,38 @@
 struct sched_hist {
 	__u64 n;
 	__u64 sum;
-	__u64 min;   /* meaningful only when n > 0 */
+	__u64 min; /* meaningful only when n > 0 */
 	__u64 max;
 	__u64 slots[SCHED_HIST_SLOTS];
 };
 
 /* Thread flags. */
-#define SCHED_F_IO_WORKER 0x1   /* PF_IO_WORKER: an io_uring io-wq or SQPOLL thread */
-#define SCHED_F_DEAD      0x2   /* its final switch-out (TASK_DEAD) was seen */
-#define SCHED_F_SEEN_IN   0x4   /* it was switched in at least once while traced */
+#define SCHED_F_IO_WORKER 0x1 /* PF_IO_WORKER: an io_uring io-wq or SQPOLL thread */
+#define SCHED_F_DEAD	  0x2 /* its final switch-out (TASK_DEAD) was seen */
+#define SCHED_F_SEEN_IN	  0x4 /* it was switched in at least once while traced */
 
 struct sched_thread {
 	/* pairing state, bpf_ktime_get_ns() (CLOCK_MONOTONIC); 0 = unknown */
-	__u64 oncpu_ts;    /* last switch-in */
-	__u64 offcpu_ts;   /* last switch-out */
-	__u64 enq_ts;      /* became runnable: wakeup, or switched out still runnable */
-	__u64 start_ns;    /* task->start_time: tells a reused tid apart */
-	__u32 pid;         /* the thread id */
-	__u32 tgid;        /* its process */
-	__u32 flags;       /* SCHED_F_* */
+	__u64 oncpu_ts;	 /* last switch-in */
+	__u64 offcpu_ts; /* last switch-out */
+	__u64 enq_ts;	 /* became runnable: wakeup, or switched out still runnable */
+	__u64 start_ns;	 /* task->start_time: tells a reused tid apart */
+	__u32 pid;	 /* the thread id */
+	__u32 tgid;	 /* its process */
+	__u32 flags;	 /* SCHED_F_* */
 	__u32 last_cpu;
-	__u64 switches;    /* switch-outs */
+	__u64 switches; /* switch-outs */
 	__u64 voluntary_switches;
 	__u64 involuntary_switches;
 	__u64 migrations;
-	__u64 wakeups;     /* sched_wakeup of this thread (not wakeup_new) */
+	__u64 wakeups; /* sched_wakeup of this thread (not wakeup_new) */
 	/* switch-outs after release_task() folded this thread's nvcsw/nivcsw
 	 * into its process (sighand gone): getrusage and wait4 never see them */
 	__u64 released_voluntary_switches;
 	__u64 released_involuntary_switches;
-	struct sched_hist runq;    /* runnable -> switched in, ns */
-	struct sched_hist oncpu;   /* switch-in -> switch-out, ns */
-	struct sched_hist offcpu;  /* switch-out -> switch-in, ns */
+	struct sched_hist runq;	  /* runnable -> switched in, ns */
+	struct sched_hist oncpu;  /* switch-in -> switch-out, ns */
+	struct sched_hist offcpu; /* switch-out -> switch-in, ns */
 	char comm[16];
 };
 
@@ -58,50 +58,50 @@ struct sched_dead_key {
 
 /* Per-CPU counters (array map `counts`), summed by the loader. */
 enum sched_count {
-	SCHED_CNT_BORN,               /* sched_wakeup_new of a traced task */
-	SCHED_CNT_DEAD,               /* final switch-outs of traced tasks */
-	SCHED_CNT_LOST_STORAGE,       /* task storage could not be created */
-	SCHED_CNT_LOST_DEAD_ROWS,     /* `dead` map full: that thread's row is lost */
-	SCHED_CNT_UNPAIRED_IN,        /* switch-in with no runnable timestamp */
-	SCHED_CNT_UNPAIRED_OUT,       /* switch-out with no switch-in timestamp */
-	SCHED_CNT_LOST_EVENTS,        /* ring buffer full: event record dropped */
-	SCHED_CNT_EVENTS,             /* event records written */
+	SCHED_CNT_BORN,		  /* sched_wakeup_new of a traced task */
+	SCHED_CNT_DEAD,		  /* final switch-outs of traced tasks */
+	SCHED_CNT_LOST_STORAGE,	  /* task storage could not be created */
+	SCHED_CNT_LOST_DEAD_ROWS, /* `dead` map full: that thread's row is lost */
+	SCHED_CNT_UNPAIRED_IN,	  /* switch-in with no runnable timestamp */
+	SCHED_CNT_UNPAIRED_OUT,	  /* switch-out with no switch-in timestamp */
+	SCHED_CNT_LOST_EVENTS,	  /* ring buffer full: event record dropped */
+	SCHED_CNT_EVENTS,	  /* event records written */
 	SCHED_CNT_NR,
 };
 
 /* --events FILE: the file starts with one struct sched_events_header, then
  * fixed-size struct sched_event records in the order they were drained
  * (per-CPU order; sort by ts_ns for a global order). */
-#define SCHED_EVENTS_MAGIC "SCHEDEVT"
+#define SCHED_EVENTS_MAGIC   "SCHEDEVT"
 #define SCHED_EVENTS_VERSION 1
 
 struct sched_events_header {
-	char magic[8];          /* SCHED_EVENTS_MAGIC, not NUL-terminated */
-	__u32 version;          /* SCHED_EVENTS_VERSION */
-	__u32 record_bytes;     /* sizeof(struct sched_event) */
+	char magic[8];	    /* SCHED_EVENTS_MAGIC, not NUL-terminated */
+	__u32 version;	    /* SCHED_EVENTS_VERSION */
+	__u32 record_bytes; /* sizeof(struct sched_event) */
 	__u32 root_tgid;
 	__u32 pad;
 };
 
 enum sched_event_type {
-	SCHED_EV_SWITCH = 1,      /* pid/tgid: prev; other_*: next */
-	SCHED_EV_WAKEUP = 2,      /* pid/tgid: the woken task; other_*: the waker */
-	SCHED_EV_WAKEUP_NEW = 3,  /* pid/tgid: the new task; other_*: its creator */
-	SCHED_EV_MIGRATE = 4,     /* pid/tgid: the task; arg: destination CPU */
+	SCHED_EV_SWITCH = 1,	 /* pid/tgid: prev; other_*: next */
+	SCHED_EV_WAKEUP = 2,	 /* pid/tgid: the woken task; other_*: the waker */
+	SCHED_EV_WAKEUP_NEW = 3, /* pid/tgid: the new task; other_*: its creator */
+	SCHED_EV_MIGRATE = 4,	 /* pid/tgid: the task; arg: destination CPU */
 };
 
-#define SCHED_EV_F_PREEMPT   0x1   /* switch: the preempt argument was set */
-#define SCHED_EV_F_VOLUNTARY 0x2   /* switch: counted voluntary (see sched.bpf.c) */
+#define SCHED_EV_F_PREEMPT   0x1 /* switch: the preempt argument was set */
+#define SCHED_EV_F_VOLUNTARY 0x2 /* switch: counted voluntary (see sched.bpf.c) */
 
 struct sched_event {
-	__u64 ts_ns;        /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u16 version;      /* SCHED_EVENTS_VERSION */
-	__u16 type;         /* enum sched_event_type */
+	__u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u16 version; /* SCHED_EVENTS_VERSION */
+	__u16 type;    /* enum sched_event_type */
 	__u32 cpu;
 	__u32 pid, tgid;
 	__u32 other_pid, other_tgid;
-	__u32 arg;          /* switch: prev_state; migrate: destination CPU */
-	__u32 flags;        /* SCHED_EV_F_* */
+	__u32 arg;   /* switch: prev_state; migrate: destination CPU */
+	__u32 flags; /* SCHED_EV_F_* */
 };
 
 #endif

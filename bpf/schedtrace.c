@@ -30,39 +30,39 @@
 #include "trace.h"
 
 #define EXIT_BAD_INPUT 2
-#define EXIT_SKIP 77
+#define EXIT_SKIP      77
 
 static const char usage_text[] =
-"usage: schedtrace [OPTIONS] -- CMD [ARGS...]\n"
-"       schedtrace [OPTIONS] --pid PID [--duration SECONDS] [--interval SECONDS]\n"
-"\n"
-"Runs CMD under eBPF probes on the kernel scheduler (and io_uring, and the\n"
-"coroutine runtime's USDT probes), following its threads and descendants,\n"
-"and writes one JSON document. CMD's stdout and stderr pass through; the exit\n"
-"status is CMD's (128+N if a signal N killed it). Design: bpf/sched.bpf.c.\n"
-"\n"
-"  --json FILE          write the JSON document to FILE (def: a summary on stderr)\n"
-"  --events FILE        also write a per-event record stream (struct sched_event,\n"
-"                       bpf/sched.h) to FILE; off by default, it costs more\n"
-"  --probes LIST        comma-separated: sched, uring, usdt (def: sched)\n"
-"  --pid PID            trace a running process instead of a command\n"
-"  --duration SECONDS   with --pid: stop after this long (def: until it exits\n"
-"                       or SIGINT/SIGTERM)\n"
-"  --interval SECONDS   print a cumulative summary on stderr this often (def: off)\n"
-"  --max-threads N      rows kept for threads that ended (def: 65536)\n"
-"  --max-thread-rows N  per-thread rows written per process (def: 1024)\n"
-"  --events-kb N        ring buffer size for --events, KiB, power of 2 (def: 8192)\n"
-"  --no-cost            do not enable BPF run-time statistics (cost.run_time_ns)\n"
-"  -v, --verbose        libbpf's messages\n"
-"  -h, --help           this text\n"
-"\n"
-"Exit status: CMD's; 2 bad input; 77 cannot trace here (needs root and BTF);\n"
-"1 the tracer failed while running.\n"
-"\n"
-"EXAMPLES\n"
-"  schedtrace --json t.json -- build/workload pingpong --model threads\n"
-"  schedtrace --probes sched,uring --json t.json -- build/workload echo --model uring\n"
-"  schedtrace --pid 1234 --duration 5 --interval 1\n";
+	"usage: schedtrace [OPTIONS] -- CMD [ARGS...]\n"
+	"       schedtrace [OPTIONS] --pid PID [--duration SECONDS] [--interval SECONDS]\n"
+	"\n"
+	"Runs CMD under eBPF probes on the kernel scheduler (and io_uring, and the\n"
+	"coroutine runtime's USDT probes), following its threads and descendants,\n"
+	"and writes one JSON document. CMD's stdout and stderr pass through; the exit\n"
+	"status is CMD's (128+N if a signal N killed it). Design: bpf/sched.bpf.c.\n"
+	"\n"
+	"  --json FILE          write the JSON document to FILE (def: a summary on stderr)\n"
+	"  --events FILE        also write a per-event record stream (struct sched_event,\n"
+	"                       bpf/sched.h) to FILE; off by default, it costs more\n"
+	"  --probes LIST        comma-separated: sched, uring, usdt (def: sched)\n"
+	"  --pid PID            trace a running process instead of a command\n"
+	"  --duration SECONDS   with --pid: stop after this long (def: until it exits\n"
+	"                       or SIGINT/SIGTERM)\n"
+	"  --interval SECONDS   print a cumulative summary on stderr this often (def: off)\n"
+	"  --max-threads N      rows kept for threads that ended (def: 65536)\n"
+	"  --max-thread-rows N  per-thread rows written per process (def: 1024)\n"
+	"  --events-kb N        ring buffer size for --events, KiB, power of 2 (def: 8192)\n"
+	"  --no-cost            do not enable BPF run-time statistics (cost.run_time_ns)\n"
+	"  -v, --verbose        libbpf's messages\n"
+	"  -h, --help           this text\n"
+	"\n"
+	"Exit status: CMD's; 2 bad input; 77 cannot trace here (needs root and BTF);\n"
+	"1 the tracer failed while running.\n"
+	"\n"
+	"EXAMPLES\n"
+	"  schedtrace --json t.json -- build/workload pingpong --model threads\n"
+	"  schedtrace --probes sched,uring --json t.json -- build/workload echo --model uring\n"
+	"  schedtrace --pid 1234 --duration 5 --interval 1\n";
 
 static int bad_input(const char *fmt, const char *arg)
 {
@@ -87,7 +87,8 @@ static int parse_probes(const char *list, unsigned *out)
 			if (!strcmp(tok, probe_names[p]))
 				break;
 		if (p == PROBE_NR) {
-			fprintf(stderr, "schedtrace: unknown probe '%s' (known: sched, uring, usdt)\n",
+			fprintf(stderr,
+				"schedtrace: unknown probe '%s' (known: sched, uring, usdt)\n",
 				tok);
 			return -EINVAL;
 		}
@@ -154,22 +155,32 @@ static int resolve_command(const char *cmd, char *out, size_t len)
 /* Returns 0, an exit status (2) for bad input, or -1 for --help. */
 static int parse_args(int argc, char **argv, struct trace_opts *o)
 {
-	enum { O_JSON = 256, O_EVENTS, O_PROBES, O_PID, O_DURATION, O_INTERVAL,
-	       O_MAX_THREADS, O_MAX_ROWS, O_EVENTS_KB, O_NO_COST };
+	enum {
+		O_JSON = 256,
+		O_EVENTS,
+		O_PROBES,
+		O_PID,
+		O_DURATION,
+		O_INTERVAL,
+		O_MAX_THREADS,
+		O_MAX_ROWS,
+		O_EVENTS_KB,
+		O_NO_COST
+	};
 	static const struct option longopts[] = {
-		{ "json", required_argument, NULL, O_JSON },
-		{ "events", required_argument, NULL, O_EVENTS },
-		{ "probes", required_argument, NULL, O_PROBES },
-		{ "pid", required_argument, NULL, O_PID },
-		{ "duration", required_argument, NULL, O_DURATION },
-		{ "interval", required_argument, NULL, O_INTERVAL },
-		{ "max-threads", required_argument, NULL, O_MAX_THREADS },
-		{ "max-thread-rows", required_argument, NULL, O_MAX_ROWS },
-		{ "events-kb", required_argument, NULL, O_EVENTS_KB },
-		{ "no-cost", no_argument, NULL, O_NO_COST },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"json", required_argument, NULL, O_JSON},
+		{"events", required_argument, NULL, O_EVENTS},
+		{"probes", required_argument, NULL, O_PROBES},
+		{"pid", required_argument, NULL, O_PID},
+		{"duration", required_argument, NULL, O_DURATION},
+		{"interval", required_argument, NULL, O_INTERVAL},
+		{"max-threads", required_argument, NULL, O_MAX_THREADS},
+		{"max-thread-rows", required_argument, NULL, O_MAX_ROWS},
+		{"events-kb", required_argument, NULL, O_EVENTS_KB},
+		{"no-cost", no_argument, NULL, O_NO_COST},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	unsigned pid = 0;
 	int c;
@@ -183,8 +194,12 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 	/* "+": stop at the first non-option, which must follow "--" */
 	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_JSON: o->json_path = optarg; break;
-		case O_EVENTS: o->events_path = optarg; break;
+		case O_JSON:
+			o->json_path = optarg;
+			break;
+		case O_EVENTS:
+			o->events_path = optarg;
+			break;
 		case O_PROBES:
 			if (parse_probes(optarg, &o->probes))
 				return EXIT_BAD_INPUT;
@@ -196,28 +211,38 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			break;
 		case O_DURATION:
 			if (parse_double(optarg, &o->duration_s))
-				return bad_input("--duration: '%s' is not a number of seconds", optarg);
+				return bad_input("--duration: '%s' is not a number of seconds",
+						 optarg);
 			break;
 		case O_INTERVAL:
 			if (parse_double(optarg, &o->interval_s))
-				return bad_input("--interval: '%s' is not a number of seconds", optarg);
+				return bad_input("--interval: '%s' is not a number of seconds",
+						 optarg);
 			break;
 		case O_MAX_THREADS:
 			if (parse_uint(optarg, 1u << 22, &o->max_threads))
-				return bad_input("--max-threads: '%s' is not in 1..4194304", optarg);
+				return bad_input("--max-threads: '%s' is not in 1..4194304",
+						 optarg);
 			break;
 		case O_MAX_ROWS:
 			if (parse_uint(optarg, 1u << 22, &o->max_thread_rows))
-				return bad_input("--max-thread-rows: '%s' is not in 1..4194304", optarg);
+				return bad_input("--max-thread-rows: '%s' is not in 1..4194304",
+						 optarg);
 			break;
 		case O_EVENTS_KB:
 			if (parse_uint(optarg, 1u << 20, &o->events_kb) ||
 			    (o->events_kb & (o->events_kb - 1)) || o->events_kb < 4)
-				return bad_input("--events-kb: '%s' is not a power of 2 >= 4", optarg);
+				return bad_input("--events-kb: '%s' is not a power of 2 >= 4",
+						 optarg);
 			break;
-		case O_NO_COST: o->cost = false; break;
-		case 'v': o->verbose = true; break;
-		case 'h': return -1;
+		case O_NO_COST:
+			o->cost = false;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			return -1;
 		default:
 			return bad_input("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -289,7 +314,10 @@ static int spawn_stopped(struct tracer *t, const sigset_t *oldmask, int *go_fd, 
 	if (pid < 0) {
 		int err = -errno;
 
-		close(go[0]); close(go[1]); close(ep[0]); close(ep[1]);
+		close(go[0]);
+		close(go[1]);
+		close(ep[0]);
+		close(ep[1]);
 		return err;
 	}
 	if (pid == 0) {
@@ -344,12 +372,11 @@ static bool forwardable(const struct signalfd_siginfo *si)
  * drains events and prints interval summaries meanwhile. */
 static int wait_loop(struct tracer *t, int sfd, int pidfd)
 {
-	uint64_t deadline = t->opts.duration_s > 0 ?
-		t->start_ns + (uint64_t)(t->opts.duration_s * 1e9) : 0;
+	uint64_t deadline =
+		t->opts.duration_s > 0 ? t->start_ns + (uint64_t)(t->opts.duration_s * 1e9) : 0;
 	uint64_t interval_ns = (uint64_t)(t->opts.interval_s * 1e9);
 	uint64_t next_summary = interval_ns ? t->start_ns + interval_ns : 0;
-	struct pollfd fds[2] = { { .fd = sfd, .events = POLLIN },
-				 { .fd = pidfd, .events = POLLIN } };
+	struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
 	int err;
 
 	for (;;) {
@@ -370,22 +397,23 @@ static int wait_loop(struct tracer *t, int sfd, int pidfd)
 		if (wake)
 			timeout = (int)((wake - now) / 1000000) + 1;
 		if (t->rb && (timeout < 0 || timeout > 50))
-			timeout = 50;   /* the ring buffer does not wake us */
+			timeout = 50; /* the ring buffer does not wake us */
 		n = poll(fds, pidfd >= 0 ? 2 : 1, timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		if ((err = trace_events_drain(t)))
 			return err;
 		if (pidfd >= 0 && (fds[1].revents & POLLIN))
-			return 0;   /* --pid: the process ended */
+			return 0; /* --pid: the process ended */
 		if (n > 0 && (fds[0].revents & POLLIN)) {
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			if (si.ssi_signo == SIGCHLD) {
-				pid_t r = t->opts.pid ? 0 :
-					wait4(t->root, &t->wait_status, WNOHANG, &t->rusage);
+				pid_t r = t->opts.pid ? 0
+						      : wait4(t->root, &t->wait_status, WNOHANG,
+							      &t->rusage);
 
 				if (r == t->root) {
 					t->exited = true;
@@ -394,7 +422,7 @@ static int wait_loop(struct tracer *t, int sfd, int pidfd)
 				continue;
 			}
 			if (t->opts.pid)
-				return 0;   /* --pid: a signal ends the watch */
+				return 0; /* --pid: a signal ends the watch */
 			if (forwardable(&si))
 				kill(t->root, (int)si.ssi_signo);
 		}
@@ -403,7 +431,7 @@ static int wait_loop(struct tracer *t, int sfd, int pidfd)
 
 int main(int argc, char **argv)
 {
-	struct tracer t = { .stats_fd = -1, .root = -1 };
+	struct tracer t = {.stats_fd = -1, .root = -1};
 	struct trace_data d = {};
 	sigset_t mask, oldmask;
 	const char *why;
@@ -465,8 +493,9 @@ int main(int argc, char **argv)
 	err = trace_probes_open(&t);
 	if (err) {
 		/* EPERM here: lockdown or a seccomp/LSM policy, not a bug */
-		status = (err == -EPERM || err == -EACCES || err == -ENOENT ||
-			  err == -EOPNOTSUPP) ? EXIT_SKIP : 1;
+		status = (err == -EPERM || err == -EACCES || err == -ENOENT || err == -EOPNOTSUPP)
+				 ? EXIT_SKIP
+				 : 1;
 		goto cleanup;
 	}
 	{
@@ -475,7 +504,8 @@ int main(int argc, char **argv)
 		for (int p = 0; p < PROBE_NR; p++)
 			any |= t.probe[p].attached;
 		if (!any) {
-			fprintf(stderr, "schedtrace: none of the requested probes could be attached\n");
+			fprintf(stderr,
+				"schedtrace: none of the requested probes could be attached\n");
 			status = EXIT_SKIP;
 			goto cleanup;
 		}

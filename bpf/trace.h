@@ -32,24 +32,24 @@ extern const char *const probe_names[PROBE_NR];
 struct probe_state {
 	bool wanted;
 	bool attached;
-	char reason[256];     /* why not attached, when wanted */
-	char missing[256];    /* optional tracepoints absent: "a,b" */
+	char reason[256];  /* why not attached, when wanted */
+	char missing[256]; /* optional tracepoints absent: "a,b" */
 };
 
 struct trace_opts {
 	const char *json_path;
 	const char *events_path;
-	unsigned probes;          /* 1 << enum probe_id */
-	pid_t pid;                /* --pid: 0 in command mode */
-	double duration_s;        /* --pid: 0 = until the process ends or a signal */
-	double interval_s;        /* periodic summaries on stderr; 0 = none */
-	unsigned max_threads;     /* rows kept for threads that ended */
+	unsigned probes;	  /* 1 << enum probe_id */
+	pid_t pid;		  /* --pid: 0 in command mode */
+	double duration_s;	  /* --pid: 0 = until the process ends or a signal */
+	double interval_s;	  /* periodic summaries on stderr; 0 = none */
+	unsigned max_threads;	  /* rows kept for threads that ended */
 	unsigned max_thread_rows; /* per-thread rows written per process */
-	unsigned events_kb;       /* ring buffer size */
-	bool cost;                /* BPF program statistics (run time) */
+	unsigned events_kb;	  /* ring buffer size */
+	bool cost;		  /* BPF program statistics (run time) */
 	bool verbose;
-	char **cmd;               /* argv of the command */
-	char cmd_path[PATH_MAX];  /* resolved executable */
+	char **cmd;		 /* argv of the command */
+	char cmd_path[PATH_MAX]; /* resolved executable */
 };
 
 struct tracer {
@@ -60,23 +60,23 @@ struct tracer {
 	struct usdt_bpf *usdt;
 	struct bpf_link *usdt_links[4];
 	struct probe_state probe[PROBE_NR];
-	int stats_fd;             /* bpf_enable_stats(); -1 when off */
+	int stats_fd; /* bpf_enable_stats(); -1 when off */
 	char stats_reason[128];
 	struct ring_buffer *rb;
 	FILE *events_file;
 	uint64_t events_written;
-	pid_t root;               /* tgid of the command (or --pid target) */
+	pid_t root; /* tgid of the command (or --pid target) */
 	uint64_t start_ns, end_ns;
-	bool exited;              /* command mode: the root was reaped */
+	bool exited; /* command mode: the root was reaped */
 	int wait_status;
-	struct rusage rusage;     /* wait4() of the root, command mode */
-	bool all_rows_final;      /* every thread's final switch-out was seen */
+	struct rusage rusage; /* wait4() of the root, command mode */
+	bool all_rows_final;  /* every thread's final switch-out was seen */
 };
 
 /* One thread as reported. */
 struct trace_thread {
 	struct sched_thread row;
-	bool live;                /* read from a running task, not from `dead` */
+	bool live; /* read from a running task, not from `dead` */
 };
 
 /* A traced process and what its threads add up to. */
@@ -84,7 +84,7 @@ struct trace_proc {
 	__u32 tgid;
 	struct track_proc info;
 	char comm[16];
-	struct sched_thread sum;  /* counters and histograms summed */
+	struct sched_thread sum; /* counters and histograms summed */
 	unsigned nthreads;
 	unsigned iowq_workers, sqpoll_threads;
 	__u64 iowq_worker_switches;
@@ -103,11 +103,11 @@ struct trace_data {
 	__u64 uring_counts[URING_CNT_NR];
 	__u64 uring_opcodes[URING_MAX_OPCODES];
 	__u64 usdt_counts[USDT_CNT_NR];
-	bool live_rows_partial;   /* live threads we could not read (no PIDFD_THREAD) */
+	bool live_rows_partial; /* live threads we could not read (no PIDFD_THREAD) */
 };
 
 /* trace_probes.c */
-int trace_probes_open(struct tracer *t);        /* 0, or -errno: fatal */
+int trace_probes_open(struct tracer *t); /* 0, or -errno: fatal */
 int trace_track_add(struct tracer *t, pid_t tgid);
 void trace_probes_close(struct tracer *t);
 /* A map by name from whichever loaded object has it; -1 if none. */

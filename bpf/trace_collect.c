@@ -23,7 +23,7 @@
 #include "trace.h"
 
 #ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL   /* include/uapi/linux/pidfd.h, Linux 6.9 */
+#define PIDFD_THREAD O_EXCL /* include/uapi/linux/pidfd.h, Linux 6.9 */
 #endif
 
 static int add_thread(struct trace_data *d, const struct sched_thread *row, bool live)
@@ -99,7 +99,7 @@ static int read_dead(int fd, struct trace_data *d)
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &row))
-			continue;   /* deleted meanwhile: nothing deletes, but be safe */
+			continue; /* deleted meanwhile: nothing deletes, but be safe */
 		err = add_thread(d, &row, false);
 		if (err)
 			return err;
@@ -118,7 +118,7 @@ static int read_live(int storage_fd, __u32 tgid, struct trace_data *d)
 	snprintf(path, sizeof(path), "/proc/%u/task", tgid);
 	dir = opendir(path);
 	if (!dir)
-		return 0;   /* the process is gone: its threads are in `dead` */
+		return 0; /* the process is gone: its threads are in `dead` */
 	while ((de = readdir(dir))) {
 		struct sched_thread row;
 		long tid = strtol(de->d_name, NULL, 10);
@@ -292,7 +292,7 @@ bool trace_wait_rows(struct tracer *t, unsigned timeout_ms)
 {
 	__u64 counts[SCHED_CNT_NR];
 	int fd = trace_map_fd(t, "counts");
-	struct timespec ts = { 0, 2 * 1000 * 1000 };
+	struct timespec ts = {0, 2 * 1000 * 1000};
 
 	if (fd < 0 || !t->probe[PROBE_SCHED].attached)
 		return false;

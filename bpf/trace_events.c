@@ -30,8 +30,8 @@ static int on_event(void *ctx, void *data, size_t len)
 
 int trace_events_open(struct tracer *t)
 {
-	struct sched_events_header h = { .version = SCHED_EVENTS_VERSION,
-					 .record_bytes = sizeof(struct sched_event) };
+	struct sched_events_header h = {.version = SCHED_EVENTS_VERSION,
+					.record_bytes = sizeof(struct sched_event)};
 	int fd = trace_map_fd(t, "events");
 	int err;
 

@@ -31,7 +31,7 @@
 #include "uring.skel.h"
 #include "usdt.skel.h"
 
-const char *const probe_names[PROBE_NR] = { "sched", "uring", "usdt" };
+const char *const probe_names[PROBE_NR] = {"sched", "uring", "usdt"};
 
 static bool verbose;
 
@@ -53,7 +53,7 @@ static bool tp_exists(const struct btf *vmlinux, const struct bpf_program *prog)
 	char name[128];
 
 	if (!slash || strncmp(sec, "tp_btf/", 7))
-		return true;   /* not a tracepoint program: nothing to check */
+		return true; /* not a tracepoint program: nothing to check */
 	snprintf(name, sizeof(name), "btf_trace_%s", slash + 1);
 	return btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
 }
@@ -73,7 +73,8 @@ static bool check_tracepoints(struct bpf_object *obj, const struct btf *vmlinux,
 	struct bpf_program *prog;
 	bool ok = true;
 
-	bpf_object__for_each_program(prog, obj) {
+	bpf_object__for_each_program(prog, obj)
+	{
 		const char *sec = bpf_program__section_name(prog);
 
 		if (tp_exists(vmlinux, prog))
@@ -110,8 +111,7 @@ static int open_sched(struct tracer *t, const struct btf *vmlinux)
 	err = share_tracked(t, t->sched->maps.tracked);
 	if (!err && t->opts.events_path) {
 		t->sched->rodata->targ_events = true;
-		err = bpf_map__set_max_entries(t->sched->maps.events,
-					       t->opts.events_kb * 1024u);
+		err = bpf_map__set_max_entries(t->sched->maps.events, t->opts.events_kb * 1024u);
 	}
 	if (!err)
 		err = bpf_map__set_max_entries(t->sched->maps.dead, t->opts.max_threads);
@@ -149,8 +149,8 @@ static int open_uring(struct tracer *t, const struct btf *vmlinux)
 
 static int open_usdt(struct tracer *t)
 {
-	static const char *const names[4] = {
-		"coro_switch", "coro_spawn", "coro_ready", "coro_exit" };
+	static const char *const names[4] = {"coro_switch", "coro_spawn", "coro_ready",
+					     "coro_exit"};
 	struct probe_state *ps = &t->probe[PROBE_USDT];
 	struct bpf_program *progs[4];
 	char exe[PATH_MAX];
@@ -190,15 +190,15 @@ static int open_usdt(struct tracer *t)
 	progs[3] = t->usdt->progs.st_coro_exit;
 	for (int i = 0; i < 4; i++) {
 		/* pid -1: every process running the binary; BPF keeps ours */
-		t->usdt_links[i] = bpf_program__attach_usdt(progs[i], -1, path,
-							    USDT_PROVIDER, names[i], NULL);
+		t->usdt_links[i] =
+			bpf_program__attach_usdt(progs[i], -1, path, USDT_PROVIDER, names[i], NULL);
 		if (t->usdt_links[i])
 			continue;
 		err = -errno;
 		if (i == 0) {
 			snprintf(ps->reason, sizeof(ps->reason),
-				 "no usable %s:%s USDT probe in %.120s (%s)",
-				 USDT_PROVIDER, names[i], path, strerror(-err));
+				 "no usable %s:%s USDT probe in %.120s (%s)", USDT_PROVIDER,
+				 names[i], path, strerror(-err));
 			return err;
 		}
 		append(ps->missing, sizeof(ps->missing), names[i]);
@@ -246,8 +246,8 @@ int trace_probes_open(struct tracer *t)
 	if (t->opts.cost) {
 		t->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (t->stats_fd < 0) {
-			snprintf(t->stats_reason, sizeof(t->stats_reason),
-				 "bpf_enable_stats: %s", strerror(errno));
+			snprintf(t->stats_reason, sizeof(t->stats_reason), "bpf_enable_stats: %s",
+				 strerror(errno));
 			t->stats_fd = -1;
 		}
 	} else {
@@ -287,13 +287,12 @@ int trace_probes_open(struct tracer *t)
 			err = open_usdt(t);
 		ps->attached = !err;
 		if (err) {
-			fprintf(stderr, "schedtrace: probe %s unavailable: %s\n",
-				probe_names[p], ps->reason);
+			fprintf(stderr, "schedtrace: probe %s unavailable: %s\n", probe_names[p],
+				ps->reason);
 			drop_probe(t, p);
-		}
-		else if (ps->missing[0] && t->opts.verbose)
-			fprintf(stderr, "schedtrace: probe %s: not attached: %s\n",
-				probe_names[p], ps->missing);
+		} else if (ps->missing[0] && t->opts.verbose)
+			fprintf(stderr, "schedtrace: probe %s: not attached: %s\n", probe_names[p],
+				ps->missing);
 	}
 	err = 0;
 cleanup:
@@ -358,14 +357,15 @@ cleanup:
 	return err;
 }
 
-static int obj_stats(struct bpf_object *obj, const char *probe, struct prog_stat *out,
-		     int n, int max)
+static int obj_stats(struct bpf_object *obj, const char *probe, struct prog_stat *out, int n,
+		     int max)
 {
 	struct bpf_program *prog;
 
 	if (!obj)
 		return n;
-	bpf_object__for_each_program(prog, obj) {
+	bpf_object__for_each_program(prog, obj)
+	{
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(prog);
@@ -401,7 +401,7 @@ int trace_map_fd(struct tracer *t, const char *name)
 {
 	struct bpf_object *objs[4] = {
 		t->track ? t->track->obj : NULL, t->sched ? t->sched->obj : NULL,
-		t->uring ? t->uring->obj : NULL, t->usdt ? t->usdt->obj : NULL };
+		t->uring ? t->uring->obj : NULL, t->usdt ? t->usdt->obj : NULL};
 
 	for (int i = 0; i < 4; i++) {
 		struct bpf_map *map;

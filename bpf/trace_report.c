@@ -17,17 +17,69 @@
 #include "trace.h"
 
 static const char *const uring_opnames[] = {
-	"nop", "readv", "writev", "fsync", "read_fixed", "write_fixed", "poll_add",
-	"poll_remove", "sync_file_range", "sendmsg", "recvmsg", "timeout",
-	"timeout_remove", "accept", "async_cancel", "link_timeout", "connect",
-	"fallocate", "openat", "close", "files_update", "statx", "read", "write",
-	"fadvise", "madvise", "send", "recv", "openat2", "epoll_ctl", "splice",
-	"provide_buffers", "remove_buffers", "tee", "shutdown", "renameat",
-	"unlinkat", "mkdirat", "symlinkat", "linkat", "msg_ring", "fsetxattr",
-	"setxattr", "fgetxattr", "getxattr", "socket", "uring_cmd", "send_zc",
-	"sendmsg_zc", "read_multishot", "waitid", "futex_wait", "futex_wake",
-	"futex_waitv", "fixed_fd_install", "ftruncate", "bind", "listen",
-	"recv_zc", "epoll_wait", "readv_fixed", "writev_fixed", "pipe",
+	"nop",
+	"readv",
+	"writev",
+	"fsync",
+	"read_fixed",
+	"write_fixed",
+	"poll_add",
+	"poll_remove",
+	"sync_file_range",
+	"sendmsg",
+	"recvmsg",
+	"timeout",
+	"timeout_remove",
+	"accept",
+	"async_cancel",
+	"link_timeout",
+	"connect",
+	"fallocate",
+	"openat",
+	"close",
+	"files_update",
+	"statx",
+	"read",
+	"write",
+	"fadvise",
+	"madvise",
+	"send",
+	"recv",
+	"openat2",
+	"epoll_ctl",
+	"splice",
+	"provide_buffers",
+	"remove_buffers",
+	"tee",
+	"shutdown",
+	"renameat",
+	"unlinkat",
+	"mkdirat",
+	"symlinkat",
+	"linkat",
+	"msg_ring",
+	"fsetxattr",
+	"setxattr",
+	"fgetxattr",
+	"getxattr",
+	"socket",
+	"uring_cmd",
+	"send_zc",
+	"sendmsg_zc",
+	"read_multishot",
+	"waitid",
+	"futex_wait",
+	"futex_wake",
+	"futex_waitv",
+	"fixed_fd_install",
+	"ftruncate",
+	"bind",
+	"listen",
+	"recv_zc",
+	"epoll_wait",
+	"readv_fixed",
+	"writev_fixed",
+	"pipe",
 };
 
 static __u64 hist_quantile(const struct sched_hist *h, double q)
@@ -289,7 +341,7 @@ static void json_cost(struct json *j, struct tracer *t)
 	getrusage(RUSAGE_SELF, &ru);
 	json_u64(j, "tracer_cpu_ns",
 		 (__u64)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
-		 (__u64)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL);
+			 (__u64)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL);
 	json_obj_close(j);
 }
 
@@ -305,10 +357,10 @@ static void json_rusage(struct json *j, const struct tracer *t)
 	json_obj_open(j, "rusage");
 	json_u64(j, "voluntary_switches", r->ru_nvcsw);
 	json_u64(j, "involuntary_switches", r->ru_nivcsw);
-	json_u64(j, "user_ns", (__u64)r->ru_utime.tv_sec * 1000000000ULL +
-		 (__u64)r->ru_utime.tv_usec * 1000ULL);
-	json_u64(j, "sys_ns", (__u64)r->ru_stime.tv_sec * 1000000000ULL +
-		 (__u64)r->ru_stime.tv_usec * 1000ULL);
+	json_u64(j, "user_ns",
+		 (__u64)r->ru_utime.tv_sec * 1000000000ULL + (__u64)r->ru_utime.tv_usec * 1000ULL);
+	json_u64(j, "sys_ns",
+		 (__u64)r->ru_stime.tv_sec * 1000000000ULL + (__u64)r->ru_stime.tv_usec * 1000ULL);
 	json_u64(j, "max_rss_bytes", (__u64)r->ru_maxrss * 1024ULL);
 	json_obj_close(j);
 }
@@ -373,19 +425,22 @@ int trace_write_json(struct tracer *t, const struct trace_data *d, FILE *out)
 	return ferror(out) ? -EIO : 0;
 }
 
-static double us(__u64 ns) { return (double)ns / 1000.0; }
+static double us(__u64 ns)
+{
+	return (double)ns / 1000.0;
+}
 
 void trace_print_summary(struct tracer *t, const struct trace_data *d, FILE *out)
 {
 	const struct sched_thread *s = &d->total.sum;
 
-	fprintf(out, "schedtrace: tgid %d: %zu process(es), %u thread(s)\n",
-		t->root, d->nprocs, d->total.nthreads);
+	fprintf(out, "schedtrace: tgid %d: %zu process(es), %u thread(s)\n", t->root, d->nprocs,
+		d->total.nthreads);
 	if (t->probe[PROBE_SCHED].attached) {
-		fprintf(out, "  switches %llu (voluntary %llu, involuntary %llu), "
+		fprintf(out,
+			"  switches %llu (voluntary %llu, involuntary %llu), "
 			"migrations %llu, wakeups %llu\n",
-			(unsigned long long)s->switches,
-			(unsigned long long)s->voluntary_switches,
+			(unsigned long long)s->switches, (unsigned long long)s->voluntary_switches,
 			(unsigned long long)s->involuntary_switches,
 			(unsigned long long)s->migrations, (unsigned long long)s->wakeups);
 		fprintf(out, "  runq latency us: n %llu p50 <=%.1f p99 <=%.1f max %.1f\n",

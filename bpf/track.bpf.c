@@ -52,7 +52,7 @@ int BPF_PROG(st_fork, struct task_struct *parent, struct task_struct *child)
 	if (ctgid == ptgid)
 		return 0;
 	if (targ_tracer_tgid && ptgid == targ_tracer_tgid) {
-		proc.parent_tgid = 0;   /* the command: the root */
+		proc.parent_tgid = 0; /* the command: the root */
 	} else if (!track_lookup(ptgid)) {
 		/* not a descendant of the traced command */
 		return 0;

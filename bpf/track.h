@@ -12,17 +12,17 @@
 #define TRACK_MAX_PROCS 4096
 
 struct track_proc {
-	__u32 parent_tgid;   /* 0 for the root */
-	__u32 execs;         /* sched_process_exec seen in this process */
-	__u32 exited;        /* 1 once its thread-group leader ran do_exit() */
-	__s32 exit_code;     /* the leader's task->exit_code at sched_process_exit */
-	__u64 fork_ns;       /* when it was forked (0 for the root) */
+	__u32 parent_tgid; /* 0 for the root */
+	__u32 execs;	   /* sched_process_exec seen in this process */
+	__u32 exited;	   /* 1 once its thread-group leader ran do_exit() */
+	__s32 exit_code;   /* the leader's task->exit_code at sched_process_exit */
+	__u64 fork_ns;	   /* when it was forked (0 for the root) */
 };
 
 /* Per-CPU counters (array map `track_counts`). */
 enum track_count {
-	TRACK_CNT_FORKS,         /* processes added by following forks */
-	TRACK_CNT_LOST_FORKS,    /* `tracked` full: a child process is not followed */
+	TRACK_CNT_FORKS,      /* processes added by following forks */
+	TRACK_CNT_LOST_FORKS, /* `tracked` full: a child process is not followed */
 	TRACK_CNT_NR,
 };
 

@@ -30,8 +30,8 @@ char LICENSE[] SEC("license") = "GPL";
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, URING_MAX_RINGS);
-	__type(key, __u64);     /* struct io_ring_ctx address */
-	__type(value, __u32);   /* owner tgid */
+	__type(key, __u64);   /* struct io_ring_ctx address */
+	__type(value, __u32); /* owner tgid */
 } rings SEC(".maps");
 
 struct {

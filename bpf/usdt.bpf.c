@@ -81,7 +81,7 @@ static __always_inline struct usdt_proc *proc_of(__u32 tgid)
 
 static __always_inline void mark_ready(__u32 tgid, __u64 id)
 {
-	struct usdt_ready_key key = { .tgid = tgid, .id = id };
+	struct usdt_ready_key key = {.tgid = tgid, .id = id};
 	__u64 now = bpf_ktime_get_ns();
 
 	if (bpf_map_update_elem(&ready, &key, &now, BPF_ANY))
@@ -121,7 +121,7 @@ int BPF_USDT(st_coro_switch, __u64 from, __u64 to)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct usdt_proc *p = proc_of(tgid);
-	struct usdt_ready_key key = { .tgid = tgid, .id = to };
+	struct usdt_ready_key key = {.tgid = tgid, .id = to};
 	__u64 *ts;
 
 	/* not ours */
@@ -143,7 +143,7 @@ int BPF_USDT(st_coro_exit, __u64 id)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct usdt_proc *p = proc_of(tgid);
-	struct usdt_ready_key key = { .tgid = tgid, .id = id };
+	struct usdt_ready_key key = {.tgid = tgid, .id = id};
 
 	/* not ours */
 	if (!p)

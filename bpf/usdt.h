@@ -7,9 +7,9 @@
 #ifndef SCHEDLAB_BPF_USDT_H
 #define SCHEDLAB_BPF_USDT_H
 
-#include "sched.h"   /* struct sched_hist */
+#include "sched.h" /* struct sched_hist */
 
-#define USDT_PROVIDER "schedlab"
+#define USDT_PROVIDER  "schedlab"
 #define USDT_MAX_READY (1 << 18)
 
 struct usdt_proc {
@@ -17,7 +17,7 @@ struct usdt_proc {
 	__u64 readies;
 	__u64 switches;
 	__u64 exits;
-	struct sched_hist runq;   /* coro_ready/coro_spawn -> coro_switch to it, ns */
+	struct sched_hist runq; /* coro_ready/coro_spawn -> coro_switch to it, ns */
 };
 
 struct usdt_ready_key {
@@ -27,9 +27,9 @@ struct usdt_ready_key {
 };
 
 enum usdt_count {
-	USDT_CNT_LOST_PROCS,     /* `procs` full */
-	USDT_CNT_LOST_READY,     /* `ready` full: a latency sample is lost */
-	USDT_CNT_UNPAIRED,       /* switch to a coroutine with no ready time */
+	USDT_CNT_LOST_PROCS, /* `procs` full */
+	USDT_CNT_LOST_READY, /* `ready` full: a latency sample is lost */
+	USDT_CNT_UNPAIRED,   /* switch to a coroutine with no ready time */
 	USDT_CNT_NR,
 };
 

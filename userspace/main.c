@@ -21,21 +21,21 @@
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_SKIPPED = 77 };
 
 static const char usage_text[] =
-"usage: workload TASK [--model threads|coro|uring] [--PARAM VALUE ...]\n"
-"       workload --list        every task, model and parameter, as JSON\n"
-"\n"
-"Runs one cell of an experiment and prints one JSON record on stdout;\n"
-"human messages go to stderr. A parameter is spelled as in configs\n"
-"(--hog_yield_us 100) or dashed (--hog-yield-us 100); booleans take\n"
-"true or false. Every task accepts --cpus LIST, --seed N, --warmup N.\n"
-"\n"
-"Exit status: 0 ok, 1 failed while running, 2 bad input, 77 skipped.\n"
-"\n"
-"EXAMPLES\n"
-"  workload pingpong --model coro --iterations 1000000\n"
-"  workload pingpong --model threads --placement split --channel pipe\n"
-"  workload spawn --model coro --tasks 1000000 --stack_bytes 16384\n"
-"  workload --list | python3 -m json.tool\n";
+	"usage: workload TASK [--model threads|coro|uring] [--PARAM VALUE ...]\n"
+	"       workload --list        every task, model and parameter, as JSON\n"
+	"\n"
+	"Runs one cell of an experiment and prints one JSON record on stdout;\n"
+	"human messages go to stderr. A parameter is spelled as in configs\n"
+	"(--hog_yield_us 100) or dashed (--hog-yield-us 100); booleans take\n"
+	"true or false. Every task accepts --cpus LIST, --seed N, --warmup N.\n"
+	"\n"
+	"Exit status: 0 ok, 1 failed while running, 2 bad input, 77 skipped.\n"
+	"\n"
+	"EXAMPLES\n"
+	"  workload pingpong --model coro --iterations 1000000\n"
+	"  workload pingpong --model threads --placement split --channel pipe\n"
+	"  workload spawn --model coro --tasks 1000000 --stack_bytes 16384\n"
+	"  workload --list | python3 -m json.tool\n";
 
 static const struct task *find_task(const char *name)
 {
@@ -76,7 +76,10 @@ static int task_supports(const struct task *t, const char *model)
 }
 
 static const char *const type_names[] = {
-	[PARAM_U64] = "u64", [PARAM_BOOL] = "bool", [PARAM_ENUM] = "enum", [PARAM_STR] = "str",
+	[PARAM_U64] = "u64",
+	[PARAM_BOOL] = "bool",
+	[PARAM_ENUM] = "enum",
+	[PARAM_STR] = "str",
 };
 
 static void list_params(struct json *j, const struct task_ctx *ctx)
@@ -167,8 +170,10 @@ static int run_main(struct rt *rt, void *arg)
 static int finish(struct record *rec, uint64_t start_ns)
 {
 	static const int codes[] = {
-		[REC_OK] = EXIT_OK, [REC_FAILED] = EXIT_FAILED,
-		[REC_SKIPPED] = EXIT_SKIPPED, [REC_BAD_INPUT] = EXIT_BAD_INPUT,
+		[REC_OK] = EXIT_OK,
+		[REC_FAILED] = EXIT_FAILED,
+		[REC_SKIPPED] = EXIT_SKIPPED,
+		[REC_BAD_INPUT] = EXIT_BAD_INPUT,
 	};
 	int code = codes[rec_status(rec)];
 

@@ -27,9 +27,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-struct rt;        /* one per run: the model's private state */
-struct rt_task;   /* a spawned task: a thread or a coroutine */
-struct record;    /* lib/record.h */
+struct rt;	/* one per run: the model's private state */
+struct rt_task; /* a spawned task: a thread or a coroutine */
+struct record;	/* lib/record.h */
 
 /* A counting event (a semaphore). rt_wait() takes one unit, parking the
  * caller until one is available; rt_wake() adds one unit and wakes one
@@ -43,21 +43,24 @@ struct rt_event {
 	void *head;
 	void *tail;
 };
-#define RT_EVENT_INIT(units) { .count = (units) }
+#define RT_EVENT_INIT(units)                                                                       \
+	{                                                                                          \
+		.count = (units)                                                                   \
+	}
 
 /* Options for rt_spawn; NULL means all defaults. */
 struct rt_spawn_opts {
-	size_t stack_bytes;   /* 0: the model's default (RT_DEFAULT_STACK_BYTES) */
-	int cpu;              /* >= 0: pin this task's thread to that CPU (threads
-	                       * model only; single-thread models ignore it) */
+	size_t stack_bytes; /* 0: the model's default (RT_DEFAULT_STACK_BYTES) */
+	int cpu;	    /* >= 0: pin this task's thread to that CPU (threads
+			     * model only; single-thread models ignore it) */
 };
 #define RT_DEFAULT_STACK_BYTES (64 * 1024)
 
 struct rt_ops {
 	const char *name;
-	int (*spawn)(struct rt *rt, void (*fn)(void *), void *arg,
-		     const struct rt_spawn_opts *opts, struct rt_task **out);
-	int (*join)(struct rt *rt, struct rt_task *task);   /* frees task */
+	int (*spawn)(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_spawn_opts *opts,
+		     struct rt_task **out);
+	int (*join)(struct rt *rt, struct rt_task *task); /* frees task */
 	void (*yield)(struct rt *rt);
 	int (*sleep_until)(struct rt *rt, uint64_t deadline_ns); /* CLOCK_MONOTONIC */
 	int (*wait)(struct rt *rt, struct rt_event *ev);
@@ -67,7 +70,7 @@ struct rt_ops {
 	ssize_t (*read)(struct rt *rt, int fd, void *buf, size_t len);
 	ssize_t (*write)(struct rt *rt, int fd, const void *buf, size_t len);
 	ssize_t (*pread)(struct rt *rt, int fd, void *buf, size_t len, off_t off);
-	int (*accept)(struct rt *rt, int fd);   /* returns the new fd, already added */
+	int (*accept)(struct rt *rt, int fd); /* returns the new fd, already added */
 };
 
 /* The part of struct rt every model shares; a model embeds it first. */
@@ -86,36 +89,72 @@ struct rt_model {
 	 * scheduler until every task has finished, add the model's own counters
 	 * to rec (under metrics, prefixed "<model>_"), tear down. Returns
 	 * main_fn's return value, or -errno if the runtime could not start. */
-	int (*run)(int (*main_fn)(struct rt *rt, void *arg), void *arg,
-		   struct record *rec);
+	int (*run)(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct record *rec);
 };
 
 extern const struct rt_model threads_model, coro_model, uring_model;
-extern const struct rt_model *const model_list[];   /* NULL-terminated */
+extern const struct rt_model *const model_list[]; /* NULL-terminated */
 
 static inline int rt_spawn(struct rt *rt, void (*fn)(void *), void *arg,
 			   const struct rt_spawn_opts *opts, struct rt_task **out)
-{ return rt->ops->spawn(rt, fn, arg, opts, out); }
-static inline int rt_join(struct rt *rt, struct rt_task *t) { return rt->ops->join(rt, t); }
-static inline void rt_yield(struct rt *rt) { rt->ops->yield(rt); }
+{
+	return rt->ops->spawn(rt, fn, arg, opts, out);
+}
+static inline int rt_join(struct rt *rt, struct rt_task *t)
+{
+	return rt->ops->join(rt, t);
+}
+static inline void rt_yield(struct rt *rt)
+{
+	rt->ops->yield(rt);
+}
 static inline int rt_sleep_until(struct rt *rt, uint64_t deadline_ns)
-{ return rt->ops->sleep_until(rt, deadline_ns); }
-static inline int rt_wait(struct rt *rt, struct rt_event *ev) { return rt->ops->wait(rt, ev); }
-static inline void rt_wake(struct rt *rt, struct rt_event *ev) { rt->ops->wake(rt, ev); }
-static inline int rt_fd_add(struct rt *rt, int fd) { return rt->ops->fd_add(rt, fd); }
-static inline int rt_close(struct rt *rt, int fd) { return rt->ops->close(rt, fd); }
+{
+	return rt->ops->sleep_until(rt, deadline_ns);
+}
+static inline int rt_wait(struct rt *rt, struct rt_event *ev)
+{
+	return rt->ops->wait(rt, ev);
+}
+static inline void rt_wake(struct rt *rt, struct rt_event *ev)
+{
+	rt->ops->wake(rt, ev);
+}
+static inline int rt_fd_add(struct rt *rt, int fd)
+{
+	return rt->ops->fd_add(rt, fd);
+}
+static inline int rt_close(struct rt *rt, int fd)
+{
+	return rt->ops->close(rt, fd);
+}
 static inline ssize_t rt_read(struct rt *rt, int fd, void *buf, size_t len)
-{ return rt->ops->read(rt, fd, buf, len); }
+{
+	return rt->ops->read(rt, fd, buf, len);
+}
 static inline ssize_t rt_write(struct rt *rt, int fd, const void *buf, size_t len)
-{ return rt->ops->write(rt, fd, buf, len); }
+{
+	return rt->ops->write(rt, fd, buf, len);
+}
 static inline ssize_t rt_pread(struct rt *rt, int fd, void *buf, size_t len, off_t off)
-{ return rt->ops->pread(rt, fd, buf, len, off); }
-static inline int rt_accept(struct rt *rt, int fd) { return rt->ops->accept(rt, fd); }
+{
+	return rt->ops->pread(rt, fd, buf, len, off);
+}
+static inline int rt_accept(struct rt *rt, int fd)
+{
+	return rt->ops->accept(rt, fd);
+}
 
 /* Relative sleep, for convenience. */
 int rt_sleep_ns(struct rt *rt, uint64_t ns);
 /* A lock is an event with one unit. */
-static inline int rt_lock(struct rt *rt, struct rt_event *l) { return rt_wait(rt, l); }
-static inline void rt_unlock(struct rt *rt, struct rt_event *l) { rt_wake(rt, l); }
+static inline int rt_lock(struct rt *rt, struct rt_event *l)
+{
+	return rt_wait(rt, l);
+}
+static inline void rt_unlock(struct rt *rt, struct rt_event *l)
+{
+	rt_wake(rt, l);
+}
 
 #endif

@@ -15,22 +15,25 @@
 #include "rt.h"
 
 enum param_type {
-	PARAM_U64,    /* decimal integer in [min, max] */
-	PARAM_BOOL,   /* true | false */
-	PARAM_ENUM,   /* one of choices, "a|b|c" */
-	PARAM_STR,    /* free text (a path, a CPU list) */
+	PARAM_U64,  /* decimal integer in [min, max] */
+	PARAM_BOOL, /* true | false */
+	PARAM_ENUM, /* one of choices, "a|b|c" */
+	PARAM_STR,  /* free text (a path, a CPU list) */
 };
 
 struct task_param {
-	const char *key;       /* as in configs and the record: "hog_yield_us" */
+	const char *key; /* as in configs and the record: "hog_yield_us" */
 	enum param_type type;
-	const char *def;       /* default, as text */
-	const char *unit;      /* "us", "bytes", "count", ... ; NULL if none */
-	uint64_t min, max;     /* PARAM_U64 only: inclusive range */
-	const char *choices;   /* PARAM_ENUM only */
-	const char *help;      /* one line: what it means */
+	const char *def;     /* default, as text */
+	const char *unit;    /* "us", "bytes", "count", ... ; NULL if none */
+	uint64_t min, max;   /* PARAM_U64 only: inclusive range */
+	const char *choices; /* PARAM_ENUM only */
+	const char *help;    /* one line: what it means */
 };
-#define PARAM_END { .key = NULL }
+#define PARAM_END                                                                                  \
+	{                                                                                          \
+		.key = NULL                                                                        \
+	}
 
 /* The parsed parameters of one run. Values live in a flat table indexed like
  * the task's params followed by the common ones (cpus, seed, warmup). */
@@ -38,19 +41,19 @@ struct task_ctx {
 	const struct task *task;
 	const char *model;
 	struct record *rec;
-	const char *values[64];                 /* text of each parameter */
+	const char *values[64]; /* text of each parameter */
 	const struct task_param *specs[64];
 	int nvalues;
 };
 
 struct task {
 	const char *name;
-	const char *summary;   /* one line: what it provokes */
+	const char *summary; /* one line: what it provokes */
 	/* NULL-terminated model names it runs under; NULL means every model.
 	 * A model not listed is skipped (exit 77) with `skip_reason`. */
 	const char *const *models;
 	const char *skip_reason;
-	const struct task_param *params;   /* terminated by PARAM_END */
+	const struct task_param *params; /* terminated by PARAM_END */
 	/* Optional: checks across parameters after each one passed its own range
 	 * check. Write one line naming the problem and the fix into err, return
 	 * nonzero: main exits 2 before anything runs. */
@@ -64,7 +67,7 @@ struct task {
 	void (*teardown)(struct task_ctx *ctx);
 };
 
-extern const struct task *const task_list[];   /* NULL-terminated */
+extern const struct task *const task_list[];	/* NULL-terminated */
 extern const struct task_param common_params[]; /* cpus, seed, warmup */
 
 /* Parameter values; key must be declared by the task or common (else abort). */

@@ -23,10 +23,10 @@
 #include <unistd.h>
 
 struct player {
-	int in, out;          /* read the token from in, pass it on out */
-	int park;             /* read end: blocks here until main releases it */
+	int in, out; /* read the token from in, pass it on out */
+	int park;    /* read end: blocks here until main releases it */
 	long iterations;
-	int first;            /* 1: sends first */
+	int first; /* 1: sends first */
 	pid_t tid;
 	pthread_t thread;
 };
@@ -91,7 +91,8 @@ int main(int argc, char **argv)
 		CPU_ZERO(&set);
 		CPU_SET(cpu, &set);
 		if (sched_setaffinity(0, sizeof(set), &set)) {
-			fprintf(stderr, "pingpong_rusage: sched_setaffinity: %s\n", strerror(errno));
+			fprintf(stderr, "pingpong_rusage: sched_setaffinity: %s\n",
+				strerror(errno));
 			return 1;
 		}
 	}
@@ -99,10 +100,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pingpong_rusage: pipe: %s\n", strerror(errno));
 		return 1;
 	}
-	pl[0] = (struct player){ .in = b[0], .out = a[1], .park = park[0],
-				 .iterations = iterations, .first = 1 };
-	pl[1] = (struct player){ .in = a[0], .out = b[1], .park = park[0],
-				 .iterations = iterations, .first = 0 };
+	pl[0] = (struct player){
+		.in = b[0], .out = a[1], .park = park[0], .iterations = iterations, .first = 1};
+	pl[1] = (struct player){
+		.in = a[0], .out = b[1], .park = park[0], .iterations = iterations, .first = 0};
 	for (int i = 0; i < 2; i++) {
 		if (pthread_create(&pl[i].thread, NULL, play, &pl[i])) {
 			fprintf(stderr, "pingpong_rusage: pthread_create failed\n");

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int run(struct io_uring *ring, int fd, long n, int read_op, int flags,
-	       long *done, long *errors)
+static int run(struct io_uring *ring, int fd, long n, int read_op, int flags, long *done,
+	       long *errors)
 {
 	static char buf[4096];
 
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "uring_ops: %s: %s\n", argv[5], strerror(errno));
 		return 2;
 	}
-	if (read(fd, buf, sizeof(buf)) < 0) {   /* into the page cache */
+	if (read(fd, buf, sizeof(buf)) < 0) { /* into the page cache */
 		fprintf(stderr, "uring_ops: read: %s\n", strerror(errno));
 		return 1;
 	}

@@ -16,8 +16,9 @@
 #define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
 
-#define SDT_SEM(name) __attribute__((section(".probes"), used)) \
-	volatile unsigned short schedlab_##name##_semaphore
+#define SDT_SEM(name)                                                                              \
+	__attribute__((section(".probes"),                                                         \
+		       used)) volatile unsigned short schedlab_##name##_semaphore
 SDT_SEM(coro_spawn);
 SDT_SEM(coro_ready);
 SDT_SEM(coro_switch);

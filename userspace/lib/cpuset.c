@@ -54,8 +54,10 @@ int cpuset_apply(const char *list, char *err, size_t err_len)
 		CPU_ZERO(&allowed);
 	CPU_AND(&both, &want, &allowed);
 	if (!CPU_EQUAL(&both, &want)) {
-		snprintf(err, err_len, "--cpus %s: not every CPU is available here (%d CPUs allowed): "
-			 "pick from the allowed set", list, CPU_COUNT(&allowed));
+		snprintf(err, err_len,
+			 "--cpus %s: not every CPU is available here (%d CPUs allowed): "
+			 "pick from the allowed set",
+			 list, CPU_COUNT(&allowed));
 		return -EINVAL;
 	}
 	if (sched_setaffinity(0, sizeof(want), &want)) {

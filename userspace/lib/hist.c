@@ -8,9 +8,9 @@ static unsigned bucket_of(uint64_t v)
 	unsigned msb, shift;
 
 	if (v < HIST_SUB)
-		return (unsigned)v;   /* exact below HIST_SUB */
+		return (unsigned)v; /* exact below HIST_SUB */
 	msb = 63 - (unsigned)__builtin_clzll(v);
-	shift = msb - HIST_SUB_BITS;  /* v >> shift is in [HIST_SUB, 2 * HIST_SUB) */
+	shift = msb - HIST_SUB_BITS; /* v >> shift is in [HIST_SUB, 2 * HIST_SUB) */
 	return HIST_SUB + shift * HIST_SUB + (unsigned)((v >> shift) - HIST_SUB);
 }
 
@@ -51,12 +51,12 @@ void hist_add_atomic(struct hist *h, uint64_t v)
 	__atomic_fetch_add(&h->n, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&h->sum, v, __ATOMIC_RELAXED);
 	cur = __atomic_load_n(&h->min, __ATOMIC_RELAXED);
-	while (v < cur && !__atomic_compare_exchange_n(&h->min, &cur, v, 1,
-			__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+	while (v < cur && !__atomic_compare_exchange_n(&h->min, &cur, v, 1, __ATOMIC_RELAXED,
+						       __ATOMIC_RELAXED))
 		;
 	cur = __atomic_load_n(&h->max, __ATOMIC_RELAXED);
-	while (v > cur && !__atomic_compare_exchange_n(&h->max, &cur, v, 1,
-			__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+	while (v > cur && !__atomic_compare_exchange_n(&h->max, &cur, v, 1, __ATOMIC_RELAXED,
+						       __ATOMIC_RELAXED))
 		;
 }
 
@@ -86,7 +86,7 @@ uint64_t hist_quantile(const struct hist *h, double q)
 		return h->max;
 	rank = (uint64_t)(q * (double)h->n);
 	if ((double)rank < q * (double)h->n)
-		rank++;             /* ceil(q * n): the rank-th smallest value */
+		rank++; /* ceil(q * n): the rank-th smallest value */
 	if (rank == 0)
 		rank = 1;
 	for (unsigned b = 0; b < HIST_BUCKETS; b++) {

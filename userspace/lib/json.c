@@ -15,11 +15,21 @@ void json_write_string(FILE *out, const char *s)
 	fputc('"', out);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		switch (*p) {
-		case '"':  fputs("\\\"", out); break;
-		case '\\': fputs("\\\\", out); break;
-		case '\n': fputs("\\n", out); break;
-		case '\r': fputs("\\r", out); break;
-		case '\t': fputs("\\t", out); break;
+		case '"':
+			fputs("\\\"", out);
+			break;
+		case '\\':
+			fputs("\\\\", out);
+			break;
+		case '\n':
+			fputs("\\n", out);
+			break;
+		case '\r':
+			fputs("\\r", out);
+			break;
+		case '\t':
+			fputs("\\t", out);
+			break;
 		default:
 			if (*p < 0x20 || *p == 0x7f)
 				fprintf(out, "\\u%04x", *p);
@@ -58,10 +68,22 @@ static void close_(struct json *j, char c)
 		j->depth--;
 }
 
-void json_obj_open(struct json *j, const char *key) { open(j, key, '{'); }
-void json_obj_close(struct json *j) { close_(j, '}'); }
-void json_arr_open(struct json *j, const char *key) { open(j, key, '['); }
-void json_arr_close(struct json *j) { close_(j, ']'); }
+void json_obj_open(struct json *j, const char *key)
+{
+	open(j, key, '{');
+}
+void json_obj_close(struct json *j)
+{
+	close_(j, '}');
+}
+void json_arr_open(struct json *j, const char *key)
+{
+	open(j, key, '[');
+}
+void json_arr_close(struct json *j)
+{
+	close_(j, ']');
+}
 
 void json_str(struct json *j, const char *key, const char *v)
 {

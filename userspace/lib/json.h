@@ -21,7 +21,7 @@ void json_obj_open(struct json *j, const char *key);
 void json_obj_close(struct json *j);
 void json_arr_open(struct json *j, const char *key);
 void json_arr_close(struct json *j);
-void json_str(struct json *j, const char *key, const char *v);   /* NULL -> null */
+void json_str(struct json *j, const char *key, const char *v); /* NULL -> null */
 void json_u64(struct json *j, const char *key, uint64_t v);
 void json_i64(struct json *j, const char *key, int64_t v);
 void json_f64(struct json *j, const char *key, double v);

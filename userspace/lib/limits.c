@@ -26,7 +26,7 @@ struct saved_sysctl {
 
 static struct saved_sysctl saved[MAX_SAVED];
 static volatile sig_atomic_t nsaved;
-static struct record *saved_rec;   /* to mark restored limits in the record */
+static struct record *saved_rec; /* to mark restored limits in the record */
 
 /* "vm.max_map_count" -> "/proc/sys/vm/max_map_count" */
 static void sysctl_path(char *buf, size_t len, const char *name)
@@ -69,8 +69,8 @@ static int sysctl_write(const char *path, const char *value, size_t len)
 	return err;
 }
 
-int limit_sysctl_at_least(struct record *rec, const char *name, uint64_t min_value,
-			  char *why, size_t why_len)
+int limit_sysctl_at_least(struct record *rec, const char *name, uint64_t min_value, char *why,
+			  size_t why_len)
 {
 	char path[160], value[32], old_text[32];
 	int64_t cur = limit_sysctl_read(name);
@@ -96,8 +96,8 @@ int limit_sysctl_at_least(struct record *rec, const char *name, uint64_t min_val
 	s->old_len = (size_t)snprintf(s->old_value, sizeof(s->old_value), "%s\n", old_text);
 	err = sysctl_write(path, value, (size_t)len);
 	if (err) {
-		snprintf(why, why_len, "%s is %lld, needs %llu: cannot raise it (%s)%s",
-			 name, (long long)cur, (unsigned long long)min_value, strerror(-err),
+		snprintf(why, why_len, "%s is %lld, needs %llu: cannot raise it (%s)%s", name,
+			 (long long)cur, (unsigned long long)min_value, strerror(-err),
 			 geteuid() ? "; run as root" : "");
 		return err;
 	}
@@ -111,8 +111,8 @@ int limit_sysctl_at_least(struct record *rec, const char *name, uint64_t min_val
 	return 0;
 }
 
-static int rlimit_at_least(struct record *rec, int resource, const char *name,
-			   uint64_t min_value, char *why, size_t why_len)
+static int rlimit_at_least(struct record *rec, int resource, const char *name, uint64_t min_value,
+			   char *why, size_t why_len)
 {
 	struct rlimit rl, want;
 	char old_text[48], new_text[32];
@@ -126,7 +126,7 @@ static int rlimit_at_least(struct record *rec, int resource, const char *name,
 	want = rl;
 	want.rlim_cur = min_value;
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < min_value)
-		want.rlim_max = min_value;   /* needs CAP_SYS_RESOURCE */
+		want.rlim_max = min_value; /* needs CAP_SYS_RESOURCE */
 	if (setrlimit(resource, &want)) {
 		int err = -errno;
 
@@ -192,8 +192,8 @@ static void on_signal(int sig)
 
 void limits_install_handlers(void)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	struct sigaction sa = { .sa_handler = on_signal };
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+	struct sigaction sa = {.sa_handler = on_signal};
 
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)

@@ -17,8 +17,8 @@ struct record;
 /* Ensures the sysctl `name` (as sysctl(8) spells it: "vm.max_map_count") is at
  * least min_value. 0 if it already was or was raised (recorded in rec), else
  * -errno with a one-line reason in why. */
-int limit_sysctl_at_least(struct record *rec, const char *name, uint64_t min_value,
-			  char *why, size_t why_len);
+int limit_sysctl_at_least(struct record *rec, const char *name, uint64_t min_value, char *why,
+			  size_t why_len);
 /* Same for RLIMIT_NOFILE (soft, raising hard too when root), RLIMIT_NPROC. */
 int limit_nofile_at_least(struct record *rec, uint64_t min_value, char *why, size_t why_len);
 int limit_nproc_at_least(struct record *rec, uint64_t min_value, char *why, size_t why_len);

@@ -55,7 +55,7 @@ int proc_cgroup_pids(int64_t *current, int64_t *max)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, "0::", 3) == 0) {   /* the cgroup v2 line */
+		if (strncmp(line, "0::", 3) == 0) { /* the cgroup v2 line */
 			line[strcspn(line, "\n")] = '\0';
 			found = 1;
 			break;

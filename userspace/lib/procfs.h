@@ -11,7 +11,7 @@ uint64_t proc_rss_bytes(void);
 struct kernel_mem {
 	uint64_t kernel_stack, slab, page_tables, mem_available;
 };
-int proc_kernel_mem(struct kernel_mem *km);   /* 0 or -errno */
+int proc_kernel_mem(struct kernel_mem *km); /* 0 or -errno */
 
 /* Threads in the whole system (/proc/loadavg's 4th field denominator). */
 int64_t proc_threads_total(void);

@@ -118,21 +118,53 @@ static struct value *slot(struct list *l, const char *name)
 }
 
 void rec_param_u64(struct record *r, const char *k, uint64_t v)
-{ struct value *s = slot(&r->params, k); s->type = V_U64; s->u = v; }
+{
+	struct value *s = slot(&r->params, k);
+	s->type = V_U64;
+	s->u = v;
+}
 void rec_param_bool(struct record *r, const char *k, int v)
-{ struct value *s = slot(&r->params, k); s->type = V_BOOL; s->u = !!v; }
+{
+	struct value *s = slot(&r->params, k);
+	s->type = V_BOOL;
+	s->u = !!v;
+}
 void rec_param_str(struct record *r, const char *k, const char *v)
-{ struct value *s = slot(&r->params, k); s->type = V_STR; s->s = xstrdup(v); }
+{
+	struct value *s = slot(&r->params, k);
+	s->type = V_STR;
+	s->s = xstrdup(v);
+}
 void rec_metric_u64(struct record *r, const char *k, uint64_t v)
-{ struct value *s = slot(&r->metrics, k); s->type = V_U64; s->u = v; }
+{
+	struct value *s = slot(&r->metrics, k);
+	s->type = V_U64;
+	s->u = v;
+}
 void rec_metric_i64(struct record *r, const char *k, int64_t v)
-{ struct value *s = slot(&r->metrics, k); s->type = V_I64; s->i = v; }
+{
+	struct value *s = slot(&r->metrics, k);
+	s->type = V_I64;
+	s->i = v;
+}
 void rec_metric_f64(struct record *r, const char *k, double v)
-{ struct value *s = slot(&r->metrics, k); s->type = V_F64; s->f = v; }
+{
+	struct value *s = slot(&r->metrics, k);
+	s->type = V_F64;
+	s->f = v;
+}
 void rec_metric_str(struct record *r, const char *k, const char *v)
-{ struct value *s = slot(&r->metrics, k); s->type = V_STR; s->s = xstrdup(v); }
+{
+	struct value *s = slot(&r->metrics, k);
+	s->type = V_STR;
+	s->s = xstrdup(v);
+}
 void rec_metric_bool(struct record *r, const char *k, int v)
-{ struct value *s = slot(&r->metrics, k); s->type = V_BOOL; s->u = !!v; }
+{
+	struct value *s = slot(&r->metrics, k);
+	s->type = V_BOOL;
+	s->u = !!v;
+}
 
 void rec_metric_hist(struct record *r, const char *k, const struct hist *h)
 {
@@ -149,8 +181,7 @@ void rec_metric_hist(struct record *r, const char *k, const struct hist *h)
 	s->h.max = h->max;
 }
 
-void rec_limit(struct record *r, const char *name, const char *old_value,
-	       const char *new_value)
+void rec_limit(struct record *r, const char *name, const char *old_value, const char *new_value)
 {
 	struct limit *l;
 
@@ -172,19 +203,40 @@ void rec_limit_restored(struct record *r, const char *name)
 static void set_status(struct record *r, enum rec_status st, const char *fmt, va_list ap)
 {
 	if (r->status != REC_OK)
-		return;   /* the first failure is the cause; later ones follow from it */
+		return; /* the first failure is the cause; later ones follow from it */
 	r->status = st;
 	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
 }
 
 void rec_fail(struct record *r, const char *fmt, ...)
-{ va_list ap; va_start(ap, fmt); set_status(r, REC_FAILED, fmt, ap); va_end(ap); }
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_status(r, REC_FAILED, fmt, ap);
+	va_end(ap);
+}
 void rec_skip(struct record *r, const char *fmt, ...)
-{ va_list ap; va_start(ap, fmt); set_status(r, REC_SKIPPED, fmt, ap); va_end(ap); }
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_status(r, REC_SKIPPED, fmt, ap);
+	va_end(ap);
+}
 void rec_bad_input(struct record *r, const char *fmt, ...)
-{ va_list ap; va_start(ap, fmt); set_status(r, REC_BAD_INPUT, fmt, ap); va_end(ap); }
-enum rec_status rec_status(const struct record *r) { return r->status; }
-const char *rec_reason(const struct record *r) { return r->status == REC_OK ? NULL : r->reason; }
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_status(r, REC_BAD_INPUT, fmt, ap);
+	va_end(ap);
+}
+enum rec_status rec_status(const struct record *r)
+{
+	return r->status;
+}
+const char *rec_reason(const struct record *r)
+{
+	return r->status == REC_OK ? NULL : r->reason;
+}
 
 static void write_values(struct json *j, const char *key, const struct list *l)
 {
@@ -193,11 +245,21 @@ static void write_values(struct json *j, const char *key, const struct list *l)
 		const struct value *v = &l->items[i];
 
 		switch (v->type) {
-		case V_U64: json_u64(j, v->name, v->u); break;
-		case V_I64: json_i64(j, v->name, v->i); break;
-		case V_F64: json_f64(j, v->name, v->f); break;
-		case V_STR: json_str(j, v->name, v->s); break;
-		case V_BOOL: json_bool(j, v->name, (int)v->u); break;
+		case V_U64:
+			json_u64(j, v->name, v->u);
+			break;
+		case V_I64:
+			json_i64(j, v->name, v->i);
+			break;
+		case V_F64:
+			json_f64(j, v->name, v->f);
+			break;
+		case V_STR:
+			json_str(j, v->name, v->s);
+			break;
+		case V_BOOL:
+			json_bool(j, v->name, (int)v->u);
+			break;
 		case V_HIST:
 			json_obj_open(j, v->name);
 			json_u64(j, "n", v->h.n);
@@ -221,14 +283,16 @@ static uint64_t tv_ns(struct timeval tv)
 }
 
 static const char *const status_names[] = {
-	[REC_OK] = "ok", [REC_FAILED] = "failed", [REC_SKIPPED] = "skipped",
+	[REC_OK] = "ok",
+	[REC_FAILED] = "failed",
+	[REC_SKIPPED] = "skipped",
 	[REC_BAD_INPUT] = "bad_input",
 };
 
 void rec_emit(struct record *r, FILE *out, uint64_t start_ns)
 {
 	struct json j;
-	struct rusage ru = { 0 };
+	struct rusage ru = {0};
 
 	getrusage(RUSAGE_SELF, &ru);
 	json_init(&j, out);

@@ -40,18 +40,14 @@ void rec_metric_hist(struct record *rec, const char *name, const struct hist *h)
 
 /* A kernel limit the run raised: recorded under "limits" as
  * {"name", "old", "new", "restored"}. */
-void rec_limit(struct record *rec, const char *name, const char *old_value,
-	       const char *new_value);
+void rec_limit(struct record *rec, const char *name, const char *old_value, const char *new_value);
 void rec_limit_restored(struct record *rec, const char *name);
 
 /* Status: the first failure or skip wins; its reason is kept. */
-void rec_fail(struct record *rec, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void rec_skip(struct record *rec, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void rec_fail(struct record *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rec_skip(struct record *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Bad input found before anything ran (exit 2). */
-void rec_bad_input(struct record *rec, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void rec_bad_input(struct record *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 enum rec_status rec_status(const struct record *rec);
 /* The reason of a failure or skip, NULL when ok. */
 const char *rec_reason(const struct record *rec);

@@ -54,7 +54,7 @@ enum fd_kind { FD_UNKNOWN, FD_EPOLL, FD_FILE };
 
 struct fd_ent {
 	enum fd_kind kind;
-	int direct;    /* O_DIRECT file: RWF_NOWAIT would still wait for the device */
+	int direct; /* O_DIRECT file: RWF_NOWAIT would still wait for the device */
 	struct coro *reader, *writer;
 };
 
@@ -70,7 +70,7 @@ struct coro_rt {
 	uint64_t offloads_inflight;
 	/* counters for the record */
 	uint64_t epoll_waits, eagain_parks, pread_offloads, file_offloads;
-	uint64_t pread_inline;          /* page-cache hits served by RWF_NOWAIT */
+	uint64_t pread_inline; /* page-cache hits served by RWF_NOWAIT */
 	int nowait_unsupported;
 	int warned_unadded;
 };
@@ -387,7 +387,7 @@ static ssize_t coro_write(struct rt *rt, int fd, const void *buf, size_t len)
 static ssize_t coro_pread(struct rt *rt, int fd, void *buf, size_t len, off_t off)
 {
 	struct coro_rt *c = crt_of(rt);
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
 	struct fd_ent *e = fd_need(c, fd);
 	ssize_t n;
 

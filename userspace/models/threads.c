@@ -159,7 +159,7 @@ static int threads_fd_add(struct rt *rt, int fd)
 {
 	(void)rt;
 	(void)fd;
-	return 0;   /* blocking fds are what this model is about */
+	return 0; /* blocking fds are what this model is about */
 }
 
 static int threads_close(struct rt *rt, int fd)
@@ -228,13 +228,13 @@ static int threads_probe(char *reason, size_t len)
 {
 	(void)reason;
 	(void)len;
-	return 0;   /* pthreads are always there */
+	return 0; /* pthreads are always there */
 }
 
 /* The first task runs on the calling thread; it must join what it spawns. */
 static int threads_run(int (*main_fn)(struct rt *, void *), void *arg, struct record *rec)
 {
-	struct threads_rt trt = { .base.ops = &threads_ops, .live = 1, .peak_live = 1 };
+	struct threads_rt trt = {.base.ops = &threads_ops, .live = 1, .peak_live = 1};
 	int ret = main_fn(&trt.base, arg);
 
 	rec_metric_u64(rec, "threads_spawned", atomic_load(&trt.spawned));

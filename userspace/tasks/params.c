@@ -11,12 +11,24 @@
 #include "params.h"
 
 const struct task_param common_params[] = {
-	{ .key = "cpus", .type = PARAM_STR, .def = "",
-	  .help = "CPUs the whole process may run on, e.g. 0 or 0-1 (default: inherit)" },
-	{ .key = "seed", .type = PARAM_U64, .def = "1", .unit = "count", .min = 0,
-	  .max = UINT64_MAX, .help = "seed of every pseudo-random choice the task makes" },
-	{ .key = "warmup", .type = PARAM_U64, .def = "0", .unit = "count", .min = 0,
-	  .max = 1000000000, .help = "untimed rounds of the task's own unit before measuring" },
+	{.key = "cpus",
+	 .type = PARAM_STR,
+	 .def = "",
+	 .help = "CPUs the whole process may run on, e.g. 0 or 0-1 (default: inherit)"},
+	{.key = "seed",
+	 .type = PARAM_U64,
+	 .def = "1",
+	 .unit = "count",
+	 .min = 0,
+	 .max = UINT64_MAX,
+	 .help = "seed of every pseudo-random choice the task makes"},
+	{.key = "warmup",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "count",
+	 .min = 0,
+	 .max = 1000000000,
+	 .help = "untimed rounds of the task's own unit before measuring"},
 	PARAM_END,
 };
 
@@ -34,7 +46,8 @@ static const char *value_of(const struct task_ctx *ctx, const char *key)
 	int i = find_slot(ctx, key);
 
 	if (i < 0) {
-		fprintf(stderr, "workload: internal error: task %s reads undeclared parameter '%s'\n",
+		fprintf(stderr,
+			"workload: internal error: task %s reads undeclared parameter '%s'\n",
 			ctx->task->name, key);
 		abort();
 	}
@@ -60,7 +73,7 @@ static void add_specs(struct task_ctx *ctx, const struct task_param *p)
 {
 	for (; p && p->key; p++) {
 		if (find_slot(ctx, p->key) >= 0)
-			continue;   /* the task overrides a common parameter */
+			continue; /* the task overrides a common parameter */
 		if (ctx->nvalues == PARAMS_MAX) {
 			fprintf(stderr, "workload: internal error: more than %d parameters\n",
 				PARAMS_MAX);
@@ -105,8 +118,8 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 		errno = 0;
 		u = strtoull(v, &end, 10);
 		if (!*v || *end || errno || v[0] == '-' || u < p->min || u > p->max) {
-			snprintf(err, len, "--%s %s: expected an integer in %llu..%llu%s%s", p->key, v,
-				 (unsigned long long)p->min, (unsigned long long)p->max,
+			snprintf(err, len, "--%s %s: expected an integer in %llu..%llu%s%s", p->key,
+				 v, (unsigned long long)p->min, (unsigned long long)p->max,
 				 p->unit ? " " : "", p->unit ? p->unit : "");
 			return -EINVAL;
 		}
@@ -131,8 +144,8 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 
 /* Options: every parameter twice (key_with_underscores, key-with-dashes),
  * then --model. getopt_long's index tells which parameter matched. */
-int params_parse(struct task_ctx *ctx, int argc, char **argv, const char **model,
-		 char *err, size_t len)
+int params_parse(struct task_ctx *ctx, int argc, char **argv, const char **model, char *err,
+		 size_t len)
 {
 	struct option opts[2 * PARAMS_MAX + 2];
 	char dashed[PARAMS_MAX][64];
@@ -143,11 +156,11 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, const char **model
 		for (char *q = dashed[i]; *q; q++)
 			if (*q == '_')
 				*q = '-';
-		opts[n++] = (struct option){ ctx->specs[i]->key, required_argument, NULL, 0 };
-		opts[n++] = (struct option){ dashed[i], required_argument, NULL, 0 };
+		opts[n++] = (struct option){ctx->specs[i]->key, required_argument, NULL, 0};
+		opts[n++] = (struct option){dashed[i], required_argument, NULL, 0};
 	}
-	opts[n++] = (struct option){ "model", required_argument, NULL, 'm' };
-	opts[n] = (struct option){ 0 };
+	opts[n++] = (struct option){"model", required_argument, NULL, 'm'};
+	opts[n] = (struct option){0};
 
 	optind = 1;
 	opterr = 0;
@@ -163,8 +176,10 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, const char **model
 			if (c == ':')
 				snprintf(err, len, "%s needs a value", bad);
 			else
-				snprintf(err, len, "unknown parameter %s for task %s: run "
-					 "`workload --list` for the valid ones", bad, ctx->task->name);
+				snprintf(err, len,
+					 "unknown parameter %s for task %s: run "
+					 "`workload --list` for the valid ones",
+					 bad, ctx->task->name);
 			return -EINVAL;
 		}
 		ctx->values[idx / 2] = optarg;

@@ -30,26 +30,42 @@
 #include "task.h"
 
 static const struct task_param pingpong_params[] = {
-	{ .key = "iterations", .type = PARAM_U64, .def = "100000", .unit = "count",
-	  .min = 1, .max = 1000000000, .help = "timed round trips (one round trip = two hand-offs)" },
-	{ .key = "placement", .type = PARAM_ENUM, .def = "same", .choices = "same|split",
-	  .help = "threads model: both tasks on one CPU (same) or on two CPUs (split)" },
-	{ .key = "channel", .type = PARAM_ENUM, .def = "event", .choices = "event|pipe",
-	  .help = "how the token travels: the model's wait/wake (event) or a pipe (real I/O)" },
-	{ .key = "warmup", .type = PARAM_U64, .def = "1000", .unit = "count", .min = 0,
-	  .max = 1000000000, .help = "untimed round trips before the timed window" },
+	{.key = "iterations",
+	 .type = PARAM_U64,
+	 .def = "100000",
+	 .unit = "count",
+	 .min = 1,
+	 .max = 1000000000,
+	 .help = "timed round trips (one round trip = two hand-offs)"},
+	{.key = "placement",
+	 .type = PARAM_ENUM,
+	 .def = "same",
+	 .choices = "same|split",
+	 .help = "threads model: both tasks on one CPU (same) or on two CPUs (split)"},
+	{.key = "channel",
+	 .type = PARAM_ENUM,
+	 .def = "event",
+	 .choices = "event|pipe",
+	 .help = "how the token travels: the model's wait/wake (event) or a pipe (real I/O)"},
+	{.key = "warmup",
+	 .type = PARAM_U64,
+	 .def = "1000",
+	 .unit = "count",
+	 .min = 0,
+	 .max = 1000000000,
+	 .help = "untimed round trips before the timed window"},
 	PARAM_END,
 };
 
 struct player {
 	struct rt *rt;
 	int initiator;
-	uint64_t rounds;              /* warmup + iterations */
+	uint64_t rounds; /* warmup + iterations */
 	uint64_t warmup;
 	struct rt_event *my_turn, *their_turn;
-	int read_fd, write_fd;        /* channel=pipe */
+	int read_fd, write_fd; /* channel=pipe */
 	int err;
-	uint64_t t0, t1;              /* the initiator's timed window */
+	uint64_t t0, t1; /* the initiator's timed window */
 	struct rusage ru0, ru1;
 };
 
@@ -107,14 +123,15 @@ static void play(void *arg)
 
 static int pingpong_validate(const struct task_ctx *ctx, char *err, size_t len)
 {
-	if (strcmp(ctx->model, "threads") == 0 && strcmp(task_str(ctx, "placement"), "split") == 0 &&
-	    *task_str(ctx, "cpus")) {
+	if (strcmp(ctx->model, "threads") == 0 &&
+	    strcmp(task_str(ctx, "placement"), "split") == 0 && *task_str(ctx, "cpus")) {
 		cpu_set_t set;
 
 		if (cpuset_parse(task_str(ctx, "cpus"), &set, err, len))
 			return -1;
 		if (CPU_COUNT(&set) < 2) {
-			snprintf(err, len, "--placement split needs at least 2 CPUs in --cpus (got %s)",
+			snprintf(err, len,
+				 "--placement split needs at least 2 CPUs in --cpus (got %s)",
 				 task_str(ctx, "cpus"));
 			return -1;
 		}
@@ -129,13 +146,21 @@ static int pingpong_run(struct rt *rt, struct task_ctx *ctx)
 	int use_pipe = strcmp(task_str(ctx, "channel"), "pipe") == 0;
 	int split = strcmp(task_str(ctx, "placement"), "split") == 0;
 	int threads = strcmp(ctx->model, "threads") == 0;
-	struct player a = { .rt = rt, .initiator = 1, .my_turn = &ev_a, .their_turn = &ev_b,
-			    .read_fd = -1, .write_fd = -1 };
-	struct player b = { .rt = rt, .initiator = 0, .my_turn = &ev_b, .their_turn = &ev_a,
-			    .read_fd = -1, .write_fd = -1 };
-	struct rt_spawn_opts oa = { .cpu = -1 }, ob = { .cpu = -1 };
+	struct player a = {.rt = rt,
+			   .initiator = 1,
+			   .my_turn = &ev_a,
+			   .their_turn = &ev_b,
+			   .read_fd = -1,
+			   .write_fd = -1};
+	struct player b = {.rt = rt,
+			   .initiator = 0,
+			   .my_turn = &ev_b,
+			   .their_turn = &ev_a,
+			   .read_fd = -1,
+			   .write_fd = -1};
+	struct rt_spawn_opts oa = {.cpu = -1}, ob = {.cpu = -1};
 	struct rt_task *ta = NULL, *tb = NULL;
-	int ab[2] = { -1, -1 }, ba[2] = { -1, -1 }, err = 0;
+	int ab[2] = {-1, -1}, ba[2] = {-1, -1}, err = 0;
 	uint64_t window;
 
 	a.rounds = b.rounds = warmup + iterations;

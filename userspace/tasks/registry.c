@@ -11,14 +11,9 @@ extern const struct task timers_task;
 extern const struct task echo_task;
 extern const struct task fileio_task;
 
+/* clang-format off: one entry per line, so grep and diffs find each */
 const struct task *const task_list[] = {
-	&pingpong_task,
-	&spawn_task,
-	&compute_task,
-	&preempt_task,
-	&counter_task,
-	&timers_task,
-	&echo_task,
-	&fileio_task,
-	NULL,
+	&pingpong_task, &spawn_task, &compute_task, &preempt_task, &counter_task,
+	&timers_task,	&echo_task,  &fileio_task,  NULL,
 };
+/* clang-format on */

@@ -32,14 +32,23 @@
 #include "lib/procfs.h"
 #include "task.h"
 
-#define BASE_MAPS 65530ull   /* the kernel's default vm.max_map_count */
+#define BASE_MAPS 65530ull /* the kernel's default vm.max_map_count */
 
 static const struct task_param spawn_params[] = {
-	{ .key = "tasks", .type = PARAM_U64, .def = "10000", .unit = "count", .min = 1,
-	  .max = 10000000, .help = "tasks to create and park" },
-	{ .key = "stack_bytes", .type = PARAM_U64, .def = "16384", .unit = "bytes",
-	  .min = 4096, .max = 1ull << 30,
-	  .help = "stack size per task (threads: raised to PTHREAD_STACK_MIN if below)" },
+	{.key = "tasks",
+	 .type = PARAM_U64,
+	 .def = "10000",
+	 .unit = "count",
+	 .min = 1,
+	 .max = 10000000,
+	 .help = "tasks to create and park"},
+	{.key = "stack_bytes",
+	 .type = PARAM_U64,
+	 .def = "16384",
+	 .unit = "bytes",
+	 .min = 4096,
+	 .max = 1ull << 30,
+	 .help = "stack size per task (threads: raised to PTHREAD_STACK_MIN if below)"},
 	PARAM_END,
 };
 
@@ -72,15 +81,17 @@ static int spawn_setup(struct task_ctx *ctx)
 	int err;
 
 	/* Every stack is two mappings: the stack and its guard page. */
-	err = limit_sysctl_at_least(ctx->rec, "vm.max_map_count", 2 * n + BASE_MAPS, why, sizeof(why));
+	err = limit_sysctl_at_least(ctx->rec, "vm.max_map_count", 2 * n + BASE_MAPS, why,
+				    sizeof(why));
 	if (!err && threads) {
 		int64_t others = proc_threads_total();
 		uint64_t want = n + (others > 0 ? (uint64_t)others : 0) + 1000;
 
 		err = limit_sysctl_at_least(ctx->rec, "kernel.threads-max", want, why, sizeof(why));
-		if (!err)   /* PID_MAX_LIMIT on 64-bit is 4194304 */
+		if (!err) /* PID_MAX_LIMIT on 64-bit is 4194304 */
 			err = limit_sysctl_at_least(ctx->rec, "kernel.pid_max",
-						    want < 4194304 ? want : 4194304, why, sizeof(why));
+						    want < 4194304 ? want : 4194304, why,
+						    sizeof(why));
 	}
 	if (err) {
 		rec_fail(ctx->rec, "%s", why);
@@ -92,11 +103,12 @@ static int spawn_setup(struct task_ctx *ctx)
 /* Why spawning stopped at `reached`: name the kernel limit when one is hit. */
 static void name_the_limit(struct task_ctx *ctx, uint64_t reached, int err)
 {
-	int64_t threads = proc_threads_total(), threads_max = limit_sysctl_read("kernel.threads-max");
+	int64_t threads = proc_threads_total(),
+		threads_max = limit_sysctl_read("kernel.threads-max");
 	int64_t pid_max = limit_sysctl_read("kernel.pid_max");
 	int64_t maps = proc_map_count(), map_max = limit_sysctl_read("vm.max_map_count");
 	int64_t pids = 0, pids_max = -1;
-	struct kernel_mem km = { 0 };
+	struct kernel_mem km = {0};
 	const char *limit = "unknown";
 	struct rlimit as;
 
@@ -122,19 +134,19 @@ static void name_the_limit(struct task_ctx *ctx, uint64_t reached, int err)
 	else if (err == -ENOMEM)
 		limit = "memory";
 	rec_metric_str(ctx->rec, "limit_hit", limit);
-	rec_fail(ctx->rec, "spawn stopped at %llu of %llu tasks: %s (limit: %s; threads %lld/%lld, "
+	rec_fail(ctx->rec,
+		 "spawn stopped at %llu of %llu tasks: %s (limit: %s; threads %lld/%lld, "
 		 "maps %lld/%lld, MemAvailable %llu MiB)",
 		 (unsigned long long)reached, (unsigned long long)task_u64(ctx, "tasks"),
-		 strerror(-err), limit, (long long)threads, (long long)threads_max,
-		 (long long)maps, (long long)map_max,
-		 (unsigned long long)(km.mem_available >> 20));
+		 strerror(-err), limit, (long long)threads, (long long)threads_max, (long long)maps,
+		 (long long)map_max, (unsigned long long)(km.mem_available >> 20));
 }
 
 static int spawn_run(struct rt *rt, struct task_ctx *ctx)
 {
 	uint64_t n = task_u64(ctx, "tasks"), warmup = task_u64(ctx, "warmup"), reached = 0;
-	struct rt_spawn_opts opts = { .stack_bytes = task_u64(ctx, "stack_bytes"), .cpu = -1 };
-	struct spawn_state st = { .rt = rt, .target = n };
+	struct rt_spawn_opts opts = {.stack_bytes = task_u64(ctx, "stack_bytes"), .cpu = -1};
+	struct spawn_state st = {.rt = rt, .target = n};
 	struct kernel_mem km0, km1;
 	struct rt_task **handles;
 	uint64_t rss0, rss1, t0, t_spawned, t_parked, t_joined;
@@ -169,7 +181,7 @@ static int spawn_run(struct rt *rt, struct task_ctx *ctx)
 			break;
 	}
 	t_spawned = now_ns();
-	if (reached < n &&   /* count the missing ones as parked, so the last real one wakes us */
+	if (reached < n && /* count the missing ones as parked, so the last real one wakes us */
 	    atomic_fetch_add(&st.parked, n - reached) + (n - reached) == n)
 		rt_wake(rt, &st.all_parked);
 	rt_wait(rt, &st.all_parked);
@@ -196,7 +208,8 @@ static int spawn_run(struct rt *rt, struct task_ctx *ctx)
 		rec_metric_f64(ctx->rec, "create_ns", (double)(t_parked - t0) / r);
 		rec_metric_f64(ctx->rec, "spawn_call_ns", (double)(t_spawned - t0) / r);
 		rec_metric_f64(ctx->rec, "wake_join_ns", (double)(t_joined - t_parked) / r);
-		rec_metric_f64(ctx->rec, "user_bytes_per_task", (double)((int64_t)(rss1 - rss0)) / r);
+		rec_metric_f64(ctx->rec, "user_bytes_per_task",
+			       (double)((int64_t)(rss1 - rss0)) / r);
 		rec_metric_f64(ctx->rec, "kernel_bytes_per_task",
 			       (double)(kstack + slab + ptables) / r);
 		rec_metric_f64(ctx->rec, "kernel_stack_bytes_per_task", (double)kstack / r);

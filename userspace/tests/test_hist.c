@@ -41,7 +41,7 @@ static uint64_t xorshift(uint64_t *s)
 static void check_against_exact(uint64_t *values, size_t n)
 {
 	static struct hist h;
-	static const double qs[] = { 0.01, 0.1, 0.5, 0.9, 0.99, 0.999 };
+	static const double qs[] = {0.01, 0.1, 0.5, 0.9, 0.99, 0.999};
 	uint64_t sum = 0;
 
 	hist_init(&h);
@@ -81,7 +81,7 @@ static void test_log_spread(void **state)
 	uint64_t s = 7;
 
 	(void)state;
-	for (size_t i = 0; i < 50000; i++)   /* 1 ns .. about 1 hour */
+	for (size_t i = 0; i < 50000; i++) /* 1 ns .. about 1 hour */
 		v[i] = xorshift(&s) >> (xorshift(&s) % 64);
 	check_against_exact(v, 50000);
 }
@@ -92,7 +92,7 @@ static void test_small_values_exact(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < 128; i++)
-		v[i] = i;   /* below 2 * HIST_SUB every value has its own bucket */
+		v[i] = i; /* below 2 * HIST_SUB every value has its own bucket */
 	check_against_exact(v, 128);
 	struct hist h;
 	hist_init(&h);
@@ -110,7 +110,7 @@ static void test_empty_and_single(void **state)
 	assert_int_equal(hist_quantile(&h, 0.5), 0);
 	hist_add(&h, 123456789);
 	assert_int_equal(hist_quantile(&h, 0.0), 123456789);
-	assert_int_equal(hist_quantile(&h, 0.5), 123456789);   /* clamped to [min, max] */
+	assert_int_equal(hist_quantile(&h, 0.5), 123456789); /* clamped to [min, max] */
 	assert_int_equal(hist_quantile(&h, 1.0), 123456789);
 }
 

@@ -30,7 +30,8 @@ static char *capture(void (*fn)(FILE *))
 
 static void write_escapes(FILE *f)
 {
-	json_write_string(f, "a\"b\\c\nd\te\x01" "f\x7f");
+	json_write_string(f, "a\"b\\c\nd\te\x01"
+			     "f\x7f");
 }
 
 static void test_escaping(void **state)
@@ -83,10 +84,10 @@ static void write_record(FILE *f)
 	rec_param_str(r, "channel", "ev\"ent");
 	rec_metric_f64(r, "handoff_ns", 1.5);
 	rec_metric_u64(r, "handoffs", 10);
-	rec_metric_u64(r, "handoffs", 12);     /* replaces */
+	rec_metric_u64(r, "handoffs", 12); /* replaces */
 	rec_metric_hist(r, "lat_ns", &h);
 	rec_fail(r, "first %d", 1);
-	rec_fail(r, "second");                 /* the first failure wins */
+	rec_fail(r, "second"); /* the first failure wins */
 	rec_emit(r, f, 0);
 	rec_free(r);
 }
@@ -97,11 +98,11 @@ static void test_record(void **state)
 
 	(void)state;
 	assert_non_null(strstr(s, "{\"schema\":1,\"task\":\"pingpong\",\"model\":\"coro\","
-			       "\"params\":{\"iterations\":5,\"channel\":\"ev\\\"ent\"},"
-			       "\"status\":\"failed\",\"reason\":\"first 1\","
-			       "\"metrics\":{\"handoff_ns\":1.5,\"handoffs\":12,"
-			       "\"lat_ns\":{\"n\":2,\"sum\":30,\"min\":10,\"p50\":10,"
-			       "\"p90\":20,\"p99\":20,\"p999\":20,\"max\":20}},\"usage\":{"));
+				  "\"params\":{\"iterations\":5,\"channel\":\"ev\\\"ent\"},"
+				  "\"status\":\"failed\",\"reason\":\"first 1\","
+				  "\"metrics\":{\"handoff_ns\":1.5,\"handoffs\":12,"
+				  "\"lat_ns\":{\"n\":2,\"sum\":30,\"min\":10,\"p50\":10,"
+				  "\"p90\":20,\"p99\":20,\"p999\":20,\"max\":20}},\"usage\":{"));
 	/* one line: the only newline is the last character */
 	assert_int_equal(strchr(s, '\n') - s, (long)strlen(s) - 1);
 	free(s);
