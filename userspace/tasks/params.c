@@ -29,6 +29,13 @@ const struct task_param common_params[] = {
 	 .min = 0,
 	 .max = 1000000000,
 	 .help = "untimed rounds of the task's own unit before measuring"},
+	{.key = "timer_slack_ns",
+	 .type = PARAM_U64,
+	 .def = "1",
+	 .unit = "ns",
+	 .min = 0,
+	 .max = 1000000000ull,
+	 .help = "timer slack of every thread (PR_SET_TIMERSLACK); 0 = kernel default (50 us)"},
 	PARAM_END,
 };
 

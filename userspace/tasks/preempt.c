@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "lib/clock.h"
 #include "lib/hist.h"
@@ -130,32 +129,6 @@ static void preempt_hog(void *arg)
 		atomic_store(&run->last_hog_ns, now_ns());
 		atomic_store(&run->stop, 1);
 	}
-}
-
-/* Timer slack: Linux lets a sleep end up to 50 us late by default, and it
- * applies to clock_nanosleep (threads) and epoll_wait (coro) but not to
- * io_uring timeouts, so left alone it would dominate and bias the lateness
- * being compared. It is per thread and inherited, so setting it here, before
- * the model starts, covers every task. 0 keeps the kernel's default. */
-static int preempt_setup_slack(struct task_ctx *ctx)
-{
-	uint64_t slack_ns = task_u64(ctx, "timer_slack_ns");
-	int got;
-
-	if (slack_ns && prctl(PR_SET_TIMERSLACK, (unsigned long)slack_ns, 0, 0, 0)) {
-		rec_fail(ctx->rec, "preempt: prctl(PR_SET_TIMERSLACK, %llu): %s",
-			 (unsigned long long)slack_ns, strerror(errno));
-		return 1;
-	}
-	got = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-	if (got >= 0)
-		rec_metric_u64(ctx->rec, "timer_slack_ns", (uint64_t)got);
-	return 0;
-}
-
-static int preempt_setup(struct task_ctx *ctx)
-{
-	return preempt_setup_slack(ctx);
 }
 
 static int preempt_validate(const struct task_ctx *ctx, char *err, size_t errlen)
@@ -289,13 +262,6 @@ static const struct task_param preempt_params[] = {
 	 .min = 0,
 	 .max = 10000000,
 	 .help = "a hog calls rt_yield() this often; 0 = never"},
-	{.key = "timer_slack_ns",
-	 .type = PARAM_U64,
-	 .def = "1",
-	 .unit = "ns",
-	 .min = 0,
-	 .max = 1000000000ull,
-	 .help = "timer slack of every task (prctl PR_SET_TIMERSLACK); 0 = kernel default (50 us)"},
 	PARAM_END,
 };
 
@@ -305,6 +271,5 @@ const struct task preempt_task = {
 		   "(C6, C7)",
 	.params = preempt_params,
 	.validate = preempt_validate,
-	.setup = preempt_setup,
 	.run = preempt_run,
 };

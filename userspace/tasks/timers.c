@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,27 +121,6 @@ static int timers_raise(struct task_ctx *ctx, const char *name, uint64_t min_val
 	return err;
 }
 
-/* Timer slack: Linux lets a sleep end up to 50 us late by default, and it
- * applies to clock_nanosleep (threads) and epoll_wait (coro) but not to
- * io_uring timeouts, so left alone it would dominate and bias the lateness
- * being compared. It is per thread and inherited, so setting it here, before
- * the model starts, covers every task. 0 keeps the kernel's default. */
-static int timers_setup_slack(struct task_ctx *ctx)
-{
-	uint64_t slack_ns = task_u64(ctx, "timer_slack_ns");
-	int got;
-
-	if (slack_ns && prctl(PR_SET_TIMERSLACK, (unsigned long)slack_ns, 0, 0, 0)) {
-		rec_fail(ctx->rec, "timers: prctl(PR_SET_TIMERSLACK, %llu): %s",
-			 (unsigned long long)slack_ns, strerror(errno));
-		return 1;
-	}
-	got = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-	if (got >= 0)
-		rec_metric_u64(ctx->rec, "timer_slack_ns", (uint64_t)got);
-	return 0;
-}
-
 /* Refuses (status 1) a task count whose memory would exceed 80% of
  * MemAvailable; unknown MemAvailable (no /proc) does not refuse. */
 static int timers_check_memory(struct task_ctx *ctx, uint64_t n)
@@ -169,8 +147,6 @@ static int timers_setup(struct task_ctx *ctx)
 	char why[256];
 	int err;
 
-	if (timers_setup_slack(ctx))
-		return 1;
 	if (timers_check_memory(ctx, n))
 		return 1;
 	if (timers_raise(ctx, "vm/max_map_count", 2 * n + TIMERS_LIMIT_SLACK))
@@ -335,13 +311,6 @@ static const struct task_param timers_params[] = {
 	 .min = 1,
 	 .max = 1000000000ull,
 	 .help = "timed sleeps per task"},
-	{.key = "timer_slack_ns",
-	 .type = PARAM_U64,
-	 .def = "1",
-	 .unit = "ns",
-	 .min = 0,
-	 .max = 1000000000ull,
-	 .help = "timer slack of every task (prctl PR_SET_TIMERSLACK); 0 = kernel default (50 us)"},
 	PARAM_END,
 };
 
