@@ -19,9 +19,14 @@ schemas/config.schema.json. In short:
     repetitions = 5            # optional override
     timeout_s = 30             # optional override
     probes = ["sched", "perf"] # optional override: sched, uring, usdt, perf
+    events = false             # optional: schedtrace --events stream (needs "sched")
     [experiment.params]        # a value, or a list of values (cross product)
     channel = ["event", "pipe"]
     iterations = 200000
+
+    [[experiment]]             # an external peer instead of a task (peers.py)
+    peer = "perf-bench-sched-pipe"
+    params = { loops = 1000000, cpus = "0" }
 
 A bad config raises ConfigError with one line naming the file, the
 experiment, the key and the fix; the CLI prints it and exits 2.
@@ -31,17 +36,20 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import peers as peers_mod
+
 PROBES = ("sched", "uring", "usdt", "perf")
 DEFAULT_MODELS = ("threads", "coro", "uring")
 RUN_KEYS = ("repetitions", "seed", "timeout_s", "warmup_runs", "cooldown_s", "order",
             "probes", "workload", "schedtrace")
-EXPERIMENT_KEYS = ("name", "task", "models", "params", "probes", "repetitions",
-                   "timeout_s", "estimate_s")
+EXPERIMENT_KEYS = ("name", "task", "peer", "models", "params", "probes", "events",
+                   "repetitions", "timeout_s", "estimate_s")
 # Characters that would make a cell id ("task/model/k=v,k=v") ambiguous.
 ID_RESERVED = ",=/"
 
@@ -73,6 +81,8 @@ class Experiment:
     repetitions: int
     timeout_s: float
     estimate_s: float | None = None
+    events: bool = False                    # schedtrace --events (needs the sched probe)
+    peer: str | None = None                 # an external peer (peers.py) instead of a task
 
 
 @dataclass(frozen=True)
@@ -195,13 +205,56 @@ def _param_values(where: str, key: str, v: Any) -> tuple[Any, ...]:
     return tuple(vals)
 
 
+def _peer(where: str, t: dict) -> peers_mod.Peer | None:
+    if "peer" not in t:
+        return None
+    name = t["peer"]
+    known = ", ".join(peers_mod.PEERS)
+    if "task" in t:
+        raise ConfigError(f"{where}: give either task or peer, not both (a peer's cells are "
+                          "filed under its own task name)")
+    if not isinstance(name, str) or name not in peers_mod.PEERS:
+        raise ConfigError(f"{where}: unknown peer {name!r}; known peers: {known}")
+    return peers_mod.PEERS[name]
+
+
+def _check_peer(where: str, peer: peers_mod.Peer, models: tuple[str, ...] | None,
+                params: tuple[tuple[str, tuple[Any, ...]], ...]) -> None:
+    """A peer's models and parameters, checked like a task's against --list."""
+    for m in models or ():
+        if m not in peer.model_names:
+            raise ConfigError(f"{where}: peer {peer.name} has no model '{m}'; valid models: "
+                              f"{', '.join(peer.model_names)}")
+    specs = {s["key"]: s for s in peer.params}
+    for key, values in params:
+        if key not in specs:
+            raise ConfigError(f"{where}: unknown parameter '{key}' for peer {peer.name}; "
+                              f"valid: {', '.join(specs)}")
+        for v in values:
+            _check_value(where, specs[key], v)
+
+
+def _events(where: str, t: dict, probes: tuple[str, ...]) -> bool:
+    v = t.get("events", False)
+    if not isinstance(v, bool):
+        raise ConfigError(f"{where}: events must be true or false (unquoted), got "
+                          f"{_type_name(v)} {v!r}")
+    if v and "sched" not in probes:
+        raise ConfigError(f"{where}: events = true needs the sched probe (the event stream "
+                          f"is schedtrace's): add \"sched\" to probes, got "
+                          f"[{', '.join(probes)}]")
+    return v
+
+
 def _parse_experiment(where: str, t: Any, run: RunSettings) -> Experiment:
     if not isinstance(t, dict):
         raise ConfigError(f"{where}: must be a table ([[experiment]])")
     _unknown_keys(where, t, EXPERIMENT_KEYS)
-    task = t.get("task")
+    peer = _peer(where, t)
+    task = peer.task if peer else t.get("task")
     if not isinstance(task, str) or not task:
-        raise ConfigError(f"{where}: missing 'task = \"NAME\"' (see ./schedlab list)")
+        raise ConfigError(f"{where}: missing 'task = \"NAME\"' (see ./schedlab list) or "
+                          f"'peer = \"NAME\"' (known peers: {', '.join(peers_mod.PEERS)})")
     models = t.get("models")
     if models is not None:
         if (not isinstance(models, list) or not models
@@ -219,16 +272,22 @@ def _parse_experiment(where: str, t: Any, run: RunSettings) -> Experiment:
     if not isinstance(name, str) or not name or any(c in name for c in ", =/"):
         raise ConfigError(f"{where}: name must be a word without spaces, ',', '=' or '/'")
     estimate = t.get("estimate_s")
+    values = tuple((k, _param_values(where, k, v)) for k, v in params.items())
+    if peer:
+        _check_peer(where, peer, models, values)
+    probes = _probes(where, t["probes"]) if "probes" in t else run.probes
     return Experiment(
         name=name,
         task=task,
         models=models,
-        params=tuple((k, _param_values(where, k, v)) for k, v in params.items()),
-        probes=_probes(where, t["probes"]) if "probes" in t else run.probes,
+        params=values,
+        probes=probes,
         repetitions=_count(where, "repetitions", t.get("repetitions", run.repetitions), 1),
         timeout_s=_positive_number(where, "timeout_s", t.get("timeout_s", run.timeout_s)),
         estimate_s=None if estimate is None
         else _positive_number(where, "estimate_s", estimate),
+        events=_events(where, t, probes),
+        peer=peer.name if peer else None,
     )
 
 
@@ -275,6 +334,9 @@ def load(path: str | Path) -> Config:
 
 def _check_value(where: str, spec: dict, v: Any) -> None:
     key, typ = spec["key"], spec.get("type")
+    pattern = spec.get("pattern")
+    if pattern and isinstance(v, str) and not re.match(pattern, v):
+        raise ConfigError(f"{where}: params.{key} = {v!r}: {spec.get('help') or pattern}")
     if typ == "u64":
         if isinstance(v, bool) or not isinstance(v, int):
             raise ConfigError(f"{where}: params.{key} = {v!r}: expected an integer "
@@ -300,6 +362,8 @@ def resolve_models(exp: Experiment, catalog: dict | None) -> tuple[str, ...]:
     """The models an experiment runs: its own list, or every model of its task."""
     if exp.models is not None:
         return exp.models
+    if exp.peer:
+        return peers_mod.PEERS[exp.peer].default_models
     if catalog:
         for t in catalog.get("tasks", []):
             if t.get("name") == exp.task and t.get("models"):
@@ -313,6 +377,8 @@ def check_catalog(cfg: Config, catalog: dict) -> None:
     models = [m["name"] for m in catalog.get("models", [])]
     for i, exp in enumerate(cfg.experiments, start=1):
         where = f"{cfg.path}: [[experiment]] #{i} ({exp.name})"
+        if exp.peer:
+            continue            # checked against peers.py when parsed
         if exp.task not in tasks:
             raise ConfigError(f"{where}: unknown task '{exp.task}'; valid tasks: "
                               f"{', '.join(tasks) or '(none)'}")

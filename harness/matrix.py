@@ -33,6 +33,8 @@ class Cell:
     repetitions: int
     timeout_s: float
     estimate_s: float | None = None
+    events: bool = False            # schedtrace --events stream for each measured run
+    peer: str | None = None         # an external peer (peers.py) runs instead of the workload
 
     @property
     def params_dict(self) -> dict[str, Any]:
@@ -78,16 +80,21 @@ def expand(cfg: Config, catalog: dict | None = None) -> list[Cell]:
                 cell = Cell(id=cid, experiment=exp.name, task=exp.task, model=model,
                             params=params, probes=exp.probes,
                             repetitions=exp.repetitions, timeout_s=exp.timeout_s,
-                            estimate_s=exp.estimate_s)
+                            estimate_s=exp.estimate_s, events=exp.events, peer=exp.peer)
                 old = cells.get(cid)
                 if old is None:
                     cells[cid] = cell
                     continue
-                if set(old.probes) != set(cell.probes):
+                if old.peer != cell.peer:
                     raise ConfigError(
                         f"{cfg.path}: cell {cid} is in experiments '{old.experiment}' and "
-                        f"'{exp.name}' with different probes; give them the same probes "
-                        "or set a parameter that tells them apart")
+                        f"'{exp.name}', one a peer and one a task; rename the task or set a "
+                        "parameter that tells them apart")
+                if set(old.probes) != set(cell.probes) or old.events != cell.events:
+                    raise ConfigError(
+                        f"{cfg.path}: cell {cid} is in experiments '{old.experiment}' and "
+                        f"'{exp.name}' with different probes or events; give them the same "
+                        "probes and events or set a parameter that tells them apart")
                 if cell.repetitions > old.repetitions:
                     cells[cid] = Cell(**{**old.__dict__, "repetitions": cell.repetitions})
     return list(cells.values())

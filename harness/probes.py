@@ -12,6 +12,10 @@ be compared with getrusage; schedtrace reports each process on its own, so
 perf's own process (asleep in wait4 almost all the time) is a separate row
 of its document, not mixed into the workload's.
 
+An experiment with events = true also passes `--events traces/NAME.events`
+to schedtrace: the per-event stream (bpf/sched.h) that `schedlab trace`
+turns into a Perfetto timeline; the line names it in "events".
+
 A probe that cannot be attached here (no tracer built, not root, no perf)
 is left out with a one-line reason in the line's probes_skipped; the cell
 still runs. This module only builds argument lists and parses files: the
@@ -71,6 +75,7 @@ class Wrapped:
     command: list[str]
     outputs: dict[str, Path] = field(default_factory=dict)   # "schedtrace"/"perf" -> file
     skipped: dict[str, str] = field(default_factory=dict)    # probe -> reason
+    events: Path | None = None                               # schedtrace --events file
 
 
 def slug(cell_id: str) -> str:
@@ -79,8 +84,12 @@ def slug(cell_id: str) -> str:
 
 
 def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
-         trace_dir: Path, name: str) -> Wrapped:
-    """The command with its probes around it; files go to trace_dir/name.*."""
+         trace_dir: Path, name: str, events: bool = False) -> Wrapped:
+    """The command with its probes around it; files go to trace_dir/name.*.
+
+    events: also ask schedtrace for its event stream (only with "sched",
+    which config.py enforces; without the tracer it is skipped with the
+    tracer's reason, under the key "events")."""
     w = Wrapped(command=list(command))
     if "perf" in probes:
         if tools.perf_missing:
@@ -95,10 +104,16 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
         if tools.schedtrace_missing:
             for p in traced:
                 w.skipped[p] = tools.schedtrace_missing
+            if events:
+                w.skipped["events"] = tools.schedtrace_missing
         else:
             out = trace_dir / f"{name}.schedtrace.json"
             w.outputs["schedtrace"] = out
-            w.command = [tools.schedtrace, "--json", str(out), "--probes",
+            extra: list[str] = []
+            if events and "sched" in traced:
+                w.events = trace_dir / f"{name}.events"
+                extra = ["--events", str(w.events)]
+            w.command = [tools.schedtrace, "--json", str(out), *extra, "--probes",
                          ",".join(traced), "--"] + w.command
     if w.outputs:
         trace_dir.mkdir(parents=True, exist_ok=True)
@@ -151,9 +166,14 @@ def parse_perf(text: str) -> dict:
 
 
 def collect(w: Wrapped) -> tuple[dict, dict[str, str]]:
-    """Read the probes' files after the run: (probes, probes_skipped)."""
+    """Read the probes' files after the run: (probes, probes_skipped).
+
+    The event stream is not read here (it can be hundreds of MB): only
+    checked to exist, see events_file()."""
     probes: dict = {}
     skipped = dict(w.skipped)
+    if w.events is not None and not events_file(w):
+        skipped["events"] = f"schedtrace wrote no event stream ({w.events.name} missing or empty)"
     for tool, path in w.outputs.items():
         try:
             text = path.read_text()
@@ -177,6 +197,16 @@ def collect(w: Wrapped) -> tuple[dict, dict[str, str]]:
                 continue
             probes["schedtrace"] = trim_threads(doc, LINE_THREAD_ROWS)
     return probes, skipped
+
+
+def events_file(w: Wrapped) -> Path | None:
+    """The event stream the run wrote, or None when it wrote none."""
+    if w.events is None:
+        return None
+    try:
+        return w.events if w.events.stat().st_size > 0 else None
+    except OSError:
+        return None
 
 
 def trim_threads(doc: dict, keep: int) -> dict:

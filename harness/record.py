@@ -12,6 +12,10 @@ workload's own record has its schema in userspace/lib/record.h):
         path of the probe's own output, relative to the run directory}) when
         probes ran. The line's schedtrace document keeps at most 64 thread
         rows per process (probes.LINE_THREAD_ROWS); the file has them all.
+    line schema 1, additive (2026-11): optional "events" (the schedtrace
+        --events stream, path relative to the run directory) and "peer"
+        (the external peer run instead of build/workload, harness/peers.py);
+        a peer's record also carries "peer".
 
 A line is written only when its run has finished, then flushed and fsynced,
 so a crash or a kill leaves at most one truncated last line; the loader

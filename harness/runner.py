@@ -8,7 +8,11 @@ SIGTERM to the process group, then SIGKILL after a grace period.
 execute() drives a whole run: it takes the planned runs (matrix.order),
 skips those --resume finds done, wraps each command with its probes, and
 appends one line to records.jsonl as each run finishes (fsynced: see
-record.py). Tests inject a fake runner with the same two methods, run()
+record.py). A cell of an external peer (peers.py: perf bench sched pipe)
+runs the same way, with the peer's command in place of the workload's and
+its output turned into a workload-shaped record by peers.py; when the
+peer's tool is missing it is not started and its line says skipped, why.
+Tests inject a fake runner with the same two methods, run()
 and capture(), so nothing real is spawned by accident (kunit.py style).
 """
 
@@ -28,6 +32,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Callable, IO
 
+from . import peers as peers_mod
 from . import probes as probes_mod
 from . import record as record_mod
 from .config import format_value
@@ -128,7 +133,11 @@ class ProcessRunner:
 
 # ---- one run -> one line -----------------------------------------------------
 
-def workload_command(workload: str, cell: Cell) -> list[str]:
+def workload_command(workload: str, cell: Cell, tool_path: str | None = None) -> list[str]:
+    """The cell's command before probes: build/workload's, or its peer's
+    (tool_path: where the peer's tool was found; def: its name, on PATH)."""
+    if cell.peer:
+        return peers_mod.command(cell.peer, cell.model, cell.params_dict, tool_path)
     cmd = [workload, cell.task, "--model", cell.model]
     for k, v in cell.params:
         cmd += [f"--{k}", format_value(v)]
@@ -193,12 +202,33 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def peer_outcome(cell: Cell, res: ProcResult,
+                 why_not: str | None = None) -> tuple[dict | None, Status, str | None]:
+    """(record, status, reason) of a peer's run; why_not: it was not started."""
+    if why_not:
+        rec = peers_mod.record(cell.peer, cell.model, cell.params_dict, "skipped", why_not)
+        return rec, Status.SKIPPED, why_not
+    if res.timed_out or res.error:
+        status, reason = classify(res, None, cell.timeout_s)
+        return None, status, reason
+    rec = peers_mod.make_record(cell.peer, cell.model, cell.params_dict, res.exit_status,
+                                res.stdout, res.stderr)
+    return rec, Status(rec["status"]), rec["reason"]
+
+
 def make_line(run: Run, command: list[str], cwd: Path, started_at: str, res: ProcResult,
-              probes: dict, probes_skipped: dict, seed: int) -> dict:
+              probes: dict, probes_skipped: dict, seed: int,
+              outcome: tuple[dict | None, Status, str | None] | None = None) -> dict:
+    """One records.jsonl line. outcome: (record, status, reason) when the
+    caller already has them (a peer's run); else read from the workload's
+    stdout and exit status."""
     cell = run.cell
-    rec = parse_record(res.stdout)
-    status, reason = classify(res, rec, cell.timeout_s)
-    return {
+    if outcome is None:
+        rec = parse_record(res.stdout)
+        status, reason = classify(res, rec, cell.timeout_s)
+    else:
+        rec, status, reason = outcome
+    line = {
         "schema": record_mod.LINE_SCHEMA,
         "cell": cell.id,
         "experiment": cell.experiment,
@@ -219,6 +249,9 @@ def make_line(run: Run, command: list[str], cwd: Path, started_at: str, res: Pro
         "probes_skipped": probes_skipped,
         "stderr_tail": stderr_tail(res.stderr),
     }
+    if cell.peer:
+        line["peer"] = cell.peer
+    return line
 
 
 # ---- estimates -----------------------------------------------------------------
@@ -301,14 +334,30 @@ def execute(runs: list[Run], run_dir: Path, workload: str, tools: probes_mod.Too
                 progress.start(label)
                 name = probes_mod.slug(run.cell.id) + (
                     f".w{-run.repetition}" if run.warmup else f".r{run.repetition}")
-                wrapped = probes_mod.wrap(workload_command(workload, run.cell),
-                                          run.cell.probes, tools, trace_dir, name)
+                cell = run.cell
+                why_not = (peers_mod.unavailable(cell.peer, tools.perf_missing)
+                           if cell.peer else None)
+                # The event stream is for measured runs: a warm-up's would only
+                # fill the disk (it can be hundreds of MB).
+                wrapped = probes_mod.wrap(workload_command(workload, cell, tools.perf),
+                                          cell.probes, tools, trace_dir, name,
+                                          events=cell.events and not run.warmup)
                 started = utc_now()
-                res = runner.run(wrapped.command, run.cell.timeout_s)
-                found, skipped = probes_mod.collect(wrapped)
+                if why_not:
+                    res = ProcResult(None, "", "", 0.0)
+                    found = {}
+                    skipped = {p: f"cell not run: {why_not}" for p in cell.probes}
+                else:
+                    res = runner.run(wrapped.command, cell.timeout_s)
+                    found, skipped = probes_mod.collect(wrapped)
+                result = peer_outcome(cell, res, why_not) if cell.peer else None
                 line = make_line(run, wrapped.command, cwd, started, res, found, skipped,
-                                 seed)
-                if wrapped.outputs:
+                                 seed, result)
+                events = None if why_not else probes_mod.events_file(wrapped)
+                if events is not None:
+                    line["events"] = (str(events.relative_to(run_dir))
+                                      if events.is_relative_to(run_dir) else str(events))
+                if wrapped.outputs and not why_not:
                     line["probe_files"] = {tool: str(path.relative_to(run_dir))
                                            if path.is_relative_to(run_dir) else str(path)
                                            for tool, path in wrapped.outputs.items()}

@@ -1,0 +1,254 @@
+"""External peers: established benchmarks run as cells of our own run.
+
+A reproduction config may take its reference figure from a live peer
+instead of a published one (configs/reproduce/perf-bench-pipe.toml): the
+peer runs on the same machine, kernel and moment as our cells, through the
+same runner (timeout, interleaving, repetitions, one records.jsonl line
+each), so the two sides differ only in the code measured.
+
+A config asks for one with
+
+    [[experiment]]
+    peer = "perf-bench-sched-pipe"
+    params = { loops = 1000000, cpus = "0" }
+
+Each peer here declares the task and models its cells are filed under, its
+parameters (in `build/workload --list`'s format, so config.py checks them
+with the same rules), how to build its command, and how to turn its output
+into a record shaped like the workload's (schema, task, model, params,
+status, reason, metrics, usage), so the report reads both alike. The
+command runs under peer_exec.py, which pins it (sched_setaffinity, like
+taskset) and reports its rusage for the record's `usage`.
+
+This module builds argument lists and parses text; the runner spawns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+RECORD_SCHEMA = 1
+PEER_EXEC = Path(__file__).resolve().parent / "peer_exec.py"
+USAGE_KEYS = ("wall_ns", "user_ns", "sys_ns", "max_rss_bytes", "voluntary_switches",
+              "involuntary_switches")
+# The shim's own exit statuses (peer_exec.py).
+SHIM_BAD_INPUT, SHIM_SKIPPED, SHIM_NOT_STARTED = 2, 77, 127
+
+
+class PeerOutputError(Exception):
+    """The peer ran but its output is not what it should print."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    task: str                       # cells are task/model/params like the workload's
+    tool: str                       # the executable the runner must find ("perf")
+    summary: str
+    models: tuple[tuple[str, tuple[str, ...]], ...]   # model -> extra arguments
+    default_models: tuple[str, ...]
+    params: tuple[dict, ...]        # build/workload --list format
+    argv: Callable[[str, str, dict], list[str]]       # (tool path, model, params)
+    parse: Callable[[str, str, dict], dict]           # (stdout, model, params) -> metrics
+    # Output that means "this tool cannot run this benchmark here" (an old or
+    # stripped perf, a distribution wrapper without the kernel's perf):
+    # skipped with that line as the reason, not failed.
+    unsupported: tuple[str, ...] = ()
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(m for m, _ in self.models)
+
+    def model_args(self, model: str) -> tuple[str, ...]:
+        return dict(self.models)[model]
+
+    def params_as_run(self, given: dict) -> dict:
+        """Every parameter with its value: the config's, else the default."""
+        out: dict[str, Any] = {}
+        for spec in self.params:
+            if spec["key"] in given:
+                out[spec["key"]] = given[spec["key"]]
+            elif spec["type"] == "u64":
+                out[spec["key"]] = int(spec["default"])
+            else:
+                out[spec["key"]] = spec["default"]
+        return out
+
+
+# ---- perf bench sched pipe ----------------------------------------------------
+
+# tools/perf/bench/sched-pipe.c, default output format (perf 6.1):
+#   # Running 'sched/pipe' benchmark:
+#   # Executed 1000 pipe operations between two threads
+#
+#        Total time: 0.013 [sec]
+#
+#         13.426000 usecs/op
+#             74482 ops/sec
+# One "op" is a round trip: A writes pipe 1 and reads pipe 2, B reads pipe 1
+# and writes pipe 2, so it holds two hand-offs. perf times the loop with
+# gettimeofday, so usecs/op has a resolution of 1 us / loops.
+_EXECUTED_RE = re.compile(r"^# Executed (\d+) pipe operations between two (\w+)", re.M)
+_USECS_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s+usecs/op\s*$", re.M)
+_OPS_RE = re.compile(r"^\s*([0-9]+)\s+ops/sec\s*$", re.M)
+
+
+def _sched_pipe_argv(perf: str, model: str, params: dict) -> list[str]:
+    return [perf, "bench", "sched", "pipe", *SCHED_PIPE.model_args(model),
+            "-l", str(params["loops"])]
+
+
+def _sched_pipe_parse(stdout: str, model: str, params: dict) -> dict:
+    ex = _EXECUTED_RE.search(stdout)
+    us = _USECS_RE.search(stdout)
+    if not ex or not us:
+        raise PeerOutputError("perf bench sched pipe printed no '# Executed N pipe "
+                              "operations' and 'usecs/op' lines")
+    loops, between = int(ex.group(1)), ex.group(2)
+    if loops != params["loops"]:
+        raise PeerOutputError(f"perf ran {loops} loops, {params['loops']} were asked for")
+    if between != model:
+        raise PeerOutputError(f"perf ran between two {between}, model {model} was asked for")
+    round_trip_ns = float(us.group(1)) * 1000.0
+    metrics = {"round_trip_ns": round(round_trip_ns, 3),
+               "handoff_ns": round(round_trip_ns / 2.0, 3),
+               "round_trips": loops,
+               "handoffs": 2 * loops}
+    ops = _OPS_RE.search(stdout)
+    if ops:
+        metrics["ops_per_s"] = int(ops.group(1))
+    return metrics
+
+
+SCHED_PIPE = Peer(
+    name="perf-bench-sched-pipe",
+    task="perfbench",
+    tool="perf",
+    summary="perf bench sched pipe: two tasks pass a byte back and forth through two pipes",
+    models=(("threads", ("-T",)), ("processes", ())),
+    default_models=("threads",),
+    params=(
+        {"key": "loops", "type": "u64", "default": "1000000", "unit": "count", "min": 1,
+         "max": 1000000000, "help": "round trips (perf's -l)"},
+        {"key": "cpus", "type": "str", "default": "", "unit": None,
+         "pattern": r"^(\d+(-\d+)?)?$",
+         "help": "CPUs the peer is confined to (sched_setaffinity before it starts), "
+                 "e.g. \"0\" or \"0-1\"; empty: not pinned"},
+    ),
+    argv=_sched_pipe_argv,
+    parse=_sched_pipe_parse,
+    unsupported=("Unknown collection", "Unknown benchmark", "unknown option",
+                 "unknown switch", "perf not found for kernel", "not supported"),
+)
+
+PEERS: dict[str, Peer] = {p.name: p for p in (SCHED_PIPE,)}
+
+
+def get(name: str) -> Peer:
+    return PEERS[name]
+
+
+# ---- command and record ---------------------------------------------------------
+
+def command(peer_name: str, model: str, params: dict, tool_path: str | None = None,
+            python: str = sys.executable) -> list[str]:
+    """The exact argv: the pinning shim, then the peer's own command line."""
+    peer = PEERS[peer_name]
+    p = peer.params_as_run(params)
+    cmd = [python, str(PEER_EXEC)]
+    if p.get("cpus"):
+        cmd += ["--cpus", str(p["cpus"])]
+    return cmd + ["--"] + peer.argv(tool_path or peer.tool, model, p)
+
+
+def unavailable(peer_name: str, tool_missing: str | None) -> str | None:
+    """Why the peer cannot run here at all (its tool is missing), or None."""
+    if tool_missing:
+        return f"peer {peer_name} not run: {tool_missing}"
+    return None
+
+
+def _zero_usage() -> dict:
+    return {k: 0 for k in USAGE_KEYS}
+
+
+def split_shim(stdout: str) -> tuple[str, dict | None]:
+    """(the peer's own stdout, the shim's peer_exec document or None)."""
+    lines = stdout.rstrip("\n").split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        text = lines[i].strip()
+        if not text.startswith('{"peer_exec"'):
+            continue
+        try:
+            doc = json.loads(text)["peer_exec"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return stdout, None
+        return "\n".join(lines[:i] + lines[i + 1:]) + "\n", doc
+    return stdout, None
+
+
+def record(peer_name: str, model: str, params: dict, status: str, reason: str | None,
+           metrics: dict | None = None, usage: dict | None = None) -> dict:
+    """A record shaped like build/workload's (schemas/record.schema.json)."""
+    peer = PEERS[peer_name]
+    rec = {"schema": RECORD_SCHEMA, "task": peer.task, "model": model,
+           "params": peer.params_as_run(params), "status": status,
+           "reason": reason, "metrics": metrics or {},
+           "usage": usage if usage is not None else _zero_usage(),
+           "peer": peer.name}
+    return rec
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def make_record(peer_name: str, model: str, params: dict, exit_status: int | None,
+                stdout: str, stderr: str) -> dict:
+    """The record of one finished peer run (not for timeouts: nothing to read).
+
+    status ok: exit 0 and the output parsed; skipped: the tool cannot run
+    this benchmark here, or the CPUs asked for are not available; failed:
+    anything else, with the reason.
+    """
+    peer = PEERS[peer_name]
+    p = peer.params_as_run(params)
+    own, shim = split_shim(stdout)
+    usage = None
+    if shim and isinstance(shim.get("usage"), dict):
+        usage = {k: int(shim["usage"].get(k) or 0) for k in USAGE_KEYS}
+    both = own + "\n" + stderr
+    if exit_status == 0:
+        try:
+            metrics = peer.parse(own, model, p)
+        except PeerOutputError as e:
+            return record(peer_name, model, p, "failed", str(e), usage=usage)
+        return record(peer_name, model, p, "ok", None, metrics, usage)
+    if shim is None and exit_status in (SHIM_SKIPPED, SHIM_NOT_STARTED, SHIM_BAD_INPUT):
+        # The shim ended before the peer ran: its own one-line message.
+        why = _last_line(stderr) or f"peer_exec exit status {exit_status}"
+        status = "skipped" if exit_status == SHIM_SKIPPED else "failed"
+        return record(peer_name, model, p, status, why, usage=usage)
+    for line in both.splitlines():
+        if any(s.lower() in line.lower() for s in peer.unsupported):
+            why = f"{peer.tool} cannot run {peer.name} here: {line.strip()}"
+            return record(peer_name, model, p, "skipped", why, usage=usage)
+    why = _last_line(stderr) or _last_line(own) or "no message"
+    if exit_status is not None and exit_status < 0:
+        return record(peer_name, model, p, "failed", f"killed by signal {-exit_status}: {why}",
+                      usage=usage)
+    return record(peer_name, model, p, "failed", f"exit status {exit_status}: {why}",
+                  usage=usage)
+
+
+def catalog() -> list[dict]:
+    """The peers in build/workload --list's task format (for docs and listings)."""
+    return [{"name": p.task, "peer": p.name, "summary": p.summary,
+             "models": list(p.model_names), "params": [dict(s) for s in p.params]}
+            for p in PEERS.values()]
