@@ -53,6 +53,9 @@ struct rt_spawn_opts {
 	size_t stack_bytes; /* 0: the model's default (RT_DEFAULT_STACK_BYTES) */
 	int cpu;	    /* >= 0: pin this task's thread to that CPU (threads
 			     * model only; single-thread models ignore it) */
+	int no_guard;	    /* 1: no guard page below the stack (threads: guard
+			     * size 0; coroutines: stacks the kernel can merge
+			     * into one mapping, so no vm.max_map_count raise) */
 };
 #define RT_DEFAULT_STACK_BYTES (64 * 1024)
 

@@ -123,3 +123,14 @@ def test_spawn_names_the_limit_that_stopped_it():
     assert 0 < rec["metrics"]["tasks"] < 100000
     assert "RLIMIT_AS" in rec["reason"] and "spawn stopped at" in rec["reason"]
     assert all(limit["restored"] for limit in rec["limits"])
+
+
+@pytest.mark.parametrize("model", ["coro", "uring"])
+def test_spawn_without_guard_pages_needs_no_map_count_raise(model):
+    out = run("spawn", "--model", model, "--tasks", "40000", "--guard", "false")
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(out.stdout)
+    assert rec["params"]["guard"] is False
+    assert rec["metrics"]["tasks"] == 40000
+    assert rec["limits"] == []          # 40,000 guarded stacks would need 80,000 maps
+    assert rec["metrics"]["user_bytes_per_task"] >= 4096   # one touched stack page at least

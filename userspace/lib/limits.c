@@ -21,6 +21,7 @@ struct saved_sysctl {
 	char name[64];
 	char old_value[32];
 	size_t old_len;
+	long long set_value; /* what we wrote: restore only while it is still there */
 	volatile sig_atomic_t active;
 };
 
@@ -101,6 +102,7 @@ int limit_sysctl_at_least(struct record *rec, const char *name, uint64_t min_val
 			 geteuid() ? "; run as root" : "");
 		return err;
 	}
+	s->set_value = (long long)min_value;
 	s->active = 1;
 	nsaved++;
 	saved_rec = rec;
@@ -157,13 +159,35 @@ int limit_nproc_at_least(struct record *rec, uint64_t min_value, char *why, size
 }
 
 /* Async-signal-safe: open/write/close only, newest first. */
+/* Another run may have raised the same limit after us (two workloads at
+ * once): then the value is theirs, and lowering it would pull the limit from
+ * under them. Async-signal-safe: open/read/close and no stdio. */
+static int still_ours(const struct saved_sysctl *s)
+{
+	char buf[32];
+	long long v = 0;
+	ssize_t n;
+	int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		v = v * 10 + (buf[i] - '0');
+	return v == s->set_value;
+}
+
 static void restore_raw(void)
 {
 	for (int i = nsaved - 1; i >= 0; i--) {
 		if (!saved[i].active)
 			continue;
 		saved[i].active = 0;
-		(void)sysctl_write(saved[i].path, saved[i].old_value, saved[i].old_len);
+		if (still_ours(&saved[i]))
+			(void)sysctl_write(saved[i].path, saved[i].old_value, saved[i].old_len);
 	}
 }
 
@@ -172,6 +196,14 @@ void limits_restore(void)
 	for (int i = nsaved - 1; i >= 0; i--) {
 		if (!saved[i].active)
 			continue;
+		if (!still_ours(&saved[i])) {
+			saved[i].active = 0;
+			fprintf(stderr,
+				"limits: %s was changed by someone else during the run: "
+				"left as it is\n",
+				saved[i].name);
+			continue;
+		}
 		if (sysctl_write(saved[i].path, saved[i].old_value, saved[i].old_len) == 0) {
 			saved[i].active = 0;
 			if (saved_rec)

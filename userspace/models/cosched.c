@@ -139,6 +139,8 @@ int cosched_spawn(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_
 	/* opts->cpu is ignored: every coroutine shares the one OS thread. */
 	if (opts && opts->stack_bytes)
 		co_opts.stack_bytes = opts->stack_bytes;
+	if (opts && opts->no_guard)
+		co_opts.no_guard = 1;
 	err = coro_spawn(&cs->sched, &co_opts, fn, arg, &c);
 	if (err)
 		return err;

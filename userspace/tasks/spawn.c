@@ -49,6 +49,11 @@ static const struct task_param spawn_params[] = {
 	 .min = 4096,
 	 .max = 1ull << 30,
 	 .help = "stack size per task (threads: raised to PTHREAD_STACK_MIN if below)"},
+	{.key = "guard",
+	 .type = PARAM_BOOL,
+	 .def = "true",
+	 .help = "a PROT_NONE guard page below every stack (two mappings per task); false: "
+		 "none, so an overflow corrupts silently, but no vm.max_map_count raise"},
 	PARAM_END,
 };
 
@@ -80,9 +85,12 @@ static int spawn_setup(struct task_ctx *ctx)
 	char why[256];
 	int err;
 
-	/* Every stack is two mappings: the stack and its guard page. */
-	err = limit_sysctl_at_least(ctx->rec, "vm.max_map_count", 2 * n + BASE_MAPS, why,
-				    sizeof(why));
+	/* Every guarded stack is two mappings: the stack and its guard page.
+	 * Unguarded coroutine stacks merge with their neighbours. */
+	err = 0;
+	if (threads || task_bool(ctx, "guard"))
+		err = limit_sysctl_at_least(ctx->rec, "vm.max_map_count", 2 * n + BASE_MAPS, why,
+					    sizeof(why));
 	if (!err && threads) {
 		int64_t others = proc_threads_total();
 		uint64_t want = n + (others > 0 ? (uint64_t)others : 0) + 1000;
@@ -145,7 +153,9 @@ static void name_the_limit(struct task_ctx *ctx, uint64_t reached, int err)
 static int spawn_run(struct rt *rt, struct task_ctx *ctx)
 {
 	uint64_t n = task_u64(ctx, "tasks"), warmup = task_u64(ctx, "warmup"), reached = 0;
-	struct rt_spawn_opts opts = {.stack_bytes = task_u64(ctx, "stack_bytes"), .cpu = -1};
+	struct rt_spawn_opts opts = {.stack_bytes = task_u64(ctx, "stack_bytes"),
+				     .cpu = -1,
+				     .no_guard = !task_bool(ctx, "guard")};
 	struct spawn_state st = {.rt = rt, .target = n};
 	struct kernel_mem km0, km1;
 	struct rt_task **handles;
