@@ -30,6 +30,7 @@
 #include "lib/clock.h"
 #include "lib/record.h"
 #include "task.h"
+#include "tasks/crew.h"
 
 /* JSON numbers are doubles in many readers: keep the checksum exact there. */
 #define CHECKSUM_MASK ((1ull << 53) - 1)
@@ -41,13 +42,11 @@ struct compute_worker {
 	uint64_t first, count; /* unit indices [first, first + count) */
 	uint64_t sum;	       /* this worker's partial checksum */
 	uint64_t done_ns;      /* when it finished its slice */
-	struct rt_task *task;
 };
 
 struct compute_run {
 	struct rt *rt;
-	struct rt_event gate; /* opened once every worker is spawned */
-	_Atomic int abort;    /* a spawn failed: workers leave at once */
+	struct crew crew; /* every worker starts at once */
 	uint64_t unit_iters;
 	uint64_t seed;
 };
@@ -79,7 +78,7 @@ static void compute_worker_fn(void *arg)
 	struct compute_run *run = w->run;
 	uint64_t sum = 0;
 
-	if (rt_wait(run->rt, &run->gate) < 0 || atomic_load(&run->abort))
+	if (!crew_wait_start(&run->crew))
 		return;
 	for (uint64_t i = w->first; i < w->first + w->count; i++)
 		sum += compute_unit(run->seed, i, run->unit_iters);
@@ -117,13 +116,12 @@ static int compute_run(struct rt *rt, struct task_ctx *ctx)
 	uint64_t warmup = task_u64(ctx, "warmup");
 	struct compute_run run = {
 		.rt = rt,
-		.gate = RT_EVENT_INIT(0),
 		.unit_iters = task_u64(ctx, "unit_iters"),
 		.seed = task_u64(ctx, "seed"),
 	};
 	struct compute_worker *workers;
-	uint64_t spawned = 0, checksum = 0, start_ns, end_ns = 0, warm = 0;
-	int err = 0, ret = 0, ncpus;
+	uint64_t checksum = 0, start_ns, end_ns = 0, warm = 0;
+	int ret, ncpus;
 
 	workers = calloc(nworkers, sizeof(*workers));
 	if (!workers) {
@@ -139,30 +137,12 @@ static int compute_run(struct rt *rt, struct task_ctx *ctx)
 		workers[w].run = &run;
 		workers[w].first = units * w / nworkers;
 		workers[w].count = units * (w + 1) / nworkers - workers[w].first;
-		err = rt_spawn(rt, compute_worker_fn, &workers[w], NULL, &workers[w].task);
-		if (err) {
-			rec_fail(ctx->rec, "compute: spawning worker %llu of %llu: %s%s",
-				 (unsigned long long)w, (unsigned long long)nworkers,
-				 strerror(-err),
-				 err == -EAGAIN
-					 ? " (kernel.threads-max, kernel.pid_max or RLIMIT_NPROC)"
-					 : "");
-			atomic_store(&run.abort, 1);
-			ret = 1;
-			break;
-		}
-		spawned++;
 	}
-	start_ns = now_ns();
-	for (uint64_t w = 0; w < spawned; w++)
-		rt_wake(rt, &run.gate);
-	for (uint64_t w = 0; w < spawned; w++) {
-		err = rt_join(rt, workers[w].task);
-		if (err && !ret) {
-			rec_fail(ctx->rec, "compute: join worker %llu: %s", (unsigned long long)w,
-				 strerror(-err));
-			ret = 1;
-		}
+	ret = crew_spawn(&run.crew, rt, ctx, nworkers, compute_worker_fn, workers,
+			 sizeof(*workers));
+	start_ns = crew_start(&run.crew);
+	ret |= crew_join(&run.crew, ctx);
+	for (uint64_t w = 0; w < nworkers; w++) {
 		checksum += workers[w].sum;
 		if (workers[w].done_ns > end_ns)
 			end_ns = workers[w].done_ns;

@@ -36,6 +36,7 @@
 #include "lib/clock.h"
 #include "lib/record.h"
 #include "task.h"
+#include "tasks/crew.h"
 
 enum counter_sync { SYNC_NONE, SYNC_MUTEX, SYNC_ATOMIC };
 
@@ -45,15 +46,13 @@ struct counter_worker {
 	struct counter_run *run;
 	uint64_t done_ns;
 	uint64_t cas_retries;
-	struct rt_task *task;
 };
 
 struct counter_run {
 	struct rt *rt;
 	_Atomic uint64_t counter;
 	struct rt_event lock; /* sync=mutex */
-	struct rt_event gate; /* opened once every worker is spawned */
-	_Atomic int abort;    /* a spawn failed: workers leave at once */
+	struct crew crew;     /* every worker starts at once */
 	enum counter_sync sync;
 	uint64_t increments, window_iters;
 	int yield_in_window;
@@ -105,7 +104,7 @@ static void counter_worker_fn(void *arg)
 	struct counter_worker *w = arg;
 	struct counter_run *run = w->run;
 
-	if (rt_wait(run->rt, &run->gate) < 0 || atomic_load(&run->abort))
+	if (!crew_wait_start(&run->crew))
 		return;
 	for (uint64_t i = 0; i < run->increments; i++)
 		counter_increment(run, w);
@@ -128,15 +127,14 @@ static int counter_run(struct rt *rt, struct task_ctx *ctx)
 	struct counter_run run = {
 		.rt = rt,
 		.lock = RT_EVENT_INIT(1),
-		.gate = RT_EVENT_INIT(0),
 		.sync = counter_sync_of(task_str(ctx, "sync")),
 		.increments = task_u64(ctx, "increments"),
 		.window_iters = task_u64(ctx, "window_iters"),
 		.yield_in_window = task_bool(ctx, "yield_in_window"),
 	};
 	struct counter_worker *workers, scratch = {.run = &run};
-	uint64_t spawned = 0, start_ns, end_ns = 0, expected, final_count, retries = 0;
-	int err, ret = 0;
+	uint64_t start_ns, end_ns = 0, expected, final_count, retries = 0;
+	int ret;
 
 	workers = calloc(nworkers, sizeof(*workers));
 	if (!workers) {
@@ -149,32 +147,13 @@ static int counter_run(struct rt *rt, struct task_ctx *ctx)
 	for (uint64_t i = 0; i < warmup; i++)
 		counter_increment(&run, &scratch);
 	atomic_store(&run.counter, 0);
-	for (uint64_t w = 0; w < nworkers; w++) {
+	for (uint64_t w = 0; w < nworkers; w++)
 		workers[w].run = &run;
-		err = rt_spawn(rt, counter_worker_fn, &workers[w], NULL, &workers[w].task);
-		if (err) {
-			rec_fail(ctx->rec, "counter: spawning worker %llu of %llu: %s%s",
-				 (unsigned long long)w, (unsigned long long)nworkers,
-				 strerror(-err),
-				 err == -EAGAIN
-					 ? " (kernel.threads-max, kernel.pid_max or RLIMIT_NPROC)"
-					 : "");
-			atomic_store(&run.abort, 1);
-			ret = 1;
-			break;
-		}
-		spawned++;
-	}
-	start_ns = now_ns();
-	for (uint64_t w = 0; w < spawned; w++)
-		rt_wake(rt, &run.gate);
-	for (uint64_t w = 0; w < spawned; w++) {
-		err = rt_join(rt, workers[w].task);
-		if (err && !ret) {
-			rec_fail(ctx->rec, "counter: join worker %llu: %s", (unsigned long long)w,
-				 strerror(-err));
-			ret = 1;
-		}
+	ret = crew_spawn(&run.crew, rt, ctx, nworkers, counter_worker_fn, workers,
+			 sizeof(*workers));
+	start_ns = crew_start(&run.crew);
+	ret |= crew_join(&run.crew, ctx);
+	for (uint64_t w = 0; w < nworkers; w++) {
 		retries += workers[w].cas_retries;
 		if (workers[w].done_ns > end_ns)
 			end_ns = workers[w].done_ns;

@@ -1,0 +1,33 @@
+/* crew.h: workers that start together. compute and counter time a window in
+ * which every worker runs, so each worker waits at a gate until all are
+ * spawned; the gate opens at once for all of them, then they are joined.
+ * A spawn the model refuses ends the cell: the workers already spawned leave
+ * at the gate without working. */
+#ifndef SCHEDLAB_CREW_H
+#define SCHEDLAB_CREW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "task.h"
+
+struct crew {
+	struct rt *rt;
+	struct rt_event gate;
+	_Atomic int abort;
+	uint64_t spawned;
+	struct rt_task **tasks;
+};
+
+/* Spawns n workers, fn(args + i * arg_size). 0, or 1 with the reason in
+ * the record (naming the kernel limits when the model answered EAGAIN). */
+int crew_spawn(struct crew *c, struct rt *rt, struct task_ctx *ctx, uint64_t n, void (*fn)(void *),
+	       void *args, size_t arg_size);
+/* In a worker, first: false when the crew was aborted (leave at once). */
+bool crew_wait_start(struct crew *c);
+/* Opens the gate for every spawned worker; returns the time just before. */
+uint64_t crew_start(struct crew *c);
+/* Joins every spawned worker and frees the crew. 0, or 1 with the reason. */
+int crew_join(struct crew *c, struct task_ctx *ctx);
+
+#endif
