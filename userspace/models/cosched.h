@@ -5,7 +5,8 @@
  * are the same for both and live here; only the way a parked coroutine gets
  * woken by the outside world differs, and that is the backend:
  *   coro   non-blocking fds + epoll, timers in our heap, preads on helpers
- *   uring  every wait is an io_uring request, timers are IORING_OP_TIMEOUT
+ *   uring  every wait is an io_uring request; sleepers in the same timer
+ *          heap, woken by one IORING_OP_TIMEOUT for its earliest deadline
  *
  * The scheduler loop (cosched_run):
  *     run coroutines until the run queue is empty, or RUN_BUDGET resumes

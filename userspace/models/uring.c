@@ -5,9 +5,31 @@
  *                        file position, as read(2) and write(2) use)
  *   accept               IORING_OP_ACCEPT, multishot where the kernel has it
  *                        (uring_accept.c)
- *   sleep_until          IORING_OP_TIMEOUT, IORING_TIMEOUT_ABS, CLOCK_MONOTONIC
+ *   sleep_until          our timer heap (cosched.c), woken by ONE
+ *                        IORING_OP_TIMEOUT (IORING_TIMEOUT_ABS, CLOCK_MONOTONIC)
+ *                        for its earliest deadline; see "Timers" below
  *   close                IORING_OP_CLOSE
  * Event wait/wake, yield, spawn and join stay in-process, as in coro.
+ *
+ * Timers. What "uring" means for a sleep: the thread still waits for the
+ * end of a sleep only in io_uring_enter, on an io_uring request (a timeout),
+ * but the sleepers themselves are kept in the same in-process heap as coro,
+ * and one timeout request stands for the earliest of them, exactly as one
+ * epoll_pwait2 timeout does under coro. So timers compares the two wait
+ * mechanisms, not a per-sleeper kernel timer against a heap. Why: with one
+ * request per sleeper (the first version), 100,000 tasks sleeping 1 s woke
+ * 34.6 ms late at p50 (coro: 22 us). Each request is a kernel hrtimer whose
+ * expiry queues task work, and since Linux 6.13 a DEFER_TASKRUN ring runs at
+ * most 20 task-work items per pass (IO_LOCAL_TW_DEFAULT_MAX), two passes per
+ * io_uring_enter: we saw exactly 40 (or 20) CQEs per enter, and blocking
+ * enters of 4-8 ms each while the backlog of expired timers grew to the
+ * whole population (without DEFER_TASKRUN the CQ ring overflowed at 4096
+ * instead). SCHEDLAB_URING_TIMERS=request restores one IORING_OP_TIMEOUT
+ * per sleep, for that comparison; the record says which (uring_timers).
+ * The heap's timeout is re-armed when a sleeper's deadline is earlier than
+ * the armed one (the old one is removed with IORING_OP_TIMEOUT_REMOVE; its
+ * CQE carries an older generation and is ignored), and every poll expires
+ * sleepers by the clock, as coro's does, so a yield notices them.
  *
  * Batching: SQEs are queued while coroutines run and submitted only when the
  * run queue is empty, in one io_uring_submit_and_wait() that also sleeps for
@@ -25,6 +47,17 @@
  *   none
  * (each but `none` with taskrun_flag, so a yield can see without a syscall
  * whether completions wait: needs_enter()).
+ *
+ * Reads go into the SQ ring after everything else of their batch
+ * (flush_reads, right before each submit). Under pingpong --channel pipe a
+ * batch held one side's read of a pipe ahead of the other side's write to
+ * it, so every read found the pipe empty and armed an internal poll
+ * (io_uring_poll_arm fired once per read, 402,000 times in 201,000 round
+ * trips) and completed only through task work after the write. Writes
+ * first, the read finds the byte already there. Requests of one batch are
+ * concurrent (a coroutine has at most one in flight), so no task can rely on
+ * their order; a close is preceded by a flush, so a read queued before it is
+ * not overtaken.
  *
  * rt_fd_add clears O_NONBLOCK: io_uring honours it and completes a read on
  * an empty O_NONBLOCK pipe with -EAGAIN instead of arming its internal poll,
@@ -75,6 +108,13 @@ static void reap(struct uring_rt *u)
 			uring_accept_cqe(u, cqe->user_data, cqe->res, cqe->flags);
 			continue;
 		}
+		if (cqe->user_data & UD_TIMER) {
+			/* the caller expires the heap by the clock; an older
+			 * generation was replaced by an earlier deadline */
+			if ((cqe->user_data >> 2) == u->timer_gen)
+				u->timer_armed = 0;
+			continue;
+		}
 		if (!w)
 			continue; /* nobody waits: a cancel */
 		w->res = cqe->res;
@@ -104,11 +144,72 @@ static int needs_enter(struct uring_rt *u)
 	return 0;
 }
 
+/* Arms (or moves earlier) the one timeout that stands for the heap's
+ * earliest deadline. Called right before the ring is entered, so
+ * u->timer_ts is read by the kernel before anyone rewrites it. 0 or -EBUSY
+ * (no SQE: the caller tries again at its next poll). */
+static int timer_arm(struct uring_rt *u)
+{
+	uint64_t next = cosched_next_deadline(&u->cs);
+	struct io_uring_sqe *sqe;
+
+	if (next == UINT64_MAX || (u->timer_armed && u->timer_armed_ns <= next))
+		return 0;
+	if (u->timer_armed) {
+		sqe = uring_get_sqe(u);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_timeout_remove(sqe, (u->timer_gen << 2) | UD_TIMER, 0);
+		io_uring_sqe_set_data(sqe, NULL); /* its own CQE: nobody waits */
+		u->sqes++;
+		u->timer_rearms++;
+	}
+	sqe = uring_get_sqe(u);
+	if (!sqe)
+		return -EBUSY;
+	u->timer_ts.tv_sec = (long long)(next / 1000000000ull);
+	u->timer_ts.tv_nsec = (long long)(next % 1000000000ull);
+	io_uring_prep_timeout(sqe, &u->timer_ts, 0, IORING_TIMEOUT_ABS);
+	u->timer_gen++;
+	io_uring_sqe_set_data64(sqe, (u->timer_gen << 2) | UD_TIMER);
+	u->sqes++;
+	u->timer_arms++;
+	u->timer_armed = 1;
+	u->timer_armed_ns = next;
+	return 0;
+}
+
+/* Moves the queued reads into the SQ ring, behind the batch's writes. */
+static void flush_reads(struct uring_rt *u)
+{
+	while (u->reads_head) {
+		struct uwait *w = u->reads_head;
+		/* a full SQ ring is submitted by uring_get_sqe; NULL only
+		 * if even that failed: the rest wait for the next poll */
+		struct io_uring_sqe *sqe = uring_get_sqe(u);
+
+		if (!sqe)
+			return;
+		u->reads_head = w->next;
+		io_uring_prep_read(sqe, w->fd, w->buf, w->len, (uint64_t)-1);
+		io_uring_sqe_set_data(sqe, w);
+	}
+	u->reads_tail = NULL;
+}
+
 static int uring_poll(struct cosched *cs, int block)
 {
 	struct uring_rt *u = (struct uring_rt *)cs;
 	int ret;
 
+	flush_reads(u);
+	if (cosched_timers_pending(cs)) {
+		/* Sleepers already due need no kernel timer, and must not
+		 * wait behind a blocking enter. */
+		if (cosched_timers_expire(cs, now_ns()))
+			block = 0;
+		timer_arm(u); /* -EBUSY: no SQE now, the next poll retries */
+	}
 	if (block) {
 		ret = io_uring_submit_and_wait(&u->ring, 1);
 	} else if (needs_enter(u)) {
@@ -117,6 +218,8 @@ static int uring_poll(struct cosched *cs, int block)
 		ret = io_uring_submit_and_get_events(&u->ring);
 	} else {
 		reap(u); /* whatever is already in the CQ ring */
+		if (cosched_timers_pending(cs))
+			cosched_timers_expire(cs, now_ns());
 		return 0;
 	}
 	u->submits++;
@@ -126,6 +229,8 @@ static int uring_poll(struct cosched *cs, int block)
 	if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN && ret != -ETIME)
 		return ret;
 	reap(u);
+	if (cosched_timers_pending(cs))
+		cosched_timers_expire(cs, now_ns());
 	return 0;
 }
 
@@ -134,8 +239,9 @@ static uint64_t uring_pending(struct cosched *cs)
 	struct uring_rt *u = (struct uring_rt *)cs;
 
 	/* a coroutine parked on a multishot accept waits for a request
-	 * counted nowhere else */
-	return u->inflight + u->accept_waiters;
+	 * counted nowhere else; sleepers in the heap wait for the heap's
+	 * timeout, which uring_poll arms before it blocks */
+	return u->inflight + u->accept_waiters + cosched_timers_pending(cs);
 }
 
 struct io_uring_sqe *uring_get_sqe(struct uring_rt *u)
@@ -176,6 +282,8 @@ static int uring_sleep_until(struct rt *rt, uint64_t deadline_ns)
 	struct uwait w;
 	int32_t res;
 
+	if (!u->timers_request)
+		return cosched_sleep_heap(&u->cs, deadline_ns);
 	if (deadline_ns <= now_ns())
 		return 0;
 	sqe = uring_get_sqe(u);
@@ -207,6 +315,7 @@ static int uring_close(struct rt *rt, int fd)
 	struct uwait w;
 
 	uring_accept_forget(u, fd);
+	flush_reads(u);
 	sqe = uring_get_sqe(u);
 	if (!sqe)
 		return -EBUSY;
@@ -232,7 +341,23 @@ static ssize_t rw(struct uring_rt *u, int write, int fd, void *buf, size_t len, 
 
 static ssize_t uring_read(struct rt *rt, int fd, void *buf, size_t len)
 {
-	return rw(urt_of(rt), 0, fd, buf, len, (uint64_t)-1);
+	struct uring_rt *u = urt_of(rt);
+	struct uwait w = {0};
+
+	/* queued, not prepared: flush_reads puts it behind the writes */
+	w.fd = fd;
+	w.buf = buf;
+	w.len = len > INT_MAX ? INT_MAX : (unsigned)len; /* res is an int */
+	w.co = coro_current(&u->cs.sched);
+	if (u->reads_tail)
+		u->reads_tail->next = &w;
+	else
+		u->reads_head = &w;
+	u->reads_tail = &w;
+	u->sqes++;
+	u->inflight++;
+	coro_park(&u->cs.sched);
+	return w.res;
 }
 
 static ssize_t uring_write(struct rt *rt, int fd, const void *buf, size_t len)
@@ -422,6 +547,7 @@ cleanup:
 static int uring_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct record *rec)
 {
 	struct uring_rt *u = calloc(1, sizeof(*u));
+	const char *timers;
 	char feats[256];
 	int err, ret = 0;
 
@@ -439,6 +565,16 @@ static int uring_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct
 	}
 	u->ring_ready = 1;
 	uring_accept_init(u);
+	timers = getenv("SCHEDLAB_URING_TIMERS");
+	if (timers && *timers && strcmp(timers, "heap")) {
+		if (strcmp(timers, "request")) {
+			fprintf(stderr, "uring: SCHEDLAB_URING_TIMERS=%s: not heap or request\n",
+				timers);
+			err = -EINVAL;
+			goto cleanup;
+		}
+		u->timers_request = 1;
+	}
 
 	err = cosched_run(&u->cs, main_fn, arg, &ret);
 
@@ -455,6 +591,10 @@ static int uring_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct
 		rec_metric_str(rec, "uring_accept", u->multishot ? "multishot" : "single");
 		rec_metric_str(rec, "uring_accept_note", u->accept_note);
 		rec_metric_u64(rec, "uring_accepts_queued", u->accepts_queued);
+		rec_metric_str(rec, "uring_timers", u->timers_request ? "request" : "heap");
+		rec_metric_u64(rec, "uring_timer_arms", u->timer_arms);
+		rec_metric_u64(rec, "uring_timer_rearms", u->timer_rearms);
+		rec_metric_u64(rec, "uring_timer_wakeups", u->cs.timer_wakeups);
 		if (err == -EDEADLK)
 			rec_fail(rec,
 				 "uring: deadlock: no runnable coroutines, "

@@ -16,6 +16,11 @@
 struct uwait {
 	struct coro *co;
 	int32_t res;
+	/* a read queued by uring.c until the next submit (writes go first) */
+	struct uwait *next;
+	int fd;
+	unsigned len;
+	void *buf;
 };
 
 struct listener;
@@ -37,11 +42,21 @@ struct uring_rt {
 	struct listener *all_listeners;
 	uint64_t accept_waiters; /* coroutines parked in rt_accept on a multishot */
 	uint64_t accepts_queued; /* connections accepted before anyone asked */
+	/* sleep_until (uring.c, "Timers") */
+	int timers_request;	 /* 1: one IORING_OP_TIMEOUT per sleep */
+	int timer_armed;	 /* the heap's timeout of generation timer_gen is in flight */
+	uint64_t timer_gen;	 /* user_data of the heap's timeout: gen << 2 | UD_TIMER */
+	uint64_t timer_armed_ns; /* its deadline */
+	struct __kernel_timespec timer_ts;     /* read by the kernel at submission */
+	uint64_t timer_arms, timer_rearms;     /* timeouts armed; of those, moved earlier */
+	struct uwait *reads_head, *reads_tail; /* reads not yet in the SQ ring */
 };
 
-/* user_data with the low bit set is a listener (its multishot accept), else
- * a struct uwait (8-byte aligned) or NULL (a request nobody waits for). */
+/* user_data with the low bit set is a listener (its multishot accept); with
+ * bit 1 set, the timeout of the timer heap (generation in the bits above);
+ * else a struct uwait (8-byte aligned) or NULL (a request nobody waits for). */
 #define UD_LISTENER 1ull
+#define UD_TIMER    2ull
 
 /* uring.c */
 struct io_uring_sqe *uring_get_sqe(struct uring_rt *u);

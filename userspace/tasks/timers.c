@@ -7,7 +7,10 @@
  * wake-ups are spread evenly over the period instead of arriving as one herd.
  * Under threads each sleep is a clock_nanosleep in the kernel (one hrtimer
  * and one context switch per wake-up); under coro a timer heap and one
- * epoll_wait for the earliest deadline; under uring an io_uring timeout.
+ * epoll_wait for the earliest deadline; under uring the same heap, woken by
+ * one io_uring timeout for its earliest deadline (SCHEDLAB_URING_TIMERS=request:
+ * one io_uring timeout per sleep, which the kernel completes at most 40 per
+ * io_uring_enter on a DEFER_TASKRUN ring: see models/uring.c).
  *
  * What each model should show (claim C5, with spawn for C1):
  *   threads  lateness of tens of microseconds while the CPUs keep up, a

@@ -8,7 +8,8 @@
  * content, read/write at the file position, deadlock detection (-EDEADLK;
  * coro and uring only: under threads a deadlock just sleeps), the model's
  * metrics in the record, the fallback paths forced through the models'
- * environment knobs, and uring's probe when a seccomp filter refuses
+ * environment knobs, uring's timer heap (its one timeout moved earlier for a
+ * nearer sleeper; SCHEDLAB_URING_TIMERS=request), and uring's probe when a seccomp filter refuses
  * io_uring_setup. Each case runs once per model; a model this machine cannot
  * run (probe fails) skips with its reason. `test_models MODEL` runs one.
  *
@@ -1042,6 +1043,90 @@ static void test_fallbacks(void **state)
 	unsetenv("SCHEDLAB_URING_SETUP");
 }
 
+/* ---- uring's timer heap: one timeout re-armed for an earlier deadline -------------------- */
+
+struct rearm_ctx {
+	struct rt *rt;
+	uint64_t base_ns, far_ns, near_ns, far_woke_ns, near_woke_ns;
+	int far_ret, near_ret;
+};
+
+static void far_sleeper(void *p)
+{
+	struct rearm_ctx *ctx = p;
+
+	ctx->far_ret = rt_sleep_until(ctx->rt, ctx->far_ns);
+	ctx->far_woke_ns = now_ns();
+}
+
+static int rearm_main(struct rt *rt, void *p)
+{
+	struct rearm_ctx *ctx = p;
+	struct rt_task *t;
+	int err;
+
+	ctx->rt = rt;
+	ctx->base_ns = now_ns();
+	ctx->far_ns = ctx->base_ns + 40000000ull;
+	ctx->near_ns = ctx->base_ns + 5000000ull;
+	if (rt_spawn(rt, far_sleeper, ctx, NULL, &t))
+		return 1;
+	/* the far sleeper parks; the second yield polls, which arms the
+	 * heap's timeout for the far deadline; the near sleep must then
+	 * move it earlier */
+	rt_yield(rt);
+	rt_yield(rt);
+	ctx->near_ret = rt_sleep_until(rt, ctx->near_ns);
+	ctx->near_woke_ns = now_ns();
+	err = rt_join(rt, t);
+	return err;
+}
+
+static unsigned long long record_u64(const char *json, const char *key)
+{
+	const char *at = strstr(json, key);
+
+	if (!at)
+		fail_msg("%s not in %s", key, json);
+	return strtoull(at + strlen(key), NULL, 10);
+}
+
+static void test_uring_timers(void **state)
+{
+	struct rearm_ctx ctx = {0};
+	char *json = NULL;
+
+	need_model();
+	if (strcmp(model->name, "uring")) {
+		print_message("skip: only uring has a choice of timer mechanism\n");
+		skip();
+	}
+	unsetenv("SCHEDLAB_URING_TIMERS");
+	assert_int_equal(run_model(rearm_main, &ctx, &json), 0);
+	assert_int_equal(ctx.near_ret, 0);
+	assert_int_equal(ctx.far_ret, 0);
+	assert_true(ctx.near_woke_ns >= ctx.near_ns); /* never early */
+	assert_true(ctx.far_woke_ns >= ctx.far_ns);
+	assert_true(ctx.near_woke_ns < ctx.far_woke_ns);
+	if (!strstr(json, "\"uring_timers\":\"heap\""))
+		fail_msg("default timers not heap: %s", json);
+	assert_true(record_u64(json, "\"uring_timer_rearms\":") >= 1);
+	assert_true(record_u64(json, "\"uring_timer_wakeups\":") == 2);
+	free(json);
+	/* one request per sleep: the same contract */
+	setenv("SCHEDLAB_URING_TIMERS", "request", 1);
+	expect_in_record("\"uring_timers\":\"request\"");
+	test_sleep_until(state);
+	test_yield_timer(state);
+	setenv("SCHEDLAB_URING_TIMERS", "no-such-mechanism", 1);
+	{
+		struct pp_ctx pp = {.order_ok = 1};
+
+		assert_int_equal(run_model(pp_main, &pp, NULL), -EINVAL);
+	}
+	unsetenv("SCHEDLAB_URING_TIMERS");
+}
+
 /* ---- uring probe when the kernel refuses io_uring ------------------------------------------- */
 
 /* In a child, a seccomp filter makes io_uring_setup fail with ENOSYS, as a
@@ -1113,6 +1198,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_pipe),	       cmocka_unit_test(test_accept),
 	cmocka_unit_test(test_pread),	       cmocka_unit_test(test_deadlock),
 	cmocka_unit_test(test_fallbacks),      cmocka_unit_test(test_probe_refused),
+	cmocka_unit_test(test_uring_timers),
 };
 
 int main(int argc, char **argv)
