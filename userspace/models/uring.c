@@ -2,7 +2,10 @@
  * every operation that can wait is an io_uring request whose user_data points
  * at a struct uwait on the waiting coroutine's stack:
  *   read, write, pread   IORING_OP_READ / IORING_OP_WRITE (offset -1: the
- *                        file position, as read(2) and write(2) use)
+ *                        file position, as read(2) and write(2) use); reads
+ *                        of a stream socket: one multishot recv into
+ *                        provided buffers where the kernel has it
+ *                        (uring_recv.c)
  *   accept               IORING_OP_ACCEPT, multishot where the kernel has it
  *                        (uring_accept.c)
  *   sleep_until          our timer heap (cosched.c), woken by ONE
@@ -104,6 +107,10 @@ static void reap(struct uring_rt *u)
 		struct uwait *w = io_uring_cqe_get_data(cqe);
 
 		n++;
+		if ((cqe->user_data & UD_TAG_MASK) == UD_RECV) {
+			uring_recv_cqe(u, cqe->user_data, cqe->res, cqe->flags);
+			continue;
+		}
 		if (cqe->user_data & UD_LISTENER) {
 			uring_accept_cqe(u, cqe->user_data, cqe->res, cqe->flags);
 			continue;
@@ -238,10 +245,10 @@ static uint64_t uring_pending(struct cosched *cs)
 {
 	struct uring_rt *u = (struct uring_rt *)cs;
 
-	/* a coroutine parked on a multishot accept waits for a request
-	 * counted nowhere else; sleepers in the heap wait for the heap's
-	 * timeout, which uring_poll arms before it blocks */
-	return u->inflight + u->accept_waiters + cosched_timers_pending(cs);
+	/* a coroutine parked on a multishot accept or recv waits for a
+	 * request counted nowhere else; sleepers in the heap wait for the
+	 * heap's timeout, which uring_poll arms before it blocks */
+	return u->inflight + u->accept_waiters + u->recv_waiters + cosched_timers_pending(cs);
 }
 
 struct io_uring_sqe *uring_get_sqe(struct uring_rt *u)
@@ -300,12 +307,11 @@ int uring_fd_add(struct rt *rt, int fd)
 {
 	int flags = fcntl(fd, F_GETFL);
 
-	(void)rt;
 	if (flags < 0)
 		return -errno;
 	if ((flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
 		return -errno;
-	return 0;
+	return uring_recv_fd_add(urt_of(rt), fd);
 }
 
 static int uring_close(struct rt *rt, int fd)
@@ -315,6 +321,7 @@ static int uring_close(struct rt *rt, int fd)
 	struct uwait w;
 
 	uring_accept_forget(u, fd);
+	uring_recv_forget(u, fd); /* its cancel goes in before the close */
 	flush_reads(u);
 	sqe = uring_get_sqe(u);
 	if (!sqe)
@@ -339,9 +346,8 @@ static ssize_t rw(struct uring_rt *u, int write, int fd, void *buf, size_t len, 
 	return uring_await(u, sqe, &w);
 }
 
-static ssize_t uring_read(struct rt *rt, int fd, void *buf, size_t len)
+ssize_t uring_read_plain(struct uring_rt *u, int fd, void *buf, size_t len)
 {
-	struct uring_rt *u = urt_of(rt);
 	struct uwait w = {0};
 
 	/* queued, not prepared: flush_reads puts it behind the writes */
@@ -358,6 +364,11 @@ static ssize_t uring_read(struct rt *rt, int fd, void *buf, size_t len)
 	u->inflight++;
 	coro_park(&u->cs.sched);
 	return w.res;
+}
+
+static ssize_t uring_read(struct rt *rt, int fd, void *buf, size_t len)
+{
+	return uring_recv_read(urt_of(rt), fd, buf, len);
 }
 
 static ssize_t uring_write(struct rt *rt, int fd, const void *buf, size_t len)
@@ -565,6 +576,11 @@ static int uring_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct
 	}
 	u->ring_ready = 1;
 	uring_accept_init(u);
+	err = uring_recv_init(u);
+	if (err) {
+		fprintf(stderr, "uring: %s\n", u->recv_note);
+		goto cleanup;
+	}
 	timers = getenv("SCHEDLAB_URING_TIMERS");
 	if (timers && *timers && strcmp(timers, "heap")) {
 		if (strcmp(timers, "request")) {
@@ -591,6 +607,17 @@ static int uring_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct
 		rec_metric_str(rec, "uring_accept", u->multishot ? "multishot" : "single");
 		rec_metric_str(rec, "uring_accept_note", u->accept_note);
 		rec_metric_u64(rec, "uring_accepts_queued", u->accepts_queued);
+		rec_metric_str(rec, "uring_recv", u->recv_multishot ? "multishot" : "single");
+		rec_metric_str(rec, "uring_recv_note", u->recv_note);
+		rec_metric_u64(rec, "uring_recv_multishot_arms", u->recv_arms);
+		rec_metric_u64(rec, "uring_recv_enobufs_rearms", u->recv_enobufs);
+		rec_metric_u64(rec, "uring_recv_plain_reads", u->recv_plain_reads);
+		rec_metric_u64(rec, "uring_recv_copied_bytes", u->recv_bytes_copied);
+		rec_metric_u64(rec, "uring_recv_buf_rings", u->recv_groups);
+		rec_metric_u64(rec, "uring_recv_ring_entries", u->recv_ring_entries);
+		rec_metric_u64(rec, "uring_recv_buf_rings_live", uring_recv_rings_live(u));
+		rec_metric_u64(rec, "uring_recv_buf_bytes",
+			       u->recv_groups ? URING_RECV_BUF_BYTES : 0);
 		rec_metric_str(rec, "uring_timers", u->timers_request ? "request" : "heap");
 		rec_metric_u64(rec, "uring_timer_arms", u->timer_arms);
 		rec_metric_u64(rec, "uring_timer_rearms", u->timer_rearms);
@@ -607,6 +634,7 @@ cleanup:
 	if (u->ring_ready)
 		io_uring_queue_exit(&u->ring);
 	uring_accept_free(u);
+	uring_recv_free(u);
 	cosched_destroy(&u->cs);
 	free(u);
 	return err ? err : ret;
