@@ -52,7 +52,13 @@ static const char usage_text[] =
 	"  --max-threads N      rows kept for threads that ended (def: 65536)\n"
 	"  --max-thread-rows N  per-thread rows written per process (def: 1024)\n"
 	"  --events-kb N        ring buffer size for --events, KiB, power of 2 (def: 8192)\n"
-	"  --no-cost            do not enable BPF run-time statistics (cost.run_time_ns)\n"
+	"  --cost               turn on the kernel's BPF run-time statistics for the run,\n"
+	"                       so cost has the probes' run time (cost.method bpf_stats);\n"
+	"                       they slow every BPF program run system-wide (about 8%\n"
+	"                       of a thread hand-off here). Default: cost has run counts\n"
+	"                       from the probes' own counters and no run time\n"
+	"                       (cost.method own_counts)\n"
+	"  --no-cost            the default (kept for old scripts)\n"
 	"  -v, --verbose        libbpf's messages\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -165,7 +171,8 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		O_MAX_THREADS,
 		O_MAX_ROWS,
 		O_EVENTS_KB,
-		O_NO_COST
+		O_NO_COST,
+		O_COST
 	};
 	static const struct option longopts[] = {
 		{"json", required_argument, NULL, O_JSON},
@@ -177,6 +184,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		{"max-threads", required_argument, NULL, O_MAX_THREADS},
 		{"max-thread-rows", required_argument, NULL, O_MAX_ROWS},
 		{"events-kb", required_argument, NULL, O_EVENTS_KB},
+		{"cost", no_argument, NULL, O_COST},
 		{"no-cost", no_argument, NULL, O_NO_COST},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -189,7 +197,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 	o->max_threads = 65536;
 	o->max_thread_rows = 1024;
 	o->events_kb = 8192;
-	o->cost = true;
+	o->cost = false;
 	opterr = 0;
 	/* "+": stop at the first non-option, which must follow "--" */
 	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
@@ -237,6 +245,9 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			break;
 		case O_NO_COST:
 			o->cost = false;
+			break;
+		case O_COST:
+			o->cost = true;
 			break;
 		case 'v':
 			o->verbose = true;

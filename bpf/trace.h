@@ -46,7 +46,7 @@ struct trace_opts {
 	unsigned max_threads;	  /* rows kept for threads that ended */
 	unsigned max_thread_rows; /* per-thread rows written per process */
 	unsigned events_kb;	  /* ring buffer size */
-	bool cost;		  /* BPF program statistics (run time) */
+	bool cost;		  /* --cost: BPF program statistics (run time) */
 	bool verbose;
 	char **cmd;		 /* argv of the command */
 	char cmd_path[PATH_MAX]; /* resolved executable */
@@ -117,7 +117,8 @@ int percpu_sum(int map_fd, __u32 nkeys, __u64 *out);
 struct prog_stat {
 	char name[32];
 	const char *probe;
-	__u64 run_cnt, run_time_ns, recursion_misses;
+	__u64 run_cnt, run_time_ns, recursion_misses; /* the kernel's (stats on) */
+	__u64 own_run_cnt;			      /* runs.h: always counted */
 };
 int trace_prog_stats(struct tracer *t, struct prog_stat *out, int max);
 

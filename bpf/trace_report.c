@@ -307,30 +307,37 @@ static void json_cost(struct json *j, struct tracer *t)
 {
 	struct prog_stat st[32];
 	int n = trace_prog_stats(t, st, 32);
+	bool stats = t->stats_fd >= 0;
 	__u64 cnt = 0, ns = 0;
 	struct rusage ru;
 
 	json_obj_open(j, "cost");
-	json_bool(j, "stats_enabled", t->stats_fd >= 0);
-	json_str(j, "reason", t->stats_fd >= 0 ? NULL : t->stats_reason);
+	/* bpf_stats: run_cnt and run_time_ns from the kernel's BPF program
+	 * statistics (--cost); own_counts: run_cnt from the probes' own per-CPU
+	 * counters (bpf/runs.h), run time not measured (reason says why) */
+	json_str(j, "method", stats ? "bpf_stats" : "own_counts");
+	json_bool(j, "stats_enabled", stats);
+	json_str(j, "reason", stats ? NULL : t->stats_reason);
 	json_arr_open(j, "programs");
 	for (int i = 0; i < n; i++) {
+		__u64 runs = stats ? st[i].run_cnt : st[i].own_run_cnt;
+
 		json_obj_open(j, NULL);
 		json_str(j, "name", st[i].name);
 		json_str(j, "probe", st[i].probe);
-		json_u64(j, "run_cnt", st[i].run_cnt);
-		if (t->stats_fd >= 0)
+		json_u64(j, "run_cnt", runs);
+		if (stats)
 			json_u64(j, "run_time_ns", st[i].run_time_ns);
 		else
 			json_null(j, "run_time_ns");
 		json_u64(j, "recursion_misses", st[i].recursion_misses);
 		json_obj_close(j);
-		cnt += st[i].run_cnt;
+		cnt += runs;
 		ns += st[i].run_time_ns;
 	}
 	json_arr_close(j);
 	json_u64(j, "run_cnt", cnt);
-	if (t->stats_fd >= 0) {
+	if (stats) {
 		json_u64(j, "run_time_ns", ns);
 		json_f64(j, "ns_per_run", cnt ? (double)ns / (double)cnt : 0.0);
 	} else {

@@ -19,6 +19,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "track.bpf.h"
+#include "runs.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -48,6 +49,7 @@ int BPF_PROG(st_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 	struct track_proc proc = {};
 
+	count_run(RUN_ST_FORK);
 	/* a new thread: its tgid is already tracked (or not ours) */
 	if (ctgid == ptgid)
 		return 0;
@@ -60,6 +62,8 @@ int BPF_PROG(st_fork, struct task_struct *parent, struct task_struct *child)
 		proc.parent_tgid = ptgid;
 	}
 	proc.fork_ns = bpf_ktime_get_ns();
+	/* the child has not run yet: marked before any of its events */
+	track_mark(ctgid);
 	if (bpf_map_update_elem(&tracked, &ctgid, &proc, BPF_NOEXIST)) {
 		count(TRACK_CNT_LOST_FORKS);
 		return 0;
@@ -73,6 +77,7 @@ int BPF_PROG(st_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 {
 	struct track_proc *proc = track_lookup(p->tgid);
 
+	count_run(RUN_ST_EXEC);
 	/* not ours */
 	if (!proc)
 		return 0;
@@ -85,6 +90,7 @@ int BPF_PROG(st_exit, struct task_struct *p)
 {
 	struct track_proc *proc;
 
+	count_run(RUN_ST_EXIT);
 	/* only the leader's exit ends the process as the loader reports it */
 	if (p->pid != p->tgid)
 		return 0;

@@ -11,6 +11,13 @@
 
 #define TRACK_MAX_PROCS 4096
 
+/* `tracked_bloom`: one bit per (tgid mod TRACK_BLOOM_BITS), set before a
+ * tgid goes into `tracked` and never cleared. A clear bit proves "not ours"
+ * with one inlined array load, so the scheduler probes skip the hash lookup
+ * on nearly every event of other processes; a set bit still asks the hash. */
+#define TRACK_BLOOM_WORDS 1024
+#define TRACK_BLOOM_BITS  (TRACK_BLOOM_WORDS * 64)
+
 struct track_proc {
 	__u32 parent_tgid; /* 0 for the root */
 	__u32 execs;	   /* sched_process_exec seen in this process */

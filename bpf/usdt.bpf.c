@@ -24,6 +24,7 @@
 #include "hist.bpf.h"
 #include "usdt.h"
 #include "track.bpf.h"
+#include "runs.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -94,6 +95,7 @@ int BPF_USDT(st_coro_spawn, __u64 id)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct usdt_proc *p = proc_of(tgid);
 
+	count_run(RUN_ST_CORO_SPAWN);
 	/* not ours */
 	if (!p)
 		return 0;
@@ -108,6 +110,7 @@ int BPF_USDT(st_coro_ready, __u64 id)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct usdt_proc *p = proc_of(tgid);
 
+	count_run(RUN_ST_CORO_READY);
 	/* not ours */
 	if (!p)
 		return 0;
@@ -124,6 +127,7 @@ int BPF_USDT(st_coro_switch, __u64 from, __u64 to)
 	struct usdt_ready_key key = {.tgid = tgid, .id = to};
 	__u64 *ts;
 
+	count_run(RUN_ST_CORO_SWITCH);
 	/* not ours */
 	if (!p)
 		return 0;
@@ -145,6 +149,7 @@ int BPF_USDT(st_coro_exit, __u64 id)
 	struct usdt_proc *p = proc_of(tgid);
 	struct usdt_ready_key key = {.tgid = tgid, .id = id};
 
+	count_run(RUN_ST_CORO_EXIT);
 	/* not ours */
 	if (!p)
 		return 0;

@@ -77,7 +77,8 @@ def check_tracer(root: Path, euid: int) -> list[Check]:
                      "not built: make (needs clang, bpftool, libbpf-dev: make deps)"))
     stats = root / "proc/sys/kernel/bpf_stats_enabled"
     out.append(Check("tracer", "BPF run-time stats", stats.exists(),
-                     "available: cost.run_time_ns is measured" if stats.exists() else
+                     "available: `schedtrace --cost` measures cost.run_time_ns (off by default: "
+                     "it slows every BPF program)" if stats.exists() else
                      "kernel.bpf_stats_enabled missing: cost has counts but no run time"))
     for probe, tps in TRACEPOINTS.items():
         for tp, essential in tps:
