@@ -102,11 +102,11 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
     (C8 nuanced through its caveat). scale multiplies the time metrics."""
     S: list[Spec] = []
     for placement, thr in (("same", 2100), ("split", 22000)):
-        S.append(Spec("pingpong", "threads", {"placement": placement},
+        S.append(Spec("pingpong", "threads", {"placement": placement, "channel": "event"},
                       lambda r, t=thr: {"handoff_ns": jitter(r, t * scale), "handoffs": 200000}))
-        S.append(Spec("pingpong", "coro", {"placement": placement},
+        S.append(Spec("pingpong", "coro", {"placement": placement, "channel": "event"},
                       lambda r: {"handoff_ns": jitter(r, 12 * scale), "handoffs": 200000}))
-    S.append(Spec("pingpong", "uring", {"placement": "same"},
+    S.append(Spec("pingpong", "uring", {"placement": "same", "channel": "event"},
                   lambda r: {"handoff_ns": jitter(r, 300 * scale), "handoffs": 200000}))
     for model, user, kern, create in (("threads", 8700, 24000, 15000), ("coro", 4300, 0, 900),
                                       ("uring", 4300, 0, 950)):

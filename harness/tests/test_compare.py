@@ -37,7 +37,7 @@ def test_slower_run_flagged(run_a, tmp_path):
     b = synthrun.make_run(tmp_path / "b", synthrun.full_matrix(scale=1.5), seed=7)
     doc = compare.compare(load_run(run_a).cells(), load_run(b).cells())
     rows = {(r["cell"], r["metric"]): r for r in doc["rows"]}
-    r = rows[("pingpong/coro/placement=same", "handoff_ns")]
+    r = rows[("pingpong/coro/placement=same,channel=event", "handoff_ns")]
     assert r["significant"] and r["change"] == "worse"
     assert r["ratio"] == pytest.approx(1.5, rel=0.05)
     assert r["lo"] > 1.0

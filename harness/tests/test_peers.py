@@ -254,7 +254,7 @@ def test_shim_bad_input(argv, code, needle):
 
 def test_run_with_fake_perf(tmp_path, fake_workload, fake_perf):
     body = PEER_EXP + ('[[experiment]]\ntask = "pingpong"\nmodels = ["threads"]\n'
-                       'repetitions = 2\nparams = { placement = "same" }\n')
+                       'repetitions = 2\nparams = { placement = "same", channel = "pipe" }\n')
     out, lines = run_config(tmp_path, fake_workload, body)
     mine = [ln for ln in lines if ln["task"] == "perfbench"]
     assert sorted(ln["repetition"] for ln in mine) == [0, 1]

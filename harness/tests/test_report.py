@@ -43,10 +43,10 @@ def test_json_structure(full_run):
 
 def test_cell_numbers_match_records(full_run):
     doc = json.loads((full_run / "report.json").read_text())
-    cell = next(c for c in doc["cells"] if c["id"] == "pingpong/coro/placement=same")
+    cell = next(c for c in doc["cells"] if c["id"] == "pingpong/coro/placement=same,channel=event")
     vals = [json.loads(ln)["record"]["metrics"]["handoff_ns"]
             for ln in (full_run / "records.jsonl").read_text().splitlines()
-            if json.loads(ln)["cell"] == "pingpong/coro/placement=same"]
+            if json.loads(ln)["cell"] == "pingpong/coro/placement=same,channel=event"]
     d = cell["metrics"]["handoff_ns"]
     assert d["n"] == len(vals) == 5
     assert d["median"] == pytest.approx(sorted(vals)[2])
@@ -76,26 +76,27 @@ def test_reproductions_side_by_side(full_run):
 
 
 def test_noisy_cells_flagged(tmp_path):
-    specs = [synthrun.Spec("pingpong", "coro", {"placement": "same"},
+    specs = [synthrun.Spec("pingpong", "coro", {"placement": "same", "channel": "event"},
                            lambda r: {"handoff_ns": r.choice([5.0, 50.0])})]
     d = synthrun.make_run(tmp_path / "run", specs, reps=6)
     assert report.cli([str(d), "--no-plots"]) == 0
     doc = json.loads((d / "report.json").read_text())
-    assert doc["noisy_cells"] == ["pingpong/coro/placement=same"]
+    assert doc["noisy_cells"] == ["pingpong/coro/placement=same,channel=event"]
     assert "noisy" in (d / "report.md").read_text()
 
 
 def test_usdt_cells_kept_apart(tmp_path):
-    specs = [synthrun.Spec("pingpong", "coro", {"placement": "same"}, {"handoff_ns": 10.0}),
-             synthrun.Spec("pingpong", "coro", {"placement": "same"}, {"handoff_ns": 900.0},
-                           usdt=True)]
+    params = {"placement": "same", "channel": "event"}
+    specs = [synthrun.Spec("pingpong", "coro", params, {"handoff_ns": 10.0}),
+             synthrun.Spec("pingpong", "coro", params, {"handoff_ns": 900.0}, usdt=True)]
     d = synthrun.make_run(tmp_path / "run", specs, reps=3)
     assert report.cli([str(d), "--no-plots"]) == 0
     doc = json.loads((d / "report.json").read_text())
     ids = {c["id"]: c for c in doc["cells"]}
-    assert ids["pingpong/coro/placement=same"]["metrics"]["handoff_ns"]["median"] == 10.0
-    assert ids["pingpong/coro/placement=same [usdt]"]["metrics"]["handoff_ns"]["median"] == 900.0
-    assert doc["usdt_cells"] == ["pingpong/coro/placement=same [usdt]"]
+    cell = "pingpong/coro/placement=same,channel=event"
+    assert ids[cell]["metrics"]["handoff_ns"]["median"] == 10.0
+    assert ids[cell + " [usdt]"]["metrics"]["handoff_ns"]["median"] == 900.0
+    assert doc["usdt_cells"] == [cell + " [usdt]"]
 
 
 def test_not_a_run_dir(tmp_path, capsys):

@@ -14,13 +14,13 @@ from harness import trace  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 SCHEMA = json.loads((DATA / "chrome-trace.schema.json").read_text())
-CELL = "pingpong/coro/placement=same"
+CELL = "pingpong/coro/placement=same,channel=event"
 
 
 @pytest.fixture
 def traced_run(tmp_path):
     d = synthrun.make_run(tmp_path / "run", [synthrun.Spec(
-        "pingpong", "coro", {"placement": "same"}, {"handoff_ns": 10.0},
+        "pingpong", "coro", {"placement": "same", "channel": "event"}, {"handoff_ns": 10.0},
         extra={"events": "traces/ev.jsonl"})], reps=1)
     (d / "traces").mkdir()
     (d / "traces" / "ev.jsonl").write_text((DATA / "events-pingpong-coro.jsonl").read_text())
