@@ -324,7 +324,10 @@ static int coro_close(struct rt *rt, int fd)
 	return close(fd) < 0 ? -errno : 0;
 }
 
-static ssize_t coro_read(struct rt *rt, int fd, void *buf, size_t len)
+/* A read or write on a socket or pipe tries the syscall and parks until
+ * epoll reports the fd ready on EAGAIN; a regular file goes to the helper
+ * pool (epoll cannot wait for it). */
+static ssize_t fd_rw(struct rt *rt, int fd, void *buf, size_t len, int writing)
 {
 	struct coro_rt *c = crt_of(rt);
 	struct fd_ent *e = fd_need(c, fd);
@@ -333,10 +336,10 @@ static ssize_t coro_read(struct rt *rt, int fd, void *buf, size_t len)
 		return -EBADF;
 	if (e->kind == FD_FILE) {
 		c->file_offloads++;
-		return offload(c, OFFLOAD_READ, fd, buf, len, 0);
+		return offload(c, writing ? OFFLOAD_WRITE : OFFLOAD_READ, fd, buf, len, 0);
 	}
 	for (;;) {
-		ssize_t n = read(fd, buf, len);
+		ssize_t n = writing ? write(fd, buf, len) : read(fd, buf, len);
 		int err;
 
 		if (n >= 0)
@@ -345,37 +348,20 @@ static ssize_t coro_read(struct rt *rt, int fd, void *buf, size_t len)
 			continue;
 		if (errno != EAGAIN)
 			return -errno;
-		err = park_on_fd(c, fd, 0);
+		err = park_on_fd(c, fd, writing);
 		if (err)
 			return err;
 	}
 }
 
+static ssize_t coro_read(struct rt *rt, int fd, void *buf, size_t len)
+{
+	return fd_rw(rt, fd, buf, len, 0);
+}
+
 static ssize_t coro_write(struct rt *rt, int fd, const void *buf, size_t len)
 {
-	struct coro_rt *c = crt_of(rt);
-	struct fd_ent *e = fd_need(c, fd);
-
-	if (!e)
-		return -EBADF;
-	if (e->kind == FD_FILE) {
-		c->file_offloads++;
-		return offload(c, OFFLOAD_WRITE, fd, (void *)buf, len, 0);
-	}
-	for (;;) {
-		ssize_t n = write(fd, buf, len);
-		int err;
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = park_on_fd(c, fd, 1);
-		if (err)
-			return err;
-	}
+	return fd_rw(rt, fd, (void *)buf, len, 1);
 }
 
 /* A page-cache hit needs no helper thread: preadv2(RWF_NOWAIT) returns the

@@ -21,14 +21,13 @@
  * cpus_allowed (the affinity the run had, for the speedup plot), window_ns.
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/clock.h"
 #include "lib/record.h"
+#include "lib/cpuset.h"
 #include "task.h"
 #include "tasks/crew.h"
 
@@ -41,7 +40,6 @@ struct compute_worker {
 	struct compute_run *run;
 	uint64_t first, count; /* unit indices [first, first + count) */
 	uint64_t sum;	       /* this worker's partial checksum */
-	uint64_t done_ns;      /* when it finished its slice */
 };
 
 struct compute_run {
@@ -83,7 +81,7 @@ static void compute_worker_fn(void *arg)
 	for (uint64_t i = w->first; i < w->first + w->count; i++)
 		sum += compute_unit(run->seed, i, run->unit_iters);
 	w->sum = sum;
-	w->done_ns = now_ns();
+	crew_worker_done(&run->crew);
 }
 
 static int compute_validate(const struct task_ctx *ctx, char *err, size_t errlen)
@@ -100,15 +98,6 @@ static int compute_validate(const struct task_ctx *ctx, char *err, size_t errlen
 	return 0;
 }
 
-static int cpus_allowed(void)
-{
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set))
-		return -errno;
-	return CPU_COUNT(&set);
-}
-
 static int compute_run(struct rt *rt, struct task_ctx *ctx)
 {
 	uint64_t units = task_u64(ctx, "work_units");
@@ -120,8 +109,8 @@ static int compute_run(struct rt *rt, struct task_ctx *ctx)
 		.seed = task_u64(ctx, "seed"),
 	};
 	struct compute_worker *workers;
-	uint64_t checksum = 0, start_ns, end_ns = 0, warm = 0;
-	int ret, ncpus;
+	uint64_t checksum = 0, window_ns, warm = 0;
+	int ret;
 
 	workers = calloc(nworkers, sizeof(*workers));
 	if (!workers) {
@@ -140,27 +129,21 @@ static int compute_run(struct rt *rt, struct task_ctx *ctx)
 	}
 	ret = crew_spawn(&run.crew, rt, ctx, nworkers, compute_worker_fn, workers,
 			 sizeof(*workers));
-	start_ns = crew_start(&run.crew);
+	crew_start(&run.crew);
 	ret |= crew_join(&run.crew, ctx);
-	for (uint64_t w = 0; w < nworkers; w++) {
+	for (uint64_t w = 0; w < nworkers; w++)
 		checksum += workers[w].sum;
-		if (workers[w].done_ns > end_ns)
-			end_ns = workers[w].done_ns;
-	}
 	if (ret)
 		goto cleanup;
-	if (end_ns < start_ns) /* cannot happen with a monotonic clock; be safe */
-		end_ns = start_ns;
+	window_ns = crew_window_ns(&run.crew);
 	rec_metric_u64(ctx->rec, "work_units", units);
 	rec_metric_u64(ctx->rec, "workers", nworkers);
-	rec_metric_u64(ctx->rec, "window_ns", end_ns - start_ns);
+	rec_metric_u64(ctx->rec, "window_ns", window_ns);
 	rec_metric_f64(ctx->rec, "units_per_s",
-		       end_ns > start_ns ? (double)units * 1e9 / (double)(end_ns - start_ns) : 0.0);
+		       window_ns ? (double)units * 1e9 / (double)window_ns : 0.0);
 	rec_metric_u64(ctx->rec, "checksum", checksum & CHECKSUM_MASK);
 	rec_metric_u64(ctx->rec, "warmup_units", warmup);
-	ncpus = cpus_allowed();
-	if (ncpus > 0)
-		rec_metric_u64(ctx->rec, "cpus_allowed", (uint64_t)ncpus);
+	rec_metric_u64(ctx->rec, "cpus_allowed", (uint64_t)cpuset_count_allowed());
 	/* Keeps the warm-up loop observable so the compiler must run it. */
 	if (warm == 1)
 		fprintf(stderr, "compute: improbable warm-up sum\n");

@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/clock.h"
 #include "lib/record.h"
 #include "task.h"
 #include "tasks/crew.h"
@@ -44,7 +43,6 @@ struct counter_run;
 
 struct counter_worker {
 	struct counter_run *run;
-	uint64_t done_ns;
 	uint64_t cas_retries;
 };
 
@@ -108,7 +106,7 @@ static void counter_worker_fn(void *arg)
 		return;
 	for (uint64_t i = 0; i < run->increments; i++)
 		counter_increment(run, w);
-	w->done_ns = now_ns();
+	crew_worker_done(&run->crew);
 }
 
 static enum counter_sync counter_sync_of(const char *s)
@@ -133,7 +131,7 @@ static int counter_run(struct rt *rt, struct task_ctx *ctx)
 		.yield_in_window = task_bool(ctx, "yield_in_window"),
 	};
 	struct counter_worker *workers, scratch = {.run = &run};
-	uint64_t start_ns, end_ns = 0, expected, final_count, retries = 0;
+	uint64_t window_ns, expected, final_count, retries = 0;
 	int ret;
 
 	workers = calloc(nworkers, sizeof(*workers));
@@ -151,17 +149,13 @@ static int counter_run(struct rt *rt, struct task_ctx *ctx)
 		workers[w].run = &run;
 	ret = crew_spawn(&run.crew, rt, ctx, nworkers, counter_worker_fn, workers,
 			 sizeof(*workers));
-	start_ns = crew_start(&run.crew);
+	crew_start(&run.crew);
 	ret |= crew_join(&run.crew, ctx);
-	for (uint64_t w = 0; w < nworkers; w++) {
+	for (uint64_t w = 0; w < nworkers; w++)
 		retries += workers[w].cas_retries;
-		if (workers[w].done_ns > end_ns)
-			end_ns = workers[w].done_ns;
-	}
 	if (ret)
 		goto cleanup;
-	if (end_ns < start_ns)
-		end_ns = start_ns;
+	window_ns = crew_window_ns(&run.crew);
 	expected = nworkers * run.increments;
 	final_count = atomic_load(&run.counter);
 	rec_metric_u64(ctx->rec, "expected", expected);
@@ -169,9 +163,9 @@ static int counter_run(struct rt *rt, struct task_ctx *ctx)
 	/* Signed: a racing store can only lose increments, but say so in the
 	 * data rather than assume it. */
 	rec_metric_i64(ctx->rec, "lost_updates", (int64_t)expected - (int64_t)final_count);
-	rec_metric_f64(ctx->rec, "increment_ns", (double)(end_ns - start_ns) / (double)expected);
+	rec_metric_f64(ctx->rec, "increment_ns", (double)window_ns / (double)expected);
 	rec_metric_u64(ctx->rec, "cas_retries", retries);
-	rec_metric_u64(ctx->rec, "window_ns", end_ns - start_ns);
+	rec_metric_u64(ctx->rec, "window_ns", window_ns);
 	rec_metric_u64(ctx->rec, "warmup_increments", warmup);
 cleanup:
 	free(workers);

@@ -40,13 +40,26 @@ bool crew_wait_start(struct crew *c)
 	return rt_wait(c->rt, &c->gate) == 0 && !atomic_load(&c->abort);
 }
 
-uint64_t crew_start(struct crew *c)
+void crew_worker_done(struct crew *c)
 {
-	uint64_t start_ns = now_ns();
+	uint64_t now = now_ns(), end = atomic_load(&c->end_ns);
 
+	while (now > end && !atomic_compare_exchange_weak(&c->end_ns, &end, now))
+		;
+}
+
+void crew_start(struct crew *c)
+{
+	c->start_ns = now_ns();
 	for (uint64_t i = 0; i < c->spawned; i++)
 		rt_wake(c->rt, &c->gate);
-	return start_ns;
+}
+
+uint64_t crew_window_ns(const struct crew *c)
+{
+	uint64_t end = atomic_load(&c->end_ns);
+
+	return end > c->start_ns ? end - c->start_ns : 0;
 }
 
 int crew_join(struct crew *c, struct task_ctx *ctx)
