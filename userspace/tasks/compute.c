@@ -127,10 +127,7 @@ static int compute_run(struct rt *rt, struct task_ctx *ctx)
 		workers[w].first = units * w / nworkers;
 		workers[w].count = units * (w + 1) / nworkers - workers[w].first;
 	}
-	ret = crew_spawn(&run.crew, rt, ctx, nworkers, compute_worker_fn, workers,
-			 sizeof(*workers));
-	crew_start(&run.crew);
-	ret |= crew_join(&run.crew, ctx);
+	ret = crew_run(&run.crew, rt, ctx, nworkers, compute_worker_fn, workers, sizeof(*workers));
 	for (uint64_t w = 0; w < nworkers; w++)
 		checksum += workers[w].sum;
 	if (ret)

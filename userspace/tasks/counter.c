@@ -147,10 +147,7 @@ static int counter_run(struct rt *rt, struct task_ctx *ctx)
 	atomic_store(&run.counter, 0);
 	for (uint64_t w = 0; w < nworkers; w++)
 		workers[w].run = &run;
-	ret = crew_spawn(&run.crew, rt, ctx, nworkers, counter_worker_fn, workers,
-			 sizeof(*workers));
-	crew_start(&run.crew);
-	ret |= crew_join(&run.crew, ctx);
+	ret = crew_run(&run.crew, rt, ctx, nworkers, counter_worker_fn, workers, sizeof(*workers));
 	for (uint64_t w = 0; w < nworkers; w++)
 		retries += workers[w].cas_retries;
 	if (ret)

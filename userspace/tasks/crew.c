@@ -6,8 +6,8 @@
 #include "lib/clock.h"
 #include "tasks/crew.h"
 
-int crew_spawn(struct crew *c, struct rt *rt, struct task_ctx *ctx, uint64_t n, void (*fn)(void *),
-	       void *args, size_t arg_size)
+static int crew_spawn(struct crew *c, struct rt *rt, struct task_ctx *ctx, uint64_t n,
+		      void (*fn)(void *), void *args, size_t arg_size)
 {
 	memset(c, 0, sizeof(*c));
 	c->rt = rt;
@@ -48,7 +48,7 @@ void crew_worker_done(struct crew *c)
 		;
 }
 
-void crew_start(struct crew *c)
+static void crew_start(struct crew *c)
 {
 	c->start_ns = now_ns();
 	for (uint64_t i = 0; i < c->spawned; i++)
@@ -62,7 +62,7 @@ uint64_t crew_window_ns(const struct crew *c)
 	return end > c->start_ns ? end - c->start_ns : 0;
 }
 
-int crew_join(struct crew *c, struct task_ctx *ctx)
+static int crew_join(struct crew *c, struct task_ctx *ctx)
 {
 	int ret = 0;
 
@@ -78,4 +78,13 @@ int crew_join(struct crew *c, struct task_ctx *ctx)
 	free(c->tasks);
 	c->tasks = NULL;
 	return ret;
+}
+
+int crew_run(struct crew *c, struct rt *rt, struct task_ctx *ctx, uint64_t n, void (*fn)(void *),
+	     void *args, size_t arg_size)
+{
+	int ret = crew_spawn(c, rt, ctx, n, fn, args, arg_size);
+
+	crew_start(c); /* a partial crew leaves at the gate: it sees abort */
+	return crew_join(c, ctx) | ret;
 }

@@ -21,19 +21,16 @@ struct crew {
 	_Atomic uint64_t end_ns; /* when the last worker finished */
 };
 
-/* Spawns n workers, fn(args + i * arg_size). 0, or 1 with the reason in
- * the record (naming the kernel limits when the model answered EAGAIN). */
-int crew_spawn(struct crew *c, struct rt *rt, struct task_ctx *ctx, uint64_t n, void (*fn)(void *),
-	       void *args, size_t arg_size);
+/* Spawns n workers, fn(args + i * arg_size), behind the gate, opens it
+ * and joins them all. 0, or 1 with the reason in the record (naming the
+ * kernel limits when the model answered EAGAIN to a spawn). */
+int crew_run(struct crew *c, struct rt *rt, struct task_ctx *ctx, uint64_t n, void (*fn)(void *),
+	     void *args, size_t arg_size);
 /* In a worker, first: false when the crew was aborted (leave at once). */
 bool crew_wait_start(struct crew *c);
 /* In a worker, last: marks when it finished its share. */
 void crew_worker_done(struct crew *c);
-/* Opens the gate for every spawned worker. */
-void crew_start(struct crew *c);
-/* Joins every spawned worker and frees the crew. 0, or 1 with the reason. */
-int crew_join(struct crew *c, struct task_ctx *ctx);
-/* After crew_join: from the gate opening to the last worker finishing. */
+/* After crew_run: from the gate opening to the last worker finishing. */
 uint64_t crew_window_ns(const struct crew *c);
 
 #endif
