@@ -371,6 +371,22 @@ def resolve_models(exp: Experiment, catalog: dict | None) -> tuple[str, ...]:
     return DEFAULT_MODELS
 
 
+def model_params(catalog: dict | None, model: str) -> dict[str, dict]:
+    """A model's own parameters (variants of its runtime), by key."""
+    for m in (catalog or {}).get("models", []):
+        if m.get("name") == model:
+            return {p["key"]: p for p in m.get("params", [])}
+    return {}
+
+
+def foreign_params(catalog: dict | None, model: str) -> set[str]:
+    """Keys that other models declare and this one does not: a config that
+    sweeps `mn_workers` over threads, coro and mn passes it to mn only."""
+    mine = set(model_params(catalog, model))
+    return {k for m in (catalog or {}).get("models", []) if m.get("name") != model
+            for k in model_params(catalog, m["name"])} - mine
+
+
 def check_catalog(cfg: Config, catalog: dict) -> None:
     """Check task, model and parameter names and values against --list."""
     tasks = {t["name"]: t for t in catalog.get("tasks", [])}
@@ -387,6 +403,8 @@ def check_catalog(cfg: Config, catalog: dict) -> None:
                 raise ConfigError(f"{where}: unknown model '{m}'; valid models: "
                                   f"{', '.join(models)}")
         specs = {p["key"]: p for p in tasks[exp.task].get("params", [])}
+        for m in resolve_models(exp, catalog):
+            specs.update(model_params(catalog, m))
         for key, values in exp.params:
             if key not in specs:
                 raise ConfigError(f"{where}: unknown parameter '{key}' for task {exp.task}; "

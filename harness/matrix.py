@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .config import Config, ConfigError, format_value, resolve_models
+from .config import Config, ConfigError, foreign_params, format_value, resolve_models
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,11 @@ def expand(cfg: Config, catalog: dict | None = None) -> list[Cell]:
     """
     cells: dict[str, Cell] = {}
     for exp in cfg.experiments:
-        keys = [k for k, _ in exp.params]
-        combos = list(itertools.product(*(vals for _, vals in exp.params)))
         for model in resolve_models(exp, catalog):
-            for combo in combos:
+            foreign = foreign_params(catalog, model)
+            swept = [(k, vals) for k, vals in exp.params if k not in foreign]
+            keys = [k for k, _ in swept]
+            for combo in itertools.product(*(vals for _, vals in swept)):
                 params = tuple(zip(keys, combo))
                 cid = cell_id(exp.task, model, params)
                 cell = Cell(id=cid, experiment=exp.name, task=exp.task, model=model,

@@ -22,7 +22,7 @@
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_SKIPPED = 77 };
 
 static const char usage_text[] =
-	"usage: workload TASK [--model threads|coro|uring] [--PARAM VALUE ...]\n"
+	"usage: workload TASK [--model MODEL] [--PARAM VALUE ...]\n"
 	"       workload --list        every task, model and parameter, as JSON\n"
 	"\n"
 	"Runs one cell of an experiment and prints one JSON record on stdout;\n"
@@ -83,38 +83,32 @@ static const char *const type_names[] = {
 	[PARAM_STR] = "str",
 };
 
-static void list_params(struct json *j, const struct task_ctx *ctx)
+static void list_param(struct json *j, const struct task_param *p)
 {
-	json_arr_open(j, "params");
-	for (int i = 0; i < ctx->nvalues; i++) {
-		const struct task_param *p = ctx->specs[i];
-
-		json_obj_open(j, NULL);
-		json_str(j, "key", p->key);
-		json_str(j, "type", type_names[p->type]);
-		json_str(j, "default", p->def);
-		json_str(j, "unit", p->unit);
-		if (p->type == PARAM_U64) {
-			json_u64(j, "min", p->min);
-			json_u64(j, "max", p->max);
-		}
-		if (p->type == PARAM_ENUM) {
-			json_arr_open(j, "choices");
-			for (const char *c = p->choices; c && *c;) {
-				const char *bar = strchr(c, '|');
-				char one[64];
-
-				snprintf(one, sizeof(one), "%.*s",
-					 (int)(bar ? (size_t)(bar - c) : strlen(c)), c);
-				json_str(j, NULL, one);
-				c = bar ? bar + 1 : c + strlen(c);
-			}
-			json_arr_close(j);
-		}
-		json_str(j, "help", p->help);
-		json_obj_close(j);
+	json_obj_open(j, NULL);
+	json_str(j, "key", p->key);
+	json_str(j, "type", type_names[p->type]);
+	json_str(j, "default", p->def);
+	json_str(j, "unit", p->unit);
+	if (p->type == PARAM_U64) {
+		json_u64(j, "min", p->min);
+		json_u64(j, "max", p->max);
 	}
-	json_arr_close(j);
+	if (p->type == PARAM_ENUM) {
+		json_arr_open(j, "choices");
+		for (const char *c = p->choices; c && *c;) {
+			const char *bar = strchr(c, '|');
+			char one[64];
+
+			snprintf(one, sizeof(one), "%.*s",
+				 (int)(bar ? (size_t)(bar - c) : strlen(c)), c);
+			json_str(j, NULL, one);
+			c = bar ? bar + 1 : c + strlen(c);
+		}
+		json_arr_close(j);
+	}
+	json_str(j, "help", p->help);
+	json_obj_close(j);
 }
 
 static int list_everything(void)
@@ -137,8 +131,11 @@ static int list_everything(void)
 				json_str(&j, NULL, (*m)->name);
 		json_arr_close(&j);
 		json_str(&j, "skip_reason", (*t)->skip_reason);
-		params_init(&ctx, *t, "threads");
-		list_params(&j, &ctx);
+		params_init(&ctx, *t, NULL);
+		json_arr_open(&j, "params");
+		for (int i = 0; i < ctx.nvalues; i++)
+			list_param(&j, ctx.specs[i]);
+		json_arr_close(&j);
 		json_obj_close(&j);
 	}
 	json_arr_close(&j);
@@ -153,6 +150,10 @@ static int list_everything(void)
 		json_str(&j, "summary", (*m)->summary);
 		json_bool(&j, "available", err == 0);
 		json_str(&j, "reason", err ? reason : NULL);
+		json_arr_open(&j, "params");
+		for (const struct task_param *p = (*m)->params; p && p->key; p++)
+			list_param(&j, p);
+		json_arr_close(&j);
 		json_obj_close(&j);
 	}
 	json_arr_close(&j);
@@ -212,7 +213,7 @@ int main(int argc, char **argv)
 	uint64_t start_ns = now_ns();
 	const struct task *task;
 	const struct rt_model *model;
-	const char *model_name = "threads";
+	const char *model_name;
 	struct task_ctx ctx;
 	struct record *rec;
 	char err[512], reason[256];
@@ -235,11 +236,7 @@ int main(int argc, char **argv)
 		fputc('\n', stderr);
 		return EXIT_BAD_INPUT;
 	}
-	params_init(&ctx, task, model_name);
-	if (params_parse(&ctx, argc - 1, argv + 1, &model_name, err, sizeof(err))) {
-		fprintf(stderr, "workload: %s: %s\n", task->name, err);
-		return EXIT_BAD_INPUT;
-	}
+	model_name = params_model_name(argc - 1, argv + 1, "threads");
 	model = find_model(model_name);
 	if (!model) {
 		fprintf(stderr, "workload: unknown model '%s': valid models are ", model_name);
@@ -247,7 +244,11 @@ int main(int argc, char **argv)
 		fputc('\n', stderr);
 		return EXIT_BAD_INPUT;
 	}
-	ctx.model = model->name;
+	params_init(&ctx, task, model);
+	if (params_parse(&ctx, argc - 1, argv + 1, err, sizeof(err))) {
+		fprintf(stderr, "workload: %s: %s\n", task->name, err);
+		return EXIT_BAD_INPUT;
+	}
 	if (task->validate && task->validate(&ctx, err, sizeof(err))) {
 		fprintf(stderr, "workload: %s: %s\n", task->name, err);
 		return EXIT_BAD_INPUT;
@@ -283,7 +284,7 @@ int main(int argc, char **argv)
 	if (task->setup && task->setup(&ctx) && rec_status(rec) == REC_OK)
 		rec_fail(rec, "%s: setup failed", task->name);
 	if (rec_status(rec) == REC_OK) {
-		ret = model->run(run_main, &ctx, rec);
+		ret = model->run(&ctx, run_main, &ctx, rec);
 		if (ret < 0)
 			rec_fail(rec, "model %s: %s", model->name, strerror(-ret));
 		else if (ret > 0 && rec_status(rec) == REC_OK)

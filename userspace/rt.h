@@ -29,7 +29,9 @@
 
 struct rt;	/* one per run: the model's private state */
 struct rt_task; /* a spawned task: a thread or a coroutine */
-struct record;	/* lib/record.h */
+struct record;	    /* lib/record.h */
+struct task_ctx;    /* task.h: a run's parsed parameters, model's included */
+struct task_param;  /* task.h */
 
 /* A counting event (a semaphore). rt_wait() takes one unit, parking the
  * caller until one is available; rt_wake() adds one unit and wakes one
@@ -51,8 +53,9 @@ struct rt_event {
 /* Options for rt_spawn; NULL means all defaults. */
 struct rt_spawn_opts {
 	size_t stack_bytes; /* 0: the model's default (RT_DEFAULT_STACK_BYTES) */
-	int cpu;	    /* >= 0: pin this task's thread to that CPU (threads
-			     * model only; single-thread models ignore it) */
+	int cpu;	    /* >= 0: where the task should run, a hint each model
+			     * reads its own way: threads pins the thread to
+			     * that CPU; one-thread models ignore it */
 	int no_guard;	    /* 1: no guard page below the stack (threads: guard
 			     * size 0; coroutines: stacks the kernel can merge
 			     * into one mapping, so no vm.max_map_count raise) */
@@ -81,18 +84,40 @@ struct rt {
 	const struct rt_ops *ops;
 };
 
+/* What a task will hold at once, told to the model before it starts (from
+ * the task's setup, through task_reserve()) so the model can ask the kernel
+ * for it: how many kernel threads, mappings and bytes that is depends on
+ * the model, which is why the task does not work it out itself. */
+struct rt_demand {
+	uint64_t tasks;	       /* tasks alive at the same time */
+	size_t stack_bytes;    /* per task; 0: RT_DEFAULT_STACK_BYTES */
+	int no_guard;	       /* as rt_spawn_opts.no_guard */
+	int refuse_over_memory; /* 1: refuse (status 1) when the estimate
+				 * exceeds 80% of MemAvailable, rather than let
+				 * the run find the limit */
+};
+
 /* A model, as main.c sees it. */
 struct rt_model {
 	const char *name;
 	const char *summary;
+	/* The model's own parameters (variants of the runtime), declared and
+	 * parsed like a task's; NULL when it has none. Terminated by PARAM_END. */
+	const struct task_param *params;
 	/* 0 if this machine can run the model, else -errno and a one-line reason
 	 * ("io_uring_queue_init: Operation not permitted (io_uring_disabled=2?)") */
 	int (*probe)(char *reason, size_t reason_len);
-	/* Create the runtime, run main_fn(rt, arg) as the first task, drive the
-	 * scheduler until every task has finished, add the model's own counters
-	 * to rec (under metrics, prefixed "<model>_"), tear down. Returns
-	 * main_fn's return value, or -errno if the runtime could not start. */
-	int (*run)(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct record *rec);
+	/* Raise the kernel limits that `demand` would hit under this model (as
+	 * root; recorded in the record, restored at exit) and check its memory.
+	 * 0, or 1 with rec_fail() called naming the limit. */
+	int (*reserve)(const struct task_ctx *ctx, const struct rt_demand *demand);
+	/* Create the runtime (its parameters from ctx), run main_fn(rt, arg) as
+	 * the first task, drive the scheduler until every task has finished,
+	 * add the model's own counters to rec (under metrics, prefixed
+	 * "<model>_"), tear down. Returns main_fn's return value, or -errno if
+	 * the runtime could not start. */
+	int (*run)(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void *arg), void *arg,
+		   struct record *rec);
 };
 
 extern const struct rt_model threads_model, coro_model, uring_model;

@@ -36,10 +36,13 @@ struct task_param {
 	}
 
 /* The parsed parameters of one run. Values live in a flat table indexed like
- * the task's params followed by the common ones (cpus, seed, warmup). */
+ * the task's params, then the model's, then the common ones (cpus, seed,
+ * warmup, ...). A task reads its own and the common ones; the model reads
+ * its own. `model` is there for main.c and the model's hooks: a task never
+ * tests which model runs it (what differs goes into a model hook). */
 struct task_ctx {
 	const struct task *task;
-	const char *model;
+	const struct rt_model *model;
 	struct record *rec;
 	const char *values[64]; /* text of each parameter */
 	const struct task_param *specs[64];
@@ -70,7 +73,12 @@ struct task {
 extern const struct task *const task_list[];	/* NULL-terminated */
 extern const struct task_param common_params[]; /* cpus, seed, warmup */
 
-/* Parameter values; key must be declared by the task or common (else abort). */
+/* Asks the model for what the task will hold at once (struct rt_demand);
+ * call from the task's setup. 0, or 1 with the record's reason set. */
+int task_reserve(const struct task_ctx *ctx, const struct rt_demand *demand);
+
+/* Parameter values; key must be declared by the task, the model or common
+ * (else abort). */
 uint64_t task_u64(const struct task_ctx *ctx, const char *key);
 bool task_bool(const struct task_ctx *ctx, const char *key);
 const char *task_str(const struct task_ctx *ctx, const char *key);

@@ -64,7 +64,11 @@ CATALOG = {
     "models": [
         {"name": "threads", "summary": "pthreads", "available": True, "reason": None},
         {"name": "coro", "summary": "coroutines", "available": True, "reason": None},
-        {"name": "uring", "summary": "io_uring", "available": True, "reason": None},
+        {"name": "uring", "summary": "io_uring", "available": True, "reason": None,
+         "params": [
+             {"key": "uring_timers", "type": "enum", "default": "heap", "unit": None,
+              "choices": ["heap", "request"], "help": "sleeps"},
+         ]},
     ],
 }
 

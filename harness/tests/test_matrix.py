@@ -39,6 +39,33 @@ def test_cross_product(cells):
     assert c.repetitions == 3 and cells[-1].repetitions == 5
 
 
+def test_model_params_go_to_their_model_only(tmp_path):
+    cfg = config.load(write_config(tmp_path, """
+[[experiment]]
+task = "pingpong"
+models = ["threads", "uring"]
+[experiment.params]
+iterations = 1000
+uring_timers = ["heap", "request"]
+"""))
+    config.check_catalog(cfg, CATALOG)
+    ids = [c.id for c in matrix.expand(cfg, CATALOG)]
+    assert ids == ["pingpong/threads/iterations=1000",
+                   "pingpong/uring/iterations=1000,uring_timers=heap",
+                   "pingpong/uring/iterations=1000,uring_timers=request"]
+
+
+def test_model_param_of_no_model_in_the_experiment_is_refused(tmp_path):
+    cfg = config.load(write_config(tmp_path, """
+[[experiment]]
+task = "pingpong"
+models = ["threads", "coro"]
+params = { uring_timers = "heap" }
+"""))
+    with pytest.raises(config.ConfigError, match="unknown parameter 'uring_timers'"):
+        config.check_catalog(cfg, CATALOG)
+
+
 def test_cell_id_formats_booleans():
     assert matrix.cell_id("spawn", "coro", [("touch", True)]) == "spawn/coro/touch=true"
     assert matrix.cell_id("spawn", "coro", []) == "spawn/coro/"

@@ -44,7 +44,9 @@
 #include "lib/clock.h"
 #include "lib/record.h"
 #include "offload.h"
+#include "reserve.h"
 #include "rt.h"
+#include "task.h"
 
 #define EPOLL_BATCH	64
 #define OFFLOAD_THREADS 2	   /* the machine has 2 CPUs; preads are short */
@@ -472,10 +474,10 @@ static int coro_probe(char *reason, size_t reason_len)
 	return 0;
 }
 
-static int coro_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct record *rec)
+static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void *arg), void *arg,
+		    struct record *rec)
 {
 	struct coro_rt *c = calloc(1, sizeof(*c));
-	const char *env;
 	int err, ret = 0;
 
 	if (!c)
@@ -492,9 +494,8 @@ static int coro_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct 
 		fprintf(stderr, "coro: epoll_create1: %s\n", strerror(-err));
 		goto cleanup;
 	}
-	/* SCHEDLAB_CORO_EPOLL=epoll_wait forces the ms fallback (tests). */
-	env = getenv("SCHEDLAB_CORO_EPOLL");
-	if (env && !strcmp(env, "epoll_wait"))
+	/* coro_epoll=wait_ms takes the fallback of kernels before 5.11 here too */
+	if (strcmp(task_str(ctx, "coro_epoll"), "wait_ms") == 0)
 		c->have_pwait2 = 0;
 	else if (!(c->have_pwait2 = have_epoll_pwait2(c->epfd)))
 		fprintf(stderr,
@@ -533,10 +534,23 @@ cleanup:
 	return err ? err : ret;
 }
 
+/* Variants of the runtime, declared like a task's parameters. */
+static const struct task_param coro_params[] = {
+	{.key = "coro_epoll",
+	 .type = PARAM_ENUM,
+	 .def = "pwait2",
+	 .choices = "pwait2|wait_ms",
+	 .help = "the wait for fds and the next timer: epoll_pwait2 (ns timeout; falls back "
+		 "when missing) or epoll_wait (whole ms, the fallback itself)"},
+	PARAM_END,
+};
+
 const struct rt_model coro_model = {
 	.name = "coro",
+	.params = coro_params,
 	.summary = "stackful coroutines on one thread; non-blocking fds + epoll, "
 		   "timer heap, preads on helper threads",
 	.probe = coro_probe,
+	.reserve = reserve_coroutines,
 	.run = coro_run,
 };

@@ -25,6 +25,8 @@
 
 #include "lib/record.h"
 #include "rt.h"
+#include "reserve.h"
+#include "task.h"
 
 struct threads_rt {
 	struct rt base;
@@ -234,8 +236,10 @@ static int threads_probe(char *reason, size_t len)
 }
 
 /* The first task runs on the calling thread; it must join what it spawns. */
-static int threads_run(int (*main_fn)(struct rt *, void *), void *arg, struct record *rec)
+static int threads_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *, void *), void *arg,
+		       struct record *rec)
 {
+	(void)ctx;
 	struct threads_rt trt = {.base.ops = &threads_ops, .live = 1, .peak_live = 1};
 	int ret = main_fn(&trt.base, arg);
 
@@ -248,5 +252,6 @@ const struct rt_model threads_model = {
 	.name = "threads",
 	.summary = "one pthread per task, blocking syscalls, futex wait/wake; the kernel schedules",
 	.probe = threads_probe,
+	.reserve = reserve_threads,
 	.run = threads_run,
 };

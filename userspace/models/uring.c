@@ -27,8 +27,8 @@
  * io_uring_enter: we saw exactly 40 (or 20) CQEs per enter, and blocking
  * enters of 4-8 ms each while the backlog of expired timers grew to the
  * whole population (without DEFER_TASKRUN the CQ ring overflowed at 4096
- * instead). SCHEDLAB_URING_TIMERS=request restores one IORING_OP_TIMEOUT
- * per sleep, for that comparison; the record says which (uring_timers).
+ * instead). The model parameter uring_timers=request restores one
+ * IORING_OP_TIMEOUT per sleep, for that comparison; the record says which.
  * The heap's timeout is re-armed when a sleeper's deadline is earlier than
  * the armed one (the old one is removed with IORING_OP_TIMEOUT_REMOVE; its
  * CQE carries an older generation and is ignored), and every poll expires
@@ -40,9 +40,9 @@
  * sleeps only in io_uring_enter. A coroutine that yields while requests are
  * in flight triggers a non-blocking submit-and-reap (cosched.h says why).
  *
- * Ring setup is probed at run time, best first, and the record says which
- * flags were used (uring_setup_flags) and why better ones were refused
- * (uring_setup_fallback):
+ * Ring setup is probed at run time, best first (or from the one the model
+ * parameter uring_setup names), and the record says which flags were used
+ * (uring_setup_flags) and why better ones were refused (uring_setup_fallback):
  *   single_issuer|defer_taskrun   6.1+: completions are processed only when
  *                                 we wait, in our own thread (no IPIs)
  *   single_issuer|coop_taskrun    6.0+
@@ -84,7 +84,9 @@
 #include "cosched.h"
 #include "lib/clock.h"
 #include "lib/record.h"
+#include "reserve.h"
 #include "rt.h"
+#include "task.h"
 #include "uring_rt.h"
 
 #define SQ_ENTRIES 256
@@ -409,35 +411,29 @@ static const struct cosched_backend uring_backend = {
 
 static const struct {
 	unsigned flags;
-	const char *name;
+	const char *param; /* the value of uring_setup that starts here */
+	const char *name;  /* as the record shows it */
 } setups[] = {
 	{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-	 "single_issuer|defer_taskrun|taskrun_flag"},
+	 "defer_taskrun", "single_issuer|defer_taskrun|taskrun_flag"},
 	{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-	 "single_issuer|coop_taskrun|taskrun_flag"},
-	{IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, "coop_taskrun|taskrun_flag"},
-	{0, "none"},
+	 "coop_taskrun", "single_issuer|coop_taskrun|taskrun_flag"},
+	{IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, "coop_shared",
+	 "coop_taskrun|taskrun_flag"},
+	{0, "none", "none"},
 };
 
-/* Tries each setup in turn; the first the kernel accepts wins. The
- * environment variable SCHEDLAB_URING_SETUP=<name> starts the list at that
- * entry: it exercises the fallbacks on a kernel that would not need them
- * (tests) and lets an experiment compare setups. */
-static int ring_setup(struct uring_rt *u)
+/* Tries each setup in turn, from the one the parameter uring_setup names
+ * ("auto": the best); the first the kernel accepts wins. Starting lower
+ * exercises the fallbacks on a kernel that would not need them (tests) and
+ * lets an experiment compare setups. */
+static int ring_setup(struct uring_rt *u, const char *first)
 {
-	const char *first = getenv("SCHEDLAB_URING_SETUP");
 	size_t i = 0, n = sizeof(setups) / sizeof(setups[0]), used = 0;
 	int ret = -EINVAL;
 
-	if (first && *first) {
-		while (i < n && strcmp(setups[i].name, first))
-			i++;
-		if (i == n) {
-			snprintf(u->fallback, sizeof(u->fallback),
-				 "SCHEDLAB_URING_SETUP=%s: not a known setup", first);
-			return -EINVAL;
-		}
-	}
+	while (strcmp(first, "auto") && i < n && strcmp(setups[i].param, first))
+		i++;
 	for (; i < n; i++) {
 		struct io_uring_params p = {
 			.flags = setups[i].flags | IORING_SETUP_CQSIZE,
@@ -555,10 +551,10 @@ cleanup:
 	return err;
 }
 
-static int uring_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct record *rec)
+static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void *arg), void *arg,
+		     struct record *rec)
 {
 	struct uring_rt *u = calloc(1, sizeof(*u));
-	const char *timers;
 	char feats[256];
 	int err, ret = 0;
 
@@ -569,28 +565,19 @@ static int uring_run(int (*main_fn)(struct rt *rt, void *arg), void *arg, struct
 		fprintf(stderr, "uring: scheduler init: %s\n", strerror(-err));
 		goto cleanup;
 	}
-	err = ring_setup(u);
+	err = ring_setup(u, task_str(ctx, "uring_setup"));
 	if (err) {
 		fprintf(stderr, "uring: queue_init: %s\n", u->fallback);
 		goto cleanup;
 	}
 	u->ring_ready = 1;
-	uring_accept_init(u);
-	err = uring_recv_init(u);
+	uring_accept_init(u, strcmp(task_str(ctx, "uring_accept"), "multishot") == 0);
+	err = uring_recv_init(u, strcmp(task_str(ctx, "uring_recv"), "multishot") == 0);
 	if (err) {
 		fprintf(stderr, "uring: %s\n", u->recv_note);
 		goto cleanup;
 	}
-	timers = getenv("SCHEDLAB_URING_TIMERS");
-	if (timers && *timers && strcmp(timers, "heap")) {
-		if (strcmp(timers, "request")) {
-			fprintf(stderr, "uring: SCHEDLAB_URING_TIMERS=%s: not heap or request\n",
-				timers);
-			err = -EINVAL;
-			goto cleanup;
-		}
-		u->timers_request = 1;
-	}
+	u->timers_request = strcmp(task_str(ctx, "uring_timers"), "request") == 0;
 
 	err = cosched_run(&u->cs, main_fn, arg, &ret);
 
@@ -640,10 +627,41 @@ cleanup:
 	return err ? err : ret;
 }
 
+/* Variants of the runtime, declared like a task's parameters. */
+static const struct task_param uring_params[] = {
+	{.key = "uring_setup",
+	 .type = PARAM_ENUM,
+	 .def = "auto",
+	 .choices = "auto|defer_taskrun|coop_taskrun|coop_shared|none",
+	 .help = "ring setup to try first (auto: the best this kernel takes; each falls "
+		 "back to the next)"},
+	{.key = "uring_timers",
+	 .type = PARAM_ENUM,
+	 .def = "heap",
+	 .choices = "heap|request",
+	 .help = "sleeps: our heap behind one kernel timeout (heap), or one "
+		 "IORING_OP_TIMEOUT per sleep (request)"},
+	{.key = "uring_recv",
+	 .type = PARAM_ENUM,
+	 .def = "single",
+	 .choices = "single|multishot",
+	 .help = "stream socket reads: one read per rt_read (single), or a multishot recv "
+		 "into a provided-buffer ring"},
+	{.key = "uring_accept",
+	 .type = PARAM_ENUM,
+	 .def = "multishot",
+	 .choices = "multishot|single",
+	 .help = "accept: one multishot request per listener where the kernel has it, or "
+		 "one request per accept"},
+	PARAM_END,
+};
+
 const struct rt_model uring_model = {
 	.name = "uring",
+	.params = uring_params,
 	.summary = "the same coroutines; every wait is an io_uring request, "
 		   "submitted in batches when the run queue is empty",
 	.probe = uring_probe,
+	.reserve = reserve_coroutines,
 	.run = uring_run,
 };

@@ -14,7 +14,8 @@
  * Detection is at run time, by use: a kernel without multishot accept fails
  * the first one with -EINVAL; then every accept of the run is single-shot
  * (one IORING_OP_ACCEPT per call) and uring_accept_note says why.
- * SCHEDLAB_URING_ACCEPT=single forces single-shot (tests, comparisons).
+ * The model parameter uring_accept=single asks for single-shot (tests,
+ * comparisons).
  *
  * The listener's state outlives rt_close: the cancelled multishot's last CQE
  * still points at it, so it is freed only after the ring is gone.
@@ -49,16 +50,12 @@ struct listener {
 	struct listener *all_next;
 };
 
-void uring_accept_init(struct uring_rt *u)
+void uring_accept_init(struct uring_rt *u, int multishot)
 {
-	const char *env = getenv("SCHEDLAB_URING_ACCEPT");
-
-	u->multishot = 1;
-	if (env && !strcmp(env, "single")) {
-		u->multishot = 0;
+	u->multishot = multishot;
+	if (!multishot)
 		snprintf(u->accept_note, sizeof(u->accept_note),
-			 "single-shot forced by SCHEDLAB_URING_ACCEPT=single");
-	}
+			 "single-shot asked for (uring_accept=single)");
 }
 
 static struct listener *listener_get(struct uring_rt *u, int fd)

@@ -36,7 +36,7 @@
  * Detection at run time: no IORING_OP_RECV in the opcode probe, a refused
  * io_uring_register_buf_ring, or -EINVAL from the first multishot (kernel
  * before 6.0) turns it off for the rest of the run; uring_recv_note says why.
- * SCHEDLAB_URING_RECV=multishot turns it on, =single forces the plain path.
+ * The model parameter uring_recv=multishot turns it on (default: single).
  *
  * Off by default, because it did not pay on the 2-vCPU test VM (kernel
  * 6.18, echo, 64-byte messages, server on CPU 0, loadgen on CPU 1, 20
@@ -71,7 +71,6 @@
 #define RING_MIN	  64
 #define RING_MAX	  32768
 #define BUFS_PER_SOCKET	  2
-#define DEFAULT_MULTISHOT 0 /* off: it does not pay here; see above */
 /* A parked reader's result meaning "look at the socket again"; no byte count
  * or errno is this negative. */
 #define RECV_WAKE INT32_MIN
@@ -117,41 +116,15 @@ struct rsock {
 	struct rsock *prev, *next; /* u->all_rsocks */
 };
 
-static int env_choice(struct uring_rt *u, int *multishot)
-{
-	const char *env = getenv("SCHEDLAB_URING_RECV");
-
-	*multishot = DEFAULT_MULTISHOT;
-	if (!env || !*env) {
-		if (!DEFAULT_MULTISHOT)
-			snprintf(u->recv_note, sizeof(u->recv_note),
-				 "single-shot by default; SCHEDLAB_URING_RECV=multishot "
-				 "asks for multishot");
-		return 0;
-	}
-	if (!strcmp(env, "single")) {
-		*multishot = 0;
-		snprintf(u->recv_note, sizeof(u->recv_note),
-			 "single-shot forced by SCHEDLAB_URING_RECV=single");
-		return 0;
-	}
-	if (!strcmp(env, "multishot")) {
-		*multishot = 1;
-		return 0;
-	}
-	snprintf(u->recv_note, sizeof(u->recv_note),
-		 "SCHEDLAB_URING_RECV=%s: not multishot or single", env);
-	return -EINVAL;
-}
-
-int uring_recv_init(struct uring_rt *u)
+int uring_recv_init(struct uring_rt *u, int multishot)
 {
 	struct io_uring_probe *probe;
-	int multishot, err;
 
-	err = env_choice(u, &multishot);
-	if (err || !multishot)
-		return err;
+	if (!multishot) {
+		snprintf(u->recv_note, sizeof(u->recv_note),
+			 "single-shot (uring_recv=single, the default)");
+		return 0;
+	}
 	probe = io_uring_get_probe_ring(&u->ring);
 	if (!probe || !io_uring_opcode_supported(probe, IORING_OP_RECV)) {
 		snprintf(u->recv_note, sizeof(u->recv_note),

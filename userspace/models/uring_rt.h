@@ -94,7 +94,8 @@ ssize_t uring_read_plain(struct uring_rt *u, int fd, void *buf, size_t len);
 
 /* uring_accept.c */
 int uring_accept(struct rt *rt, int fd);
-void uring_accept_init(struct uring_rt *u);
+/* multishot: 1 to use it where the kernel has it (uring_accept=multishot) */
+void uring_accept_init(struct uring_rt *u, int multishot);
 /* A CQE whose user_data carries UD_LISTENER. */
 void uring_accept_cqe(struct uring_rt *u, uint64_t user_data, int32_t res, uint32_t flags);
 /* Before fd is closed: cancel its multishot accept, close what it queued,
@@ -105,9 +106,9 @@ void uring_accept_free(struct uring_rt *u);
 
 /* uring_recv.c */
 #define URING_RECV_BUF_BYTES 4096 /* one provided buffer */
-/* SCHEDLAB_URING_RECV and whether the kernel has IORING_OP_RECV; after the
- * ring is set up. 0, or -EINVAL for an unknown SCHEDLAB_URING_RECV. */
-int uring_recv_init(struct uring_rt *u);
+/* multishot: uring_recv=multishot asked for it; it is used only when the
+ * kernel has IORING_OP_RECV. After the ring is set up; 0. */
+int uring_recv_init(struct uring_rt *u, int multishot);
 /* From uring_fd_add: a stream socket gets multishot state. 0 or -errno. */
 int uring_recv_fd_add(struct uring_rt *u, int fd);
 /* rt_read: from provided buffers for a stream socket, else plain. */

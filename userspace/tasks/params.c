@@ -91,13 +91,49 @@ static void add_specs(struct task_ctx *ctx, const struct task_param *p)
 	}
 }
 
-void params_init(struct task_ctx *ctx, const struct task *task, const char *model)
+void params_init(struct task_ctx *ctx, const struct task *task, const struct rt_model *model)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->task = task;
 	ctx->model = model;
 	add_specs(ctx, task->params);
+	if (model)
+		add_specs(ctx, model->params);
 	add_specs(ctx, common_params);
+}
+
+const char *params_model_name(int argc, char **argv, const char *def)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)
+			return argv[i + 1];
+		if (strncmp(argv[i], "--model=", 8) == 0)
+			return argv[i] + 8;
+	}
+	return def;
+}
+
+int params_set(struct task_ctx *ctx, const char *key, const char *value, char *err, size_t len)
+{
+	int i = find_slot(ctx, key);
+
+	if (i < 0) {
+		snprintf(err, len, "unknown parameter --%s", key);
+		return -EINVAL;
+	}
+	if (params_check_one(ctx->specs[i], value, err, len))
+		return -EINVAL;
+	ctx->values[i] = value;
+	return 0;
+}
+
+int task_reserve(const struct task_ctx *ctx, const struct rt_demand *demand)
+{
+	if (!ctx->model || !ctx->model->reserve)
+		return 0;
+	return ctx->model->reserve(ctx, demand);
 }
 
 static int in_choices(const char *choices, const char *v)
@@ -151,8 +187,7 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 
 /* Options: every parameter twice (key_with_underscores, key-with-dashes),
  * then --model. getopt_long's index tells which parameter matched. */
-int params_parse(struct task_ctx *ctx, int argc, char **argv, const char **model, char *err,
-		 size_t len)
+int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t len)
 {
 	struct option opts[2 * PARAMS_MAX + 2];
 	char dashed[PARAMS_MAX][64];
@@ -173,10 +208,8 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, const char **model
 	opterr = 0;
 	/* "+:": stop at the first non-option, and report a missing value as ':' */
 	while ((c = getopt_long(argc, argv, "+:", opts, &idx)) != -1) {
-		if (c == 'm') {
-			*model = optarg;
-			continue;
-		}
+		if (c == 'm')
+			continue; /* read earlier by params_model_name() */
 		if (c == '?' || c == ':') {
 			const char *bad = argv[optind - 1];
 
@@ -184,9 +217,10 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, const char **model
 				snprintf(err, len, "%s needs a value", bad);
 			else
 				snprintf(err, len,
-					 "unknown parameter %s for task %s: run "
+					 "unknown parameter %s for task %s under model %s: run "
 					 "`workload --list` for the valid ones",
-					 bad, ctx->task->name);
+					 bad, ctx->task->name,
+					 ctx->model ? ctx->model->name : "?");
 			return -EINVAL;
 		}
 		ctx->values[idx / 2] = optarg;

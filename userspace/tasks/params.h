@@ -6,12 +6,19 @@
 
 #define PARAMS_MAX 64
 
-/* Every declared parameter at its default. */
-void params_init(struct task_ctx *ctx, const struct task *task, const char *model);
-/* Parses argv[1..] (argv[0] is the task name); sets *model when --model is
- * given. 0, or -EINVAL with one line naming the problem and the fix. */
-int params_parse(struct task_ctx *ctx, int argc, char **argv, const char **model, char *err,
-		 size_t len);
+/* Every declared parameter at its default: the task's, the model's (model
+ * may be NULL: none), the common ones. */
+void params_init(struct task_ctx *ctx, const struct task *task, const struct rt_model *model);
+/* The value of --model in argv[1..] (also --model=NAME), or def. The model
+ * must be known before parsing, since it declares parameters of its own. */
+const char *params_model_name(int argc, char **argv, const char *def);
+/* Parses argv[1..] (argv[0] is the task name); --model is accepted and left
+ * to params_model_name. 0, or -EINVAL with one line naming the problem and
+ * the fix. */
+int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t len);
+/* Sets one declared parameter, checked like a command-line value (tests use
+ * it to pick a model's variant). 0, or -EINVAL with the reason in err. */
+int params_set(struct task_ctx *ctx, const char *key, const char *value, char *err, size_t len);
 int params_check_one(const struct task_param *p, const char *v, char *err, size_t len);
 void params_to_record(const struct task_ctx *ctx, struct record *rec);
 

@@ -13,7 +13,9 @@
  *            read/write syscall pair (plus epoll when the read would block).
  *   uring    channel=event is the same as coro (no kernel involved);
  *            channel=pipe turns each read and write into io_uring requests.
- * placement is ignored by the single-thread models (recorded as such).
+ * placement is a hint each model reads its own way: threads pin each task to
+ * its CPU; the one-thread models have one thread for both (cpu_a, cpu_b say
+ * which CPUs were asked for).
  *
  * Method: the initiator runs `warmup` untimed round trips, then times
  * `iterations` round trips; handoff_ns = window / (2 * iterations).
@@ -123,8 +125,7 @@ static void play(void *arg)
 
 static int pingpong_validate(const struct task_ctx *ctx, char *err, size_t len)
 {
-	if (strcmp(ctx->model, "threads") == 0 &&
-	    strcmp(task_str(ctx, "placement"), "split") == 0 && *task_str(ctx, "cpus")) {
+	if (strcmp(task_str(ctx, "placement"), "split") == 0 && *task_str(ctx, "cpus")) {
 		cpu_set_t set;
 
 		if (cpuset_parse(task_str(ctx, "cpus"), &set, err, len))
@@ -145,7 +146,6 @@ static int pingpong_run(struct rt *rt, struct task_ctx *ctx)
 	uint64_t warmup = task_u64(ctx, "warmup"), iterations = task_u64(ctx, "iterations");
 	int use_pipe = strcmp(task_str(ctx, "channel"), "pipe") == 0;
 	int split = strcmp(task_str(ctx, "placement"), "split") == 0;
-	int threads = strcmp(ctx->model, "threads") == 0;
 	struct player a = {.rt = rt,
 			   .initiator = 1,
 			   .my_turn = &ev_a,
@@ -165,19 +165,17 @@ static int pingpong_run(struct rt *rt, struct task_ctx *ctx)
 
 	a.rounds = b.rounds = warmup + iterations;
 	a.warmup = warmup;
-	if (threads) {
-		oa.cpu = cpuset_nth_allowed(0);
-		ob.cpu = cpuset_nth_allowed(split ? 1 : 0);
-		if (ob.cpu < 0) {
-			rec_skip(ctx->rec, "placement=split needs 2 CPUs; this process may use %d",
-				 cpuset_count_allowed());
-			return 1;
-		}
-		rec_metric_i64(ctx->rec, "cpu_a", oa.cpu);
-		rec_metric_i64(ctx->rec, "cpu_b", ob.cpu);
+	/* A placement hint: the model decides what a CPU means for a task
+	 * (threads pin to it; a one-thread runtime has only its own thread). */
+	oa.cpu = cpuset_nth_allowed(0);
+	ob.cpu = cpuset_nth_allowed(split ? 1 : 0);
+	if (ob.cpu < 0) {
+		rec_skip(ctx->rec, "placement=split needs 2 CPUs; this process may use %d",
+			 cpuset_count_allowed());
+		return 1;
 	}
-	rec_metric_str(ctx->rec, "placement_effective",
-		       threads ? task_str(ctx, "placement") : "one_thread");
+	rec_metric_i64(ctx->rec, "cpu_a", oa.cpu);
+	rec_metric_i64(ctx->rec, "cpu_b", ob.cpu);
 	if (use_pipe) {
 		if (pipe2(ab, O_CLOEXEC) || pipe2(ba, O_CLOEXEC)) {
 			rec_fail(ctx->rec, "pipe2: %s", strerror(errno));

@@ -32,8 +32,6 @@
 #include "lib/procfs.h"
 #include "task.h"
 
-#define BASE_MAPS 65530ull /* the kernel's default vm.max_map_count */
-
 static const struct task_param spawn_params[] = {
 	{.key = "tasks",
 	 .type = PARAM_U64,
@@ -78,34 +76,16 @@ static void empty_task(void *arg)
 	(void)arg;
 }
 
+/* The model raises what the tasks need (mappings for guarded stacks,
+ * threads and pids for kernel threads); spawn itself finds any other limit
+ * and names it (name_the_limit). */
 static int spawn_setup(struct task_ctx *ctx)
 {
-	uint64_t n = task_u64(ctx, "tasks") + task_u64(ctx, "warmup");
-	int threads = strcmp(ctx->model, "threads") == 0;
-	char why[256];
-	int err;
+	struct rt_demand d = {.tasks = task_u64(ctx, "tasks") + task_u64(ctx, "warmup"),
+			      .stack_bytes = task_u64(ctx, "stack_bytes"),
+			      .no_guard = !task_bool(ctx, "guard")};
 
-	/* Every guarded stack is two mappings: the stack and its guard page.
-	 * Unguarded coroutine stacks merge with their neighbours. */
-	err = 0;
-	if (threads || task_bool(ctx, "guard"))
-		err = limit_sysctl_at_least(ctx->rec, "vm.max_map_count", 2 * n + BASE_MAPS, why,
-					    sizeof(why));
-	if (!err && threads) {
-		int64_t others = proc_threads_total();
-		uint64_t want = n + (others > 0 ? (uint64_t)others : 0) + 1000;
-
-		err = limit_sysctl_at_least(ctx->rec, "kernel.threads-max", want, why, sizeof(why));
-		if (!err) /* PID_MAX_LIMIT on 64-bit is 4194304 */
-			err = limit_sysctl_at_least(ctx->rec, "kernel.pid_max",
-						    want < 4194304 ? want : 4194304, why,
-						    sizeof(why));
-	}
-	if (err) {
-		rec_fail(ctx->rec, "%s", why);
-		return 1;
-	}
-	return 0;
+	return task_reserve(ctx, &d);
 }
 
 /* Why spawning stopped at `reached`: name the kernel limit when one is hit. */

@@ -8,7 +8,7 @@
  * Under threads each sleep is a clock_nanosleep in the kernel (one hrtimer
  * and one context switch per wake-up); under coro a timer heap and one
  * epoll_wait for the earliest deadline; under uring the same heap, woken by
- * one io_uring timeout for its earliest deadline (SCHEDLAB_URING_TIMERS=request:
+ * one io_uring timeout for its earliest deadline (model parameter uring_timers=request:
  * one io_uring timeout per sleep, which the kernel completes at most 40 per
  * io_uring_enter on a DEFER_TASKRUN ring: see models/uring.c).
  *
@@ -44,21 +44,11 @@
 #include "lib/clock.h"
 #include "lib/hist.h"
 #include "lib/limits.h"
-#include "lib/procfs.h"
 #include "lib/record.h"
 #include "task.h"
 
 /* A timer task needs little stack; small stacks let 100,000 of them fit. */
 #define TIMERS_STACK_BYTES (32 * 1024)
-/* Mappings, pids and threads the rest of the process and system may use. */
-#define TIMERS_LIMIT_SLACK 8192
-/* Memory one sleeping task costs, rounded up from FIELD-NOTES.md: a blocked
- * thread is about 8.5 KB of RSS, a 16 KiB kernel stack and 7.6 KB of slab; a
- * parked coroutine one or two stack pages, its control block and page
- * tables. Used only to refuse a run that would push the box into the OOM
- * killer (a shared machine), never to size anything. */
-#define TIMERS_THREAD_BYTES (40 * 1024)
-#define TIMERS_CORO_BYTES   (16 * 1024)
 
 struct timers_run;
 
@@ -114,62 +104,15 @@ done:
 	}
 }
 
-static int timers_raise(struct task_ctx *ctx, const char *name, uint64_t min_value)
-{
-	char why[256];
-	int err = limit_sysctl_at_least(ctx->rec, name, min_value, why, sizeof(why));
-
-	if (err)
-		rec_fail(ctx->rec, "timers: %s", why);
-	return err;
-}
-
-/* Refuses (status 1) a task count whose memory would exceed 80% of
- * MemAvailable; unknown MemAvailable (no /proc) does not refuse. */
-static int timers_check_memory(struct task_ctx *ctx, uint64_t n)
-{
-	uint64_t per_task = strcmp(ctx->model, "threads") ? TIMERS_CORO_BYTES : TIMERS_THREAD_BYTES;
-	struct kernel_mem km;
-
-	if (proc_kernel_mem(&km) || !km.mem_available)
-		return 0;
-	if (n * per_task <= km.mem_available / 10 * 8)
-		return 0;
-	rec_fail(ctx->rec,
-		 "timers: %llu tasks under %s need about %llu MiB, more than 80%% of "
-		 "MemAvailable (%llu MiB): lower tasks",
-		 (unsigned long long)n, ctx->model, (unsigned long long)(n * per_task >> 20),
-		 (unsigned long long)(km.mem_available >> 20));
-	return 1;
-}
-
-/* Raise what `tasks` tasks need under this model; only when needed. */
+/* The model raises what `tasks` sleepers need under it, and refuses a
+ * count that would not fit in memory (a shared machine's OOM killer). */
 static int timers_setup(struct task_ctx *ctx)
 {
-	uint64_t n = task_u64(ctx, "tasks");
-	char why[256];
-	int err;
+	struct rt_demand d = {.tasks = task_u64(ctx, "tasks"),
+			      .stack_bytes = TIMERS_STACK_BYTES,
+			      .refuse_over_memory = 1};
 
-	if (timers_check_memory(ctx, n))
-		return 1;
-	if (timers_raise(ctx, "vm/max_map_count", 2 * n + TIMERS_LIMIT_SLACK))
-		return 1;
-	if (strcmp(ctx->model, "threads"))
-		return 0;
-	if (timers_raise(ctx, "kernel/threads-max", n + TIMERS_LIMIT_SLACK) ||
-	    timers_raise(ctx, "kernel/pid_max", n + TIMERS_LIMIT_SLACK))
-		return 1;
-	/* copy_process() never applies RLIMIT_NPROC to the root user (and
-	 * raising its hard limit needs CAP_SYS_RESOURCE, which a container may
-	 * lack): only other users need it raised. */
-	if (getuid() == 0)
-		return 0;
-	err = limit_nproc_at_least(ctx->rec, n + TIMERS_LIMIT_SLACK, why, sizeof(why));
-	if (err) {
-		rec_fail(ctx->rec, "timers: %s", why);
-		return 1;
-	}
-	return 0;
+	return task_reserve(ctx, &d);
 }
 
 /* The pids.max of this process's cgroup ("max" when unlimited), cgroup v1

@@ -8,11 +8,12 @@
  * content, read/write at the file position, deadlock detection (-EDEADLK;
  * coro and uring only: under threads a deadlock just sleeps), the model's
  * metrics in the record, the fallback paths forced through the models'
- * environment knobs, uring's timer heap (its one timeout moved earlier for a
- * nearer sleeper; SCHEDLAB_URING_TIMERS=request), uring's probe when a
+ * parameters (and bad values refused), uring's timer heap (its one timeout
+ * moved earlier for a nearer sleeper; uring_timers=request), uring's probe
+ * when a
  * seccomp filter refuses io_uring_setup, a 4 MiB stream through a socketpair
- * read with random small and large buffers (uring: under both
- * SCHEDLAB_URING_RECV modes), and closing a socket whose multishot receive
+ * read with random small and large buffers (uring: under both uring_recv
+ * modes), and closing a socket whose multishot receive
  * is armed (the peer sees the end, the reused fd number carries its own
  * stream, a parked reader gets -EBADF). Each case runs once per model; a
  * model this machine cannot run (probe fails) skips with its reason.
@@ -47,6 +48,8 @@
 #include "lib/clock.h"
 #include "lib/record.h"
 #include "rt.h"
+#include "task.h"
+#include "tasks/params.h"
 
 static const struct rt_model *model; /* the model of the running group */
 
@@ -68,15 +71,50 @@ static int single_thread(void)
 	return strcmp(model->name, "threads") != 0;
 }
 
+/* A model parameter set for the runs that follow (NULL key: defaults). */
+static const char *variant_key, *variant_value;
+
+static void use_variant(const char *key, const char *value)
+{
+	variant_key = key;
+	variant_value = value;
+}
+
+static const struct task test_task = {.name = "test_models"};
+
+/* The model's parameters at their defaults, but for the variant. */
+static void model_ctx(struct task_ctx *ctx, struct record *rec)
+{
+	char err[256];
+
+	params_init(ctx, &test_task, model);
+	ctx->rec = rec;
+	if (variant_key && params_set(ctx, variant_key, variant_value, err, sizeof(err)))
+		fail_msg("variant %s=%s: %s", variant_key, variant_value, err);
+}
+
+/* A value the model must refuse before it runs (main.c: exit 2). */
+static void expect_bad_variant(const char *key, const char *value)
+{
+	struct task_ctx ctx;
+	char err[256];
+
+	params_init(&ctx, &test_task, model);
+	assert_int_equal(params_set(&ctx, key, value, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, key));
+}
+
 /* Runs main_fn under the model; returns what run() returned. If out is not
  * NULL, the record's JSON line is stored there (caller frees). */
 static int run_model(int (*main_fn)(struct rt *, void *), void *arg, char **out)
 {
 	struct record *rec = rec_new("test_models", model->name);
+	struct task_ctx ctx;
 	int ret;
 
 	assert_non_null(rec);
-	ret = model->run(main_fn, arg, rec);
+	model_ctx(&ctx, rec);
+	ret = model->run(&ctx, main_fn, arg, rec);
 	if (out) {
 		size_t len = 0;
 		FILE *f = open_memstream(out, &len);
@@ -1110,19 +1148,14 @@ static void test_stream(void **state)
 		run_stream(NULL);
 		return;
 	}
-	unsetenv("SCHEDLAB_URING_RECV");
+	use_variant(NULL, NULL);
 	run_stream("\"uring_recv\":\"single\""); /* the default */
-	setenv("SCHEDLAB_URING_RECV", "multishot", 1);
+	use_variant("uring_recv", "multishot");
 	run_stream("\"uring_recv\":\"multishot\"");
-	setenv("SCHEDLAB_URING_RECV", "single", 1);
+	use_variant("uring_recv", "single");
 	run_stream("\"uring_recv\":\"single\"");
-	setenv("SCHEDLAB_URING_RECV", "no-such-mode", 1);
-	{
-		struct stream_ctx ctx = {0};
-
-		assert_int_equal(run_model(stream_main, &ctx, NULL), -EINVAL);
-	}
-	unsetenv("SCHEDLAB_URING_RECV");
+	use_variant(NULL, NULL);
+	expect_bad_variant("uring_recv", "no-such-mode");
 }
 
 /* ---- closing a socket whose receive is armed ------------------------------------------- */
@@ -1239,10 +1272,10 @@ static void test_close_armed(void **state)
 		return;
 	/* multishot is not the default: ask for it, and check it was used
 	 * (the parked-reader case runs only then) */
-	setenv("SCHEDLAB_URING_RECV", "multishot", 1);
+	use_variant("uring_recv", "multishot");
 	expect_in_record("\"uring_recv\":\"multishot\"");
 	close_armed();
-	unsetenv("SCHEDLAB_URING_RECV");
+	use_variant(NULL, NULL);
 }
 
 /* ---- fallback paths, forced ------------------------------------------------------------- */
@@ -1273,21 +1306,22 @@ static void expect_in_record(const char *needle)
 
 static void test_fallbacks(void **state)
 {
-	static const char *const setups[] = {
-		"single_issuer|defer_taskrun|taskrun_flag",
-		"single_issuer|coop_taskrun|taskrun_flag",
-		"coop_taskrun|taskrun_flag",
-		"none",
+	static const char *const setups[][2] = {
+		{"defer_taskrun", "single_issuer|defer_taskrun|taskrun_flag"},
+		{"coop_taskrun", "single_issuer|coop_taskrun|taskrun_flag"},
+		{"coop_shared", "coop_taskrun|taskrun_flag"},
+		{"none", "none"},
 	};
 	char needle[128];
 	size_t i;
 
 	need_model();
 	if (!strcmp(model->name, "coro")) {
-		setenv("SCHEDLAB_CORO_EPOLL", "epoll_wait", 1);
+		use_variant("coro_epoll", "wait_ms");
 		expect_in_record("\"coro_epoll_call\":\"epoll_wait_ms\"");
 		run_core_cases(state);
-		unsetenv("SCHEDLAB_CORO_EPOLL");
+		use_variant(NULL, NULL);
+		expect_bad_variant("coro_epoll", "epoll_wait");
 		return;
 	}
 	if (strcmp(model->name, "uring")) {
@@ -1295,8 +1329,7 @@ static void test_fallbacks(void **state)
 		skip();
 	}
 	for (i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
-		setenv("SCHEDLAB_URING_SETUP", setups[i], 1);
-		snprintf(needle, sizeof(needle), "\"uring_setup_flags\":\"%s\"", setups[i]);
+		use_variant("uring_setup", setups[i][0]);
 		/* a kernel that refuses this setup falls further: also fine */
 		expect_in_record("\"uring_setup_flags\":\"");
 		run_core_cases(state);
@@ -1306,28 +1339,21 @@ static void test_fallbacks(void **state)
 		struct pp_ctx ctx = {.order_ok = 1};
 		char *json = NULL;
 
-		setenv("SCHEDLAB_URING_SETUP", setups[i], 1);
-		snprintf(needle, sizeof(needle), "\"uring_setup_flags\":\"%s\"", setups[i]);
+		use_variant("uring_setup", setups[i][0]);
+		snprintf(needle, sizeof(needle), "\"uring_setup_flags\":\"%s\"", setups[i][1]);
 		assert_int_equal(run_model(pp_main, &ctx, &json), 0);
 		if (!strstr(json, needle) && !strstr(json, "\"uring_setup_fallback\":\"\""))
-			print_message("note: %s refused here\n", setups[i]);
+			print_message("note: %s refused here\n", setups[i][1]);
 		else if (!strstr(json, needle))
-			fail_msg("asked for %s, got %s", setups[i], json);
+			fail_msg("asked for %s, got %s", setups[i][0], json);
 		free(json);
 	}
-	unsetenv("SCHEDLAB_URING_SETUP");
-	setenv("SCHEDLAB_URING_ACCEPT", "single", 1);
+	use_variant("uring_accept", "single");
 	expect_in_record("\"uring_accept\":\"single\"");
 	test_accept(state);
-	unsetenv("SCHEDLAB_URING_ACCEPT");
+	use_variant(NULL, NULL);
 	expect_in_record("\"uring_accept\":\"multishot\"");
-	setenv("SCHEDLAB_URING_SETUP", "no-such-setup", 1);
-	{
-		struct pp_ctx ctx = {.order_ok = 1};
-
-		assert_int_equal(run_model(pp_main, &ctx, NULL), -EINVAL);
-	}
-	unsetenv("SCHEDLAB_URING_SETUP");
+	expect_bad_variant("uring_setup", "no-such-setup");
 }
 
 /* ---- uring's timer heap: one timeout re-armed for an earlier deadline -------------------- */
@@ -1388,7 +1414,7 @@ static void test_uring_timers(void **state)
 		print_message("skip: only uring has a choice of timer mechanism\n");
 		skip();
 	}
-	unsetenv("SCHEDLAB_URING_TIMERS");
+	use_variant(NULL, NULL);
 	assert_int_equal(run_model(rearm_main, &ctx, &json), 0);
 	assert_int_equal(ctx.near_ret, 0);
 	assert_int_equal(ctx.far_ret, 0);
@@ -1401,17 +1427,12 @@ static void test_uring_timers(void **state)
 	assert_true(record_u64(json, "\"uring_timer_wakeups\":") == 2);
 	free(json);
 	/* one request per sleep: the same contract */
-	setenv("SCHEDLAB_URING_TIMERS", "request", 1);
+	use_variant("uring_timers", "request");
 	expect_in_record("\"uring_timers\":\"request\"");
 	test_sleep_until(state);
 	test_yield_timer(state);
-	setenv("SCHEDLAB_URING_TIMERS", "no-such-mechanism", 1);
-	{
-		struct pp_ctx pp = {.order_ok = 1};
-
-		assert_int_equal(run_model(pp_main, &pp, NULL), -EINVAL);
-	}
-	unsetenv("SCHEDLAB_URING_TIMERS");
+	use_variant(NULL, NULL);
+	expect_bad_variant("uring_timers", "no-such-mechanism");
 }
 
 /* ---- uring probe when the kernel refuses io_uring ------------------------------------------- */
@@ -1491,19 +1512,17 @@ static const struct CMUnitTest tests[] = {
 
 int main(int argc, char **argv)
 {
-	const struct rt_model *models[] = {&threads_model, &coro_model, &uring_model};
-	size_t i;
 	int failed = 0;
 
 	/* a peer that went away must be an EPIPE result, not the end of us */
 	signal(SIGPIPE, SIG_IGN);
 
-	for (i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
+	for (const struct rt_model *const *m = model_list; *m; m++) {
 		/* `test_models coro` runs one model's group */
-		if (argc > 1 && strcmp(argv[1], models[i]->name))
+		if (argc > 1 && strcmp(argv[1], (*m)->name))
 			continue;
-		model = models[i];
-		failed += cmocka_run_group_tests_name(models[i]->name, tests, NULL, NULL);
+		model = *m;
+		failed += cmocka_run_group_tests_name(model->name, tests, NULL, NULL);
 	}
 	return failed ? 1 : 0;
 }
