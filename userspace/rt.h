@@ -27,11 +27,11 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-struct rt;	/* one per run: the model's private state */
-struct rt_task; /* a spawned task: a thread or a coroutine */
-struct record;	    /* lib/record.h */
-struct task_ctx;    /* task.h: a run's parsed parameters, model's included */
-struct task_param;  /* task.h */
+struct rt;	   /* one per run: the model's private state */
+struct rt_task;	   /* a spawned task: a thread or a coroutine */
+struct record;	   /* lib/record.h */
+struct task_ctx;   /* task.h: a run's parsed parameters, model's included */
+struct task_param; /* task.h */
 
 /* A counting event (a semaphore). rt_wait() takes one unit, parking the
  * caller until one is available; rt_wake() adds one unit and wakes one
@@ -89,9 +89,9 @@ struct rt {
  * for it: how many kernel threads, mappings and bytes that is depends on
  * the model, which is why the task does not work it out itself. */
 struct rt_demand {
-	uint64_t tasks;	       /* tasks alive at the same time */
-	size_t stack_bytes;    /* per task; 0: RT_DEFAULT_STACK_BYTES */
-	int no_guard;	       /* as rt_spawn_opts.no_guard */
+	uint64_t tasks;		/* tasks alive at the same time */
+	size_t stack_bytes;	/* per task; 0: RT_DEFAULT_STACK_BYTES */
+	int no_guard;		/* as rt_spawn_opts.no_guard */
 	int refuse_over_memory; /* 1: refuse (status 1) when the estimate
 				 * exceeds 80% of MemAvailable, rather than let
 				 * the run find the limit */

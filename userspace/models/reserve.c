@@ -17,8 +17,8 @@
  * 16 KiB kernel stack and 7.6 KB of slab; a parked coroutine one or two
  * stack pages, its control block and page tables. Used only to refuse a run
  * that would push the box into the OOM killer, never to size anything. */
-#define THREAD_BYTES (40 * 1024)
-#define CORO_BYTES   (16 * 1024)
+#define THREAD_BYTES  (40 * 1024)
+#define CORO_BYTES    (16 * 1024)
 #define PID_MAX_LIMIT 4194304 /* the kernel's ceiling on 64-bit */
 
 static int raise_sysctl(const struct task_ctx *ctx, const char *name, uint64_t want)

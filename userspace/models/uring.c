@@ -551,8 +551,8 @@ cleanup:
 	return err;
 }
 
-static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void *arg), void *arg,
-		     struct record *rec)
+static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void *arg),
+		     void *arg, struct record *rec)
 {
 	struct uring_rt *u = calloc(1, sizeof(*u));
 	char feats[256];

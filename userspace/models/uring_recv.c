@@ -68,9 +68,9 @@
 
 #include "uring_rt.h"
 
-#define RING_MIN	  64
-#define RING_MAX	  32768
-#define BUFS_PER_SOCKET	  2
+#define RING_MIN	64
+#define RING_MAX	32768
+#define BUFS_PER_SOCKET 2
 /* A parked reader's result meaning "look at the socket again"; no byte count
  * or errno is this negative. */
 #define RECV_WAKE INT32_MIN

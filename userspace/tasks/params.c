@@ -219,8 +219,7 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t 
 				snprintf(err, len,
 					 "unknown parameter %s for task %s under model %s: run "
 					 "`workload --list` for the valid ones",
-					 bad, ctx->task->name,
-					 ctx->model ? ctx->model->name : "?");
+					 bad, ctx->task->name, ctx->model ? ctx->model->name : "?");
 			return -EINVAL;
 		}
 		ctx->values[idx / 2] = optarg;
