@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/cpuset.h"
@@ -169,7 +170,9 @@ static int run_main(struct rt *rt, void *arg)
 	return ctx->task->run(rt, ctx);
 }
 
-static int finish(struct record *rec, uint64_t start_ns)
+static uint64_t start_ns; /* process start: the record's wall time */
+
+static int finish(struct record *rec)
 {
 	static const int codes[] = {
 		[REC_OK] = EXIT_OK,
@@ -185,6 +188,20 @@ static int finish(struct record *rec, uint64_t start_ns)
 	rec_emit(rec, stdout, start_ns);
 	rec_free(rec);
 	return code;
+}
+
+/* ctx->exit_now: the tasks may be blocked for good (a deadlock of threads
+ * cannot be joined), so the record goes out now and _exit ends every thread;
+ * the model's own counters, added after run(), are not in it. */
+static void exit_now(struct task_ctx *ctx)
+{
+	int code;
+
+	if (ctx->task->teardown)
+		ctx->task->teardown(ctx);
+	code = finish(ctx->rec);
+	fflush(stdout);
+	_exit(code);
 }
 
 /* Timer slack: Linux lets a sleep end up to 50 us late by default, and that
@@ -210,7 +227,6 @@ static int apply_timer_slack(struct task_ctx *ctx)
 
 int main(int argc, char **argv)
 {
-	uint64_t start_ns = now_ns();
 	const struct task *task;
 	const struct rt_model *model;
 	const char *model_name;
@@ -219,6 +235,7 @@ int main(int argc, char **argv)
 	char err[512], reason[256];
 	int ret;
 
+	start_ns = now_ns();
 	if (argc < 2) {
 		fputs(usage_text, stderr);
 		return EXIT_BAD_INPUT;
@@ -264,33 +281,39 @@ int main(int argc, char **argv)
 		return EXIT_FAILED;
 	}
 	ctx.rec = rec;
+	ctx.exit_now = exit_now;
 	params_to_record(&ctx, rec);
 	if (!task_supports(task, model->name)) {
 		rec_skip(rec, "%s under %s: %s", task->name, model->name,
 			 task->skip_reason ? task->skip_reason : "not meaningful for this model");
-		return finish(rec, start_ns);
+		return finish(rec);
 	}
 	reason[0] = '\0';
 	if (model->probe(reason, sizeof(reason))) {
 		rec_skip(rec, "model %s unavailable: %s", model->name, reason);
-		return finish(rec, start_ns);
+		return finish(rec);
 	}
 
 	limits_install_handlers();
 	if (apply_timer_slack(&ctx))
-		return finish(rec, start_ns);
+		return finish(rec);
 	/* A peer that hangs up must surface as -EPIPE from rt_write, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	if (task->setup && task->setup(&ctx) && rec_status(rec) == REC_OK)
 		rec_fail(rec, "%s: setup failed", task->name);
 	if (rec_status(rec) == REC_OK) {
 		ret = model->run(&ctx, run_main, &ctx, rec);
-		if (ret < 0)
+		if (ret == -EDEADLK && task->stalled)
+			task->stalled(&ctx);
+		else if (ret == -EDEADLK)
+			rec_fail(rec, "model %s: deadlock: every task waits for another",
+				 model->name);
+		else if (ret < 0)
 			rec_fail(rec, "model %s: %s", model->name, strerror(-ret));
 		else if (ret > 0 && rec_status(rec) == REC_OK)
 			rec_fail(rec, "%s failed without saying why", task->name);
 	}
 	if (task->teardown)
 		task->teardown(&ctx);
-	return finish(rec, start_ns);
+	return finish(rec);
 }

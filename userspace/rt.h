@@ -114,8 +114,10 @@ struct rt_model {
 	/* Create the runtime (its parameters from ctx), run main_fn(rt, arg) as
 	 * the first task, drive the scheduler until every task has finished,
 	 * add the model's own counters to rec (under metrics, prefixed
-	 * "<model>_"), tear down. Returns main_fn's return value, or -errno if
-	 * the runtime could not start. */
+	 * "<model>_"), tear down. Returns main_fn's return value, -EDEADLK
+	 * when the model sees that every live task waits on another for good
+	 * (it does not fail the record: main.c decides, see task.h's stalled),
+	 * or -errno if the runtime could not start. */
 	int (*run)(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void *arg), void *arg,
 		   struct record *rec);
 };

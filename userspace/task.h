@@ -47,6 +47,11 @@ struct task_ctx {
 	const char *values[64]; /* text of each parameter */
 	const struct task_param *specs[64];
 	int nvalues;
+	/* Set by main.c: ends the process now, from any thread and without
+	 * joining any, with the record as it stands and the exit status its
+	 * status gives. Never returns. For a task whose own tasks may wait on
+	 * each other for good (tasks/deadlock.c's watchdog). */
+	void (*exit_now)(struct task_ctx *ctx);
 };
 
 struct task {
@@ -66,6 +71,12 @@ struct task {
 	int (*setup)(struct task_ctx *ctx);
 	/* Runs as the model's first task. Returns 0, or 1 with rec_fail() called. */
 	int (*run)(struct rt *rt, struct task_ctx *ctx);
+	/* Optional: a stall is what this task measures, not a failure. main.c
+	 * calls it when the model found every task waiting on another for good
+	 * (run returned -EDEADLK: the coroutine schedulers see every coroutine
+	 * parked); it writes the task's metrics for a stalled run and the
+	 * record stays ok. NULL: such a run fails. */
+	void (*stalled)(struct task_ctx *ctx);
 	/* Optional: after the model finished, on every path (remove files). */
 	void (*teardown)(struct task_ctx *ctx);
 };

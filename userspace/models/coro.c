@@ -27,7 +27,9 @@
  *
  * Deadlock: run queue empty, no timer, no fd wait, no offload in flight while
  * coroutines are parked: the run returns -EDEADLK and prints
- * "coro: no runnable coroutines, N parked".
+ * "coro: no runnable coroutines, N parked" (coro_parked in the record).
+ * Whether that fails the run is main.c's call: for the deadlock task it is
+ * the measured outcome.
  */
 #include <errno.h>
 #include <sys/uio.h>
@@ -515,11 +517,6 @@ static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, vo
 		rec_metric_u64(rec, "coro_file_offloads", c->file_offloads);
 		rec_metric_str(rec, "coro_epoll_call",
 			       c->have_pwait2 ? "epoll_pwait2" : "epoll_wait_ms");
-		if (err == -EDEADLK)
-			rec_fail(rec,
-				 "coro: deadlock: no runnable coroutines, "
-				 "%llu parked",
-				 (unsigned long long)c->cs.sched.stats.parked);
 	}
 cleanup:
 	/* Workers first: they may still hold requests of parked coroutines

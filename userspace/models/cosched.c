@@ -123,6 +123,7 @@ void cosched_metrics(const struct cosched *cs, struct record *rec)
 	metric(rec, m, "yields", st->yields);
 	metric(rec, m, "parks", st->parks);
 	metric(rec, m, "peak_live", st->peak_live);
+	metric(rec, m, "parked", st->parked); /* at the end: nonzero after -EDEADLK */
 	metric(rec, m, "yield_polls", cs->yield_polls);
 }
 

@@ -609,11 +609,6 @@ static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, v
 		rec_metric_u64(rec, "uring_timer_arms", u->timer_arms);
 		rec_metric_u64(rec, "uring_timer_rearms", u->timer_rearms);
 		rec_metric_u64(rec, "uring_timer_wakeups", u->cs.timer_wakeups);
-		if (err == -EDEADLK)
-			rec_fail(rec,
-				 "uring: deadlock: no runnable coroutines, "
-				 "%llu parked",
-				 (unsigned long long)u->cs.sched.stats.parked);
 	}
 cleanup:
 	/* The ring goes first: requests still in flight point into stacks

@@ -10,10 +10,11 @@ extern const struct task counter_task;
 extern const struct task timers_task;
 extern const struct task echo_task;
 extern const struct task fileio_task;
+extern const struct task deadlock_task;
 
 /* clang-format off: one entry per line, so grep and diffs find each */
 const struct task *const task_list[] = {
-	&pingpong_task, &spawn_task, &compute_task, &preempt_task, &counter_task,
-	&timers_task,	&echo_task,  &fileio_task,  NULL,
+	&pingpong_task, &spawn_task, &compute_task, &preempt_task,  &counter_task,
+	&timers_task,	&echo_task,  &fileio_task,  &deadlock_task, NULL,
 };
 /* clang-format on */
