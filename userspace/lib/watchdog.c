@@ -20,14 +20,16 @@ static void *watchdog_main(void *p)
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop) {
 		struct timespec deadline = ts_of(since + w->stall_ns);
-		uint64_t now;
+		uint64_t value, now;
 
 		pthread_cond_timedwait(&w->cond, &w->lock, &deadline);
 		if (w->stop)
 			break;
+		/* The value first: `since` must not predate the change it marks. */
+		value = atomic_load(w->progress);
 		now = now_ns();
-		if (atomic_load(w->progress) != seen) {
-			seen = atomic_load(w->progress);
+		if (value != seen) {
+			seen = value;
 			since = now;
 			continue;
 		}
@@ -36,7 +38,7 @@ static void *watchdog_main(void *p)
 		/* Unlocked: on_stall may take long or never return, and a
 		 * stop requested meanwhile waits for it in pthread_join. */
 		pthread_mutex_unlock(&w->lock);
-		w->on_stall(w->arg);
+		w->on_stall(w->arg, seen);
 		pthread_mutex_lock(&w->lock);
 		seen = atomic_load(w->progress);
 		since = now_ns();
@@ -46,7 +48,7 @@ static void *watchdog_main(void *p)
 }
 
 int watchdog_start(struct watchdog *w, const _Atomic uint64_t *progress, uint64_t stall_ns,
-		   void (*on_stall)(void *arg), void *arg)
+		   void (*on_stall)(void *arg, uint64_t progress), void *arg)
 {
 	pthread_condattr_t attr;
 	int err;

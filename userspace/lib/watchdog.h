@@ -1,5 +1,6 @@
 /* watchdog.h: a plain pthread that watches a progress counter and calls
- * on_stall each time the counter has not moved for stall_ns.
+ * on_stall(arg, value) each time the counter has stood at value for
+ * stall_ns.
  *
  * It is an ordinary kernel thread of its own, outside every execution model,
  * so it keeps running whatever the watched tasks are doing: kernel threads
@@ -19,7 +20,7 @@
 struct watchdog {
 	const _Atomic uint64_t *progress;
 	uint64_t stall_ns;
-	void (*on_stall)(void *arg);
+	void (*on_stall)(void *arg, uint64_t progress);
 	void *arg;
 	pthread_t thread;
 	pthread_mutex_t lock; /* guards stop; cond wakes the thread to stop */
@@ -30,7 +31,7 @@ struct watchdog {
 
 /* Starts watching *progress. 0 or -errno (nothing left behind). */
 int watchdog_start(struct watchdog *w, const _Atomic uint64_t *progress, uint64_t stall_ns,
-		   void (*on_stall)(void *arg), void *arg);
+		   void (*on_stall)(void *arg, uint64_t progress), void *arg);
 /* Stops watching and joins the thread; when on_stall is running, waits for
  * it to return (and never returns if on_stall ends the process). Idempotent;
  * never call it from on_stall. */

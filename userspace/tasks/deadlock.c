@@ -125,10 +125,11 @@ static void deadlock_report(struct deadlock_run *run, bool deadlocked, const cha
 }
 
 /* On the watchdog's thread: no round finished for stall_ms. */
-static void deadlock_on_stall(void *arg)
+static void deadlock_on_stall(void *arg, uint64_t progress)
 {
 	struct deadlock_run *run = arg;
 
+	(void)progress; /* deadlock_cycle reads it again, around the flags */
 	if (!deadlock_cycle(run))
 		return; /* slow, not stuck: keep watching */
 	deadlock_report(run, true, "watchdog");
