@@ -73,6 +73,8 @@ def record_of(model, *args):
     assert m["rounds"] == rec["params"]["rounds"]
     assert 0 <= m["rounds_done"] <= m["rounds"]
     assert m["deadlocked"] == (m["rounds_done"] < m["rounds"])
+    assert 2 * m["rounds_done"] <= m["rounds_done_total"] <= 2 * m["rounds"]
+    assert m["deadlocked"] == (m["rounds_done_total"] < 2 * m["rounds"])
     assert m["detected_by"] in (("runtime", "watchdog") if m["deadlocked"] else ("none",))
     return rec
 

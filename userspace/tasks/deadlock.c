@@ -31,7 +31,8 @@
  *
  * Metrics: deadlocked (0 or 1: this process), rounds (per task, as asked),
  * rounds_done (rounds both tasks finished: below rounds exactly when
- * deadlocked), detected_by (none, runtime or watchdog), window_ns (from the
+ * deadlocked), rounds_done_total (the two tasks' rounds added up: one task
+ * may run many rounds before the other starts), detected_by (none, runtime or watchdog), window_ns (from the
  * gate opening to the last round, or to the deadlock being reported: that
  * includes up to stall_ms of watching when the watchdog found it).
  */
@@ -119,6 +120,7 @@ static void deadlock_report(struct deadlock_run *run, bool deadlocked, const cha
 	rec_metric_u64(rec, "deadlocked", deadlocked);
 	rec_metric_u64(rec, "rounds", run->rounds);
 	rec_metric_u64(rec, "rounds_done", a < b ? a : b);
+	rec_metric_u64(rec, "rounds_done_total", a + b);
 	rec_metric_str(rec, "detected_by", detected_by);
 	rec_metric_u64(rec, "window_ns",
 		       deadlocked ? now_ns() - run->crew.start_ns : crew_window_ns(&run->crew));
