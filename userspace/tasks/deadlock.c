@@ -32,9 +32,10 @@
  * Metrics: deadlocked (0 or 1: this process), rounds (per task, as asked),
  * rounds_done (rounds both tasks finished: below rounds exactly when
  * deadlocked), rounds_done_total (the two tasks' rounds added up: one task
- * may run many rounds before the other starts), detected_by (none, runtime or watchdog), window_ns (from the
- * gate opening to the last round, or to the deadlock being reported: that
- * includes up to stall_ms of watching when the watchdog found it).
+ * may run many rounds before the other starts), detected_by (none,
+ * runtime or watchdog), window_ns (from the gate opening to the last round,
+ * or to the deadlock being reported: that includes up to 2 x stall_ms of
+ * watching when the watchdog found it). More in docs/deadlock.md.
  */
 #include <errno.h>
 #include <stdatomic.h>
