@@ -18,6 +18,7 @@
 #include "lib/record.h"
 #include "rt.h"
 #include "task.h"
+#include "tasks/knobs.h"
 #include "tasks/params.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_SKIPPED = 77 };
@@ -29,7 +30,10 @@ static const char usage_text[] =
 	"Runs one cell of an experiment and prints one JSON record on stdout;\n"
 	"human messages go to stderr. A parameter is spelled as in configs\n"
 	"(--hog_yield_us 100) or dashed (--hog-yield-us 100); booleans take\n"
-	"true or false. Every task accepts --cpus LIST, --seed N, --warmup N.\n"
+	"true or false. Every task accepts --cpus LIST, --seed N, --warmup N,\n"
+	"--timer_slack_ns N and the kernel's knobs for every thread it creates:\n"
+	"--policy other|batch|idle|fifo|rr, --priority 1-99 (fifo, rr),\n"
+	"--nice -20..19 and --slice_us 100-100000 (other, batch; 0 = kernel's).\n"
 	"\n"
 	"Exit status: 0 ok, 1 failed while running, 2 bad input, 77 skipped.\n"
 	"\n"
@@ -37,6 +41,7 @@ static const char usage_text[] =
 	"  workload pingpong --model coro --iterations 1000000\n"
 	"  workload pingpong --model threads --placement split --channel pipe\n"
 	"  workload spawn --model coro --tasks 1000000 --stack_bytes 16384\n"
+	"  workload preempt --model threads --policy fifo --priority 10 --hog_policy other\n"
 	"  workload --list | python3 -m json.tool\n";
 
 static const struct task *find_task(const char *name)
@@ -82,6 +87,7 @@ static const char *const type_names[] = {
 	[PARAM_BOOL] = "bool",
 	[PARAM_ENUM] = "enum",
 	[PARAM_STR] = "str",
+	[PARAM_I64] = "i64",
 };
 
 static void list_param(struct json *j, const struct task_param *p)
@@ -94,6 +100,10 @@ static void list_param(struct json *j, const struct task_param *p)
 	if (p->type == PARAM_U64) {
 		json_u64(j, "min", p->min);
 		json_u64(j, "max", p->max);
+	}
+	if (p->type == PARAM_I64) {
+		json_i64(j, "min", p->smin);
+		json_i64(j, "max", p->smax);
 	}
 	if (p->type == PARAM_ENUM) {
 		json_arr_open(j, "choices");
@@ -225,12 +235,42 @@ static int apply_timer_slack(struct task_ctx *ctx)
 	return 0;
 }
 
+/* The kernel's knobs: set on this thread before the model starts, so every
+ * thread and child created afterwards inherits them (knobs.h). The record
+ * carries what the kernel reports back, and the RT throttling in force when
+ * a real-time policy is asked for. Not permitted here: skipped, never run
+ * at other values than asked. */
+static int apply_sched(struct task_ctx *ctx, const struct sched_knobs *want)
+{
+	struct sched_knobs got;
+	int64_t rt_runtime_us, rt_period_us;
+	char why[256];
+	int err = sched_knobs_apply_self(want, why, sizeof(why));
+
+	if (err == -EPERM || err == -EOPNOTSUPP) {
+		rec_skip(ctx->rec, "%s", why);
+		return 1;
+	}
+	if (err) { /* -EIO: it applied other values than asked without an error */
+		rec_fail(ctx->rec, "%s", why);
+		return 1;
+	}
+	if (sched_knobs_read(0, &got) == 0)
+		sched_knobs_record(ctx->rec, "sched", &got);
+	if (sched_policy_is_rt(want->policy) && sched_rt_limits(&rt_runtime_us, &rt_period_us) == 0) {
+		rec_metric_i64(ctx->rec, "sched_rt_runtime_us", rt_runtime_us);
+		rec_metric_i64(ctx->rec, "sched_rt_period_us", rt_period_us);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct task *task;
 	const struct rt_model *model;
 	const char *model_name;
 	struct task_ctx ctx;
+	struct sched_knobs knobs;
 	struct record *rec;
 	char err[512], reason[256];
 	int ret;
@@ -266,6 +306,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "workload: %s: %s\n", task->name, err);
 		return EXIT_BAD_INPUT;
 	}
+	if (knobs_resolve(&ctx, "", NULL, &knobs, err, sizeof(err))) {
+		fprintf(stderr, "workload: %s: %s\n", task->name, err);
+		return EXIT_BAD_INPUT;
+	}
 	if (task->validate && task->validate(&ctx, err, sizeof(err))) {
 		fprintf(stderr, "workload: %s: %s\n", task->name, err);
 		return EXIT_BAD_INPUT;
@@ -295,7 +339,7 @@ int main(int argc, char **argv)
 	}
 
 	limits_install_handlers();
-	if (apply_timer_slack(&ctx))
+	if (apply_timer_slack(&ctx) || apply_sched(&ctx, &knobs))
 		return finish(rec);
 	/* A peer that hangs up must surface as -EPIPE from rt_write, not kill us. */
 	signal(SIGPIPE, SIG_IGN);

@@ -27,11 +27,12 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-struct rt;	   /* one per run: the model's private state */
-struct rt_task;	   /* a spawned task: a thread or a coroutine */
-struct record;	   /* lib/record.h */
-struct task_ctx;   /* task.h: a run's parsed parameters, model's included */
-struct task_param; /* task.h */
+struct rt;	    /* one per run: the model's private state */
+struct rt_task;	    /* a spawned task: a thread or a coroutine */
+struct record;	    /* lib/record.h */
+struct task_ctx;    /* task.h: a run's parsed parameters, model's included */
+struct task_param;  /* task.h */
+struct sched_knobs; /* lib/schedattr.h */
 
 /* A counting event (a semaphore). rt_wait() takes one unit, parking the
  * caller until one is available; rt_wake() adds one unit and wakes one
@@ -59,6 +60,12 @@ struct rt_spawn_opts {
 	int no_guard;	    /* 1: no guard page below the stack (threads: guard
 			     * size 0; coroutines: stacks the kernel can merge
 			     * into one mapping, so no vm.max_map_count raise) */
+	/* Non-NULL: the task needs an OS thread with these kernel scheduling
+	 * attributes, unlike the others. threads applies them to the new
+	 * thread before fn runs (spawn returns the error: -EPERM when not
+	 * permitted); a model that runs several tasks on one thread cannot
+	 * and returns -EOPNOTSUPP, never spawning the task at other values. */
+	const struct sched_knobs *sched;
 };
 #define RT_DEFAULT_STACK_BYTES (64 * 1024)
 

@@ -19,6 +19,7 @@ enum param_type {
 	PARAM_BOOL, /* true | false */
 	PARAM_ENUM, /* one of choices, "a|b|c" */
 	PARAM_STR,  /* free text (a path, a CPU list) */
+	PARAM_I64,  /* signed decimal integer in [smin, smax] */
 };
 
 struct task_param {
@@ -27,6 +28,7 @@ struct task_param {
 	const char *def;     /* default, as text */
 	const char *unit;    /* "us", "bytes", "count", ... ; NULL if none */
 	uint64_t min, max;   /* PARAM_U64 only: inclusive range */
+	int64_t smin, smax;  /* PARAM_I64 only: inclusive range */
 	const char *choices; /* PARAM_ENUM only */
 	const char *help;    /* one line: what it means */
 };
@@ -46,6 +48,7 @@ struct task_ctx {
 	struct record *rec;
 	const char *values[64]; /* text of each parameter */
 	const struct task_param *specs[64];
+	bool given[64]; /* set on the command line, not left at its default */
 	int nvalues;
 	/* Set by main.c: ends the process now, from any thread and without
 	 * joining any, with the record as it stands and the exit status its
@@ -82,7 +85,7 @@ struct task {
 };
 
 extern const struct task *const task_list[];	/* NULL-terminated */
-extern const struct task_param common_params[]; /* cpus, seed, warmup */
+extern const struct task_param common_params[]; /* cpus, seed, warmup, policy, ... */
 
 /* Asks the model for what the task will hold at once (struct rt_demand);
  * call from the task's setup. 0, or 1 with the record's reason set. */
@@ -91,6 +94,10 @@ int task_reserve(const struct task_ctx *ctx, const struct rt_demand *demand);
 /* Parameter values; key must be declared by the task, the model or common
  * (else abort). */
 uint64_t task_u64(const struct task_ctx *ctx, const char *key);
+int64_t task_i64(const struct task_ctx *ctx, const char *key);
+/* Whether key was given on the command line (a cross-parameter check needs
+ * to tell "--priority 1" from the default). */
+bool task_given(const struct task_ctx *ctx, const char *key);
 bool task_bool(const struct task_ctx *ctx, const char *key);
 const char *task_str(const struct task_ctx *ctx, const char *key);
 

@@ -123,6 +123,12 @@ void rec_param_u64(struct record *r, const char *k, uint64_t v)
 	s->type = V_U64;
 	s->u = v;
 }
+void rec_param_i64(struct record *r, const char *k, int64_t v)
+{
+	struct value *s = slot(&r->params, k);
+	s->type = V_I64;
+	s->i = v;
+}
 void rec_param_bool(struct record *r, const char *k, int v)
 {
 	struct value *s = slot(&r->params, k);

@@ -24,6 +24,7 @@ void rec_free(struct record *rec);
 
 /* A parameter as run (typed: numbers stay numbers in the JSON). */
 void rec_param_u64(struct record *rec, const char *key, uint64_t v);
+void rec_param_i64(struct record *rec, const char *key, int64_t v);
 void rec_param_bool(struct record *rec, const char *key, int v);
 void rec_param_str(struct record *rec, const char *key, const char *v);
 

@@ -137,7 +137,10 @@ int cosched_spawn(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_
 	struct coro *c;
 	int err;
 
-	/* opts->cpu is ignored: every coroutine shares the one OS thread. */
+	/* opts->cpu is ignored: every coroutine shares the one OS thread, which
+	 * for the same reason cannot take kernel attributes for one of them. */
+	if (opts && opts->sched)
+		return -EOPNOTSUPP;
 	if (opts && opts->stack_bytes)
 		co_opts.stack_bytes = opts->stack_bytes;
 	if (opts && opts->no_guard)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "lib/record.h"
+#include "lib/schedattr.h"
 #include "rt.h"
 #include "reserve.h"
 #include "task.h"
@@ -38,6 +39,11 @@ struct rt_task {
 	void (*fn)(void *);
 	void *arg;
 	struct threads_rt *rt;
+	/* rt_spawn_opts.sched: the new thread applies it to itself, then
+	 * posts sched_err (0 or -errno) and runs fn only on success. */
+	const struct sched_knobs *sched;
+	_Atomic int sched_done;
+	int sched_err;
 };
 
 static struct threads_rt *to_threads(struct rt *rt)
@@ -49,6 +55,15 @@ static void *thread_entry(void *p)
 {
 	struct rt_task *t = p;
 
+	if (t->sched) {
+		t->sched_err = sched_knobs_apply(0, t->sched);
+		atomic_store(&t->sched_done, 1);
+		syscall(SYS_futex, &t->sched_done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		if (t->sched_err) {
+			atomic_fetch_sub(&t->rt->live, 1);
+			return NULL;
+		}
+	}
 	t->fn(t->arg);
 	atomic_fetch_sub(&t->rt->live, 1);
 	return NULL;
@@ -69,6 +84,7 @@ static int threads_spawn(struct rt *rt, void (*fn)(void *), void *arg,
 	t->fn = fn;
 	t->arg = arg;
 	t->rt = trt;
+	t->sched = opts ? opts->sched : NULL;
 	pthread_attr_init(&attr);
 	if (stack < (size_t)PTHREAD_STACK_MIN)
 		stack = PTHREAD_STACK_MIN;
@@ -90,6 +106,17 @@ static int threads_spawn(struct rt *rt, void (*fn)(void *), void *arg,
 		atomic_fetch_sub(&trt->live, 1);
 		free(t);
 		return -err;
+	}
+	if (t->sched) {
+		/* Wait for the verdict, so that a refusal is spawn's error. */
+		while (!atomic_load(&t->sched_done))
+			syscall(SYS_futex, &t->sched_done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+		if (t->sched_err) {
+			err = t->sched_err;
+			pthread_join(t->thread, NULL);
+			free(t);
+			return err;
+		}
 	}
 	atomic_fetch_add(&trt->spawned, 1);
 	peak = atomic_load(&trt->peak_live);

@@ -36,6 +36,34 @@ const struct task_param common_params[] = {
 	 .min = 0,
 	 .max = 1000000000ull,
 	 .help = "timer slack of every thread (PR_SET_TIMERSLACK); 0 = kernel default (50 us)"},
+	/* The kernel's knobs, applied by main.c to the main thread before the
+	 * model starts, so every thread created later inherits them (knobs.h). */
+	{.key = "policy",
+	 .type = PARAM_ENUM,
+	 .def = "other",
+	 .choices = "other|batch|idle|fifo|rr",
+	 .help = "kernel scheduling policy of every thread the workload creates"},
+	{.key = "priority",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "count",
+	 .min = 0,
+	 .max = 99,
+	 .help = "real-time priority 1-99, only with policy fifo or rr (default there: 1)"},
+	{.key = "nice",
+	 .type = PARAM_I64,
+	 .def = "0",
+	 .smin = -20,
+	 .smax = 19,
+	 .help = "nice value, only with policy other or batch"},
+	{.key = "slice_us",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "us",
+	 .min = 0,
+	 .max = 100000,
+	 .help = "EEVDF slice (sched_setattr sched_runtime, Linux 6.12+), 100-100000, only with "
+		 "policy other or batch; 0 = the kernel's base slice"},
 	PARAM_END,
 };
 
@@ -64,6 +92,17 @@ static const char *value_of(const struct task_ctx *ctx, const char *key)
 uint64_t task_u64(const struct task_ctx *ctx, const char *key)
 {
 	return strtoull(value_of(ctx, key), NULL, 10);
+}
+
+int64_t task_i64(const struct task_ctx *ctx, const char *key)
+{
+	return strtoll(value_of(ctx, key), NULL, 10);
+}
+
+bool task_given(const struct task_ctx *ctx, const char *key)
+{
+	value_of(ctx, key); /* aborts on an undeclared key */
+	return ctx->given[find_slot(ctx, key)];
 }
 
 bool task_bool(const struct task_ctx *ctx, const char *key)
@@ -126,6 +165,7 @@ int params_set(struct task_ctx *ctx, const char *key, const char *value, char *e
 	if (params_check_one(ctx->specs[i], value, err, len))
 		return -EINVAL;
 	ctx->values[i] = value;
+	ctx->given[i] = true;
 	return 0;
 }
 
@@ -155,6 +195,7 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 {
 	char *end;
 	unsigned long long u;
+	long long i;
 
 	switch (p->type) {
 	case PARAM_U64:
@@ -164,6 +205,16 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 			snprintf(err, len, "--%s %s: expected an integer in %llu..%llu%s%s", p->key,
 				 v, (unsigned long long)p->min, (unsigned long long)p->max,
 				 p->unit ? " " : "", p->unit ? p->unit : "");
+			return -EINVAL;
+		}
+		return 0;
+	case PARAM_I64:
+		errno = 0;
+		i = strtoll(v, &end, 10);
+		if (!*v || *end || errno || i < p->smin || i > p->smax) {
+			snprintf(err, len, "--%s %s: expected an integer in %lld..%lld%s%s", p->key,
+				 v, (long long)p->smin, (long long)p->smax, p->unit ? " " : "",
+				 p->unit ? p->unit : "");
 			return -EINVAL;
 		}
 		return 0;
@@ -223,6 +274,7 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t 
 			return -EINVAL;
 		}
 		ctx->values[idx / 2] = optarg;
+		ctx->given[idx / 2] = true;
 	}
 	if (optind < argc) {
 		snprintf(err, len, "unexpected argument '%s': parameters are --key value",
@@ -243,6 +295,9 @@ void params_to_record(const struct task_ctx *ctx, struct record *rec)
 		switch (p->type) {
 		case PARAM_U64:
 			rec_param_u64(rec, p->key, strtoull(ctx->values[i], NULL, 10));
+			break;
+		case PARAM_I64:
+			rec_param_i64(rec, p->key, strtoll(ctx->values[i], NULL, 10));
 			break;
 		case PARAM_BOOL:
 			rec_param_bool(rec, p->key, strcmp(ctx->values[i], "true") == 0);
