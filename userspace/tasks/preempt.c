@@ -21,19 +21,36 @@
  *            hog, so the maximum lateness is about hog_ms. The tracer shows no
  *            involuntary switches between the coroutines (there is one thread).
  *
+ * The kernel's knobs (policy, priority, nice, slice_us) apply to every thread,
+ * ticks and hogs alike; hog_policy, hog_priority, hog_nice and hog_slice_us
+ * give the hogs their own (each not given follows the common one where it is
+ * valid for the hog's policy). Hogs with their own attributes need a thread
+ * of their own (rt_spawn_opts.sched): models that run every task on one
+ * thread skip such a cell. A hog at a real-time policy above the ticks never
+ * yields the CPU to them before hog_ms (RT throttling aside: the record
+ * carries sched_rt_runtime_us); it still stops at t0 + hog_ms, and
+ * RLIMIT_RTTIME (hog_ms + 1 s of CPU without blocking, SIGKILL) bounds an RT
+ * thread should that deadline ever be missed.
+ *
  * Metrics: lateness_ns (distribution over every recorded tick), missed_ticks,
  * ticks_recorded, hog_yields, hog_work_units (spin chunks done by all hogs),
- * window_ns (t0 to the last hog finishing).
+ * window_ns (t0 to the last hog finishing); sched_ticks_* and sched_hog_*:
+ * the attributes the kernel reports for the thread that ran the first ticker
+ * and the first hog (under one-thread models the same thread); with a
+ * real-time policy, rttime_limit_us.
  */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "lib/clock.h"
 #include "lib/hist.h"
 #include "lib/record.h"
+#include "lib/schedattr.h"
+#include "knobs.h"
 #include "task.h"
 
 /* A hog checks the clock once per chunk of this many serial steps (a few
@@ -48,11 +65,16 @@ struct preempt_run {
 	_Atomic int stop; /* set by the last hog to finish */
 	_Atomic uint64_t missed, yields, work_units, last_hog_ns;
 	struct hist *lateness; /* shared: hist_add_atomic */
+	/* What the kernel reports for the first ticker's and first hog's
+	 * thread, read by those tasks themselves; *_err: -errno, or 1 until read */
+	struct sched_knobs ticks_sched, hog_sched;
+	int ticks_err, hog_err;
 };
 
 struct preempt_task {
 	struct preempt_run *run;
 	struct rt_task *task;
+	int first; /* the first ticker or the first hog: reads back its thread */
 };
 
 /* Serial integer work: a dependency chain the compiler cannot drop. */
@@ -80,6 +102,8 @@ static void preempt_ticker(void *arg)
 	struct preempt_run *run = t->run;
 	uint64_t k = 1, seen = 0, missed = 0;
 
+	if (t->first)
+		run->ticks_err = sched_knobs_read(0, &run->ticks_sched);
 	while (!atomic_load(&run->stop)) {
 		uint64_t due = run->t0_ns + k * run->period_ns, woke, now;
 
@@ -111,6 +135,8 @@ static void preempt_hog(void *arg)
 	uint64_t x = (uint64_t)(uintptr_t)t, units = 0, yields = 0, now = now_ns();
 	uint64_t next_yield = now + run->hog_yield_ns;
 
+	if (t->first)
+		run->hog_err = sched_knobs_read(0, &run->hog_sched);
 	while (now < run->hog_end_ns) {
 		x = spin_steps(x, HOG_CHUNK_STEPS);
 		units++;
@@ -131,9 +157,19 @@ static void preempt_hog(void *arg)
 	}
 }
 
+/* The ticks' knobs (the common ones) and the hogs'. */
+static int preempt_knobs(const struct task_ctx *ctx, struct sched_knobs *ticks,
+			 struct sched_knobs *hogs, char *err, size_t errlen)
+{
+	if (knobs_resolve(ctx, "", NULL, ticks, err, errlen))
+		return -EINVAL;
+	return knobs_resolve(ctx, "hog_", ticks, hogs, err, errlen);
+}
+
 static int preempt_validate(const struct task_ctx *ctx, char *err, size_t errlen)
 {
 	uint64_t period_us = task_u64(ctx, "period_us"), work_us = task_u64(ctx, "tick_work_us");
+	struct sched_knobs ticks, hogs;
 
 	if (work_us >= period_us) {
 		snprintf(err, errlen,
@@ -141,6 +177,81 @@ static int preempt_validate(const struct task_ctx *ctx, char *err, size_t errlen
 			 "a tick must fit in its period",
 			 (unsigned long long)work_us, (unsigned long long)period_us);
 		return 1;
+	}
+	return preempt_knobs(ctx, &ticks, &hogs, err, errlen) ? 1 : 0;
+}
+
+/* A real-time thread that runs hog_ms + 1 s of CPU without blocking is
+ * killed by the kernel: the backstop behind the hogs' own deadline. */
+static int preempt_setup(struct task_ctx *ctx)
+{
+	struct sched_knobs ticks, hogs;
+	struct rlimit rl;
+	char err[256];
+
+	preempt_knobs(ctx, &ticks, &hogs, err, sizeof(err)); /* validated */
+	if (!sched_policy_is_rt(ticks.policy) && !sched_policy_is_rt(hogs.policy))
+		return 0;
+	rl.rlim_cur = rl.rlim_max = (task_u64(ctx, "hog_ms") + 1000) * 1000;
+	if (setrlimit(RLIMIT_RTTIME, &rl)) {
+		rec_fail(ctx->rec, "preempt: setrlimit(RLIMIT_RTTIME): %s", strerror(errno));
+		return 1;
+	}
+	rec_metric_u64(ctx->rec, "rttime_limit_us", rl.rlim_cur);
+	return 0;
+}
+
+/* Spawning a hog with attributes of its own: a refusal is a skip (not
+ * permitted here, or a model without a thread per task), never a hog at
+ * other values than asked. */
+static void hog_spawn_failed(struct task_ctx *ctx, const struct sched_knobs *want, int err)
+{
+	char why[256];
+
+	if (err == -EOPNOTSUPP) {
+		rec_skip(ctx->rec,
+			 "preempt: hog_* knobs differ from the ticks' and this model runs tasks on "
+			 "a shared thread, so the hogs cannot have kernel attributes of their own");
+		return;
+	}
+	sched_knobs_refusal(want, err, why, sizeof(why));
+	if (err == -EPERM)
+		rec_skip(ctx->rec, "preempt: hog: %s", why);
+	else
+		rec_fail(ctx->rec, "preempt: hog: %s", why);
+}
+
+/* The read-backs against what was asked: a mismatch ends the cell. */
+static int preempt_check_sched(struct task_ctx *ctx, struct preempt_run *run,
+			       const struct sched_knobs *ticks, const struct sched_knobs *hogs)
+{
+	struct {
+		const char *role;
+		const struct sched_knobs *want, *got;
+		int err;
+	} roles[] = {
+		{"ticks", ticks, &run->ticks_sched, run->ticks_err},
+		{"hog", hogs, &run->hog_sched, run->hog_err},
+	};
+	char name[32], why[256];
+
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		int err = roles[i].err;
+
+		if (err) {
+			rec_fail(ctx->rec, "preempt: sched_getattr of the %s' thread: %s",
+				 roles[i].role, err > 0 ? "never read" : strerror(-err));
+			return 1;
+		}
+		snprintf(name, sizeof(name), "sched_%s", roles[i].role);
+		sched_knobs_record(ctx->rec, name, roles[i].got);
+		err = sched_knobs_check(roles[i].want, roles[i].got, why, sizeof(why));
+		if (err == -EOPNOTSUPP)
+			rec_skip(ctx->rec, "preempt: %s: %s", roles[i].role, why);
+		else if (err)
+			rec_fail(ctx->rec, "preempt: %s: %s", roles[i].role, why);
+		if (err)
+			return 1;
 	}
 	return 0;
 }
@@ -156,10 +267,25 @@ static int preempt_run(struct rt *rt, struct task_ctx *ctx)
 		.hog_yield_ns = task_u64(ctx, "hog_yield_us") * 1000,
 		.warmup = task_u64(ctx, "warmup"),
 		.hogs_left = (int)nhogs,
+		.ticks_err = 1,
+		.hog_err = 1,
 	};
 	uint64_t hog_ns = task_u64(ctx, "hog_ms") * 1000000;
 	struct preempt_task *tasks = NULL;
+	struct sched_knobs ticks_knobs, hog_knobs;
+	struct rt_spawn_opts hog_opts = {.cpu = -1};
+	char why[256];
 	int err, ret = 0;
+
+	preempt_knobs(ctx, &ticks_knobs, &hog_knobs, why, sizeof(why)); /* validated */
+	/* Hogs like the ticks inherit the thread's attributes; others ask. */
+	if (hog_knobs.policy != ticks_knobs.policy || hog_knobs.priority != ticks_knobs.priority ||
+	    hog_knobs.nice != ticks_knobs.nice || hog_knobs.slice_ns != ticks_knobs.slice_ns)
+		hog_opts.sched = &hog_knobs;
+	if (hog_opts.sched && sched_knobs_precheck(&hog_knobs, why, sizeof(why))) {
+		rec_skip(ctx->rec, "preempt: hog: %s", why);
+		return 1;
+	}
 
 	tasks = calloc(ntasks, sizeof(*tasks));
 	run.lateness = malloc(sizeof(*run.lateness));
@@ -178,8 +304,15 @@ static int preempt_run(struct rt *rt, struct task_ctx *ctx)
 	run.hog_end_ns = run.t0_ns + hog_ns;
 	for (uint64_t i = 0; i < ntasks; i++) {
 		tasks[i].run = &run;
-		err = rt_spawn(rt, i < nticks ? preempt_ticker : preempt_hog, &tasks[i], NULL,
-			       &tasks[i].task);
+		tasks[i].first = i == 0 || i == nticks;
+		err = rt_spawn(rt, i < nticks ? preempt_ticker : preempt_hog, &tasks[i],
+			       i < nticks ? NULL : &hog_opts, &tasks[i].task);
+		if (err && i >= nticks && hog_opts.sched) {
+			hog_spawn_failed(ctx, &hog_knobs, err);
+			ret = 1;
+			atomic_store(&run.stop, 1);
+			break;
+		}
 		if (err) {
 			rec_fail(ctx->rec, "preempt: spawning %s %llu: %s%s",
 				 i < nticks ? "ticker" : "hog", (unsigned long long)i,
@@ -203,7 +336,7 @@ static int preempt_run(struct rt *rt, struct task_ctx *ctx)
 			ret = 1;
 		}
 	}
-	if (ret)
+	if (ret || (ret = preempt_check_sched(ctx, &run, &ticks_knobs, &hog_knobs)))
 		goto cleanup;
 	end_ns = atomic_load(&run.last_hog_ns);
 	rec_metric_hist(ctx->rec, "lateness_ns", run.lateness);
@@ -262,6 +395,33 @@ static const struct task_param preempt_params[] = {
 	 .min = 0,
 	 .max = 10000000,
 	 .help = "a hog calls rt_yield() this often; 0 = never"},
+	{.key = "hog_policy",
+	 .type = PARAM_ENUM,
+	 .def = "same",
+	 .choices = "same|other|batch|idle|fifo|rr",
+	 .help = "the hogs' kernel policy; same = policy (the ticks')"},
+	{.key = "hog_priority",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "count",
+	 .min = 0,
+	 .max = 99,
+	 .help = "the hogs' real-time priority 1-99 (fifo, rr); default: priority where the "
+		 "ticks are fifo or rr too, else 1"},
+	{.key = "hog_nice",
+	 .type = PARAM_I64,
+	 .def = "0",
+	 .smin = -20,
+	 .smax = 19,
+	 .help = "the hogs' nice (other, batch); default: nice"},
+	{.key = "hog_slice_us",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "us",
+	 .min = 0,
+	 .max = 100000,
+	 .help = "the hogs' EEVDF slice, 100-100000 (other, batch), 0 = the kernel's; default: "
+		 "slice_us"},
 	PARAM_END,
 };
 
@@ -271,5 +431,6 @@ const struct task preempt_task = {
 		   "(C6, C7)",
 	.params = preempt_params,
 	.validate = preempt_validate,
+	.setup = preempt_setup,
 	.run = preempt_run,
 };
