@@ -337,7 +337,7 @@ def _check_value(where: str, spec: dict, v: Any) -> None:
     pattern = spec.get("pattern")
     if pattern and isinstance(v, str) and not re.match(pattern, v):
         raise ConfigError(f"{where}: params.{key} = {v!r}: {spec.get('help') or pattern}")
-    if typ == "u64":
+    if typ in ("u64", "i64"):
         if isinstance(v, bool) or not isinstance(v, int):
             raise ConfigError(f"{where}: params.{key} = {v!r}: expected an integer "
                               f"({spec.get('unit') or 'count'})")

@@ -2,9 +2,11 @@
 
 One row per capability: the tracer's needs (root, kernel BTF, each
 tracepoint the probes attach to, uprobes for USDT, BPF run-time statistics),
-io_uring, perf software and hardware counters, and the tools the report and
-the tracer benchmark use. Each row says ok / missing and, when missing, why
-and what would fix it. Nothing here changes the machine.
+io_uring, the kernel's scheduling knobs (preemption mode, EEVDF base slice,
+whether custom slices and real-time policies are allowed), perf software and
+hardware counters, and the tools the report and the tracer benchmark use.
+Each row says ok / missing and, when missing, why and what would fix it.
+Nothing here changes the machine.
 
 Tracepoints are looked up the way the tracer does: a tp_btf program needs the
 `btf_trace_<name>` typedef in the kernel's BTF, so its name must be in the BTF
@@ -139,6 +141,30 @@ def check_io_uring(root: Path) -> list[Check]:
                                             if level == "1" else ""))]
 
 
+def check_kernel_knobs(root: Path, euid: int) -> list[Check]:
+    """What the policy/priority/nice/slice_us parameters can do here."""
+    from . import schedattr, sysinfo
+    cfg_text, cfg_src = sysinfo._read_config_text(root, os.uname().release)
+    version = sysinfo._read(root, "proc/sys/kernel/version")
+    cmdline = sysinfo._read(root, "proc/cmdline")
+    pre = sysinfo.preemption(root, cfg_text, cfg_src, version, cmdline)
+    pre_detail = f"{pre['mode']} (from {pre.get('source') or '?'}" + (
+        "; PREEMPT_DYNAMIC: the build default, debugfs not readable)" if pre.get("note")
+        else ")")
+    sl = schedattr.base_slice(root)
+    sl_ok = isinstance(sl["value_ns"], int)
+    rt_ok, rt_detail = schedattr.rt_allowed(root, euid)
+    slice_ok, slice_detail = schedattr.custom_slice_probe()
+    return [
+        Check("kernel knobs", "preemption mode", pre["mode"] != "unknown", pre_detail),
+        Check("kernel knobs", "EEVDF base slice",
+              sl_ok, f"{sl['value_ns'] / 1000:g} us ({sl['source'].split(' ')[0]})" if sl_ok
+              else f"unknown: {sl['reason']}"),
+        Check("kernel knobs", "custom slices", slice_ok, slice_detail),
+        Check("kernel knobs", "fifo/rr policies", rt_ok, rt_detail),
+    ]
+
+
 def _perf_stat(perf: str, events: list[str]) -> dict[str, str]:
     proc = subprocess.run([perf, "stat", "-x,", "-e", ",".join(events), "--", "true"],
                           capture_output=True, text=True, timeout=30)
@@ -195,7 +221,7 @@ def check_tools() -> list[Check]:
 def run_checks(root: Path = Path("/"), euid: int | None = None,
                with_perf: bool = True) -> list[Check]:
     euid = os.geteuid() if euid is None else euid
-    checks = check_tracer(root, euid) + check_io_uring(root)
+    checks = check_tracer(root, euid) + check_io_uring(root) + check_kernel_knobs(root, euid)
     if with_perf:
         checks += check_perf(euid, root)
     return checks + check_tools()

@@ -73,7 +73,7 @@ class Peer:
         for spec in self.params:
             if spec["key"] in given:
                 out[spec["key"]] = given[spec["key"]]
-            elif spec["type"] == "u64":
+            elif spec["type"] in ("u64", "i64"):
                 out[spec["key"]] = int(spec["default"])
             else:
                 out[spec["key"]] = spec["default"]

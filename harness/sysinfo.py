@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
+from . import schedattr
 
 # run(argv) -> stdout text, or None when the command is missing or failed.
 RunFn = Callable[[list[str]], "str | None"]
@@ -211,8 +212,10 @@ def git_revision(run: RunFn, repo: Path) -> dict:
 
 def collect(root: str | Path = "/", run: RunFn | None = None, repo: Path | None = None,
             config_path: str | None = None, config_text: str | None = None,
-            config_sha256: str | None = None, argv: list[str] | None = None) -> dict:
-    """Everything env.json holds. run=None skips every command (tests)."""
+            config_sha256: str | None = None, argv: list[str] | None = None,
+            getattr_fn: schedattr.GetattrFn | None = None) -> dict:
+    """Everything env.json holds. run=None skips every command (tests);
+    getattr_fn replaces sched_getattr (tests)."""
     r = Path(root)
     run = run or (lambda argv: None)
     release = _read(r, "proc/sys/kernel/osrelease") or platform.release()
@@ -239,6 +242,8 @@ def collect(root: str | Path = "/", run: RunFn | None = None, repo: Path | None 
             "config_source": cfg_src or "not visible (no /boot/config-*, no /proc/config.gz)",
             "preemption": preemption(r, cfg_text, cfg_src, version, cmdline),
             "hz": hz(cfg_text, cfg_src),
+            "sched": {"base_slice": schedattr.base_slice(r, getattr_fn),
+                      **schedattr.rt_throttling(r)},
             "btf": (r / "sys/kernel/btf/vmlinux").exists(),
             "sched_ext": {"state": scx} if scx is not None
             else {"state": "not available", "reason": "no /sys/kernel/sched_ext"},

@@ -257,7 +257,8 @@ static int apply_sched(struct task_ctx *ctx, const struct sched_knobs *want)
 	}
 	if (sched_knobs_read(0, &got) == 0)
 		sched_knobs_record(ctx->rec, "sched", &got);
-	if (sched_policy_is_rt(want->policy) && sched_rt_limits(&rt_runtime_us, &rt_period_us) == 0) {
+	if (sched_policy_is_rt(want->policy) &&
+	    sched_rt_limits(&rt_runtime_us, &rt_period_us) == 0) {
 		rec_metric_i64(ctx->rec, "sched_rt_runtime_us", rt_runtime_us);
 		rec_metric_i64(ctx->rec, "sched_rt_period_us", rt_period_us);
 	}

@@ -161,3 +161,12 @@ def test_repo_configs_match_the_real_workload(path: Path):
     assert out is not None, "build/workload --list failed"
     import json
     config.check_catalog(config.load(path), json.loads(out))
+
+
+def test_signed_parameters_take_negative_integers():
+    from harness.config import ConfigError, _check_value
+    spec = {"key": "nice", "type": "i64", "min": -20, "max": 19}
+    _check_value("cfg", spec, -5)
+    for bad in (-21, 20, "5", True):
+        with pytest.raises(ConfigError):
+            _check_value("cfg", spec, bad)

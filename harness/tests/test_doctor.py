@@ -71,3 +71,17 @@ def test_this_machine_has_what_the_tracer_needs():
     by_name = {c.name: c for c in doctor.run_checks(with_perf=False)}
     assert by_name["kernel BTF"].ok
     assert by_name["sched_switch"].ok
+
+
+def test_kernel_knobs_rows_say_what_is_allowed(tmp_path, monkeypatch):
+    from harness import schedattr
+    (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/sched_rt_runtime_us").write_text("0\n")
+    monkeypatch.setattr(schedattr, "sched_getattr", lambda tid=0: None)
+    by_name = {c.name: c for c in doctor.check_kernel_knobs(tmp_path, euid=0)}
+    assert {"preemption mode", "EEVDF base slice", "custom slices",
+            "fifo/rr policies"} <= by_name.keys()
+    assert not by_name["fifo/rr policies"].ok
+    assert "sched_rt_runtime_us is 0" in by_name["fifo/rr policies"].detail
+    assert not by_name["EEVDF base slice"].ok
+    assert by_name["preemption mode"].detail.startswith("unknown")

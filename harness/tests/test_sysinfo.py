@@ -90,3 +90,24 @@ def test_parse_cpu_list():
     assert sysinfo.parse_cpu_list("0-3,8") == [0, 1, 2, 3, 8]
     assert sysinfo.parse_cpu_list("") == []
     assert sysinfo.parse_cpu_list(None) == []
+
+
+def test_sched_section_base_slice_and_rt_throttling(sysroot):
+    from harness import sysinfo
+    kernel_dir = sysroot / "proc/sys/kernel"
+    (kernel_dir / "sched_rt_runtime_us").write_text("950000\n")
+    (kernel_dir / "sched_rt_period_us").write_text("1000000\n")
+    fair = {"policy": "other", "priority": 0, "nice": 0, "runtime_ns": 1_400_000}
+    env = sysinfo.collect(sysroot, getattr_fn=lambda tid: fair)
+    sched = env["kernel"]["sched"]
+    assert sched["base_slice"]["value_ns"] == 1_400_000
+    assert (sched["rt_runtime_us"], sched["rt_period_us"]) == (950000, 1000000)
+    assert sched["rr_timeslice_ms"] == "not visible"
+    # before 6.12 a fair task reports no slice: unknown, with the reason
+    old = {**fair, "runtime_ns": 0}
+    sl = sysinfo.collect(sysroot, getattr_fn=lambda tid: old)["kernel"]["sched"]["base_slice"]
+    assert sl["value_ns"] == "unknown" and "6.12" in sl["reason"]
+    (sysroot / "sys/kernel/debug/sched").mkdir(parents=True)
+    (sysroot / "sys/kernel/debug/sched/base_slice_ns").write_text("700000\n")
+    sl = sysinfo.collect(sysroot, getattr_fn=lambda tid: old)["kernel"]["sched"]["base_slice"]
+    assert sl == {"value_ns": 700000, "source": "/sys/kernel/debug/sched/base_slice_ns"}

@@ -144,9 +144,10 @@ int sched_knobs_precheck(const struct sched_knobs *want, char *why, size_t len)
 
 	if (sched_policy_is_rt(want->policy) &&
 	    sched_rt_limits(&rt_runtime_us, &rt_period_us) == 0 && rt_runtime_us == 0) {
-		snprintf(why, len,
-			 "%s: kernel.sched_rt_runtime_us is 0, so real-time threads would never run",
-			 sched_policy_name(want->policy));
+		snprintf(
+			why, len,
+			"%s: kernel.sched_rt_runtime_us is 0, so real-time threads would never run",
+			sched_policy_name(want->policy));
 		return -EPERM;
 	}
 	return 0;

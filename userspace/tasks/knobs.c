@@ -38,7 +38,7 @@ int knobs_resolve(const struct task_ctx *ctx, const char *prefix, const struct s
 			snprintf(err, len, "--%s 0 with policy %s: expected 1..99", kprio, pol);
 			return -EINVAL;
 		}
-		out->priority = prio_given ? (int)prio
+		out->priority = prio_given		     ? (int)prio
 				: common && common->priority ? common->priority
 							     : 1;
 	} else if (prio_given) {
@@ -51,8 +51,9 @@ int knobs_resolve(const struct task_ctx *ctx, const char *prefix, const struct s
 		const char *bad = nice_given ? knice : slice_given ? kslice : NULL;
 
 		if (bad) {
-			snprintf(err, len, "--%s with policy %s: nice and slice_us need policy other "
-					   "or batch",
+			snprintf(err, len,
+				 "--%s with policy %s: nice and slice_us need policy other "
+				 "or batch",
 				 bad, pol);
 			return -EINVAL;
 		}
