@@ -175,6 +175,99 @@ def plot_lateness(cells: list[Cell]):
     return fig
 
 
+def _knobs_label(params: dict) -> str:
+    """How a threads cell's kernel knobs read on an axis: "default",
+    "slice 100us", "fifo/10", "nice 5", "hog nice 19" ..."""
+    parts = []
+    policy = str(params.get("policy") or "other")
+    if policy != "other":
+        prio = int(params.get("priority") or 0)
+        parts.append(f"{policy}/{prio}" if prio else policy)
+    if int(params.get("slice_us") or 0):
+        parts.append(f"slice {int(params['slice_us'])}us")
+    if int(params.get("nice") or 0):
+        parts.append(f"nice {int(params['nice'])}")
+    hog_policy = str(params.get("hog_policy") or "same")
+    if hog_policy not in ("same", policy):
+        parts.append(f"hog {hog_policy}")
+    if int(params.get("hog_nice") or 0):
+        parts.append(f"hog nice {int(params['hog_nice'])}")
+    return ", ".join(parts) or "default"
+
+
+def _threads_label(c: Cell) -> str:
+    """_knobs_label, plus the hog's slice when the config set it: a hog_*
+    value left out follows the ticks', which the record cannot tell from an
+    explicit 0, so the cell id (the values the config set) decides."""
+    label = _knobs_label(c.params)
+    if "hog_slice_us" in c.id_params:
+        hog = int(c.id_params["hog_slice_us"] or 0)
+        label += f", hog slice {hog}us" if hog else " (ticks only)"
+    return label
+
+
+def plot_c7_knobs(cells: list[Cell], preemption: str | None = None):
+    """C7: what each side must do for a periodic task to be punctual beside
+    one CPU hog on the same single CPU. Left: coroutine models against how
+    often the hog yields. Right: threads beside a hog that never yields,
+    against the kernel's knobs (default, EEVDF slice, policy). Cells: preempt,
+    untraced, hogs=1, cpus one CPU ("0"). preemption: the kernel's mode
+    (env.json kernel.preemption.mode), printed in the title."""
+    cs = [c for c in _untraced(cells, "preempt")
+          if str(c.params.get("hogs")) == "1" and str(c.params.get("cpus", "")).isdigit()
+          and c.values("lateness_ns.p99")]
+    coros = [c for c in cs if c.model != "threads" and c.params.get("hog_yield_us") is not None]
+    threads = [c for c in cs if c.model == "threads" and str(c.params.get("hog_yield_us")) == "0"]
+    if not coros and not threads:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True,
+                                      gridspec_kw={"width_ratios": [1, 1.3]})
+
+    def yield_key(c: Cell) -> float:
+        y = float(c.params["hog_yield_us"])
+        return y if y > 0 else float("inf")     # "never" last
+    yields = sorted({yield_key(c) for c in coros})
+    ticks = ["never" if y == float("inf") else f"{y:g}" for y in yields]
+    for i, m in enumerate(_models(coros)):
+        pts = []
+        for c in (c for c in coros if c.model == m):
+            med, err = _med_err(c.values("lateness_ns.p99"))
+            if med is not None:
+                pts.append((yields.index(yield_key(c)), med / 1000, err))
+        pts.sort()
+        if pts:
+            left.errorbar([p[0] + 0.08 * i for p in pts], [p[1] for p in pts],
+                          yerr=[[p[2][0] / 1000 for p in pts], [p[2][1] / 1000 for p in pts]],
+                          marker="o", capsize=3, label=m)
+    left.set_xticks(range(len(ticks)))
+    left.set_xticklabels(ticks)
+    left.set_xlabel("coroutines: the hog yields every ... us")
+    left.set_ylabel("p99 tick lateness, us (log)")
+    left.set_yscale("log")
+    left.grid(alpha=0.3)
+    if coros:
+        left.legend(fontsize="small")
+
+    def knob_key(c: Cell) -> tuple:
+        policy = str(c.params.get("policy") or "other")
+        return (policy != "other", int(c.params.get("slice_us") or 0), _threads_label(c))
+    groups: dict[str, list[float]] = {}
+    for c in sorted(threads, key=knob_key):
+        groups.setdefault(_threads_label(c), []).extend(c.values("lateness_ns.p99"))
+    labels = list(groups)
+    meds = [_med_err(groups[k]) for k in labels]
+    right.errorbar(range(len(labels)), [(m[0] or 0) / 1000 for m in meds],
+                   yerr=[[m[1][0] / 1000 for m in meds], [m[1][1] / 1000 for m in meds]],
+                   marker="s", capsize=3, linestyle="none", color="C3", label="threads")
+    right.set_xticks(range(len(labels)))
+    right.set_xticklabels(labels, rotation=20, ha="right", fontsize="small")
+    right.set_xlabel("threads, hog never yields: the kernel's knobs")
+    right.grid(alpha=0.3)
+    fig.suptitle("C7: p99 lateness of 1-CPU periodic ticks beside a hog"
+                 f" (kernel preemption: {preemption or 'unknown'})", fontsize="medium")
+    return fig
+
+
 def plot_echo(cells: list[Cell]):
     cs = [c for c in _untraced(cells, "echo")
           if c.params.get("connections") is not None and c.values("requests_per_s")]
