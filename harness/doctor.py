@@ -155,6 +155,7 @@ def check_kernel_knobs(root: Path, euid: int) -> list[Check]:
     sl_ok = isinstance(sl["value_ns"], int)
     rt_ok, rt_detail = schedattr.rt_allowed(root, euid)
     slice_ok, slice_detail = schedattr.custom_slice_probe()
+    autogroup = schedattr.rt_throttling(root)["autogroup_enabled"]
     return [
         Check("kernel knobs", "preemption mode", pre["mode"] != "unknown", pre_detail),
         Check("kernel knobs", "EEVDF base slice",
@@ -162,6 +163,10 @@ def check_kernel_knobs(root: Path, euid: int) -> list[Check]:
               else f"unknown: {sl['reason']}"),
         Check("kernel knobs", "custom slices", slice_ok, slice_detail),
         Check("kernel knobs", "fifo/rr policies", rt_ok, rt_detail),
+        Check("kernel knobs", "nice", True,
+              "weighs the workload's threads against each other only: autogroup is on "
+              "(kernel.sched_autogroup_enabled=1) and each run is its own session"
+              if autogroup == 1 else "weighs against every task of the machine (no autogroup)"),
     ]
 
 

@@ -77,9 +77,12 @@ def rt_throttling(root: Path) -> dict:
             return int((root / rel).read_text().strip())
         except (OSError, ValueError):
             return "not visible"
+    # Autogroup: with it on, nice weighs threads only against others of the
+    # same session (the harness starts each run in a new one).
     return {"rt_runtime_us": num("proc/sys/kernel/sched_rt_runtime_us"),
             "rt_period_us": num("proc/sys/kernel/sched_rt_period_us"),
-            "rr_timeslice_ms": num("proc/sys/kernel/sched_rr_timeslice_ms")}
+            "rr_timeslice_ms": num("proc/sys/kernel/sched_rr_timeslice_ms"),
+            "autogroup_enabled": num("proc/sys/kernel/sched_autogroup_enabled")}
 
 
 def rt_allowed(root: Path, euid: int, rtprio_limit: int | None = None) -> tuple[bool, str]:

@@ -103,6 +103,7 @@ def test_sched_section_base_slice_and_rt_throttling(sysroot):
     assert sched["base_slice"]["value_ns"] == 1_400_000
     assert (sched["rt_runtime_us"], sched["rt_period_us"]) == (950000, 1000000)
     assert sched["rr_timeslice_ms"] == "not visible"
+    assert sched["autogroup_enabled"] == "not visible"
     # before 6.12 a fair task reports no slice: unknown, with the reason
     old = {**fair, "runtime_ns": 0}
     sl = sysinfo.collect(sysroot, getattr_fn=lambda tid: old)["kernel"]["sched"]["base_slice"]
