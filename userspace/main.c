@@ -82,6 +82,7 @@ static int task_supports(const struct task *t, const char *model)
 	return 0;
 }
 
+/* clang-format off */
 static const char *const type_names[] = {
 	[PARAM_U64] = "u64",
 	[PARAM_BOOL] = "bool",
@@ -89,6 +90,7 @@ static const char *const type_names[] = {
 	[PARAM_STR] = "str",
 	[PARAM_I64] = "i64",
 };
+/* clang-format on */
 
 static void list_param(struct json *j, const struct task_param *p)
 {
