@@ -313,6 +313,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "workload: %s: %s\n", task->name, err);
 		return EXIT_BAD_INPUT;
 	}
+	/* The record's params are as run: fifo/rr without --priority ran at 1. */
+	if (sched_policy_is_rt(knobs.policy) && !task_given(&ctx, "priority"))
+		params_set(&ctx, "priority", "1", err, sizeof(err));
 	if (task->validate && task->validate(&ctx, err, sizeof(err))) {
 		fprintf(stderr, "workload: %s: %s\n", task->name, err);
 		return EXIT_BAD_INPUT;

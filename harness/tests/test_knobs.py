@@ -190,3 +190,13 @@ def test_fifo_hog_cannot_outlive_hog_ms():
     # beyond the RLIMIT_RTTIME margin the kernel would have killed it
     assert m["window_ns"] < (hog_ms + 1000) * 1_000_000
     assert m["missed_ticks"] > 0
+
+
+@pytest.mark.root
+def test_rt_priority_not_given_runs_and_is_recorded_at_1():
+    need_root()
+    out = run("pingpong", "--iterations", "100", "--policy", "fifo")
+    assert out.returncode == 0, out.stderr
+    r = record(out)
+    assert r["params"]["priority"] == 1 and r["metrics"]["sched_priority"] == 1
+    assert run("pingpong", "--iterations", "100").stdout.count('"priority":0') == 1
