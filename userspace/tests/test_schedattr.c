@@ -6,8 +6,9 @@
  * failure); and rt_spawn_opts.sched under every model: either the task's
  * own thread reports exactly the attributes asked while the spawner's stay
  * as they were, or the spawn is refused with -EOPNOTSUPP, never run at
- * other values. Checks run on the test's thread, after the threads they
- * inspect have finished.
+ * other values; and that io_uring's io-wq worker, created by the kernel for
+ * a request forced async, inherits them too. Checks run on the test's
+ * thread, after the threads they inspect have finished.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,8 +16,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <liburing.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,6 +123,97 @@ static void test_inherit_fifo(void **state)
 	check_inherited(&want);
 }
 
+/* A thread at `want` sets up a ring and forces a read of an empty pipe to
+ * io-wq; while it waits, the worker (comm "iou-wrk-*") is read back. */
+struct iowq {
+	struct sched_knobs want, worker;
+	int err, found;
+};
+
+static int find_iowq_worker(struct sched_knobs *out)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int found = 0;
+
+	while (d && !found && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && strncmp(comm, "iou-wrk-", 8) == 0)
+			found = sched_knobs_read(atoi(e->d_name), out) == 0;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static void *iowq_thread(void *p)
+{
+	struct iowq *w = p;
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	char byte;
+	int fds[2];
+
+	w->err = sched_knobs_apply(0, &w->want);
+	if (w->err)
+		return NULL;
+	w->err = io_uring_queue_init(4, &ring, 0);
+	if (w->err)
+		return NULL;
+	if (pipe(fds)) {
+		w->err = -errno;
+		io_uring_queue_exit(&ring);
+		return NULL;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, fds[0], &byte, 1, 0);
+	sqe->flags |= IOSQE_ASYNC;
+	io_uring_submit(&ring);
+	/* the worker is created when the request is queued; poll for it */
+	for (int i = 0; i < 1000 && !w->found; i++) {
+		w->found = find_iowq_worker(&w->worker);
+		if (!w->found)
+			usleep(1000);
+	}
+	if (write(fds[1], "x", 1) == 1 && io_uring_wait_cqe(&ring, &cqe) == 0)
+		io_uring_cqe_seen(&ring, cqe);
+	close(fds[0]);
+	close(fds[1]);
+	io_uring_queue_exit(&ring);
+	return NULL;
+}
+
+static void test_inherit_iowq(void **state)
+{
+	struct iowq w = {.want = {.policy = SCHED_BATCH, .nice = 5, .slice_ns = 300000}};
+	struct sched_knobs self;
+	pthread_t t;
+
+	(void)state;
+	/* before 6.12 there is no slice to inherit */
+	if (sched_knobs_read(0, &self) || self.slice_ns == 0)
+		w.want.slice_ns = 0;
+	assert_int_equal(pthread_create(&t, NULL, iowq_thread, &w), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	if (w.err) {
+		print_message("skip: io_uring here: %s\n", strerror(-w.err));
+		skip();
+	}
+	assert_true(w.found);
+	assert_int_equal(w.worker.policy, SCHED_BATCH);
+	assert_int_equal(w.worker.nice, 5);
+	if (w.want.slice_ns)
+		assert_int_equal(w.worker.slice_ns, w.want.slice_ns);
+}
+
 static void test_check(void **state)
 {
 	struct sched_knobs want = {.policy = SCHED_OTHER, .slice_ns = 300000};
@@ -202,8 +298,8 @@ int main(void)
 {
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_names), cmocka_unit_test(test_inherit_fair),
-		cmocka_unit_test(test_inherit_fifo), cmocka_unit_test(test_check),
-		cmocka_unit_test(test_spawn_sched),
+		cmocka_unit_test(test_inherit_fifo), cmocka_unit_test(test_inherit_iowq),
+		cmocka_unit_test(test_check),	     cmocka_unit_test(test_spawn_sched),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
