@@ -1,6 +1,7 @@
 /* coro.c: the coroutine scheduler: spawn, yield, park, ready, join, a FIFO
  * run queue and its statistics. Stacks are in stack.c, the overflow report
- * in guard.c, the context switch in switch_<arch>.S.
+ * in guard.c, shared stacks in copystack.c, the context switch in
+ * switch_<arch>.S.
  *
  * Switching: a coroutine that yields, parks or ends hands the CPU straight to
  * the head of the run queue (one switch); the scheduler's context (s->main,
@@ -13,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coro/copystack.h"
 #include "coro/coro.h"
+#include "coro/ctxswitch.h"
 #include "coro/guard.h"
 #include "coro/probes.h"
 #include "coro/stack.h"
@@ -24,13 +27,6 @@ CORO_SEMAPHORE_DEFINE(coro_spawn);
 CORO_SEMAPHORE_DEFINE(coro_ready);
 CORO_SEMAPHORE_DEFINE(coro_switch);
 CORO_SEMAPHORE_DEFINE(coro_exit);
-#endif
-
-/* See coro.h: whether each coroutine keeps its own FP control state. */
-#ifdef CORO_SAVE_FP_CONTROL
-#define CORO_SWITCH coro_switch_fpctl
-#else
-#define CORO_SWITCH coro_switch
 #endif
 
 /* coro_sched_run(): a budget that is never spent. */
@@ -81,7 +77,10 @@ static void switch_to(struct coro_sched *s, struct coro *from, struct coro *to)
 	s->current = to;
 	s->stats.switches++;
 	CORO_PROBE2(coro_switch, from->id, to->id);
-	CORO_SWITCH(&from->ctx, &to->ctx);
+	if (coro_shared_needs_copy(to))
+		coro_shared_switch(s, from, to);
+	else
+		CORO_SWITCH(&from->ctx, &to->ctx);
 }
 
 /* From a coroutine that stops running: the next ready one, or the scheduler
@@ -145,12 +144,12 @@ void coro_sched_destroy(struct coro_sched *s)
 	 * (destroy is called from the scheduler's context). */
 	for (c = s->main.all_next; c; c = next) {
 		next = c->all_next;
-		coro_stack_unmap(c);
+		coro_stack_discard(s, c);
 	}
 	s->main.all_next = NULL;
 	s->rq_head = s->rq_tail = NULL;
 	s->rq_len = 0;
-	coro_stack_cache_drain(s);
+	coro_stack_release_all(s);
 	coro_guard_thread_fini();
 }
 
@@ -184,15 +183,14 @@ int coro_spawn(struct coro_sched *s, const struct coro_opts *opts, void (*fn)(vo
 
 	if (!s || !fn)
 		return -EINVAL;
-	err = coro_stack_alloc(s, opts ? opts->stack_bytes : 0, opts ? opts->no_guard : 0, &c);
+	err = coro_stack_alloc(s, opts, &c);
 	if (err)
 		return err;
 	c->fn = fn;
 	c->arg = arg;
 	c->sched = s;
 	c->id = s->next_id++;
-	/* The stack grows down from just below the control block. */
-	coro_ctx_make(&c->ctx, c, coro_entry, c);
+	coro_ctx_make(&c->ctx, coro_stack_top(c), coro_entry, c);
 
 	c->all_prev = &s->main;
 	c->all_next = s->main.all_next;

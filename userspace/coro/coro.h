@@ -29,14 +29,29 @@
  * is parked (stats.parked == stats.live): if the model has nothing that could
  * wake one, it reports "no runnable coroutines, <stats.parked> parked".
  *
- * Stacks come from mmap with a PROT_NONE guard page below them and an explicit
+ * Own stacks come from mmap with a guard page below them and an explicit
  * size (never SIGSTKSZ). A fault in a guard page prints
  * "coro: stack overflow in coroutine <id> (stack <bytes> bytes): raise stack_bytes"
- * on stderr and aborts, instead of corrupting a neighbour. Each guarded stack
- * is two VMAs (vm.max_map_count: about 2 per coroutine). The control block
- * (struct coro) lives at the top of its own stack mapping: no malloc per
- * coroutine, and a parked coroutine costs one touched page (4 KiB) in all.
- * Freed stacks of the common size are cached and reused.
+ * on stderr and aborts, instead of corrupting a neighbour. Where the kernel
+ * has MADV_GUARD_INSTALL (6.13+), guarded stacks are carved from large
+ * arenas, each with a guard installed below it that is no VMA of its own;
+ * elsewhere each is one mapping with a PROT_NONE page (two VMAs, so about 2
+ * per coroutine count against vm.max_map_count). coro_guard_method() says
+ * which. The control block (struct coro) lives at the top of its own stack:
+ * no malloc per coroutine, and a parked coroutine costs one touched page
+ * (4 KiB) in all. Freed stacks of the common size are cached and reused.
+ *
+ * Shared stacks (coro_opts.shared, copystack.c): coroutines of one size run
+ * on one guarded stack per scheduler. The one whose frame is on it owns it;
+ * when another is resumed there, the owner's used part (from its saved stack
+ * pointer to the top) is copied into a buffer of its own, grown to fit, and
+ * the newcomer's saved part copied back: a parked coroutine costs its control
+ * block (malloc) plus the bytes its stack used. A frame always returns to
+ * the address it left, so pointers into it stay right while it runs; while
+ * it is parked that memory holds someone else's frame, so nothing outside
+ * may point into it then (coro_park_slot, coro_on_shared_stack,
+ * coro_stack_check). An overflow of the shared stack is reported like an
+ * overflow of an own stack.
  *
  * USDT probes (provider "schedlab", <sys/sdt.h>, with semaphores: one load and
  * a branch each when nothing is attached). Ids: coroutines count from 1 in
@@ -82,10 +97,17 @@ enum coro_state {
 
 struct coro_sched;
 
+struct coro_shstack; /* copystack.c: a stack shared by coroutines */
+
+/* Bytes of coro_park_slot(): the largest wait record a model keeps while a
+ * coroutine is parked (an offload request is 56). */
+#define CORO_PARK_SLOT_BYTES 64
+
 struct coro {
 	struct coro_ctx ctx;
 	enum coro_state state;
 	int no_guard;	     /* stack mapped without a guard page */
+	int in_arena;	     /* stack carved from a shared mapping (stack.c) */
 	struct coro *next;   /* run queue / any wait queue link */
 	struct coro *joiner; /* parked in coro_join() on this one */
 	void (*fn)(void *);
@@ -101,6 +123,15 @@ struct coro {
 	void *user;	   /* the model's per-coroutine data */
 	struct coro_sched *sched;
 	struct coro *all_prev, *all_next; /* every coroutine not yet freed */
+	/* stack=shared (copystack.c): the stack it runs on, and its frame
+	 * while another coroutine has that stack (save_len used bytes of
+	 * save_cap, the top save_len bytes of the stack). NULL for own stacks. */
+	struct coro_shstack *shared;
+	void *save_buf;
+	uint32_t save_len, save_cap;
+	/* Memory that stays put while the coroutine is parked: see
+	 * coro_park_slot(). */
+	_Alignas(16) unsigned char park_slot[CORO_PARK_SLOT_BYTES];
 };
 
 struct coro_stats {
@@ -111,8 +142,13 @@ struct coro_stats {
 	uint64_t peak_live;
 	uint64_t parked;       /* PARKED right now (a gauge; parks is a count) */
 	uint64_t resumes;      /* switches into a coroutine (not into the scheduler) */
-	uint64_t stack_maps;   /* stacks mapped with mmap */
+	uint64_t stack_maps;   /* stacks mapped with mmap (or carved: arenas) */
 	uint64_t stack_reuses; /* stacks taken from the cache instead */
+	uint64_t arena_maps;   /* arenas mapped (guarded stacks, madvise guards) */
+	uint64_t map_ns;       /* time in mmap for stacks, arenas, shared stacks */
+	uint64_t guard_ns;     /* time installing guard pages */
+	uint64_t stack_copies; /* stack=shared: frames saved + frames restored */
+	uint64_t copy_bytes;   /* stack=shared: bytes those copies moved */
 };
 
 struct coro_sched {
@@ -128,6 +164,10 @@ struct coro_sched {
 	uint64_t cache_len, cache_max; /* cache_max: default CORO_STACK_CACHE_MAX */
 	int clock_ready;	       /* 1: stamp coro.ready_ns on every READY */
 	struct coro_sched *prev_tls;   /* scheduler active on this thread before */
+	/* Stacks carved from arenas (stack.c) and shared stacks with their
+	 * copier (copystack.c); NULL until first needed. */
+	struct coro_arenas *arenas;
+	struct coro_shared *shared;
 };
 
 #define CORO_DEFAULT_STACK_BYTES (64 * 1024)
@@ -140,7 +180,41 @@ struct coro_opts {
 			     * so a million stacks fit under the default
 			     * vm.max_map_count; an overflow then corrupts the
 			     * neighbour silently (not by default) */
+	int shared;	    /* 1: run on the scheduler's shared stack of this
+			     * size (copied out when another coroutine needs it;
+			     * see "Shared stacks" above); no_guard is ignored:
+			     * the shared stack always has its guard page */
 };
+
+/* How guarded stacks get their guard page on this kernel, decided once per
+ * process: "madv_guard_install" (Linux 6.13+: a guard inside one large
+ * mapping, no VMA of its own) or "mprotect" (a PROT_NONE page: one more VMA
+ * per stack). */
+const char *coro_guard_method(void);
+
+/* Memory of the running coroutine that stays put while it is parked, for
+ * what a waker writes into (a model's wait record): under stack=shared the
+ * stack of a parked coroutine is somewhere else, so a record on it would
+ * send the waker's writes into another coroutine's frame.
+ * CORO_PARK_SLOT_BYTES, 16-aligned, the caller's until it next parks. */
+static inline void *coro_park_slot(struct coro *c)
+{
+	return c->park_slot;
+}
+
+/* 1 if [p, p + len) overlaps the stack of the running coroutine and that
+ * stack is shared: memory that will move when the coroutine parks. A model
+ * bounces such a buffer before handing it to the kernel or to another
+ * thread; see coro_stack_check() for pointers handed to other coroutines. */
+int coro_on_shared_stack(const struct coro_sched *s, const void *p, size_t len);
+
+/* Debug builds (no NDEBUG): aborts with
+ * "coro: coroutine N hands out <what> at <p>, inside its shared stack ..."
+ * when p lies on the running coroutine's shared stack: another coroutine
+ * would read or write it while it is parked, when that memory holds someone
+ * else's frame. The models call it where a task hands a pointer to another
+ * task (rt_spawn's argument, the event of rt_wait). */
+void coro_stack_check(const struct coro_sched *s, const void *p, const char *what);
 
 /* 0, or -errno: it installs the stack-overflow handler (SIGSEGV, process-wide)
  * and an alternate signal stack for this thread. */

@@ -3,22 +3,64 @@
  *
  * Why the control block lives in the stack mapping rather than in malloc:
  * the top page of a stack is touched anyway (the first frame lands there), so
- * the block is free in RSS; spawn costs one mmap + one mprotect and no
- * allocator call; and a cached stack comes back with its block, so a reused
- * spawn makes no syscall at all. The price: struct coro dies with the stack,
- * exactly when coro_join() frees it, which is the API's contract anyway.
+ * the block is free in RSS; spawn costs no allocator call; and a cached stack
+ * comes back with its block, so a reused spawn makes no syscall at all. The
+ * price: struct coro dies with the stack, exactly when coro_join() frees it,
+ * which is the API's contract anyway.
  *
  * Why a guard page rather than a canary: a canary at the bottom would touch a
  * second page per coroutine (twice the RSS) and catch an overflow only after
- * the damage. The guard costs a second VMA per stack instead.
+ * the damage.
+ *
+ * How the guard is made, decided once per process (coro_guard_method()):
+ *   madv_guard_install  Linux 6.13+. Stacks are carved one after another out
+ *                       of arenas (large MAP_NORESERVE mappings, doubling up
+ *                       to ARENA_MAX_BYTES), and madvise(MADV_GUARD_INSTALL)
+ *                       marks the page below each: the marker lives in the
+ *                       page table, so an arena of thousands of guarded
+ *                       stacks is one VMA and a million need no
+ *                       vm.max_map_count raise. A freed arena stack beyond
+ *                       the cache gives its pages back (MADV_DONTNEED; the
+ *                       guard stays) and waits in a free list for reuse.
+ *   mprotect            older kernels: one mapping per stack with a PROT_NONE
+ *                       page, which splits it in two VMAs.
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "coro/copystack.h"
 #include "coro/stack.h"
+#include "lib/clock.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* include/uapi/asm-generic/mman-common.h, 6.13 */
+#endif
+
+#define ARENA_FIRST_BYTES ((size_t)2 << 20)
+#define ARENA_MAX_BYTES	  ((size_t)256 << 20)
+
+struct arena {
+	struct arena *next;
+	void *base;
+	size_t bytes;
+};
+
+struct freed_stack {
+	void *base;
+	size_t map_bytes;
+};
+
+struct coro_arenas {
+	struct arena *list;
+	char *next, *end; /* carving point in the newest arena */
+	size_t grow;	  /* size of the next arena */
+	struct freed_stack *freed;
+	size_t nfreed, cap_freed;
+};
 
 size_t coro_page_bytes(void)
 {
@@ -33,6 +75,40 @@ size_t coro_page_bytes(void)
 	return page_bytes;
 }
 
+/* Probed on a scratch mapping: EINVAL before 6.13 (unknown advice), and
+ * under seccomp filters or emulators that do not know it. */
+static int have_guard_install(void)
+{
+	static int state; /* 0 unknown, 1 yes, -1 no; racy but idempotent */
+	size_t page = coro_page_bytes();
+	void *p;
+
+	if (state)
+		return state > 0;
+	p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 0; /* no verdict: try again next time */
+	state = madvise(p, page, MADV_GUARD_INSTALL) == 0 ? 1 : -1;
+	munmap(p, 2 * page);
+	return state > 0;
+}
+
+const char *coro_guard_method(void)
+{
+	return have_guard_install() ? "madv_guard_install" : "mprotect";
+}
+
+size_t coro_stack_usable(size_t stack_bytes)
+{
+	size_t page = coro_page_bytes();
+
+	if (stack_bytes == 0)
+		stack_bytes = CORO_DEFAULT_STACK_BYTES;
+	if (stack_bytes > CORO_MAX_STACK_BYTES)
+		return 0;
+	return (stack_bytes + page - 1) & ~(page - 1);
+}
+
 static struct coro *block_at_top(void *base, size_t map_bytes)
 {
 	uintptr_t top = (uintptr_t)base + map_bytes;
@@ -42,28 +118,106 @@ static struct coro *block_at_top(void *base, size_t map_bytes)
 }
 
 static void init_block(struct coro *c, void *base, size_t map_bytes, size_t stack_bytes,
-		       int no_guard)
+		       int no_guard, int in_arena)
 {
 	memset(c, 0, sizeof(*c));
 	c->stack_base = base;
 	c->map_bytes = map_bytes;
 	c->stack_bytes = stack_bytes;
 	c->no_guard = no_guard;
+	c->in_arena = in_arena;
 }
 
-int coro_stack_alloc(struct coro_sched *s, size_t stack_bytes, int no_guard, struct coro **out)
+static void *map_noreserve(struct coro_sched *s, size_t bytes)
 {
-	size_t page = coro_page_bytes();
-	size_t usable, map_bytes;
-	struct coro *c;
+	uint64_t t0 = now_ns();
+	/* MAP_NORESERVE: only touched pages count against overcommit, so a
+	 * million 64 KiB stacks do not need 64 GiB of commit. */
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+
+	s->stats.map_ns += now_ns() - t0;
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int install_guard(struct coro_sched *s, void *page_addr, int madv)
+{
+	uint64_t t0 = now_ns();
+	/* mprotect fails with ENOMEM when the split would exceed
+	 * vm.max_map_count; madvise with ENOMEM when out of memory for the
+	 * page table that holds the marker. */
+	int err = madv ? madvise(page_addr, coro_page_bytes(), MADV_GUARD_INSTALL)
+		       : mprotect(page_addr, coro_page_bytes(), PROT_NONE);
+
+	s->stats.guard_ns += now_ns() - t0;
+	return err ? -ENOMEM : 0;
+}
+
+int coro_map_guarded(struct coro_sched *s, size_t usable, void **base, size_t *map_bytes)
+{
+	size_t bytes = usable + coro_page_bytes();
+	void *p = map_noreserve(s, bytes);
+
+	if (!p)
+		return -ENOMEM;
+	if (install_guard(s, p, have_guard_install())) {
+		munmap(p, bytes);
+		return -ENOMEM;
+	}
+	*base = p;
+	*map_bytes = bytes;
+	return 0;
+}
+
+/* A guarded stack of map_bytes out of the arenas: a freed one of that size,
+ * or a new one carved at the end (a new arena when it does not fit). */
+static int arena_carve(struct coro_sched *s, size_t map_bytes, void **out)
+{
+	struct coro_arenas *a = s->arenas;
 	void *base;
 
-	if (stack_bytes == 0)
-		stack_bytes = CORO_DEFAULT_STACK_BYTES;
-	if (stack_bytes > CORO_MAX_STACK_BYTES)
-		return -EINVAL;
-	usable = (stack_bytes + page - 1) & ~(page - 1);
-	map_bytes = usable + (no_guard ? 0 : page);
+	if (!a && !(a = s->arenas = calloc(1, sizeof(*a))))
+		return -ENOMEM;
+	if (a->nfreed && a->freed[a->nfreed - 1].map_bytes == map_bytes) {
+		*out = a->freed[--a->nfreed].base; /* its guard is still there */
+		return 0;
+	}
+	if ((size_t)(a->end - a->next) < map_bytes) {
+		struct arena *ar = malloc(sizeof(*ar));
+		size_t bytes = a->grow ? a->grow : ARENA_FIRST_BYTES;
+
+		if (!ar)
+			return -ENOMEM;
+		if (bytes < map_bytes)
+			bytes = map_bytes;
+		ar->base = map_noreserve(s, bytes);
+		if (!ar->base) {
+			free(ar);
+			return -ENOMEM;
+		}
+		ar->bytes = bytes;
+		ar->next = a->list;
+		a->list = ar;
+		a->next = ar->base;
+		a->end = a->next + bytes;
+		a->grow = bytes * 2 < ARENA_MAX_BYTES ? bytes * 2 : ARENA_MAX_BYTES;
+		s->stats.arena_maps++;
+	}
+	base = a->next;
+	if (install_guard(s, base, 1))
+		return -ENOMEM;
+	a->next += map_bytes;
+	*out = base;
+	return 0;
+}
+
+static int alloc_own(struct coro_sched *s, size_t usable, int no_guard, struct coro **out)
+{
+	size_t map_bytes = usable + (no_guard ? 0 : coro_page_bytes());
+	int in_arena = !no_guard && have_guard_install();
+	struct coro *c;
+	void *base;
+	int err;
 
 	if (s->stack_cache && s->cache_map_bytes == map_bytes) {
 		c = s->stack_cache;
@@ -72,47 +226,86 @@ int coro_stack_alloc(struct coro_sched *s, size_t stack_bytes, int no_guard, str
 			s->cache_len--;
 			base = c->stack_base;
 			c = block_at_top(base, map_bytes);
-			init_block(c, base, map_bytes, usable, no_guard);
+			init_block(c, base, map_bytes, usable, no_guard, in_arena);
 			s->stats.stack_reuses++;
 			*out = c;
 			return 0;
 		}
 	}
-
-	/* MAP_NORESERVE: only touched pages count against overcommit, so a
-	 * million 64 KiB stacks do not need 64 GiB of commit. */
-	base = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-	if (base == MAP_FAILED)
-		return -ENOMEM;
-	/* The guard splits the mapping in two VMAs; mprotect fails with ENOMEM
-	 * when that would exceed vm.max_map_count. */
-	if (!no_guard && mprotect(base, page, PROT_NONE) != 0) {
-		munmap(base, map_bytes);
-		return -ENOMEM;
+	if (in_arena) {
+		err = arena_carve(s, map_bytes, &base);
+	} else if (no_guard) {
+		base = map_noreserve(s, map_bytes);
+		err = base ? 0 : -ENOMEM;
+	} else {
+		err = coro_map_guarded(s, usable, &base, &map_bytes);
 	}
+	if (err)
+		return err;
 	c = block_at_top(base, map_bytes);
-	init_block(c, base, map_bytes, usable, no_guard);
+	init_block(c, base, map_bytes, usable, no_guard, in_arena);
 	s->stats.stack_maps++;
 	*out = c;
 	return 0;
 }
 
-void coro_stack_unmap(struct coro *c)
+int coro_stack_alloc(struct coro_sched *s, const struct coro_opts *opts, struct coro **out)
+{
+	size_t usable = coro_stack_usable(opts ? opts->stack_bytes : 0);
+
+	if (!usable)
+		return -EINVAL;
+	if (opts && opts->shared)
+		return coro_shared_alloc(s, usable, out);
+	return alloc_own(s, usable, opts ? opts->no_guard : 0, out);
+}
+
+void *coro_stack_top(struct coro *c)
+{
+	/* An own stack grows down from just below its control block. */
+	return c->shared ? (void *)c->shared->top : (void *)c;
+}
+
+/* An arena stack nobody caches: its pages go back to the kernel, its
+ * address range (and guard) wait for the next spawn of that size. */
+static void arena_release(struct coro_sched *s, void *base, size_t map_bytes)
+{
+	struct coro_arenas *a = s->arenas;
+	size_t page = coro_page_bytes();
+
+	madvise((char *)base + page, map_bytes - page, MADV_DONTNEED);
+	if (a->nfreed == a->cap_freed) {
+		size_t cap = a->cap_freed ? a->cap_freed * 2 : 64;
+		struct freed_stack *f = realloc(a->freed, cap * sizeof(*f));
+
+		if (!f)
+			return; /* the range stays unused until destroy */
+		a->freed = f;
+		a->cap_freed = cap;
+	}
+	a->freed[a->nfreed++] = (struct freed_stack){base, map_bytes};
+}
+
+static void stack_unmap(struct coro_sched *s, struct coro *c)
 {
 	/* c lives inside the mapping: read what we need first. */
 	void *base = c->stack_base;
 	size_t map_bytes = c->map_bytes;
 
-	munmap(base, map_bytes);
+	if (c->shared)
+		coro_shared_free(s, c);
+	else if (c->in_arena)
+		arena_release(s, base, map_bytes);
+	else
+		munmap(base, map_bytes);
 }
 
 void coro_stack_free(struct coro_sched *s, struct coro *c)
 {
 	/* The cache holds one size (the common case: every spawn uses the
-	 * model's default); a stack of another size is unmapped. Cached stacks
-	 * keep their touched pages: that is what makes reuse cheap. */
-	if (s->cache_len < s->cache_max &&
+	 * model's default); a stack of another size is given back. Cached
+	 * stacks keep their touched pages: that is what makes reuse cheap. */
+	if (!c->shared && s->cache_len < s->cache_max &&
 	    (!s->stack_cache || (s->cache_map_bytes == c->map_bytes &&
 				 ((struct coro *)s->stack_cache)->no_guard == c->no_guard))) {
 		s->cache_map_bytes = c->map_bytes;
@@ -121,19 +314,42 @@ void coro_stack_free(struct coro_sched *s, struct coro *c)
 		s->cache_len++;
 		return;
 	}
-	coro_stack_unmap(c);
+	stack_unmap(s, c);
 }
 
-void coro_stack_cache_drain(struct coro_sched *s)
+void coro_stack_discard(struct coro_sched *s, struct coro *c)
+{
+	if (c->shared)
+		coro_shared_free(s, c);
+	else if (!c->in_arena)
+		munmap(c->stack_base, c->map_bytes);
+}
+
+void coro_stack_release_all(struct coro_sched *s)
 {
 	struct coro *c = s->stack_cache;
+	struct coro_arenas *a = s->arenas;
 
 	while (c) {
 		struct coro *next = c->next;
 
-		coro_stack_unmap(c);
+		if (!c->in_arena)
+			munmap(c->stack_base, c->map_bytes);
 		c = next;
 	}
 	s->stack_cache = NULL;
 	s->cache_len = 0;
+	if (a) {
+		while (a->list) {
+			struct arena *next = a->list->next;
+
+			munmap(a->list->base, a->list->bytes);
+			free(a->list);
+			a->list = next;
+		}
+		free(a->freed);
+		free(a);
+		s->arenas = NULL;
+	}
+	coro_shared_release(s);
 }

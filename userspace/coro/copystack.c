@@ -1,0 +1,237 @@
+/* copystack.c: coroutines without a stack of their own (coro.h, "Shared
+ * stacks").
+ *
+ * One guarded stack per scheduler and size; its owner is the coroutine whose
+ * frame is on it. Resuming another coroutine there copies the owner's used
+ * part (saved stack pointer to top) into the owner's buffer and the
+ * newcomer's buffer back to the same addresses. The copy is lazy, as in
+ * libaco: a coroutine that parks and is resumed before anyone else used the
+ * stack pays nothing, and a finished owner is never saved.
+ *
+ * libaco resumes every coroutine from the main context, which stands on the
+ * thread's stack and can rewrite the shared one. Our hand-offs go straight
+ * from one coroutine to the next (coro.c): when both use the same shared
+ * stack, the one leaving is standing on the bytes about to be overwritten.
+ * Such a switch goes through the copier, a context with a small stack of its
+ * own that saves, restores and enters the newcomer: two register switches
+ * and two copies instead of one switch. From the scheduler or an own-stack
+ * coroutine the copy is done in place.
+ *
+ * The buffer grows to fit (never shrinks while the coroutine lives): a
+ * parked coroutine costs its control block plus what its stack used. If it
+ * cannot grow there is no way back (the frame must go somewhere before the
+ * stack is reused): the process aborts with a message.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "coro/copystack.h"
+#include "coro/ctxswitch.h"
+#include "coro/stack.h"
+
+/* The copier runs memcpy, realloc and, on failure, fprintf. */
+#define COPIER_STACK_BYTES (64 * 1024)
+
+struct coro_shared {
+	struct coro_shstack *stacks; /* one per size */
+	struct coro_ctx copier_ctx;
+	void *copier_map;
+	size_t copier_map_bytes;
+	struct coro *copy_to; /* whom the copier enters next */
+};
+
+static void take(struct coro_sched *s, struct coro_shstack *st, struct coro *to);
+
+static void copier_entry(void *arg)
+{
+	struct coro_sched *s = arg;
+	struct coro_shared *sh = s->shared;
+
+	for (;;) {
+		struct coro *to = sh->copy_to;
+
+		take(s, to->shared, to);
+		CORO_SWITCH(&sh->copier_ctx, &to->ctx);
+	}
+}
+
+static struct coro_shared *shared_of(struct coro_sched *s)
+{
+	struct coro_shared *sh = s->shared;
+	size_t usable = coro_stack_usable(COPIER_STACK_BYTES);
+
+	if (sh)
+		return sh;
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return NULL;
+	if (coro_map_guarded(s, usable, &sh->copier_map, &sh->copier_map_bytes)) {
+		free(sh);
+		return NULL;
+	}
+	coro_ctx_make(&sh->copier_ctx, (char *)sh->copier_map + sh->copier_map_bytes,
+		      copier_entry, s);
+	s->shared = sh;
+	return sh;
+}
+
+static struct coro_shstack *stack_for(struct coro_sched *s, struct coro_shared *sh, size_t usable)
+{
+	struct coro_shstack *st;
+
+	for (st = sh->stacks; st; st = st->next)
+		if (st->usable == usable)
+			return st;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	if (coro_map_guarded(s, usable, &st->map, &st->map_bytes)) {
+		free(st);
+		return NULL;
+	}
+	st->usable = usable;
+	st->top = (char *)(((uintptr_t)st->map + st->map_bytes) & ~(uintptr_t)15);
+	st->next = sh->stacks;
+	sh->stacks = st;
+	s->stats.stack_maps++;
+	return st;
+}
+
+int coro_shared_alloc(struct coro_sched *s, size_t usable, struct coro **out)
+{
+	struct coro_shared *sh = shared_of(s);
+	struct coro_shstack *st = sh ? stack_for(s, sh, usable) : NULL;
+	struct coro *c;
+
+	if (!st || !(c = calloc(1, sizeof(*c))))
+		return -ENOMEM;
+	c->shared = st;
+	/* For the overflow report (guard.c): the shared stack's guard. */
+	c->stack_base = st->map;
+	c->stack_bytes = st->usable;
+	*out = c;
+	return 0;
+}
+
+void coro_shared_free(struct coro_sched *s, struct coro *c)
+{
+	(void)s;
+	if (c->shared->owner == c)
+		c->shared->owner = NULL;
+	free(c->save_buf);
+	free(c);
+}
+
+void coro_shared_release(struct coro_sched *s)
+{
+	struct coro_shared *sh = s->shared;
+
+	if (!sh)
+		return;
+	while (sh->stacks) {
+		struct coro_shstack *next = sh->stacks->next;
+
+		munmap(sh->stacks->map, sh->stacks->map_bytes);
+		free(sh->stacks);
+		sh->stacks = next;
+	}
+	munmap(sh->copier_map, sh->copier_map_bytes);
+	free(sh);
+	s->shared = NULL;
+}
+
+/* ---- the copies ------------------------------------------------------------ */
+
+/* o is suspended: its frame is [o->ctx.sp, top). */
+static void save(struct coro_sched *s, struct coro_shstack *st, struct coro *o)
+{
+	size_t len = (size_t)(st->top - (char *)o->ctx.sp);
+
+	if (len > o->save_cap) {
+		size_t cap = (len + 15) & ~(size_t)15;
+		void *buf;
+
+		/* a quarter more than asked: a frame that grows a little at
+		 * each switch does not realloc at each one */
+		if (cap < o->save_cap + o->save_cap / 4)
+			cap = (o->save_cap + o->save_cap / 4 + 15) & ~(size_t)15;
+		buf = realloc(o->save_buf, cap);
+		if (!buf) {
+			fprintf(stderr,
+				"coro: out of memory saving the %zu-byte stack of coroutine %llu "
+				"(stack=shared)\n",
+				len, (unsigned long long)o->id);
+			abort();
+		}
+		o->save_buf = buf;
+		o->save_cap = (uint32_t)cap;
+	}
+	memcpy(o->save_buf, o->ctx.sp, len);
+	o->save_len = (uint32_t)len;
+	s->stats.stack_copies++;
+	s->stats.copy_bytes += len;
+}
+
+static void take(struct coro_sched *s, struct coro_shstack *st, struct coro *to)
+{
+	struct coro *o = st->owner;
+
+	if (o && o->state != CORO_DONE)
+		save(s, st, o);
+	if (to->save_len) {
+		memcpy(st->top - to->save_len, to->save_buf, to->save_len);
+		s->stats.stack_copies++;
+		s->stats.copy_bytes += to->save_len;
+	}
+	st->owner = to;
+}
+
+void coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to)
+{
+	struct coro_shstack *st = to->shared;
+
+	if (from->shared == st) {
+		/* from stands on st (it is the owner): rewrite it from elsewhere */
+		s->shared->copy_to = to;
+		CORO_SWITCH(&from->ctx, &s->shared->copier_ctx);
+		return;
+	}
+	take(s, st, to);
+	CORO_SWITCH(&from->ctx, &to->ctx);
+}
+
+/* ---- pointers into a shared stack ------------------------------------------ */
+
+int coro_on_shared_stack(const struct coro_sched *s, const void *p, size_t len)
+{
+	const struct coro *c = s->current;
+	const char *lo, *q = p;
+
+	if (!c || !c->shared)
+		return 0;
+	lo = (const char *)c->shared->map + coro_page_bytes();
+	return q < c->shared->top && q + (len ? len : 1) > lo;
+}
+
+void coro_stack_check(const struct coro_sched *s, const void *p, const char *what)
+{
+#ifdef NDEBUG
+	(void)s;
+	(void)p;
+	(void)what;
+#else
+	if (!coro_on_shared_stack(s, p, 1))
+		return;
+	fprintf(stderr,
+		"coro: coroutine %llu hands out %s at %p, inside its shared stack: another task "
+		"would use it while the frame is elsewhere (stack=shared); keep shared state off "
+		"the stack\n",
+		(unsigned long long)s->current->id, what, p);
+	abort();
+#endif
+}
