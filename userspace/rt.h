@@ -57,9 +57,6 @@ struct rt_spawn_opts {
 	int cpu;	    /* >= 0: where the task should run, a hint each model
 			     * reads its own way: threads pins the thread to
 			     * that CPU; one-thread models ignore it */
-	int no_guard;	    /* 1: no guard page below the stack (threads: guard
-			     * size 0; coroutines: stacks the kernel can merge
-			     * into one mapping, so no vm.max_map_count raise) */
 	/* Non-NULL: the task needs an OS thread with these kernel scheduling
 	 * attributes, unlike the others. threads applies them to the new
 	 * thread before fn runs (spawn returns the error: -EPERM when not
@@ -98,7 +95,6 @@ struct rt {
 struct rt_demand {
 	uint64_t tasks;		/* tasks alive at the same time */
 	size_t stack_bytes;	/* per task; 0: RT_DEFAULT_STACK_BYTES */
-	int no_guard;		/* as rt_spawn_opts.no_guard */
 	int refuse_over_memory; /* 1: refuse (status 1) when the estimate
 				 * exceeds 80% of MemAvailable, rather than let
 				 * the run find the limit */

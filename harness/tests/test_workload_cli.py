@@ -126,11 +126,34 @@ def test_spawn_names_the_limit_that_stopped_it():
 
 
 @pytest.mark.parametrize("model", ["coro", "uring"])
-def test_spawn_without_guard_pages_needs_no_map_count_raise(model):
-    out = run("spawn", "--model", model, "--tasks", "40000", "--guard", "false")
+@pytest.mark.parametrize("stack", ["guarded", "unguarded", "shared"])
+def test_spawn_stack_kinds_need_no_map_count_raise(model, stack):
+    out = run("spawn", "--model", model, "--tasks", "40000", "--stack", stack)
     assert out.returncode == 0, out.stderr
     rec = json.loads(out.stdout)
-    assert rec["params"]["guard"] is False
-    assert rec["metrics"]["tasks"] == 40000
-    assert rec["limits"] == []          # 40,000 guarded stacks would need 80,000 maps
-    assert rec["metrics"]["user_bytes_per_task"] >= 4096   # one touched stack page at least
+    metrics = rec["metrics"]
+    assert rec["params"]["stack"] == stack
+    assert metrics[f"{model}_stack"] == stack
+    assert metrics["tasks"] == 40000
+    guard = metrics[f"{model}_stack_guard"]
+    assert guard in ({"none"} if stack == "unguarded" else {"madv_guard_install", "mprotect"})
+    if guard != "mprotect":
+        # 40,000 stacks with mprotect guards would need 80,000 maps
+        assert rec["limits"] == []
+    if stack == "shared":
+        # no stack of its own: less than the one page an own stack touches
+        assert 0 < metrics["user_bytes_per_task"] < 4096
+        assert metrics[f"{model}_stack_copies"] > 0
+    else:
+        assert metrics["user_bytes_per_task"] >= 4096   # one touched stack page at least
+        assert metrics[f"{model}_stack_copies"] == 0
+
+
+def test_stack_is_refused_clearly():
+    out = run("spawn", "--model", "threads", "--stack", "shared")
+    assert out.returncode == 2
+    assert "--stack is a parameter of the models coro, uring" in out.stderr
+    assert out.stderr.strip().endswith("not of threads")
+    out = run("spawn", "--model", "coro", "--stack", "copied")
+    assert out.returncode == 2
+    assert "--stack copied: expected one of guarded|unguarded|shared" in out.stderr

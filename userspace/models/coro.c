@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coro/stack_param.h"
 #include "cosched.h"
 #include "lib/clock.h"
 #include "lib/record.h"
@@ -156,7 +157,9 @@ static void wake_slot(struct coro_rt *c, struct coro **slot)
 static ssize_t offload(struct coro_rt *c, enum offload_op op, int fd, void *buf, size_t len,
 		       off_t off)
 {
-	struct offload_req r = {.op = op, .fd = fd, .buf = buf, .len = len, .off = off};
+	struct offload_req *r;
+	void *bounce;
+	ssize_t res;
 	int err;
 
 	if (!c->pool_started) {
@@ -175,11 +178,19 @@ static ssize_t offload(struct coro_rt *c, enum offload_op op, int fd, void *buf,
 		}
 		c->pool_started = 1;
 	}
-	r.waiter = coro_current(&c->cs.sched);
+	/* A helper thread reads and writes buf while we are parked. */
+	bounce = cosched_bounce(&c->cs, buf, len, op == OFFLOAD_WRITE);
+	if (!bounce)
+		return -ENOMEM;
+	r = COSCHED_PARK_RECORD(&c->cs, struct offload_req);
+	*r = (struct offload_req){.op = op, .fd = fd, .buf = bounce, .len = len, .off = off};
+	r->waiter = coro_current(&c->cs.sched);
 	c->offloads_inflight++;
-	offload_submit(&c->pool, &r);
+	offload_submit(&c->pool, r);
 	coro_park(&c->cs.sched);
-	return r.res;
+	res = r->res;
+	cosched_unbounce(bounce, buf, op == OFFLOAD_WRITE ? 0 : res);
+	return res;
 }
 
 static void drain_offloads(struct coro_rt *c)
@@ -187,7 +198,7 @@ static void drain_offloads(struct coro_rt *c)
 	struct offload_req *r = offload_take_done(&c->pool);
 
 	while (r) {
-		/* r lives on the waiter's stack: read next before readying */
+		/* r is the waiter's park record: read next before readying */
 		struct offload_req *next = r->next;
 
 		c->offloads_inflight--;
@@ -490,6 +501,7 @@ static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, vo
 		fprintf(stderr, "coro: scheduler init: %s\n", strerror(-err));
 		goto cleanup;
 	}
+	cosched_use_stack(&c->cs, task_str(ctx, "stack"));
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0) {
 		err = -errno;
@@ -520,7 +532,7 @@ static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, vo
 	}
 cleanup:
 	/* Workers first: they may still hold requests of parked coroutines
-	 * whose stacks the scheduler is about to unmap. */
+	 * whose control blocks and stacks the scheduler is about to free. */
 	if (c->pool_started)
 		offload_stop(&c->pool);
 	cosched_destroy(&c->cs);
@@ -533,6 +545,7 @@ cleanup:
 
 /* Variants of the runtime, declared like a task's parameters. */
 static const struct task_param coro_params[] = {
+	CORO_STACK_PARAM,
 	{.key = "coro_epoll",
 	 .type = PARAM_ENUM,
 	 .def = "pwait2",

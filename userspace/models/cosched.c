@@ -29,12 +29,20 @@ int cosched_init(struct cosched *cs, const struct rt_ops *ops, const struct cosc
 
 	memset(cs, 0, sizeof(*cs));
 	cs->rt.ops = ops;
+	cs->stack = "guarded";
 	cs->be = be;
 	err = coro_sched_init(&cs->sched);
 	if (err)
 		return err;
 	cs->sched_ready = 1;
 	return 0;
+}
+
+void cosched_use_stack(struct cosched *cs, const char *stack)
+{
+	cs->stack = stack;
+	cs->spawn_opts.no_guard = strcmp(stack, "unguarded") == 0;
+	cs->spawn_opts.shared = strcmp(stack, "shared") == 0;
 }
 
 void cosched_destroy(struct cosched *cs)
@@ -125,6 +133,21 @@ void cosched_metrics(const struct cosched *cs, struct record *rec)
 	metric(rec, m, "peak_live", st->peak_live);
 	metric(rec, m, "parked", st->parked); /* at the end: nonzero after -EDEADLK */
 	metric(rec, m, "yield_polls", cs->yield_polls);
+	/* how the tasks' stacks were made, and what that cost */
+	{
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s_stack", m);
+		rec_metric_str(rec, name, cs->stack);
+		snprintf(name, sizeof(name), "%s_stack_guard", m);
+		rec_metric_str(rec, name, cs->spawn_opts.no_guard ? "none" : coro_guard_method());
+	}
+	metric(rec, m, "stack_maps", st->stack_maps);
+	metric(rec, m, "stack_arena_maps", st->arena_maps);
+	metric(rec, m, "stack_map_ns", st->map_ns);
+	metric(rec, m, "stack_guard_ns", st->guard_ns);
+	metric(rec, m, "stack_copies", st->stack_copies);
+	metric(rec, m, "stack_copy_bytes", st->copy_bytes);
 }
 
 /* ---- tasks ---------------------------------------------------------------- */
@@ -133,18 +156,17 @@ int cosched_spawn(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_
 		  struct rt_task **out)
 {
 	struct cosched *cs = cosched_of(rt);
-	struct coro_opts co_opts = {.stack_bytes = RT_DEFAULT_STACK_BYTES};
+	struct coro_opts co_opts = cs->spawn_opts;
 	struct coro *c;
 	int err;
 
+	/* The child reads arg while the parent is parked. */
+	coro_stack_check(&cs->sched, arg, "its rt_spawn argument");
 	/* opts->cpu is ignored: every coroutine shares the one OS thread, which
 	 * for the same reason cannot take kernel attributes for one of them. */
 	if (opts && opts->sched)
 		return -EOPNOTSUPP;
-	if (opts && opts->stack_bytes)
-		co_opts.stack_bytes = opts->stack_bytes;
-	if (opts && opts->no_guard)
-		co_opts.no_guard = 1;
+	co_opts.stack_bytes = opts && opts->stack_bytes ? opts->stack_bytes : RT_DEFAULT_STACK_BYTES;
 	err = coro_spawn(&cs->sched, &co_opts, fn, arg, &c);
 	if (err)
 		return err;
@@ -185,6 +207,8 @@ int cosched_wait(struct rt *rt, struct rt_event *ev)
 	}
 	if (!self || self == &cs->sched.main)
 		return -EPERM; /* the scheduler itself cannot park */
+	/* The waker reads and writes ev while we are parked. */
+	coro_stack_check(&cs->sched, ev, "the event it waits on");
 	self->next = NULL;
 	if (ev->tail)
 		((struct coro *)ev->tail)->next = self;
@@ -293,17 +317,49 @@ static struct cosched_timer *heap_pop(struct cosched *cs)
 	return top;
 }
 
+void *cosched_park_record(struct cosched *cs, size_t bytes)
+{
+	void *p = coro_park_slot(coro_current(&cs->sched));
+
+	memset(p, 0, bytes);
+	return p;
+}
+
+void *cosched_bounce(struct cosched *cs, void *buf, size_t len, int copy_in)
+{
+	void *b;
+
+	if (!coro_on_shared_stack(&cs->sched, buf, len))
+		return buf;
+	b = malloc(len ? len : 1);
+	if (b && copy_in)
+		memcpy(b, buf, len);
+	return b;
+}
+
+void cosched_unbounce(void *bounce, void *buf, ssize_t got)
+{
+	if (bounce == buf)
+		return;
+	if (got > 0)
+		memcpy(buf, bounce, (size_t)got);
+	free(bounce);
+}
+
 int cosched_sleep_heap(struct cosched *cs, uint64_t deadline_ns)
 {
-	struct cosched_timer t = {.deadline_ns = deadline_ns};
+	struct coro *self = coro_current(&cs->sched);
+	struct cosched_timer *t;
 	int err;
 
 	if (deadline_ns <= now_ns())
 		return 0;
-	t.co = coro_current(&cs->sched);
-	if (!t.co || t.co == &cs->sched.main)
+	if (!self || self == &cs->sched.main)
 		return -EPERM;
-	err = heap_push(cs, &t);
+	t = COSCHED_PARK_RECORD(cs, struct cosched_timer);
+	t->deadline_ns = deadline_ns;
+	t->co = self;
+	err = heap_push(cs, t);
 	if (err)
 		return err;
 	coro_park(&cs->sched);

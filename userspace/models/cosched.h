@@ -32,6 +32,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "coro/coro.h"
 #include "rt.h"
@@ -49,8 +50,8 @@ struct cosched_backend {
 	uint64_t (*pending)(struct cosched *cs);
 };
 
-/* A sleeping coroutine's timer; it lives on the sleeper's stack, which stays
- * put while the coroutine is parked. */
+/* A sleeping coroutine's timer; it lives in the sleeper's park record
+ * (COSCHED_PARK_RECORD), which stays put while the coroutine is parked. */
 struct cosched_timer {
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC */
 	uint64_t seq;	      /* insertion order: equal deadlines wake FIFO */
@@ -68,6 +69,8 @@ struct cosched {
 	uint64_t yield_polls; /* non-blocking polls done by yield */
 	uint64_t timer_wakeups;
 	int sched_ready; /* coro_sched_init succeeded */
+	struct coro_opts spawn_opts; /* the model parameter `stack` */
+	const char *stack;	     /* its value, for the record */
 };
 
 static inline struct cosched *cosched_of(struct rt *rt)
@@ -76,6 +79,10 @@ static inline struct cosched *cosched_of(struct rt *rt)
 }
 
 int cosched_init(struct cosched *cs, const struct rt_ops *ops, const struct cosched_backend *be);
+/* How rt_spawn'ed tasks get their stack: the value of the model parameter
+ * `stack` (coro/stack_param.h). The first task always has its own 1 MiB
+ * stack: it holds the run's histograms and what its children share. */
+void cosched_use_stack(struct cosched *cs, const char *stack);
 /* Runs main_fn as the first coroutine (1 MiB stack: task bodies keep
  * histograms on the stack) and drives the loop above until no coroutine is
  * live. 0 with *main_ret set, -EDEADLK, or the backend's -errno. */
@@ -83,8 +90,10 @@ int cosched_run(struct cosched *cs, int (*main_fn)(struct rt *rt, void *arg), vo
 		int *main_ret);
 void cosched_destroy(struct cosched *cs);
 /* <model>_switches, _spawned, _finished, _yields, _parks, _peak_live,
- * _yield_polls into rec (NULL-safe). timer_wakeups is the heap's: only the
- * model that sleeps on the heap reports it. */
+ * _yield_polls, and how stacks were made (_stack, _stack_guard, _stack_maps,
+ * _stack_arena_maps, _stack_map_ns, _stack_guard_ns, _stack_copies,
+ * _stack_copy_bytes) into rec (NULL-safe). timer_wakeups is the heap's: only
+ * the model that sleeps on the heap reports it. */
 void cosched_metrics(const struct cosched *cs, struct record *rec);
 
 /* The rt_ops both models share. */
@@ -94,6 +103,25 @@ int cosched_join(struct rt *rt, struct rt_task *task);
 void cosched_yield(struct rt *rt);
 int cosched_wait(struct rt *rt, struct rt_event *ev);
 void cosched_wake(struct rt *rt, struct rt_event *ev);
+
+/* The running coroutine's park record, zeroed, as a `type`: where a model
+ * keeps what a waker writes while the coroutine is parked (never on the
+ * coroutine's stack, which moves under stack=shared). One per coroutine: it
+ * is the caller's until it parks again. */
+#define COSCHED_PARK_RECORD(cs, type)                                                              \
+	((type *)cosched_park_record((cs), sizeof(type) +                                          \
+						   0 * sizeof(char[sizeof(type) <= CORO_PARK_SLOT_BYTES    \
+									   ? 1                             \
+									   : -1])))
+void *cosched_park_record(struct cosched *cs, size_t bytes);
+
+/* A buffer the kernel or another thread uses while the caller is parked:
+ * buf itself, or under stack=shared when buf is on the caller's stack, a
+ * malloc'ed stand-in (with buf's bytes when copy_in); NULL: out of memory.
+ * cosched_unbounce copies `got` bytes back into buf (if got > 0) and frees
+ * the stand-in, once the caller runs again. */
+void *cosched_bounce(struct cosched *cs, void *buf, size_t len, int copy_in);
+void cosched_unbounce(void *bounce, void *buf, ssize_t got);
 
 /* Parks the calling coroutine until deadline_ns (never earlier). The coro
  * backend's sleep_until; 0 or -ENOMEM. */

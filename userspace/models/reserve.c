@@ -2,8 +2,10 @@
  * runtime (see reserve.h). Limits are raised only when below what is needed,
  * only as root, recorded in the record and restored at exit (lib/limits). */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "coro/coro.h"
 #include "lib/limits.h"
 #include "lib/procfs.h"
 #include "lib/record.h"
@@ -65,7 +67,7 @@ int reserve_threads(const struct task_ctx *ctx, const struct rt_demand *d)
 
 	if (check_memory(ctx, d, THREAD_BYTES) ||
 	    /* a stack mapping, and a guard page that splits it in two */
-	    reserve_maps(ctx, d->tasks, d->no_guard ? 1 : 2) ||
+	    reserve_maps(ctx, d->tasks, 2) ||
 	    raise_sysctl(ctx, "kernel.threads-max", want) ||
 	    raise_sysctl(ctx, "kernel.pid_max", want < PID_MAX_LIMIT ? want : PID_MAX_LIMIT))
 		return 1;
@@ -81,6 +83,12 @@ int reserve_coroutines(const struct task_ctx *ctx, const struct rt_demand *d)
 {
 	if (check_memory(ctx, d, CORO_BYTES))
 		return 1;
-	/* Unguarded stacks merge with their neighbours into one mapping. */
-	return d->no_guard ? 0 : reserve_maps(ctx, d->tasks, 2);
+	/* Unguarded stacks merge with their neighbours into one mapping, shared
+	 * ones are a few mappings in all, and guards installed with
+	 * MADV_GUARD_INSTALL are no mapping of their own: only mprotect guards
+	 * split every stack in two (the model parameter `stack`). */
+	if (strcmp(task_str(ctx, "stack"), "guarded") ||
+	    strcmp(coro_guard_method(), "mprotect"))
+		return 0;
+	return reserve_maps(ctx, d->tasks, 2);
 }

@@ -9,7 +9,9 @@
 
 /* One kernel thread per task: mappings, threads-max, pid_max, RLIMIT_NPROC. */
 int reserve_threads(const struct task_ctx *ctx, const struct rt_demand *demand);
-/* Coroutines on a fixed set of threads: mappings of guarded stacks only. */
+/* Coroutines on a fixed set of threads: mappings of guarded stacks, only
+ * where guards are mprotect'ed pages. The model declares the parameter
+ * `stack` (coro/stack_param.h). */
 int reserve_coroutines(const struct task_ctx *ctx, const struct rt_demand *demand);
 
 #endif

@@ -89,8 +89,6 @@ static int threads_spawn(struct rt *rt, void (*fn)(void *), void *arg,
 	if (stack < (size_t)PTHREAD_STACK_MIN)
 		stack = PTHREAD_STACK_MIN;
 	err = pthread_attr_setstacksize(&attr, stack);
-	if (!err && opts && opts->no_guard)
-		err = pthread_attr_setguardsize(&attr, 0);
 	if (!err && opts && opts->cpu >= 0) {
 		cpu_set_t set;
 

@@ -1,6 +1,7 @@
 /* uring.c: the `uring` model. The same coroutines as `coro` (cosched.c), but
  * every operation that can wait is an io_uring request whose user_data points
- * at a struct uwait on the waiting coroutine's stack:
+ * at a struct uwait in the waiting coroutine's park record (never on its
+ * stack, which moves under stack=shared; a buffer on it is bounced):
  *   read, write, pread   IORING_OP_READ / IORING_OP_WRITE (offset -1: the
  *                        file position, as read(2) and write(2) use); reads
  *                        of a stream socket: one multishot recv into
@@ -81,6 +82,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "coro/stack_param.h"
 #include "cosched.h"
 #include "lib/clock.h"
 #include "lib/record.h"
@@ -283,12 +285,11 @@ int32_t uring_await(struct uring_rt *u, struct io_uring_sqe *sqe, struct uwait *
 static int uring_sleep_until(struct rt *rt, uint64_t deadline_ns)
 {
 	struct uring_rt *u = urt_of(rt);
-	struct __kernel_timespec ts = {
-		.tv_sec = (long long)(deadline_ns / 1000000000ull),
-		.tv_nsec = (long long)(deadline_ns % 1000000000ull),
-	};
+	struct sleep_record {
+		struct uwait w;
+		struct __kernel_timespec ts;
+	} *r;
 	struct io_uring_sqe *sqe;
-	struct uwait w;
 	int32_t res;
 
 	if (!u->timers_request)
@@ -298,10 +299,13 @@ static int uring_sleep_until(struct rt *rt, uint64_t deadline_ns)
 	sqe = uring_get_sqe(u);
 	if (!sqe)
 		return -EBUSY;
-	/* ts stays valid: it is on this coroutine's stack, parked until the
-	 * CQE (the kernel copies it at submission anyway). */
-	io_uring_prep_timeout(sqe, &ts, 0, IORING_TIMEOUT_ABS);
-	res = uring_await(u, sqe, &w);
+	/* ts stays valid in the park record until the CQE (the kernel reads
+	 * it at submission, which comes after we parked). */
+	r = COSCHED_PARK_RECORD(&u->cs, struct sleep_record);
+	r->ts.tv_sec = (long long)(deadline_ns / 1000000000ull);
+	r->ts.tv_nsec = (long long)(deadline_ns % 1000000000ull);
+	io_uring_prep_timeout(sqe, &r->ts, 0, IORING_TIMEOUT_ABS);
+	res = uring_await(u, sqe, &r->w);
 	return res == -ETIME || res == 0 ? 0 : res;
 }
 
@@ -320,7 +324,6 @@ static int uring_close(struct rt *rt, int fd)
 {
 	struct uring_rt *u = urt_of(rt);
 	struct io_uring_sqe *sqe;
-	struct uwait w;
 
 	uring_accept_forget(u, fd);
 	uring_recv_forget(u, fd); /* its cancel goes in before the close */
@@ -329,43 +332,61 @@ static int uring_close(struct rt *rt, int fd)
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_close(sqe, fd);
-	return uring_await(u, sqe, &w);
+	return uring_await(u, sqe, COSCHED_PARK_RECORD(&u->cs, struct uwait));
 }
 
 static ssize_t rw(struct uring_rt *u, int write, int fd, void *buf, size_t len, uint64_t off)
 {
-	struct io_uring_sqe *sqe = uring_get_sqe(u);
-	struct uwait w;
+	struct io_uring_sqe *sqe;
+	void *bounce;
+	ssize_t res;
 
-	if (!sqe)
-		return -EBUSY;
 	if (len > INT_MAX)
 		len = INT_MAX; /* the CQE's res is an int: a short count */
+	/* The kernel reads or fills buf after we parked. */
+	bounce = cosched_bounce(&u->cs, buf, len, write);
+	if (!bounce)
+		return -ENOMEM;
+	sqe = uring_get_sqe(u);
+	if (!sqe) {
+		cosched_unbounce(bounce, buf, 0);
+		return -EBUSY;
+	}
 	if (write)
-		io_uring_prep_write(sqe, fd, buf, (unsigned)len, off);
+		io_uring_prep_write(sqe, fd, bounce, (unsigned)len, off);
 	else
-		io_uring_prep_read(sqe, fd, buf, (unsigned)len, off);
-	return uring_await(u, sqe, &w);
+		io_uring_prep_read(sqe, fd, bounce, (unsigned)len, off);
+	res = uring_await(u, sqe, COSCHED_PARK_RECORD(&u->cs, struct uwait));
+	cosched_unbounce(bounce, buf, write ? 0 : res);
+	return res;
 }
 
 ssize_t uring_read_plain(struct uring_rt *u, int fd, void *buf, size_t len)
 {
-	struct uwait w = {0};
+	unsigned n = len > INT_MAX ? INT_MAX : (unsigned)len; /* res is an int */
+	void *bounce = cosched_bounce(&u->cs, buf, n, 0); /* filled after we park */
+	struct uwait *w;
+	ssize_t res;
 
+	if (!bounce)
+		return -ENOMEM;
 	/* queued, not prepared: flush_reads puts it behind the writes */
-	w.fd = fd;
-	w.buf = buf;
-	w.len = len > INT_MAX ? INT_MAX : (unsigned)len; /* res is an int */
-	w.co = coro_current(&u->cs.sched);
+	w = COSCHED_PARK_RECORD(&u->cs, struct uwait);
+	w->fd = fd;
+	w->buf = bounce;
+	w->len = n;
+	w->co = coro_current(&u->cs.sched);
 	if (u->reads_tail)
-		u->reads_tail->next = &w;
+		u->reads_tail->next = w;
 	else
-		u->reads_head = &w;
-	u->reads_tail = &w;
+		u->reads_head = w;
+	u->reads_tail = w;
 	u->sqes++;
 	u->inflight++;
 	coro_park(&u->cs.sched);
-	return w.res;
+	res = w->res;
+	cosched_unbounce(bounce, buf, res);
+	return res;
 }
 
 static ssize_t uring_read(struct rt *rt, int fd, void *buf, size_t len)
@@ -565,6 +586,7 @@ static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, v
 		fprintf(stderr, "uring: scheduler init: %s\n", strerror(-err));
 		goto cleanup;
 	}
+	cosched_use_stack(&u->cs, task_str(ctx, "stack"));
 	err = ring_setup(u, task_str(ctx, "uring_setup"));
 	if (err) {
 		fprintf(stderr, "uring: queue_init: %s\n", u->fallback);
@@ -611,8 +633,9 @@ static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, v
 		rec_metric_u64(rec, "uring_timer_wakeups", u->cs.timer_wakeups);
 	}
 cleanup:
-	/* The ring goes first: requests still in flight point into stacks
-	 * that cosched_destroy unmaps; io_uring_queue_exit cancels them. */
+	/* The ring goes first: requests still in flight point into control
+	 * blocks and stacks that cosched_destroy frees; io_uring_queue_exit
+	 * cancels them. */
 	if (u->ring_ready)
 		io_uring_queue_exit(&u->ring);
 	uring_accept_free(u);
@@ -624,6 +647,7 @@ cleanup:
 
 /* Variants of the runtime, declared like a task's parameters. */
 static const struct task_param uring_params[] = {
+	CORO_STACK_PARAM,
 	{.key = "uring_setup",
 	 .type = PARAM_ENUM,
 	 .def = "auto",

@@ -183,18 +183,17 @@ void uring_accept_cqe(struct uring_rt *u, uint64_t user_data, int32_t res, uint3
 static int accept_single(struct uring_rt *u, int fd)
 {
 	struct io_uring_sqe *sqe = uring_get_sqe(u);
-	struct uwait w;
 
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
-	return uring_await(u, sqe, &w);
+	return uring_await(u, sqe, COSCHED_PARK_RECORD(&u->cs, struct uwait));
 }
 
 static int accept_multishot(struct uring_rt *u, int fd)
 {
 	struct listener *l = listener_get(u, fd);
-	struct accept_wait w = {0};
+	struct accept_wait *w;
 	int err;
 
 	if (!l)
@@ -206,15 +205,16 @@ static int accept_multishot(struct uring_rt *u, int fd)
 		if (err)
 			return err;
 	}
-	w.co = coro_current(&u->cs.sched);
+	w = COSCHED_PARK_RECORD(&u->cs, struct accept_wait);
+	w->co = coro_current(&u->cs.sched);
 	if (l->w_tail)
-		l->w_tail->next = &w;
+		l->w_tail->next = w;
 	else
-		l->w_head = &w;
-	l->w_tail = &w;
+		l->w_head = w;
+	l->w_tail = w;
 	u->accept_waiters++;
 	coro_park(&u->cs.sched);
-	return w.res;
+	return w->res;
 }
 
 int uring_accept(struct rt *rt, int fd)

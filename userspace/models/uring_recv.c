@@ -413,7 +413,7 @@ ssize_t uring_recv_read(struct uring_rt *u, int fd, void *buf, size_t len)
 	if (len > INT_MAX)
 		len = INT_MAX; /* as the plain path: a short count */
 	for (;;) {
-		struct rwait w = {0};
+		struct rwait *w;
 		struct bufgroup *g;
 		int err;
 
@@ -438,12 +438,13 @@ ssize_t uring_recv_read(struct uring_rt *u, int fd, void *buf, size_t len)
 			if (err)
 				return err;
 		}
-		w.co = coro_current(&u->cs.sched);
-		rs->waiter = &w;
+		w = COSCHED_PARK_RECORD(&u->cs, struct rwait);
+		w->co = coro_current(&u->cs.sched);
+		rs->waiter = w;
 		u->recv_waiters++;
 		coro_park(&u->cs.sched);
-		if (w.res != RECV_WAKE)
-			return w.res;
+		if (w->res != RECV_WAKE)
+			return w->res;
 	}
 }
 

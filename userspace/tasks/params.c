@@ -237,6 +237,62 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 	return -EINVAL;
 }
 
+/* The models that declare `key` ("coro, uring"), for a clearer refusal. */
+static void models_with(const char *key, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (const struct rt_model *const *m = model_list; *m; m++)
+		for (const struct task_param *p = (*m)->params; p && p->key; p++)
+			if (strcmp(p->key, key) == 0 && used < len)
+				used += (size_t)snprintf(out + used, len - used, "%s%s",
+							 used ? ", " : "", (*m)->name);
+}
+
+/* getopt_long takes any unambiguous prefix (--stack for --stack_bytes):
+ * every --name must be spelled out in full. 0, or -EINVAL with err set. */
+static int names_exact(const struct task_ctx *ctx, const struct option *opts, int argc,
+		       char **argv, char *err, size_t len)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq;
+		size_t n;
+		int known = 0;
+		char owners[128], key[64];
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, "--", 2))
+			continue;
+		a += 2;
+		eq = strchr(a, '=');
+		n = eq ? (size_t)(eq - a) : strlen(a);
+		for (const struct option *o = opts; o->name && !known; o++)
+			known = strlen(o->name) == n && strncmp(o->name, a, n) == 0;
+		if (!eq)
+			i++; /* the value */
+		if (known)
+			continue;
+		snprintf(key, sizeof(key), "%.*s", (int)(n < 63 ? n : 63), a);
+		for (char *q = key; *q; q++)
+			if (*q == '-')
+				*q = '_';
+		models_with(key, owners, sizeof(owners));
+		if (owners[0])
+			snprintf(err, len,
+				 "--%s is a parameter of the models %s, not of %s", key,
+				 owners, ctx->model ? ctx->model->name : "?");
+		else
+			snprintf(err, len,
+				 "unknown parameter --%s for task %s under model %s: run "
+				 "`workload --list` for the valid ones",
+				 key, ctx->task->name, ctx->model ? ctx->model->name : "?");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Options: every parameter twice (key_with_underscores, key-with-dashes),
  * then --model. getopt_long's index tells which parameter matched. */
 int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t len)
@@ -256,6 +312,8 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t 
 	opts[n++] = (struct option){"model", required_argument, NULL, 'm'};
 	opts[n] = (struct option){0};
 
+	if (names_exact(ctx, opts, argc, argv, err, len))
+		return -EINVAL;
 	optind = 1;
 	opterr = 0;
 	/* "+:": stop at the first non-option, and report a missing value as ':' */

@@ -7,11 +7,15 @@
  *            stack_bytes of which the touched pages are resident. The kernel's
  *            limits (kernel.threads-max, kernel.pid_max, vm.max_map_count,
  *            cgroup pids.max, memory) stop it long before a million.
- *   coro     each task is a control block and an mmap'd stack with a guard
- *            page (two mappings): resident cost is the stack pages it touched
- *            (one page when parked early) plus the block; no kernel memory
- *            but page tables. A million fit on a 24 GiB box once
- *            vm.max_map_count is raised.
+ *   coro     how a task's stack is made is the model parameter `stack`:
+ *            guarded (default): a control block at the top of an own stack
+ *            with a guard page below; resident cost is the stack pages it
+ *            touched (one page when parked early); kernel cost page tables
+ *            only where guards are MADV_GUARD_INSTALL markers (6.13+), a
+ *            second VMA per stack where they are mprotect'ed pages.
+ *            unguarded: the same without the guard. shared: no stack of its
+ *            own; a parked task is its control block plus the bytes its
+ *            stack used, copied out (docs/stacks.md).
  *   uring    the same coroutines as coro: same figures expected.
  *
  * Method: after `warmup` untimed spawn/join pairs, measure RSS and
@@ -47,11 +51,6 @@ static const struct task_param spawn_params[] = {
 	 .min = 4096,
 	 .max = 1ull << 30,
 	 .help = "stack size per task (threads: raised to PTHREAD_STACK_MIN if below)"},
-	{.key = "guard",
-	 .type = PARAM_BOOL,
-	 .def = "true",
-	 .help = "a PROT_NONE guard page below every stack (two mappings per task); false: "
-		 "none, so an overflow corrupts silently, but no vm.max_map_count raise"},
 	PARAM_END,
 };
 
@@ -82,8 +81,7 @@ static void empty_task(void *arg)
 static int spawn_setup(struct task_ctx *ctx)
 {
 	struct rt_demand d = {.tasks = task_u64(ctx, "tasks") + task_u64(ctx, "warmup"),
-			      .stack_bytes = task_u64(ctx, "stack_bytes"),
-			      .no_guard = !task_bool(ctx, "guard")};
+			      .stack_bytes = task_u64(ctx, "stack_bytes")};
 
 	return task_reserve(ctx, &d);
 }
@@ -133,9 +131,7 @@ static void name_the_limit(struct task_ctx *ctx, uint64_t reached, int err)
 static int spawn_run(struct rt *rt, struct task_ctx *ctx)
 {
 	uint64_t n = task_u64(ctx, "tasks"), warmup = task_u64(ctx, "warmup"), reached = 0;
-	struct rt_spawn_opts opts = {.stack_bytes = task_u64(ctx, "stack_bytes"),
-				     .cpu = -1,
-				     .no_guard = !task_bool(ctx, "guard")};
+	struct rt_spawn_opts opts = {.stack_bytes = task_u64(ctx, "stack_bytes"), .cpu = -1};
 	struct spawn_state st = {.rt = rt, .target = n};
 	struct kernel_mem km0, km1;
 	struct rt_task **handles;

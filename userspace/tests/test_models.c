@@ -16,8 +16,10 @@
  * read with random small and large buffers (uring: under both uring_recv
  * modes), and closing a socket whose multishot receive
  * is armed (the peer sees the end, the reused fd number carries its own
- * stream, a parked reader gets -EBADF). Each case runs once per model; a
- * model this machine cannot run (probe fails) skips with its reason.
+ * stream, a parked reader gets -EBADF). Each case runs once per model, and
+ * once more under stack=shared for every model that declares `stack` (the
+ * lock case then checks the record: stack shared, frames copied); a model
+ * this machine cannot run (probe fails) skips with its reason.
  * `test_models MODEL` runs one.
  *
  * Checks run after model->run() returns, never inside a task: a cmocka
@@ -74,6 +76,9 @@ static int single_thread(void)
 
 /* A model parameter set for the runs that follow (NULL key: defaults). */
 static const char *variant_key, *variant_value;
+/* Set for a whole group (main: every coroutine model runs every case again
+ * with stack=shared); a case's own variant comes on top. */
+static const char *group_key, *group_value;
 
 static void use_variant(const char *key, const char *value)
 {
@@ -90,6 +95,8 @@ static void model_ctx(struct task_ctx *ctx, struct record *rec)
 
 	params_init(ctx, &test_task, model);
 	ctx->rec = rec;
+	if (group_key && params_set(ctx, group_key, group_value, err, sizeof(err)))
+		fail_msg("group %s=%s: %s", group_key, group_value, err);
 	if (variant_key && params_set(ctx, variant_key, variant_value, err, sizeof(err)))
 		fail_msg("variant %s=%s: %s", variant_key, variant_value, err);
 }
@@ -373,13 +380,24 @@ static int lock_main(struct rt *rt, void *p)
 static void test_lock_counter(void **state)
 {
 	struct lock_ctx ctx = {.lock = RT_EVENT_INIT(1)};
+	char *json = NULL, key[64];
 
 	(void)state;
 	need_model();
-	assert_int_equal(run_model(lock_main, &ctx, NULL), 0);
+	assert_int_equal(run_model(lock_main, &ctx, &json), 0);
 	assert_int_equal(ctx.counter, (uint64_t)LOCKERS * INCREMENTS);
 	assert_int_equal(ctx.overlap, 0);
 	assert_int_equal(ctx.lock.count, 1);
+	/* Under stack=shared the lockers take turns on one stack: the record
+	 * says so, and their frames were copied. */
+	if (group_key) {
+		snprintf(key, sizeof(key), "\"%s_stack\":\"%s\"", model->name, group_value);
+		if (!strstr(json, key))
+			fail_msg("%s not in %s", key, json);
+		snprintf(key, sizeof(key), "\"%s_stack_copies\":", model->name);
+		assert_true(record_u64(json, key) > 0);
+	}
+	free(json);
 }
 
 /* ---- sleep_until ----------------------------------------------------------------------- */
@@ -1515,6 +1533,14 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_close_armed),
 };
 
+static int declares(const struct rt_model *m, const char *key)
+{
+	for (const struct task_param *p = m->params; p && p->key; p++)
+		if (strcmp(p->key, key) == 0)
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int failed = 0;
@@ -1527,7 +1553,17 @@ int main(int argc, char **argv)
 		if (argc > 1 && strcmp(argv[1], (*m)->name))
 			continue;
 		model = *m;
+		group_key = group_value = NULL;
 		failed += cmocka_run_group_tests_name(model->name, tests, NULL, NULL);
+		/* coroutines without a stack of their own: every case again */
+		if (declares(model, "stack")) {
+			char name[64];
+
+			group_key = "stack";
+			group_value = "shared";
+			snprintf(name, sizeof(name), "%s stack=shared", model->name);
+			failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
+		}
 	}
 	return failed ? 1 : 0;
 }
