@@ -74,8 +74,8 @@ static struct coro_shared *shared_of(struct coro_sched *s)
 		free(sh);
 		return NULL;
 	}
-	coro_ctx_make(&sh->copier_ctx, (char *)sh->copier_map + sh->copier_map_bytes,
-		      copier_entry, s);
+	coro_ctx_make(&sh->copier_ctx, (char *)sh->copier_map + sh->copier_map_bytes, copier_entry,
+		      s);
 	s->shared = sh;
 	return sh;
 }

@@ -166,7 +166,8 @@ int cosched_spawn(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_
 	 * for the same reason cannot take kernel attributes for one of them. */
 	if (opts && opts->sched)
 		return -EOPNOTSUPP;
-	co_opts.stack_bytes = opts && opts->stack_bytes ? opts->stack_bytes : RT_DEFAULT_STACK_BYTES;
+	co_opts.stack_bytes =
+		opts && opts->stack_bytes ? opts->stack_bytes : RT_DEFAULT_STACK_BYTES;
 	err = coro_spawn(&cs->sched, &co_opts, fn, arg, &c);
 	if (err)
 		return err;

@@ -68,7 +68,7 @@ struct cosched {
 	uint64_t timer_seq;
 	uint64_t yield_polls; /* non-blocking polls done by yield */
 	uint64_t timer_wakeups;
-	int sched_ready; /* coro_sched_init succeeded */
+	int sched_ready;	     /* coro_sched_init succeeded */
 	struct coro_opts spawn_opts; /* the model parameter `stack` */
 	const char *stack;	     /* its value, for the record */
 };
@@ -109,10 +109,9 @@ void cosched_wake(struct rt *rt, struct rt_event *ev);
  * coroutine's stack, which moves under stack=shared). One per coroutine: it
  * is the caller's until it parks again. */
 #define COSCHED_PARK_RECORD(cs, type)                                                              \
-	((type *)cosched_park_record((cs), sizeof(type) +                                          \
-						   0 * sizeof(char[sizeof(type) <= CORO_PARK_SLOT_BYTES    \
-									   ? 1                             \
-									   : -1])))
+	((type *)cosched_park_record(                                                              \
+		(cs),                                                                              \
+		sizeof(type) + 0 * sizeof(char[sizeof(type) <= CORO_PARK_SLOT_BYTES ? 1 : -1])))
 void *cosched_park_record(struct cosched *cs, size_t bytes);
 
 /* A buffer the kernel or another thread uses while the caller is parked:

@@ -67,8 +67,7 @@ int reserve_threads(const struct task_ctx *ctx, const struct rt_demand *d)
 
 	if (check_memory(ctx, d, THREAD_BYTES) ||
 	    /* a stack mapping, and a guard page that splits it in two */
-	    reserve_maps(ctx, d->tasks, 2) ||
-	    raise_sysctl(ctx, "kernel.threads-max", want) ||
+	    reserve_maps(ctx, d->tasks, 2) || raise_sysctl(ctx, "kernel.threads-max", want) ||
 	    raise_sysctl(ctx, "kernel.pid_max", want < PID_MAX_LIMIT ? want : PID_MAX_LIMIT))
 		return 1;
 	/* copy_process() never applies RLIMIT_NPROC to root (and raising its
@@ -87,8 +86,7 @@ int reserve_coroutines(const struct task_ctx *ctx, const struct rt_demand *d)
 	 * ones are a few mappings in all, and guards installed with
 	 * MADV_GUARD_INSTALL are no mapping of their own: only mprotect guards
 	 * split every stack in two (the model parameter `stack`). */
-	if (strcmp(task_str(ctx, "stack"), "guarded") ||
-	    strcmp(coro_guard_method(), "mprotect"))
+	if (strcmp(task_str(ctx, "stack"), "guarded") || strcmp(coro_guard_method(), "mprotect"))
 		return 0;
 	return reserve_maps(ctx, d->tasks, 2);
 }

@@ -288,7 +288,7 @@ static int uring_sleep_until(struct rt *rt, uint64_t deadline_ns)
 	struct sleep_record {
 		struct uwait w;
 		struct __kernel_timespec ts;
-	} *r;
+	} * r;
 	struct io_uring_sqe *sqe;
 	int32_t res;
 
@@ -364,7 +364,7 @@ static ssize_t rw(struct uring_rt *u, int write, int fd, void *buf, size_t len, 
 ssize_t uring_read_plain(struct uring_rt *u, int fd, void *buf, size_t len)
 {
 	unsigned n = len > INT_MAX ? INT_MAX : (unsigned)len; /* res is an int */
-	void *bounce = cosched_bounce(&u->cs, buf, n, 0); /* filled after we park */
+	void *bounce = cosched_bounce(&u->cs, buf, n, 0);     /* filled after we park */
 	struct uwait *w;
 	ssize_t res;
 

@@ -252,8 +252,8 @@ static void models_with(const char *key, char *out, size_t len)
 
 /* getopt_long takes any unambiguous prefix (--stack for --stack_bytes):
  * every --name must be spelled out in full. 0, or -EINVAL with err set. */
-static int names_exact(const struct task_ctx *ctx, const struct option *opts, int argc,
-		       char **argv, char *err, size_t len)
+static int names_exact(const struct task_ctx *ctx, const struct option *opts, int argc, char **argv,
+		       char *err, size_t len)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *eq;
@@ -280,8 +280,7 @@ static int names_exact(const struct task_ctx *ctx, const struct option *opts, in
 				*q = '_';
 		models_with(key, owners, sizeof(owners));
 		if (owners[0])
-			snprintf(err, len,
-				 "--%s is a parameter of the models %s, not of %s", key,
+			snprintf(err, len, "--%s is a parameter of the models %s, not of %s", key,
 				 owners, ctx->model ? ctx->model->name : "?");
 		else
 			snprintf(err, len,

@@ -18,7 +18,9 @@
  * is armed (the peer sees the end, the reused fd number carries its own
  * stream, a parked reader gets -EBADF). Each case runs once per model, and
  * once more under stack=shared for every model that declares `stack` (the
- * lock case then checks the record: stack shared, frames copied); a model
+ * lock case then checks the record: stack shared, frames copied; a task
+ * that waits on an event on its own stack aborts with the runtime's
+ * message); a model
  * this machine cannot run (probe fails) skips with its reason.
  * `test_models MODEL` runs one.
  *
@@ -1520,6 +1522,74 @@ static void test_probe_refused(void **state)
 	assert_null(strchr(reason, '\n'));
 }
 
+/* ---- stack=shared: a task that hands out its own stack --------------------------------- */
+
+/* A spawned task waits on an event on its own stack: under stack=shared
+ * the waker would write into whatever frame lies there then. Debug builds
+ * abort with the runtime's message instead (in a child). */
+struct nest_ctx {
+	struct rt *rt;
+};
+
+static void waits_on_own_stack(void *p)
+{
+	struct nest_ctx *ctx = p;
+	struct rt_event mine = RT_EVENT_INIT(0);
+
+	rt_wait(ctx->rt, &mine);
+}
+
+static int violation_main(struct rt *rt, void *p)
+{
+	struct nest_ctx *ctx = p;
+	struct rt_task *t;
+
+	ctx->rt = rt;
+	if (rt_spawn(rt, waits_on_own_stack, ctx, NULL, &t))
+		return 1;
+	return rt_join(rt, t);
+}
+
+static void test_shared_stack_violation(void **state)
+{
+	int fds[2], status;
+	char err[512] = "";
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	(void)state;
+	if (!group_key) {
+		print_message("skip: only under stack=shared\n");
+		skip();
+	}
+#ifdef NDEBUG
+	skip(); /* the check is compiled out */
+#endif
+	need_model();
+	assert_int_equal(pipe(fds), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct nest_ctx ctx = {0};
+
+		dup2(fds[1], STDERR_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		_exit(run_model(violation_main, &ctx, NULL) == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], err + got, sizeof(err) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	if (!strstr(err, "hands out the event it waits on at ") ||
+	    !strstr(err, "inside its shared stack"))
+		fail_msg("unexpected stderr: %s", err);
+}
+
 /* ---- groups ----------------------------------------------------------------------------- */
 
 static const struct CMUnitTest tests[] = {
@@ -1530,7 +1600,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_pread),	       cmocka_unit_test(test_deadlock),
 	cmocka_unit_test(test_fallbacks),      cmocka_unit_test(test_probe_refused),
 	cmocka_unit_test(test_uring_timers),   cmocka_unit_test(test_stream),
-	cmocka_unit_test(test_close_armed),
+	cmocka_unit_test(test_close_armed),    cmocka_unit_test(test_shared_stack_violation),
 };
 
 static int declares(const struct rt_model *m, const char *key)
