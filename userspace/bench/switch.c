@@ -9,6 +9,13 @@
  *                floor for a switch that is an ordinary function call
  *   swapcontext  glibc's ucontext: saves the signal mask with a syscall
  * Each is a ping-pong between two contexts (2 switches per round trip).
+ * Then the hand-off of the runtime itself, two coroutines of one scheduler
+ * yielding to each other (coro_yield: run queue, stats, one switch):
+ *   handoff_own     each on its own stack (stack=guarded)
+ *   handoff_shared  both on one shared stack (stack=shared): every hand-off
+ *                   also saves the leaving frame and restores the other,
+ *                   through the copier's stack (docs/stacks.md); the bytes
+ *                   copied per switch are reported beside it
  * Repetitions are interleaved (ours, floor, swapcontext, ours, ...) so a noisy
  * stretch hits all three; the median and min of the per-repetition ns/switch
  * are reported. Pinned to one CPU (the first of the allowed set), warmed up.
@@ -31,9 +38,10 @@
 #include "lib/clock.h"
 #include "lib/json.h"
 
-#define STACK_BYTES   (64 * 1024)
-#define SWITCHES_FAST 20000000ull /* ~70 ms at 3.5 ns */
-#define SWITCHES_SLOW 400000ull	  /* ~90 ms at 220 ns */
+#define STACK_BYTES	 (64 * 1024)
+#define SWITCHES_FAST	 20000000ull /* ~70 ms at 3.5 ns */
+#define SWITCHES_SLOW	 400000ull   /* ~90 ms at 220 ns */
+#define SWITCHES_HANDOFF 2000000ull  /* ~20 ms own, ~100 ms shared */
 
 /* ---- floor: the minimal register-only switch ------------------------------
  * Same scheme as coro_switch (registers into the context, jmp to the resume
@@ -169,6 +177,61 @@ static double time_swapcontext(uint64_t switches)
 	return (double)(now_ns() - t0) / (double)switches;
 }
 
+/* ---- the runtime's hand-off, own and shared stacks ------------------------- */
+struct yielder {
+	struct coro_sched *s;
+	uint64_t yields;
+};
+
+static void yielder_fn(void *arg)
+{
+	struct yielder *y = arg;
+
+	while (y->yields--)
+		coro_yield(y->s);
+}
+
+static double copy_bytes_per_switch; /* of the last handoff_shared run */
+
+static double time_handoff(uint64_t switches, int shared)
+{
+	struct coro_opts opts = {.stack_bytes = 16384, .shared = shared};
+	struct coro_sched s;
+	struct yielder y[2];
+	uint64_t t0, dt;
+	double ns;
+
+	if (coro_sched_init(&s) != 0) {
+		fprintf(stderr, "switch: coro_sched_init failed\n");
+		exit(1);
+	}
+	for (int k = 0; k < 2; k++) {
+		y[k] = (struct yielder){&s, switches / 2};
+		if (coro_spawn(&s, &opts, yielder_fn, &y[k], NULL) != 0) {
+			fprintf(stderr, "switch: coro_spawn failed\n");
+			exit(1);
+		}
+	}
+	t0 = now_ns();
+	coro_sched_run(&s);
+	dt = now_ns() - t0;
+	ns = (double)dt / (double)s.stats.switches;
+	if (shared)
+		copy_bytes_per_switch = (double)s.stats.copy_bytes / (double)s.stats.switches;
+	coro_sched_destroy(&s);
+	return ns;
+}
+
+static double time_handoff_own(uint64_t switches)
+{
+	return time_handoff(switches, 0);
+}
+
+static double time_handoff_shared(uint64_t switches)
+{
+	return time_handoff(switches, 1);
+}
+
 /* ---- statistics and output ------------------------------------------------ */
 struct series {
 	const char *name;
@@ -245,7 +308,7 @@ static int pin_first_cpu(void)
 	return cpu;
 }
 
-#define NSERIES 4
+#define NSERIES 6
 
 int main(int argc, char **argv)
 {
@@ -254,6 +317,8 @@ int main(int argc, char **argv)
 		{"floor", time_floor, SWITCHES_FAST, NULL, 0, 0, 0},
 		{"swapcontext", time_swapcontext, SWITCHES_SLOW, NULL, 0, 0, 0},
 		{"ours_fpctl", time_fpctl, SWITCHES_FAST, NULL, 0, 0, 0},
+		{"handoff_own", time_handoff_own, SWITCHES_HANDOFF, NULL, 0, 0, 0},
+		{"handoff_shared", time_handoff_shared, SWITCHES_HANDOFF, NULL, 0, 0, 0},
 	};
 	char *stacks = NULL;
 	struct json j;
@@ -321,6 +386,8 @@ int main(int argc, char **argv)
 	json_f64(&j, "ours_over_floor", series[0].median / series[1].median);
 	json_f64(&j, "swapcontext_over_ours", series[2].median / series[0].median);
 	json_f64(&j, "ours_fpctl_over_floor", series[3].median / series[1].median);
+	json_f64(&j, "handoff_shared_over_own", series[5].median / series[4].median);
+	json_f64(&j, "handoff_shared_copy_bytes_per_switch", copy_bytes_per_switch);
 	json_obj_close(&j);
 	fputc('\n', stdout);
 	fflush(stdout);
@@ -336,6 +403,8 @@ int main(int argc, char **argv)
 		"ours_fpctl/floor %.2fx\n",
 		series[0].median / series[1].median, series[2].median / series[0].median,
 		series[3].median / series[1].median);
+	fprintf(stderr, "  handoff_shared/handoff_own %.2fx, %.0f bytes copied per switch\n",
+		series[5].median / series[4].median, copy_bytes_per_switch);
 	err = 0;
 cleanup:
 	for (k = 0; k < NSERIES; k++)
