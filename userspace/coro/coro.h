@@ -107,7 +107,7 @@ struct coro {
 	struct coro_ctx ctx;
 	enum coro_state state;
 	int no_guard;	     /* stack mapped without a guard page */
-	int in_arena;	     /* stack carved from a shared mapping (stack.c) */
+	int in_arena;	     /* stack carved from an arena (stack.c) */
 	struct coro *next;   /* run queue / any wait queue link */
 	struct coro *joiner; /* parked in coro_join() on this one */
 	void (*fn)(void *);
@@ -147,6 +147,8 @@ struct coro_stats {
 	uint64_t arena_maps;   /* arenas mapped (guarded stacks, madvise guards) */
 	uint64_t map_ns;       /* time in mmap for stacks, arenas, shared stacks */
 	uint64_t guard_ns;     /* time installing guard pages */
+	uint64_t touch_ns;     /* time writing a fresh stack's control block:
+				* the first touch (page fault) of its top page */
 	uint64_t stack_copies; /* stack=shared: frames saved + frames restored */
 	uint64_t copy_bytes;   /* stack=shared: bytes those copies moved */
 };
@@ -175,9 +177,8 @@ struct coro_sched {
 
 struct coro_opts {
 	size_t stack_bytes; /* usable stack; rounded up to pages; 0 -> 64 KiB */
-	int no_guard;	    /* 1: no guard page: one plain mapping per stack, which
-			     * the kernel merges with its neighbours into one VMA,
-			     * so a million stacks fit under the default
+	int no_guard;	    /* 1: no guard page: stacks carved back to back from
+			     * arenas, so a million fit under the default
 			     * vm.max_map_count; an overflow then corrupts the
 			     * neighbour silently (not by default) */
 	int shared;	    /* 1: run on the scheduler's shared stack of this

@@ -24,6 +24,9 @@
  *                       guard stays) and waits in a free list for reuse.
  *   mprotect            older kernels: one mapping per stack with a PROT_NONE
  *                       page, which splits it in two VMAs.
+ * Unguarded stacks are carved from the same arenas without a guard: one mmap
+ * per arena instead of one per stack, so that guarded and unguarded differ
+ * by the guard alone.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -52,6 +55,7 @@ struct arena {
 struct freed_stack {
 	void *base;
 	size_t map_bytes;
+	int guard;
 };
 
 struct coro_arenas {
@@ -169,16 +173,18 @@ int coro_map_guarded(struct coro_sched *s, size_t usable, void **base, size_t *m
 	return 0;
 }
 
-/* A guarded stack of map_bytes out of the arenas: a freed one of that size,
- * or a new one carved at the end (a new arena when it does not fit). */
-static int arena_carve(struct coro_sched *s, size_t map_bytes, void **out)
+/* A stack of map_bytes out of the arenas, with a guard in its first page
+ * or none: a freed one of the same kind, or a new one carved at the end (a
+ * new arena when it does not fit). */
+static int arena_carve(struct coro_sched *s, size_t map_bytes, int guard, void **out)
 {
 	struct coro_arenas *a = s->arenas;
 	void *base;
 
 	if (!a && !(a = s->arenas = calloc(1, sizeof(*a))))
 		return -ENOMEM;
-	if (a->nfreed && a->freed[a->nfreed - 1].map_bytes == map_bytes) {
+	if (a->nfreed && a->freed[a->nfreed - 1].map_bytes == map_bytes &&
+	    a->freed[a->nfreed - 1].guard == guard) {
 		*out = a->freed[--a->nfreed].base; /* its guard is still there */
 		return 0;
 	}
@@ -204,7 +210,7 @@ static int arena_carve(struct coro_sched *s, size_t map_bytes, void **out)
 		s->stats.arena_maps++;
 	}
 	base = a->next;
-	if (install_guard(s, base, 1))
+	if (guard && install_guard(s, base, 1))
 		return -ENOMEM;
 	a->next += map_bytes;
 	*out = base;
@@ -214,8 +220,9 @@ static int arena_carve(struct coro_sched *s, size_t map_bytes, void **out)
 static int alloc_own(struct coro_sched *s, size_t usable, int no_guard, struct coro **out)
 {
 	size_t map_bytes = usable + (no_guard ? 0 : coro_page_bytes());
-	int in_arena = !no_guard && have_guard_install();
+	int in_arena = no_guard || have_guard_install();
 	struct coro *c;
+	uint64_t t0;
 	void *base;
 	int err;
 
@@ -232,18 +239,16 @@ static int alloc_own(struct coro_sched *s, size_t usable, int no_guard, struct c
 			return 0;
 		}
 	}
-	if (in_arena) {
-		err = arena_carve(s, map_bytes, &base);
-	} else if (no_guard) {
-		base = map_noreserve(s, map_bytes);
-		err = base ? 0 : -ENOMEM;
-	} else {
+	if (in_arena)
+		err = arena_carve(s, map_bytes, !no_guard, &base);
+	else
 		err = coro_map_guarded(s, usable, &base, &map_bytes);
-	}
 	if (err)
 		return err;
+	t0 = now_ns();
 	c = block_at_top(base, map_bytes);
 	init_block(c, base, map_bytes, usable, no_guard, in_arena);
+	s->stats.touch_ns += now_ns() - t0;
 	s->stats.stack_maps++;
 	*out = c;
 	return 0;
@@ -268,10 +273,10 @@ void *coro_stack_top(struct coro *c)
 
 /* An arena stack nobody caches: its pages go back to the kernel, its
  * address range (and guard) wait for the next spawn of that size. */
-static void arena_release(struct coro_sched *s, void *base, size_t map_bytes)
+static void arena_release(struct coro_sched *s, void *base, size_t map_bytes, int guard)
 {
 	struct coro_arenas *a = s->arenas;
-	size_t page = coro_page_bytes();
+	size_t page = guard ? coro_page_bytes() : 0;
 
 	madvise((char *)base + page, map_bytes - page, MADV_DONTNEED);
 	if (a->nfreed == a->cap_freed) {
@@ -283,7 +288,7 @@ static void arena_release(struct coro_sched *s, void *base, size_t map_bytes)
 		a->freed = f;
 		a->cap_freed = cap;
 	}
-	a->freed[a->nfreed++] = (struct freed_stack){base, map_bytes};
+	a->freed[a->nfreed++] = (struct freed_stack){base, map_bytes, guard};
 }
 
 static void stack_unmap(struct coro_sched *s, struct coro *c)
@@ -295,7 +300,7 @@ static void stack_unmap(struct coro_sched *s, struct coro *c)
 	if (c->shared)
 		coro_shared_free(s, c);
 	else if (c->in_arena)
-		arena_release(s, base, map_bytes);
+		arena_release(s, base, map_bytes, !c->no_guard);
 	else
 		munmap(base, map_bytes);
 }

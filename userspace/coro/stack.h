@@ -4,8 +4,8 @@
  * block sits at the top of its own stack, so spawning needs no malloc and a
  * parked coroutine costs the one page it touched. Guarded stacks are carved
  * from arenas where the kernel has MADV_GUARD_INSTALL, else mapped one by
- * one with an mprotect'ed guard; unguarded ones are mapped one by one (the
- * kernel merges them). Shared stacks are in copystack.c.
+ * one with an mprotect'ed guard; unguarded ones are always carved from
+ * arenas. Shared stacks are in copystack.c.
  */
 #ifndef SCHEDLAB_CORO_STACK_H
 #define SCHEDLAB_CORO_STACK_H

@@ -118,6 +118,15 @@ static void metric(struct record *rec, const char *model, const char *what, uint
 	rec_metric_u64(rec, name, v);
 }
 
+static void per_spawn(struct record *rec, const char *model, const char *what, uint64_t total,
+		      uint64_t spawned)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s_%s", model, what);
+	rec_metric_f64(rec, name, (double)total / (double)spawned);
+}
+
 void cosched_metrics(const struct cosched *cs, struct record *rec)
 {
 	const struct coro_stats *st = &cs->sched.stats;
@@ -144,10 +153,15 @@ void cosched_metrics(const struct cosched *cs, struct record *rec)
 	}
 	metric(rec, m, "stack_maps", st->stack_maps);
 	metric(rec, m, "stack_arena_maps", st->arena_maps);
-	metric(rec, m, "stack_map_ns", st->map_ns);
-	metric(rec, m, "stack_guard_ns", st->guard_ns);
 	metric(rec, m, "stack_copies", st->stack_copies);
 	metric(rec, m, "stack_copy_bytes", st->copy_bytes);
+	/* creation cost per spawn, split where the runtime can tell the
+	 * parts apart: mmap, guard install, first touch of a fresh stack */
+	if (st->spawned) {
+		per_spawn(rec, m, "spawn_map_ns", st->map_ns, st->spawned);
+		per_spawn(rec, m, "spawn_guard_ns", st->guard_ns, st->spawned);
+		per_spawn(rec, m, "spawn_touch_ns", st->touch_ns, st->spawned);
+	}
 }
 
 /* ---- tasks ---------------------------------------------------------------- */

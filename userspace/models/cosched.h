@@ -90,9 +90,10 @@ int cosched_run(struct cosched *cs, int (*main_fn)(struct rt *rt, void *arg), vo
 		int *main_ret);
 void cosched_destroy(struct cosched *cs);
 /* <model>_switches, _spawned, _finished, _yields, _parks, _peak_live,
- * _yield_polls, and how stacks were made (_stack, _stack_guard, _stack_maps,
- * _stack_arena_maps, _stack_map_ns, _stack_guard_ns, _stack_copies,
- * _stack_copy_bytes) into rec (NULL-safe). timer_wakeups is the heap's: only
+ * _yield_polls, how stacks were made (_stack, _stack_guard, _stack_maps,
+ * _stack_arena_maps, _stack_copies, _stack_copy_bytes) and what creating one
+ * cost per spawn, in parts (_spawn_map_ns, _spawn_guard_ns, _spawn_touch_ns)
+ * into rec (NULL-safe). timer_wakeups is the heap's: only
  * the model that sleeps on the heap reports it. */
 void cosched_metrics(const struct cosched *cs, struct record *rec);
 
