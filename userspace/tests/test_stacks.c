@@ -9,7 +9,10 @@
  * stack handed out aborts with its message (debug builds). Guarded own
  * stacks: where the kernel has MADV_GUARD_INSTALL, 10,000 of them add far
  * fewer than 10,000 mappings, and an overflow into the guard is still the
- * documented message (the test says which guard method it covered).
+ * documented message (the test says which guard method it covered); with
+ * MADV_GUARD_INSTALL refused by a seccomp filter (as on a kernel before
+ * 6.13), the runtime falls back to mprotect guards (a mapping more per
+ * stack) and an overflow gives the same message.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -20,6 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -387,7 +394,74 @@ static void test_shared_pointer_check(void **state)
 	assert_non_null(strstr(r.err, "inside its shared stack"));
 }
 
-int main(void)
+/* ---- the mprotect fallback ------------------------------------------------------
+ * The guard method is probed once per process, so the child re-executes
+ * this program under a seccomp filter that refuses madvise(MADV_GUARD_INSTALL)
+ * with EINVAL, as a kernel before 6.13 does. */
+#define FALLBACK_ARG "--mprotect-fallback-child"
+
+static int fallback_child(void)
+{
+	struct coro_opts opts = {.stack_bytes = 16384};
+	struct coro_sched s;
+	int before, after;
+
+	if (strcmp(coro_guard_method(), "mprotect"))
+		return 10;
+	if (coro_sched_init(&s) != 0)
+		return 11;
+	before = count_maps();
+	for (int i = 0; i < 100; i++)
+		if (coro_spawn(&s, &opts, park_forever, &s, NULL) != 0)
+			return 12;
+	coro_sched_run(&s);
+	after = count_maps();
+	if (after - before < 100) /* a PROT_NONE page splits every stack */
+		return 13;
+	if (coro_spawn(&s, &opts, overflow, NULL, NULL) != 0)
+		return 14;
+	coro_sched_run(&s);
+	return 15; /* not reached: the overflow aborts */
+}
+
+static char *self_exe;
+
+static int exec_under_filter(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 102 /* MADV_GUARD_INSTALL */, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(filter) / sizeof(filter[0]), .filter = filter};
+	char *argv[] = {self_exe, FALLBACK_ARG, NULL};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 20;
+	execv(self_exe, argv);
+	return 21;
+}
+
+static void test_mprotect_fallback(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	run_child(exec_under_filter, &r);
+	if (WIFEXITED(r.status))
+		fail_msg("child exit %d (10: method not mprotect, 13: no mapping per guard): %s",
+			 WEXITSTATUS(r.status), r.err);
+	assert_int_equal(WTERMSIG(r.status), SIGABRT);
+	assert_non_null(strstr(
+		r.err,
+		"coro: stack overflow in coroutine 101 (stack 16384 bytes): raise stack_bytes"));
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shared_locals_survive),
@@ -398,7 +472,14 @@ int main(void)
 		cmocka_unit_test(test_shared_overflow_reported),
 		cmocka_unit_test(test_guard_overflow_reported),
 		cmocka_unit_test(test_shared_pointer_check),
+		cmocka_unit_test(test_mprotect_fallback),
 	};
+
+	if (argc == 2 && strcmp(argv[1], FALLBACK_ARG) == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		return fallback_child();
+	}
+	self_exe = argv[0];
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
