@@ -82,19 +82,34 @@ def plot_handoff(cells: list[Cell]):
     return fig
 
 
+# The coroutine models' parameter `stack` (docs/stacks.md), as bar labels.
+STACK_LABELS = {"guarded": "own+guard", "unguarded": "own", "shared": "shared"}
+
+
+def _stack_groups(cells: list[Cell]) -> list[tuple[str, str | None]]:
+    """(model, stack) pairs in model order, then own+guard, own, shared."""
+    order = list(STACK_LABELS)
+    found = {(c.model, c.params.get("stack")) for c in cells}
+    return [(m, st) for m in _models(cells)
+            for st in sorted({st for mm, st in found if mm == m},
+                             key=lambda st: order.index(st) if st in order else len(order))]
+
+
 def plot_bytes_per_task(cells: list[Cell]):
     cs = [c for c in _untraced(cells, "spawn") if c.values("user_bytes_per_task")]
     if not cs:
         return None
-    models = _models(cs)
+    groups = _stack_groups(cs)
     series = {"user (RSS)": [], "kernel (stack, slab)": []}
-    for m in models:
+    for m, st in groups:
         for key, metric in (("user (RSS)", "user_bytes_per_task"),
                             ("kernel (stack, slab)", "kernel_bytes_per_task")):
-            v = [x for c in cs if c.model == m for x in c.values(metric)]
+            v = [x for c in cs if c.model == m and c.params.get("stack") == st
+                 for x in c.values(metric)]
             series[key].append(_med_err(v))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    _bars(ax, models, series, "bytes per task (log)", log=True)
+    labels = [m if st is None else f"{m}\n{STACK_LABELS.get(st, st)}" for m, st in groups]
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels)), 3.5))
+    _bars(ax, labels, series, "bytes per task (log)", log=True)
     ax.set_title("spawn: memory per task per model")
     return fig
 
