@@ -29,6 +29,7 @@
  * by the guard alone.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,12 +80,16 @@ size_t coro_page_bytes(void)
 	return page_bytes;
 }
 
-/* Probed on a scratch mapping: EINVAL before 6.13 (unknown advice), and
- * under seccomp filters or emulators that do not know it. */
+/* Probed on a scratch mapping: EINVAL before 6.13 (unknown advice) and
+ * under seccomp filters that refuse it. An emulator may also answer 0 and do
+ * nothing (qemu-user ignores advice it does not know), so the guard must
+ * then make the kernel refuse to read the page: write(2) from it into a
+ * pipe fails with EFAULT. */
 static int have_guard_install(void)
 {
 	static int state; /* 0 unknown, 1 yes, -1 no; racy but idempotent */
 	size_t page = coro_page_bytes();
+	int fds[2];
 	void *p;
 
 	if (state)
@@ -92,7 +97,15 @@ static int have_guard_install(void)
 	p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return 0; /* no verdict: try again next time */
-	state = madvise(p, page, MADV_GUARD_INSTALL) == 0 ? 1 : -1;
+	if (pipe2(fds, O_CLOEXEC)) {
+		munmap(p, 2 * page);
+		return 0;
+	}
+	state = -1;
+	if (madvise(p, page, MADV_GUARD_INSTALL) == 0 && write(fds[1], p, 1) < 0 && errno == EFAULT)
+		state = 1;
+	close(fds[0]);
+	close(fds[1]);
 	munmap(p, 2 * page);
 	return state > 0;
 }
