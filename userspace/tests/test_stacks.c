@@ -13,6 +13,9 @@
  * MADV_GUARD_INSTALL refused by a seccomp filter (as on a kernel before
  * 6.13), the runtime falls back to mprotect guards (a mapping more per
  * stack) and an overflow gives the same message.
+ *
+ * Built for aarch64 under qemu by scripts/test-aarch64 too (-DCORO_TEST_SHIM),
+ * without the seccomp case: qemu-user's own syscalls would meet the filter.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -29,7 +32,11 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef CORO_TEST_SHIM
+#include "coro/cross/cmocka_shim.h"
+#else
 #include <cmocka.h>
+#endif
 
 #include "coro/coro.h"
 
@@ -451,10 +458,15 @@ static void test_mprotect_fallback(void **state)
 	struct child_result r;
 
 	(void)state;
+#ifdef CORO_TEST_SHIM
+	skip();
+#endif
 	run_child(exec_under_filter, &r);
 	if (WIFEXITED(r.status))
-		fail_msg("child exit %d (10: method not mprotect, 13: no mapping per guard): %s",
-			 WEXITSTATUS(r.status), r.err);
+		print_message(
+			"child exit %d (10: method not mprotect, 13: no mapping per guard): %s\n",
+			WEXITSTATUS(r.status), r.err);
+	assert_true(WIFSIGNALED(r.status));
 	assert_int_equal(WTERMSIG(r.status), SIGABRT);
 	assert_non_null(strstr(
 		r.err,
