@@ -118,6 +118,14 @@ static void metric(struct record *rec, const char *model, const char *what, uint
 	rec_metric_u64(rec, name, v);
 }
 
+static void metric_str(struct record *rec, const char *model, const char *what, const char *v)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s_%s", model, what);
+	rec_metric_str(rec, name, v);
+}
+
 static void per_spawn(struct record *rec, const char *model, const char *what, uint64_t total,
 		      uint64_t spawned)
 {
@@ -143,14 +151,8 @@ void cosched_metrics(const struct cosched *cs, struct record *rec)
 	metric(rec, m, "parked", st->parked); /* at the end: nonzero after -EDEADLK */
 	metric(rec, m, "yield_polls", cs->yield_polls);
 	/* how the tasks' stacks were made, and what that cost */
-	{
-		char name[64];
-
-		snprintf(name, sizeof(name), "%s_stack", m);
-		rec_metric_str(rec, name, cs->stack);
-		snprintf(name, sizeof(name), "%s_stack_guard", m);
-		rec_metric_str(rec, name, cs->spawn_opts.no_guard ? "none" : coro_guard_method());
-	}
+	metric_str(rec, m, "stack", cs->stack);
+	metric_str(rec, m, "stack_guard", cs->spawn_opts.no_guard ? "none" : coro_guard_method());
 	metric(rec, m, "stack_maps", st->stack_maps);
 	metric(rec, m, "stack_arena_maps", st->arena_maps);
 	metric(rec, m, "stack_copies", st->stack_copies);
