@@ -29,8 +29,8 @@
  * is parked (stats.parked == stats.live): if the model has nothing that could
  * wake one, it reports "no runnable coroutines, <stats.parked> parked".
  *
- * Own stacks come from mmap with a guard page below them and an explicit
- * size (never SIGSTKSZ). A fault in a guard page prints
+ * Own stacks come from mmap, with a guard page below each unless no_guard,
+ * and an explicit size (never SIGSTKSZ). A fault in a guard page prints
  * "coro: stack overflow in coroutine <id> (stack <bytes> bytes): raise stack_bytes"
  * on stderr and aborts, instead of corrupting a neighbour. Where the kernel
  * has MADV_GUARD_INSTALL (6.13+), guarded stacks are carved from large
@@ -144,7 +144,7 @@ struct coro_stats {
 	uint64_t resumes;      /* switches into a coroutine (not into the scheduler) */
 	uint64_t stack_maps;   /* stacks mapped with mmap (or carved: arenas) */
 	uint64_t stack_reuses; /* stacks taken from the cache instead */
-	uint64_t arena_maps;   /* arenas mapped (guarded stacks, madvise guards) */
+	uint64_t arena_maps;   /* arenas mapped (own stacks are carved from them) */
 	uint64_t map_ns;       /* time in mmap for stacks, arenas, shared stacks */
 	uint64_t guard_ns;     /* time installing guard pages */
 	uint64_t touch_ns;     /* time writing a fresh stack's control block:
