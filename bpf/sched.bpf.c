@@ -69,6 +69,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader between open and load. */
 const volatile bool targ_events = false; /* --events: write ring buffer records */
+const volatile __u32 targ_clock = SCHED_CLOCK_KTIME; /* --clock */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -177,13 +178,40 @@ static __always_inline void keep_dead(struct sched_thread *s, struct task_struct
 	count(SCHED_CNT_DEAD);
 }
 
+/* This CPU's rq->clock, through a task switching here: the per-CPU
+ * `runqueues` symbol is out of reach without CONFIG_KALLSYMS_ALL, but every
+ * task points at its CPU's run queue through its CFS run queue
+ * (CONFIG_FAIR_GROUP_SCHED; set_task_rq() keeps it for every class). */
+static __always_inline __u64 rq_clock_of(struct task_struct *t)
+{
+	return t->se.cfs_rq->rq->clock;
+}
+
+/* The wait that ends at this switch-in, from the kernel's own accounting
+ * (--clock kernel): the part still pending (rq clock - last_queued) plus
+ * whatever run_delay gained since our last switch-in (a wait cut in two by
+ * a migration while queued). false when the kernel saw no wait. */
+static __always_inline bool kernel_runq(struct sched_thread *s, struct task_struct *t, __u64 now,
+					__u64 *lat)
+{
+	__u64 queued = t->sched_info.last_queued, delay = t->sched_info.run_delay;
+	__u64 pending = queued && now > queued ? now - queued : 0;
+	__u64 before = delay - s->rd_mark; /* waits that ended off our sight */
+	bool marked = s->flags & SCHED_F_RD_MARK;
+
+	*lat = pending + (marked ? before : 0);
+	s->rd_mark = delay + pending; /* what sched_info_arrive() is about to make it */
+	s->flags |= SCHED_F_RD_MARK;
+	return queued || (marked && before);
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
 	struct sched_thread *ps = NULL, *ns = NULL;
 	bool voluntary;
-	__u64 now;
+	__u64 now, lat;
 
 	count_run(RUN_ST_SWITCH);
 	/* This runs on every context switch of the machine: find out whether
@@ -200,7 +228,12 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 		if (!ns)
 			return 0;
 	}
-	now = bpf_ktime_get_ns();
+	/* __schedule() updated the rq clock just before this tracepoint
+	 * (unless a wakeup preemption asked it to skip the update) */
+	if (targ_clock == SCHED_CLOCK_KERNEL)
+		now = rq_clock_of(ps ? prev : next);
+	else
+		now = bpf_ktime_get_ns();
 	voluntary = !preempt && prev_state != TASK_RUNNING;
 	if (ps) {
 		ps->switches++;
@@ -229,10 +262,16 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 			keep_dead(ps, prev);
 	}
 	if (ns) {
-		if (likely(ns->enq_ts))
+		if (targ_clock == SCHED_CLOCK_KERNEL) {
+			if (likely(kernel_runq(ns, next, now, &lat)))
+				hist_add(&ns->runq, lat);
+			else
+				count(SCHED_CNT_UNPAIRED_IN);
+		} else if (likely(ns->enq_ts)) {
 			hist_add(&ns->runq, now - ns->enq_ts);
-		else
+		} else {
 			count(SCHED_CNT_UNPAIRED_IN);
+		}
 		if (likely(ns->offcpu_ts))
 			hist_add(&ns->offcpu, now - ns->offcpu_ts);
 		ns->enq_ts = 0;
@@ -242,7 +281,8 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 			ns->flags |= SCHED_F_SEEN_IN;
 	}
 	if (targ_events)
-		emit(now, SCHED_EV_SWITCH, prev, next, prev_state,
+		emit(targ_clock == SCHED_CLOCK_KTIME ? now : bpf_ktime_get_ns(), SCHED_EV_SWITCH,
+		     prev, next, prev_state,
 		     (preempt ? SCHED_EV_F_PREEMPT : 0) | (voluntary ? SCHED_EV_F_VOLUNTARY : 0));
 	return 0;
 }
@@ -257,9 +297,15 @@ int BPF_PROG(st_wakeup, struct task_struct *p)
 	/* not ours */
 	if (!s)
 		return 0;
-	now = bpf_ktime_get_ns();
 	s->wakeups++;
-	s->enq_ts = now;
+	/* --clock kernel: the wait starts at sched_info.last_queued, set by the
+	 * enqueue just before this tracepoint; no clock read here */
+	if (targ_clock == SCHED_CLOCK_KTIME) {
+		now = bpf_ktime_get_ns();
+		s->enq_ts = now;
+	} else {
+		now = targ_events ? bpf_ktime_get_ns() : 0;
+	}
 	if (targ_events)
 		emit(now, SCHED_EV_WAKEUP, p, bpf_get_current_task_btf(), 0, 0);
 	return 0;
@@ -276,7 +322,8 @@ int BPF_PROG(st_wakeup_new, struct task_struct *p)
 	if (!s)
 		return 0;
 	now = bpf_ktime_get_ns();
-	s->enq_ts = now;
+	if (targ_clock == SCHED_CLOCK_KTIME)
+		s->enq_ts = now;
 	count(SCHED_CNT_BORN);
 	if (targ_events)
 		emit(now, SCHED_EV_WAKEUP_NEW, p, bpf_get_current_task_btf(), 0, 0);

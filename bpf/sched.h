@@ -23,6 +23,13 @@ struct sched_hist {
 #define SCHED_F_IO_WORKER 0x1 /* PF_IO_WORKER: an io_uring io-wq or SQPOLL thread */
 #define SCHED_F_DEAD	  0x2 /* its final switch-out (TASK_DEAD) was seen */
 #define SCHED_F_SEEN_IN	  0x4 /* it was switched in at least once while traced */
+#define SCHED_F_RD_MARK	  0x8 /* rd_mark holds the kernel's run_delay after a switch-in */
+
+/* Where the probe's timestamps come from (rodata targ_clock, --clock). */
+enum sched_clock {
+	SCHED_CLOCK_KTIME,  /* bpf_ktime_get_ns() at each event: exact, ~50 ns a read here */
+	SCHED_CLOCK_KERNEL, /* the scheduler's own: rq->clock, sched_info.last_queued/run_delay */
+};
 
 struct sched_thread {
 	/* pairing state, bpf_ktime_get_ns() (CLOCK_MONOTONIC); 0 = unknown */
@@ -30,6 +37,7 @@ struct sched_thread {
 	__u64 offcpu_ts; /* last switch-out */
 	__u64 enq_ts;	 /* became runnable: wakeup, or switched out still runnable */
 	__u64 start_ns;	 /* task->start_time: tells a reused tid apart */
+	__u64 rd_mark;	 /* --clock kernel: sched_info.run_delay once the last wait is added */
 	__u32 pid;	 /* the thread id */
 	__u32 tgid;	 /* its process */
 	__u32 flags;	 /* SCHED_F_* */

@@ -59,6 +59,11 @@ static const char usage_text[] =
 	"                       from the probes' own counters and no run time\n"
 	"                       (cost.method own_counts)\n"
 	"  --no-cost            the default (kept for old scripts)\n"
+	"  --clock ktime|kernel where the sched probe's times come from: ktime reads\n"
+	"                       the clock at every switch and wakeup (exact); kernel\n"
+	"                       takes the scheduler's own rq clock and run-queue\n"
+	"                       accounting (no clock read; a wait that ends in a wakeup\n"
+	"                       preemption reads short: docs/tracer.md) (def: ktime)\n"
 	"  -v, --verbose        libbpf's messages\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -172,7 +177,8 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		O_MAX_ROWS,
 		O_EVENTS_KB,
 		O_NO_COST,
-		O_COST
+		O_COST,
+		O_CLOCK
 	};
 	static const struct option longopts[] = {
 		{"json", required_argument, NULL, O_JSON},
@@ -185,6 +191,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		{"max-thread-rows", required_argument, NULL, O_MAX_ROWS},
 		{"events-kb", required_argument, NULL, O_EVENTS_KB},
 		{"cost", no_argument, NULL, O_COST},
+		{"clock", required_argument, NULL, O_CLOCK},
 		{"no-cost", no_argument, NULL, O_NO_COST},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -248,6 +255,14 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			break;
 		case O_COST:
 			o->cost = true;
+			break;
+		case O_CLOCK:
+			if (!strcmp(optarg, "ktime"))
+				o->clock = SCHED_CLOCK_KTIME;
+			else if (!strcmp(optarg, "kernel"))
+				o->clock = SCHED_CLOCK_KERNEL;
+			else
+				return bad_input("--clock: '%s' is not ktime or kernel", optarg);
 			break;
 		case 'v':
 			o->verbose = true;

@@ -47,6 +47,7 @@ struct trace_opts {
 	unsigned max_thread_rows; /* per-thread rows written per process */
 	unsigned events_kb;	  /* ring buffer size */
 	bool cost;		  /* --cost: BPF program statistics (run time) */
+	unsigned clock;		  /* --clock: enum sched_clock */
 	bool verbose;
 	char **cmd;		 /* argv of the command */
 	char cmd_path[PATH_MAX]; /* resolved executable */

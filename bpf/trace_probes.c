@@ -124,6 +124,7 @@ static int open_sched(struct tracer *t, const struct btf *vmlinux)
 		t->sched->rodata->targ_events = true;
 		err = bpf_map__set_max_entries(t->sched->maps.events, t->opts.events_kb * 1024u);
 	}
+	t->sched->rodata->targ_clock = t->opts.clock;
 	if (!err)
 		err = bpf_map__set_max_entries(t->sched->maps.dead, t->opts.max_threads);
 	if (!err)
