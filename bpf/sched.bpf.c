@@ -94,6 +94,13 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sched_cpu);
+} cpu_state SEC(".maps");
+
 /* Sized by the loader: one page when --events is off. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -187,46 +194,63 @@ static __always_inline __u64 rq_clock_of(struct task_struct *t)
 	return t->se.cfs_rq->rq->clock;
 }
 
-/* The wait that ends at this switch-in, from the kernel's own accounting
- * (--clock kernel): the part still pending (rq clock - last_queued) plus
- * whatever run_delay gained since our last switch-in (a wait cut in two by
- * a migration while queued). false when the kernel saw no wait. */
-static __always_inline bool kernel_runq(struct sched_thread *s, struct task_struct *t, __u64 now,
-					__u64 *lat)
+/* The work of the switch-in that began the on-CPU stretch now ending:
+ * its run-queue wait and the off-CPU time before it. */
+static __always_inline void finish_switch_in(struct sched_thread *s, const struct sched_cpu *c)
 {
-	__u64 queued = t->sched_info.last_queued, delay = t->sched_info.run_delay;
-	__u64 pending = queued && now > queued ? now - queued : 0;
-	__u64 before = delay - s->rd_mark; /* waits that ended off our sight */
-	bool marked = s->flags & SCHED_F_RD_MARK;
+	if (targ_clock == SCHED_CLOCK_KERNEL) {
+		/* the kernel's own accounting: the wait still pending at the
+		 * switch-in, plus what run_delay gained since our last one (a
+		 * wait cut in two by a migration while queued) */
+		__u64 before = c->run_delay - s->rd_mark;
+		bool marked = s->flags & SCHED_F_RD_MARK;
 
-	*lat = pending + (marked ? before : 0);
-	s->rd_mark = delay + pending; /* what sched_info_arrive() is about to make it */
-	s->flags |= SCHED_F_RD_MARK;
-	return queued || (marked && before);
+		if (likely(c->queued || (marked && before)))
+			hist_add(&s->runq, c->pending + (marked ? before : 0));
+		else
+			count(SCHED_CNT_UNPAIRED_IN);
+		/* what sched_info_arrive() made it at that switch-in */
+		s->rd_mark = c->run_delay + c->pending;
+		s->flags |= SCHED_F_RD_MARK;
+	} else if (likely(s->enq_ts && s->enq_ts <= c->in_ts)) {
+		hist_add(&s->runq, c->in_ts - s->enq_ts);
+	} else {
+		count(SCHED_CNT_UNPAIRED_IN);
+	}
+	if (likely(s->offcpu_ts))
+		hist_add(&s->offcpu, c->in_ts - s->offcpu_ts);
+	if (unlikely(!(s->flags & SCHED_F_SEEN_IN)))
+		s->flags |= SCHED_F_SEEN_IN;
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	struct sched_thread *ps = NULL, *ns = NULL;
-	bool voluntary;
-	__u64 now, lat;
+	struct sched_thread *ps = NULL;
+	struct sched_cpu *c;
+	bool voluntary, next_maybe;
+	__u32 zero = 0;
+	__u64 now;
 
 	count_run(RUN_ST_SWITCH);
+	c = bpf_map_lookup_elem(&cpu_state, &zero);
+	if (!c)
+		return 0;
 	/* This runs on every context switch of the machine: find out whether
-	 * either side is ours before any other work (pid 0, the idle task, is
-	 * never counted), and read the clock once, only then. */
+	 * either side may be ours before any other work (pid 0, the idle task,
+	 * is never counted), and read the clock once, only then. Only prev's
+	 * storage is looked up; next's turn comes at its switch-out. */
 	if (prev->pid)
 		ps = thread_of(prev);
-	if (next->pid)
-		ns = thread_of(next);
-	/* two tests, not (ps || ns): clang would OR the pointers, which the
-	 * verifier rejects */
-	if (!ps) {
-		barrier_var(ns);
-		if (!ns)
-			return 0;
+	next_maybe = next->pid && track_maybe(next->tgid);
+	/* with --events the stream holds only our tasks: ask `tracked` */
+	if (targ_events && next_maybe && !ps)
+		next_maybe = bpf_map_lookup_elem(&tracked, &next->tgid) != NULL;
+	if (!ps && !next_maybe) {
+		if (c->pid)
+			c->pid = 0;
+		return 0;
 	}
 	/* __schedule() updated the rq clock just before this tracepoint
 	 * (unless a wakeup preemption asked it to skip the update) */
@@ -236,6 +260,12 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 		now = bpf_ktime_get_ns();
 	voluntary = !preempt && prev_state != TASK_RUNNING;
 	if (ps) {
+		if (likely(c->pid == prev->pid)) {
+			finish_switch_in(ps, c);
+			hist_add(&ps->oncpu, now - c->in_ts);
+		} else {
+			count(SCHED_CNT_UNPAIRED_OUT);
+		}
 		ps->switches++;
 		if (voluntary) {
 			ps->voluntary_switches++;
@@ -252,33 +282,20 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 			else
 				ps->released_involuntary_switches++;
 		}
-		if (likely(ps->oncpu_ts))
-			hist_add(&ps->oncpu, now - ps->oncpu_ts);
-		else
-			count(SCHED_CNT_UNPAIRED_OUT);
-		ps->oncpu_ts = 0;
 		ps->offcpu_ts = now;
 		if (unlikely(prev_state & TASK_DEAD))
 			keep_dead(ps, prev);
 	}
-	if (ns) {
+	c->pid = next_maybe ? next->pid : 0;
+	if (next_maybe) {
+		c->in_ts = now;
 		if (targ_clock == SCHED_CLOCK_KERNEL) {
-			if (likely(kernel_runq(ns, next, now, &lat)))
-				hist_add(&ns->runq, lat);
-			else
-				count(SCHED_CNT_UNPAIRED_IN);
-		} else if (likely(ns->enq_ts)) {
-			hist_add(&ns->runq, now - ns->enq_ts);
-		} else {
-			count(SCHED_CNT_UNPAIRED_IN);
+			__u64 queued = next->sched_info.last_queued;
+
+			c->queued = queued != 0;
+			c->pending = queued && now > queued ? now - queued : 0;
+			c->run_delay = next->sched_info.run_delay;
 		}
-		if (likely(ns->offcpu_ts))
-			hist_add(&ns->offcpu, now - ns->offcpu_ts);
-		ns->enq_ts = 0;
-		ns->oncpu_ts = now;
-		/* written once, not on every switch-in */
-		if (unlikely(!(ns->flags & SCHED_F_SEEN_IN)))
-			ns->flags |= SCHED_F_SEEN_IN;
 	}
 	if (targ_events)
 		emit(targ_clock == SCHED_CLOCK_KTIME ? now : bpf_ktime_get_ns(), SCHED_EV_SWITCH,
@@ -302,7 +319,11 @@ int BPF_PROG(st_wakeup, struct task_struct *p)
 	 * enqueue just before this tracepoint; no clock read here */
 	if (targ_clock == SCHED_CLOCK_KTIME) {
 		now = bpf_ktime_get_ns();
-		s->enq_ts = now;
+		/* a task woken while still on its CPU (it had not blocked yet)
+		 * waits for nothing; its switch-in's wait is still to be
+		 * finished from enq_ts at its switch-out */
+		if (!p->on_cpu)
+			s->enq_ts = now;
 	} else {
 		now = targ_events ? bpf_ktime_get_ns() : 0;
 	}

@@ -33,7 +33,6 @@ enum sched_clock {
 
 struct sched_thread {
 	/* pairing state, bpf_ktime_get_ns() (CLOCK_MONOTONIC); 0 = unknown */
-	__u64 oncpu_ts;	 /* last switch-in */
 	__u64 offcpu_ts; /* last switch-out */
 	__u64 enq_ts;	 /* became runnable: wakeup, or switched out still runnable */
 	__u64 start_ns;	 /* task->start_time: tells a reused tid apart */
@@ -55,6 +54,18 @@ struct sched_thread {
 	struct sched_hist oncpu;  /* switch-in -> switch-out, ns */
 	struct sched_hist offcpu; /* switch-out -> switch-in, ns */
 	char comm[16];
+};
+
+/* Per-CPU (array map `cpu_state`): the task this CPU switched in last, when
+ * it may be ours. Its switch-in work (run-queue and off-CPU latency) is
+ * done at its switch-out, which happens on the same CPU, so a switch looks up
+ * only one task's storage, prev's. */
+struct sched_cpu {
+	__u32 pid;	 /* 0: the task on this CPU is not ours */
+	__u32 queued;	 /* --clock kernel: sched_info.last_queued was set */
+	__u64 in_ts;	 /* its switch-in */
+	__u64 pending;	 /* --clock kernel: switch-in - sched_info.last_queued */
+	__u64 run_delay; /* --clock kernel: sched_info.run_delay at switch-in */
 };
 
 /* Key of the `dead` map: a tid alone can be reused within one run. */
