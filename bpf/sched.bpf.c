@@ -70,6 +70,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the loader between open and load. */
 const volatile bool targ_events = false; /* --events: write ring buffer records */
 const volatile __u32 targ_clock = SCHED_CLOCK_KTIME; /* --clock */
+const volatile __u32 targ_wake_sample = 1;	     /* --wake-sample: time 1 wakeup in N */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -212,6 +213,8 @@ static __always_inline void finish_switch_in(struct sched_thread *s, const struc
 		/* what sched_info_arrive() made it at that switch-in */
 		s->rd_mark = c->run_delay + c->pending;
 		s->flags |= SCHED_F_RD_MARK;
+	} else if (targ_wake_sample > 1 && s->enq_ts == SCHED_ENQ_UNSAMPLED) {
+		s->runq_unsampled++;
 	} else if (likely(s->enq_ts && s->enq_ts <= c->in_ts)) {
 		hist_add(&s->runq, c->in_ts - s->enq_ts);
 	} else {
@@ -308,27 +311,28 @@ SEC("tp_btf/sched_wakeup")
 int BPF_PROG(st_wakeup, struct task_struct *p)
 {
 	struct sched_thread *s = thread_of(p);
-	__u64 now;
 
 	count_run(RUN_ST_WAKEUP);
 	/* not ours */
 	if (!s)
 		return 0;
 	s->wakeups++;
-	/* --clock kernel: the wait starts at sched_info.last_queued, set by the
-	 * enqueue just before this tracepoint; no clock read here */
-	if (targ_clock == SCHED_CLOCK_KTIME) {
-		now = bpf_ktime_get_ns();
-		/* a task woken while still on its CPU (it had not blocked yet)
-		 * waits for nothing; its switch-in's wait is still to be
-		 * finished from enq_ts at its switch-out */
-		if (!p->on_cpu)
-			s->enq_ts = now;
-	} else {
-		now = targ_events ? bpf_ktime_get_ns() : 0;
+	/* Its wait starts now, unless it is still on its CPU (woken before it
+	 * blocked: it waits for nothing) or already waiting since a preemption
+	 * (the kernel's sched_info keeps that start too). --clock kernel: the
+	 * start is sched_info.last_queued, no clock read here. */
+	if (targ_clock == SCHED_CLOCK_KTIME && !p->on_cpu && !s->enq_ts) {
+		if (targ_wake_sample > 1 && s->sample_left) {
+			/* --wake-sample: counted, not timed */
+			s->sample_left--;
+			s->enq_ts = SCHED_ENQ_UNSAMPLED;
+		} else {
+			s->enq_ts = bpf_ktime_get_ns();
+			s->sample_left = targ_wake_sample - 1;
+		}
 	}
 	if (targ_events)
-		emit(now, SCHED_EV_WAKEUP, p, bpf_get_current_task_btf(), 0, 0);
+		emit(bpf_ktime_get_ns(), SCHED_EV_WAKEUP, p, bpf_get_current_task_btf(), 0, 0);
 	return 0;
 }
 

@@ -37,6 +37,9 @@ struct sched_thread {
 	__u64 enq_ts;	 /* became runnable: wakeup, or switched out still runnable */
 	__u64 start_ns;	 /* task->start_time: tells a reused tid apart */
 	__u64 rd_mark;	 /* --clock kernel: sched_info.run_delay once the last wait is added */
+	__u64 runq_unsampled; /* --wake-sample N: waits after a wakeup left untimed */
+	__u32 sample_left;    /* --wake-sample N: wakeups until the next timed one */
+	__u32 pad;
 	__u32 pid;	 /* the thread id */
 	__u32 tgid;	 /* its process */
 	__u32 flags;	 /* SCHED_F_* */
@@ -67,6 +70,9 @@ struct sched_cpu {
 	__u64 pending;	 /* --clock kernel: switch-in - sched_info.last_queued */
 	__u64 run_delay; /* --clock kernel: sched_info.run_delay at switch-in */
 };
+
+/* enq_ts of a wakeup that --wake-sample left untimed */
+#define SCHED_ENQ_UNSAMPLED (~0ULL)
 
 /* Key of the `dead` map: a tid alone can be reused within one run. */
 struct sched_dead_key {

@@ -64,6 +64,9 @@ static const char usage_text[] =
 	"                       takes the scheduler's own rq clock and run-queue\n"
 	"                       accounting (no clock read; a wait that ends in a wakeup\n"
 	"                       preemption reads short: docs/tracer.md) (def: ktime)\n"
+	"  --wake-sample N      with --clock ktime: time the run-queue wait of 1 wakeup\n"
+	"                       in N (counts stay exact; the histogram says it was\n"
+	"                       sampled and from how many waits) (def: 1, every one)\n"
 	"  -v, --verbose        libbpf's messages\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -178,7 +181,8 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		O_EVENTS_KB,
 		O_NO_COST,
 		O_COST,
-		O_CLOCK
+		O_CLOCK,
+		O_WAKE_SAMPLE
 	};
 	static const struct option longopts[] = {
 		{"json", required_argument, NULL, O_JSON},
@@ -192,6 +196,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		{"events-kb", required_argument, NULL, O_EVENTS_KB},
 		{"cost", no_argument, NULL, O_COST},
 		{"clock", required_argument, NULL, O_CLOCK},
+		{"wake-sample", required_argument, NULL, O_WAKE_SAMPLE},
 		{"no-cost", no_argument, NULL, O_NO_COST},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -205,6 +210,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 	o->max_thread_rows = 1024;
 	o->events_kb = 8192;
 	o->cost = false;
+	o->wake_sample = 1;
 	opterr = 0;
 	/* "+": stop at the first non-option, which must follow "--" */
 	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
@@ -264,6 +270,10 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			else
 				return bad_input("--clock: '%s' is not ktime or kernel", optarg);
 			break;
+		case O_WAKE_SAMPLE:
+			if (parse_uint(optarg, 1u << 20, &o->wake_sample))
+				return bad_input("--wake-sample: '%s' is not in 1..1048576", optarg);
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -273,6 +283,9 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			return bad_input("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	if (o->wake_sample > 1 && o->clock != SCHED_CLOCK_KTIME)
+		return bad_input("%s", "--wake-sample needs --clock ktime (the kernel clock reads "
+				       "no clock at a wakeup: nothing to save)");
 	if (o->pid) {
 		if (optind < argc)
 			return bad_input("--pid and a command exclude each other: '%s'",

@@ -48,6 +48,7 @@ struct trace_opts {
 	unsigned events_kb;	  /* ring buffer size */
 	bool cost;		  /* --cost: BPF program statistics (run time) */
 	unsigned clock;		  /* --clock: enum sched_clock */
+	unsigned wake_sample;	  /* --wake-sample: time 1 wakeup in N */
 	bool verbose;
 	char **cmd;		 /* argv of the command */
 	char cmd_path[PATH_MAX]; /* resolved executable */

@@ -83,6 +83,7 @@ static void thread_merge(struct sched_thread *dst, const struct sched_thread *sr
 	dst->wakeups += src->wakeups;
 	dst->released_voluntary_switches += src->released_voluntary_switches;
 	dst->released_involuntary_switches += src->released_involuntary_switches;
+	dst->runq_unsampled += src->runq_unsampled;
 	hist_merge(&dst->runq, &src->runq);
 	hist_merge(&dst->oncpu, &src->oncpu);
 	hist_merge(&dst->offcpu, &src->offcpu);

@@ -125,6 +125,7 @@ static int open_sched(struct tracer *t, const struct btf *vmlinux)
 		err = bpf_map__set_max_entries(t->sched->maps.events, t->opts.events_kb * 1024u);
 	}
 	t->sched->rodata->targ_clock = t->opts.clock;
+	t->sched->rodata->targ_wake_sample = t->opts.wake_sample;
 	if (!err)
 		err = bpf_map__set_max_entries(t->sched->maps.dead, t->opts.max_threads);
 	if (!err)

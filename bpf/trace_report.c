@@ -106,7 +106,7 @@ static __u64 hist_quantile(const struct sched_hist *h, double q)
 	return h->max;
 }
 
-static void json_dist(struct json *j, const char *key, const struct sched_hist *h)
+static void json_dist_open(struct json *j, const char *key, const struct sched_hist *h)
 {
 	json_obj_open(j, key);
 	json_u64(j, "n", h->n);
@@ -128,8 +128,15 @@ static void json_dist(struct json *j, const char *key, const struct sched_hist *
 		json_obj_close(j);
 	}
 	json_arr_close(j);
+}
+
+static void json_dist(struct json *j, const char *key, const struct sched_hist *h)
+{
+	json_dist_open(j, key, h);
 	json_obj_close(j);
 }
+
+static unsigned wake_sample; /* --wake-sample, for the run-queue histograms */
 
 /* The counters and distributions a thread, a process and the totals share. */
 static void json_sched(struct json *j, const struct sched_thread *s)
@@ -142,7 +149,13 @@ static void json_sched(struct json *j, const struct sched_thread *s)
 	/* after the thread's counts went into its process's rusage */
 	json_u64(j, "released_voluntary_switches", s->released_voluntary_switches);
 	json_u64(j, "released_involuntary_switches", s->released_involuntary_switches);
-	json_dist(j, "runq_latency_ns", &s->runq);
+	json_dist_open(j, "runq_latency_ns", &s->runq);
+	if (wake_sample > 1) {
+		/* n is a sample of the waits: 1 in N of those after a wakeup */
+		json_u64(j, "sampled_every", wake_sample);
+		json_u64(j, "sampled_from", s->runq.n + s->runq_unsampled);
+	}
+	json_obj_close(j);
 	json_dist(j, "oncpu_ns", &s->oncpu);
 	json_dist(j, "offcpu_ns", &s->offcpu);
 }
@@ -376,6 +389,7 @@ int trace_write_json(struct tracer *t, const struct trace_data *d, FILE *out)
 {
 	struct json j;
 
+	wake_sample = t->opts.wake_sample;
 	json_init(&j, out);
 	json_obj_open(&j, NULL);
 	json_u64(&j, "schema", TRACE_SCHEMA);
@@ -400,6 +414,10 @@ int trace_write_json(struct tracer *t, const struct trace_data *d, FILE *out)
 	}
 	json_u64(&j, "duration_ns", t->end_ns - t->start_ns);
 	json_probes(&j, t);
+	json_obj_open(&j, "timing");
+	json_str(&j, "clock", t->opts.clock == SCHED_CLOCK_KERNEL ? "kernel" : "ktime");
+	json_u64(&j, "wake_sample_every", t->opts.wake_sample);
+	json_obj_close(&j);
 
 	json_obj_open(&j, "totals");
 	json_u64(&j, "nprocesses", d->nprocs);
