@@ -248,8 +248,11 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 		ps = thread_of(prev);
 	next_maybe = next->pid && track_maybe(next->tgid);
 	/* with --events the stream holds only our tasks: ask `tracked` */
-	if (targ_events && next_maybe && !ps)
-		next_maybe = bpf_map_lookup_elem(&tracked, &next->tgid) != NULL;
+	if (targ_events && next_maybe && !ps) {
+		__u32 tgid = next->tgid;
+
+		next_maybe = bpf_map_lookup_elem(&tracked, &tgid) != NULL;
+	}
 	if (!ps && !next_maybe) {
 		if (c->pid)
 			c->pid = 0;

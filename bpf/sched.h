@@ -113,6 +113,11 @@ enum sched_event_type {
 	SCHED_EV_WAKEUP = 2,	 /* pid/tgid: the woken task; other_*: the waker */
 	SCHED_EV_WAKEUP_NEW = 3, /* pid/tgid: the new task; other_*: its creator */
 	SCHED_EV_MIGRATE = 4,	 /* pid/tgid: the task; arg: destination CPU */
+	/* struct sched_coro_event, written by usdt.bpf.c */
+	SCHED_EV_CORO_SPAWN = 5,
+	SCHED_EV_CORO_READY = 6,
+	SCHED_EV_CORO_SWITCH = 7,
+	SCHED_EV_CORO_EXIT = 8,
 };
 
 #define SCHED_EV_F_PREEMPT   0x1 /* switch: the preempt argument was set */
@@ -127,6 +132,19 @@ struct sched_event {
 	__u32 other_pid, other_tgid;
 	__u32 arg;   /* switch: prev_state; migrate: destination CPU */
 	__u32 flags; /* SCHED_EV_F_* */
+};
+
+
+/* A coroutine event, the same size as struct sched_event, in the same
+ * stream: pid/tgid is the scheduler thread that fired the USDT probe. */
+struct sched_coro_event {
+	__u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u16 version; /* SCHED_EVENTS_VERSION */
+	__u16 type;    /* SCHED_EV_CORO_* */
+	__u32 cpu;
+	__u32 pid, tgid;
+	__u64 coro; /* the coroutine; switch: the one switched from */
+	__u64 to;   /* switch: the coroutine switched to; else 0 */
 };
 
 #endif

@@ -89,6 +89,15 @@ static void thread_merge(struct sched_thread *dst, const struct sched_thread *sr
 	hist_merge(&dst->offcpu, &src->offcpu);
 }
 
+static void usdt_merge(struct usdt_proc *dst, const struct usdt_proc *src)
+{
+	dst->spawns += src->spawns;
+	dst->readies += src->readies;
+	dst->switches += src->switches;
+	dst->exits += src->exits;
+	hist_merge(&dst->runq, &src->runq);
+}
+
 static int read_dead(int fd, struct trace_data *d)
 {
 	struct sched_dead_key key, next;
@@ -215,23 +224,27 @@ int trace_collect(struct tracer *t, struct trace_data *d)
 			goto cleanup;
 	}
 	if (t->probe[PROBE_USDT].attached) {
-		int procs_fd = trace_map_fd(t, "procs");
+		int threads_fd = trace_map_fd(t, "usdt_threads");
+		struct usdt_proc u;
 
 		if ((err = percpu_sum(trace_map_fd(t, "usdt_counts"), USDT_CNT_NR, d->usdt_counts)))
 			goto cleanup;
+		/* one entry per scheduler thread: summed into its process */
 		prev = NULL;
-		while (!bpf_map_get_next_key(procs_fd, prev, &next)) {
+		while (!bpf_map_get_next_key(threads_fd, prev, &next)) {
 			struct trace_proc *p;
 
 			key = next;
 			prev = &key;
-			p = proc_get(d, key);
+			if (bpf_map_lookup_elem(threads_fd, &key, &u))
+				continue;
+			p = proc_get(d, u.tgid);
 			if (!p) {
 				err = -ENOMEM;
 				goto cleanup;
 			}
-			if (!bpf_map_lookup_elem(procs_fd, &key, &p->usdt))
-				p->has_usdt = true;
+			usdt_merge(&p->usdt, &u);
+			p->has_usdt = true;
 		}
 	}
 
@@ -271,11 +284,7 @@ int trace_collect(struct tracer *t, struct trace_data *d)
 		d->total.iowq_worker_switches += p->iowq_worker_switches;
 		if (p->has_usdt) {
 			d->total.has_usdt = true;
-			d->total.usdt.spawns += p->usdt.spawns;
-			d->total.usdt.readies += p->usdt.readies;
-			d->total.usdt.switches += p->usdt.switches;
-			d->total.usdt.exits += p->usdt.exits;
-			hist_merge(&d->total.usdt.runq, &p->usdt.runq);
+			usdt_merge(&d->total.usdt, &p->usdt);
 		}
 	}
 cleanup:

@@ -191,6 +191,11 @@ static int open_usdt(struct tracer *t)
 		return err;
 	}
 	err = share_tracked(t, t->usdt->obj);
+	/* coroutine events go into the sched probe's stream */
+	if (!err && t->opts.events_path && t->sched) {
+		t->usdt->rodata->targ_events = true;
+		err = bpf_map__reuse_fd(t->usdt->maps.events, bpf_map__fd(t->sched->maps.events));
+	}
 	if (!err)
 		err = usdt_bpf__load(t->usdt);
 	if (err) {

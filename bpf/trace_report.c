@@ -312,6 +312,7 @@ static void json_lost(struct json *j, const struct tracer *t, const struct trace
 		json_u64(j, "usdt_processes", d->usdt_counts[USDT_CNT_LOST_PROCS]);
 		json_u64(j, "usdt_ready", d->usdt_counts[USDT_CNT_LOST_READY]);
 		json_u64(j, "usdt_unpaired", d->usdt_counts[USDT_CNT_UNPAIRED]);
+		json_u64(j, "usdt_events", d->usdt_counts[USDT_CNT_LOST_EVENTS]);
 	}
 	json_obj_close(j);
 }

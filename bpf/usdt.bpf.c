@@ -4,7 +4,9 @@
  *
  * It turns them into the numbers the kernel probe gives for threads:
  * coroutine switches, and the coroutine run-queue latency (ready or spawned ->
- * resumed) as a log2 histogram, per traced process.
+ * resumed) as a log2 histogram, per scheduler thread (summed per process by
+ * the loader), and with --events one record per spawn, ready, switch and
+ * exit in the stream sched.bpf.c writes (struct sched_coro_event).
  *
  * The loader attaches to the command's binary for every process (pid -1), so
  * descendants that exec the same binary are covered, and filters here on the
@@ -28,12 +30,18 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Set by the loader between open and load. */
+const volatile bool targ_events = false; /* --events: coroutine records in the stream */
+
+/* One entry per scheduler thread (key: tid), summed per process by the
+ * loader: several schedulers of one process (the M:N model's workers) each
+ * write only their own entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TRACK_MAX_PROCS);
+	__uint(max_entries, USDT_MAX_THREADS);
 	__type(key, __u32);
 	__type(value, struct usdt_proc);
-} procs SEC(".maps");
+} usdt_threads SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -50,6 +58,13 @@ struct {
 	__type(value, __u64);
 } usdt_counts SEC(".maps");
 
+/* The event stream: the loader hands this object sched.bpf.c's ring buffer
+ * (bpf_map__reuse_fd), so kernel and coroutine events share one file. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *c = bpf_map_lookup_elem(&usdt_counts, &idx);
@@ -58,32 +73,57 @@ static __always_inline void count(__u32 idx)
 		(*c)++;
 }
 
-/* The process's counters, if it is traced. One coroutine scheduler runs on
- * one thread, so its events are serialised; several schedulers in one
- * process could race on these increments (bounded, not our case). */
-static __always_inline struct usdt_proc *proc_of(__u32 tgid)
+/* The calling thread's counters, if its process is traced. */
+static __always_inline struct usdt_proc *thread_of(__u64 pid_tgid)
 {
-	static const struct usdt_proc zero;
+	static const struct usdt_proc zero; /* too big for the stack */
+	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
 	struct usdt_proc *p;
 
-	p = bpf_map_lookup_elem(&procs, &tgid);
+	p = bpf_map_lookup_elem(&usdt_threads, &tid);
 	if (p)
 		return p;
 	/* not ours */
 	if (!track_lookup(tgid))
 		return NULL;
-	if (bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&procs, &tgid)) {
+	if (bpf_map_update_elem(&usdt_threads, &tid, &zero, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&usdt_threads, &tid)) {
 		count(USDT_CNT_LOST_PROCS);
 		return NULL;
 	}
-	return bpf_map_lookup_elem(&procs, &tgid);
+	p = bpf_map_lookup_elem(&usdt_threads, &tid);
+	if (p)
+		p->tgid = tgid;
+	return p;
 }
 
-static __always_inline void mark_ready(__u32 tgid, __u64 id)
+static __always_inline void emit(__u64 now, __u16 type, __u64 pid_tgid, __u64 coro, __u64 to)
+{
+	struct sched_coro_event *e;
+
+	if (!targ_events)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(USDT_CNT_LOST_EVENTS);
+		return;
+	}
+	e->ts_ns = now;
+	e->version = SCHED_EVENTS_VERSION;
+	e->type = type;
+	e->cpu = bpf_get_smp_processor_id();
+	e->pid = (__u32)pid_tgid;
+	e->tgid = pid_tgid >> 32;
+	e->coro = coro;
+	e->to = to;
+	/* the loader drains on a timer, as for sched.bpf.c's records */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	count(USDT_CNT_EVENTS);
+}
+
+static __always_inline void mark_ready(__u32 tgid, __u64 id, __u64 now)
 {
 	struct usdt_ready_key key = {.tgid = tgid, .id = id};
-	__u64 now = bpf_ktime_get_ns();
 
 	if (bpf_map_update_elem(&ready, &key, &now, BPF_ANY))
 		count(USDT_CNT_LOST_READY);
@@ -92,39 +132,43 @@ static __always_inline void mark_ready(__u32 tgid, __u64 id)
 SEC("usdt")
 int BPF_USDT(st_coro_spawn, __u64 id)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct usdt_proc *p = proc_of(tgid);
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), now;
+	struct usdt_proc *p = thread_of(pid_tgid);
 
 	count_run(RUN_ST_CORO_SPAWN);
 	/* not ours */
 	if (!p)
 		return 0;
 	p->spawns++;
-	mark_ready(tgid, id);
+	now = bpf_ktime_get_ns();
+	mark_ready(p->tgid, id, now);
+	emit(now, SCHED_EV_CORO_SPAWN, pid_tgid, id, 0);
 	return 0;
 }
 
 SEC("usdt")
 int BPF_USDT(st_coro_ready, __u64 id)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct usdt_proc *p = proc_of(tgid);
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), now;
+	struct usdt_proc *p = thread_of(pid_tgid);
 
 	count_run(RUN_ST_CORO_READY);
 	/* not ours */
 	if (!p)
 		return 0;
 	p->readies++;
-	mark_ready(tgid, id);
+	now = bpf_ktime_get_ns();
+	mark_ready(p->tgid, id, now);
+	emit(now, SCHED_EV_CORO_READY, pid_tgid, id, 0);
 	return 0;
 }
 
 SEC("usdt")
 int BPF_USDT(st_coro_switch, __u64 from, __u64 to)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct usdt_proc *p = proc_of(tgid);
-	struct usdt_ready_key key = {.tgid = tgid, .id = to};
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), now;
+	struct usdt_proc *p = thread_of(pid_tgid);
+	struct usdt_ready_key key = {.tgid = pid_tgid >> 32, .id = to};
 	__u64 *ts;
 
 	count_run(RUN_ST_CORO_SWITCH);
@@ -132,12 +176,14 @@ int BPF_USDT(st_coro_switch, __u64 from, __u64 to)
 	if (!p)
 		return 0;
 	p->switches++;
+	now = bpf_ktime_get_ns();
+	emit(now, SCHED_EV_CORO_SWITCH, pid_tgid, from, to);
 	ts = bpf_map_lookup_elem(&ready, &key);
 	if (!ts) {
 		count(USDT_CNT_UNPAIRED);
 		return 0;
 	}
-	hist_add(&p->runq, bpf_ktime_get_ns() - *ts);
+	hist_add(&p->runq, now - *ts);
 	bpf_map_delete_elem(&ready, &key);
 	return 0;
 }
@@ -145,15 +191,16 @@ int BPF_USDT(st_coro_switch, __u64 from, __u64 to)
 SEC("usdt")
 int BPF_USDT(st_coro_exit, __u64 id)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct usdt_proc *p = proc_of(tgid);
-	struct usdt_ready_key key = {.tgid = tgid, .id = id};
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct usdt_proc *p = thread_of(pid_tgid);
+	struct usdt_ready_key key = {.tgid = pid_tgid >> 32, .id = id};
 
 	count_run(RUN_ST_CORO_EXIT);
 	/* not ours */
 	if (!p)
 		return 0;
 	p->exits++;
+	emit(bpf_ktime_get_ns(), SCHED_EV_CORO_EXIT, pid_tgid, id, 0);
 	bpf_map_delete_elem(&ready, &key);
 	return 0;
 }

@@ -2,7 +2,11 @@
  *
  * The coroutine runtime (userspace/coro/coro.c) fires, under provider
  * "schedlab": coro_spawn(id), coro_ready(id), coro_switch(from_id, to_id),
- * coro_exit(id). Counts are kept per traced process.
+ * coro_exit(id). Counts are kept per scheduler thread (an M:N runtime runs
+ * several in one process; each entry then has one writer) and summed per
+ * process by the loader. Coroutine ids are taken to be unique within a
+ * process, so a coroutine made ready on one thread and resumed on another
+ * still pairs.
  */
 #ifndef SCHEDLAB_BPF_USDT_H
 #define SCHEDLAB_BPF_USDT_H
@@ -10,9 +14,12 @@
 #include "sched.h" /* struct sched_hist */
 
 #define USDT_PROVIDER  "schedlab"
-#define USDT_MAX_READY (1 << 18)
+#define USDT_MAX_READY	  (1 << 18)
+#define USDT_MAX_THREADS 4096
 
 struct usdt_proc {
+	__u32 tgid; /* in the per-thread map `usdt_threads` (key: tid) */
+	__u32 pad;
 	__u64 spawns;
 	__u64 readies;
 	__u64 switches;
@@ -27,9 +34,11 @@ struct usdt_ready_key {
 };
 
 enum usdt_count {
-	USDT_CNT_LOST_PROCS, /* `procs` full */
+	USDT_CNT_LOST_PROCS, /* `usdt_threads` full: a scheduler thread is not counted */
 	USDT_CNT_LOST_READY, /* `ready` full: a latency sample is lost */
 	USDT_CNT_UNPAIRED,   /* switch to a coroutine with no ready time */
+	USDT_CNT_LOST_EVENTS, /* --events: ring buffer full, a coroutine event dropped */
+	USDT_CNT_EVENTS,      /* --events: coroutine event records written */
 	USDT_CNT_NR,
 };
 

@@ -2,14 +2,18 @@
 stream as Chrome Trace Event JSON, which ui.perfetto.dev and chrome://tracing
 open.
 
-What goes where (FIELD-NOTES: Perfetto silently drops complete events that
-overlap on one thread):
+What goes where (Perfetto silently drops complete events that overlap on
+one track, docs/tracer.md):
   - a kernel thread's run segments (switch-in to switch-out) are X events on
     its own track (pid = tgid, tid = tid); segments are built one after the
     other, so they never overlap;
-  - coroutine run segments (USDT coro_switch) are X events on a second track
-    per thread (tid + CORO_TRACK_OFFSET, named "<tid> coroutines"), because
-    they would overlap the kernel segments on the thread's own track;
+  - each coroutine that ran on a thread has its own track there (category
+    "coro", named "<tid> coro <id>", sorted right under the thread's track):
+    its run segments (from the USDT coro_switch to it until the next switch
+    on that thread) are X events, its ready marks instants. A coroutine that
+    runs on several threads (the M:N model) has a track under each. Track
+    ids are CORO_TRACK_OFFSET + n, n counting (thread, coroutine) pairs;
+    id 0 is the scheduler's own context;
   - coroutine lifetimes (coro_create .. coro_exit) are async b/e events;
   - wakeups are instant events (ph "i", scope thread) on the woken thread;
   - ts and dur in microseconds from the first event; metadata in otherData
@@ -20,17 +24,18 @@ Two input formats; read_events() is the only code that knows them:
 1. schedtrace --events FILE (bpf/sched.h): a struct sched_events_header
    ("SCHEDEVT", version 1, record_bytes, root_tgid) then fixed-size struct
    sched_event records {u64 ts_ns; u16 version, type; u32 cpu, pid, tgid,
-   other_pid, other_tgid, arg, flags}, little-endian, per-CPU order. It has
-   no comm (threads are named by tid) and no coroutine events.
-2. JSONL (an assumption, for coroutine events from USDT until the tracer
-   writes them): one object per line, an optional header first
+   other_pid, other_tgid, arg, flags}, little-endian, per-CPU order; with
+   the usdt probe, coroutine records of the same size (types 5-8: spawn,
+   ready, switch, exit) {u64 ts_ns; u16 version, type; u32 cpu, pid, tgid;
+   u64 coro, to}. It has no comm (threads are named by tid).
+2. JSONL (hand-written fixtures and other producers): one object per line, an optional header first
     {"schema": 1, "kind": "schedtrace-events", "t0_ns": N, "tgid": N, "lost": N}
 then events, ts_ns on CLOCK_MONOTONIC:
     {"ts_ns", "type": "switch", "cpu", "prev_tid", "prev_tgid", "prev_comm",
      "prev_state" ("R" preempted, else the blocked state), "next_tid",
      "next_tgid", "next_comm"}
     {"ts_ns", "type": "wakeup", "cpu", "tid", "tgid", "comm", "waker_tid"}
-    {"ts_ns", "type": "coro_create" | "coro_exit", "tid", "tgid", "coro"}
+    {"ts_ns", "type": "coro_create" | "coro_ready" | "coro_exit", "tid", "tgid", "coro"}
     {"ts_ns", "type": "coro_switch", "tid", "tgid", "from", "to"}
 ("pid" is accepted for "tid", as the kernel's sched_switch spells it.)
 Other types are counted and ignored. The file is found from the records.jsonl
@@ -59,7 +64,9 @@ class TraceError(Exception):
 SCHED_MAGIC = b"SCHEDEVT"
 SCHED_HEADER = struct.Struct("<8sIIII")
 SCHED_EVENT = struct.Struct("<QHHIIIIIII")
-SCHED_TYPES = {1: "switch", 2: "wakeup", 3: "wakeup_new", 4: "migrate"}
+CORO_EVENT = struct.Struct("<QHHIIIQQ")   # struct sched_coro_event
+SCHED_TYPES = {1: "switch", 2: "wakeup", 3: "wakeup_new", 4: "migrate",
+               5: "coro_create", 6: "coro_ready", 7: "coro_switch", 8: "coro_exit"}
 SCHED_F_VOLUNTARY = 0x2
 
 
@@ -79,7 +86,15 @@ def read_sched_events(data: bytes) -> tuple[dict, list[dict], list[str]]:
     for off in range(SCHED_HEADER.size, len(data) - rec_bytes + 1, rec_bytes):
         ts, _, typ, cpu, pid, tgid, opid, otgid, arg, flags = SCHED_EVENT.unpack_from(data, off)
         kind = SCHED_TYPES.get(typ, f"type{typ}")
-        if kind == "switch":
+        if kind.startswith("coro_"):
+            ts, _, _, cpu, pid, tgid, coro, to = CORO_EVENT.unpack_from(data, off)
+            ev = {"ts_ns": ts, "type": kind, "cpu": cpu, "tid": pid, "tgid": tgid}
+            if kind == "coro_switch":
+                ev.update({"from": coro, "to": to})
+            else:
+                ev["coro"] = coro
+            events.append(ev)
+        elif kind == "switch":
             events.append({"ts_ns": ts, "type": kind, "cpu": cpu, "prev_tid": pid,
                            "prev_tgid": tgid, "next_tid": opid, "next_tgid": otgid,
                            "prev_state": "S" if flags & SCHED_F_VOLUNTARY else "R"})
@@ -142,6 +157,7 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
     tgids: dict[int, int] = {}          # tid -> tgid
     running: dict[int, tuple[int, int]] = {}   # tid -> (start ns, cpu)
     coro_run: dict[int, tuple[int, int]] = {}  # tid -> (coro, start ns)
+    coro_tracks: dict[tuple[int, int], int] = {}  # (tid, coro) -> its track's tid
     alive: dict[int, tuple[int, int]] = {}     # coro -> (tid, tgid)
     unknown = 0
     last = t0
@@ -155,12 +171,15 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
                     "pid": tgids.get(tid, tid), "tid": tid, "ts": _us(start, t0),
                     "dur": max(_us(end, t0) - _us(start, t0), 0.0), "args": args})
 
+    def coro_track(tid: int, coro: int) -> int:
+        return coro_tracks.setdefault((tid, coro), CORO_TRACK_OFFSET + len(coro_tracks))
+
     def close_coro(tid: int, end: int) -> None:
         coro, start = coro_run.pop(tid)
         out.append({"ph": "X", "name": f"coro {coro}", "cat": "coro",
-                    "pid": tgids.get(tid, tid), "tid": tid + CORO_TRACK_OFFSET,
+                    "pid": tgids.get(tid, tid), "tid": coro_track(tid, coro),
                     "ts": _us(start, t0), "dur": max(_us(end, t0) - _us(start, t0), 0.0),
-                    "args": {"coro": coro}})
+                    "args": {"coro": coro, "thread": tid}})
 
     for ev in events:
         ts, kind = ev["ts_ns"], ev.get("type")
@@ -191,6 +210,12 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
             alive[coro] = (tid, tgids[tid])
             out.append({"ph": "b", "name": f"coro {coro}", "cat": "coro", "id": coro,
                         "pid": tgids[tid], "tid": tid, "ts": _us(ts, t0)})
+        elif kind == "coro_ready":
+            tid, coro = ev.get("tid"), ev.get("coro")
+            tgids.setdefault(tid, ev.get("tgid") or tid)
+            out.append({"ph": "i", "s": "t", "name": "ready", "cat": "coro",
+                        "pid": tgids[tid], "tid": coro_track(tid, coro), "ts": _us(ts, t0),
+                        "args": {"coro": coro}})
         elif kind == "coro_exit":
             tid, coro = ev.get("tid"), ev.get("coro")
             if tid in coro_run and coro_run[tid][0] == coro:
@@ -219,14 +244,20 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
     for tg in sorted(set(tgids.values())):
         meta_ev.append({"ph": "M", "name": "process_name", "pid": tg, "tid": tg,
                         "args": {"name": f"{names.get(tg, 'pid')} {tg}"}})
-    coro_tids = {e["tid"] for e in out if e.get("cat") == "coro" and e["ph"] == "X"}
+    # each thread's track first, its coroutines' tracks right under it
+    rank = {tid: i for i, tid in enumerate(sorted(set(names) | {t for t, _ in coro_tracks}))}
     for tid, comm in sorted(names.items()):
         meta_ev.append({"ph": "M", "name": "thread_name", "pid": tgids.get(tid, tid),
                         "tid": tid, "args": {"name": f"{comm} {tid}"}})
-    for ctid in sorted(coro_tids):
-        tid = ctid - CORO_TRACK_OFFSET
+        meta_ev.append({"ph": "M", "name": "thread_sort_index", "pid": tgids.get(tid, tid),
+                        "tid": tid, "args": {"sort_index": rank[tid] * 1000}})
+    for (tid, coro), ctid in sorted(coro_tracks.items()):
+        label = f"{tid} coro {coro}" + (" (scheduler)" if coro == 0 else "")
         meta_ev.append({"ph": "M", "name": "thread_name", "pid": tgids.get(tid, tid),
-                        "tid": ctid, "args": {"name": f"{tid} coroutines"}})
+                        "tid": ctid, "args": {"name": label}})
+        meta_ev.append({"ph": "M", "name": "thread_sort_index", "pid": tgids.get(tid, tid),
+                        "tid": ctid,
+                        "args": {"sort_index": rank[tid] * 1000 + 1 + min(coro, 998)}})
     other = {"format": TRACE_FORMAT, "t0_ns": t0, "events_read": len(events),
              "unknown_events": unknown, "lost": header.get("lost")}
     other.update(meta or {})

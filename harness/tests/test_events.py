@@ -189,3 +189,58 @@ def test_events_end_to_end_to_perfetto(tmp_path):
         assert abs(segments.get(t["tid"], 0) - t["switches"]) <= 1, (t, segments)
     # pingpong hands the token 2 x iterations times: at least that many switches
     assert sum(segments.values()) >= 2 * 2000
+
+
+CORO_EXP = """
+[[experiment]]
+task = "pingpong"
+models = ["coro"]
+probes = ["sched", "usdt"]
+events = true
+params = { iterations = 500 }
+"""
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+@pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
+def test_coroutine_tracks_from_a_real_run(tmp_path):
+    """The usdt probe streams coroutine spawn/ready/switch/exit into the same
+    file: each coroutine gets its own track under the thread it ran on, with
+    one run segment per coroutine switch the tracer counted."""
+    notes = subprocess.run(["readelf", "-n", str(WORKLOAD)], capture_output=True, text=True)
+    if "coro_switch" not in notes.stdout:
+        pytest.skip("build/workload has no schedlab:coro_switch USDT probe (no sys/sdt.h)")
+    cfg = write_config(tmp_path, "[run]\nrepetitions = 1\nseed = 1\ntimeout_s = 60\n"
+                       + CORO_EXP)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(cfg), "--out", str(out)], runner=ProcessRunner(cwd=REPO))
+    assert e.value.code == 0
+    (ln,), problems = record.load(out / "records.jsonl")
+    assert problems == [] and ln["status"] == "ok", ln["reason"]
+    st = ln["probes"]["schedtrace"]
+    assert st["probes"]["usdt"]["attached"], st["probes"]["usdt"]
+    assert st["lost"]["events"] == 0 and st["lost"]["usdt_events"] == 0
+    perfetto = tmp_path / "trace.json"
+    p = subprocess.run([str(REPO / "schedlab"), "trace", str(out), "--cell", ln["cell"],
+                        "--perfetto", str(perfetto)], capture_output=True, text=True,
+                       timeout=120, cwd=REPO)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(perfetto.read_text())
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((REPO / "harness" / "tests" / "data" / "chrome-trace.schema.json")
+                        .read_text())
+    jsonschema.validate(doc, schema)
+    assert trace.overlaps(doc) == []
+    runs = [ev for ev in doc["traceEvents"] if ev["ph"] == "X" and ev.get("cat") == "coro"]
+    # one segment per coroutine switch: each switch starts one, the next ends it
+    assert len(runs) == st["usdt"]["coro_switches"] > 0
+    tracks = {(ev["args"]["thread"], ev["args"]["coro"]): ev["tid"] for ev in runs}
+    assert len(set(tracks.values())) == len(tracks)         # a track per coroutine
+    threads = {t["tid"] for pr in st["processes"] for t in pr["threads"]}
+    assert {thread for thread, _ in tracks} <= threads        # under a traced thread
+    # every spawned coroutine ran, and so did the scheduler's own context
+    assert len({coro for _, coro in tracks}) == st["usdt"]["spawns"] + 1
+    lives = [ev for ev in doc["traceEvents"] if ev["ph"] == "b" and ev["cat"] == "coro"]
+    assert len(lives) == st["usdt"]["spawns"]

@@ -53,15 +53,22 @@ def test_content(traced_run, tmp_path):
     assert second["args"]["out"] == "preempted"
     assert [e["tid"] for e in kernel if e["tid"] != 500] == [501]
     coro = [e for e in ev if e["ph"] == "X" and e["cat"] == "coro"]
-    assert {e["tid"] for e in coro} == {500 + trace.CORO_TRACK_OFFSET}
+    assert all(e["args"]["thread"] == 500 for e in coro)
     assert [e["name"] for e in sorted(coro, key=lambda e: e["ts"])] == \
         ["coro 1", "coro 2", "coro 1", "coro 2", "coro 1"]
+    # one track per coroutine, under the thread it ran on
+    track = {e["name"]: e["tid"] for e in coro}
+    assert len(set(track.values())) == 2 and {e["tid"] for e in coro} == set(track.values())
+    assert all(t >= trace.CORO_TRACK_OFFSET for t in track.values())
     life = sorted((e["ph"], e["id"]) for e in ev if e["ph"] in "be")
     assert life == [("b", 1), ("b", 2), ("e", 1), ("e", 2)]
     wake = [e for e in ev if e["ph"] == "i"]
     assert len(wake) == 1 and wake[0]["tid"] == 500 and wake[0]["args"]["waker"] == 501
-    names = {e["args"]["name"] for e in ev if e["ph"] == "M"}
-    assert "500 coroutines" in names and "iou-wrk-500 501" in names
+    names = {e["args"]["name"] for e in ev if e["ph"] == "M" and "name" in e["args"]}
+    assert {"500 coro 1", "500 coro 2", "iou-wrk-500 501"} <= names
+    order = {e["tid"]: e["args"]["sort_index"] for e in ev
+             if e["ph"] == "M" and e["name"] == "thread_sort_index"}
+    assert order[500] < order[track["coro 1"]] < order[track["coro 2"]] < order[501]
 
 
 def test_overlap_detector_catches_overlap():
