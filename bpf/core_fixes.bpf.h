@@ -19,4 +19,10 @@
 #define PF_EXITING   0x00000004 /* set by exit_signals() early in do_exit() */
 #define PF_IO_WORKER 0x00000010 /* io_uring io-wq and SQPOLL threads (5.12+) */
 
+/* rq->clock_update_flags (kernel/sched/sched.h, since 4.11): a wakeup that
+ * preempts the running task sets REQ_SKIP (wakeup_preempt(), before the
+ * sched_wakeup tracepoint), and the next __schedule() on that run queue
+ * then leaves rq->clock where the wakeup left it. */
+#define RQCF_REQ_SKIP 0x01
+
 #endif

@@ -68,7 +68,7 @@ char LICENSE[] SEC("license") = "GPL";
 #endif
 
 /* Set by the loader between open and load. */
-const volatile bool targ_events = false; /* --events: write ring buffer records */
+const volatile bool targ_events = false;	     /* --events: write ring buffer records */
 const volatile __u32 targ_clock = SCHED_CLOCK_KTIME; /* --clock */
 const volatile __u32 targ_wake_sample = 1;	     /* --wake-sample: time 1 wakeup in N */
 
@@ -190,38 +190,90 @@ static __always_inline void keep_dead(struct sched_thread *s, struct task_struct
  * `runqueues` symbol is out of reach without CONFIG_KALLSYMS_ALL, but every
  * task points at its CPU's run queue through its CFS run queue
  * (CONFIG_FAIR_GROUP_SCHED; set_task_rq() keeps it for every class). */
+static __always_inline struct rq *rq_of(struct task_struct *t)
+{
+	return t->se.cfs_rq->rq;
+}
+
 static __always_inline __u64 rq_clock_of(struct task_struct *t)
 {
-	return t->se.cfs_rq->rq->clock;
+	return rq_of(t)->clock;
+}
+
+/* The work of the switch-in that began the on-CPU stretch now ending:
+ * its run-queue wait and the off-CPU time before it. */
+/* The wait that ended at a switch-in, from the kernel's own accounting: the
+ * part still pending then (rq clock - last_queued), plus what run_delay
+ * gained since our last switch-in (a wait cut in two by a migration while
+ * queued). false: the kernel saw no wait. */
+static __always_inline bool kernel_runq(struct sched_thread *s, const struct sched_cpu *c,
+					__u64 *lat)
+{
+	/* the task's last switch-out on the rq clock */
+	__u64 offcpu_kts = targ_clock == SCHED_CLOCK_KERNEL ? s->offcpu_ts : s->check.offcpu_kts;
+	__u64 before = c->run_delay - s->rd_mark;
+	bool marked = s->flags & SCHED_F_RD_MARK;
+	/* a stamp older than the task's last switch-out is left over from a
+	 * wait the kernel never closed (no sched_info_arrive() for it): the
+	 * task was not waiting since then, so it is not a wait */
+	bool queued = c->queued_at && c->queued_at >= offcpu_kts;
+	__u64 pending = queued && c->in_kts > c->queued_at ? c->in_kts - c->queued_at : 0;
+
+	*lat = pending + (marked ? before : 0);
+	/* what sched_info_arrive() made it at that switch-in */
+	s->rd_mark = c->run_delay + pending;
+	s->flags |= SCHED_F_RD_MARK;
+	return queued || (marked && before);
+}
+
+/* --clock both: the same wait through the kernel's accounting, beside. */
+static __always_inline void check_runq(struct sched_thread *s, const struct sched_cpu *c,
+				       __u64 ktime_lat)
+{
+	struct sched_clock_check *k = &s->check;
+	__u64 lat;
+
+	if (!kernel_runq(s, c, &lat))
+		return;
+	hist_add(&k->runq, lat);
+	hist_add(&k->diff, lat > ktime_lat ? lat - ktime_lat : ktime_lat - lat);
+	if (k->wake_skip) {
+		k->skipped++;
+		k->skipped_ktime_sum += ktime_lat;
+		k->skipped_kernel_sum += lat;
+	}
 }
 
 /* The work of the switch-in that began the on-CPU stretch now ending:
  * its run-queue wait and the off-CPU time before it. */
 static __always_inline void finish_switch_in(struct sched_thread *s, const struct sched_cpu *c)
 {
-	if (targ_clock == SCHED_CLOCK_KERNEL) {
-		/* the kernel's own accounting: the wait still pending at the
-		 * switch-in, plus what run_delay gained since our last one (a
-		 * wait cut in two by a migration while queued) */
-		__u64 before = c->run_delay - s->rd_mark;
-		bool marked = s->flags & SCHED_F_RD_MARK;
+	__u64 lat;
 
-		if (likely(c->queued || (marked && before)))
-			hist_add(&s->runq, c->pending + (marked ? before : 0));
+	if (targ_clock == SCHED_CLOCK_KERNEL) {
+		if (likely(kernel_runq(s, c, &lat)))
+			hist_add(&s->runq, lat);
 		else
 			count(SCHED_CNT_UNPAIRED_IN);
-		/* what sched_info_arrive() made it at that switch-in */
-		s->rd_mark = c->run_delay + c->pending;
-		s->flags |= SCHED_F_RD_MARK;
 	} else if (targ_wake_sample > 1 && s->enq_ts == SCHED_ENQ_UNSAMPLED) {
 		s->runq_unsampled++;
 	} else if (likely(s->enq_ts && s->enq_ts <= c->in_ts)) {
-		hist_add(&s->runq, c->in_ts - s->enq_ts);
+		lat = c->in_ts - s->enq_ts;
+		hist_add(&s->runq, lat);
+		if (targ_clock == SCHED_CLOCK_BOTH)
+			check_runq(s, c, lat);
 	} else {
 		count(SCHED_CNT_UNPAIRED_IN);
+		/* --clock both: keep the run_delay mark moving */
+		if (targ_clock == SCHED_CLOCK_BOTH)
+			kernel_runq(s, c, &lat);
 	}
 	if (likely(s->offcpu_ts))
 		hist_add(&s->offcpu, c->in_ts - s->offcpu_ts);
+	if (targ_clock == SCHED_CLOCK_BOTH && s->check.offcpu_kts)
+		s->check.offcpu_sum += c->in_kts - s->check.offcpu_kts;
+	if (targ_clock == SCHED_CLOCK_BOTH)
+		s->check.wake_skip = 0;
 	if (unlikely(!(s->flags & SCHED_F_SEEN_IN)))
 		s->flags |= SCHED_F_SEEN_IN;
 }
@@ -234,7 +286,7 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 	struct sched_cpu *c;
 	bool voluntary, next_maybe;
 	__u32 zero = 0;
-	__u64 now;
+	__u64 now, know = 0;
 
 	count_run(RUN_ST_SWITCH);
 	c = bpf_map_lookup_elem(&cpu_state, &zero);
@@ -260,15 +312,16 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 	}
 	/* __schedule() updated the rq clock just before this tracepoint
 	 * (unless a wakeup preemption asked it to skip the update) */
-	if (targ_clock == SCHED_CLOCK_KERNEL)
-		now = rq_clock_of(ps ? prev : next);
-	else
-		now = bpf_ktime_get_ns();
+	if (targ_clock != SCHED_CLOCK_KTIME)
+		know = rq_clock_of(ps ? prev : next);
+	now = targ_clock == SCHED_CLOCK_KERNEL ? know : bpf_ktime_get_ns();
 	voluntary = !preempt && prev_state != TASK_RUNNING;
 	if (ps) {
 		if (likely(c->pid == prev->pid)) {
 			finish_switch_in(ps, c);
 			hist_add(&ps->oncpu, now - c->in_ts);
+			if (targ_clock == SCHED_CLOCK_BOTH)
+				ps->check.oncpu_sum += know - c->in_kts;
 		} else {
 			count(SCHED_CNT_UNPAIRED_OUT);
 		}
@@ -289,22 +342,22 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 				ps->released_involuntary_switches++;
 		}
 		ps->offcpu_ts = now;
+		if (targ_clock == SCHED_CLOCK_BOTH)
+			ps->check.offcpu_kts = know;
 		if (unlikely(prev_state & TASK_DEAD))
 			keep_dead(ps, prev);
 	}
 	c->pid = next_maybe ? next->pid : 0;
 	if (next_maybe) {
 		c->in_ts = now;
-		if (targ_clock == SCHED_CLOCK_KERNEL) {
-			__u64 queued = next->sched_info.last_queued;
-
-			c->queued = queued != 0;
-			c->pending = queued && now > queued ? now - queued : 0;
+		if (targ_clock != SCHED_CLOCK_KTIME) {
+			c->queued_at = next->sched_info.last_queued;
 			c->run_delay = next->sched_info.run_delay;
+			c->in_kts = know;
 		}
 	}
 	if (targ_events)
-		emit(targ_clock == SCHED_CLOCK_KTIME ? now : bpf_ktime_get_ns(), SCHED_EV_SWITCH,
+		emit(targ_clock != SCHED_CLOCK_KERNEL ? now : bpf_ktime_get_ns(), SCHED_EV_SWITCH,
 		     prev, next, prev_state,
 		     (preempt ? SCHED_EV_F_PREEMPT : 0) | (voluntary ? SCHED_EV_F_VOLUNTARY : 0));
 	return 0;
@@ -324,7 +377,7 @@ int BPF_PROG(st_wakeup, struct task_struct *p)
 	 * blocked: it waits for nothing) or already waiting since a preemption
 	 * (the kernel's sched_info keeps that start too). --clock kernel: the
 	 * start is sched_info.last_queued, no clock read here. */
-	if (targ_clock == SCHED_CLOCK_KTIME && !p->on_cpu && !s->enq_ts) {
+	if (targ_clock != SCHED_CLOCK_KERNEL && !p->on_cpu && !s->enq_ts) {
 		if (targ_wake_sample > 1 && s->sample_left) {
 			/* --wake-sample: counted, not timed */
 			s->sample_left--;
@@ -333,6 +386,9 @@ int BPF_PROG(st_wakeup, struct task_struct *p)
 			s->enq_ts = bpf_ktime_get_ns();
 			s->sample_left = targ_wake_sample - 1;
 		}
+		/* --clock both: did this wakeup preempt (and so stall the rq clock)? */
+		if (targ_clock == SCHED_CLOCK_BOTH)
+			s->check.wake_skip = rq_of(p)->clock_update_flags & RQCF_REQ_SKIP;
 	}
 	if (targ_events)
 		emit(bpf_ktime_get_ns(), SCHED_EV_WAKEUP, p, bpf_get_current_task_btf(), 0, 0);
@@ -350,7 +406,7 @@ int BPF_PROG(st_wakeup_new, struct task_struct *p)
 	if (!s)
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (targ_clock == SCHED_CLOCK_KTIME)
+	if (targ_clock != SCHED_CLOCK_KERNEL)
 		s->enq_ts = now;
 	count(SCHED_CNT_BORN);
 	if (targ_events)

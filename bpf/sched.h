@@ -29,20 +29,37 @@ struct sched_hist {
 enum sched_clock {
 	SCHED_CLOCK_KTIME,  /* bpf_ktime_get_ns() at each event: exact, ~50 ns a read here */
 	SCHED_CLOCK_KERNEL, /* the scheduler's own: rq->clock, sched_info.last_queued/run_delay */
+	SCHED_CLOCK_BOTH,   /* ktime, and the kernel clock's figures beside it (check) */
+};
+
+/* --clock both: what the kernel clock would have reported for the same
+ * events, next to the ktime figures the thread's histograms hold. */
+struct sched_clock_check {
+	__u64 offcpu_kts;	  /* last switch-out on the rq clock */
+	__u64 oncpu_sum;	  /* on-CPU time on the rq clock, ns */
+	__u64 offcpu_sum;	  /* off-CPU time on the rq clock, ns */
+	__u64 skipped;		  /* run-queue waits begun by a wakeup that preempted:
+				   * the next rq clock update is skipped */
+	__u64 skipped_ktime_sum;  /* their ktime waits, summed */
+	__u64 skipped_kernel_sum; /* their kernel-clock waits, summed */
+	struct sched_hist runq;	  /* run-queue wait from sched_info, ns */
+	struct sched_hist diff;	  /* |ktime - kernel| per paired wait, ns */
+	__u32 wake_skip;	  /* the last wakeup asked the rq clock to skip */
+	__u32 pad;
 };
 
 struct sched_thread {
 	/* pairing state, bpf_ktime_get_ns() (CLOCK_MONOTONIC); 0 = unknown */
-	__u64 offcpu_ts; /* last switch-out */
-	__u64 enq_ts;	 /* became runnable: wakeup, or switched out still runnable */
-	__u64 start_ns;	 /* task->start_time: tells a reused tid apart */
-	__u64 rd_mark;	 /* --clock kernel: sched_info.run_delay once the last wait is added */
+	__u64 offcpu_ts;      /* last switch-out */
+	__u64 enq_ts;	      /* became runnable: wakeup, or switched out still runnable */
+	__u64 start_ns;	      /* task->start_time: tells a reused tid apart */
+	__u64 rd_mark;	      /* --clock kernel: sched_info.run_delay once the last wait is added */
 	__u64 runq_unsampled; /* --wake-sample N: waits after a wakeup left untimed */
 	__u32 sample_left;    /* --wake-sample N: wakeups until the next timed one */
 	__u32 pad;
-	__u32 pid;	 /* the thread id */
-	__u32 tgid;	 /* its process */
-	__u32 flags;	 /* SCHED_F_* */
+	__u32 pid;   /* the thread id */
+	__u32 tgid;  /* its process */
+	__u32 flags; /* SCHED_F_* */
 	__u32 last_cpu;
 	__u64 switches; /* switch-outs */
 	__u64 voluntary_switches;
@@ -57,6 +74,7 @@ struct sched_thread {
 	struct sched_hist oncpu;  /* switch-in -> switch-out, ns */
 	struct sched_hist offcpu; /* switch-out -> switch-in, ns */
 	char comm[16];
+	struct sched_clock_check check; /* --clock both only */
 };
 
 /* Per-CPU (array map `cpu_state`): the task this CPU switched in last, when
@@ -64,10 +82,11 @@ struct sched_thread {
  * done at its switch-out, which happens on the same CPU, so a switch looks up
  * only one task's storage, prev's. */
 struct sched_cpu {
-	__u32 pid;	 /* 0: the task on this CPU is not ours */
-	__u32 queued;	 /* --clock kernel: sched_info.last_queued was set */
+	__u32 pid; /* 0: the task on this CPU is not ours */
+	__u32 pad;
 	__u64 in_ts;	 /* its switch-in */
-	__u64 pending;	 /* --clock kernel: switch-in - sched_info.last_queued */
+	__u64 in_kts;	 /* --clock kernel/both: its switch-in on the rq clock */
+	__u64 queued_at; /* --clock kernel: sched_info.last_queued at switch-in */
 	__u64 run_delay; /* --clock kernel: sched_info.run_delay at switch-in */
 };
 
@@ -133,7 +152,6 @@ struct sched_event {
 	__u32 arg;   /* switch: prev_state; migrate: destination CPU */
 	__u32 flags; /* SCHED_EV_F_* */
 };
-
 
 /* A coroutine event, the same size as struct sched_event, in the same
  * stream: pid/tgid is the scheduler thread that fired the USDT probe. */

@@ -59,11 +59,14 @@ static const char usage_text[] =
 	"                       from the probes' own counters and no run time\n"
 	"                       (cost.method own_counts)\n"
 	"  --no-cost            the default (kept for old scripts)\n"
-	"  --clock ktime|kernel where the sched probe's times come from: ktime reads\n"
+	"  --clock ktime|kernel|both\n"
+	"                       where the sched probe's times come from: ktime reads\n"
 	"                       the clock at every switch and wakeup (exact); kernel\n"
 	"                       takes the scheduler's own rq clock and run-queue\n"
 	"                       accounting (no clock read; a wait that ends in a wakeup\n"
-	"                       preemption reads short: docs/tracer.md) (def: ktime)\n"
+	"                       preemption reads short: docs/tracer.md); both is ktime\n"
+	"                       with the kernel's figures for the same events beside it\n"
+	"                       (clock_check), to see the difference (def: ktime)\n"
 	"  --wake-sample N      with --clock ktime: time the run-queue wait of 1 wakeup\n"
 	"                       in N (counts stay exact; the histogram says it was\n"
 	"                       sampled and from how many waits) (def: 1, every one)\n"
@@ -267,12 +270,16 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 				o->clock = SCHED_CLOCK_KTIME;
 			else if (!strcmp(optarg, "kernel"))
 				o->clock = SCHED_CLOCK_KERNEL;
+			else if (!strcmp(optarg, "both"))
+				o->clock = SCHED_CLOCK_BOTH;
 			else
-				return bad_input("--clock: '%s' is not ktime or kernel", optarg);
+				return bad_input("--clock: '%s' is not ktime, kernel or both",
+						 optarg);
 			break;
 		case O_WAKE_SAMPLE:
 			if (parse_uint(optarg, 1u << 20, &o->wake_sample))
-				return bad_input("--wake-sample: '%s' is not in 1..1048576", optarg);
+				return bad_input("--wake-sample: '%s' is not in 1..1048576",
+						 optarg);
 			break;
 		case 'v':
 			o->verbose = true;

@@ -87,6 +87,13 @@ static void thread_merge(struct sched_thread *dst, const struct sched_thread *sr
 	hist_merge(&dst->runq, &src->runq);
 	hist_merge(&dst->oncpu, &src->oncpu);
 	hist_merge(&dst->offcpu, &src->offcpu);
+	dst->check.oncpu_sum += src->check.oncpu_sum;
+	dst->check.offcpu_sum += src->check.offcpu_sum;
+	dst->check.skipped += src->check.skipped;
+	dst->check.skipped_ktime_sum += src->check.skipped_ktime_sum;
+	dst->check.skipped_kernel_sum += src->check.skipped_kernel_sum;
+	hist_merge(&dst->check.runq, &src->check.runq);
+	hist_merge(&dst->check.diff, &src->check.diff);
 }
 
 static void usdt_merge(struct usdt_proc *dst, const struct usdt_proc *src)

@@ -137,6 +137,7 @@ static void json_dist(struct json *j, const char *key, const struct sched_hist *
 }
 
 static unsigned wake_sample; /* --wake-sample, for the run-queue histograms */
+static bool clock_check;     /* --clock both */
 
 /* The counters and distributions a thread, a process and the totals share. */
 static void json_sched(struct json *j, const struct sched_thread *s)
@@ -158,6 +159,18 @@ static void json_sched(struct json *j, const struct sched_thread *s)
 	json_obj_close(j);
 	json_dist(j, "oncpu_ns", &s->oncpu);
 	json_dist(j, "offcpu_ns", &s->offcpu);
+	if (clock_check) {
+		/* the kernel clock's figures for the same events (--clock both) */
+		json_obj_open(j, "clock_check");
+		json_dist(j, "runq_latency_ns", &s->check.runq);
+		json_dist(j, "runq_abs_diff_ns", &s->check.diff);
+		json_u64(j, "oncpu_sum_ns", s->check.oncpu_sum);
+		json_u64(j, "offcpu_sum_ns", s->check.offcpu_sum);
+		json_u64(j, "skipped_clock_waits", s->check.skipped);
+		json_u64(j, "skipped_clock_ktime_sum_ns", s->check.skipped_ktime_sum);
+		json_u64(j, "skipped_clock_kernel_sum_ns", s->check.skipped_kernel_sum);
+		json_obj_close(j);
+	}
 }
 
 static void json_thread(struct json *j, const struct trace_thread *th)
@@ -391,6 +404,7 @@ int trace_write_json(struct tracer *t, const struct trace_data *d, FILE *out)
 	struct json j;
 
 	wake_sample = t->opts.wake_sample;
+	clock_check = t->opts.clock == SCHED_CLOCK_BOTH;
 	json_init(&j, out);
 	json_obj_open(&j, NULL);
 	json_u64(&j, "schema", TRACE_SCHEMA);
@@ -416,7 +430,10 @@ int trace_write_json(struct tracer *t, const struct trace_data *d, FILE *out)
 	json_u64(&j, "duration_ns", t->end_ns - t->start_ns);
 	json_probes(&j, t);
 	json_obj_open(&j, "timing");
-	json_str(&j, "clock", t->opts.clock == SCHED_CLOCK_KERNEL ? "kernel" : "ktime");
+	json_str(&j, "clock",
+		 t->opts.clock == SCHED_CLOCK_KERNEL ? "kernel"
+		 : t->opts.clock == SCHED_CLOCK_BOTH ? "both"
+						     : "ktime");
 	json_u64(&j, "wake_sample_every", t->opts.wake_sample);
 	json_obj_close(&j);
 

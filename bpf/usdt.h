@@ -13,8 +13,8 @@
 
 #include "sched.h" /* struct sched_hist */
 
-#define USDT_PROVIDER  "schedlab"
-#define USDT_MAX_READY	  (1 << 18)
+#define USDT_PROVIDER	 "schedlab"
+#define USDT_MAX_READY	 (1 << 18)
 #define USDT_MAX_THREADS 4096
 
 struct usdt_proc {
@@ -34,9 +34,9 @@ struct usdt_ready_key {
 };
 
 enum usdt_count {
-	USDT_CNT_LOST_PROCS, /* `usdt_threads` full: a scheduler thread is not counted */
-	USDT_CNT_LOST_READY, /* `ready` full: a latency sample is lost */
-	USDT_CNT_UNPAIRED,   /* switch to a coroutine with no ready time */
+	USDT_CNT_LOST_PROCS,  /* `usdt_threads` full: a scheduler thread is not counted */
+	USDT_CNT_LOST_READY,  /* `ready` full: a latency sample is lost */
+	USDT_CNT_UNPAIRED,    /* switch to a coroutine with no ready time */
 	USDT_CNT_LOST_EVENTS, /* --events: ring buffer full, a coroutine event dropped */
 	USDT_CNT_EVENTS,      /* --events: coroutine event records written */
 	USDT_CNT_NR,
