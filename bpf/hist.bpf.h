@@ -1,10 +1,10 @@
 /* hist.bpf.h: the log2 histogram update shared by the probes (struct
- * sched_hist, sched.h). Plain increments: each histogram has one writer at a
- * time (its thread, or its process's single coroutine scheduler). */
+ * log2_hist, hist.h). Plain increments: each histogram has one writer at a
+ * time (its thread, or one coroutine scheduler thread). */
 #ifndef SCHEDLAB_HIST_BPF_H
 #define SCHEDLAB_HIST_BPF_H
 
-#include "sched.h"
+#include "hist.h"
 
 static __always_inline __u32 log2_u64(__u64 v)
 {
@@ -29,12 +29,12 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-static __always_inline void hist_add(struct sched_hist *h, __u64 v)
+static __always_inline void hist_add(struct log2_hist *h, __u64 v)
 {
 	__u32 slot = log2_u64(v);
 
-	if (slot >= SCHED_HIST_SLOTS)
-		slot = SCHED_HIST_SLOTS - 1;
+	if (slot >= HIST_SLOTS)
+		slot = HIST_SLOTS - 1;
 	h->slots[slot]++;
 	if (!h->n || v < h->min)
 		h->min = v;

@@ -6,7 +6,7 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, RUN_NR);
+	__uint(max_entries, RUNS_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 } runs SEC(".maps");

@@ -59,6 +59,7 @@
 #include "sched.h"
 #include "track.bpf.h"
 #include "runs.bpf.h"
+#include "events.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -101,12 +102,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sched_cpu);
 } cpu_state SEC(".maps");
-
-/* Sized by the loader: one page when --events is off. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
-} events SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {
@@ -151,7 +146,7 @@ static __always_inline struct sched_thread *thread_of(struct task_struct *t)
 static __always_inline void emit(__u64 now, __u16 type, struct task_struct *t,
 				 struct task_struct *other, __u32 arg, __u32 flags)
 {
-	struct sched_event *e;
+	struct event_sched *e;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -159,7 +154,7 @@ static __always_inline void emit(__u64 now, __u16 type, struct task_struct *t,
 		return;
 	}
 	e->ts_ns = now;
-	e->version = SCHED_EVENTS_VERSION;
+	e->version = EVENTS_VERSION;
 	e->type = type;
 	e->cpu = bpf_get_smp_processor_id();
 	e->pid = t->pid;
@@ -288,7 +283,7 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 	__u32 zero = 0;
 	__u64 now, know = 0;
 
-	count_run(RUN_ST_SWITCH);
+	count_run(SCHED_RUN_SWITCH);
 	c = bpf_map_lookup_elem(&cpu_state, &zero);
 	if (!c)
 		return 0;
@@ -357,9 +352,9 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 		}
 	}
 	if (targ_events)
-		emit(targ_clock != SCHED_CLOCK_KERNEL ? now : bpf_ktime_get_ns(), SCHED_EV_SWITCH,
-		     prev, next, prev_state,
-		     (preempt ? SCHED_EV_F_PREEMPT : 0) | (voluntary ? SCHED_EV_F_VOLUNTARY : 0));
+		emit(targ_clock != SCHED_CLOCK_KERNEL ? now : bpf_ktime_get_ns(), EV_SWITCH, prev,
+		     next, prev_state,
+		     (preempt ? EV_F_PREEMPT : 0) | (voluntary ? EV_F_VOLUNTARY : 0));
 	return 0;
 }
 
@@ -368,7 +363,7 @@ int BPF_PROG(st_wakeup, struct task_struct *p)
 {
 	struct sched_thread *s = thread_of(p);
 
-	count_run(RUN_ST_WAKEUP);
+	count_run(SCHED_RUN_WAKEUP);
 	/* not ours */
 	if (!s)
 		return 0;
@@ -391,7 +386,7 @@ int BPF_PROG(st_wakeup, struct task_struct *p)
 			s->check.wake_skip = rq_of(p)->clock_update_flags & RQCF_REQ_SKIP;
 	}
 	if (targ_events)
-		emit(bpf_ktime_get_ns(), SCHED_EV_WAKEUP, p, bpf_get_current_task_btf(), 0, 0);
+		emit(bpf_ktime_get_ns(), EV_WAKEUP, p, bpf_get_current_task_btf(), 0, 0);
 	return 0;
 }
 
@@ -401,7 +396,7 @@ int BPF_PROG(st_wakeup_new, struct task_struct *p)
 	struct sched_thread *s = thread_of(p);
 	__u64 now;
 
-	count_run(RUN_ST_WAKEUP_NEW);
+	count_run(SCHED_RUN_WAKEUP_NEW);
 	/* not ours */
 	if (!s)
 		return 0;
@@ -410,7 +405,7 @@ int BPF_PROG(st_wakeup_new, struct task_struct *p)
 		s->enq_ts = now;
 	count(SCHED_CNT_BORN);
 	if (targ_events)
-		emit(now, SCHED_EV_WAKEUP_NEW, p, bpf_get_current_task_btf(), 0, 0);
+		emit(now, EV_WAKEUP_NEW, p, bpf_get_current_task_btf(), 0, 0);
 	return 0;
 }
 
@@ -419,13 +414,13 @@ int BPF_PROG(st_migrate, struct task_struct *p, int dest_cpu)
 {
 	struct sched_thread *s = thread_of(p);
 
-	count_run(RUN_ST_MIGRATE);
+	count_run(SCHED_RUN_MIGRATE);
 	/* not ours */
 	if (!s)
 		return 0;
 	s->migrations++;
 	s->last_cpu = dest_cpu;
 	if (targ_events)
-		emit(bpf_ktime_get_ns(), SCHED_EV_MIGRATE, p, NULL, dest_cpu, 0);
+		emit(bpf_ktime_get_ns(), EV_MIGRATE, p, NULL, dest_cpu, 0);
 	return 0;
 }

@@ -8,15 +8,16 @@
 #ifndef SCHEDLAB_BPF_SCHED_H
 #define SCHEDLAB_BPF_SCHED_H
 
-/* log2 histogram: slot i holds values in [2^i, 2^(i+1)), slot 0 holds 0 and 1. */
-#define SCHED_HIST_SLOTS 64
+#include "events.h"
+#include "hist.h"
 
-struct sched_hist {
-	__u64 n;
-	__u64 sum;
-	__u64 min; /* meaningful only when n > 0 */
-	__u64 max;
-	__u64 slots[SCHED_HIST_SLOTS];
+/* Programs, in the order of the `runs` map (runs.h). */
+enum sched_run {
+	SCHED_RUN_SWITCH,
+	SCHED_RUN_WAKEUP,
+	SCHED_RUN_WAKEUP_NEW,
+	SCHED_RUN_MIGRATE,
+	SCHED_RUN_NR,
 };
 
 /* Thread flags. */
@@ -42,8 +43,8 @@ struct sched_clock_check {
 				   * the next rq clock update is skipped */
 	__u64 skipped_ktime_sum;  /* their ktime waits, summed */
 	__u64 skipped_kernel_sum; /* their kernel-clock waits, summed */
-	struct sched_hist runq;	  /* run-queue wait from sched_info, ns */
-	struct sched_hist diff;	  /* |ktime - kernel| per paired wait, ns */
+	struct log2_hist runq;	  /* run-queue wait from sched_info, ns */
+	struct log2_hist diff;	  /* |ktime - kernel| per paired wait, ns */
 	__u32 wake_skip;	  /* the last wakeup asked the rq clock to skip */
 	__u32 pad;
 };
@@ -70,9 +71,9 @@ struct sched_thread {
 	 * into its process (sighand gone): getrusage and wait4 never see them */
 	__u64 released_voluntary_switches;
 	__u64 released_involuntary_switches;
-	struct sched_hist runq;	  /* runnable -> switched in, ns */
-	struct sched_hist oncpu;  /* switch-in -> switch-out, ns */
-	struct sched_hist offcpu; /* switch-out -> switch-in, ns */
+	struct log2_hist runq;	 /* runnable -> switched in, ns */
+	struct log2_hist oncpu;	 /* switch-in -> switch-out, ns */
+	struct log2_hist offcpu; /* switch-out -> switch-in, ns */
 	char comm[16];
 	struct sched_clock_check check; /* --clock both only */
 };
@@ -111,58 +112,6 @@ enum sched_count {
 	SCHED_CNT_LOST_EVENTS,	  /* ring buffer full: event record dropped */
 	SCHED_CNT_EVENTS,	  /* event records written */
 	SCHED_CNT_NR,
-};
-
-/* --events FILE: the file starts with one struct sched_events_header, then
- * fixed-size struct sched_event records in the order they were drained
- * (per-CPU order; sort by ts_ns for a global order). */
-#define SCHED_EVENTS_MAGIC   "SCHEDEVT"
-#define SCHED_EVENTS_VERSION 1
-
-struct sched_events_header {
-	char magic[8];	    /* SCHED_EVENTS_MAGIC, not NUL-terminated */
-	__u32 version;	    /* SCHED_EVENTS_VERSION */
-	__u32 record_bytes; /* sizeof(struct sched_event) */
-	__u32 root_tgid;
-	__u32 pad;
-};
-
-enum sched_event_type {
-	SCHED_EV_SWITCH = 1,	 /* pid/tgid: prev; other_*: next */
-	SCHED_EV_WAKEUP = 2,	 /* pid/tgid: the woken task; other_*: the waker */
-	SCHED_EV_WAKEUP_NEW = 3, /* pid/tgid: the new task; other_*: its creator */
-	SCHED_EV_MIGRATE = 4,	 /* pid/tgid: the task; arg: destination CPU */
-	/* struct sched_coro_event, written by usdt.bpf.c */
-	SCHED_EV_CORO_SPAWN = 5,
-	SCHED_EV_CORO_READY = 6,
-	SCHED_EV_CORO_SWITCH = 7,
-	SCHED_EV_CORO_EXIT = 8,
-};
-
-#define SCHED_EV_F_PREEMPT   0x1 /* switch: the preempt argument was set */
-#define SCHED_EV_F_VOLUNTARY 0x2 /* switch: counted voluntary (see sched.bpf.c) */
-
-struct sched_event {
-	__u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u16 version; /* SCHED_EVENTS_VERSION */
-	__u16 type;    /* enum sched_event_type */
-	__u32 cpu;
-	__u32 pid, tgid;
-	__u32 other_pid, other_tgid;
-	__u32 arg;   /* switch: prev_state; migrate: destination CPU */
-	__u32 flags; /* SCHED_EV_F_* */
-};
-
-/* A coroutine event, the same size as struct sched_event, in the same
- * stream: pid/tgid is the scheduler thread that fired the USDT probe. */
-struct sched_coro_event {
-	__u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u16 version; /* SCHED_EVENTS_VERSION */
-	__u16 type;    /* SCHED_EV_CORO_* */
-	__u32 cpu;
-	__u32 pid, tgid;
-	__u64 coro; /* the coroutine; switch: the one switched from */
-	__u64 to;   /* switch: the coroutine switched to; else 0 */
 };
 
 #endif

@@ -1,9 +1,9 @@
 /* schedtrace: run a command (or watch a process) under the schedlab eBPF
  * probes and write one JSON document about what the scheduler did to it.
  *
- * The probes' design is in the opening comments of bpf/sched.bpf.c,
- * bpf/uring.bpf.c, bpf/usdt.bpf.c and bpf/track.bpf.c; the document is
- * described in DESIGN.md ("The tracer") and schemas/tracer.schema.json.
+ * The probes are the table in probe_table.c (probe.h says what a probe
+ * declares); each one's design is in the opening comment of its .bpf.c. The
+ * document is described in docs/tracer.md and schemas/tracer.schema.json.
  *
  * Lifecycle (command mode): resolve the command, load and attach the probes,
  * fork a child that blocks on a pipe before exec, put its pid in `tracked`,
@@ -27,7 +27,8 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
-#include "trace.h"
+#include "lib/json.h"
+#include "probe.h"
 
 #define EXIT_BAD_INPUT 2
 #define EXIT_SKIP      77
@@ -39,12 +40,13 @@ static const char usage_text[] =
 	"Runs CMD under eBPF probes on the kernel scheduler (and io_uring, and the\n"
 	"coroutine runtime's USDT probes), following its threads and descendants,\n"
 	"and writes one JSON document. CMD's stdout and stderr pass through; the exit\n"
-	"status is CMD's (128+N if a signal N killed it). Design: bpf/sched.bpf.c.\n"
+	"status is CMD's (128+N if a signal N killed it). Design: docs/tracer.md.\n"
 	"\n"
 	"  --json FILE          write the JSON document to FILE (def: a summary on stderr)\n"
-	"  --events FILE        also write a per-event record stream (struct sched_event,\n"
-	"                       bpf/sched.h) to FILE; off by default, it costs more\n"
-	"  --probes LIST        comma-separated: sched, uring, usdt (def: sched)\n"
+	"  --events FILE        also write a per-event record stream (bpf/events.h) to\n"
+	"                       FILE; off by default, it costs more\n"
+	"  --probes LIST        comma-separated, of the probes below (def: the starred)\n"
+	"  --list               the probes as JSON, and exit\n"
 	"  --pid PID            trace a running process instead of a command\n"
 	"  --duration SECONDS   with --pid: stop after this long (def: until it exits\n"
 	"                       or SIGINT/SIGTERM)\n"
@@ -54,7 +56,7 @@ static const char usage_text[] =
 	"  --events-kb N        ring buffer size for --events, KiB, power of 2 (def: 8192)\n"
 	"  --cost               turn on the kernel's BPF run-time statistics for the run,\n"
 	"                       so cost has the probes' run time (cost.method bpf_stats);\n"
-	"                       they slow every BPF program run system-wide (about 8%\n"
+	"                       they slow every BPF program run system-wide (about 8%%\n"
 	"                       of a thread hand-off here). Default: cost has run counts\n"
 	"                       from the probes' own counters and no run time\n"
 	"                       (cost.method own_counts)\n"
@@ -73,6 +75,9 @@ static const char usage_text[] =
 	"  -v, --verbose        libbpf's messages\n"
 	"  -h, --help           this text\n"
 	"\n"
+	"PROBES\n"
+	"%s"
+	"\n"
 	"Exit status: CMD's; 2 bad input; 77 cannot trace here (needs root and BTF);\n"
 	"1 the tracer failed while running.\n"
 	"\n"
@@ -89,10 +94,65 @@ static int bad_input(const char *fmt, const char *arg)
 	return EXIT_BAD_INPUT;
 }
 
+/* "a, b, c": the probes --probes accepts, from the table */
+static void selectable(char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (int i = 0; probe_table[i]; i++)
+		if (!probe_table[i]->always)
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? ", " : "",
+				 probe_table[i]->name);
+}
+
+static void print_usage(void)
+{
+	char list[2048] = "";
+
+	for (int i = 0; probe_table[i]; i++) {
+		const struct probe_ops *p = probe_table[i];
+
+		if (!p->always)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "  %-7s%c %s\n",
+				 p->name, p->is_default ? '*' : ' ', p->summary);
+	}
+	printf(usage_text, list);
+}
+
+/* --list: the probes as JSON, like `workload --list` for tasks */
+static void print_list(void)
+{
+	struct json j;
+
+	json_init(&j, stdout);
+	json_obj_open(&j, NULL);
+	json_u64(&j, "schema", TRACE_SCHEMA);
+	json_arr_open(&j, "probes");
+	for (int i = 0; probe_table[i]; i++) {
+		const struct probe_ops *p = probe_table[i];
+
+		json_obj_open(&j, NULL);
+		json_str(&j, "name", p->name);
+		json_str(&j, "summary", p->summary);
+		/* always: loaded whatever --probes says, not a --probes value */
+		json_bool(&j, "selectable", !p->always);
+		json_bool(&j, "default", p->is_default);
+		json_bool(&j, "events", p->writes_events);
+		json_arr_open(&j, "programs");
+		for (unsigned r = 0; r < p->nruns; r++)
+			json_str(&j, NULL, p->runs[r]);
+		json_arr_close(&j);
+		json_obj_close(&j);
+	}
+	json_arr_close(&j);
+	json_obj_close(&j);
+	fputc('\n', stdout);
+}
+
 static int parse_probes(const char *list, unsigned *out)
 {
-	char buf[256], *save = NULL;
+	char buf[256], known[256], *save = NULL;
 
+	selectable(known, sizeof(known));
 	if (strlen(list) >= sizeof(buf))
 		return -EINVAL;
 	strcpy(buf, list);
@@ -100,19 +160,17 @@ static int parse_probes(const char *list, unsigned *out)
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int p;
 
-		for (p = 0; p < PROBE_NR; p++)
-			if (!strcmp(tok, probe_names[p]))
+		for (p = 0; probe_table[p]; p++)
+			if (!probe_table[p]->always && !strcmp(tok, probe_table[p]->name))
 				break;
-		if (p == PROBE_NR) {
-			fprintf(stderr,
-				"schedtrace: unknown probe '%s' (known: sched, uring, usdt)\n",
-				tok);
+		if (!probe_table[p]) {
+			fprintf(stderr, "schedtrace: unknown probe '%s' (known: %s)\n", tok, known);
 			return -EINVAL;
 		}
 		*out |= 1u << p;
 	}
 	if (!*out) {
-		fprintf(stderr, "schedtrace: --probes needs at least one of sched, uring, usdt\n");
+		fprintf(stderr, "schedtrace: --probes needs at least one of %s\n", known);
 		return -EINVAL;
 	}
 	return 0;
@@ -169,7 +227,10 @@ static int resolve_command(const char *cmd, char *out, size_t len)
 	return -ENOENT;
 }
 
-/* Returns 0, an exit status (2) for bad input, or -1 for --help. */
+/* --clock, in the order of the sched probe's enum sched_clock */
+static const char *const clock_names[] = {"ktime", "kernel", "both"};
+
+/* Returns 0, an exit status (2) for bad input, -1 for --help, -2 for --list. */
 static int parse_args(int argc, char **argv, struct trace_opts *o)
 {
 	enum {
@@ -185,7 +246,8 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		O_NO_COST,
 		O_COST,
 		O_CLOCK,
-		O_WAKE_SAMPLE
+		O_WAKE_SAMPLE,
+		O_LIST
 	};
 	static const struct option longopts[] = {
 		{"json", required_argument, NULL, O_JSON},
@@ -200,6 +262,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		{"cost", no_argument, NULL, O_COST},
 		{"clock", required_argument, NULL, O_CLOCK},
 		{"wake-sample", required_argument, NULL, O_WAKE_SAMPLE},
+		{"list", no_argument, NULL, O_LIST},
 		{"no-cost", no_argument, NULL, O_NO_COST},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -208,7 +271,10 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 	unsigned pid = 0;
 	int c;
 
-	o->probes = 1u << PROBE_SCHED;
+	o->probes = 0;
+	for (int p = 0; probe_table[p]; p++)
+		if (probe_table[p]->is_default)
+			o->probes |= 1u << p;
 	o->max_threads = 65536;
 	o->max_thread_rows = 1024;
 	o->events_kb = 8192;
@@ -266,16 +332,15 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			o->cost = true;
 			break;
 		case O_CLOCK:
-			if (!strcmp(optarg, "ktime"))
-				o->clock = SCHED_CLOCK_KTIME;
-			else if (!strcmp(optarg, "kernel"))
-				o->clock = SCHED_CLOCK_KERNEL;
-			else if (!strcmp(optarg, "both"))
-				o->clock = SCHED_CLOCK_BOTH;
-			else
+			for (o->clock = 0; o->clock < 3; o->clock++)
+				if (!strcmp(optarg, clock_names[o->clock]))
+					break;
+			if (o->clock == 3)
 				return bad_input("--clock: '%s' is not ktime, kernel or both",
 						 optarg);
 			break;
+		case O_LIST:
+			return -2;
 		case O_WAKE_SAMPLE:
 			if (parse_uint(optarg, 1u << 20, &o->wake_sample))
 				return bad_input("--wake-sample: '%s' is not in 1..1048576",
@@ -290,7 +355,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			return bad_input("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
-	if (o->wake_sample > 1 && o->clock != SCHED_CLOCK_KTIME)
+	if (o->wake_sample > 1 && o->clock != 0)
 		return bad_input("%s", "--wake-sample needs --clock ktime (the kernel clock reads "
 				       "no clock at a wakeup: nothing to save)");
 	if (o->pid) {
@@ -403,7 +468,7 @@ static int print_summary_now(struct tracer *t)
 	err = trace_collect(t, &d);
 	if (!err)
 		trace_print_summary(t, &d, stderr);
-	trace_data_free(&d);
+	trace_data_free(t, &d);
 	return err;
 }
 
@@ -477,7 +542,8 @@ static int wait_loop(struct tracer *t, int sfd, int pidfd)
 
 int main(int argc, char **argv)
 {
-	struct tracer t = {.stats_fd = -1, .root = -1};
+	struct tracer t = {
+		.stats_fd = -1, .root = -1, .events_fd = -1, .tracked_fd = -1, .bloom_fd = -1};
 	struct trace_data d = {};
 	sigset_t mask, oldmask;
 	const char *why;
@@ -487,14 +553,19 @@ int main(int argc, char **argv)
 	bool mask_set = false;
 
 	err = parse_args(argc, argv, &t.opts);
-	if (err < 0) {
-		fputs(usage_text, stdout);
+	if (err == -1)
+		print_usage();
+	if (err == -2)
+		print_list();
+	if (err < 0)
 		return 0;
-	}
 	if (err)
 		return err;
-	for (int p = 0; p < PROBE_NR; p++)
-		t.probe[p].wanted = t.opts.probes & (1u << p);
+	for (int p = 0; probe_table[p] && p < PROBES_MAX; p++) {
+		t.probe[p].ops = probe_table[p];
+		t.probe[p].wanted = probe_table[p]->always || (t.opts.probes & (1u << p));
+		t.nprobes++;
+	}
 
 	if (t.opts.pid) {
 		t.root = tgid_of(t.opts.pid);
@@ -536,6 +607,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 
+	if ((err = trace_events_create(&t)))
+		goto cleanup;
 	err = trace_probes_open(&t);
 	if (err) {
 		/* EPERM here: lockdown or a seccomp/LSM policy, not a bug */
@@ -547,8 +620,8 @@ int main(int argc, char **argv)
 	{
 		bool any = false;
 
-		for (int p = 0; p < PROBE_NR; p++)
-			any |= t.probe[p].attached;
+		for (int p = 0; p < t.nprobes; p++)
+			any |= t.probe[p].attached && !t.probe[p].ops->always;
 		if (!any) {
 			fprintf(stderr,
 				"schedtrace: none of the requested probes could be attached\n");
@@ -564,14 +637,14 @@ int main(int argc, char **argv)
 			status = errno == ESRCH ? EXIT_BAD_INPUT : 1;
 			goto cleanup;
 		}
-		err = trace_track_add(&t, t.root);
+		err = trace_follow(&t, t.root);
 	} else {
 		err = spawn_stopped(&t, &oldmask, &go_fd, &err_fd);
 		if (err) {
 			fprintf(stderr, "schedtrace: fork: %s\n", strerror(-err));
 			goto cleanup;
 		}
-		err = trace_track_add(&t, t.root);
+		err = trace_follow(&t, t.root);
 	}
 	if (err) {
 		fprintf(stderr, "schedtrace: track pid %d: %s\n", t.root, strerror(-err));
@@ -611,7 +684,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (!t.opts.pid)
-		t.all_rows_final = trace_wait_rows(&t, 1000);
+		t.all_rows_final = trace_settle(&t, 1000);
 	if ((err = trace_events_drain(&t))) {
 		fprintf(stderr, "schedtrace: draining events: %s\n", strerror(-err));
 		goto cleanup;
@@ -650,7 +723,7 @@ cleanup:
 		kill(t.root, SIGTERM);
 		waitpid(t.root, NULL, 0);
 	}
-	trace_data_free(&d);
+	trace_data_free(&t, &d);
 	trace_events_close(&t);
 	trace_probes_close(&t);
 	if (json)

@@ -1,9 +1,14 @@
 /* trace.h: the schedtrace loader's internals, shared by its files:
  *   schedtrace.c      command line, the traced command's lifecycle, signals
- *   trace_probes.c    open, load, attach, detach the BPF objects; cost
- *   trace_collect.c   read the maps into rows, processes and totals
+ *   probe.h           what a probe declares (struct probe_ops)
+ *   probe_table.c     the probes, in load order
+ *   trace_probes.c    open, attach, detach every probe of the table; cost
+ *   trace_collect.c   processes and what the probes collected
  *   trace_report.c    the JSON document and the human summary
- *   trace_events.c    --events: drain the ring buffer into a file
+ *   trace_events.c    --events: the shared ring buffer, drained into a file
+ * A probe itself is bpf/<probe>.bpf.c (the BPF programs), bpf/<probe>.h
+ * (the wire format they share with the loader) and bpf/<probe>.c (its
+ * struct probe_ops: how it opens, attaches, collects and reports).
  */
 #ifndef SCHEDLAB_TRACE_H
 #define SCHEDLAB_TRACE_H
@@ -18,28 +23,29 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
-#include "sched.h"
-#include "track.h"
-#include "uring.h"
-#include "usdt.h"
-
 #define TRACE_SCHEMA 1
+#define PROBES_MAX   8
 
-enum probe_id { PROBE_SCHED, PROBE_URING, PROBE_USDT, PROBE_NR };
+struct json;
+struct tracer;
+struct trace_data;
+struct probe_ops;
 
-extern const char *const probe_names[PROBE_NR];
-
-struct probe_state {
+/* One probe of the table in this run. */
+struct probe_slot {
+	const struct probe_ops *ops;
 	bool wanted;
 	bool attached;
-	char reason[256];  /* why not attached, when wanted */
-	char missing[256]; /* optional tracepoints absent: "a,b" */
+	char reason[256];	/* why not attached, when wanted */
+	char missing[256];	/* optional tracepoints absent: "a,b" */
+	struct bpf_object *obj; /* its loaded object, for cost and shared maps */
+	void *priv;		/* the probe's own state (its skeleton, links) */
 };
 
 struct trace_opts {
 	const char *json_path;
 	const char *events_path;
-	unsigned probes;	  /* 1 << enum probe_id */
+	unsigned probes;	  /* 1 << index in probe_table */
 	pid_t pid;		  /* --pid: 0 in command mode */
 	double duration_s;	  /* --pid: 0 = until the process ends or a signal */
 	double interval_s;	  /* periodic summaries on stderr; 0 = none */
@@ -47,7 +53,7 @@ struct trace_opts {
 	unsigned max_thread_rows; /* per-thread rows written per process */
 	unsigned events_kb;	  /* ring buffer size */
 	bool cost;		  /* --cost: BPF program statistics (run time) */
-	unsigned clock;		  /* --clock: enum sched_clock */
+	unsigned clock;		  /* --clock: enum sched_clock (the sched probe's) */
 	unsigned wake_sample;	  /* --wake-sample: time 1 wakeup in N */
 	bool verbose;
 	char **cmd;		 /* argv of the command */
@@ -56,13 +62,11 @@ struct trace_opts {
 
 struct tracer {
 	struct trace_opts opts;
-	struct track_bpf *track;
-	struct sched_bpf *sched;
-	struct uring_bpf *uring;
-	struct usdt_bpf *usdt;
-	struct bpf_link *usdt_links[4];
-	struct probe_state probe[PROBE_NR];
-	int stats_fd; /* bpf_enable_stats(); -1 when off */
+	struct probe_slot probe[PROBES_MAX];
+	int nprobes;
+	int tracked_fd, bloom_fd; /* the followed processes (track.h), shared by all */
+	int events_fd;		  /* --events: the ring buffer every probe writes; -1 */
+	int stats_fd;		  /* bpf_enable_stats(); -1 when off */
 	char stats_reason[128];
 	struct ring_buffer *rb;
 	FILE *events_file;
@@ -72,48 +76,41 @@ struct tracer {
 	bool exited; /* command mode: the root was reaped */
 	int wait_status;
 	struct rusage rusage; /* wait4() of the root, command mode */
-	bool all_rows_final;  /* every thread's final switch-out was seen */
+	bool all_rows_final;  /* every probe saw its threads' ends (probe_ops.settle) */
 };
 
-/* One thread as reported. */
-struct trace_thread {
-	struct sched_thread row;
-	bool live; /* read from a running task, not from `dead` */
-};
-
-/* A traced process and what its threads add up to. */
+/* A traced process, as every probe sees it; a probe keeps its own figures
+ * per tgid in its collected data. */
 struct trace_proc {
 	__u32 tgid;
-	struct track_proc info;
+	__u32 parent_tgid; /* 0 for the root */
+	__u32 execs;
+	bool exited;
 	char comm[16];
-	struct sched_thread sum; /* counters and histograms summed */
 	unsigned nthreads;
+	/* io_uring's kernel threads among them (known when threads_known) */
 	unsigned iowq_workers, sqpoll_threads;
 	__u64 iowq_worker_switches;
-	struct usdt_proc usdt;
-	bool has_usdt;
 };
 
 struct trace_data {
-	struct trace_thread *threads;
-	size_t nthreads, cap;
 	struct trace_proc *procs;
 	size_t nprocs;
-	struct trace_proc total;
-	__u64 sched_counts[SCHED_CNT_NR];
-	__u64 track_counts[TRACK_CNT_NR];
-	__u64 uring_counts[URING_CNT_NR];
-	__u64 uring_opcodes[URING_MAX_OPCODES];
-	__u64 usdt_counts[USDT_CNT_NR];
-	bool live_rows_partial; /* live threads we could not read (no PIDFD_THREAD) */
+	struct trace_proc total; /* nthreads and io_uring thread counts summed */
+	bool threads_known;	 /* a probe read every thread (the fields above) */
+	void *priv[PROBES_MAX];	 /* what each probe collected */
 };
 
 /* trace_probes.c */
 int trace_probes_open(struct tracer *t); /* 0, or -errno: fatal */
-int trace_track_add(struct tracer *t, pid_t tgid);
 void trace_probes_close(struct tracer *t);
-/* A map by name from whichever loaded object has it; -1 if none. */
-int trace_map_fd(struct tracer *t, const char *name);
+/* Hands obj the shared maps it declares (tracked, tracked_bloom, events). */
+int trace_share_maps(struct tracer *t, struct bpf_object *obj);
+/* Switches off obj's programs whose tracepoint is missing; false (with the
+ * reason in p) when `essential` is among them. */
+bool trace_check_tracepoints(struct bpf_object *obj, const struct btf *vmlinux,
+			     const char *essential, struct probe_slot *p);
+void trace_append(char *list, size_t len, const char *item);
 int percpu_sum(int map_fd, __u32 nkeys, __u64 *out);
 /* The BPF programs' own run time (needs stats on); returns how many. */
 struct prog_stat {
@@ -123,18 +120,25 @@ struct prog_stat {
 	__u64 own_run_cnt;			      /* runs.h: always counted */
 };
 int trace_prog_stats(struct tracer *t, struct prog_stat *out, int max);
+/* The first attached probe (of the selectable ones) with the given ops. */
+const struct probe_slot *trace_slot(const struct tracer *t, const struct probe_ops *ops);
+
+/* track.c: follow tgid and its descendants (before it runs) */
+int trace_follow(struct tracer *t, pid_t tgid);
 
 /* trace_collect.c */
 int trace_collect(struct tracer *t, struct trace_data *d);
-void trace_data_free(struct trace_data *d);
-/* Waits (bounded) until every traced thread's final switch-out was seen. */
-bool trace_wait_rows(struct tracer *t, unsigned timeout_ms);
+void trace_data_free(struct tracer *t, struct trace_data *d);
+struct trace_proc *trace_proc_get(struct trace_data *d, __u32 tgid); /* NULL: no memory */
+/* Waits (bounded) until every probe saw its traced threads' ends. */
+bool trace_settle(struct tracer *t, unsigned timeout_ms);
 
 /* trace_report.c */
 int trace_write_json(struct tracer *t, const struct trace_data *d, FILE *out);
 void trace_print_summary(struct tracer *t, const struct trace_data *d, FILE *out);
 
 /* trace_events.c */
+int trace_events_create(struct tracer *t); /* before the probes open */
 int trace_events_open(struct tracer *t);
 int trace_events_drain(struct tracer *t);
 void trace_events_close(struct tracer *t);

@@ -1,10 +1,11 @@
-/* trace_probes.c: open, load and attach the BPF objects; detach on every path.
+/* trace_probes.c: open, load and attach every probe of the table (probe.h);
+ * detach on every path.
  *
- * libbpf skeleton lifecycle, one object per probe set (track, sched, uring,
- * usdt): __open -> set rodata and map sizes -> __load -> attach, and
- * __destroy in trace_probes_close(). Every object declares the same `tracked`
- * map; the loader creates it once (track) and hands the fd to the others
- * with bpf_map__reuse_fd() before they load.
+ * Each probe opens its own libbpf skeleton: __open -> set rodata and map
+ * sizes -> __load -> attach, and __destroy in its close. Every object
+ * declares the same `tracked` map and filter; the track probe creates them
+ * and the others reuse its fds (bpf_map__reuse_fd, trace_share_maps), and
+ * likewise the --events ring buffer, which trace_events.c creates.
  *
  * Availability is decided per tracepoint before loading: a tp_btf program
  * loads only if the kernel's BTF has btf_trace_<name>. A probe whose
@@ -25,14 +26,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "probe.h"
 #include "runs.h"
-#include "trace.h"
-#include "track.skel.h"
-#include "sched.skel.h"
-#include "uring.skel.h"
-#include "usdt.skel.h"
-
-const char *const probe_names[PROBE_NR] = {"sched", "uring", "usdt"};
 
 static bool verbose;
 
@@ -59,17 +54,15 @@ static bool tp_exists(const struct btf *vmlinux, const struct bpf_program *prog)
 	return btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
 }
 
-static void append(char *list, size_t len, const char *item)
+void trace_append(char *list, size_t len, const char *item)
 {
 	size_t used = strlen(list);
 
 	snprintf(list + used, len - used, "%s%s", used ? "," : "", item);
 }
 
-/* Switches off programs whose tracepoint is missing. Returns false (with the
- * reason) when the essential one is among them. */
-static bool check_tracepoints(struct bpf_object *obj, const struct btf *vmlinux,
-			      const char *essential, struct probe_state *ps)
+bool trace_check_tracepoints(struct bpf_object *obj, const struct btf *vmlinux,
+			     const char *essential, struct probe_slot *ps)
 {
 	struct bpf_program *prog;
 	bool ok = true;
@@ -81,7 +74,7 @@ static bool check_tracepoints(struct bpf_object *obj, const struct btf *vmlinux,
 		if (tp_exists(vmlinux, prog))
 			continue;
 		bpf_program__set_autoload(prog, false);
-		append(ps->missing, sizeof(ps->missing), strchr(sec, '/') + 1);
+		trace_append(ps->missing, sizeof(ps->missing), strchr(sec, '/') + 1);
 		if (!strcmp(bpf_program__name(prog), essential)) {
 			snprintf(ps->reason, sizeof(ps->reason),
 				 "tracepoint %s not in this kernel's BTF", strchr(sec, '/') + 1);
@@ -91,162 +84,53 @@ static bool check_tracepoints(struct bpf_object *obj, const struct btf *vmlinux,
 	return ok;
 }
 
-/* `tracked` and its filter, shared with every probe object (track.bpf.h). */
-static int share_tracked(struct tracer *t, struct bpf_object *obj)
+int trace_share_maps(struct tracer *t, struct bpf_object *obj)
 {
-	struct bpf_map *tracked = bpf_object__find_map_by_name(obj, "tracked");
-	struct bpf_map *bloom = bpf_object__find_map_by_name(obj, "tracked_bloom");
-	int err;
+	struct {
+		const char *name;
+		int fd;
+	} shared[] = {
+		{"tracked", t->tracked_fd},
+		{"tracked_bloom", t->bloom_fd},
+		{"events", t->events_fd},
+	};
 
-	if (!tracked || !bloom)
-		return -ENOENT;
-	err = bpf_map__reuse_fd(tracked, bpf_map__fd(t->track->maps.tracked));
-	if (!err)
-		err = bpf_map__reuse_fd(bloom, bpf_map__fd(t->track->maps.tracked_bloom));
-	return err;
-}
+	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(obj, shared[i].name);
+		int err;
 
-static int open_sched(struct tracer *t, const struct btf *vmlinux)
-{
-	struct probe_state *ps = &t->probe[PROBE_SCHED];
-	int err;
-
-	t->sched = sched_bpf__open();
-	if (!t->sched) {
-		err = -errno;
-		snprintf(ps->reason, sizeof(ps->reason), "open: %s", strerror(-err));
-		return err;
-	}
-	if (!check_tracepoints(t->sched->obj, vmlinux, "st_switch", ps))
-		return -ENOENT;
-	err = share_tracked(t, t->sched->obj);
-	if (!err && t->opts.events_path) {
-		t->sched->rodata->targ_events = true;
-		err = bpf_map__set_max_entries(t->sched->maps.events, t->opts.events_kb * 1024u);
-	}
-	t->sched->rodata->targ_clock = t->opts.clock;
-	t->sched->rodata->targ_wake_sample = t->opts.wake_sample;
-	if (!err)
-		err = bpf_map__set_max_entries(t->sched->maps.dead, t->opts.max_threads);
-	if (!err)
-		err = sched_bpf__load(t->sched);
-	if (!err)
-		err = sched_bpf__attach(t->sched);
-	if (err)
-		snprintf(ps->reason, sizeof(ps->reason), "load/attach: %s", strerror(-err));
-	return err;
-}
-
-static int open_uring(struct tracer *t, const struct btf *vmlinux)
-{
-	struct probe_state *ps = &t->probe[PROBE_URING];
-	int err;
-
-	t->uring = uring_bpf__open();
-	if (!t->uring) {
-		err = -errno;
-		snprintf(ps->reason, sizeof(ps->reason), "open: %s", strerror(-err));
-		return err;
-	}
-	if (!check_tracepoints(t->uring->obj, vmlinux, "st_uring_submit", ps))
-		return -ENOENT;
-	err = share_tracked(t, t->uring->obj);
-	if (!err)
-		err = uring_bpf__load(t->uring);
-	if (!err)
-		err = uring_bpf__attach(t->uring);
-	if (err)
-		snprintf(ps->reason, sizeof(ps->reason), "load/attach: %s", strerror(-err));
-	return err;
-}
-
-static int open_usdt(struct tracer *t)
-{
-	static const char *const names[4] = {"coro_switch", "coro_spawn", "coro_ready",
-					     "coro_exit"};
-	struct probe_state *ps = &t->probe[PROBE_USDT];
-	struct bpf_program *progs[4];
-	char exe[PATH_MAX];
-	const char *path = t->opts.cmd_path;
-	int err;
-
-	if (t->opts.pid) {
-		char link[64];
-		ssize_t n;
-
-		snprintf(link, sizeof(link), "/proc/%d/exe", t->opts.pid);
-		n = readlink(link, exe, sizeof(exe) - 1);
-		if (n < 0) {
-			err = -errno;
-			snprintf(ps->reason, sizeof(ps->reason), "%s: %s", link, strerror(-err));
-			return err;
-		}
-		exe[n] = '\0';
-		path = exe;
-	}
-	t->usdt = usdt_bpf__open();
-	if (!t->usdt) {
-		err = -errno;
-		snprintf(ps->reason, sizeof(ps->reason), "open: %s", strerror(-err));
-		return err;
-	}
-	err = share_tracked(t, t->usdt->obj);
-	/* coroutine events go into the sched probe's stream */
-	if (!err && t->opts.events_path && t->sched) {
-		t->usdt->rodata->targ_events = true;
-		err = bpf_map__reuse_fd(t->usdt->maps.events, bpf_map__fd(t->sched->maps.events));
-	}
-	if (!err)
-		err = usdt_bpf__load(t->usdt);
-	if (err) {
-		snprintf(ps->reason, sizeof(ps->reason), "load: %s", strerror(-err));
-		return err;
-	}
-	progs[0] = t->usdt->progs.st_coro_switch;
-	progs[1] = t->usdt->progs.st_coro_spawn;
-	progs[2] = t->usdt->progs.st_coro_ready;
-	progs[3] = t->usdt->progs.st_coro_exit;
-	for (int i = 0; i < 4; i++) {
-		/* pid -1: every process running the binary; BPF keeps ours */
-		t->usdt_links[i] =
-			bpf_program__attach_usdt(progs[i], -1, path, USDT_PROVIDER, names[i], NULL);
-		if (t->usdt_links[i])
+		/* events without --events: the object keeps its own page */
+		if (!map || shared[i].fd < 0)
 			continue;
-		err = -errno;
-		if (i == 0) {
-			snprintf(ps->reason, sizeof(ps->reason),
-				 "no usable %s:%s USDT probe in %.120s (%s)", USDT_PROVIDER,
-				 names[i], path, strerror(-err));
+		err = bpf_map__reuse_fd(map, shared[i].fd);
+		if (err)
 			return err;
-		}
-		append(ps->missing, sizeof(ps->missing), names[i]);
 	}
 	return 0;
 }
 
-/* A probe that could not attach is unloaded: it must not count anything. */
-static void drop_probe(struct tracer *t, int p)
+static void open_one(struct tracer *t, struct probe_slot *p, const struct btf *vmlinux)
 {
-	if (p == PROBE_SCHED) {
-		sched_bpf__destroy(t->sched);
-		t->sched = NULL;
-	} else if (p == PROBE_URING) {
-		uring_bpf__destroy(t->uring);
-		t->uring = NULL;
-	} else {
-		for (int i = 0; i < 4; i++) {
-			bpf_link__destroy(t->usdt_links[i]);
-			t->usdt_links[i] = NULL;
-		}
-		usdt_bpf__destroy(t->usdt);
-		t->usdt = NULL;
+	int err = p->ops->open(t, p, vmlinux);
+
+	p->attached = !err;
+	if (err) {
+		fprintf(stderr, "schedtrace: probe %s unavailable: %s\n", p->ops->name, p->reason);
+		/* a probe that could not attach is unloaded: it must count nothing */
+		if (p->ops->close)
+			p->ops->close(p);
+		p->priv = NULL;
+		p->obj = NULL;
+	} else if (p->missing[0] && t->opts.verbose) {
+		fprintf(stderr, "schedtrace: probe %s: not attached: %s\n", p->ops->name,
+			p->missing);
 	}
 }
 
 int trace_probes_open(struct tracer *t)
 {
 	struct btf *vmlinux = NULL;
-	int err;
+	int err = 0;
 
 	verbose = t->opts.verbose;
 	libbpf_set_print(libbpf_print);
@@ -256,7 +140,7 @@ int trace_probes_open(struct tracer *t)
 	if (!vmlinux) {
 		err = -errno;
 		fprintf(stderr, "schedtrace: load kernel BTF: %s\n", strerror(-err));
-		goto cleanup;
+		return err;
 	}
 
 	/* Program statistics must be on before the programs first run. They add
@@ -277,90 +161,45 @@ int trace_probes_open(struct tracer *t)
 			 "--cost turns them on");
 	}
 
-	/* track: always, the other probes filter on its map */
-	t->track = track_bpf__open();
-	if (!t->track) {
-		err = -errno;
-		fprintf(stderr, "schedtrace: open track.bpf.o: %s\n", strerror(-err));
-		goto cleanup;
-	}
-	if (!t->opts.pid)
-		t->track->rodata->targ_tracer_tgid = getpid();
-	err = track_bpf__load(t->track);
-	if (err) {
-		fprintf(stderr, "schedtrace: load track.bpf.o: %s\n", strerror(-err));
-		goto cleanup;
-	}
-	err = track_bpf__attach(t->track);
-	if (err) {
-		fprintf(stderr, "schedtrace: attach sched_process_fork: %s\n", strerror(-err));
-		goto cleanup;
-	}
+	for (int i = 0; i < t->nprobes; i++) {
+		struct probe_slot *p = &t->probe[i];
 
-	for (int p = 0; p < PROBE_NR; p++) {
-		struct probe_state *ps = &t->probe[p];
-
-		if (!ps->wanted)
-			continue;
-		if (p == PROBE_SCHED)
-			err = open_sched(t, vmlinux);
-		else if (p == PROBE_URING)
-			err = open_uring(t, vmlinux);
-		else
-			err = open_usdt(t);
-		ps->attached = !err;
-		if (err) {
-			fprintf(stderr, "schedtrace: probe %s unavailable: %s\n", probe_names[p],
-				ps->reason);
-			drop_probe(t, p);
-		} else if (ps->missing[0] && t->opts.verbose)
-			fprintf(stderr, "schedtrace: probe %s: not attached: %s\n", probe_names[p],
-				ps->missing);
+		if (p->ops->always) {
+			/* the others depend on it: its failure is the tracer's */
+			err = p->ops->open(t, p, vmlinux);
+			p->attached = !err;
+			if (err) {
+				fprintf(stderr, "schedtrace: %s\n", p->reason);
+				break;
+			}
+		} else if (p->wanted) {
+			open_one(t, p, vmlinux);
+		}
 	}
-	err = 0;
-cleanup:
 	btf__free(vmlinux);
 	return err;
 }
 
-int trace_track_add(struct tracer *t, pid_t tgid)
+const struct probe_slot *trace_slot(const struct tracer *t, const struct probe_ops *ops)
 {
-	int bloom_fd = bpf_map__fd(t->track->maps.tracked_bloom);
-	struct track_proc proc = {};
-	__u32 key = tgid, word = (key / 64) % TRACK_BLOOM_WORDS;
-	__u64 bits;
-
-	/* The filter bit first, or the probes could skip the new tgid. This
-	 * read-modify-write is not atomic against track.bpf.c's, which is safe
-	 * because no tracked process can fork meanwhile: in command mode the
-	 * command is still held before exec (and track.bpf.c marked it at
-	 * fork), in --pid mode nothing is tracked yet. */
-	if (bpf_map_lookup_elem(bloom_fd, &word, &bits))
-		return -errno;
-	bits |= 1ULL << (key % 64);
-	if (bpf_map_update_elem(bloom_fd, &word, &bits, BPF_ANY))
-		return -errno;
-	/* command mode: track.bpf.c normally added it at fork already */
-	if (bpf_map_update_elem(bpf_map__fd(t->track->maps.tracked), &key, &proc, BPF_NOEXIST) &&
-	    errno != EEXIST)
-		return -errno;
-	return 0;
+	for (int i = 0; i < t->nprobes; i++)
+		if (t->probe[i].ops == ops)
+			return &t->probe[i];
+	return NULL;
 }
 
 void trace_probes_close(struct tracer *t)
 {
-	for (int i = 0; i < 4; i++) {
-		bpf_link__destroy(t->usdt_links[i]);
-		t->usdt_links[i] = NULL;
+	/* the reverse of the load order: the shared maps' owner last */
+	for (int i = t->nprobes - 1; i >= 0; i--) {
+		struct probe_slot *p = &t->probe[i];
+
+		if (p->priv && p->ops->close)
+			p->ops->close(p);
+		p->attached = false;
+		p->priv = NULL;
+		p->obj = NULL;
 	}
-	usdt_bpf__destroy(t->usdt);
-	uring_bpf__destroy(t->uring);
-	sched_bpf__destroy(t->sched);
-	track_bpf__destroy(t->track);
-	t->usdt = NULL;
-	t->uring = NULL;
-	t->sched = NULL;
-	t->track = NULL;
 	if (t->stats_fd >= 0)
 		close(t->stats_fd);
 	t->stats_fd = -1;
@@ -392,48 +231,27 @@ cleanup:
 	return err;
 }
 
-/* Program name -> its index in the `runs` maps (runs.h). */
-static const char *const run_names[RUN_NR] = {
-	[RUN_ST_FORK] = "st_fork",
-	[RUN_ST_EXEC] = "st_exec",
-	[RUN_ST_EXIT] = "st_exit",
-	[RUN_ST_SWITCH] = "st_switch",
-	[RUN_ST_WAKEUP] = "st_wakeup",
-	[RUN_ST_WAKEUP_NEW] = "st_wakeup_new",
-	[RUN_ST_MIGRATE] = "st_migrate",
-	[RUN_ST_URING_SUBMIT] = "st_uring_submit",
-	[RUN_ST_URING_COMPLETE] = "st_uring_complete",
-	[RUN_ST_URING_ASYNC] = "st_uring_async",
-	[RUN_ST_URING_POLL] = "st_uring_poll",
-	[RUN_ST_URING_TASKADD] = "st_uring_taskadd",
-	[RUN_ST_CORO_SPAWN] = "st_coro_spawn",
-	[RUN_ST_CORO_READY] = "st_coro_ready",
-	[RUN_ST_CORO_SWITCH] = "st_coro_switch",
-	[RUN_ST_CORO_EXIT] = "st_coro_exit",
-};
-
 /* Our own count of a program's runs, for when the kernel's is off. */
-static __u64 own_runs(const char *name, const __u64 *runs)
+static __u64 own_runs(const struct probe_ops *ops, const char *name, const __u64 *runs)
 {
-	for (int i = 0; i < RUN_NR; i++)
-		if (run_names[i] && !strcmp(run_names[i], name))
+	for (unsigned i = 0; i < ops->nruns && i < RUNS_MAX; i++)
+		if (ops->runs[i] && !strcmp(ops->runs[i], name))
 			return runs[i];
 	return 0;
 }
 
-static int obj_stats(struct bpf_object *obj, const char *probe, struct prog_stat *out, int n,
-		     int max)
+static int obj_stats(const struct probe_slot *p, struct prog_stat *out, int n, int max)
 {
-	__u64 runs[RUN_NR] = {0};
+	__u64 runs[RUNS_MAX] = {0};
 	struct bpf_program *prog;
 	struct bpf_map *map;
 
-	if (!obj)
+	if (!p->obj)
 		return n;
-	map = bpf_object__find_map_by_name(obj, "runs");
-	if (map && bpf_map__fd(map) >= 0 && percpu_sum(bpf_map__fd(map), RUN_NR, runs))
+	map = bpf_object__find_map_by_name(p->obj, "runs");
+	if (map && bpf_map__fd(map) >= 0 && percpu_sum(bpf_map__fd(map), RUNS_MAX, runs))
 		memset(runs, 0, sizeof(runs));
-	bpf_object__for_each_program(prog, obj)
+	bpf_object__for_each_program(prog, p->obj)
 	{
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
@@ -445,8 +263,8 @@ static int obj_stats(struct bpf_object *obj, const char *probe, struct prog_stat
 		if (bpf_obj_get_info_by_fd(fd, &info, &len))
 			continue;
 		snprintf(out[n].name, sizeof(out[n].name), "%s", bpf_program__name(prog));
-		out[n].probe = probe;
-		out[n].own_run_cnt = own_runs(bpf_program__name(prog), runs);
+		out[n].probe = p->ops->name;
+		out[n].own_run_cnt = own_runs(p->ops, bpf_program__name(prog), runs);
 		out[n].run_cnt = info.run_cnt;
 		out[n].run_time_ns = info.run_time_ns;
 		out[n].recursion_misses = info.recursion_misses;
@@ -459,28 +277,7 @@ int trace_prog_stats(struct tracer *t, struct prog_stat *out, int max)
 {
 	int n = 0;
 
-	n = obj_stats(t->track ? t->track->obj : NULL, "track", out, n, max);
-	n = obj_stats(t->sched ? t->sched->obj : NULL, "sched", out, n, max);
-	n = obj_stats(t->uring ? t->uring->obj : NULL, "uring", out, n, max);
-	n = obj_stats(t->usdt ? t->usdt->obj : NULL, "usdt", out, n, max);
+	for (int i = 0; i < t->nprobes; i++)
+		n = obj_stats(&t->probe[i], out, n, max);
 	return n;
-}
-
-/* The fds the collector reads; -1 when that probe is not loaded. */
-int trace_map_fd(struct tracer *t, const char *name)
-{
-	struct bpf_object *objs[4] = {
-		t->track ? t->track->obj : NULL, t->sched ? t->sched->obj : NULL,
-		t->uring ? t->uring->obj : NULL, t->usdt ? t->usdt->obj : NULL};
-
-	for (int i = 0; i < 4; i++) {
-		struct bpf_map *map;
-
-		if (!objs[i])
-			continue;
-		map = bpf_object__find_map_by_name(objs[i], name);
-		if (map && bpf_map__fd(map) >= 0)
-			return bpf_map__fd(map);
-	}
-	return -1;
 }

@@ -49,7 +49,7 @@ int BPF_PROG(st_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 	struct track_proc proc = {};
 
-	count_run(RUN_ST_FORK);
+	count_run(TRACK_RUN_FORK);
 	/* a new thread: its tgid is already tracked (or not ours) */
 	if (ctgid == ptgid)
 		return 0;
@@ -77,7 +77,7 @@ int BPF_PROG(st_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 {
 	struct track_proc *proc = track_lookup(p->tgid);
 
-	count_run(RUN_ST_EXEC);
+	count_run(TRACK_RUN_EXEC);
 	/* not ours */
 	if (!proc)
 		return 0;
@@ -90,7 +90,7 @@ int BPF_PROG(st_exit, struct task_struct *p)
 {
 	struct track_proc *proc;
 
-	count_run(RUN_ST_EXIT);
+	count_run(TRACK_RUN_EXIT);
 	/* only the leader's exit ends the process as the loader reports it */
 	if (p->pid != p->tgid)
 		return 0;

@@ -11,6 +11,9 @@
 
 #define TRACK_MAX_PROCS 4096
 
+/* Programs, in the order of the `runs` map (runs.h). */
+enum track_run { TRACK_RUN_FORK, TRACK_RUN_EXEC, TRACK_RUN_EXIT, TRACK_RUN_NR };
+
 /* `tracked_bloom`: one bit per (tgid mod TRACK_BLOOM_BITS), set before a
  * tgid goes into `tracked` and never cleared. A clear bit proves "not ours"
  * with one inlined array load, so the scheduler probes skip the hash lookup

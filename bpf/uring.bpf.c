@@ -72,7 +72,7 @@ int BPF_PROG(st_uring_submit, struct io_kiocb *req)
 	__u32 op = req->opcode;
 	__u64 *c;
 
-	count_run(RUN_ST_URING_SUBMIT);
+	count_run(URING_RUN_SUBMIT);
 	if (!bpf_map_lookup_elem(&rings, &key)) {
 		/* a ring we do not know, submitted to by a process not ours */
 		if (!track_lookup(tgid))
@@ -93,7 +93,7 @@ int BPF_PROG(st_uring_submit, struct io_kiocb *req)
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(st_uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
-	count_run(RUN_ST_URING_COMPLETE);
+	count_run(URING_RUN_COMPLETE);
 	/* a ring not ours */
 	if (!ring_is_ours(ring))
 		return 0;
@@ -106,7 +106,7 @@ int BPF_PROG(st_uring_complete, struct io_ring_ctx *ring, void *req, struct io_u
 SEC("tp_btf/io_uring_queue_async_work")
 int BPF_PROG(st_uring_async, struct io_kiocb *req, int hashed)
 {
-	count_run(RUN_ST_URING_ASYNC);
+	count_run(URING_RUN_ASYNC);
 	/* a ring not ours */
 	if (!ring_is_ours(req->ctx))
 		return 0;
@@ -119,7 +119,7 @@ int BPF_PROG(st_uring_async, struct io_kiocb *req, int hashed)
 SEC("tp_btf/io_uring_poll_arm")
 int BPF_PROG(st_uring_poll, struct io_kiocb *req, int mask, int events)
 {
-	count_run(RUN_ST_URING_POLL);
+	count_run(URING_RUN_POLL);
 	/* a ring not ours */
 	if (!ring_is_ours(req->ctx))
 		return 0;
@@ -130,7 +130,7 @@ int BPF_PROG(st_uring_poll, struct io_kiocb *req, int mask, int events)
 SEC("tp_btf/io_uring_task_add")
 int BPF_PROG(st_uring_taskadd, struct io_kiocb *req, int mask)
 {
-	count_run(RUN_ST_URING_TASKADD);
+	count_run(URING_RUN_TASKADD);
 	/* a ring not ours */
 	if (!ring_is_ours(req->ctx))
 		return 0;

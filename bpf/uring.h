@@ -5,6 +5,16 @@
 #define URING_MAX_OPCODES 64
 #define URING_MAX_RINGS	  1024
 
+/* Programs, in the order of the `runs` map (runs.h). */
+enum uring_run {
+	URING_RUN_SUBMIT,
+	URING_RUN_COMPLETE,
+	URING_RUN_ASYNC,
+	URING_RUN_POLL,
+	URING_RUN_TASKADD,
+	URING_RUN_NR,
+};
+
 /* Per-CPU counters (array map `uring_counts`). */
 enum uring_count {
 	URING_CNT_SUBMITTED,	 /* io_uring_submit_req */

@@ -6,7 +6,7 @@
  * coroutine switches, and the coroutine run-queue latency (ready or spawned ->
  * resumed) as a log2 histogram, per scheduler thread (summed per process by
  * the loader), and with --events one record per spawn, ready, switch and
- * exit in the stream sched.bpf.c writes (struct sched_coro_event).
+ * exit in the shared event stream (struct event_coro, events.h).
  *
  * The loader attaches to the command's binary for every process (pid -1), so
  * descendants that exec the same binary are covered, and filters here on the
@@ -27,6 +27,7 @@
 #include "usdt.h"
 #include "track.bpf.h"
 #include "runs.bpf.h"
+#include "events.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -57,13 +58,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } usdt_counts SEC(".maps");
-
-/* The event stream: the loader hands this object sched.bpf.c's ring buffer
- * (bpf_map__reuse_fd), so kernel and coroutine events share one file. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
-} events SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {
@@ -99,7 +93,7 @@ static __always_inline struct usdt_proc *thread_of(__u64 pid_tgid)
 
 static __always_inline void emit(__u64 now, __u16 type, __u64 pid_tgid, __u64 coro, __u64 to)
 {
-	struct sched_coro_event *e;
+	struct event_coro *e;
 
 	if (!targ_events)
 		return;
@@ -109,7 +103,7 @@ static __always_inline void emit(__u64 now, __u16 type, __u64 pid_tgid, __u64 co
 		return;
 	}
 	e->ts_ns = now;
-	e->version = SCHED_EVENTS_VERSION;
+	e->version = EVENTS_VERSION;
 	e->type = type;
 	e->cpu = bpf_get_smp_processor_id();
 	e->pid = (__u32)pid_tgid;
@@ -135,14 +129,14 @@ int BPF_USDT(st_coro_spawn, __u64 id)
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), now;
 	struct usdt_proc *p = thread_of(pid_tgid);
 
-	count_run(RUN_ST_CORO_SPAWN);
+	count_run(USDT_RUN_SPAWN);
 	/* not ours */
 	if (!p)
 		return 0;
 	p->spawns++;
 	now = bpf_ktime_get_ns();
 	mark_ready(p->tgid, id, now);
-	emit(now, SCHED_EV_CORO_SPAWN, pid_tgid, id, 0);
+	emit(now, EV_CORO_SPAWN, pid_tgid, id, 0);
 	return 0;
 }
 
@@ -152,14 +146,14 @@ int BPF_USDT(st_coro_ready, __u64 id)
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), now;
 	struct usdt_proc *p = thread_of(pid_tgid);
 
-	count_run(RUN_ST_CORO_READY);
+	count_run(USDT_RUN_READY);
 	/* not ours */
 	if (!p)
 		return 0;
 	p->readies++;
 	now = bpf_ktime_get_ns();
 	mark_ready(p->tgid, id, now);
-	emit(now, SCHED_EV_CORO_READY, pid_tgid, id, 0);
+	emit(now, EV_CORO_READY, pid_tgid, id, 0);
 	return 0;
 }
 
@@ -171,13 +165,13 @@ int BPF_USDT(st_coro_switch, __u64 from, __u64 to)
 	struct usdt_ready_key key = {.tgid = pid_tgid >> 32, .id = to};
 	__u64 *ts;
 
-	count_run(RUN_ST_CORO_SWITCH);
+	count_run(USDT_RUN_SWITCH);
 	/* not ours */
 	if (!p)
 		return 0;
 	p->switches++;
 	now = bpf_ktime_get_ns();
-	emit(now, SCHED_EV_CORO_SWITCH, pid_tgid, from, to);
+	emit(now, EV_CORO_SWITCH, pid_tgid, from, to);
 	ts = bpf_map_lookup_elem(&ready, &key);
 	if (!ts) {
 		count(USDT_CNT_UNPAIRED);
@@ -195,12 +189,12 @@ int BPF_USDT(st_coro_exit, __u64 id)
 	struct usdt_proc *p = thread_of(pid_tgid);
 	struct usdt_ready_key key = {.tgid = pid_tgid >> 32, .id = id};
 
-	count_run(RUN_ST_CORO_EXIT);
+	count_run(USDT_RUN_EXIT);
 	/* not ours */
 	if (!p)
 		return 0;
 	p->exits++;
-	emit(bpf_ktime_get_ns(), SCHED_EV_CORO_EXIT, pid_tgid, id, 0);
+	emit(bpf_ktime_get_ns(), EV_CORO_EXIT, pid_tgid, id, 0);
 	bpf_map_delete_elem(&ready, &key);
 	return 0;
 }

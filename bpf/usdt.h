@@ -11,11 +11,14 @@
 #ifndef SCHEDLAB_BPF_USDT_H
 #define SCHEDLAB_BPF_USDT_H
 
-#include "sched.h" /* struct sched_hist */
+#include "hist.h"
 
 #define USDT_PROVIDER	 "schedlab"
 #define USDT_MAX_READY	 (1 << 18)
 #define USDT_MAX_THREADS 4096
+
+/* Programs, in the order of the `runs` map (runs.h). */
+enum usdt_run { USDT_RUN_SPAWN, USDT_RUN_READY, USDT_RUN_SWITCH, USDT_RUN_EXIT, USDT_RUN_NR };
 
 struct usdt_proc {
 	__u32 tgid; /* in the per-thread map `usdt_threads` (key: tid) */
@@ -24,7 +27,7 @@ struct usdt_proc {
 	__u64 readies;
 	__u64 switches;
 	__u64 exits;
-	struct sched_hist runq; /* coro_ready/coro_spawn -> coro_switch to it, ns */
+	struct log2_hist runq; /* coro_ready/coro_spawn -> coro_switch to it, ns */
 };
 
 struct usdt_ready_key {
