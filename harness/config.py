@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from . import peers as peers_mod
+from . import probes as probes_mod
 
-PROBES = ("sched", "uring", "usdt", "perf")
 DEFAULT_MODELS = ("threads", "coro", "uring")
 RUN_KEYS = ("repetitions", "seed", "timeout_s", "warmup_runs", "cooldown_s", "order",
             "probes", "workload", "schedtrace")
@@ -124,7 +124,13 @@ def _count(where: str, key: str, v: Any, minimum: int) -> int:
     return v
 
 
+def valid_probes() -> tuple[str, ...]:
+    """The tracer's probes (it lists them: schedtrace --list) and perf."""
+    return (*probes_mod.tracer_probes(), "perf")
+
+
 def _probes(where: str, v: Any) -> tuple[str, ...]:
+    PROBES = valid_probes()
     if not isinstance(v, list) or not all(isinstance(p, str) for p in v):
         raise ConfigError(f"{where}: probes must be a list of names, e.g. "
                           f"[\"sched\", \"perf\"]; valid: {', '.join(PROBES)}")

@@ -1,8 +1,8 @@
 """Wrapping a cell's command with its probes, and reading what they wrote.
 
-Probes named in a config: sched, uring, usdt (all through build/schedtrace)
-and perf (perf stat software counters, an independent cross-check). The
-wrapped command nests as
+Probes named in a config: the tracer's (build/schedtrace --list says which:
+tracer_probes()) and perf (perf stat software counters, an independent
+cross-check). The wrapped command nests as
 
     build/schedtrace --json T --probes sched,uring -- \
         perf stat -x, -e EVENTS -o P -- build/workload TASK ...
@@ -13,7 +13,7 @@ perf's own process (asleep in wait4 almost all the time) is a separate row
 of its document, not mixed into the workload's.
 
 An experiment with events = true also passes `--events traces/NAME.events`
-to schedtrace: the per-event stream (bpf/sched.h) that `schedlab trace`
+to schedtrace: the per-event stream (bpf/events.h) that `schedlab trace`
 turns into a Perfetto timeline; the line names it in "events".
 
 A probe that cannot be attached here (no tracer built, not root, no perf)
@@ -24,14 +24,18 @@ runner spawns.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TRACER_PROBES = ("sched", "uring", "usdt")
+REPO = Path(__file__).resolve().parents[1]
+TRACER = REPO / "build" / "schedtrace"
+PROBE_TABLE = REPO / "bpf" / "probe_table.c"
 # Thread rows kept per process in a records.jsonl line. The tracer lists up
 # to 1024 threads per process (about 0.9 MB of JSON for spawn with 10,000
 # threads); the line keeps the busiest ones and the full document stays in
@@ -39,6 +43,48 @@ TRACER_PROBES = ("sched", "uring", "usdt")
 LINE_THREAD_ROWS = 64
 PERF_EVENTS = ("context-switches", "cpu-migrations", "task-clock", "page-faults",
                "major-faults", "minor-faults")
+
+
+@functools.lru_cache(maxsize=None)
+def tracer_list(tracer: Path = TRACER) -> tuple[dict, ...]:
+    """The tracer's probes, as `schedtrace --list` prints them (name,
+    summary, selectable, default, events, programs), in its table's order.
+
+    Before the tracer is built (a config is checked before `make` ran), the
+    same facts are read from its sources: the table (bpf/probe_table.c) and
+    each probe's descriptor (bpf/<probe>.c); a test keeps the two equal."""
+    if tracer.is_file() and os.access(tracer, os.X_OK):
+        p = subprocess.run([str(tracer), "--list"], capture_output=True, text=True,
+                           timeout=30)
+        if p.returncode == 0:
+            return tuple(json.loads(p.stdout)["probes"])
+    return _list_from_sources()
+
+
+def _list_from_sources() -> tuple[dict, ...]:
+    table = PROBE_TABLE.read_text()
+    body = table[table.index("probe_table[]"):]
+    out = []
+    for name in re.findall(r"&(\w+)_probe\b", body):
+        src = (PROBE_TABLE.parent / f"{name}.c").read_text()
+        desc = src[src.index(f"const struct probe_ops {name}_probe = {{"):]
+        flag = {k: bool(re.search(rf"\.{k}\s*=\s*true", desc))
+                for k in ("always", "is_default", "writes_events")}
+        out.append({"name": name, "selectable": not flag["always"],
+                    "default": flag["is_default"], "events": flag["writes_events"]})
+    return tuple(out)
+
+
+def tracer_probes(tracer: Path = TRACER) -> tuple[str, ...]:
+    """The probe names a config may give the tracer (`--probes`)."""
+    return tuple(p["name"] for p in tracer_list(tracer) if p["selectable"])
+
+
+def __getattr__(name: str):
+    # TRACER_PROBES reads like the constant it used to be, learned from the tracer
+    if name == "TRACER_PROBES":
+        return tracer_probes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -87,9 +133,9 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
          trace_dir: Path, name: str, events: bool = False) -> Wrapped:
     """The command with its probes around it; files go to trace_dir/name.*.
 
-    events: also ask schedtrace for its event stream (only with "sched",
-    which config.py enforces; without the tracer it is skipped with the
-    tracer's reason, under the key "events")."""
+    events: also ask schedtrace for its event stream (when a probe that
+    writes events is among them, `--list` says which; without the tracer it
+    is skipped with the tracer's reason, under the key "events")."""
     w = Wrapped(command=list(command))
     if "perf" in probes:
         if tools.perf_missing:
@@ -99,7 +145,7 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
             w.outputs["perf"] = out
             w.command = [tools.perf, "stat", "-x,", "-e", ",".join(PERF_EVENTS),
                          "-o", str(out), "--"] + w.command
-    traced = [p for p in TRACER_PROBES if p in probes]
+    traced = [p for p in tracer_probes() if p in probes]
     if traced:
         if tools.schedtrace_missing:
             for p in traced:
@@ -110,7 +156,8 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
             out = trace_dir / f"{name}.schedtrace.json"
             w.outputs["schedtrace"] = out
             extra: list[str] = []
-            if events and "sched" in traced:
+            writers = {p["name"] for p in tracer_list() if p["events"]}
+            if events and writers & set(traced):
                 w.events = trace_dir / f"{name}.events"
                 extra = ["--events", str(w.events)]
             w.command = [tools.schedtrace, "--json", str(out), *extra, "--probes",

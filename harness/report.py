@@ -23,13 +23,12 @@ import sys
 import tomllib
 from pathlib import Path
 
-from harness import plots, reproduce, summary, verdicts
+from harness import plots, probes as probes_mod, reproduce, summary, verdicts
 from harness.rundir import Cell, Run, RunDirError, load_run
 
 REPORT_SCHEMA = 1
 DEFAULT_CLAIMS = Path(__file__).resolve().parent.parent / "configs" / "claims.toml"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-INSTRUMENTS = ("sched", "uring", "usdt", "perf")
 
 
 # ---- building the document --------------------------------------------------
@@ -95,26 +94,30 @@ def instruments(run: Run) -> dict:
     The tracer's document says per probe whether it was requested and
     attached, and why not; perf is present when a line carries its counters.
     """
-    seen = {name: 0 for name in INSTRUMENTS}
+    tracer = probes_mod.tracer_probes()
+    defaults = {p["name"] for p in probes_mod.tracer_list() if p["default"]}
+    seen = {name: 0 for name in (*tracer, "perf")}
     reasons: dict[str, str] = {}
     for ln in run.lines:
         probes = ln.get("probes") or {}
         st = probes.get("schedtrace")
         if isinstance(st, dict):
             pmap = st.get("probes")
-            for name in ("sched", "uring", "usdt"):
+            for name in tracer:
                 if isinstance(pmap, dict) and isinstance(pmap.get(name), dict):
                     pr = pmap[name]
                     if pr.get("attached"):
                         seen[name] += 1
                     elif pr.get("requested") and pr.get("reason"):
                         reasons.setdefault(name, f"requested but not attached: {pr['reason']}")
-                elif st.get("totals" if name == "sched" else name):
+                elif st.get(name) or (name in defaults and st.get("totals")):
+                    # a document without `probes`: a probe's own section,
+                    # or the totals the default probes write
                     seen[name] += 1
         if probes.get("perf"):
             seen["perf"] += 1
     present, missing = [], []
-    for name in INSTRUMENTS:
+    for name in seen:
         if seen[name]:
             present.append({"name": name, "lines": seen[name]})
         else:
