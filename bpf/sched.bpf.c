@@ -14,16 +14,22 @@
  *   load rejects nearly every task not ours, no helper call), then the
  *   thread's task-local-storage value (a traced thread owns one), and the
  *   `tracked` hash only for a traced process's thread seen for the first
- *   time. The clock is read once per event, and only for events of ours.
- * - Cost, measured with BPF statistics on a same-CPU thread hand-off
- *   (scripts/bench-tracer): the clock read is about 50 ns here (the
- *   clocksource is reached through a retpolined indirect call), a storage
- *   lookup about 15 ns, the three histogram updates about 17 ns. The
- *   scheduler's own rq->clock would save the clock reads, but __schedule()
- *   skips its update after a wakeup preemption (rq_clock_skip_update), so
- *   it would report the run-queue latency of exactly those wakeups as ~0.
- *   BPF run-time statistics themselves cost two clock reads per program run:
- *   the loader turns them on only with --cost (trace_probes.c).
+ *   time.
+ * - One storage lookup per switch, for prev: what a switch-in has to record
+ *   (its time, and with --clock kernel the kernel's run-queue stamps) goes
+ *   into a per-CPU slot (`cpu_state`), and the thread's run-queue and
+ *   off-CPU samples are finished at its switch-out, which happens on the
+ *   same CPU. A running thread read live (--pid) lacks its current stretch.
+ * - Times (--clock, docs/tracer.md): ktime reads the clock once per switch,
+ *   shared by prev and next, and once per wakeup (about 50 ns each here: the
+ *   clocksource is reached through a retpolined indirect call). kernel reads
+ *   none: the rq clock __schedule() just updated, and the kernel's own
+ *   run-queue stamps (sched_info); it reads short the waits that began with
+ *   a wakeup preemption, after which __schedule() skips its clock update
+ *   (rq_clock_skip_update). both does ktime and keeps the kernel's figures
+ *   beside, to show the difference. --wake-sample N times 1 wakeup in N.
+ *   BPF run-time statistics cost two clock reads per program run: the
+ *   loader turns them on only with --cost (trace_probes.c).
  * - Everything about a thread lives in that storage value (timestamps,
  *   counters, histograms): no shared map on the hot path, no locks. At the
  *   thread's final switch-out (prev_state == TASK_DEAD) the value is copied
@@ -31,7 +37,7 @@
  *   task. Live threads (--pid mode) are read through pidfds.
  * - voluntary = !preempt && prev_state != TASK_RUNNING; involuntary = the rest.
  *   That is the test __schedule() makes before counting nvcsw / nivcsw, and
- *   it matched getrusage on this kernel (FIELD-NOTES). A thread that exits is
+ *   it matched getrusage on this kernel (docs/tracer.md). A thread that exits is
  *   released (release_task() -> __exit_signal() adds its nvcsw/nivcsw to the
  *   process and clears ->sighand) before its last switches: typically one
  *   preemption by the thread it woke, and the final TASK_DEAD switch-out.
@@ -42,7 +48,8 @@
  *   pending while blocking is counted nvcsw by the kernel but reported with
  *   prev_state = TASK_RUNNING, so we call it involuntary.
  * - Run-queue latency starts at sched_wakeup / sched_wakeup_new, or at a
- *   switch-out that left the task runnable, and ends at its next switch-in.
+ *   switch-out that left the task runnable, and ends at its next switch-in;
+ *   a wakeup of a task still on its CPU, or already waiting, moves nothing.
  * - Counters are plain increments on per-thread data. The only writer race is
  *   a migration of a task whose wakeup is being handled on another CPU;
  *   the scheduler holds the task's rq lock for both, so it does not happen

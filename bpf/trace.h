@@ -120,8 +120,6 @@ struct prog_stat {
 	__u64 own_run_cnt;			      /* runs.h: always counted */
 };
 int trace_prog_stats(struct tracer *t, struct prog_stat *out, int max);
-/* The first attached probe (of the selectable ones) with the given ops. */
-const struct probe_slot *trace_slot(const struct tracer *t, const struct probe_ops *ops);
 
 /* track.c: follow tgid and its descendants (before it runs) */
 int trace_follow(struct tracer *t, pid_t tgid);

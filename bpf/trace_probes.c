@@ -180,14 +180,6 @@ int trace_probes_open(struct tracer *t)
 	return err;
 }
 
-const struct probe_slot *trace_slot(const struct tracer *t, const struct probe_ops *ops)
-{
-	for (int i = 0; i < t->nprobes; i++)
-		if (t->probe[i].ops == ops)
-			return &t->probe[i];
-	return NULL;
-}
-
 void trace_probes_close(struct tracer *t)
 {
 	/* the reverse of the load order: the shared maps' owner last */

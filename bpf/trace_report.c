@@ -1,4 +1,4 @@
-/* trace_report.c: the tracer's JSON document (DESIGN.md "The tracer",
+/* trace_report.c: the tracer's JSON document (docs/tracer.md,
  * schemas/tracer.schema.json) and its short human summary.
  *
  * A log2 distribution is written as {n, sum, min, p50, p90, p99, p999, max,
