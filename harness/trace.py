@@ -21,14 +21,15 @@ one track, docs/tracer.md):
 
 Two input formats; read_events() is the only code that knows them:
 
-1. schedtrace --events FILE (bpf/sched.h): a struct sched_events_header
+1. schedtrace --events FILE (bpf/events.h): a struct events_header
    ("SCHEDEVT", version 1, record_bytes, root_tgid) then fixed-size struct
-   sched_event records {u64 ts_ns; u16 version, type; u32 cpu, pid, tgid,
+   event_sched records {u64 ts_ns; u16 version, type; u32 cpu, pid, tgid,
    other_pid, other_tgid, arg, flags}, little-endian, per-CPU order; with
    the usdt probe, coroutine records of the same size (types 5-8: spawn,
    ready, switch, exit) {u64 ts_ns; u16 version, type; u32 cpu, pid, tgid;
    u64 coro, to}. It has no comm (threads are named by tid).
-2. JSONL (hand-written fixtures and other producers): one object per line, an optional header first
+2. JSONL (hand-written fixtures, other producers): one object per line, an
+   optional header first
     {"schema": 1, "kind": "schedtrace-events", "t0_ns": N, "tgid": N, "lost": N}
 then events, ts_ns on CLOCK_MONOTONIC:
     {"ts_ns", "type": "switch", "cpu", "prev_tid", "prev_tgid", "prev_comm",
@@ -53,7 +54,7 @@ from pathlib import Path
 
 from harness.rundir import RunDirError, load_run
 
-TRACE_FORMAT = "schedtrace --events (bpf/sched.h v1) or schedtrace-events JSONL v1"
+TRACE_FORMAT = "schedtrace --events (bpf/events.h v1) or schedtrace-events JSONL v1"
 CORO_TRACK_OFFSET = 10_000_000
 
 
@@ -71,7 +72,7 @@ SCHED_F_VOLUNTARY = 0x2
 
 
 def read_sched_events(data: bytes) -> tuple[dict, list[dict], list[str]]:
-    """bpf/sched.h's binary stream -> the normalized events convert() reads."""
+    """bpf/events.h's binary stream -> the normalized events convert() reads."""
     magic, version, rec_bytes, root_tgid, _ = SCHED_HEADER.unpack_from(data, 0)
     if version > 1:
         raise TraceError(f"sched event stream version {version} is newer than this "

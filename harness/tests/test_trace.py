@@ -96,7 +96,7 @@ def test_missing_stream_and_unknown_cell(traced_run, tmp_path, capsys):
 
 
 def test_binary_sched_stream(tmp_path):
-    """bpf/sched.h's format: header, then fixed-size records in per-CPU order."""
+    """bpf/events.h's format: header, then fixed-size records in per-CPU order."""
     rec = trace.SCHED_EVENT
     body = b"".join(rec.pack(*r) for r in [
         # ts, version, type, cpu, pid, tgid, other_pid, other_tgid, arg, flags
