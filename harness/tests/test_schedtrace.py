@@ -262,6 +262,23 @@ def test_usdt_counts_equal_the_programs(tmp_path):
 
 
 @needs_bpf
+def test_usdt_several_scheduler_threads_in_one_process(tmp_path):
+    """An M:N runtime: several scheduler threads fire the probes at once.
+    State kept per thread keeps every count exact, and the per-process sum
+    is what the program did."""
+    proc, doc = trace(tmp_path, [helper("usdt_coro"), "8", "200", "4"], probes="sched,usdt")
+    own = json.loads(proc.stdout)
+    validate(doc)
+    u = doc["usdt"]
+    for key, mine in (("coro_switches", "coro_switches"), ("spawns", "spawns"),
+                      ("readies", "readies"), ("exits", "exits")):
+        assert u[key] == own[mine], (key, u, own)
+    assert u["runq_latency_ns"]["n"] == own["coro_switches"] // 2
+    root, = [p for p in doc["processes"] if p["tgid"] == doc["tgid"]]
+    assert root["usdt"]["coro_switches"] == own["coro_switches"]
+
+
+@needs_bpf
 def test_usdt_coro_switches_equal_runtime_counter(tmp_path):
     if not WORKLOAD.exists():
         pytest.skip("build/workload not built")
