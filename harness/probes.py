@@ -80,6 +80,29 @@ def tracer_probes(tracer: Path = TRACER) -> tuple[str, ...]:
     return tuple(p["name"] for p in tracer_list(tracer) if p["selectable"])
 
 
+BENCH_TRACER = REPO / "build" / "bench-tracer.json"
+
+
+def tracer_cost(path: Path = BENCH_TRACER) -> dict | None:
+    """What tracing cost on this machine, from the last `make bench-tracer`
+    (scripts/bench-tracer): per variant, the median of the per-repetition
+    ratios to the untraced run, of CPU time and of wall time per hand-off.
+    None when it never ran here (or its file is unreadable)."""
+    try:
+        doc = json.loads(path.read_text())
+        variants = {name: {"cpu_ratio": v["median_cpu_ratio"], "wall_ratio": v["median_ratio"]}
+                    for name, v in doc["variants"].items()
+                    if name != "baseline" and v.get("median_cpu_ratio") is not None}
+        measured = path.stat().st_mtime
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    import datetime
+    return {"measured_at": datetime.datetime.fromtimestamp(measured, datetime.timezone.utc)
+            .strftime("%Y-%m-%d %H:%M UTC"),
+            "reps": doc.get("reps"), "workload": " ".join(doc.get("workload", [])),
+            "variants": variants}
+
+
 def __getattr__(name: str):
     # TRACER_PROBES reads like the constant it used to be, learned from the tracer
     if name == "TRACER_PROBES":

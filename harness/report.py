@@ -88,6 +88,16 @@ def cell_doc(c: Cell, noisy_cov: float) -> dict:
                             and m in (TABLE_METRICS.get(c.task) or metrics))}
 
 
+def tracer_cost_line(cost: dict | None) -> str:
+    """The tracer's measured cost on this machine, in one sentence."""
+    if not cost:
+        return ("Tracer cost on this machine: not measured (`make bench-tracer` measures it).")
+    parts = ", ".join(f"{name} {v['cpu_ratio']:.2f}x" for name, v in cost["variants"].items())
+    return (f"Tracer cost on this machine (`make bench-tracer`, {cost['measured_at']}, "
+            f"{cost['reps']} interleaved repetitions of a same-CPU thread hand-off; median "
+            f"ratio of CPU time per hand-off to the untraced run): {parts}.")
+
+
 def instruments(run: Run) -> dict:
     """Which instruments produced data in this run, and why others did not.
 
@@ -124,7 +134,7 @@ def instruments(run: Run) -> dict:
             missing.append({"name": name, "reason": reasons.get(
                 name, "not requested by the config, or unavailable here "
                 "(./schedlab doctor says which)")})
-    return {"present": present, "missing": missing}
+    return {"present": present, "missing": missing, "tracer_cost": probes_mod.tracer_cost()}
 
 
 def environment(env: dict | None) -> list[tuple[str, str]]:
@@ -300,6 +310,7 @@ def render_md(doc: dict) -> str:
     out += ["", f"Instruments present: {present or 'none'}.", ""]
     for i in doc["instruments"]["missing"]:
         out.append(f"- {i['name']} missing: {i['reason']}")
+    out += ["", tracer_cost_line(doc["instruments"].get("tracer_cost"))]
     out += ["", "## Skipped", ""]
     if not doc["skipped_lines"] and not doc["problems"]:
         out.append("Nothing was skipped.")
@@ -319,7 +330,8 @@ def render_html(doc: dict) -> str:
     env.globals.update(fmt_ci=fmt_ci, part_rows=part_rows, part_head=PART_HEAD,
                        table_metrics=table_metrics,
                        environment=environment)
-    return env.get_template("report.html.j2").render(doc=doc)
+    return env.get_template("report.html.j2").render(
+        doc=doc, tracer_cost_line=tracer_cost_line(doc["instruments"].get("tracer_cost")))
 
 
 def write(doc: dict, out_dir: Path) -> dict[str, Path]:

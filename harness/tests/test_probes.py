@@ -130,3 +130,19 @@ def test_events_go_to_the_tracer_when_a_probe_writes_them(tmp_path):
     for name in others:
         w = probes.wrap(CMD, (name,), tools(), tmp_path, "n", events=True)
         assert "--events" not in w.command
+
+
+def test_tracer_cost_from_bench_tracer(tmp_path):
+    from harness import report
+    f = tmp_path / "bench-tracer.json"
+    assert probes.tracer_cost(f) is None
+    assert "not measured" in report.tracer_cost_line(None)
+    f.write_text(json.dumps({"reps": 9, "workload": ["build/workload", "pingpong"], "variants": {
+        "baseline": {"median_cpu_ratio": 1.0, "median_ratio": 1.0},
+        "schedtrace": {"median_cpu_ratio": 1.08, "median_ratio": 1.2},
+        "bcc-runqlat": {"median_cpu_ratio": None, "median_ratio": None}}}))
+    cost = probes.tracer_cost(f)
+    assert cost["reps"] == 9 and set(cost["variants"]) == {"schedtrace"}
+    assert cost["variants"]["schedtrace"] == {"cpu_ratio": 1.08, "wall_ratio": 1.2}
+    line = report.tracer_cost_line(cost)
+    assert "schedtrace 1.08x" in line and "9 interleaved" in line
