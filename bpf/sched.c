@@ -444,8 +444,7 @@ static const char *const sched_runs[SCHED_RUN_NR] = {
 
 const struct probe_ops sched_probe = {
 	.name = "sched",
-	.summary = "the kernel scheduler: switches, wakeups, migrations, run-queue, "
-		   "on-CPU and off-CPU time per thread",
+	.summary = "kernel scheduler: switches, wakeups, run-queue and CPU time",
 	.is_default = true,
 	.writes_events = true,
 	.runs = sched_runs,

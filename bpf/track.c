@@ -126,7 +126,7 @@ static const char *const track_runs[TRACK_RUN_NR] = {
 
 const struct probe_ops track_probe = {
 	.name = "track",
-	.summary = "the command's processes, followed through fork and exec (always on)",
+	.summary = "the command's processes through fork and exec (always on)",
 	.always = true,
 	.runs = track_runs,
 	.nruns = TRACK_RUN_NR,

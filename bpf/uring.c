@@ -207,8 +207,7 @@ static const char *const uring_runs[URING_RUN_NR] = {
 
 const struct probe_ops uring_probe = {
 	.name = "uring",
-	.summary = "io_uring: requests submitted and completed, punts to io-wq, poll arms, "
-		   "per opcode",
+	.summary = "io_uring: requests, completions, io-wq punts, per opcode",
 	.runs = uring_runs,
 	.nruns = URING_RUN_NR,
 	.open = uring_open,

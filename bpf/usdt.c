@@ -245,8 +245,7 @@ static const char *const usdt_runs[USDT_RUN_NR] = {
 
 const struct probe_ops usdt_probe = {
 	.name = "usdt",
-	.summary = "the coroutine runtime's own scheduler through its USDT probes: "
-		   "switches, spawns, readies, exits, run-queue latency",
+	.summary = "coroutine runtime's USDT probes: switches, spawns, run-queue",
 	.writes_events = true,
 	.runs = usdt_runs,
 	.nruns = USDT_RUN_NR,
