@@ -22,6 +22,8 @@ override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-funct
 	-Werror=incompatible-pointer-types -Werror=return-type -MMD -MP \
 	-Iuserspace -I$(BUILD)
 LDLIBS  := -luring -lpthread -lm
+# json-c reads loadgen's report in the echo task: only what links the tasks
+TASK_LIBS := -ljson-c
 ifeq ($(SANITIZE),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 override LDFLAGS += -fsanitize=address,undefined
@@ -72,7 +74,7 @@ $(BUILD)/%.o: %.S
 
 $(BUILD)/workload: $(BUILD)/userspace/main.o $(CORE_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(TASK_LIBS) $(LDLIBS) -o $@
 
 $(BUILD)/loadgen: $(patsubst %.c,$(BUILD)/%.o,$(LOADGEN_SRCS)) \
 		$(filter $(BUILD)/userspace/lib/%,$(CORE_OBJS))
@@ -82,12 +84,12 @@ $(BUILD)/loadgen: $(patsubst %.c,$(BUILD)/%.o,$(LOADGEN_SRCS)) \
 $(BUILD)/tests/%: $(BUILD)/userspace/tests/%.o $(CORE_OBJS)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(TASK_LIBS) $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/bench/%: $(BUILD)/userspace/bench/%.o $(CORE_OBJS)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(TASK_LIBS) $(LDLIBS) -o $@
 
 # ---- BPF: %.bpf.c -> build/bpf/%.bpf.o -> build/bpf/%.skel.h -> schedtrace --
 PROBES := \

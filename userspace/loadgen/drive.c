@@ -1,50 +1,71 @@
-/* drive.c: the echo client's event loop.
+/* drive.c: the echo client's event loop, on io_uring.
  *
- * One thread, one epoll set, edge-triggered, so each socket is registered
- * once (EPOLLIN|EPOLLOUT) and no epoll_ctl is spent per request. Every
- * connection keeps at most one request in flight (wrk2's model): the next
- * message is written only after the whole echo of the previous one came back
- * and was compared byte for byte with what was sent.
+ * The client must cost less per request than the servers it measures, or a
+ * throughput figure measures the client (docs/echo.md has the numbers). So
+ * it batches: one io_uring_enter per loop turn submits every send that is
+ * due and reaps every echo that arrived, whatever the number of connections.
+ *   - each connection has one multishot recv armed for its whole life
+ *     (provided buffers from one buffer ring): no per-request receive SQE,
+ *     no per-request poll arming;
+ *   - a send is one SQE with MSG_WAITALL (the kernel finishes a short send
+ *     itself) and IOSQE_CQE_SKIP_SUCCESS: only a failed send posts a CQE;
+ *   - the ring is SINGLE_ISSUER|DEFER_TASKRUN where the kernel allows it, so
+ *     echoes arriving while we work are completed in one batch when we next
+ *     wait, not by interrupting us one at a time;
+ *   - the next due time is the wait's timeout: no timerfd, no extra syscall.
+ *
+ * Every connection keeps at most one request in flight (wrk2's model): the
+ * next message is sent only after the whole echo of the previous one came
+ * back and was compared byte for byte with what was sent.
  *
  * Closed loop (rate 0): a connection sends its next request as soon as the
- * echo arrives; latency runs from the send.
+ * echo arrives; latency runs from the moment the request was started.
  * Open loop (rate R): request g of the whole run (g = conn + k * connections)
  * is due at t0 + g / R. A connection whose previous echo is late sends the
  * next request late, but its latency still runs from the due time, so a
  * stalled server shows up in the tail instead of hiding by slowing the
- * client (the coordinated-omission correction). Idle connections wait in a
- * min-heap on their due time; one timerfd, armed to the earliest, wakes us.
+ * client (the coordinated-omission correction). send_lag_ns records how late
+ * each request was sent. Idle connections wait in a min-heap on their due time.
  *
  * Phases: connect every socket, then `warmup` untimed round trips per
  * connection, then the measured window, which ends after `requests` measured
  * requests or at duration_ms; requests in flight then finish (drain) so that
- * the client and the server count the same bytes.
+ * the client and the server count the same bytes. The client's CPU time is
+ * read at the window's start and end (cpu_ns_window).
  */
 #include "loadgen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
 
-#define TIMER_TAG  UINT64_MAX
-#define MAX_EVENTS 256
+#define UD_CONNECT 1ull
+#define UD_RECV	   2ull
+#define UD_SEND	   3ull
+#define UD(kind, id) ((kind) << 56 | (id))
+#define UD_KIND(ud)  ((ud) >> 56)
+#define UD_ID(ud)    ((ud) & ((1ull << 56) - 1))
+
+#define BGID	       0
+#define RING_SQ	       1024
+#define RING_CQ_MAX    65536
+#define BUF_ENTRIES_MAX 32768
+#define WAIT_MAX_NS    100000000ull /* the deadline is checked at least this often */
 
 enum conn_state {
-	C_CONNECTING, /* connect() in progress */
+	C_CONNECTING, /* connect submitted */
 	C_IDLE,	      /* connected, nothing in flight (maybe in the heap) */
-	C_SENDING,    /* writing the current message */
-	C_RECEIVING,  /* waiting for the rest of its echo */
+	C_INFLIGHT,   /* sent (or sending), its echo not yet complete */
 	C_DONE,	      /* no more requests for this connection */
 };
 
@@ -57,9 +78,9 @@ struct conn {
 	uint64_t seq;	    /* messages started on this connection, warmup included */
 	uint64_t k;	    /* measured requests scheduled (open-loop index) */
 	uint64_t origin_ns; /* latency origin of the request in flight */
-	uint64_t next_due_ns;
-	int measuring; /* the request in flight (or scheduled) is measured */
-	size_t sent, received;
+	int measuring;	    /* the request in flight (or scheduled) is measured */
+	int rearm;	    /* its multishot recv ended: in rearm_ids, armed after the batch */
+	size_t received;
 	unsigned char *tx, *rx;
 };
 
@@ -74,10 +95,18 @@ struct loop {
 	struct conn *conns;
 	struct heap_ent *heap;
 	size_t heap_len;
-	int epfd, tfd;
+	uint32_t *rearm_ids; /* connections whose recv must be armed again */
+	size_t rearm_len;
+	struct sockaddr_in server; /* read by the kernel when the connects are submitted */
+	struct io_uring ring;
+	int ring_ok;
+	struct io_uring_buf_ring *br;
+	unsigned char *bufs;
+	unsigned buf_entries, buf_bytes, recycled;
 	enum phase phase;
 	uint64_t connected, warm_ready, done, issued;
-	uint64_t start_ns, t0, t_end, last_done_ns, armed_ns;
+	uint64_t start_ns, t0, t_end, last_done_ns;
+	uint64_t cpu0_ns, wait0_ns; /* client CPU and run-queue wait at t0 */
 	double interval_ns; /* open loop: ns between consecutive requests */
 	unsigned char *mem;
 };
@@ -115,6 +144,30 @@ static int fail(struct loop *l, int err, const char *fmt, ...)
 		va_end(ap);
 	}
 	return err < 0 ? err : -EIO;
+}
+
+static uint64_t cpu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Time this thread spent runnable but not running (/proc/thread-self/
+ * schedstat, second field), ns; 0 where the kernel does not say. A client
+ * starved of its CPU by others measures them, not the server. */
+static uint64_t runqueue_wait_ns(void)
+{
+	unsigned long long run = 0, wait = 0;
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+		wait = 0;
+	fclose(f);
+	return wait;
 }
 
 /* ---- the heap of idle connections, ordered by due time ---------------- */
@@ -157,81 +210,62 @@ static struct heap_ent heap_pop(struct loop *l)
 	return top;
 }
 
-/* ---- one connection ---------------------------------------------------- */
+/* ---- submissions -------------------------------------------------------- */
 
-static void start_request(struct loop *l, struct conn *c, uint64_t origin_ns, int measuring)
+/* A free SQE, submitting what is queued when the ring is full. */
+static struct io_uring_sqe *get_sqe(struct loop *l)
 {
-	lg_fill(c->tx, l->o->message_bytes, l->o->seed, c->id, c->seq);
-	c->seq++;
-	c->sent = 0;
-	c->received = 0;
-	c->origin_ns = origin_ns;
-	c->measuring = measuring;
-	c->state = C_SENDING;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
+	if (!sqe) {
+		io_uring_submit(&l->ring);
+		sqe = io_uring_get_sqe(&l->ring);
+	}
+	return sqe;
 }
 
-/* Moves the request in flight forward until the socket would block.
- * 1: the echo is complete and verified, 0: waiting, <0: failed.
- * fresh: the request was started here, not resumed by an event. Then the
- * echo cannot have arrived before our write, so its EPOLLIN edge is still to
- * come and reading now would only return EAGAIN: one syscall per request
- * saved, on the client that bounds the whole measurement. */
-static int progress(struct loop *l, struct conn *c, int fresh)
+static int arm_recv(struct loop *l, struct conn *c)
 {
-	size_t len = l->o->message_bytes;
-	ssize_t n;
+	struct io_uring_sqe *sqe = get_sqe(l);
 
-	while (c->state == C_SENDING) {
-		n = write(c->fd, c->tx + c->sent, len - c->sent);
-		if (n < 0) {
-			if (errno == EAGAIN)
-				return 0;
-			return fail(l, -errno, "send on connection %lu after %lu requests: %s",
-				    c->id, c->seq - 1, strerror(errno));
-		}
-		c->sent += (size_t)n;
-		l->res->bytes_sent += (uint64_t)n;
-		if (c->sent == len) {
-			c->state = C_RECEIVING;
-			if (fresh)
-				return 0;
-		}
-	}
-	while (c->state == C_RECEIVING) {
-		n = read(c->fd, c->rx + c->received, len - c->received);
-		if (n == 0)
-			return fail(l, -EPIPE,
-				    "connection %lu closed by the server after %lu requests", c->id,
-				    c->seq - 1);
-		if (n < 0) {
-			if (errno == EAGAIN)
-				return 0;
-			return fail(l, -errno, "receive on connection %lu after %lu requests: %s",
-				    c->id, c->seq - 1, strerror(errno));
-		}
-		c->received += (size_t)n;
-		l->res->bytes_received += (uint64_t)n;
-		if (c->received < len)
-			continue;
-		c->state = C_IDLE;
-		if (memcmp(c->rx, c->tx, len))
-			l->res->mismatches++;
-		if (c->measuring) {
-			uint64_t now = now_ns();
-
-			hist_add(&l->res->latency_ns, now - c->origin_ns);
-			l->res->requests++;
-			l->last_done_ns = now;
-		} else {
-			l->res->warmup_requests++;
-		}
-		return 1;
-	}
+	if (!sqe)
+		return fail(l, -EBUSY, "io_uring submission queue stuck full");
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, UD(UD_RECV, c->id));
+	c->rearm = 0;
 	return 0;
 }
 
-/* Decides the next measured request of an idle connection: start it now
- * (returns 1), park it in the heap until due, or retire the connection. */
+/* Fills and sends the next message of c. origin_ns: its latency origin. */
+static int start_request(struct loop *l, struct conn *c, uint64_t origin_ns, int measuring)
+{
+	size_t len = l->o->message_bytes;
+	struct io_uring_sqe *sqe = get_sqe(l);
+
+	if (!sqe)
+		return fail(l, -EBUSY, "io_uring submission queue stuck full");
+	lg_fill(c->tx, len, l->o->seed, c->id, c->seq);
+	c->seq++;
+	c->received = 0;
+	c->origin_ns = origin_ns;
+	c->measuring = measuring;
+	c->state = C_INFLIGHT;
+	/* counted when queued: a send that fails ends the run */
+	l->res->bytes_sent += len;
+	/* the buffer is reused only after its whole echo is back, by which
+	 * time every byte of it has left */
+	io_uring_prep_send(sqe, c->fd, c->tx, len, MSG_WAITALL | MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, UD(UD_SEND, c->id));
+	return 0;
+}
+
+/* ---- scheduling ---------------------------------------------------------- */
+
+/* Decides the next measured request of an idle connection: start it now,
+ * park it in the heap until due, or retire the connection. */
 static int schedule_next(struct loop *l, struct conn *c, uint64_t now, int may_start)
 {
 	const struct lg_opts *o = l->o;
@@ -252,15 +286,16 @@ static int schedule_next(struct loop *l, struct conn *c, uint64_t now, int may_s
 			goto retire;
 		c->k++;
 		l->issued++;
-		if (due < now && may_start)
-			l->res->late_starts++;
 	}
 	c->measuring = 1;
 	if (may_start && due <= now) {
-		start_request(l, c, due, 1);
-		return 1;
+		if (o->rate) {
+			if (due < now)
+				l->res->late_starts++;
+			hist_add(&l->res->send_lag_ns, now - due);
+		}
+		return start_request(l, c, due, 1);
 	}
-	c->next_due_ns = due;
 	heap_push(l, due, (uint32_t)c->id);
 	return 0;
 
@@ -270,194 +305,315 @@ retire:
 	return 0;
 }
 
-static void begin_measure(struct loop *l, uint64_t now)
+static int begin_measure(struct loop *l, uint64_t now)
 {
+	int err = 0;
+
 	l->phase = P_MEASURE;
 	l->t0 = now;
 	l->t_end = now + l->o->duration_ms * 1000000ull;
-	for (uint64_t i = 0; i < l->o->connections; i++)
-		schedule_next(l, &l->conns[i], now, 0);
+	l->cpu0_ns = cpu_now_ns();
+	l->wait0_ns = runqueue_wait_ns();
+	for (uint64_t i = 0; i < l->o->connections && !err; i++)
+		err = schedule_next(l, &l->conns[i], now, 0);
+	return err;
 }
 
-static void begin_warmup_or_measure(struct loop *l, uint64_t now)
+static int begin_warmup_or_measure(struct loop *l, uint64_t now)
 {
 	l->res->connect_ns = now - l->start_ns;
-	if (!l->o->warmup) {
-		begin_measure(l, now);
-		return;
-	}
+	if (!l->o->warmup)
+		return begin_measure(l, now);
 	l->phase = P_WARMUP;
 	for (uint64_t i = 0; i < l->o->connections; i++) {
 		l->conns[i].measuring = 0;
 		heap_push(l, now, (uint32_t)i);
 	}
+	return 0;
 }
 
-/* After an echo completed: what this connection does next. 1: a new request
- * was started and needs progress, 0: nothing now. */
+/* After an echo completed: what this connection does next. */
 static int on_free(struct loop *l, struct conn *c)
 {
 	uint64_t now = now_ns();
 
 	if (l->phase == P_WARMUP) {
-		if (c->seq < l->o->warmup) {
-			start_request(l, c, now, 0);
-			return 1;
-		}
+		if (c->seq < l->o->warmup)
+			return start_request(l, c, now, 0);
 		if (++l->warm_ready == l->o->connections)
-			begin_measure(l, now);
+			return begin_measure(l, now);
 		return 0;
 	}
 	return schedule_next(l, c, now, 1);
 }
 
-static int service(struct loop *l, struct conn *c, int fresh)
-{
-	int r;
-
-	for (;;) {
-		r = progress(l, c, fresh);
-		if (r <= 0)
-			return r;
-		r = on_free(l, c);
-		if (r <= 0)
-			return r;
-		fresh = 1; /* on_free started the next request just now */
-	}
-}
-
-static int on_connected(struct loop *l, struct conn *c)
+static int run_due(struct loop *l, uint64_t now)
 {
 	int err = 0;
-	socklen_t len = sizeof(err);
 
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len))
-		err = errno;
-	if (err)
-		return fail(l, -err, "connect %s:%u (connection %lu of %lu): %s", l->o->host,
-			    l->o->port, c->id + 1, l->o->connections, strerror(err));
+	while (!err && l->heap_len && l->heap[0].due_ns <= now) {
+		struct heap_ent e = heap_pop(l);
+		struct conn *c = &l->conns[e.conn];
+		int open = c->measuring && l->o->rate;
+
+		if (open) {
+			if (e.due_ns < now)
+				l->res->late_starts++;
+			hist_add(&l->res->send_lag_ns, now - e.due_ns);
+		}
+		err = start_request(l, c, open ? e.due_ns : now, c->measuring);
+	}
+	return err;
+}
+
+/* ---- completions ---------------------------------------------------------- */
+
+static void recycle(struct loop *l, unsigned bid)
+{
+	io_uring_buf_ring_add(l->br, l->bufs + (size_t)bid * l->buf_bytes, l->buf_bytes,
+			      (unsigned short)bid, io_uring_buf_ring_mask(l->buf_entries),
+			      (int)l->recycled);
+	l->recycled++;
+}
+
+static int on_echo(struct loop *l, struct conn *c)
+{
+	size_t len = l->o->message_bytes;
+
 	c->state = C_IDLE;
-	if (++l->connected == l->o->connections)
-		begin_warmup_or_measure(l, now_ns());
-	return 0;
+	if (memcmp(c->rx, c->tx, len))
+		l->res->mismatches++;
+	if (c->measuring) {
+		uint64_t now = now_ns();
+
+		hist_add(&l->res->latency_ns, now - c->origin_ns);
+		l->res->requests++;
+		l->last_done_ns = now;
+	} else {
+		l->res->warmup_requests++;
+	}
+	return on_free(l, c);
 }
 
-/* An event on a connection with nothing in flight: the server closed it or
- * sent bytes nobody asked for. Both end the run. */
-static int on_unexpected(struct loop *l, struct conn *c, uint32_t events)
+static void want_rearm(struct loop *l, struct conn *c)
 {
-	char byte;
-	ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-
-	if (n == 0)
-		return fail(l, -EPIPE, "connection %lu closed by the server after %lu requests",
-			    c->id, c->seq);
-	if (n > 0)
-		return fail(l, -EPROTO, "connection %lu: the server sent bytes nobody asked for",
-			    c->id);
-	if (errno != EAGAIN)
-		return fail(l, -errno, "connection %lu: %s", c->id, strerror(errno));
-	(void)events;
-	return 0;
+	if (!c->rearm) {
+		c->rearm = 1;
+		l->rearm_ids[l->rearm_len++] = (uint32_t)c->id;
+	}
 }
 
-static int on_event(struct loop *l, struct conn *c, uint32_t events)
+static int on_recv(struct loop *l, struct conn *c, const struct io_uring_cqe *cqe)
 {
-	switch (c->state) {
-	case C_CONNECTING:
-		return on_connected(l, c);
-	case C_SENDING:
-	case C_RECEIVING:
-		return service(l, c, 0);
-	case C_IDLE:
-	case C_DONE:
-		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-			return on_unexpected(l, c, events);
+	size_t len = l->o->message_bytes, n;
+	int more = cqe->flags & IORING_CQE_F_MORE;
+	const unsigned char *data;
+	unsigned bid;
+
+	if (cqe->res == -ENOBUFS) {
+		/* every provided buffer was in use: re-arm once this batch has
+		 * given them back; the bytes wait in the socket */
+		want_rearm(l, c);
 		return 0;
 	}
-	return 0;
+	if (cqe->res == 0)
+		return fail(l, -EPIPE, "connection %lu closed by the server after %lu requests",
+			    c->id, c->seq ? c->seq - 1 : 0);
+	if (cqe->res < 0)
+		return fail(l, cqe->res, "receive on connection %lu after %lu requests: %s", c->id,
+			    c->seq ? c->seq - 1 : 0, strerror(-cqe->res));
+	if (!more)
+		want_rearm(l, c);
+	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	data = l->bufs + (size_t)bid * l->buf_bytes;
+	n = (size_t)cqe->res;
+	if (c->state != C_INFLIGHT || c->received + n > len) {
+		recycle(l, bid);
+		return fail(l, -EPROTO, "connection %lu: the server sent bytes nobody asked for",
+			    c->id);
+	}
+	memcpy(c->rx + c->received, data, n);
+	c->received += n;
+	l->res->bytes_received += n;
+	recycle(l, bid);
+	return c->received == len ? on_echo(l, c) : 0;
+}
+
+static int on_connected(struct loop *l, struct conn *c, int res)
+{
+	int err;
+
+	if (res < 0)
+		return fail(l, res, "connect %s:%u (connection %lu of %lu): %s", l->o->host,
+			    l->o->port, c->id + 1, l->o->connections, strerror(-res));
+	c->state = C_IDLE;
+	err = arm_recv(l, c);
+	if (!err && ++l->connected == l->o->connections)
+		err = begin_warmup_or_measure(l, now_ns());
+	return err;
+}
+
+static int on_cqe(struct loop *l, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe), id = UD_ID(ud);
+	struct conn *c;
+
+	if (id >= l->o->connections)
+		return fail(l, -EIO, "io_uring completion for an unknown connection %lu", id);
+	c = &l->conns[id];
+	switch (UD_KIND(ud)) {
+	case UD_CONNECT:
+		return on_connected(l, c, cqe->res);
+	case UD_RECV:
+		return on_recv(l, c, cqe);
+	case UD_SEND:
+		/* successes post nothing (CQE_SKIP_SUCCESS): this one failed */
+		return fail(l, cqe->res < 0 ? cqe->res : -EIO,
+			    "send on connection %lu after %lu requests: %s", c->id,
+			    c->seq ? c->seq - 1 : 0,
+			    cqe->res < 0 ? strerror(-cqe->res) : "short send");
+	}
+	return fail(l, -EIO, "io_uring completion of an unknown kind %lu", UD_KIND(ud));
+}
+
+/* Handles every completion ready now, then gives the buffers back and
+ * re-arms the receives that ended. */
+static int reap(struct loop *l)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	int err = 0;
+
+	io_uring_for_each_cqe(&l->ring, head, cqe)
+	{
+		seen++;
+		if (!err)
+			err = on_cqe(l, cqe);
+	}
+	io_uring_cq_advance(&l->ring, seen);
+	if (l->recycled) {
+		io_uring_buf_ring_advance(l->br, (int)l->recycled);
+		l->recycled = 0;
+	}
+	while (!err && l->rearm_len)
+		err = arm_recv(l, &l->conns[l->rearm_ids[--l->rearm_len]]);
+	return err;
 }
 
 /* ---- setup and the loop ------------------------------------------------ */
 
+static unsigned pow2_at_least(uint64_t n, unsigned lo, unsigned hi)
+{
+	unsigned v = lo;
+
+	while (v < n && v < hi)
+		v <<= 1;
+	return v;
+}
+
+/* The best ring this kernel accepts; the output names it (ring_setup). */
+static int ring_init(struct loop *l)
+{
+	static const struct {
+		unsigned flags;
+		const char *name;
+	} setups[] = {
+		{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		 "single_issuer|defer_taskrun"},
+		{IORING_SETUP_COOP_TASKRUN, "coop_taskrun"},
+		{0, "plain"},
+	};
+	int err = -ENOSYS;
+
+	for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
+		struct io_uring_params p = {
+			.flags = setups[i].flags | IORING_SETUP_CQSIZE,
+			.cq_entries = pow2_at_least(4 * l->o->connections, 2 * RING_SQ, RING_CQ_MAX),
+		};
+
+		err = io_uring_queue_init_params(RING_SQ, &l->ring, &p);
+		if (!err) {
+			snprintf(l->res->ring_setup, sizeof(l->res->ring_setup), "%s",
+				 setups[i].name);
+			l->ring_ok = 1;
+			return 0;
+		}
+	}
+	l->res->unavailable = 1;
+	return fail(l, err, "io_uring unavailable: %s", strerror(-err));
+}
+
+/* One buffer ring shared by every connection's multishot recv: enough
+ * buffers for every connection to have a message in flight. */
+static int bufs_init(struct loop *l)
+{
+	size_t mb = l->o->message_bytes;
+	struct io_uring_buf_reg reg = {0};
+	unsigned mask;
+	int err;
+
+	l->buf_bytes = mb < 64 ? 64 : mb > 16384 ? 16384 : (unsigned)mb;
+	l->buf_entries = pow2_at_least(l->o->connections * ((mb + l->buf_bytes - 1) / l->buf_bytes) + 64,
+				       64, BUF_ENTRIES_MAX);
+	if (posix_memalign((void **)&l->br, 4096, l->buf_entries * sizeof(struct io_uring_buf)))
+		return fail(l, -ENOMEM, "out of memory for the buffer ring");
+	l->bufs = malloc((size_t)l->buf_entries * l->buf_bytes);
+	if (!l->bufs)
+		return fail(l, -ENOMEM, "out of memory for %u receive buffers", l->buf_entries);
+	io_uring_buf_ring_init(l->br);
+	reg.ring_addr = (unsigned long)l->br;
+	reg.ring_entries = l->buf_entries;
+	reg.bgid = BGID;
+	err = io_uring_register_buf_ring(&l->ring, &reg, 0);
+	if (err)
+		return fail(l, err, "io_uring_register_buf_ring: %s", strerror(-err));
+	mask = io_uring_buf_ring_mask(l->buf_entries);
+	for (unsigned i = 0; i < l->buf_entries; i++)
+		io_uring_buf_ring_add(l->br, l->bufs + (size_t)i * l->buf_bytes, l->buf_bytes,
+				      (unsigned short)i, mask, (int)i);
+	io_uring_buf_ring_advance(l->br, (int)l->buf_entries);
+	return 0;
+}
+
 static int open_conns(struct loop *l)
 {
 	const struct lg_opts *o = l->o;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(o->port)};
+	struct sockaddr_in *sa = &l->server;
 	int one = 1;
 
-	if (inet_pton(AF_INET, o->host, &sa.sin_addr) != 1)
+	*sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(o->port)};
+	if (inet_pton(AF_INET, o->host, &sa->sin_addr) != 1)
 		return fail(l, -EINVAL, "host %s: not an IPv4 address", o->host);
 	for (uint64_t i = 0; i < o->connections; i++) {
 		struct conn *c = &l->conns[i];
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-					 .data.u64 = i};
+		struct io_uring_sqe *sqe;
 
-		c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (c->fd < 0)
 			return fail(l, -errno, "socket for connection %lu of %lu: %s", i + 1,
 				    o->connections, strerror(errno));
 		/* one small message at a time: Nagle would hold back a partial write */
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev))
-			return fail(l, -errno, "epoll_ctl: %s", strerror(errno));
-		if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			int err = on_connected(l, c);
-
-			if (err)
-				return err;
-		} else if (errno != EINPROGRESS) {
-			return fail(l, -errno, "connect %s:%u (connection %lu of %lu): %s", o->host,
-				    o->port, i + 1, o->connections, strerror(errno));
-		}
-	}
-	return 0;
-}
-
-/* Arms the timerfd to the earliest due time in the heap (absolute). */
-static int arm_timer(struct loop *l)
-{
-	struct itimerspec its = {0};
-	uint64_t due;
-
-	if (!l->heap_len)
-		return 0;
-	due = l->heap[0].due_ns;
-	if (due == l->armed_ns)
-		return 0;
-	its.it_value.tv_sec = (time_t)(due / 1000000000ull);
-	its.it_value.tv_nsec = (long)(due % 1000000000ull);
-	if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL))
-		return fail(l, -errno, "timerfd_settime: %s", strerror(errno));
-	l->armed_ns = due;
-	return 0;
-}
-
-static int run_due(struct loop *l, uint64_t now)
-{
-	int err;
-
-	while (l->heap_len && l->heap[0].due_ns <= now) {
-		struct heap_ent e = heap_pop(l);
-		struct conn *c = &l->conns[e.conn];
-
-		start_request(l, c, c->measuring && l->o->rate ? e.due_ns : now_ns(), c->measuring);
-		err = service(l, c, 1);
-		if (err < 0)
-			return err;
+		sqe = get_sqe(l);
+		if (!sqe)
+			return fail(l, -EBUSY, "io_uring submission queue stuck full");
+		io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)sa, sizeof(*sa));
+		io_uring_sqe_set_data64(sqe, UD(UD_CONNECT, i));
 	}
 	return 0;
 }
 
 static int loop_run(struct loop *l)
 {
-	struct epoll_event evs[MAX_EVENTS];
 	uint64_t deadline = l->start_ns + l->o->deadline_s * 1000000000ull;
-	int err, n;
+	int err;
 
 	err = open_conns(l);
 	while (!err && l->done < l->o->connections) {
-		uint64_t now = now_ns();
+		uint64_t now = now_ns(), wait_ns = WAIT_MAX_NS;
+		struct __kernel_timespec ts;
+		struct io_uring_cqe *cqe;
+		int ret;
 
 		if (now > deadline) {
 			err = fail(l, -ETIMEDOUT,
@@ -468,30 +624,29 @@ static int loop_run(struct loop *l)
 			break;
 		}
 		err = run_due(l, now);
-		if (!err)
-			err = arm_timer(l);
 		if (err)
 			break;
-		/* bounded wait so the deadline is checked even if nothing happens */
-		n = epoll_wait(l->epfd, evs, MAX_EVENTS, 100);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = fail(l, -errno, "epoll_wait: %s", strerror(errno));
+		if (l->heap_len) {
+			now = now_ns();
+			wait_ns = l->heap[0].due_ns > now ? l->heap[0].due_ns - now : 0;
+			if (wait_ns > WAIT_MAX_NS)
+				wait_ns = WAIT_MAX_NS;
+		}
+		ts.tv_sec = (long long)(wait_ns / 1000000000ull);
+		ts.tv_nsec = (long long)(wait_ns % 1000000000ull);
+		/* one system call: submit what is queued, wait for an echo or
+		 * the next due time */
+		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+		if (ret < 0 && ret != -ETIME && ret != -EINTR) {
+			err = fail(l, ret, "io_uring_enter: %s", strerror(-ret));
 			break;
 		}
-		for (int i = 0; i < n && !err; i++) {
-			if (evs[i].data.u64 == TIMER_TAG) {
-				uint64_t ticks;
-
-				/* only wakes us; run_due does the work */
-				if (read(l->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-					err = fail(l, -errno, "timerfd read: %s", strerror(errno));
-				l->armed_ns = 0;
-				continue;
-			}
-			err = on_event(l, &l->conns[evs[i].data.u64], evs[i].events);
-		}
+		err = reap(l);
+	}
+	if (l->phase == P_MEASURE) {
+		l->res->cpu_ns_window = cpu_now_ns() - l->cpu0_ns;
+		l->res->runqueue_wait_ns_window = runqueue_wait_ns() - l->wait0_ns;
+		l->res->wall_ns_window = now_ns() - l->t0;
 	}
 	if (l->res->requests)
 		l->res->window_ns = l->last_done_ns - l->t0;
@@ -500,19 +655,20 @@ static int loop_run(struct loop *l)
 
 int lg_drive(const struct lg_opts *o, struct lg_result *res)
 {
-	struct loop l = {.o = o, .res = res, .epfd = -1, .tfd = -1};
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TIMER_TAG};
+	struct loop l = {.o = o, .res = res};
 	size_t mb = o->message_bytes;
 	int err = 0;
 
 	hist_init(&res->latency_ns);
+	hist_init(&res->send_lag_ns);
 	l.start_ns = now_ns();
 	if (o->rate)
 		l.interval_ns = 1e9 / (double)o->rate;
 	l.conns = calloc(o->connections, sizeof(*l.conns));
 	l.heap = calloc(o->connections, sizeof(*l.heap));
+	l.rearm_ids = calloc(o->connections, sizeof(*l.rearm_ids));
 	l.mem = malloc(o->connections * 2 * mb);
-	if (!l.conns || !l.heap || !l.mem) {
+	if (!l.conns || !l.heap || !l.rearm_ids || !l.mem) {
 		err = fail(&l, -ENOMEM, "out of memory for %lu connections", o->connections);
 		goto cleanup;
 	}
@@ -522,28 +678,27 @@ int lg_drive(const struct lg_opts *o, struct lg_result *res)
 		l.conns[i].tx = l.mem + i * 2 * mb;
 		l.conns[i].rx = l.conns[i].tx + mb;
 	}
-	l.epfd = epoll_create1(EPOLL_CLOEXEC);
-	l.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (l.epfd < 0 || l.tfd < 0) {
-		err = fail(&l, -errno, "epoll/timerfd: %s", strerror(errno));
-		goto cleanup;
-	}
-	if (epoll_ctl(l.epfd, EPOLL_CTL_ADD, l.tfd, &ev)) {
-		err = fail(&l, -errno, "epoll_ctl timerfd: %s", strerror(errno));
-		goto cleanup;
-	}
-	err = loop_run(&l);
+	err = ring_init(&l);
+	if (!err)
+		err = bufs_init(&l);
+	if (!err)
+		err = loop_run(&l);
 cleanup:
+	/* the ring first: its armed receives hold the sockets open, and the
+	 * server must see every connection close */
+	if (l.ring_ok)
+		io_uring_queue_exit(&l.ring);
 	if (l.conns)
 		for (uint64_t i = 0; i < o->connections; i++)
-			if (l.conns[i].fd >= 0)
+			if (l.conns[i].fd >= 0) {
+				shutdown(l.conns[i].fd, SHUT_RDWR);
 				close(l.conns[i].fd);
-	if (l.tfd >= 0)
-		close(l.tfd);
-	if (l.epfd >= 0)
-		close(l.epfd);
+			}
+	free(l.bufs);
+	free(l.br);
 	free(l.mem);
 	free(l.heap);
+	free(l.rearm_ids);
 	free(l.conns);
 	return err;
 }

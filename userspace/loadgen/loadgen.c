@@ -5,9 +5,9 @@
  * It opens `connections` TCP connections, sends `message_bytes` messages whose
  * content is derived from (seed, connection, sequence number), verifies every
  * echoed byte, and prints ONE JSON object on stdout, on success and on
- * failure alike. Exit status: 0 ok; 1 the run failed (cannot connect, the
- * server closed or stalled, an echo differed from what was sent); 2 bad
- * arguments. It never outlives its deadline (checked in the loop, with
+ * failure alike (docs/echo.md lists its keys). Exit status: 0 ok; 1 the run
+ * failed (cannot connect, the server closed or stalled, an echo differed
+ * from what was sent); 2 bad arguments; 77 io_uring is not available here. It never outlives its deadline (checked in the loop, with
  * alarm() as a backstop) nor its parent (PR_SET_PDEATHSIG).
  * See drive.c for the closed/open loop model.
  */
@@ -25,6 +25,13 @@
 
 #include "lib/json.h"
 #include "loadgen.h"
+
+/* loadgen runs one thread: the most CPUs it can keep busy at once */
+#define LOADGEN_THREADS 1u
+/* An open-loop run met its offered rate when it achieved at least this
+ * fraction of it over its window (first send to last echo): a server that
+ * keeps up loses only the last request's latency against the window. */
+#define RATE_MET_FRACTION 0.95
 
 #define USAGE                                                                                      \
 	"usage: loadgen --port N [options]\n"                                                      \
@@ -199,17 +206,53 @@ static uint64_t tv_ns(struct timeval tv)
 	return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull;
 }
 
-static void emit(const struct lg_opts *o, const struct lg_result *r, int ok)
+/* The whole histogram, sparse, so the server rebuilds it exactly. */
+static void emit_hist(struct json *j, const char *name, const struct hist *h)
 {
-	const struct hist *h = &r->latency_ns;
+	json_obj_open(j, name);
+	json_u64(j, "n", h->n);
+	json_u64(j, "sum", h->sum);
+	json_u64(j, "min", h->n ? h->min : 0);
+	json_u64(j, "max", h->max);
+	json_u64(j, "p50", hist_quantile(h, 0.50));
+	json_u64(j, "p99", hist_quantile(h, 0.99));
+	json_arr_open(j, "buckets");
+	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+		if (!h->counts[b])
+			continue;
+		json_arr_open(j, NULL);
+		json_u64(j, NULL, b);
+		json_u64(j, NULL, h->counts[b]);
+		json_arr_close(j);
+	}
+	json_arr_close(j);
+	json_obj_close(j);
+}
+
+/* CPUs loadgen can use at once: it runs one thread, so at most one,
+ * whatever its affinity allows. */
+static unsigned cpus_usable(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return LOADGEN_THREADS;
+	return (unsigned)CPU_COUNT(&set) < LOADGEN_THREADS ? (unsigned)CPU_COUNT(&set)
+							 : LOADGEN_THREADS;
+}
+
+static void emit(const struct lg_opts *o, const struct lg_result *r, const char *status)
+{
 	struct rusage ru;
 	struct json j;
+	double rps = r->window_ns ? (double)r->requests * 1e9 / (double)r->window_ns : 0.0;
+	double capacity_ns = (double)r->wall_ns_window * cpus_usable();
 
 	getrusage(RUSAGE_SELF, &ru);
 	json_init(&j, stdout);
 	json_obj_open(&j, NULL);
-	json_str(&j, "status", ok ? "ok" : "failed");
-	if (ok)
+	json_str(&j, "status", status);
+	if (!strcmp(status, "ok"))
 		json_null(&j, "reason");
 	else
 		json_str(&j, "reason", r->reason);
@@ -224,28 +267,19 @@ static void emit(const struct lg_opts *o, const struct lg_result *r, int ok)
 	json_u64(&j, "late_starts", r->late_starts);
 	json_u64(&j, "connect_ns", r->connect_ns);
 	json_u64(&j, "window_ns", r->window_ns);
-	json_f64(&j, "requests_per_s",
-		 r->window_ns ? (double)r->requests * 1e9 / (double)r->window_ns : 0.0);
+	json_f64(&j, "requests_per_s", rps);
+	if (o->rate)
+		json_bool(&j, "offered_rate_met", rps >= RATE_MET_FRACTION * (double)o->rate);
 	json_u64(&j, "cpu_ns", tv_ns(ru.ru_utime) + tv_ns(ru.ru_stime));
-	/* the whole histogram, sparse, so the server rebuilds it exactly */
-	json_obj_open(&j, "latency_ns");
-	json_u64(&j, "n", h->n);
-	json_u64(&j, "sum", h->sum);
-	json_u64(&j, "min", h->n ? h->min : 0);
-	json_u64(&j, "max", h->max);
-	json_u64(&j, "p50", hist_quantile(h, 0.50));
-	json_u64(&j, "p99", hist_quantile(h, 0.99));
-	json_arr_open(&j, "buckets");
-	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
-		if (!h->counts[b])
-			continue;
-		json_arr_open(&j, NULL);
-		json_u64(&j, NULL, b);
-		json_u64(&j, NULL, h->counts[b]);
-		json_arr_close(&j);
-	}
-	json_arr_close(&j);
-	json_obj_close(&j);
+	json_u64(&j, "cpu_ns_window", r->cpu_ns_window);
+	json_u64(&j, "wall_ns_window", r->wall_ns_window);
+	json_u64(&j, "cpus_usable", cpus_usable());
+	json_f64(&j, "cpu_utilization",
+		 capacity_ns > 0 ? (double)r->cpu_ns_window / capacity_ns : 0.0);
+	json_u64(&j, "runqueue_wait_ns_window", r->runqueue_wait_ns_window);
+	json_str(&j, "ring_setup", r->ring_setup);
+	emit_hist(&j, "latency_ns", &r->latency_ns);
+	emit_hist(&j, "send_lag_ns", &r->send_lag_ns);
 	json_obj_close(&j);
 	fputc('\n', stdout);
 	fflush(stdout);
@@ -281,10 +315,9 @@ int main(int argc, char **argv)
 	if (cpus && sched_setaffinity(0, sizeof(set), &set)) {
 		snprintf(res.reason, sizeof(res.reason), "sched_setaffinity %s: %s", cpus,
 			 strerror(errno));
-		emit(&o, &res, 0);
+		emit(&o, &res, "failed");
 		return 1;
 	}
-	hist_init(&res.latency_ns);
 	err = raise_nofile(o.connections + 16, res.reason, sizeof(res.reason));
 	if (!err)
 		err = lg_drive(&o, &res);
@@ -295,9 +328,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "loadgen: %s\n", res.reason[0] ? res.reason : strerror(-err));
 		if (!res.reason[0])
 			snprintf(res.reason, sizeof(res.reason), "%s", strerror(-err));
-		emit(&o, &res, 0);
-		return 1;
+		emit(&o, &res, res.unavailable ? "skipped" : "failed");
+		return res.unavailable ? 77 : 1;
 	}
-	emit(&o, &res, 1);
+	emit(&o, &res, "ok");
 	return 0;
 }

@@ -30,8 +30,15 @@ struct lg_result {
 	uint64_t connect_ns;  /* until every connection was established */
 	uint64_t window_ns;   /* first measured send to last echo */
 	uint64_t late_starts; /* open loop: requests sent after their due time */
+	/* the measured window from its start to the end of the drain, for the
+	 * client's own cost: its CPU time (every thread of the process) and the
+	 * time it waited for a CPU while runnable */
+	uint64_t wall_ns_window, cpu_ns_window, runqueue_wait_ns_window;
 	struct hist latency_ns;
-	char reason[256]; /* set on failure */
+	struct hist send_lag_ns; /* open loop: actual send - due time */
+	char ring_setup[40];	 /* the io_uring flags the kernel accepted */
+	int unavailable;	 /* io_uring refused: skipped, not failed */
+	char reason[256];	 /* set on failure */
 };
 
 /* Connects, runs warmup and the measured window, drains. 0, or -errno with

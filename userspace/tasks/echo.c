@@ -46,6 +46,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@
 #include "lib/limits.h"
 #include "lib/procfs.h"
 #include "task.h"
+#include "tasks/loadgen_out.h"
 
 #define ECHO_BUF_MIN_BYTES 4096
 #define ECHO_BUF_MAX_BYTES 65536
@@ -269,90 +271,6 @@ static int loadgen_start(const char *path, char *const argv[], int out_fd, pid_t
 	return 0;
 }
 
-/* The number after "key": in s, or -ENOENT. Our own loadgen's output: flat
- * keys, no spaces, numbers as integers or decimals. */
-static int json_num(const char *s, const char *key, double *out)
-{
-	char pat[64];
-	const char *p;
-	char *end;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = s ? strstr(s, pat) : NULL;
-	if (!p)
-		return -ENOENT;
-	*out = strtod(p + strlen(pat), &end);
-	return end == p + strlen(pat) ? -EINVAL : 0;
-}
-
-static uint64_t json_u64_or0(const char *s, const char *key)
-{
-	double v = 0;
-
-	return json_num(s, key, &v) ? 0 : (uint64_t)v;
-}
-
-/* The "reason" string, unescaped enough for a message (\uXXXX -> ?). */
-static void json_reason(const char *s, char *out, size_t len)
-{
-	const char *p = s ? strstr(s, "\"reason\":\"") : NULL;
-	size_t o = 0;
-
-	out[0] = '\0';
-	if (!p)
-		return;
-	for (p += strlen("\"reason\":\""); *p && *p != '"' && o + 1 < len; p++) {
-		if (*p == '\\' && p[1]) {
-			p++;
-			if (*p == 'u') {
-				for (int i = 0; i < 4 && p[1]; i++)
-					p++;
-				out[o++] = '?';
-				continue;
-			}
-		}
-		out[o++] = *p;
-	}
-	out[o] = '\0';
-}
-
-/* Rebuilds loadgen's latency histogram exactly from its sparse buckets. */
-static int json_hist(const char *s, struct hist *h)
-{
-	const char *lat = s ? strstr(s, "\"latency_ns\":{") : NULL;
-	const char *p;
-	uint64_t total = 0;
-
-	hist_init(h);
-	if (!lat)
-		return -ENOENT;
-	h->n = json_u64_or0(lat, "n");
-	h->sum = json_u64_or0(lat, "sum");
-	h->min = h->n ? json_u64_or0(lat, "min") : UINT64_MAX;
-	h->max = json_u64_or0(lat, "max");
-	p = strstr(lat, "\"buckets\":[");
-	if (!p)
-		return -ENOENT;
-	p += strlen("\"buckets\":[");
-	while (*p == '[') {
-		char *end;
-		unsigned long long b = strtoull(p + 1, &end, 10);
-		unsigned long long c;
-
-		if (*end != ',')
-			return -EINVAL;
-		c = strtoull(end + 1, &end, 10);
-		if (*end != ']' || b >= HIST_BUCKETS)
-			return -EINVAL;
-		h->counts[b] = c;
-		total += c;
-		p = end + 1;
-		if (*p == ',')
-			p++;
-	}
-	return total == h->n ? 0 : -EINVAL;
-}
-
 /* ---- the task ---------------------------------------------------------- */
 
 static int echo_validate(const struct task_ctx *ctx, char *err, size_t len)
@@ -396,62 +314,104 @@ static uint64_t ru_cpu_ns(const struct rusage *ru)
 	       (uint64_t)ru->ru_stime.tv_usec * 1000ull;
 }
 
-/* Checks loadgen's verdict and merges its numbers. 0 or 1 (rec_fail called). */
+/* The client's cost over its measured window. Above this fraction of the
+ * CPU it may use (running, or runnable and waiting for the CPU), the client
+ * may have set the pace: the cell measures the client, not the server. */
+#define CLIENT_BOUND_UTILIZATION 0.8
+
+static void merge_client(struct record *rec, const struct lg_out *lg)
+{
+	double wall = (double)lg->wall_ns_window;
+	double wait = wall > 0 ? (double)lg->runqueue_wait_ns_window / wall : 0.0;
+
+	rec_metric_f64(rec, "client_cpu_utilization", lg->cpu_utilization);
+	rec_metric_f64(rec, "client_runqueue_wait_fraction", wait);
+	rec_metric_bool(rec, "client_bound", lg->cpu_utilization + wait > CLIENT_BOUND_UTILIZATION);
+	rec_metric_u64(rec, "client_cpus_usable", lg->cpus_usable);
+	rec_metric_u64(rec, "client_cpu_ns_window", lg->cpu_ns_window);
+	rec_metric_u64(rec, "client_wall_ns_window", lg->wall_ns_window);
+	rec_metric_f64(rec, "client_cpu_ns_per_request",
+		       lg->requests ? (double)lg->cpu_ns_window / (double)lg->requests : 0.0);
+	rec_metric_u64(rec, "client_cpu_ns", lg->cpu_ns);
+	rec_metric_str(rec, "client_ring_setup", lg->ring_setup);
+}
+
+/* Checks loadgen's verdict and merges its numbers. 0, or 1 (rec_fail or
+ * rec_skip called). */
 static int echo_merge(struct task_ctx *ctx, const char *out, int status, uint64_t server_bytes,
-		      uint64_t server_cpu_ns)
+		      uint64_t server_cpu_ns, uint64_t server_wall_ns)
 {
 	struct record *rec = ctx->rec;
 	uint64_t mb = task_u64(ctx, "message_bytes");
-	uint64_t server_requests = server_bytes / mb;
-	uint64_t lg_requests = json_u64_or0(out, "requests");
-	uint64_t lg_total = lg_requests + json_u64_or0(out, "warmup_requests");
-	uint64_t lg_sent = json_u64_or0(out, "bytes_sent");
-	static struct hist lat; /* large: not on a coroutine's stack */
-	char reason[256];
-	double rps = 0;
+	uint64_t server_requests = server_bytes / mb, lg_total;
+	struct lg_out *lg = malloc(sizeof(*lg)); /* large: not on a coroutine's stack */
+	char err[256];
+	int parsed, ret = 1;
+	cpu_set_t set;
 
-	json_reason(out, reason, sizeof(reason));
+	if (!lg) {
+		rec_fail(rec, "out of memory for loadgen's report");
+		return 1;
+	}
+	parsed = lg_out_parse(out, lg, err, sizeof(err)) == 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		const char *why = parsed && lg->reason[0] ? lg->reason : "no reason given (see stderr)";
+
 		if (WIFSIGNALED(status))
 			rec_fail(rec, "loadgen killed by signal %d%s%s", WTERMSIG(status),
-				 reason[0] ? ": " : "", reason);
+				 parsed && lg->reason[0] ? ": " : "", parsed ? lg->reason : "");
+		else if (WEXITSTATUS(status) == 77 && parsed && !strcmp(lg->status, "skipped"))
+			rec_skip(rec, "loadgen: %s", why);
 		else
-			rec_fail(rec, "loadgen exited with status %d: %s", WEXITSTATUS(status),
-				 reason[0] ? reason : "no reason given (see stderr)");
-		return 1;
+			rec_fail(rec, "loadgen exited with status %d: %s", WEXITSTATUS(status), why);
+		goto out;
 	}
-	if (json_num(out, "requests_per_s", &rps) || json_hist(out, &lat)) {
-		rec_fail(rec, "loadgen's output is not what echo expects: %.120s", out ? out : "");
-		return 1;
+	if (!parsed) {
+		rec_fail(rec, "loadgen's output is not what echo expects: %s: %.120s", err,
+			 out ? out : "");
+		goto out;
 	}
-	rec_metric_f64(rec, "requests_per_s", rps);
-	rec_metric_hist(rec, "latency_ns", &lat);
-	rec_metric_u64(rec, "requests", lg_requests);
+	lg_total = lg->requests + lg->warmup_requests;
+	rec_metric_f64(rec, "requests_per_s", lg->requests_per_s);
+	rec_metric_u64(rec, "offered_rate", lg->rate);
+	if (lg->offered_rate_met >= 0)
+		rec_metric_bool(rec, "offered_rate_met", lg->offered_rate_met);
+	rec_metric_hist(rec, "latency_ns", &lg->latency_ns);
+	if (lg->rate)
+		rec_metric_hist(rec, "send_lag_ns", &lg->send_lag_ns);
+	rec_metric_u64(rec, "requests", lg->requests);
 	rec_metric_u64(rec, "loadgen_requests", lg_total);
 	rec_metric_u64(rec, "server_requests", server_requests);
 	rec_metric_u64(rec, "server_bytes", server_bytes);
-	rec_metric_u64(rec, "loadgen_bytes_sent", lg_sent);
-	rec_metric_u64(rec, "mismatches", json_u64_or0(out, "mismatches"));
-	rec_metric_u64(rec, "late_starts", json_u64_or0(out, "late_starts"));
-	rec_metric_u64(rec, "connect_ns", json_u64_or0(out, "connect_ns"));
-	rec_metric_u64(rec, "window_ns", json_u64_or0(out, "window_ns"));
-	rec_metric_u64(rec, "client_cpu_ns", json_u64_or0(out, "cpu_ns"));
+	rec_metric_u64(rec, "loadgen_bytes_sent", lg->bytes_sent);
+	rec_metric_u64(rec, "mismatches", lg->mismatches);
+	rec_metric_u64(rec, "late_starts", lg->late_starts);
+	rec_metric_u64(rec, "connect_ns", lg->connect_ns);
+	rec_metric_u64(rec, "window_ns", lg->window_ns);
+	merge_client(rec, lg);
 	rec_metric_u64(rec, "server_cpu_ns", server_cpu_ns);
 	rec_metric_f64(rec, "server_cpu_ns_per_request",
 		       server_requests ? (double)server_cpu_ns / (double)server_requests : 0.0);
-	if (json_u64_or0(out, "mismatches")) {
+	/* per CPU of the server's affinity, whatever the model makes of them */
+	if (!sched_getaffinity(0, sizeof(set), &set) && server_wall_ns)
+		rec_metric_f64(rec, "server_cpu_utilization",
+			       (double)server_cpu_ns / ((double)server_wall_ns * CPU_COUNT(&set)));
+	if (lg->mismatches) {
 		rec_fail(rec, "%" PRIu64 " echoed messages differ from what was sent",
-			 json_u64_or0(out, "mismatches"));
-		return 1;
+			 lg->mismatches);
+		goto out;
 	}
-	if (server_bytes != lg_sent || server_requests != lg_total) {
+	if (server_bytes != lg->bytes_sent || server_requests != lg_total) {
 		rec_fail(rec,
 			 "loadgen sent %" PRIu64 " requests (%" PRIu64 " bytes), the server "
 			 "echoed %" PRIu64 " (%" PRIu64 " bytes)",
-			 lg_total, lg_sent, server_requests, server_bytes);
-		return 1;
+			 lg_total, lg->bytes_sent, server_requests, server_bytes);
+		goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	free(lg);
+	return ret;
 }
 
 static int echo_run(struct rt *rt, struct task_ctx *ctx)
@@ -478,6 +438,7 @@ static int echo_run(struct rt *rt, struct task_ctx *ctx)
 	uint64_t warmup = task_u64(ctx, "warmup");
 	int lfd_added = 0;
 	struct rusage ru0, ru1;
+	uint64_t wall0 = 0, wall1 = 0;
 	pid_t pid = -1;
 
 	conns = calloc(nconn, sizeof(*conns));
@@ -564,6 +525,7 @@ static int echo_run(struct rt *rt, struct task_ctx *ctx)
 		goto cleanup;
 	}
 	getrusage(RUSAGE_SELF, &ru0);
+	wall0 = now_ns();
 	err = loadgen_start(path, argv, pfd[1], &pid);
 	if (err) {
 		rec_fail(rec, "fork loadgen: %s", strerror(-err));
@@ -625,6 +587,7 @@ static int echo_run(struct rt *rt, struct task_ctx *ctx)
 		server_bytes += conns[i].bytes;
 	}
 	getrusage(RUSAGE_SELF, &ru1);
+	wall1 = now_ns();
 	rt_join(rt, mon_task);
 	mon_task = NULL;
 	if (waitpid(pid, &status, 0) < 0) {
@@ -637,7 +600,8 @@ static int echo_run(struct rt *rt, struct task_ctx *ctx)
 		rec_fail(rec, "reading loadgen's output: %s", strerror(-mon.err));
 		goto cleanup;
 	}
-	ret = echo_merge(ctx, mon.out, status, server_bytes, ru_cpu_ns(&ru1) - ru_cpu_ns(&ru0));
+	ret = echo_merge(ctx, mon.out, status, server_bytes, ru_cpu_ns(&ru1) - ru_cpu_ns(&ru0),
+			 wall1 - wall0);
 	if (!ret) {
 		uint64_t resets = 0;
 
