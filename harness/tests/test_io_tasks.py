@@ -137,6 +137,86 @@ def test_echo_open_loop_sends_exactly_the_scheduled_requests():
     assert m["server_requests"] == m["loadgen_requests"]
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_echo_records_the_clients_share_of_its_cpu(model):
+    """client_cpu_utilization is loadgen's CPU over its measured window per
+    CPU it can use (one: it runs one thread), so it lies in [0, 1], and it
+    is exactly the window's CPU over its wall time; client_bound says
+    whether it passed 0.8."""
+    out = run("echo", "--model", model, "--connections", "20", "--requests", "2000",
+              "--rate", "20000", *cpu_args())
+    rec = record_of(out, model)
+    assert out.returncode == 0, out.stderr
+    m = rec["metrics"]
+    util = m["client_cpu_utilization"]
+    assert 0 <= util <= 1
+    assert m["client_cpus_usable"] == 1
+    assert m["client_wall_ns_window"] > 0
+    assert util == pytest.approx(m["client_cpu_ns_window"] / m["client_wall_ns_window"],
+                                 rel=1e-6)
+    assert m["client_bound"] is (util > 0.8)
+    # the window lies inside loadgen's life (rusage has microsecond grain)
+    assert 0 < m["client_cpu_ns_window"] <= m["client_cpu_ns"] + 1000
+    assert m["client_cpu_ns_per_request"] == pytest.approx(
+        m["client_cpu_ns_window"] / m["requests"])
+    assert 0 <= m["client_runqueue_wait_fraction"] <= 1
+    assert 0 < m["server_cpu_utilization"] <= 1.05   # rusage and clock differ in grain
+    assert m["offered_rate"] == 20000
+    assert isinstance(m["offered_rate_met"], bool)
+    assert m["send_lag_ns"]["n"] == m["requests"] == 2000
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_echo_open_loop_latency_runs_from_the_due_time(model):
+    """One connection offered 10 million requests/s: no server meets that,
+    so the backlog grows with every request. Request k is due k / rate after
+    the window opens and one connection answers them in order, so the last
+    one completes when the window closes: its latency from its due time is
+    the window minus its offset in the schedule, far above a round trip.
+    A closed-loop figure (latency from the send) would be one round trip."""
+    rate, n = 10_000_000, 2000
+    out = run("echo", "--model", model, "--connections", "1", "--requests", str(n),
+              "--rate", str(rate), *cpu_args())
+    rec = record_of(out, model)
+    assert out.returncode == 0, out.stderr
+    m = rec["metrics"]
+    assert m["requests"] == n
+    assert m["offered_rate_met"] is False
+    assert m["requests_per_s"] < rate
+    last_due_ns = (n - 1) * 1e9 / rate
+    # max is exact; the window ends at the last echo, the latency clock
+    # read a moment later
+    assert m["latency_ns"]["max"] >= m["window_ns"] - last_due_ns
+    # the backlog: later requests waited longer, sent ever later
+    assert m["latency_ns"]["max"] > 100 * m["latency_ns"]["min"]
+    assert m["send_lag_ns"]["max"] >= m["window_ns"] - last_due_ns - m["latency_ns"]["max"]
+    assert m["latency_ns"]["p50"] >= m["send_lag_ns"]["p50"]
+
+
+@pytest.mark.parametrize("line, needle", [
+    ('{"status":"ok","reas', "not JSON"),
+    ('{"status":"ok","reason":null,"requests":5}', 'key "connections" missing'),
+])
+def test_echo_refuses_a_malformed_loadgen_report(tmp_path, line, needle):
+    """echo reads loadgen's line with a JSON parser: a line cut short or
+    missing a key fails the cell, naming what was wrong, on stderr and in
+    the record. A stand-in loadgen next to a copy of the workload prints it."""
+    workload = tmp_path / "workload"
+    workload.write_bytes(WORKLOAD.read_bytes())
+    workload.chmod(0o755)
+    fake = tmp_path / "loadgen"
+    fake.write_text(f"#!/bin/sh\nprintf '%s\\n' '{line}'\n")
+    fake.chmod(0o755)
+    out = subprocess.run([str(workload), "echo", "--connections", "2", "--requests", "10"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr
+    rec = json.loads(out.stdout)
+    assert rec["status"] == "failed"
+    assert "loadgen's output is not what echo expects" in rec["reason"]
+    assert needle in rec["reason"]
+    assert needle in out.stderr
+
+
 def test_echo_raises_the_open_file_limit_and_records_it():
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard < 400:
@@ -309,6 +389,34 @@ def test_loadgen_open_loop_counts_latency_from_the_due_time():
     # the last request waited behind 19 others: at least 19 * 50 ms - 38 ms
     assert doc["latency_ns"]["max"] >= 19 * 50_000_000 - 38_000_000
     assert doc["latency_ns"]["min"] >= 50_000_000
+    # the schedule was not kept, and loadgen says so
+    assert doc["offered_rate_met"] is False
+    assert doc["requests_per_s"] < 500
+    # each request was sent when the previous echo came back: about 50 ms
+    # later than the one before, while it was due 2 ms later
+    assert doc["send_lag_ns"]["n"] == 20
+    assert doc["send_lag_ns"]["max"] >= 18 * 48_000_000
+    assert 0 <= doc["cpu_utilization"] <= 1
+
+
+def test_loadgen_says_whether_the_offered_rate_was_met_only_in_open_loop():
+    """'Met' compares the achieved rate (requests over the window, first due
+    time to last echo) with the offered one; a closed loop offers no rate."""
+    server = TinyServer()
+    try:
+        opened = loadgen("--port", str(server.port), "--connections", "1", "--requests", "3",
+                         "--rate", "2")
+        closed = loadgen("--port", str(server.port), "--connections", "1", "--requests", "3")
+    finally:
+        server.close()
+    assert opened.returncode == 0 and closed.returncode == 0, opened.stderr + closed.stderr
+    doc = json.loads(opened.stdout)
+    rps = doc["requests_per_s"]
+    assert rps == pytest.approx(3 / (doc["window_ns"] / 1e9))
+    assert doc["offered_rate_met"] is (rps >= 0.95 * 2)
+    assert doc["send_lag_ns"]["n"] == 3
+    assert "offered_rate_met" not in json.loads(closed.stdout)
+    assert json.loads(closed.stdout)["send_lag_ns"]["n"] == 0
 
 
 def test_loadgen_reports_a_server_that_closes_and_does_not_hang():
