@@ -49,18 +49,18 @@
 
 #include "lib/clock.h"
 
-#define UD_CONNECT 1ull
-#define UD_RECV	   2ull
-#define UD_SEND	   3ull
+#define UD_CONNECT   1ull
+#define UD_RECV	     2ull
+#define UD_SEND	     3ull
 #define UD(kind, id) ((kind) << 56 | (id))
 #define UD_KIND(ud)  ((ud) >> 56)
 #define UD_ID(ud)    ((ud) & ((1ull << 56) - 1))
 
-#define BGID	       0
-#define RING_SQ	       1024
-#define RING_CQ_MAX    65536
+#define BGID		0
+#define RING_SQ		1024
+#define RING_CQ_MAX	65536
 #define BUF_ENTRIES_MAX 32768
-#define WAIT_MAX_NS    100000000ull /* the deadline is checked at least this often */
+#define WAIT_MAX_NS	100000000ull /* the deadline is checked at least this often */
 
 enum conn_state {
 	C_CONNECTING, /* connect submitted */
@@ -107,7 +107,7 @@ struct loop {
 	uint64_t connected, warm_ready, done, issued;
 	uint64_t start_ns, t0, t_end, last_done_ns;
 	uint64_t cpu0_ns, wait0_ns; /* client CPU and run-queue wait at t0 */
-	double interval_ns; /* open loop: ns between consecutive requests */
+	double interval_ns;	    /* open loop: ns between consecutive requests */
 	unsigned char *mem;
 };
 
@@ -528,7 +528,8 @@ static int ring_init(struct loop *l)
 	for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
 		struct io_uring_params p = {
 			.flags = setups[i].flags | IORING_SETUP_CQSIZE,
-			.cq_entries = pow2_at_least(4 * l->o->connections, 2 * RING_SQ, RING_CQ_MAX),
+			.cq_entries =
+				pow2_at_least(4 * l->o->connections, 2 * RING_SQ, RING_CQ_MAX),
 		};
 
 		err = io_uring_queue_init_params(RING_SQ, &l->ring, &p);
@@ -553,8 +554,9 @@ static int bufs_init(struct loop *l)
 	int err;
 
 	l->buf_bytes = mb < 64 ? 64 : mb > 16384 ? 16384 : (unsigned)mb;
-	l->buf_entries = pow2_at_least(l->o->connections * ((mb + l->buf_bytes - 1) / l->buf_bytes) + 64,
-				       64, BUF_ENTRIES_MAX);
+	l->buf_entries =
+		pow2_at_least(l->o->connections * ((mb + l->buf_bytes - 1) / l->buf_bytes) + 64, 64,
+			      BUF_ENTRIES_MAX);
 	if (posix_memalign((void **)&l->br, 4096, l->buf_entries * sizeof(struct io_uring_buf)))
 		return fail(l, -ENOMEM, "out of memory for the buffer ring");
 	l->bufs = malloc((size_t)l->buf_entries * l->buf_bytes);

@@ -356,7 +356,8 @@ static int echo_merge(struct task_ctx *ctx, const char *out, int status, uint64_
 	}
 	parsed = lg_out_parse(out, lg, err, sizeof(err)) == 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		const char *why = parsed && lg->reason[0] ? lg->reason : "no reason given (see stderr)";
+		const char *why =
+			parsed && lg->reason[0] ? lg->reason : "no reason given (see stderr)";
 
 		if (WIFSIGNALED(status))
 			rec_fail(rec, "loadgen killed by signal %d%s%s", WTERMSIG(status),
@@ -364,7 +365,8 @@ static int echo_merge(struct task_ctx *ctx, const char *out, int status, uint64_
 		else if (WEXITSTATUS(status) == 77 && parsed && !strcmp(lg->status, "skipped"))
 			rec_skip(rec, "loadgen: %s", why);
 		else
-			rec_fail(rec, "loadgen exited with status %d: %s", WEXITSTATUS(status), why);
+			rec_fail(rec, "loadgen exited with status %d: %s", WEXITSTATUS(status),
+				 why);
 		goto out;
 	}
 	if (!parsed) {

@@ -19,8 +19,8 @@ static int bad(char *err, size_t len, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int get(struct json_object *o, const char *key, enum json_type type,
-	       struct json_object **v, char *err, size_t len)
+static int get(struct json_object *o, const char *key, enum json_type type, struct json_object **v,
+	       char *err, size_t len)
 {
 	if (!json_object_object_get_ex(o, key, v))
 		return bad(err, len, "key \"%s\" missing", key);
@@ -94,10 +94,12 @@ static int get_hist(struct json_object *o, const char *key, struct hist *h, char
 
 		if (!json_object_is_type(pair, json_type_array) ||
 		    json_object_array_length(pair) != 2)
-			return bad(err, len, "%s: bucket %zu is not an [index, count] pair", key, i);
+			return bad(err, len, "%s: bucket %zu is not an [index, count] pair", key,
+				   i);
 		b = json_object_array_get_idx(pair, 0);
 		c = json_object_array_get_idx(pair, 1);
-		if (!json_object_is_type(b, json_type_int) || !json_object_is_type(c, json_type_int))
+		if (!json_object_is_type(b, json_type_int) ||
+		    !json_object_is_type(c, json_type_int))
 			return bad(err, len, "%s: bucket %zu is not two integers", key, i);
 		bi = json_object_get_int64(b);
 		ci = json_object_get_int64(c);

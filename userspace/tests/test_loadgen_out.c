@@ -21,7 +21,7 @@
 
 /* What loadgen prints (key order shuffled on purpose: order must not matter). */
 #define GOOD_HEAD                                                                                  \
-	"{\"reason\":null,\"status\":\"ok\",\"connections\":2,\"message_bytes\":64,"                 \
+	"{\"reason\":null,\"status\":\"ok\",\"connections\":2,\"message_bytes\":64,"               \
 	"\"rate\":1000,\"requests\":3,\"warmup_requests\":2,\"bytes_sent\":320,"                   \
 	"\"bytes_received\":320,\"mismatches\":0,\"late_starts\":1,\"connect_ns\":5,"              \
 	"\"window_ns\":3000000,\"requests_per_s\":1000.5,"
@@ -29,8 +29,9 @@
 	"\"cpu_ns\":777,\"cpu_ns_window\":600,\"wall_ns_window\":3000000,\"cpus_usable\":1,"       \
 	"\"cpu_utilization\":0.0002,\"runqueue_wait_ns_window\":10,"                               \
 	"\"ring_setup\":\"single_issuer|defer_taskrun\","                                          \
-	"\"latency_ns\":" HIST(3, "[[600,2],[601,1]]") ","                                          \
-	"\"send_lag_ns\":" HIST(3, "[[600,3]]") "}\n"
+	"\"latency_ns\":" HIST(3, "[[600,2],[601,1]]") ","                                         \
+						       "\"send_lag_ns\":" HIST(3,                  \
+									       "[[600,3]]") "}\n"
 #define GOOD GOOD_HEAD "\"offered_rate_met\":true," GOOD_TAIL
 
 static struct lg_out out; /* large */
@@ -67,12 +68,13 @@ static void test_closed_loop_has_no_rate_verdict(void **state)
 
 static void test_a_failure_carries_its_reason(void **state)
 {
-	static const char line[] = "{\"status\":\"failed\",\"reason\":\"connection 3 closed\","
-				   "\"offered_rate_met\":false,"
-				   "\"connections\":2,\"message_bytes\":64,\"rate\":1000,\"requests\":3,"
-				   "\"warmup_requests\":2,\"bytes_sent\":320,\"bytes_received\":320,"
-				   "\"mismatches\":0,\"late_starts\":1,\"connect_ns\":5,"
-				   "\"window_ns\":3000000,\"requests_per_s\":1000.5," GOOD_TAIL;
+	static const char line[] =
+		"{\"status\":\"failed\",\"reason\":\"connection 3 closed\","
+		"\"offered_rate_met\":false,"
+		"\"connections\":2,\"message_bytes\":64,\"rate\":1000,\"requests\":3,"
+		"\"warmup_requests\":2,\"bytes_sent\":320,\"bytes_received\":320,"
+		"\"mismatches\":0,\"late_starts\":1,\"connect_ns\":5,"
+		"\"window_ns\":3000000,\"requests_per_s\":1000.5," GOOD_TAIL;
 
 	(void)state;
 	assert_int_equal(lg_out_parse(line, &out, err, sizeof(err)), 0);
@@ -115,18 +117,20 @@ static void test_refuses_bad_lines_naming_the_fault(void **state)
 
 static void test_refuses_histograms_that_do_not_add_up(void **state)
 {
-	static const char line[] =
-		GOOD_HEAD "\"cpu_ns\":777,\"cpu_ns_window\":600,\"wall_ns_window\":3000000,"
-			  "\"cpus_usable\":1,\"cpu_utilization\":0.0002,"
-			  "\"runqueue_wait_ns_window\":10,\"ring_setup\":\"plain\","
-			  "\"latency_ns\":" HIST(4, "[[600,2],[601,1]]") ","
-			  "\"send_lag_ns\":" HIST(3, "[[600,3]]") "}";
-	static const char outside[] =
-		GOOD_HEAD "\"cpu_ns\":777,\"cpu_ns_window\":600,\"wall_ns_window\":3000000,"
-			  "\"cpus_usable\":1,\"cpu_utilization\":0.0002,"
-			  "\"runqueue_wait_ns_window\":10,\"ring_setup\":\"plain\","
-			  "\"latency_ns\":" HIST(3, "[[600,2],[601,1]]") ","
-			  "\"send_lag_ns\":" HIST(3, "[[99999999,3]]") "}";
+	static const char line[] = GOOD_HEAD
+		"\"cpu_ns\":777,\"cpu_ns_window\":600,\"wall_ns_window\":3000000,"
+		"\"cpus_usable\":1,\"cpu_utilization\":0.0002,"
+		"\"runqueue_wait_ns_window\":10,\"ring_setup\":\"plain\","
+		"\"latency_ns\":" HIST(4, "[[600,2],[601,1]]") ","
+							       "\"send_lag_ns\":" HIST(
+								       3, "[[600,3]]") "}";
+	static const char outside[] = GOOD_HEAD
+		"\"cpu_ns\":777,\"cpu_ns_window\":600,\"wall_ns_window\":3000000,"
+		"\"cpus_usable\":1,\"cpu_utilization\":0.0002,"
+		"\"runqueue_wait_ns_window\":10,\"ring_setup\":\"plain\","
+		"\"latency_ns\":" HIST(3, "[[600,2],[601,1]]") ","
+							       "\"send_lag_ns\":" HIST(
+								       3, "[[99999999,3]]") "}";
 
 	(void)state;
 	assert_int_equal(lg_out_parse(line, &out, err, sizeof(err)), -EINVAL);
