@@ -13,8 +13,12 @@
  *            requests submitted in batches: fewer syscalls per request, so at
  *            least as fast as coro at 1,000 connections.
  * On loopback much of the cost is the TCP stack and the client itself, which
- * is why the client runs in its own process (`client_cpus`) and why the
- * server's own CPU time per request is reported beside requests/s.
+ * is why the client runs in its own process (`client_cpus`), why the
+ * server's own CPU time per request is reported beside requests/s, and why
+ * the client's share of its CPU is in every record (client_cpu_utilization:
+ * above 0.8 the cell measures the client). Models are compared at a fixed
+ * offered rate (`rate`), latency from each request's due time; docs/echo.md
+ * says what each metric means and how a capacity sweep reads.
  *
  * Method: the server listens on an ephemeral port (parallel runs never
  * collide), forks loadgen (found next to /proc/self/exe) with the port, its
@@ -22,7 +26,8 @@
  * connections, spawning one task per connection that echoes every byte until
  * the client closes. loadgen verifies every echoed byte, measures latency
  * (from the due time in open loop) and prints one JSON object, which this
- * task reads from a pipe and merges into the record. The server counts the
+ * task reads from a pipe, parses with json-c (tasks/loadgen_out.c) and
+ * merges into the record. The server counts the
  * bytes it echoed; loadgen and server must agree on the number of requests.
  *
  * loadgen does at least one untimed round trip per connection (warmup), so
