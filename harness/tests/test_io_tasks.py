@@ -399,6 +399,24 @@ def test_loadgen_open_loop_counts_latency_from_the_due_time():
     assert 0 <= doc["cpu_utilization"] <= 1
 
 
+def test_loadgen_abandons_a_backlog_the_server_never_caught_up_with():
+    """Open loop for 200 ms at 500/s schedules exactly 100 requests. A server
+    taking 50 ms per echo answers a handful; the rest are still unsent when
+    sending stops (100 ms after the schedule ends) and are counted, so the
+    run ends instead of draining a backlog, and says the rate was not met."""
+    server = TinyServer(delay_s=0.05)
+    try:
+        out = loadgen("--port", str(server.port), "--connections", "1", "--rate", "500",
+                      "--duration-ms", "200")
+    finally:
+        server.close()
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["requests"] + doc["requests_unsent"] == 100
+    assert doc["requests_unsent"] > 0
+    assert doc["offered_rate_met"] is False
+
+
 def test_loadgen_says_whether_the_offered_rate_was_met_only_in_open_loop():
     """'Met' compares the achieved rate (requests over the window, first due
     time to last echo) with the offered one; a closed loop offers no rate."""

@@ -106,6 +106,10 @@ struct loop {
 	enum phase phase;
 	uint64_t connected, warm_ready, done, issued;
 	uint64_t start_ns, t0, t_end, last_done_ns;
+	/* open loop for duration_ms: requests still unsent at send_until are
+	 * abandoned (counted in requests_unsent), so an overloaded server ends
+	 * the run instead of draining its backlog for minutes */
+	uint64_t send_until, scheduled, sent_measured;
 	uint64_t cpu0_ns, wait0_ns; /* client CPU and run-queue wait at t0 */
 	double interval_ns;	    /* open loop: ns between consecutive requests */
 	unsigned char *mem;
@@ -252,6 +256,7 @@ static int start_request(struct loop *l, struct conn *c, uint64_t origin_ns, int
 	c->origin_ns = origin_ns;
 	c->measuring = measuring;
 	c->state = C_INFLIGHT;
+	l->sent_measured += measuring != 0;
 	/* counted when queued: a send that fails ends the run */
 	l->res->bytes_sent += len;
 	/* the buffer is reused only after its whole echo is back, by which
@@ -284,6 +289,8 @@ static int schedule_next(struct loop *l, struct conn *c, uint64_t now, int may_s
 		due = l->t0 + (uint64_t)((double)g * l->interval_ns);
 		if (!o->requests && due >= l->t_end)
 			goto retire;
+		if (l->send_until && now >= l->send_until)
+			goto retire;
 		c->k++;
 		l->issued++;
 	}
@@ -305,6 +312,25 @@ retire:
 	return 0;
 }
 
+/* Open loop for a duration: how many requests the schedule holds (due
+ * before t_end), and when to stop sending the ones the server left behind:
+ * 100 ms or a tenth of the window after its end, whichever is longer, far
+ * more than a server that keeps up needs to catch up. */
+static void plan_open_loop(struct loop *l)
+{
+	uint64_t d = l->o->duration_ms * 1000000ull, g;
+
+	if (!l->o->rate || l->o->requests)
+		return;
+	g = (uint64_t)((double)d / l->interval_ns);
+	while (g && (uint64_t)((double)(g - 1) * l->interval_ns) >= d)
+		g--;
+	while ((uint64_t)((double)g * l->interval_ns) < d)
+		g++;
+	l->scheduled = g;
+	l->send_until = l->t_end + (d / 10 > 100000000ull ? d / 10 : 100000000ull);
+}
+
 static int begin_measure(struct loop *l, uint64_t now)
 {
 	int err = 0;
@@ -312,6 +338,7 @@ static int begin_measure(struct loop *l, uint64_t now)
 	l->phase = P_MEASURE;
 	l->t0 = now;
 	l->t_end = now + l->o->duration_ms * 1000000ull;
+	plan_open_loop(l);
 	l->cpu0_ns = cpu_now_ns();
 	l->wait0_ns = runqueue_wait_ns();
 	for (uint64_t i = 0; i < l->o->connections && !err; i++)
@@ -356,6 +383,11 @@ static int run_due(struct loop *l, uint64_t now)
 		struct conn *c = &l->conns[e.conn];
 		int open = c->measuring && l->o->rate;
 
+		if (open && l->send_until && now >= l->send_until) {
+			c->state = C_DONE; /* abandoned: see plan_open_loop */
+			l->done++;
+			continue;
+		}
 		if (open) {
 			if (e.due_ns < now)
 				l->res->late_starts++;
@@ -652,6 +684,8 @@ static int loop_run(struct loop *l)
 	}
 	if (l->res->requests)
 		l->res->window_ns = l->last_done_ns - l->t0;
+	if (l->scheduled > l->sent_measured)
+		l->res->requests_unsent = l->scheduled - l->sent_measured;
 	return err;
 }
 

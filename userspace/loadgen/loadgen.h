@@ -30,6 +30,9 @@ struct lg_result {
 	uint64_t connect_ns;  /* until every connection was established */
 	uint64_t window_ns;   /* first measured send to last echo */
 	uint64_t late_starts; /* open loop: requests sent after their due time */
+	/* open loop for a duration: scheduled requests never sent because the
+	 * server had not caught up shortly after the schedule ended */
+	uint64_t requests_unsent;
 	/* the measured window from its start to the end of the drain, for the
 	 * client's own cost: its CPU time (every thread of the process) and the
 	 * time it waited for a CPU while runnable */

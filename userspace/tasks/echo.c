@@ -394,6 +394,7 @@ static int echo_merge(struct task_ctx *ctx, const char *out, int status, uint64_
 	rec_metric_u64(rec, "loadgen_bytes_sent", lg->bytes_sent);
 	rec_metric_u64(rec, "mismatches", lg->mismatches);
 	rec_metric_u64(rec, "late_starts", lg->late_starts);
+	rec_metric_u64(rec, "requests_unsent", lg->requests_unsent);
 	rec_metric_u64(rec, "connect_ns", lg->connect_ns);
 	rec_metric_u64(rec, "window_ns", lg->window_ns);
 	merge_client(rec, lg);

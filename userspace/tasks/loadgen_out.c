@@ -147,6 +147,7 @@ static int parse_object(struct json_object *o, struct lg_out *out, char *err, si
 	    get_u64(o, "bytes_received", &out->bytes_received, err, len) ||
 	    get_u64(o, "mismatches", &out->mismatches, err, len) ||
 	    get_u64(o, "late_starts", &out->late_starts, err, len) ||
+	    get_u64(o, "requests_unsent", &out->requests_unsent, err, len) ||
 	    get_u64(o, "connect_ns", &out->connect_ns, err, len) ||
 	    get_u64(o, "window_ns", &out->window_ns, err, len) ||
 	    get_f64(o, "requests_per_s", &out->requests_per_s, err, len) ||

@@ -18,7 +18,7 @@ struct lg_out {
 	char reason[256];
 	uint64_t connections, message_bytes, rate;
 	uint64_t requests, warmup_requests, bytes_sent, bytes_received, mismatches;
-	uint64_t late_starts, connect_ns, window_ns;
+	uint64_t late_starts, requests_unsent, connect_ns, window_ns;
 	double requests_per_s;
 	int offered_rate_met; /* 0 or 1 in open loop; -1 in closed loop (absent) */
 	uint64_t cpu_ns, cpu_ns_window, wall_ns_window, cpus_usable, runqueue_wait_ns_window;

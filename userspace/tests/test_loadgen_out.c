@@ -23,7 +23,8 @@
 #define GOOD_HEAD                                                                                  \
 	"{\"reason\":null,\"status\":\"ok\",\"connections\":2,\"message_bytes\":64,"               \
 	"\"rate\":1000,\"requests\":3,\"warmup_requests\":2,\"bytes_sent\":320,"                   \
-	"\"bytes_received\":320,\"mismatches\":0,\"late_starts\":1,\"connect_ns\":5,"              \
+	"\"bytes_received\":320,\"mismatches\":0,\"late_starts\":1,\"requests_unsent\":0,"         \
+	"\"connect_ns\":5,"                                                                        \
 	"\"window_ns\":3000000,\"requests_per_s\":1000.5,"
 #define GOOD_TAIL                                                                                  \
 	"\"cpu_ns\":777,\"cpu_ns_window\":600,\"wall_ns_window\":3000000,\"cpus_usable\":1,"       \
@@ -73,7 +74,7 @@ static void test_a_failure_carries_its_reason(void **state)
 		"\"offered_rate_met\":false,"
 		"\"connections\":2,\"message_bytes\":64,\"rate\":1000,\"requests\":3,"
 		"\"warmup_requests\":2,\"bytes_sent\":320,\"bytes_received\":320,"
-		"\"mismatches\":0,\"late_starts\":1,\"connect_ns\":5,"
+		"\"mismatches\":0,\"late_starts\":1,\"requests_unsent\":7,\"connect_ns\":5,"
 		"\"window_ns\":3000000,\"requests_per_s\":1000.5," GOOD_TAIL;
 
 	(void)state;
@@ -81,6 +82,7 @@ static void test_a_failure_carries_its_reason(void **state)
 	assert_string_equal(out.status, "failed");
 	assert_string_equal(out.reason, "connection 3 closed");
 	assert_int_equal(out.offered_rate_met, 0);
+	assert_int_equal(out.requests_unsent, 7);
 }
 
 /* Each bad line and a fragment its message must contain. */
