@@ -216,7 +216,9 @@ static void emit_hist(struct json *j, const char *name, const struct hist *h)
 	json_u64(j, "min", h->n ? h->min : 0);
 	json_u64(j, "max", h->max);
 	json_u64(j, "p50", hist_quantile(h, 0.50));
+	json_u64(j, "p90", hist_quantile(h, 0.90));
 	json_u64(j, "p99", hist_quantile(h, 0.99));
+	json_u64(j, "p999", hist_quantile(h, 0.999));
 	json_arr_open(j, "buckets");
 	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
 		if (!h->counts[b])
