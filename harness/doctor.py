@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib
 import json
 import os
 import shutil
@@ -27,6 +28,8 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from . import peers as peers_mod
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -223,13 +226,44 @@ def check_tools() -> list[Check]:
     return out
 
 
+def _runtime_version(peer_name: str, path: str) -> str:
+    """The version a peer's runtime reports, or why it could not say."""
+    if peer_name == "echo-node":
+        try:
+            out = subprocess.run([path, "--version"], capture_output=True, text=True,
+                                 timeout=10)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"version unknown: {e}"
+        return "node " + out.stdout.strip()
+    version = "python " + sys.version.split()[0]
+    if peer_name == "echo-uvloop":
+        try:
+            version += ", uvloop " + importlib.import_module("uvloop").__version__
+        except ImportError as e:
+            return f"version unknown: {e}"
+    return version
+
+
+def check_peers() -> list[Check]:
+    """The echo-server peers (harness/peers.py): installed, and which version."""
+    out = []
+    for peer in peers_mod.PEERS.values():
+        if peer.find_tool is None:
+            continue
+        path, why = peer.find_tool()
+        out.append(Check("peers", peer.name, path is not None,
+                         f"{_runtime_version(peer.name, path)} ({path})" if path
+                         else f"skipped in runs: {why}"))
+    return out
+
+
 def run_checks(root: Path = Path("/"), euid: int | None = None,
                with_perf: bool = True) -> list[Check]:
     euid = os.geteuid() if euid is None else euid
     checks = check_tracer(root, euid) + check_io_uring(root) + check_kernel_knobs(root, euid)
     if with_perf:
         checks += check_perf(euid, root)
-    return checks + check_tools()
+    return checks + check_tools() + check_peers()
 
 
 def cli(argv: list[str]) -> int:

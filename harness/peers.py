@@ -25,8 +25,10 @@ This module builds argument lists and parses text; the runner spawns.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,9 @@ class Peer:
     # stripped perf, a distribution wrapper without the kernel's perf):
     # skipped with that line as the reason, not failed.
     unsupported: tuple[str, ...] = ()
+    # Finds the peer's own runtime: (path, None) or (None, why it is missing).
+    # None: the tool is perf, which the harness finds for its probes too.
+    find_tool: Callable[[], tuple[str | None, str | None]] | None = None
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -146,7 +151,95 @@ SCHED_PIPE = Peer(
                  "unknown switch", "perf not found for kernel", "not supported"),
 )
 
-PEERS: dict[str, Peer] = {p.name: p for p in (SCHED_PIPE,)}
+# ---- echo servers of other runtimes, driven by build/loadgen ---------------------
+
+# Each runs its server on `cpus` and build/loadgen on `client_cpus` through
+# echo_peer.py, with the echo task's parameters and metrics (docs/echo.md),
+# so its cells sit beside threads, coro and uring in the echo tables.
+ECHO_PEER = Path(__file__).resolve().parent / "echo_peer.py"
+_ECHO_PARAMS = (
+    {"key": "connections", "type": "u64", "default": "50", "unit": "count", "min": 1,
+     "max": 100000, "help": "open connections"},
+    {"key": "message_bytes", "type": "u64", "default": "64", "unit": "bytes", "min": 1,
+     "max": 1 << 20, "help": "bytes per request (and per echo)"},
+    {"key": "requests", "type": "u64", "default": "0", "unit": "count", "min": 0,
+     "max": 1000000000000, "help": "measured requests in total; 0: run for duration_ms"},
+    {"key": "duration_ms", "type": "u64", "default": "2000", "unit": "ms", "min": 1,
+     "max": 3600000, "help": "measured window when requests is 0"},
+    {"key": "rate", "type": "u64", "default": "0", "unit": "requests/s", "min": 0,
+     "max": 1000000000, "help": "0: closed loop; >0: open loop at this total rate, "
+                                "latency from each request's due time"},
+    {"key": "warmup", "type": "u64", "default": "0", "unit": "count", "min": 0,
+     "max": 1000000000, "help": "untimed round trips per connection first (at least 1)"},
+    {"key": "seed", "type": "u64", "default": "1", "unit": None, "min": 0,
+     "max": 2**63, "help": "seed of the message content"},
+    {"key": "cpus", "type": "str", "default": "", "unit": None,
+     "pattern": r"^(\d+(-\d+)?(,\d+(-\d+)?)*)?$",
+     "help": "CPUs the server is confined to, e.g. \"0\"; empty: not pinned"},
+    {"key": "client_cpus", "type": "str", "default": "", "unit": None,
+     "pattern": r"^(\d+(-\d+)?(,\d+(-\d+)?)*)?$",
+     "help": "CPUs of loadgen, e.g. \"1\"; empty: every CPU"},
+)
+
+
+def _python_tool() -> tuple[str | None, str | None]:
+    return sys.executable, None
+
+
+def _uvloop_tool() -> tuple[str | None, str | None]:
+    if importlib.util.find_spec("uvloop") is None:
+        return None, f"uvloop is not installed for {sys.executable} (Debian: python3-uvloop)"
+    return sys.executable, None
+
+
+def _node_tool() -> tuple[str | None, str | None]:
+    node = shutil.which("node") or shutil.which("nodejs")
+    return (node, None) if node else (None, "Node.js is not installed (Debian: nodejs)")
+
+
+def _echo_argv(server: str) -> Callable[[str, str, dict], list[str]]:
+    def argv(tool: str, model: str, params: dict) -> list[str]:
+        # the tool (python or node) is found again by echo_peer.py itself;
+        # the harness's interpreter runs the driver
+        args = [sys.executable, str(ECHO_PEER), "--server", server]
+        for spec in _ECHO_PARAMS:
+            if spec["key"] != "cpus":
+                args += [f"--{spec['key']}", str(params[spec["key"]])]
+        return args
+    return argv
+
+
+def _echo_parse(stdout: str, model: str, params: dict) -> dict:
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith('{"echo_peer"'):
+            try:
+                metrics = json.loads(line)["echo_peer"]["metrics"]
+            except (ValueError, KeyError, TypeError):
+                break
+            if isinstance(metrics, dict) and "requests_per_s" in metrics:
+                return metrics
+            break
+    raise PeerOutputError("echo_peer.py printed no {\"echo_peer\": {\"metrics\": ...}} line")
+
+
+def _echo_peer(name: str, server: str, summary: str,
+               find_tool: Callable[[], tuple[str | None, str | None]]) -> Peer:
+    return Peer(name=name, task="echo", tool=server, summary=summary,
+                models=((server, ()),), default_models=(server,), params=_ECHO_PARAMS,
+                argv=_echo_argv(server), parse=_echo_parse,
+                unsupported=("echo peer skipped:",), find_tool=find_tool)
+
+
+ECHO_ASYNCIO = _echo_peer("echo-asyncio", "asyncio",
+                          "echo server on Python asyncio (Protocol), one thread",
+                          _python_tool)
+ECHO_UVLOOP = _echo_peer("echo-uvloop", "uvloop",
+                         "the asyncio echo server on uvloop (libuv), one thread", _uvloop_tool)
+ECHO_NODE = _echo_peer("echo-node", "node", "echo server on Node.js net, one event loop",
+                       _node_tool)
+
+PEERS: dict[str, Peer] = {
+    p.name: p for p in (SCHED_PIPE, ECHO_ASYNCIO, ECHO_UVLOOP, ECHO_NODE)}
 
 
 def get(name: str) -> Peer:
@@ -160,6 +253,8 @@ def command(peer_name: str, model: str, params: dict, tool_path: str | None = No
     """The exact argv: the pinning shim, then the peer's own command line."""
     peer = PEERS[peer_name]
     p = peer.params_as_run(params)
+    if peer.find_tool:
+        tool_path = peer.find_tool()[0]
     cmd = [python, str(PEER_EXEC)]
     if p.get("cpus"):
         cmd += ["--cpus", str(p["cpus"])]
@@ -167,7 +262,11 @@ def command(peer_name: str, model: str, params: dict, tool_path: str | None = No
 
 
 def unavailable(peer_name: str, tool_missing: str | None) -> str | None:
-    """Why the peer cannot run here at all (its tool is missing), or None."""
+    """Why the peer cannot run here at all (its tool is missing), or None.
+    tool_missing: why perf is missing, for the peers that run perf."""
+    peer = PEERS[peer_name]
+    if peer.find_tool:
+        tool_missing = peer.find_tool()[1]
     if tool_missing:
         return f"peer {peer_name} not run: {tool_missing}"
     return None
