@@ -7,9 +7,10 @@
  * echoed byte, and prints ONE JSON object on stdout, on success and on
  * failure alike (docs/echo.md lists its keys). Exit status: 0 ok; 1 the run
  * failed (cannot connect, the server closed or stalled, an echo differed
- * from what was sent); 2 bad arguments; 77 io_uring is not available here. It never outlives its
- * deadline (checked in the loop, with alarm() as a backstop) nor its parent (PR_SET_PDEATHSIG). See
- * drive.c for the closed/open loop model.
+ * from what was sent); 2 bad arguments; 77 io_uring is not available here.
+ * It never outlives its deadline (checked in the loop, with alarm() as a
+ * backstop) nor its parent (PR_SET_PDEATHSIG). See drive.c for the
+ * closed/open loop model.
  */
 #include <errno.h>
 #include <getopt.h>
