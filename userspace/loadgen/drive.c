@@ -1,9 +1,11 @@
 /* drive.c: the echo client's event loop, on io_uring.
  *
- * The client must cost less per request than the servers it measures, or a
- * throughput figure measures the client (docs/echo.md has the numbers). So
- * it batches: one io_uring_enter per loop turn submits every send that is
- * due and reaps every echo that arrived, whatever the number of connections.
+ * The client should cost as little per request as it can, or a throughput
+ * figure measures the client. So it batches: one io_uring_enter per loop
+ * turn submits every send that is due and reaps every echo that arrived,
+ * whatever the number of connections. What remains is the loopback TCP
+ * stack, which a sender pays for both ends of (docs/echo.md): models are
+ * compared at a fixed offered rate, well below what the client can send.
  *   - each connection has one multishot recv armed for its whole life
  *     (provided buffers from one buffer ring): no per-request receive SQE,
  *     no per-request poll arming;
@@ -30,7 +32,9 @@
  * Phases: connect every socket, then `warmup` untimed round trips per
  * connection, then the measured window, which ends after `requests` measured
  * requests or at duration_ms; requests in flight then finish (drain) so that
- * the client and the server count the same bytes. The client's CPU time is
+ * the client and the server count the same bytes. In open loop for a
+ * duration, requests an overloaded server never let us send are abandoned
+ * shortly after the schedule ends (plan_open_loop). The client's CPU time is
  * read at the window's start and end (cpu_ns_window).
  */
 #include "loadgen.h"
