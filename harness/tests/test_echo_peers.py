@@ -132,3 +132,13 @@ def test_a_peer_experiment_runs_through_the_harness(tmp_path, fake_workload):
     assert m["requests"] == 500 and m["offered_rate"] == 5000
     assert isinstance(m["offered_rate_met"], bool)
     assert m["send_lag_ns"]["n"] == 500
+
+
+def test_doctor_lists_each_peer_with_its_version_or_why_it_is_missing(monkeypatch):
+    from harness import doctor
+    checks = {c.name: c for c in doctor.check_peers()}
+    assert set(checks) == set(SERVERS)
+    assert checks["echo-asyncio"].ok and "python " in checks["echo-asyncio"].detail
+    monkeypatch.setattr(peers.shutil, "which", lambda name: None)
+    node = {c.name: c for c in doctor.check_peers()}["echo-node"]
+    assert not node.ok and "Node.js is not installed" in node.detail
