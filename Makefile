@@ -4,6 +4,9 @@
 #   make build   workload, loadgen, schedtrace, C tests, benchmarks (default)
 #   make run     deps + build + ./schedlab run configs/default.toml + report
 #   make test    deps + build + C unit tests (under timeout) + pytest
+# Targets that start with deps build in a second make: whether the tracer can
+# be built is decided when a make reads this file, and deps may have just
+# installed clang, bpftool and libbpf-dev.
 #   make bench   the speed benchmarks, measured side by side in one run
 #   make bench-tracer  schedtrace's overhead against perf and bpftrace
 #   make check   test + clang-format + flake8, PASSED/FAILED/SKIPPED per check
@@ -14,6 +17,8 @@ CC      ?= cc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 PYTHON  ?= /usr/bin/python3
+DEPS    ?= ./scripts/deps
+LIBBPF_H ?= /usr/include/bpf/libbpf.h
 ARCH    := $(shell uname -m)
 CONFIG  ?= configs/default.toml
 
@@ -105,13 +110,13 @@ BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall \
 	-I$(BUILD) -I$(dir $(VMLINUX_H)) -Ibpf -I/usr/include/$(HOST_TRIPLET)
 HAVE_BPF_TOOLS := $(shell command -v $(CLANG) >/dev/null && command -v $(BPFTOOL) >/dev/null \
-	&& test -r /usr/include/bpf/libbpf.h && echo yes)
+	&& test -r $(LIBBPF_H) && echo yes)
 
 ifneq ($(TRACER_SRCS),)
 ifeq ($(HAVE_BPF_TOOLS),yes)
 TRACER := $(BUILD)/schedtrace $(TRACER_TESTS)
 else
-$(info   SKIP     schedtrace: needs clang, bpftool and libbpf-dev (run `make deps`))
+TRACER_SKIP := schedtrace: needs clang, bpftool and libbpf-dev (run `make deps`)
 endif
 endif
 
@@ -150,9 +155,15 @@ $(BUILD)/bpf/tests/%: bpf/tests/%.c
 
 # ---- top-level targets ------------------------------------------------------
 build: $(USERSPACE) $(TRACER)
+ifneq ($(TRACER_SKIP),)
+	@printf '  %-8s %s\n' SKIP "$(TRACER_SKIP)"
+endif
 
 deps:
-	$(Q)./scripts/deps
+	$(Q)$(DEPS)
+
+# After deps, in a make that reads this file again (see the top).
+BUILD_AFTER_DEPS = $(Q)$(MAKE) --no-print-directory build
 
 # The report is written even when some cell failed (run exits 1): the failed
 # cells are in it, with their reasons. A bad config (exit 2) stops here.
@@ -162,7 +173,8 @@ define run_and_report
 	exit $$rc
 endef
 
-run: deps build
+run: deps
+	$(BUILD_AFTER_DEPS)
 	$(call run_and_report,$(CONFIG))
 
 ctest: build
@@ -172,15 +184,17 @@ pytest: build
 	$(Q)$(PYTHON) -m pytest -q harness/tests
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory build
+	$(BUILD_AFTER_DEPS)
 	$(Q)$(MAKE) --no-print-directory ctest
 	$(Q)$(MAKE) --no-print-directory pytest
 
-bench: deps build
+bench: deps
+	$(BUILD_AFTER_DEPS)
 	$(Q)$(BUILD)/bench/switch > $(BUILD)/bench/switch.json
 	$(call run_and_report,configs/bench.toml)
 
-bench-tracer: deps build
+bench-tracer: deps
+	$(BUILD_AFTER_DEPS)
 	$(Q)./scripts/bench-tracer
 
 check: deps
