@@ -27,8 +27,8 @@ if [ "$1" = -dumpmachine ]; then echo x86_64-linux-gnu; exit 0; fi
 echo "$(basename "$0") $*" >> "{log}"
 out=""
 while [ $# -gt 0 ]; do
-	[ "$1" = -o ] && out="$2"
-	shift
+    [ "$1" = -o ] && out="$2"
+    shift
 done
 [ -z "$out" ] || { : > "$out"; chmod +x "$out"; }
 exit 0
