@@ -17,6 +17,7 @@ Tests inject a fake runner so nothing real is spawned.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import importlib
 import json
 import os
@@ -147,11 +148,44 @@ def _print_plan(cfg, cells, runs, seed, history, out) -> None:
           "times out)", file=out)
 
 
+def _lock_run_dir(run_dir: Path):
+    """Hold DIR/.lock for the rest of this process: one run per directory.
+
+    flock() belongs to the open file, so the kernel drops it when the holder
+    exits, however it exits: a .lock left by a dead run blocks nothing. The
+    file keeps the holder's pid to name it in the refusal.
+    """
+    f = open(run_dir / ".lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise UsageError(f"{run_dir} is in use by another schedlab run (pid {holder}); "
+                         "wait for it to finish, or stop it and resume") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
 def _sigterm_to_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 def cmd_run(args, rnr) -> int:
+    locks: list = []
+    try:
+        return _run(args, rnr, locks)
+    finally:
+        for f in locks:
+            f.close()
+
+
+def _run(args, rnr, locks: list) -> int:
+    """cmd_run; the run directory's lock goes into locks, closed by the caller."""
     run_dir: Path | None = None
     run_meta: dict = {}
     cfg_path = args.config
@@ -208,12 +242,13 @@ def cmd_run(args, rnr) -> int:
     if run_dir is None:
         if args.out:
             run_dir = Path(args.out)
-            if (run_dir / "records.jsonl").exists():
-                raise UsageError(f"--out {run_dir} already holds a run; use --resume "
-                                 f"{run_dir} to continue it, or another directory")
         else:
             run_dir = _timestamp_dir(results_root)
         run_dir.mkdir(parents=True, exist_ok=True)
+        locks.append(_lock_run_dir(run_dir))
+        if (run_dir / "records.jsonl").exists():
+            raise UsageError(f"--out {run_dir} already holds a run; use --resume "
+                             f"{run_dir} to continue it, or another directory")
         (run_dir / "config.toml").write_text(cfg.text)
         run_meta = {"schema": 1, "seed": seed, "order": cfg.run.order,
                     "config_path": str(cfg.path), "config_sha256": cfg.sha256,
@@ -226,6 +261,7 @@ def cmd_run(args, rnr) -> int:
         if not args.out:
             _link_latest(run_dir)
     else:
+        locks.append(_lock_run_dir(run_dir))
         run_meta.setdefault("resumes", []).append(
             {"started_at": now, "argv": ["schedlab", *args.argv], "only": args.only})
     (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")

@@ -444,3 +444,48 @@ def test_launcher_dry_run(tmp_path, fake_workload):
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "4 cells, 12 runs" in p.stdout
+
+
+# ---- one run per results directory ---------------------------------------------
+
+def test_a_directory_in_use_refuses_a_second_run_and_a_dead_ones_lock_does_not(
+        tmp_path, fake_workload, capsys):
+    cfg = write_config(tmp_path, f"""
+        [run]
+        repetitions = 4
+        seed = 3
+        workload = "{fake_workload}"
+        [[experiment]]
+        task = "fake"
+        models = ["threads", "coro"]
+        params = {{ sleep_ms = 200, behave = "ok" }}
+        """)
+    out = tmp_path / "r"
+    first = subprocess.Popen([sys.executable, "-m", "harness", "run", str(cfg), "--out",
+                              str(out)], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    recs = out / "records.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not recs.exists():
+        time.sleep(0.02)
+    assert recs.exists(), "the first run wrote no record"
+    try:
+        for argv in (["run", "--resume", str(out)], ["run", str(cfg), "--out", str(out)]):
+            with pytest.raises(SystemExit) as e:
+                main(argv, runner=ProcessRunner(cwd=tmp_path))
+            assert e.value.code == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert err == [f"schedlab: {out} is in use by another schedlab run "
+                           f"(pid {first.pid}); wait for it to finish, or stop it and resume"]
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert first.returncode == 130
+    # The dead run's .lock is still there, naming it; it does not block.
+    assert (out / ".lock").read_text().strip() == str(first.pid)
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--resume", str(out)], runner=ProcessRunner(cwd=tmp_path))
+    assert e.value.code == 0
+    keys = [(ln["cell"], ln["repetition"]) for ln in read_lines(out)]
+    assert len(keys) == len(set(keys)) == 8
+    assert (out / ".lock").read_text().strip() == str(os.getpid())
