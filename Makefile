@@ -7,7 +7,7 @@
 # Targets that start with deps build in a second make: whether the tracer can
 # be built is decided when a make reads this file, and deps may have just
 # installed clang, bpftool and libbpf-dev.
-#   make bench   the speed benchmarks, measured side by side in one run
+#   make bench   the speed benchmarks, measured side by side in one run; their table
 #   make bench-tracer  schedtrace's overhead against perf and bpftrace
 #   make check   test + clang-format + flake8, PASSED/FAILED/SKIPPED per check
 #   make clean
@@ -191,7 +191,10 @@ test: deps
 bench: deps
 	$(BUILD_AFTER_DEPS)
 	$(Q)$(BUILD)/bench/switch > $(BUILD)/bench/switch.json
-	$(call run_and_report,configs/bench.toml)
+	$(Q)$(PYTHON) -m harness run configs/bench.toml; rc=$$?; \
+	if [ $$rc -le 1 ]; then $(PYTHON) -m harness report results/latest >/dev/null && \
+		$(PYTHON) -m harness.benchtable results/latest $(BUILD)/bench/switch.json || rc=1; fi; \
+	exit $$rc
 
 bench-tracer: deps
 	$(BUILD_AFTER_DEPS)

@@ -1,0 +1,135 @@
+"""The table `make bench` ends with: the headline speed figures of one run.
+
+    python3 -m harness.benchtable RUN_DIR [SWITCH_JSON]
+
+Rows, each from the run in RUN_DIR (configs/bench.toml) and from the JSON
+build/bench/switch printed in the same `make bench` (SWITCH_JSON; copied to
+RUN_DIR/switch.json, which is read when SWITCH_JSON is not given):
+  - one user-space context switch: ours / the register-only floor / glibc
+    swapcontext, medians of the switch benchmark's interleaved repetitions;
+  - the pingpong hand-off of every pingpong cell (median [95% CI]);
+  - the memory and creation cost per task of every spawn cell.
+Writes RUN_DIR/bench.md and prints it. A figure the run lacks is named as
+missing, with the reason when the cell failed; never left out silently.
+Exit 0, or 2 when RUN_DIR is not a run directory or SWITCH_JSON unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from harness import summary
+from harness.rundir import Cell, RunDirError, load_run
+
+
+def num(x: float, digits: int = 3) -> str:
+    """3 significant digits, whole numbers from 100 on: 3.85, 21.4, 227, 23,830."""
+    return f"{x:,.0f}" if x >= 10 ** (digits - 1) else f"{x:.{digits}g}"
+
+
+def duration(ns: float) -> str:
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= scale:
+            return f"{num(ns / scale)} {unit}"
+    return f"{num(ns)} ns"
+
+
+def median_ci(values: list[float], fmt=duration) -> str | None:
+    s = summary.summarize(values)
+    if s.median is None:
+        return None
+    if s.ci_lo is None:
+        return f"{fmt(s.median)} (n={s.n})"
+    return f"{fmt(s.median)} [{fmt(s.ci_lo)}, {fmt(s.ci_hi)}]"
+
+
+def missing(c: Cell) -> str:
+    return "no ok repetition: " + ("; ".join(c.reasons()) or "no record")
+
+
+def switch_row(sw: dict) -> list[str]:
+    parts = [sw.get(k, {}).get("median") for k in ("ours", "floor", "swapcontext")]
+    what = "one context switch: ours / register-only floor / glibc swapcontext"
+    if any(p is None for p in parts):
+        return [what, "missing from the switch benchmark's output"]
+    ours, floor, swap = parts
+    return [what, f"{num(ours)} / {num(floor)} / {num(swap)} ns ({ours / floor:.2f}x the "
+                  f"floor, {swap / ours:.0f}x faster than swapcontext; median of "
+                  f"{sw.get('repetitions', '?')}, CPU {sw.get('cpu', '?')})"]
+
+
+def params_text(c: Cell, keys: tuple[str, ...]) -> str:
+    return ", ".join(f"{k}={c.params[k]}" for k in keys if k in c.params)
+
+
+def pingpong_rows(cells: list[Cell]) -> list[list[str]]:
+    rows = []
+    for c in cells:
+        what = f"pingpong hand-off, {c.model} ({params_text(c, ('channel', 'placement'))})"
+        rows.append([what, median_ci(c.values("handoff_ns")) or missing(c)])
+    return rows
+
+
+def spawn_rows(cells: list[Cell]) -> list[list[str]]:
+    rows = []
+    for c in cells:
+        tasks = c.params.get("tasks")
+        label = f"{int(tasks):,} parked {c.model} tasks" if tasks is not None else c.model
+        extra = params_text(c, ("guard", "stack_bytes"))
+        what = f"spawn: {label}" + (f" ({extra})" if extra else "")
+        user = median_ci(c.values("user_bytes_per_task"), num)
+        kern = median_ci(c.values("kernel_bytes_per_task"), num)
+        create = median_ci(c.values("create_ns"))
+        if user is None:
+            rows.append([what, missing(c)])
+            continue
+        rows.append([what, f"{user} user bytes + {kern or '?'} kernel bytes each; "
+                           f"{create or '?'} each to create"])
+    return rows
+
+
+def table(run_dir: Path, sw: dict | None) -> str:
+    run = load_run(run_dir)
+    cells = [c for c in run.cells() if not c.traced_usdt]
+    rows = [switch_row(sw)] if sw is not None else [
+        ["one context switch", "not measured (no switch.json)"]]
+    rows += pingpong_rows([c for c in cells if c.task == "pingpong"])
+    rows += spawn_rows([c for c in cells if c.task == "spawn"])
+    reps = sorted({ln.get("repetition", 0) for ln in run.lines})
+    lines = [f"bench: {run_dir} ({len(run.lines)} process runs, up to {len(reps)} "
+             "repetitions per cell; median [95% CI])", "",
+             "| what | figure |", "|---|---|"]
+    lines += [f"| {a} | {b} |" for a, b in rows]
+    return "\n".join(lines) + "\n"
+
+
+def cli(argv: list[str]) -> int:
+    if len(argv) not in (1, 2) or argv[0].startswith("-"):
+        print("usage: python3 -m harness.benchtable RUN_DIR [SWITCH_JSON]", file=sys.stderr)
+        return 2
+    run_dir = Path(argv[0])
+    sw_path = Path(argv[1]) if len(argv) == 2 else run_dir / "switch.json"
+    sw = None
+    if sw_path.exists():
+        try:
+            sw = json.loads(sw_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"benchtable: {sw_path}: {e}", file=sys.stderr)
+            return 2
+    try:
+        text = table(run_dir, sw)
+    except RunDirError as e:
+        print(f"benchtable: {e}", file=sys.stderr)
+        return 2
+    if sw is not None and sw_path != run_dir / "switch.json":
+        (run_dir / "switch.json").write_text(json.dumps(sw, indent=1) + "\n")
+    (run_dir / "bench.md").write_text(text)
+    print(text, end="")
+    print(f"bench: {run_dir / 'bench.md'}; full report: {run_dir / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

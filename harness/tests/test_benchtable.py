@@ -1,0 +1,64 @@
+"""benchtable: the table `make bench` ends with, from a run and the switch
+benchmark's JSON."""
+
+import json
+
+from synthrun import Spec, jitter, make_run
+
+from harness import benchtable
+
+SWITCH = {"schema": 1, "bench": "switch", "repetitions": 11, "cpu": 0,
+          "ours": {"median": 3.85}, "floor": {"median": 3.5}, "swapcontext": {"median": 231.0}}
+
+
+def bench_run(path):
+    return make_run(path, [
+        Spec("pingpong", "coro", {"channel": "event", "iterations": 1000000},
+             lambda r: {"handoff_ns": jitter(r, 21.4)}),
+        Spec("pingpong", "threads", {"channel": "event", "placement": "same"},
+             lambda r: {"handoff_ns": jitter(r, 2460.0)}),
+        Spec("pingpong", "threads", {"channel": "event", "placement": "split"}, {},
+             status="failed", reason="cpus 0-1: only 1 CPU allowed"),
+        Spec("spawn", "coro", {"tasks": 1000000, "guard": True},
+             lambda r: {"user_bytes_per_task": jitter(r, 4096.0),
+                        "kernel_bytes_per_task": jitter(r, 676.0),
+                        "create_ns": jitter(r, 16300.0)}, reps=3),
+    ])
+
+
+def test_every_figure_from_the_run(tmp_path, capsys):
+    run = bench_run(tmp_path / "r")
+    sw = tmp_path / "switch.json"
+    sw.write_text(json.dumps(SWITCH))
+    assert benchtable.cli([str(run), str(sw)]) == 0
+    out = capsys.readouterr().out
+    assert (run / "bench.md").read_text() in out
+    assert json.loads((run / "switch.json").read_text()) == SWITCH
+    rows = {ln.split(" | ")[0].lstrip("| "): ln.split(" | ")[1].rstrip(" |")
+            for ln in out.splitlines() if ln.startswith("| ") and "---" not in ln}
+    assert rows["one context switch: ours / register-only floor / glibc swapcontext"] \
+        .startswith("3.85 / 3.5 / 231 ns (1.10x the floor, 60x faster than swapcontext")
+    coro = rows["pingpong hand-off, coro (channel=event)"]
+    assert coro.startswith("21.") and coro.count(" ns") == 3     # median [lo, hi]
+    assert rows["pingpong hand-off, threads (channel=event, placement=same)"] \
+        .startswith("2.4")
+    assert rows["pingpong hand-off, threads (channel=event, placement=split)"] == \
+        "no ok repetition: cpus 0-1: only 1 CPU allowed"
+    spawn = rows["spawn: 1,000,000 parked coro tasks (guard=True)"]
+    assert "user bytes + " in spawn and "kernel bytes each; 16." in spawn
+    assert "us [" in spawn
+
+
+def test_without_switch_json_the_row_says_so(tmp_path, capsys):
+    run = bench_run(tmp_path / "r")
+    assert benchtable.cli([str(run)]) == 0
+    assert "| one context switch | not measured (no switch.json) |" in capsys.readouterr().out
+
+
+def test_bad_input_exits_2(tmp_path, capsys):
+    assert benchtable.cli([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("benchtable: ")
+    run = bench_run(tmp_path / "r")
+    (tmp_path / "bad.json").write_text("{")
+    assert benchtable.cli([str(run), str(tmp_path / "bad.json")]) == 2
+    assert benchtable.cli([]) == 2
