@@ -23,7 +23,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from harness import plots, probes as probes_mod, reproduce, summary, verdicts
+from harness import plots, probes as probes_mod, reproduce, summary, timelines, verdicts
 from harness.rundir import Cell, Run, RunDirError, load_run
 
 REPORT_SCHEMA = 1
@@ -181,6 +181,7 @@ def build(run: Run, claims_path: Path = DEFAULT_CLAIMS,
         "problems": run.problems + spec_problems,
         "plots": {k: v["path"] for k, v in figs.items()},
         "_figures": figs,
+        "timelines": timelines.export(run),
     }
 
 
@@ -250,6 +251,7 @@ def render_md(doc: dict) -> str:
         out.append(f"| {s['id']} | {md_escape(s['says'])} | **{s['verdict']}**{noisy} | "
                    f"{md_escape(s['why'])} |")
     out.append("")
+    out += timelines.markdown(doc["timelines"])
     for c in doc["claims"]:
         out += [f"## {c['id']}: {c['verdict']}", "", f"> {c['says']}", "",
                 f"Experiments: {', '.join(c['experiments']) or 'none'}. {c['why']}", ""]
@@ -329,7 +331,7 @@ def render_html(doc: dict) -> str:
     env.filters.update(fmt=fmt, pct=fmt_pct)
     env.globals.update(fmt_ci=fmt_ci, part_rows=part_rows, part_head=PART_HEAD,
                        table_metrics=table_metrics,
-                       environment=environment)
+                       environment=environment, how_to_open=timelines.HOW_TO_OPEN)
     return env.get_template("report.html.j2").render(
         doc=doc, tracer_cost_line=tracer_cost_line(doc["instruments"].get("tracer_cost")))
 
