@@ -1,10 +1,22 @@
-"""The report's plots: matplotlib (Agg, no display), one function per plot.
+"""The report's plots: matplotlib (Agg, no display), one function per figure.
 
-Each function takes the run's cells and returns a Figure, or None when the
-run has nothing to draw (the report then says "no data" instead of an empty
-frame). USDT-traced cells are left out: their timings carry the probes' cost.
-render_all() saves PNGs into DIR/plots/ and returns them base64-encoded for
-the self-contained HTML.
+Each figure answers one question, and follows the same rules so that every
+plot of every report reads the same way:
+  - one colour per model, the same in every figure (MODEL_COLOURS);
+  - at most MAX_SERIES series per axes: a further parameter becomes small
+    multiples (one axes per value), never a pooled series;
+  - one cell per (model, parameters) point: cells that differ in any other
+    parameter are never pooled (the cell with the most repetitions, untraced
+    first, is drawn; the tables have the others);
+  - the legend sits outside every axes' data area (right of the figure);
+  - a caption under the axes says what is drawn, its unit and on which CPUs.
+USDT-traced cells and cells that recorded an event stream are left out:
+their timings carry the probes' cost.
+
+Each function takes the run's cells and the CPU set the run had, and returns
+a Figure, or None when the run has nothing to draw (the report then says "no
+data" instead of an empty frame). render_all() saves PNGs into DIR/plots/
+and returns them base64-encoded for the self-contained HTML.
 """
 
 from __future__ import annotations
@@ -17,22 +29,74 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from harness import summary  # noqa: E402
 from harness.rundir import Cell  # noqa: E402
 
-MODEL_ORDER = ("threads", "coro", "uring")
+MODEL_ORDER = ("threads", "coro", "uring", "mn")
+# Colour-blind-safe (Okabe-Ito); any other model is grey.
+MODEL_COLOURS = {"threads": "#0072B2", "coro": "#E69F00", "uring": "#009E73",
+                 "mn": "#CC79A7"}
+OTHER_COLOUR = "#777777"
+MAX_SERIES = 6
 QUANTILES = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99),
              ("p999", 0.999), ("max", 1.0))
+CAPTION_GID = "caption"
 
 
-def _untraced(cells: list[Cell], task: str) -> list[Cell]:
-    return [c for c in cells if c.task == task and not c.traced_usdt]
+def colour(model: str) -> str:
+    return MODEL_COLOURS.get(model, OTHER_COLOUR)
+
+
+def cpu_set(env: dict | None) -> str | None:
+    """The run's CPU affinity from env.json as a range list: [0, 1, 2, 5] -> "0-2,5"."""
+    aff = (env or {}).get("affinity")
+    if isinstance(aff, str) and aff and set(aff) <= set("0123456789,-"):
+        return aff
+    if not isinstance(aff, list) or not all(isinstance(c, int) for c in aff) or not aff:
+        return None
+    cpus = sorted(set(aff))
+    parts, start = [], cpus[0]
+    for a, b in zip(cpus, cpus[1:] + [None]):
+        if b != a + 1:
+            parts.append(f"{start}" if start == a else f"{start}-{a}")
+            start = b
+    return ",".join(parts)
+
+
+# ---- choosing what to draw ----------------------------------------------------
+
+def _plain(cells: list[Cell], task: str) -> list[Cell]:
+    return [c for c in cells if c.task == task and not c.traced_usdt
+            and not any(ln.get("events") for ln in c.lines)]
 
 
 def _models(cells: list[Cell]) -> list[str]:
     found = {c.model for c in cells}
     return [m for m in MODEL_ORDER if m in found] + sorted(found - set(MODEL_ORDER))
+
+
+def _traced(c: Cell) -> bool:
+    return any(((ln.get("probes") or {}).get("schedtrace")) for ln in c.lines)
+
+
+def _pick(cells: list[Cell], metric: str) -> Cell | None:
+    """The one cell drawn for a point: untraced first, then most repetitions."""
+    have = [c for c in cells if c.values(metric)]
+    return min(have, key=lambda c: (_traced(c), -len(c.values(metric)), c.id), default=None)
+
+
+def _key(c: Cell, keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(str(c.params.get(k, "-")) for k in keys)
+
+
+def _values_of(cells: list[Cell], key: str) -> list[str]:
+    vals = {str(c.params.get(key, "-")) for c in cells}
+    try:
+        return sorted(vals, key=float)
+    except ValueError:
+        return sorted(vals)
 
 
 def _med_err(values: list[float]) -> tuple[float | None, list[float]]:
@@ -44,150 +108,272 @@ def _med_err(values: list[float]) -> tuple[float | None, list[float]]:
     return s.median, [max(s.median - lo, 0.0), max(hi - s.median, 0.0)]
 
 
-def _bars(ax, groups: list[str], series: dict[str, list], ylabel: str, log: bool) -> None:
-    """Grouped bars with CI error bars: series maps a label to
-    [(median, [err_lo, err_hi]) per group]."""
-    width = 0.8 / max(len(series), 1)
-    for i, (label, vals) in enumerate(series.items()):
-        xs = [g + i * width for g in range(len(groups))]
-        ys = [v[0] if v[0] is not None else 0 for v in vals]
-        errs = [[v[1][0] for v in vals], [v[1][1] for v in vals]]
-        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=label)
-    ax.set_xticks([g + width * (len(series) - 1) / 2 for g in range(len(groups))])
+def _cpu_note(cells: list[Cell], cpus: str | None) -> str:
+    run = f"the run's CPU set {cpus}" if cpus else "the run's CPU set (not recorded)"
+    pinned = sorted({str(c.params["cpus"]) for c in cells if c.params.get("cpus") not in
+                     (None, "")})
+    if not pinned:
+        return f"CPUs: {run}."
+    return f"CPUs: {run}; cells with cpus= ran on those CPUs only ({', '.join(pinned)})."
+
+
+# ---- figure scaffolding -------------------------------------------------------
+
+def _figure(panels: int, width: float = 4.0):
+    cols = min(panels, 3)
+    rows = (panels + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.2 * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[panels:]:
+        ax.remove()
+    return fig, flat[:panels]
+
+
+def _finish(fig, axes, models: list[str], caption: str, extra: list | None = None):
+    """Model legend right of the axes, caption under them."""
+    handles = [Patch(color=colour(m), label=m) for m in models] + (extra or [])
+    fig.tight_layout(rect=(0, 0, 1, 1))
+    right = max(ax.get_position().x1 for ax in axes)
+    top = max(ax.get_position().y1 for ax in axes)
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(right + 0.01, top),
+               fontsize="small", frameon=False)
+    fig.text(0.01, -0.01, caption, ha="left", va="top", fontsize="small", wrap=True,
+             gid=CAPTION_GID)
+    return fig
+
+
+def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, log: bool) -> None:
+    """points[(group, model)] = (median, [err_lo, err_hi]); one colour per model."""
+    width = 0.8 / max(len(models), 1)
+    for i, m in enumerate(models):
+        xs, ys, errs = [], [], [[], []]
+        for g, group in enumerate(groups):
+            p = points.get((group, m))
+            if p is None or p[0] is None:
+                continue
+            xs.append(g + i * width)
+            ys.append(p[0])
+            errs[0].append(p[1][0])
+            errs[1].append(p[1][1])
+        ax.bar(xs, ys, width, yerr=errs, capsize=3, color=colour(m), label=m)
+    ax.set_xticks([g + width * (len(models) - 1) / 2 for g in range(len(groups))])
     ax.set_xticklabels(groups)
-    ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
-    ax.legend(fontsize="small")
     ax.grid(axis="y", alpha=0.3)
 
 
-def plot_handoff(cells: list[Cell]):
-    cs = [c for c in _untraced(cells, "pingpong") if c.values("handoff_ns")]
+def _line(ax, model: str, pts: list[tuple[float, float, float, float]], **kw) -> None:
+    """pts: (x, y, err_lo, err_hi)."""
+    if not pts:
+        return
+    pts.sort()
+    ax.errorbar([p[0] for p in pts], [p[1] for p in pts],
+                yerr=[[p[2] for p in pts], [p[3] for p in pts]], marker="o", capsize=3,
+                color=colour(model), label=model, **kw)
+
+
+# ---- the figures --------------------------------------------------------------
+
+def plot_handoff(cells: list[Cell], cpus: str | None = None):
+    """What does one hand-off cost, per model, per channel and placement?"""
+    cs = [c for c in _plain(cells, "pingpong") if c.values("handoff_ns")]
+    if not cs:
+        return None
+    models, channels = _models(cs), _values_of(cs, "channel")
+    placements = _values_of(cs, "placement")
+    fig, axes = _figure(len(channels))
+    for ax, ch in zip(axes, channels):
+        points = {}
+        for p in placements:
+            for m in models:
+                c = _pick([c for c in cs if c.model == m and _key(c, ("channel", "placement"))
+                           == (ch, p)], "handoff_ns")
+                if c:
+                    points[(f"placement={p}", m)] = _med_err(c.values("handoff_ns"))
+        _grouped_bars(ax, [f"placement={p}" for p in placements], models, points, log=True)
+        ax.set_title(f"channel={ch}")
+        ax.set_ylabel("ns per hand-off (log)")
+    fig.suptitle("pingpong: what one hand-off costs")
+    return _finish(fig, axes, models,
+                   "Median ns per hand-off (log scale) with its 95% CI, one cell per bar. "
+                   "placement=same: both tasks on one CPU; split: on two (threads only; "
+                   "the coroutine models run on one thread either way). "
+                   + _cpu_note(cs, cpus))
+
+
+def plot_bytes_per_task(cells: list[Cell], cpus: str | None = None):
+    """What does a parked task cost in memory, user and kernel side?"""
+    cs = [c for c in _plain(cells, "spawn") if c.values("user_bytes_per_task")]
     if not cs:
         return None
     models = _models(cs)
-    placements = sorted({str(c.params.get("placement", "same")) for c in cs})
-    series = {}
-    for p in placements:
-        vals = []
-        for m in models:
-            v = [x for c in cs if c.model == m and str(c.params.get("placement", "same")) == p
-                 for x in c.values("handoff_ns")]
-            vals.append(_med_err(v))
-        series[f"placement={p}"] = vals
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    _bars(ax, models, series, "ns per hand-off (log)", log=True)
-    ax.set_title("pingpong: hand-off cost per model (median, 95% CI)")
-    return fig
+    keys = tuple(k for k in ("tasks", "guard", "stack_bytes")
+                 if len(_values_of(cs, k)) > 1)
+    groups = sorted({_key(c, keys) for c in cs})
+    labels = {g: ",".join(f"{k}={v}" for k, v in zip(keys, g)) or "all" for g in groups}
+    panels = (("user_bytes_per_task", "user (RSS)"),
+              ("kernel_bytes_per_task", "kernel (stack, slab, page tables)"))
+    fig, axes = _figure(len(panels))
+    for ax, (metric, title) in zip(axes, panels):
+        points = {}
+        for g in groups:
+            for m in models:
+                c = _pick([c for c in cs if c.model == m and _key(c, keys) == g], metric)
+                if c:
+                    points[(labels[g], m)] = _med_err(c.values(metric))
+        _grouped_bars(ax, [labels[g] for g in groups], models, points, log=True)
+        ax.set_title(title)
+        ax.set_ylabel("bytes per task (log)")
+    fig.suptitle("spawn: memory per parked task")
+    return _finish(fig, axes, models,
+                   "Median bytes per task (log scale) with its 95% CI: RSS delta (user) and "
+                   "/proc/meminfo KernelStack+Slab+PageTables delta (kernel, system-wide). "
+                   + _cpu_note(cs, cpus))
 
 
-# The coroutine models' parameter `stack` (docs/stacks.md), as bar labels.
-STACK_LABELS = {"guarded": "own+guard", "unguarded": "own", "shared": "shared"}
-
-
-def _stack_groups(cells: list[Cell]) -> list[tuple[str, str | None]]:
-    """(model, stack) pairs in model order, then own+guard, own, shared."""
-    order = list(STACK_LABELS)
-    found = {(c.model, c.params.get("stack")) for c in cells}
-    return [(m, st) for m in _models(cells)
-            for st in sorted({st for mm, st in found if mm == m},
-                             key=lambda st: order.index(st) if st in order else len(order))]
-
-
-def plot_bytes_per_task(cells: list[Cell]):
-    cs = [c for c in _untraced(cells, "spawn") if c.values("user_bytes_per_task")]
-    if not cs:
-        return None
-    groups = _stack_groups(cs)
-    series = {"user (RSS)": [], "kernel (stack, slab)": []}
-    for m, st in groups:
-        for key, metric in (("user (RSS)", "user_bytes_per_task"),
-                            ("kernel (stack, slab)", "kernel_bytes_per_task")):
-            v = [x for c in cs if c.model == m and c.params.get("stack") == st
-                 for x in c.values(metric)]
-            series[key].append(_med_err(v))
-    labels = [m if st is None else f"{m}\n{STACK_LABELS.get(st, st)}" for m, st in groups]
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels)), 3.5))
-    _bars(ax, labels, series, "bytes per task (log)", log=True)
-    ax.set_title("spawn: memory per task per model")
-    return fig
-
-
-def plot_speedup(cells: list[Cell], cpus: int | None):
-    cs = [c for c in _untraced(cells, "compute")
+def plot_speedup(cells: list[Cell], cpus: int | None, cpu_list: str | None = None):
+    """Does adding workers speed compute up, with every CPU and with one?"""
+    cs = [c for c in _plain(cells, "compute")
           if c.params.get("workers") is not None and c.values("units_per_s")]
     if not cs:
         return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    drawn = False
-    for confined in (False, True):
-        for m in _models(cs):
-            mine = [c for c in cs if c.model == m
-                    and (str(c.params.get("cpus")) == "0") == confined]
-            base = [x for c in mine if int(c.params["workers"]) == 1
-                    for x in c.values("units_per_s")]
-            if not base:
+    confinements = sorted({str(c.params.get("cpus") or "") for c in cs})
+    fig, axes = _figure(len(confinements))
+    models = _models(cs)
+    for ax, conf in zip(axes, confinements):
+        for m in models:
+            mine = [c for c in cs if c.model == m and str(c.params.get("cpus") or "") == conf]
+            by_w: dict[int, list[Cell]] = {}
+            for c in mine:
+                by_w.setdefault(int(c.params["workers"]), []).append(c)
+            base_cell = _pick(by_w.get(1, []), "units_per_s")
+            if base_cell is None:
                 continue
             pts = []
-            for c in sorted(mine, key=lambda c: int(c.params["workers"])):
-                rc = summary.ratio_ci(base, c.values("units_per_s"))
+            for w, group in by_w.items():
+                c = _pick(group, "units_per_s")
+                rc = summary.ratio_ci(base_cell.values("units_per_s"), c.values("units_per_s"))
                 if rc:
-                    pts.append((int(c.params["workers"]), rc))
-            if not pts:
-                continue
-            xs = [p[0] for p in pts]
-            ys = [p[1][0] for p in pts]
-            err = [[max(p[1][0] - p[1][1], 0) for p in pts],
-                   [max(p[1][2] - p[1][0], 0) for p in pts]]
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3,
-                        linestyle="--" if confined else "-",
-                        label=f"{m}" + (" (cpus=0)" if confined else ""))
-            drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    if cpus:
-        ax.axvline(cpus, color="grey", linestyle=":", label=f"{cpus} CPUs")
-        ax.axhline(cpus, color="grey", linestyle=":", alpha=0.5)
-    ax.set_xlabel("workers")
-    ax.set_ylabel("speedup vs workers=1")
-    ax.set_title("compute: speedup against workers")
-    ax.legend(fontsize="small")
-    ax.grid(alpha=0.3)
-    return fig
+                    pts.append((w, rc[0], max(rc[0] - rc[1], 0), max(rc[2] - rc[0], 0)))
+            _line(ax, m, pts)
+        n = cpus if not conf else len(conf.replace("-", ",").split(","))
+        if n:
+            ax.axhline(n, color="grey", linestyle=":", alpha=0.7)
+        ax.set_title(f"cpus={conf}" if conf else f"every CPU of the run ({cpus or '?'})")
+        ax.set_xlabel("workers")
+        ax.set_ylabel("speedup vs workers=1")
+        ax.grid(alpha=0.3)
+    fig.suptitle("compute: speedup against workers")
+    return _finish(fig, axes, models,
+                   "Units/s at N workers over units/s at 1 worker (median ratio, 95% CI). "
+                   "Dotted: the number of CPUs the cells could use. "
+                   + _cpu_note(cs, cpu_list))
 
 
-def plot_lateness(cells: list[Cell]):
-    cs = [c for c in _untraced(cells, "preempt")
+def plot_lateness(cells: list[Cell], cpus: str | None = None):
+    """How late do periodic tasks wake beside a hog, against how often it yields?"""
+    cs = [c for c in _plain(cells, "preempt")
           if c.params.get("hog_yield_us") is not None and c.values("lateness_ns.p99")]
+    # hog_yield_us=0 means "never yields": it has no place on a log axis and
+    # stays in the tables.
+    cs = [c for c in cs if float(c.params["hog_yield_us"]) > 0]
     if not cs:
         return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for m in _models(cs):
-        mine = sorted((c for c in cs if c.model == m),
-                      key=lambda c: float(c.params["hog_yield_us"]))
-        xs, ys, lo, hi = [], [], [], []
-        for c in mine:
+    models = _models(cs)
+    fig, axes = _figure(1, width=5.0)
+    ax = axes[0]
+    for m in models:
+        pts = []
+        for y in _values_of([c for c in cs if c.model == m], "hog_yield_us"):
+            c = _pick([c for c in cs if c.model == m and str(c.params["hog_yield_us"]) == y],
+                      "lateness_ns.p99")
             med, err = _med_err(c.values("lateness_ns.p99"))
-            # hog_yield_us=0 means "never yields": drawn at the right edge
-            # would mislead on a log axis, so it is left to the tables.
-            if med is None or float(c.params["hog_yield_us"]) <= 0:
-                continue
-            xs.append(float(c.params["hog_yield_us"]))
-            ys.append(med / 1000)
-            lo.append(err[0] / 1000)
-            hi.append(err[1] / 1000)
-        if xs:
-            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=m)
+            pts.append((float(y), med / 1000, err[0] / 1000, err[1] / 1000))
+        _line(ax, m, pts)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("hog yields every ... us (log)")
     ax.set_ylabel("p99 lateness, us (log)")
-    ax.set_title("preempt: p99 lateness of periodic tasks beside a hog")
-    ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    return fig
+    ax.set_title("preempt: p99 lateness of periodic tasks beside a hog")
+    return _finish(fig, axes, models,
+                   "Median over repetitions of each run's p99 lateness, in us (log scale), "
+                   "with its 95% CI; hog_yield_us=0 (never yields) is in the tables. "
+                   + _cpu_note(cs, cpus))
+
+
+def plot_echo(cells: list[Cell], cpus: str | None = None):
+    """How many requests per second, at what p99 latency, as connections grow?"""
+    cs = [c for c in _plain(cells, "echo")
+          if c.params.get("connections") is not None and c.values("requests_per_s")]
+    if not cs:
+        return None
+    models = _models(cs)
+    fig, axes = _figure(2)
+    for ax, (metric, scale, label) in zip(axes, (("requests_per_s", 1, "requests/s"),
+                                                 ("latency_ns.p99", 1000, "p99 latency, us"))):
+        for m in models:
+            pts = []
+            for n in _values_of([c for c in cs if c.model == m], "connections"):
+                c = _pick([c for c in cs if c.model == m and str(c.params["connections"]) == n],
+                          metric)
+                if c is None:
+                    continue
+                med, err = _med_err(c.values(metric))
+                pts.append((float(n), med / scale, err[0] / scale, err[1] / scale))
+            _line(ax, m, pts)
+        ax.set_xscale("log")
+        ax.set_xlabel("connections (log)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_title("throughput")
+    axes[1].set_title("p99 latency")
+    fig.suptitle("echo: throughput and tail latency against connections")
+    client = sorted({str(c.params["client_cpus"]) for c in cs if c.params.get("client_cpus")})
+    return _finish(fig, axes, models,
+                   "Medians with 95% CI: requests/s and each run's p99 latency (us) from "
+                   "loadgen. " + _cpu_note(cs, cpus)
+                   + (f" loadgen on CPUs {', '.join(client)}." if client else ""))
+
+
+def _cdf(cells: list[Cell], task: str, metric: str, split: str, title: str,
+         cpus: str | None):
+    """A CDF per model from the recorded percentiles, one axes per value of
+    split: a step through the known quantiles (the record keeps percentiles,
+    not samples)."""
+    cs = [c for c in _plain(cells, task) if c.distributions(metric)]
+    if not cs:
+        return None
+    models = _models(cs)
+    values = _values_of(cs, split)
+    fig, axes = _figure(len(values))
+    for ax, v in zip(axes, values):
+        for m in models:
+            c = _pick([c for c in cs if c.model == m and str(c.params.get(split, "-")) == v],
+                      f"{metric}.p50")
+            if c is None:
+                continue
+            dists = c.distributions(metric)
+            xs, ys = [], []
+            for key, q in QUANTILES:
+                med = summary.summarize([d[key] for d in dists
+                                         if isinstance(d.get(key), (int, float))]).median
+                if med is not None and med > 0:
+                    xs.append(med / 1000)
+                    ys.append(q)
+            if len(xs) >= 2:
+                ax.step(xs, ys, where="post", marker=".", color=colour(m), label=m)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{metric[:-3]}, us (log)")
+        ax.set_ylabel("fraction <= x")
+        ax.set_title(f"{split}={v}")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return _finish(fig, axes, models,
+                   f"{metric[:-3]} in us (log scale): each step is the median over "
+                   "repetitions of a recorded percentile (min, p50, p90, p99, p99.9, max). "
+                   + _cpu_note(cs, cpus))
 
 
 def _knobs_label(params: dict) -> str:
@@ -221,14 +407,15 @@ def _threads_label(c: Cell) -> str:
     return label
 
 
-def plot_c7_knobs(cells: list[Cell], preemption: str | None = None):
+def plot_c7_knobs(cells: list[Cell], preemption: str | None = None,
+                  cpu_list: str | None = None):
     """C7: what each side must do for a periodic task to be punctual beside
     one CPU hog on the same single CPU. Left: coroutine models against how
     often the hog yields. Right: threads beside a hog that never yields,
     against the kernel's knobs (default, EEVDF slice, policy). Cells: preempt,
     untraced, hogs=1, cpus one CPU ("0"). preemption: the kernel's mode
     (env.json kernel.preemption.mode), printed in the title."""
-    cs = [c for c in _untraced(cells, "preempt")
+    cs = [c for c in _plain(cells, "preempt")
           if str(c.params.get("hogs")) == "1" and str(c.params.get("cpus", "")).isdigit()
           and c.values("lateness_ns.p99")]
     coros = [c for c in cs if c.model != "threads" and c.params.get("hog_yield_us") is not None]
@@ -253,15 +440,13 @@ def plot_c7_knobs(cells: list[Cell], preemption: str | None = None):
         if pts:
             left.errorbar([p[0] + 0.08 * i for p in pts], [p[1] for p in pts],
                           yerr=[[p[2][0] / 1000 for p in pts], [p[2][1] / 1000 for p in pts]],
-                          marker="o", capsize=3, label=m)
+                          marker="o", capsize=3, color=colour(m), label=m)
     left.set_xticks(range(len(ticks)))
     left.set_xticklabels(ticks)
     left.set_xlabel("coroutines: the hog yields every ... us")
     left.set_ylabel("p99 tick lateness, us (log)")
     left.set_yscale("log")
     left.grid(alpha=0.3)
-    if coros:
-        left.legend(fontsize="small")
 
     def knob_key(c: Cell) -> tuple:
         policy = str(c.params.get("policy") or "other")
@@ -273,95 +458,46 @@ def plot_c7_knobs(cells: list[Cell], preemption: str | None = None):
     meds = [_med_err(groups[k]) for k in labels]
     right.errorbar(range(len(labels)), [(m[0] or 0) / 1000 for m in meds],
                    yerr=[[m[1][0] / 1000 for m in meds], [m[1][1] / 1000 for m in meds]],
-                   marker="s", capsize=3, linestyle="none", color="C3", label="threads")
+                   marker="s", capsize=3, linestyle="none", color=colour("threads"),
+                   label="threads")
     right.set_xticks(range(len(labels)))
     right.set_xticklabels(labels, rotation=20, ha="right", fontsize="small")
     right.set_xlabel("threads, hog never yields: the kernel's knobs")
     right.grid(alpha=0.3)
     fig.suptitle("C7: p99 lateness of 1-CPU periodic ticks beside a hog"
                  f" (kernel preemption: {preemption or 'unknown'})", fontsize="medium")
-    return fig
+    return _finish(fig, [left, right], _models(coros + threads),
+                   "Median over repetitions of each run's p99 tick lateness, in us (log "
+                   "scale), with its 95% CI; ticks and the hog share one CPU. "
+                   + _cpu_note(cs, cpu_list))
 
 
-def plot_echo(cells: list[Cell]):
-    cs = [c for c in _untraced(cells, "echo")
-          if c.params.get("connections") is not None and c.values("requests_per_s")]
-    if not cs:
-        return None
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for m in _models(cs):
-        mine = sorted((c for c in cs if c.model == m), key=lambda c: float(c.params["connections"]))
-        xs = [float(c.params["connections"]) for c in mine]
-        rps = [_med_err(c.values("requests_per_s")) for c in mine]
-        p99 = [_med_err(c.values("latency_ns.p99")) for c in mine]
-        a1.errorbar(xs, [r[0] for r in rps], yerr=[[r[1][0] for r in rps], [r[1][1] for r in rps]],
-                    marker="o", capsize=3, label=m)
-        pts = [(x, p) for x, p in zip(xs, p99) if p[0] is not None]
-        if pts:
-            a2.errorbar([x for x, _ in pts], [p[0] / 1000 for _, p in pts],
-                        yerr=[[p[1][0] / 1000 for _, p in pts], [p[1][1] / 1000 for _, p in pts]],
-                        marker="o", capsize=3, label=m)
-    for ax in (a1, a2):
-        ax.set_xscale("log")
-        ax.set_xlabel("connections (log)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    a1.set_ylabel("requests/s")
-    a2.set_ylabel("p99 latency, us")
-    a1.set_title("echo: throughput")
-    a2.set_title("echo: p99 latency")
-    fig.tight_layout()
-    return fig
-
-
-def plot_latency_cdf(cells: list[Cell]):
-    """CDFs drawn from the recorded percentiles (min, p50 ... max) of each
-    cell's pooled repetitions: a step through the known quantiles, not a
-    full histogram (the record keeps percentiles, not samples)."""
-    panels = [(t, m) for t, m in (("echo", "latency_ns"), ("fileio", "latency_ns"),
-                                  ("timers", "lateness_ns"), ("preempt", "lateness_ns"))
-              if any(c.distributions(m) for c in _untraced(cells, t))]
-    if not panels:
-        return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.5), squeeze=False)
-    for ax, (task, metric) in zip(axes[0], panels):
-        for c in _untraced(cells, task):
-            dists = c.distributions(metric)
-            if not dists:
-                continue
-            xs, ys = [], []
-            for key, q in QUANTILES:
-                vals = [d[key] for d in dists if isinstance(d.get(key), (int, float))]
-                med = summary.summarize(vals).median
-                if med is not None and med > 0:
-                    xs.append(med / 1000)
-                    ys.append(q)
-            if len(xs) >= 2:
-                ax.step(xs, ys, where="post", marker=".",
-                        label=f"{c.model} " + ",".join(f"{k}={v}" for k, v in c.id_params.items()))
-        ax.set_xscale("log")
-        ax.set_xlabel(f"{metric[:-3]}, us (log)")
-        ax.set_ylabel("fraction <= x")
-        ax.set_title(f"{task}: {metric}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
-    fig.tight_layout()
-    return fig
-
-
-def render_all(cells: list[Cell], cpus: int | None, out_dir: Path) -> dict[str, dict]:
-    """Draw every plot that has data. Returns name -> {path, png_base64}."""
-    makers = {
-        "handoff": lambda: plot_handoff(cells),
-        "bytes_per_task": lambda: plot_bytes_per_task(cells),
-        "speedup": lambda: plot_speedup(cells, cpus),
-        "lateness": lambda: plot_lateness(cells),
-        "echo": lambda: plot_echo(cells),
-        "latency_cdf": lambda: plot_latency_cdf(cells),
+def makers(cells: list[Cell], cpus: int | None, cpu_list: str | None) -> dict:
+    """name -> a function drawing that figure (a Figure, or None without data).
+    cpus is the run's CPU count, cpu_list its CPU set ("0-1", see cpu_set())."""
+    return {
+        "handoff": lambda: plot_handoff(cells, cpu_list),
+        "bytes_per_task": lambda: plot_bytes_per_task(cells, cpu_list),
+        "speedup": lambda: plot_speedup(cells, cpus, cpu_list),
+        "lateness": lambda: plot_lateness(cells, cpu_list),
+        "echo": lambda: plot_echo(cells, cpu_list),
+        "latency_cdf": lambda: _cdf(cells, "echo", "latency_ns", "connections",
+                                    "echo: latency distribution per model", cpu_list),
+        "cdf_fileio": lambda: _cdf(cells, "fileio", "latency_ns", "cache",
+                                   "fileio: read latency distribution per model", cpu_list),
+        "cdf_timers": lambda: _cdf(cells, "timers", "lateness_ns", "tasks",
+                                   "timers: wake-up lateness distribution per model", cpu_list),
+        "cdf_preempt": lambda: _cdf(cells, "preempt", "lateness_ns", "hog_yield_us",
+                                    "preempt: tick lateness distribution per model", cpu_list),
     }
+
+
+def render_all(cells: list[Cell], cpus: int | None, out_dir: Path,
+               cpu_list: str | None = None) -> dict[str, dict]:
+    """Draw every plot that has data. Returns name -> {path, png_base64}."""
     out: dict[str, dict] = {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, make in makers.items():
+    for name, make in makers(cells, cpus, cpu_list).items():
         fig = make()
         if fig is None:
             continue

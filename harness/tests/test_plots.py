@@ -1,26 +1,122 @@
-"""plots: the spawn plot keeps each coroutine stack kind apart."""
+"""The report's figures follow the rules in plots.py on what a default run
+produces: at most six series per axes, legends outside every axes' data
+area, one colour per model in every figure, a caption with the unit and
+the CPU set, and no two values of a parameter pooled into one point."""
+
+import matplotlib
+import pytest
+from matplotlib.colors import to_rgba
+from synthrun import Spec, dist, full_matrix, jitter, make_run
+
 from harness import plots
-from harness.rundir import Cell
+from harness.rundir import load_run
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 
-def cell(model, stack=None):
-    params = {"tasks": 1000} | ({"stack": stack} if stack else {})
-    return Cell(id=f"spawn/{model}/{stack}", task="spawn", model=model, params=params)
+def default_like() -> list[Spec]:
+    """The synthetic default run, plus what makes the rules bite: a second
+    channel (pooled before), the mn model, and a USDT-traced cell."""
+    specs = full_matrix()
+    for model, ns in (("threads", 3000.0), ("coro", 120.0), ("uring", 400.0), ("mn", 90.0)):
+        specs.append(Spec("pingpong", model, {"placement": "same", "channel": "pipe"},
+                          lambda r, ns=ns: {"handoff_ns": jitter(r, ns)}))
+    specs.append(Spec("pingpong", "mn", {"placement": "same", "channel": "event"},
+                      lambda r: {"handoff_ns": jitter(r, 25.0)}))
+    specs.append(Spec("pingpong", "coro", {"placement": "same", "channel": "event"},
+                      lambda r: {"handoff_ns": jitter(r, 900.0)}, usdt=True))
+    for conns in (10, 100):
+        specs.append(Spec("echo", "mn", {"connections": conns},
+                          lambda r: {"requests_per_s": jitter(r, 50000.0),
+                                     "latency_ns": dist(30000)}))
+    return specs
 
 
-def test_stack_groups_one_bar_per_kind_in_order():
-    cells = [cell("uring", "shared"), cell("coro", "shared"), cell("threads"),
-             cell("coro", "unguarded"), cell("coro", "guarded")]
-    assert plots._stack_groups(cells) == [
-        ("threads", None), ("coro", "guarded"), ("coro", "unguarded"), ("coro", "shared"),
-        ("uring", "shared")]
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory):
+    run = load_run(make_run(tmp_path_factory.mktemp("r") / "run", default_like()))
+    figs = {name: make() for name, make in
+            plots.makers(run.cells(), 2, plots.cpu_set(run.env)).items()}
+    yield {k: f for k, f in figs.items() if f is not None}
+    plt.close("all")
 
 
-def test_bytes_per_task_labels_stack_kinds():
-    cells = [cell("threads"), cell("coro", "guarded"), cell("coro", "shared")]
-    for c, user in zip(cells, (8550.0, 4096.0, 384.0)):
-        c.lines.append({"status": "ok", "record": {"metrics": {
-            "user_bytes_per_task": user, "kernel_bytes_per_task": 30.0}}})
-    fig = plots.plot_bytes_per_task(cells)
-    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert labels == ["threads", "coro\nown+guard", "coro\nshared"]
+def series(ax) -> dict[str, object]:
+    handles, labels = ax.get_legend_handles_labels()
+    return dict(zip(labels, handles))
+
+
+def colour_of(handle) -> tuple:
+    artist = getattr(handle, "patches", None) or getattr(handle, "lines", None) or [handle]
+    first = artist[0]
+    if isinstance(first, (list, tuple)):
+        first = first[0]
+    get = getattr(first, "get_facecolor", None) if hasattr(first, "get_width") \
+        else first.get_color
+    return to_rgba(get())
+
+
+def test_every_figure_is_drawn(figures):
+    assert set(figures) == {"handoff", "bytes_per_task", "speedup", "lateness", "echo",
+                            "latency_cdf", "cdf_fileio", "cdf_timers", "cdf_preempt"}
+
+
+def test_at_most_six_series_per_axes(figures):
+    for name, fig in figures.items():
+        for ax in fig.axes:
+            n = len(series(ax))
+            assert 1 <= n <= plots.MAX_SERIES, f"{name}: {ax.get_title()}: {n} series"
+
+
+def test_legends_outside_the_data(figures):
+    for name, fig in figures.items():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        assert all(ax.get_legend() is None for ax in fig.axes), name
+        assert len(fig.legends) == 1, name
+        box = fig.legends[0].get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), \
+                f"{name}: the legend covers {ax.get_title()!r}"
+
+
+def test_one_colour_per_model_everywhere(figures):
+    seen = {}
+    for name, fig in figures.items():
+        for ax in fig.axes:
+            for label, handle in series(ax).items():
+                seen.setdefault(label, set()).add(colour_of(handle))
+    assert set(seen) == {"threads", "coro", "uring", "mn"}
+    for model, colours in seen.items():
+        assert colours == {to_rgba(plots.MODEL_COLOURS[model])}, model
+    assert len(set(plots.MODEL_COLOURS.values())) == len(plots.MODEL_COLOURS)
+
+
+def test_captions_give_unit_and_cpu_set(figures):
+    for name, fig in figures.items():
+        caps = [t.get_text() for t in fig.texts if t.get_gid() == plots.CAPTION_GID]
+        assert len(caps) == 1, name
+        assert "the run's CPU set 0-1" in caps[0], name
+        assert any(u in caps[0] for u in (" ns", " us", "bytes", "/s", "Units")), name
+
+
+def test_channels_are_panels_not_pooled(figures):
+    fig = figures["handoff"]
+    assert sorted(ax.get_title() for ax in fig.axes) == ["channel=event", "channel=pipe"]
+    pipe = next(ax for ax in fig.axes if ax.get_title() == "channel=pipe")
+    event = next(ax for ax in fig.axes if ax.get_title() == "channel=event")
+    # One bar per (model, placement) that ran: pipe ran placement=same only.
+    assert sum(len(c.patches) for c in pipe.containers
+               if hasattr(c, "patches")) == 4
+    # The USDT-traced coro cell (900 ns) is not drawn beside the plain one.
+    coro = series(event)["coro"]
+    assert max(p.get_height() for p in coro.patches) < 500
+
+
+def test_cpu_set_ranges():
+    assert plots.cpu_set({"affinity": [0, 1, 2, 5, 7, 8]}) == "0-2,5,7-8"
+    assert plots.cpu_set({"affinity": [3]}) == "3"
+    assert plots.cpu_set({"affinity": "0-1"}) == "0-1"
+    assert plots.cpu_set({"affinity": "not visible"}) is None
+    assert plots.cpu_set(None) is None
