@@ -61,7 +61,9 @@ def switch_row(sw: dict) -> list[str]:
 
 
 def params_text(c: Cell, keys: tuple[str, ...]) -> str:
-    return ", ".join(f"{k}={c.params[k]}" for k in keys if k in c.params)
+    def text(v):
+        return str(v).lower() if isinstance(v, bool) else str(v)
+    return ", ".join(f"{k}={text(c.params[k])}" for k in keys if k in c.params)
 
 
 def pingpong_rows(cells: list[Cell]) -> list[list[str]]:
@@ -76,7 +78,8 @@ def spawn_rows(cells: list[Cell]) -> list[list[str]]:
     rows = []
     for c in cells:
         tasks = c.params.get("tasks")
-        label = f"{int(tasks):,} parked {c.model} tasks" if tasks is not None else c.model
+        label = (f"{int(tasks):,} parked tasks, {c.model}" if tasks is not None
+                 else f"parked tasks, {c.model}")
         extra = params_text(c, ("guard", "stack_bytes"))
         what = f"spawn: {label}" + (f" ({extra})" if extra else "")
         user = median_ci(c.values("user_bytes_per_task"), num)

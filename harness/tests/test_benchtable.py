@@ -44,7 +44,7 @@ def test_every_figure_from_the_run(tmp_path, capsys):
         .startswith("2.4")
     assert rows["pingpong hand-off, threads (channel=event, placement=split)"] == \
         "no ok repetition: cpus 0-1: only 1 CPU allowed"
-    spawn = rows["spawn: 1,000,000 parked coro tasks (guard=True)"]
+    spawn = rows["spawn: 1,000,000 parked tasks, coro (guard=true)"]
     assert "user bytes + " in spawn and "kernel bytes each; 16." in spawn
     assert "us [" in spawn
 
