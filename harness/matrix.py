@@ -7,7 +7,7 @@ The id is what records.jsonl lines, --resume and the report group by.
 
 Order: repetition rounds, each a fresh shuffle of every cell that still has
 repetitions left. Cells of a comparison are therefore interleaved (noise
-comes in clusters on this kind of machine: FIELD-NOTES), every round holds
+comes in clusters on this kind of machine: docs/kernel-notes.md), every round holds
 each cell once, and an interrupted run is balanced across cells. The
 shuffle uses random.Random(seed), so a seed reproduces the order exactly.
 """

@@ -7,7 +7,7 @@ this reader keeps every valid line, and lists each line it skipped with the
 reason, so the report can say what it left out.
 
 Lines are grouped into cells. A cell traced with USDT probes pays about
-0.75 us per probe hit (FIELD-NOTES), which dwarfs a coroutine switch, so its
+0.75 us per probe hit (docs/kernel-notes.md), which dwarfs a coroutine switch, so its
 timings are kept in a cell of their own (id suffixed " [usdt]") and are
 never pooled with untraced repetitions.
 """

@@ -1,5 +1,5 @@
 /* main.c: the workload binary. Parse the task and its parameters, pick the
- * model, run one cell, print one JSON record on stdout (DESIGN.md contract).
+ * model, run one cell, print one JSON record on stdout (docs/design.md).
  *
  * Exit status: 0 ok; 1 failed while running; 2 bad input (nothing ran);
  * 77 skipped (this machine cannot run it; the record says why). */

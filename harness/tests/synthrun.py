@@ -1,6 +1,6 @@
 """Synthetic results directories for the report, verdict and compare tests.
 
-The records follow DESIGN.md's contracts (a records.jsonl line wrapping a
+The records follow docs/design.md's contracts (a records.jsonl line wrapping a
 workload record) with made-up but plausible numbers, so that the report can
 be built and tested before every task exists. A scenario is a list of Spec;
 make_run() writes env.json, config.toml and records.jsonl.

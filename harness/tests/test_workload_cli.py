@@ -1,4 +1,4 @@
-"""The workload binary's command-line contract (DESIGN.md): --list, flag
+"""The workload binary's command-line contract (docs/design.md): --list, flag
 spellings, exit codes 0/1/2/77, one JSON record on stdout."""
 import json
 import os

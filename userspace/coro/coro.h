@@ -136,7 +136,7 @@ struct coro {
 
 struct coro_stats {
 	uint64_t switches; /* every change of the running coroutine, scheduler
-			    * included (DESIGN's nr_switches); = USDT coro_switch */
+			    * included (the scheduler's nr_switches); = USDT coro_switch */
 	uint64_t spawned, finished, yields, parks;
 	uint64_t live; /* spawned and not yet finished */
 	uint64_t peak_live;

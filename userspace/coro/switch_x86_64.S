@@ -24,7 +24,7 @@
  * No push/pop and no ret: the return address is read into the context and the
  * target is entered with an indirect jmp. A ret here would return into the
  * *other* context and mispredict on the return stack buffer every time
- * (7.7 ns instead of 3.4 ns, FIELD-NOTES). Nothing is written below rsp, so
+ * (7.7 ns instead of 3.4 ns here, docs/kernel-notes.md). Nothing is written below rsp, so
  * the caller's 128-byte red zone is untouched; rsp % 16 == 8 on entry (the
  * ABI's alignment at a call), and the resumed side gets back the rsp it had.
  */

@@ -1,6 +1,6 @@
 /* limits.h: raising kernel limits for a run, and putting them back.
  *
- * DESIGN.md: a workload raises a limit only as root, records the old and new
+ * docs/design.md: a workload raises a limit only as root, records the old and new
  * values in the record, and restores them on every exit path (normal exit,
  * SIGINT, SIGTERM, SIGHUP: limits_install_handlers() arranges that). Without
  * the right to raise it, the call fails with a reason naming the limit, and

@@ -2,7 +2,8 @@
  *
  * Tasks and models add metrics while they run; main.c adds params, usage and
  * status and prints it once at exit. Field names and meaning are fixed in
- * DESIGN.md ("The record"); schemas/record.schema.json validates them.
+ * docs/design.md ("The record") and docs/metrics.md;
+ * schemas/record.schema.json validates them.
  * Units go in metric names: handoff_ns, user_bytes_per_task.
  */
 #ifndef SCHEDLAB_RECORD_H

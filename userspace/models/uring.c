@@ -20,15 +20,11 @@
  * but the sleepers themselves are kept in the same in-process heap as coro,
  * and one timeout request stands for the earliest of them, exactly as one
  * epoll_pwait2 timeout does under coro. So timers compares the two wait
- * mechanisms, not a per-sleeper kernel timer against a heap. Why: with one
- * request per sleeper (the first version), 100,000 tasks sleeping 1 s woke
- * 34.6 ms late at p50 (coro: 22 us). Each request is a kernel hrtimer whose
- * expiry queues task work, and since Linux 6.13 a DEFER_TASKRUN ring runs at
- * most 20 task-work items per pass (IO_LOCAL_TW_DEFAULT_MAX), two passes per
- * io_uring_enter: we saw exactly 40 (or 20) CQEs per enter, and blocking
- * enters of 4-8 ms each while the backlog of expired timers grew to the
- * whole population (without DEFER_TASKRUN the CQ ring overflowed at 4096
- * instead). The model parameter uring_timers=request restores one
+ * mechanisms, not a per-sleeper kernel timer against a heap. Why: one
+ * request per sleeper is one kernel hrtimer each, and a DEFER_TASKRUN ring
+ * completes only a few dozen of them per io_uring_enter (Linux 6.13+), so
+ * 100,000 sleepers woke tens of ms late (docs/kernel-notes.md, "io_uring").
+ * The model parameter uring_timers=request restores one
  * IORING_OP_TIMEOUT per sleep, for that comparison; the record says which.
  * The heap's timeout is re-armed when a sleeper's deadline is earlier than
  * the armed one (the old one is removed with IORING_OP_TIMEOUT_REMOVE; its
@@ -53,12 +49,10 @@
  * whether completions wait: needs_enter()).
  *
  * Reads go into the SQ ring after everything else of their batch
- * (flush_reads, right before each submit). Under pingpong --channel pipe a
- * batch held one side's read of a pipe ahead of the other side's write to
- * it, so every read found the pipe empty and armed an internal poll
- * (io_uring_poll_arm fired once per read, 402,000 times in 201,000 round
- * trips) and completed only through task work after the write. Writes
- * first, the read finds the byte already there. Requests of one batch are
+ * (flush_reads, right before each submit): a read of an empty pipe is
+ * poll-armed and completes only through task work after the write, so with
+ * the other side's write first the read finds the byte already there
+ * (docs/kernel-notes.md, "Read after write"). Requests of one batch are
  * concurrent (a coroutine has at most one in flight), so no task can rely on
  * their order; a close is preceded by a flush, so a read queued before it is
  * not overtaken.
@@ -67,10 +61,11 @@
  * an empty O_NONBLOCK pipe with -EAGAIN instead of arming its internal poll,
  * which would turn every wait into a busy retry.
  *
- * FIELD-NOTES: keep one receive and one send in flight per socket (several
- * receives on one socket re-poll quadratically, overlapping sends can
- * reorder). This model has at most one request per coroutine; a task must not
- * have two coroutines reading (or writing) one socket at once.
+ * One receive and one send in flight per socket at most (several receives
+ * on one socket re-poll quadratically, overlapping sends can reorder:
+ * docs/kernel-notes.md). This model has at most one request per coroutine;
+ * a task must not have two coroutines reading (or writing) one socket at
+ * once.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -9,9 +9,9 @@
  * filled buffers until rt_read copies it into the caller's buffer (read(2)
  * semantics: at most len bytes, whatever is there, a remainder stays for the
  * next rt_read); a buffer goes back into the ring as soon as it is empty.
- * One multishot per socket, never a plain read next to it (FIELD-NOTES:
- * several receives on one socket re-poll quadratically, and two could
- * reorder the stream).
+ * One multishot per socket, never a plain read next to it (several
+ * receives on one socket re-poll quadratically, and two could reorder the
+ * stream: docs/kernel-notes.md).
  *
  * Only SOCK_STREAM sockets (fstat S_ISSOCK + SO_TYPE at rt_fd_add): a
  * datagram read shorter than the datagram drops the rest, which a kept
@@ -38,17 +38,10 @@
  * before 6.0) turns it off for the rest of the run; uring_recv_note says why.
  * The model parameter uring_recv=multishot turns it on (default: single).
  *
- * Off by default, because it did not pay on the 2-vCPU test VM (kernel
- * 6.18, echo, 64-byte messages, server on CPU 0, loadgen on CPU 1, 20
- * interleaved 2 s runs per cell, another benchmark sharing the box): it
- * halves the SQEs per request (1.0 instead of 2.0) but enters the kernel
- * about twice as often (a guess, not yet traced: each completion comes
- * through the armed poll, where a plain read queued behind the batch's
- * writes often completes inline), so
- * server CPU per request stayed the same (medians 5,345 vs 5,395 ns at 50
- * connections, 7,714 vs 7,669 ns at 1,000), requests/s the same within the
- * noise, while each connection holds two 4 KiB buffers that the ring cycles
- * through: peak RSS 24.7 MB instead of 9.9 MB at 1,000 connections.
+ * Off by default: on echo it halved the submissions per request but left
+ * server CPU per request and requests/s unchanged, while each connection
+ * holds two buffers (2.5x the peak RSS at 1,000 connections); the
+ * measurement is in docs/kernel-notes.md ("Multishot receive").
  *
  * Close: rt_close cancels the multishot by its user_data before closing the
  * fd. CQEs may still arrive after that (data already in flight, then
