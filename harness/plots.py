@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -40,6 +41,7 @@ MODEL_COLOURS = {"threads": "#0072B2", "coro": "#E69F00", "uring": "#009E73",
                  "mn": "#CC79A7"}
 OTHER_COLOUR = "#777777"
 MAX_SERIES = 6
+LOG_SPAN = 20
 QUANTILES = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99),
              ("p999", 0.999), ("max", 1.0))
 CAPTION_GID = "caption"
@@ -87,6 +89,12 @@ def _pick(cells: list[Cell], metric: str) -> Cell | None:
     return min(have, key=lambda c: (_traced(c), -len(c.values(metric)), c.id), default=None)
 
 
+def _cpus(c: Cell) -> str:
+    """The cell's cpus parameter as given ("" when it ran on the run's set)."""
+    v = c.params.get("cpus")
+    return "" if v is None else str(v)
+
+
 def _key(c: Cell, keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(c.params.get(k, "-")) for k in keys)
 
@@ -110,8 +118,7 @@ def _med_err(values: list[float]) -> tuple[float | None, list[float]]:
 
 def _cpu_note(cells: list[Cell], cpus: str | None) -> str:
     run = f"the run's CPU set {cpus}" if cpus else "the run's CPU set (not recorded)"
-    pinned = sorted({str(c.params["cpus"]) for c in cells if c.params.get("cpus") not in
-                     (None, "")})
+    pinned = sorted({_cpus(c) for c in cells if _cpus(c)})
     if not pinned:
         return f"CPUs: {run}."
     return f"CPUs: {run}; cells with cpus= ran on those CPUs only ({', '.join(pinned)})."
@@ -120,7 +127,7 @@ def _cpu_note(cells: list[Cell], cpus: str | None) -> str:
 # ---- figure scaffolding -------------------------------------------------------
 
 def _figure(panels: int, width: float = 4.0):
-    cols = min(panels, 3)
+    cols = 2 if panels == 4 else min(panels, 3)
     rows = (panels + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.2 * rows), squeeze=False)
     flat = list(axes.flat)
@@ -137,13 +144,18 @@ def _finish(fig, axes, models: list[str], caption: str, extra: list | None = Non
     top = max(ax.get_position().y1 for ax in axes)
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(right + 0.01, top),
                fontsize="small", frameon=False)
-    fig.text(0.01, -0.01, caption, ha="left", va="top", fontsize="small", wrap=True,
-             gid=CAPTION_GID)
+    # Wrapped to the figure's width (about 15 small characters per inch), so
+    # a long caption does not widen the saved image and shrink the plot.
+    width = int(fig.get_figwidth() * 15)
+    fig.text(0.01, -0.01, textwrap.fill(caption, width), ha="left", va="top",
+             fontsize="small", gid=CAPTION_GID)
     return fig
 
 
-def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, log: bool) -> None:
-    """points[(group, model)] = (median, [err_lo, err_hi]); one colour per model."""
+def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, unit: str) -> None:
+    """points[(group, model)] = (median, [err_lo, err_hi]); one colour per model.
+    A log axis only when the bars span more than LOG_SPAN: bars on a log axis
+    start at an arbitrary floor, which misleads when values are close."""
     width = 0.8 / max(len(models), 1)
     for i, m in enumerate(models):
         xs, ys, errs = [], [], [[], []]
@@ -158,8 +170,11 @@ def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, log: b
         ax.bar(xs, ys, width, yerr=errs, capsize=3, color=colour(m), label=m)
     ax.set_xticks([g + width * (len(models) - 1) / 2 for g in range(len(groups))])
     ax.set_xticklabels(groups)
+    meds = [p[0] for p in points.values() if p[0]]
+    log = bool(meds) and max(meds) > LOG_SPAN * min(meds)
     if log:
         ax.set_yscale("log")
+    ax.set_ylabel(f"{unit} (log)" if log else unit)
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -191,12 +206,12 @@ def plot_handoff(cells: list[Cell], cpus: str | None = None):
                            == (ch, p)], "handoff_ns")
                 if c:
                     points[(f"placement={p}", m)] = _med_err(c.values("handoff_ns"))
-        _grouped_bars(ax, [f"placement={p}" for p in placements], models, points, log=True)
+        _grouped_bars(ax, [f"placement={p}" for p in placements], models, points,
+                      "ns per hand-off")
         ax.set_title(f"channel={ch}")
-        ax.set_ylabel("ns per hand-off (log)")
     fig.suptitle("pingpong: what one hand-off costs")
     return _finish(fig, axes, models,
-                   "Median ns per hand-off (log scale) with its 95% CI, one cell per bar. "
+                   "Median ns per hand-off with its 95% CI, one cell per bar. "
                    "placement=same: both tasks on one CPU; split: on two (threads only; "
                    "the coroutine models run on one thread either way). "
                    + _cpu_note(cs, cpus))
@@ -209,9 +224,9 @@ def plot_bytes_per_task(cells: list[Cell], cpus: str | None = None):
         return None
     models = _models(cs)
     keys = tuple(k for k in ("tasks", "guard", "stack_bytes")
-                 if len(_values_of(cs, k)) > 1)
+                 if len(_values_of(cs, k)) > 1) or ("tasks",)
     groups = sorted({_key(c, keys) for c in cs})
-    labels = {g: ",".join(f"{k}={v}" for k, v in zip(keys, g)) or "all" for g in groups}
+    labels = {g: ",".join(f"{k}={v}" for k, v in zip(keys, g)) for g in groups}
     panels = (("user_bytes_per_task", "user (RSS)"),
               ("kernel_bytes_per_task", "kernel (stack, slab, page tables)"))
     fig, axes = _figure(len(panels))
@@ -222,12 +237,11 @@ def plot_bytes_per_task(cells: list[Cell], cpus: str | None = None):
                 c = _pick([c for c in cs if c.model == m and _key(c, keys) == g], metric)
                 if c:
                     points[(labels[g], m)] = _med_err(c.values(metric))
-        _grouped_bars(ax, [labels[g] for g in groups], models, points, log=True)
+        _grouped_bars(ax, [labels[g] for g in groups], models, points, "bytes per task")
         ax.set_title(title)
-        ax.set_ylabel("bytes per task (log)")
     fig.suptitle("spawn: memory per parked task")
     return _finish(fig, axes, models,
-                   "Median bytes per task (log scale) with its 95% CI: RSS delta (user) and "
+                   "Median bytes per task with its 95% CI: RSS delta (user) and "
                    "/proc/meminfo KernelStack+Slab+PageTables delta (kernel, system-wide). "
                    + _cpu_note(cs, cpus))
 
@@ -238,12 +252,12 @@ def plot_speedup(cells: list[Cell], cpus: int | None, cpu_list: str | None = Non
           if c.params.get("workers") is not None and c.values("units_per_s")]
     if not cs:
         return None
-    confinements = sorted({str(c.params.get("cpus") or "") for c in cs})
+    confinements = sorted({_cpus(c) for c in cs})
     fig, axes = _figure(len(confinements))
     models = _models(cs)
     for ax, conf in zip(axes, confinements):
         for m in models:
-            mine = [c for c in cs if c.model == m and str(c.params.get("cpus") or "") == conf]
+            mine = [c for c in cs if c.model == m and _cpus(c) == conf]
             by_w: dict[int, list[Cell]] = {}
             for c in mine:
                 by_w.setdefault(int(c.params["workers"]), []).append(c)
@@ -312,7 +326,8 @@ def plot_echo(cells: list[Cell], cpus: str | None = None):
     models = _models(cs)
     fig, axes = _figure(2)
     for ax, (metric, scale, label) in zip(axes, (("requests_per_s", 1, "requests/s"),
-                                                 ("latency_ns.p99", 1000, "p99 latency, us"))):
+                                                 ("latency_ns.p99", 1000,
+                                                  "p99 latency, us (log)"))):
         for m in models:
             pts = []
             for n in _values_of([c for c in cs if c.model == m], "connections"):
@@ -327,6 +342,7 @@ def plot_echo(cells: list[Cell], cpus: str | None = None):
         ax.set_xlabel("connections (log)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    axes[1].set_yscale("log")
     axes[0].set_title("throughput")
     axes[1].set_title("p99 latency")
     fig.suptitle("echo: throughput and tail latency against connections")

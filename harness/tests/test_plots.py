@@ -95,7 +95,8 @@ def test_one_colour_per_model_everywhere(figures):
 
 def test_captions_give_unit_and_cpu_set(figures):
     for name, fig in figures.items():
-        caps = [t.get_text() for t in fig.texts if t.get_gid() == plots.CAPTION_GID]
+        caps = [" ".join(t.get_text().split()) for t in fig.texts
+                if t.get_gid() == plots.CAPTION_GID]
         assert len(caps) == 1, name
         assert "the run's CPU set 0-1" in caps[0], name
         assert any(u in caps[0] for u in (" ns", " us", "bytes", "/s", "Units")), name
@@ -120,3 +121,9 @@ def test_cpu_set_ranges():
     assert plots.cpu_set({"affinity": "0-1"}) == "0-1"
     assert plots.cpu_set({"affinity": "not visible"}) is None
     assert plots.cpu_set(None) is None
+
+
+def test_confined_compute_is_a_panel_of_its_own(figures):
+    # cpus=0 reads back from the record as the number 0: still a confinement.
+    titles = [ax.get_title() for ax in figures["speedup"].axes]
+    assert titles == ["every CPU of the run (2)", "cpus=0"]
