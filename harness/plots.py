@@ -488,9 +488,17 @@ def plot_c7_knobs(cells: list[Cell], preemption: str | None = None,
                    + _cpu_note(cs, cpu_list))
 
 
-def makers(cells: list[Cell], cpus: int | None, cpu_list: str | None) -> dict:
+def preemption(env: dict | None) -> str | None:
+    """The kernel's preemption mode from env.json, for plot_c7_knobs's title."""
+    mode = (((env or {}).get("kernel") or {}).get("preemption") or {})
+    return mode.get("mode") if isinstance(mode, dict) else None
+
+
+def makers(cells: list[Cell], cpus: int | None, cpu_list: str | None,
+           preempt_mode: str | None = None) -> dict:
     """name -> a function drawing that figure (a Figure, or None without data).
-    cpus is the run's CPU count, cpu_list its CPU set ("0-1", see cpu_set())."""
+    cpus is the run's CPU count, cpu_list its CPU set ("0-1", see cpu_set()),
+    preempt_mode the kernel's preemption mode (preemption())."""
     return {
         "handoff": lambda: plot_handoff(cells, cpu_list),
         "bytes_per_task": lambda: plot_bytes_per_task(cells, cpu_list),
@@ -505,15 +513,16 @@ def makers(cells: list[Cell], cpus: int | None, cpu_list: str | None) -> dict:
                                    "timers: wake-up lateness distribution per model", cpu_list),
         "cdf_preempt": lambda: _cdf(cells, "preempt", "lateness_ns", "hog_yield_us",
                                     "preempt: tick lateness distribution per model", cpu_list),
+        "c7_knobs": lambda: plot_c7_knobs(cells, preempt_mode, cpu_list),
     }
 
 
 def render_all(cells: list[Cell], cpus: int | None, out_dir: Path,
-               cpu_list: str | None = None) -> dict[str, dict]:
+               cpu_list: str | None = None, preempt_mode: str | None = None) -> dict[str, dict]:
     """Draw every plot that has data. Returns name -> {path, png_base64}."""
     out: dict[str, dict] = {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, make in makers(cells, cpus, cpu_list).items():
+    for name, make in makers(cells, cpus, cpu_list, preempt_mode).items():
         fig = make()
         if fig is None:
             continue

@@ -161,8 +161,8 @@ def build(run: Run, claims_path: Path = DEFAULT_CLAIMS,
     specs, spec_problems = reproduce.load_specs(reproduce_dir)
     repro = reproduce.evaluate(specs, cells)
     cpus = verdicts.env_cpu_count(run.env)
-    figs = (plots.render_all(cells, cpus, run.path / "plots", plots.cpu_set(run.env))
-            if with_plots else {})
+    figs = (plots.render_all(cells, cpus, run.path / "plots", plots.cpu_set(run.env),
+                             plots.preemption(run.env)) if with_plots else {})
     cell_docs = [cell_doc(c, noisy_cov) for c in cells]
     return {
         "schema": REPORT_SCHEMA,

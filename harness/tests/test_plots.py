@@ -26,6 +26,11 @@ def default_like() -> list[Spec]:
                       lambda r: {"handoff_ns": jitter(r, 25.0)}))
     specs.append(Spec("pingpong", "coro", {"placement": "same", "channel": "event"},
                       lambda r: {"handoff_ns": jitter(r, 900.0)}, usdt=True))
+    # The C7 knob cells: one hog on CPU 0 beside the ticks.
+    for model, yield_us, p99 in (("coro", 100, 2e5), ("uring", 100, 2.2e5),
+                                 ("threads", 0, 4e6)):
+        specs.append(Spec("preempt", model, {"hogs": 1, "cpus": "0", "hog_yield_us": yield_us},
+                          lambda r, p99=p99: {"lateness_ns": dist(p99 / 4)}))
     for conns in (10, 100):
         specs.append(Spec("echo", "mn", {"connections": conns},
                           lambda r: {"requests_per_s": jitter(r, 50000.0),
@@ -59,7 +64,8 @@ def colour_of(handle) -> tuple:
 
 def test_every_figure_is_drawn(figures):
     assert set(figures) == {"handoff", "bytes_per_task", "speedup", "lateness", "echo",
-                            "latency_cdf", "cdf_fileio", "cdf_timers", "cdf_preempt"}
+                            "latency_cdf", "cdf_fileio", "cdf_timers", "cdf_preempt",
+                            "c7_knobs"}
 
 
 def test_at_most_six_series_per_axes(figures):
