@@ -152,23 +152,26 @@ def _finish(fig, axes, models: list[str], caption: str, extra: list | None = Non
     return fig
 
 
-def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, unit: str) -> None:
+def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, unit: str,
+                  one_model_per_group: bool = False) -> None:
     """points[(group, model)] = (median, [err_lo, err_hi]); one colour per model.
     A log axis only when the bars span more than LOG_SPAN: bars on a log axis
     start at an arbitrary floor, which misleads when values are close."""
-    width = 0.8 / max(len(models), 1)
+    # Side by side per group; or centred when each group is one model's.
+    width = 0.8 if one_model_per_group else 0.8 / max(len(models), 1)
     for i, m in enumerate(models):
         xs, ys, errs = [], [], [[], []]
         for g, group in enumerate(groups):
             p = points.get((group, m))
             if p is None or p[0] is None:
                 continue
-            xs.append(g + i * width)
+            xs.append(g + (0 if one_model_per_group else i * width))
             ys.append(p[0])
             errs[0].append(p[1][0])
             errs[1].append(p[1][1])
         ax.bar(xs, ys, width, yerr=errs, capsize=3, color=colour(m), label=m)
-    ax.set_xticks([g + width * (len(models) - 1) / 2 for g in range(len(groups))])
+    shift = 0 if one_model_per_group else width * (len(models) - 1) / 2
+    ax.set_xticks([g + shift for g in range(len(groups))])
     ax.set_xticklabels(groups)
     meds = [p[0] for p in points.values() if p[0]]
     log = bool(meds) and max(meds) > LOG_SPAN * min(meds)
@@ -217,33 +220,54 @@ def plot_handoff(cells: list[Cell], cpus: str | None = None):
                    + _cpu_note(cs, cpus))
 
 
+# The coroutine models' parameter `stack` (docs/stacks.md), as bar labels.
+STACK_LABELS = {"guarded": "own+guard", "unguarded": "own", "shared": "shared"}
+
+
+def _stack_groups(cells: list[Cell]) -> list[tuple[str, str | None]]:
+    """(model, stack) pairs in model order, then own+guard, own, shared."""
+    order = list(STACK_LABELS)
+    found = {(c.model, c.params.get("stack")) for c in cells}
+    return [(m, st) for m in _models(cells)
+            for st in sorted({st for mm, st in found if mm == m},
+                             key=lambda st: order.index(st) if st in order else len(order))]
+
+
 def plot_bytes_per_task(cells: list[Cell], cpus: str | None = None):
-    """What does a parked task cost in memory, user and kernel side?"""
+    """What does a parked task cost in memory, user and kernel side, per
+    model and coroutine stack kind? One bar per (model, stack) and any other
+    spawn parameter that varies within the model; never pooled."""
     cs = [c for c in _plain(cells, "spawn") if c.values("user_bytes_per_task")]
     if not cs:
         return None
+    bars: list[tuple[str, str, list[Cell]]] = []      # (label, model, cells)
+    for m, st in _stack_groups(cs):
+        mine = [c for c in cs if c.model == m and c.params.get("stack") == st]
+        keys = tuple(k for k in ("tasks", "guard", "stack_bytes")
+                     if len(_values_of(mine, k)) > 1)
+        for g in sorted({_key(c, keys) for c in mine}):
+            parts = [m] + ([STACK_LABELS.get(st, st)] if st else [])
+            label = "\n".join(parts + [f"{k}={v}" for k, v in zip(keys, g)])
+            bars.append((label, m, [c for c in mine if _key(c, keys) == g]))
     models = _models(cs)
-    keys = tuple(k for k in ("tasks", "guard", "stack_bytes")
-                 if len(_values_of(cs, k)) > 1) or ("tasks",)
-    groups = sorted({_key(c, keys) for c in cs})
-    labels = {g: ",".join(f"{k}={v}" for k, v in zip(keys, g)) for g in groups}
     panels = (("user_bytes_per_task", "user (RSS)"),
               ("kernel_bytes_per_task", "kernel (stack, slab, page tables)"))
-    fig, axes = _figure(len(panels))
+    fig, axes = _figure(len(panels), width=max(4.0, 0.9 * len(bars)))
     for ax, (metric, title) in zip(axes, panels):
         points = {}
-        for g in groups:
-            for m in models:
-                c = _pick([c for c in cs if c.model == m and _key(c, keys) == g], metric)
-                if c:
-                    points[(labels[g], m)] = _med_err(c.values(metric))
-        _grouped_bars(ax, [labels[g] for g in groups], models, points, "bytes per task")
+        for label, m, group in bars:
+            c = _pick(group, metric)
+            if c:
+                points[(label, m)] = _med_err(c.values(metric))
+        _grouped_bars(ax, [b[0] for b in bars], models, points, "bytes per task",
+                      one_model_per_group=True)
         ax.set_title(title)
     fig.suptitle("spawn: memory per parked task")
+    tasks = _values_of(cs, "tasks")
     return _finish(fig, axes, models,
                    "Median bytes per task with its 95% CI: RSS delta (user) and "
-                   "/proc/meminfo KernelStack+Slab+PageTables delta (kernel, system-wide). "
-                   + _cpu_note(cs, cpus))
+                   "/proc/meminfo KernelStack+Slab+PageTables delta (kernel, system-wide), "
+                   f"tasks={'/'.join(tasks)}. " + _cpu_note(cs, cpus))
 
 
 def plot_speedup(cells: list[Cell], cpus: int | None, cpu_list: str | None = None):

@@ -9,7 +9,7 @@ from matplotlib.colors import to_rgba
 from synthrun import Spec, dist, full_matrix, jitter, make_run
 
 from harness import plots
-from harness.rundir import load_run
+from harness.rundir import Cell, load_run
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -133,3 +133,28 @@ def test_confined_compute_is_a_panel_of_its_own(figures):
     # cpus=0 reads back from the record as the number 0: still a confinement.
     titles = [ax.get_title() for ax in figures["speedup"].axes]
     assert titles == ["every CPU of the run (2)", "cpus=0"]
+
+
+# ---- coroutine stack kinds (docs/stacks.md) ------------------------------------
+
+def spawn_cell(model, stack=None):
+    params = {"tasks": 1000} | ({"stack": stack} if stack else {})
+    return Cell(id=f"spawn/{model}/{stack}", task="spawn", model=model, params=params)
+
+
+def test_stack_groups_one_bar_per_kind_in_order():
+    cells = [spawn_cell("uring", "shared"), spawn_cell("coro", "shared"), spawn_cell("threads"),
+             spawn_cell("coro", "unguarded"), spawn_cell("coro", "guarded")]
+    assert plots._stack_groups(cells) == [
+        ("threads", None), ("coro", "guarded"), ("coro", "unguarded"), ("coro", "shared"),
+        ("uring", "shared")]
+
+
+def test_bytes_per_task_labels_stack_kinds():
+    cells = [spawn_cell("threads"), spawn_cell("coro", "guarded"), spawn_cell("coro", "shared")]
+    for c, user in zip(cells, (8550.0, 4096.0, 384.0)):
+        c.lines.append({"status": "ok", "record": {"metrics": {
+            "user_bytes_per_task": user, "kernel_bytes_per_task": 30.0}}})
+    fig = plots.plot_bytes_per_task(cells)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["threads", "coro\nown+guard", "coro\nshared"]
