@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from harness import summary  # noqa: E402
 from harness.rundir import Cell  # noqa: E402
 
-MODEL_ORDER = ("threads", "coro", "uring")
+MODEL_ORDER = ("threads", "coro", "uring", "mn")
 QUANTILES = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99),
              ("p999", 0.999), ("max", 1.0))
 
