@@ -33,6 +33,13 @@ ifeq ($(SANITIZE),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 override LDFLAGS += -fsanitize=address,undefined
 endif
+# ThreadSanitizer (the mn model's workers): coro/tsan.h tells it about every
+# context switch. Use its own BUILD directory: objects differ.
+#   make SANITIZE=thread BUILD=build/tsan build/tsan/tests/test_mn
+ifeq ($(SANITIZE),thread)
+override CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=thread
+endif
 
 ifeq ($(V),1)
 Q :=

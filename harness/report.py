@@ -55,9 +55,9 @@ def scalar_metrics(c: Cell) -> list[str]:
 
 # The metrics the cells table shows per task (report.json keeps them all).
 TABLE_METRICS = {
-    "pingpong": ["handoff_ns"],
+    "pingpong": ["handoff_ns", "handoffs", "mn_spun_ns", "mn_parks"],
     "spawn": ["tasks", "create_ns", "user_bytes_per_task", "kernel_bytes_per_task"],
-    "compute": ["units_per_s"],
+    "compute": ["units_per_s", "mn_steals"],
     "preempt": ["lateness_ns.p50", "lateness_ns.p99", "missed_ticks"],
     "counter": ["lost_updates", "increment_ns"],
     "echo": ["requests_per_s", "latency_ns.p50", "latency_ns.p99", "server_cpu_ns_per_request"],

@@ -324,6 +324,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "workload: %s\n", err);
 		return EXIT_BAD_INPUT;
 	}
+	if (model->validate && model->validate(&ctx, err, sizeof(err))) {
+		fprintf(stderr, "workload: %s: %s\n", model->name, err);
+		return EXIT_BAD_INPUT;
+	}
 
 	rec = rec_new(task->name, model->name);
 	if (!rec) {

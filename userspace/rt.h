@@ -7,6 +7,8 @@
  *            timers in a heap; cooperative
  *   uring    the same coroutines; every operation that can wait is an io_uring
  *            request; the thread sleeps only in io_uring_enter
+ *   mn       the same coroutines over N worker threads with work stealing;
+ *            fds through one shared epoll, timers in one heap
  *
  * Every operation returns 0 (or a byte count) on success and -errno on
  * failure, never -1 with errno. Calls are dispatched through the model's ops
@@ -39,7 +41,8 @@ struct sched_knobs; /* lib/schedattr.h */
  * waiter. A lock is an event initialised with one unit. Tasks own the
  * storage; its layout serves every model:
  *   threads          count is the futex word, waiters counts sleepers
- *   coro, uring      head/tail is a FIFO of parked coroutines */
+ *   coro, uring      head/tail is a FIFO of parked coroutines
+ *   mn               the same FIFO; waiters is the lock that guards it */
 struct rt_event {
 	_Atomic uint32_t count;
 	_Atomic uint32_t waiters;
@@ -110,6 +113,10 @@ struct rt_model {
 	/* 0 if this machine can run the model, else -errno and a one-line reason
 	 * ("io_uring_queue_init: Operation not permitted (io_uring_disabled=2?)") */
 	int (*probe)(char *reason, size_t reason_len);
+	/* Optional: checks the model's parameters against the run's (after
+	 * cpus is applied). Write one line naming the problem and the fix into
+	 * err, return nonzero: main exits 2 before anything runs. */
+	int (*validate)(const struct task_ctx *ctx, char *err, size_t errlen);
 	/* Raise the kernel limits that `demand` would hit under this model (as
 	 * root; recorded in the record, restored at exit) and check its memory.
 	 * 0, or 1 with rec_fail() called naming the limit. */
@@ -125,7 +132,7 @@ struct rt_model {
 		   struct record *rec);
 };
 
-extern const struct rt_model threads_model, coro_model, uring_model;
+extern const struct rt_model threads_model, coro_model, uring_model, mn_model;
 extern const struct rt_model *const model_list[]; /* NULL-terminated */
 
 static inline int rt_spawn(struct rt *rt, void (*fn)(void *), void *arg,

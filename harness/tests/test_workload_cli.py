@@ -25,7 +25,7 @@ def test_list_describes_every_task_and_model():
     listing = json.loads(out.stdout)
     names = {t["name"] for t in listing["tasks"]}
     assert {"pingpong", "spawn"} <= names
-    assert [m["name"] for m in listing["models"]] == ["threads", "coro", "uring"]
+    assert [m["name"] for m in listing["models"]] == ["threads", "coro", "uring", "mn"]
     for task in listing["tasks"]:
         keys = {p["key"] for p in task["params"]}
         assert {"cpus", "seed", "warmup"} <= keys, task["name"]

@@ -20,6 +20,7 @@
 #include "coro/guard.h"
 #include "coro/probes.h"
 #include "coro/stack.h"
+#include "coro/tsan.h"
 #include "lib/clock.h"
 
 #ifdef CORO_HAVE_USDT
@@ -77,6 +78,7 @@ static void switch_to(struct coro_sched *s, struct coro *from, struct coro *to)
 	s->current = to;
 	s->stats.switches++;
 	CORO_PROBE2(coro_switch, from->id, to->id);
+	coro_tsan_switch(to);
 	if (coro_shared_needs_copy(to))
 		coro_shared_switch(s, from, to);
 	else
@@ -127,6 +129,7 @@ int coro_sched_init(struct coro_sched *s)
 	s->main.sched = s;
 	s->main.id = 0;
 	s->current = &s->main;
+	coro_tsan_thread(&s->main);
 	s->next_id = 1;
 	s->cache_max = CORO_STACK_CACHE_MAX;
 	coro_page_bytes(); /* computed here, not first in a signal handler */
@@ -144,6 +147,7 @@ void coro_sched_destroy(struct coro_sched *s)
 	 * (destroy is called from the scheduler's context). */
 	for (c = s->main.all_next; c; c = next) {
 		next = c->all_next;
+		coro_tsan_destroy(c);
 		coro_stack_discard(s, c);
 	}
 	s->main.all_next = NULL;
@@ -191,6 +195,7 @@ int coro_spawn(struct coro_sched *s, const struct coro_opts *opts, void (*fn)(vo
 	c->sched = s;
 	c->id = s->next_id++;
 	coro_ctx_make(&c->ctx, coro_stack_top(c), coro_entry, c);
+	coro_tsan_create(c);
 
 	c->all_prev = &s->main;
 	c->all_next = s->main.all_next;
@@ -268,6 +273,7 @@ int coro_join(struct coro_sched *s, struct coro *c)
 	c->all_prev->all_next = c->all_next;
 	if (c->all_next)
 		c->all_next->all_prev = c->all_prev;
+	coro_tsan_destroy(c);
 	coro_stack_free(s, c);
 	return 0;
 }

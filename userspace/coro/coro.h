@@ -103,6 +103,16 @@ struct coro_shstack; /* copystack.c: a stack shared by coroutines */
  * coroutine is parked (an offload request is 56). */
 #define CORO_PARK_SLOT_BYTES 64
 
+/* ThreadSanitizer builds (make SANITIZE=thread) give each coroutine a TSan
+ * fiber (coro/tsan.h). */
+#if defined(__SANITIZE_THREAD__)
+#define CORO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORO_TSAN 1
+#endif
+#endif
+
 struct coro {
 	struct coro_ctx ctx;
 	enum coro_state state;
@@ -132,6 +142,9 @@ struct coro {
 	/* Memory that stays put while the coroutine is parked: see
 	 * coro_park_slot(). */
 	_Alignas(16) unsigned char park_slot[CORO_PARK_SLOT_BYTES];
+#ifdef CORO_TSAN
+	void *tsan_fiber;
+#endif
 };
 
 struct coro_stats {

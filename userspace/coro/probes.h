@@ -27,6 +27,11 @@ extern volatile unsigned short schedlab_coro_spawn_semaphore;
 extern volatile unsigned short schedlab_coro_ready_semaphore;
 extern volatile unsigned short schedlab_coro_switch_semaphore;
 extern volatile unsigned short schedlab_coro_exit_semaphore;
+/* The mn model's (models/mn_sched.c defines them; arguments in mn_sched.h). */
+extern volatile unsigned short schedlab_mn_worker_semaphore;
+extern volatile unsigned short schedlab_mn_steal_semaphore;
+extern volatile unsigned short schedlab_mn_park_semaphore;
+extern volatile unsigned short schedlab_mn_unpark_semaphore;
 
 #define CORO_PROBE1(name, a)                                                                       \
 	do {                                                                                       \
@@ -38,6 +43,11 @@ extern volatile unsigned short schedlab_coro_exit_semaphore;
 		if (__builtin_expect(schedlab_##name##_semaphore, 0))                              \
 			STAP_PROBE2(schedlab, name, (uint64_t)(a), (uint64_t)(b));                 \
 	} while (0)
+#define CORO_PROBE3(name, a, b, c)                                                                 \
+	do {                                                                                       \
+		if (__builtin_expect(schedlab_##name##_semaphore, 0))                              \
+			STAP_PROBE3(schedlab, name, (uint64_t)(a), (uint64_t)(b), (uint64_t)(c));  \
+	} while (0)
 #else
 #define CORO_PROBE1(name, a)                                                                       \
 	do {                                                                                       \
@@ -47,6 +57,12 @@ extern volatile unsigned short schedlab_coro_exit_semaphore;
 	do {                                                                                       \
 		(void)(a);                                                                         \
 		(void)(b);                                                                         \
+	} while (0)
+#define CORO_PROBE3(name, a, b, c)                                                                 \
+	do {                                                                                       \
+		(void)(a);                                                                         \
+		(void)(b);                                                                         \
+		(void)(c);                                                                         \
 	} while (0)
 #endif
 

@@ -6,6 +6,7 @@ const struct rt_model *const model_list[] = {
 	&threads_model,
 	&coro_model,
 	&uring_model,
+	&mn_model,
 	NULL,
 };
 /* clang-format on */

@@ -1,4 +1,4 @@
-/* Description: every execution model (threads, coro, uring) against the rt.h
+/* Description: every execution model (threads, coro, uring, mn) against the rt.h
  * contract: spawn/join (and spawn's stack size), yield, event ping-pong
  * counts, a lock protecting a counter, sleep_until (never early; wake order
  * of timers under the single-thread models), a timer next to a task that
@@ -6,10 +6,11 @@
  * with EOF after rt_close, accept of several loopback clients (and closing a
  * listener with a client still in its backlog), pread against known file
  * content, read/write at the file position, deadlock detection (-EDEADLK and
- * <model>_parked, the record not failed by the model; coro and uring only:
- * under threads a deadlock just sleeps), the model's
+ * <model>_parked, the record not failed by the model; the coroutine models
+ * only: under threads a deadlock just sleeps), the model's
  * metrics in the record, the fallback paths forced through the models'
- * parameters (and bad values refused), uring's timer heap (its one timeout
+ * parameters (and bad values refused; mn: one worker, no spinning, more
+ * workers than CPUs, and the worker counts refused), uring's timer heap (its one timeout
  * moved earlier for a nearer sleeper; uring_timers=request), uring's probe
  * when a
  * seccomp filter refuses io_uring_setup, a 4 MiB stream through a socketpair
@@ -51,6 +52,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "lib/cpuset.h"
 #include "lib/record.h"
 #include "rt.h"
 #include "task.h"
@@ -71,7 +73,14 @@ static void need_model(void)
 static unsigned long long record_u64(const char *json, const char *key);
 static void expect_in_record(const char *needle);
 
+/* Everything on one OS thread (coro, uring): a strict order of events. */
 static int single_thread(void)
+{
+	return strcmp(model->name, "threads") != 0 && strcmp(model->name, "mn") != 0;
+}
+
+/* A user-space scheduler sees every parked task: it can tell a deadlock. */
+static int sees_deadlocks(void)
 {
 	return strcmp(model->name, "threads") != 0;
 }
@@ -636,6 +645,11 @@ static void test_pipe(void **state)
 		assert_non_null(strstr(json, "\"coro_switches\":"));
 		assert_non_null(strstr(json, "\"coro_spawned\":3"));
 		assert_non_null(strstr(json, "\"coro_pread_offloads\":0"));
+	} else if (!strcmp(model->name, "mn")) {
+		assert_non_null(strstr(json, "\"mn_w0_switches\":"));
+		assert_non_null(strstr(json, "\"mn_spawned\":3"));
+		assert_non_null(strstr(json, "\"mn_finished\":3"));
+		assert_true(record_u64(json, "mn_switches") >= record_u64(json, "mn_resumes"));
 	} else if (!strcmp(model->name, "uring")) {
 		unsigned long long sqes, cqes;
 		const char *s = strstr(json, "\"uring_sqes\":");
@@ -1016,9 +1030,9 @@ static void test_deadlock(void **state)
 
 	(void)state;
 	need_model();
-	if (!single_thread()) {
+	if (!sees_deadlocks()) {
 		print_message("skip: a deadlock of threads sleeps forever; "
-			      "only the single-thread models can detect one\n");
+			      "only the coroutine models can detect one\n");
 		skip();
 	}
 	assert_int_equal(run_model(dl_main, &ctx, &json), -EDEADLK);
@@ -1318,6 +1332,54 @@ static void run_core_cases(void **state)
 	test_stream(state);
 }
 
+/* mn: one worker (no stealing), workers that never spin (every idle moment
+ * is a futex park and every wake-up an unpark), more workers than CPUs; and
+ * the worker counts main.c refuses with exit 2. */
+static void expect_mn_workers(const char *cpus, const char *workers, int refused)
+{
+	struct task_ctx ctx;
+	char err[256] = "";
+
+	params_init(&ctx, &test_task, model);
+	assert_int_equal(params_set(&ctx, "cpus", cpus, err, sizeof(err)), 0);
+	assert_int_equal(params_set(&ctx, "mn_workers", workers, err, sizeof(err)), 0);
+	assert_int_equal(model->validate(&ctx, err, sizeof(err)) != 0, refused);
+	if (refused)
+		assert_non_null(strstr(err, "mn_workers"));
+}
+
+static void run_mn_variants(void **state)
+{
+	char many[16];
+
+	use_variant("mn_workers", "1");
+	expect_in_record("\"mn_workers\":1");
+	run_core_cases(state);
+	test_lock_counter(state);
+	use_variant("mn_spin_ns", "0");
+	expect_in_record("\"mn_spun_ns\":0");
+	run_core_cases(state);
+	test_lock_counter(state);
+	test_deadlock(state);
+	snprintf(many, sizeof(many), "%d", 2 * cpuset_count_allowed() + 1);
+	use_variant("mn_workers", many);
+	run_core_cases(state);
+	test_lock_counter(state);
+	use_variant("stack", "unguarded");
+	expect_in_record("\"mn_stack\":\"unguarded\"");
+	run_core_cases(state);
+	use_variant(NULL, NULL);
+	expect_bad_variant("stack", "shared");
+	expect_mn_workers("", "0", 1);
+	expect_mn_workers("", "65", 1);
+	expect_mn_workers("", "two", 1);
+	expect_mn_workers("", many, 0);
+	expect_mn_workers("", "auto", 0);
+	/* pinned: no more workers than the CPUs of the affinity */
+	snprintf(many, sizeof(many), "%d", cpuset_count_allowed() + 1);
+	expect_mn_workers("0", many, 1);
+}
+
 static void expect_in_record(const char *needle)
 {
 	struct pp_ctx ctx = {.ping = RT_EVENT_INIT(0), .pong = RT_EVENT_INIT(0), .order_ok = 1};
@@ -1341,6 +1403,10 @@ static void test_fallbacks(void **state)
 	size_t i;
 
 	need_model();
+	if (!strcmp(model->name, "mn")) {
+		run_mn_variants(state);
+		return;
+	}
 	if (!strcmp(model->name, "coro")) {
 		use_variant("coro_epoll", "wait_ms");
 		expect_in_record("\"coro_epoll_call\":\"epoll_wait_ms\"");
@@ -1603,11 +1669,12 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_close_armed),    cmocka_unit_test(test_shared_stack_violation),
 };
 
-static int declares(const struct rt_model *m, const char *key)
+/* mn declares stack without `shared` (its coroutines move between workers). */
+static int offers_shared_stacks(const struct rt_model *m)
 {
 	for (const struct task_param *p = m->params; p && p->key; p++)
-		if (strcmp(p->key, key) == 0)
-			return 1;
+		if (strcmp(p->key, "stack") == 0)
+			return p->choices && strstr(p->choices, "shared") != NULL;
 	return 0;
 }
 
@@ -1626,7 +1693,7 @@ int main(int argc, char **argv)
 		group_key = group_value = NULL;
 		failed += cmocka_run_group_tests_name(model->name, tests, NULL, NULL);
 		/* coroutines without a stack of their own: every case again */
-		if (declares(model, "stack")) {
+		if (offers_shared_stacks(model)) {
 			char name[64];
 
 			group_key = "stack";

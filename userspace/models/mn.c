@@ -1,0 +1,236 @@
+/* mn.c: the `mn` model. Every task runs as a coroutine (coro/coro.h stacks
+ * and context switch) on N worker threads that share the coroutines with
+ * work stealing: M coroutines over N kernel threads, as Go's goroutines,
+ * Tokio's tasks or Java's virtual threads. The scheduler is mn_sched.c, the
+ * I/O mn_io.c; this file declares the model: its parameters, their checks,
+ * the run and what goes into the record. docs/mn.md has the design.
+ *
+ * mn_workers: "auto" (one worker per CPU this process may use, `cpus`) or a
+ * count (above the CPUs only when cpus is not set). Workers are not pinned:
+ * the kernel spreads them over the process's CPUs, as under Go or Tokio, and
+ * a task that reads its affinity from a coroutine sees the whole `cpus`.
+ * Worker i stands for the i-th CPU of the affinity in placement hints.
+ *
+ * Deadlock: every worker idle, nothing queued, no fd wait, timer or offload
+ * in flight while coroutines are parked: the run returns -EDEADLK, prints
+ * "mn: no runnable coroutines, N parked" and records mn_parked, as coro does;
+ * whether that fails the run is main.c's call (the deadlock task measures it).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "lib/cpuset.h"
+#include "lib/record.h"
+#include "mn_io.h"
+#include "mn_sched.h"
+#include "reserve.h"
+#include "rt.h"
+#include "task.h"
+
+static const struct rt_ops mn_ops = {
+	.name = "mn",
+	.spawn = mn_spawn,
+	.join = mn_join,
+	.yield = mn_yield,
+	.sleep_until = mn_sleep_until,
+	.wait = mn_wait,
+	.wake = mn_wake,
+	.fd_add = mn_fd_add,
+	.close = mn_close,
+	.read = mn_read,
+	.write = mn_write,
+	.pread = mn_pread,
+	.accept = mn_accept,
+};
+
+/* The worker count of ctx, or 0 with the reason in err. */
+static int workers_of(const struct task_ctx *ctx, char *err, size_t len)
+{
+	const char *v = task_str(ctx, "mn_workers");
+	int allowed = cpuset_count_allowed();
+	char *end;
+	unsigned long n;
+
+	if (strcmp(v, "auto") == 0)
+		return allowed > MN_MAX_WORKERS ? MN_MAX_WORKERS : allowed > 0 ? allowed : 1;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || end == v || n == 0 || n > MN_MAX_WORKERS) {
+		snprintf(err, len, "mn_workers must be auto or a count from 1 to %d (got '%s')",
+			 MN_MAX_WORKERS, v);
+		return 0;
+	}
+	if (*task_str(ctx, "cpus") && (int)n > allowed) {
+		snprintf(err, len,
+			 "mn_workers=%lu is more than the %d CPUs of cpus=%s: lower mn_workers or "
+			 "widen cpus",
+			 n, allowed, task_str(ctx, "cpus"));
+		return 0;
+	}
+	return (int)n;
+}
+
+static int mn_validate(const struct task_ctx *ctx, char *err, size_t len)
+{
+	return workers_of(ctx, err, len) == 0;
+}
+
+static int mn_probe(char *reason, size_t reason_len)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0) {
+		int err = -errno;
+
+		snprintf(reason, reason_len, "epoll_create1: %s", strerror(-err));
+		return err;
+	}
+	close(fd);
+	return 0;
+}
+
+static void metric_w(struct record *rec, int i, const char *what, uint64_t v)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "mn_w%d_%s", i, what);
+	rec_metric_u64(rec, name, v);
+}
+
+static void record_metrics(struct mn_rt *m, struct record *rec)
+{
+	struct mn_stats sum = {0};
+	struct mn_io_stats io;
+	int i;
+
+	for (i = 0; i < m->nworkers; i++) {
+		const struct mn_stats *s = &m->w[i].st;
+
+		metric_w(rec, i, "switches", s->switches);
+		metric_w(rec, i, "steals", s->steals);
+		metric_w(rec, i, "parks", s->parks);
+		metric_w(rec, i, "wakes", s->wakes);
+		metric_w(rec, i, "spun_ns", s->spin_ns);
+		sum.switches += s->switches;
+		sum.resumes += s->resumes;
+		sum.steals += s->steals;
+		sum.stolen += s->stolen;
+		sum.parks += s->parks;
+		sum.wakes += s->wakes;
+		sum.spin_ns += s->spin_ns;
+		sum.yields += s->yields;
+		sum.co_parks += s->co_parks;
+		sum.spawned += s->spawned;
+		sum.global_gets += s->global_gets;
+		sum.polls += s->polls;
+	}
+	rec_metric_u64(rec, "mn_workers", (uint64_t)m->nworkers);
+	rec_metric_str(rec, "mn_stack", m->no_guard ? "unguarded" : "guarded");
+	rec_metric_u64(rec, "mn_switches", sum.switches);
+	rec_metric_u64(rec, "mn_resumes", sum.resumes);
+	rec_metric_u64(rec, "mn_steals", sum.steals);
+	rec_metric_u64(rec, "mn_stolen", sum.stolen);
+	rec_metric_u64(rec, "mn_parks", sum.parks);
+	rec_metric_u64(rec, "mn_wakes", sum.wakes);
+	rec_metric_u64(rec, "mn_spun_ns", sum.spin_ns);
+	rec_metric_u64(rec, "mn_yields", sum.yields);
+	rec_metric_u64(rec, "mn_co_parks", sum.co_parks);
+	rec_metric_u64(rec, "mn_spawned", sum.spawned); /* the first task included */
+	rec_metric_u64(rec, "mn_finished", atomic_load(&m->finished));
+	rec_metric_u64(rec, "mn_peak_live", atomic_load(&m->peak_live));
+	/* at the end: nonzero after -EDEADLK */
+	rec_metric_u64(rec, "mn_parked", (uint64_t)mn_parked(m));
+	rec_metric_u64(rec, "mn_global_gets", sum.global_gets);
+	rec_metric_u64(rec, "mn_nonblock_polls", sum.polls);
+	rec_metric_u64(rec, "mn_timer_wakeups", atomic_load(&m->timer_wakeups));
+	mn_io_stats(m, &io);
+	rec_metric_u64(rec, "mn_epoll_waits", io.epoll_waits);
+	rec_metric_u64(rec, "mn_eagain_parks", io.eagain_parks);
+	rec_metric_u64(rec, "mn_pread_offloads", io.pread_offloads);
+	rec_metric_u64(rec, "mn_pread_inline", io.pread_inline);
+	rec_metric_u64(rec, "mn_file_offloads", io.file_offloads);
+	rec_metric_u64(rec, "mn_poller_breaks", io.breaks);
+}
+
+static int mn_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void *arg), void *arg,
+		  struct record *rec)
+{
+	struct mn_rt *m;
+	int cpus[MN_MAX_WORKERS];
+	char why[256];
+	int n, i, err, ret = 0;
+
+	n = workers_of(ctx, why, sizeof(why));
+	if (n == 0) {
+		fprintf(stderr, "mn: %s\n", why);
+		if (rec)
+			rec_bad_input(rec, "mn: %s", why);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++)
+		cpus[i] = cpuset_nth_allowed(i);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->rt.ops = &mn_ops;
+	m->spin_ns = task_u64(ctx, "mn_spin_ns");
+	m->no_guard = strcmp(task_str(ctx, "stack"), "unguarded") == 0;
+	err = mn_sched_init(m, n, cpus);
+	if (!err)
+		err = mn_io_init(m);
+	if (err) {
+		fprintf(stderr, "mn: init: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	err = mn_sched_run(m, main_fn, arg, &ret);
+	if (rec)
+		record_metrics(m, rec);
+cleanup:
+	mn_io_destroy(m);
+	mn_sched_destroy(m);
+	free(m);
+	return err ? err : ret;
+}
+
+/* stack: coro's parameter (coro/stack_param.h) without `shared`: a shared
+ * stack is one per scheduler thread, and a coroutine whose frames live in
+ * one worker's shared stack cannot resume on another; pinning every such
+ * coroutine to its first worker would turn stealing off for them. So
+ * stack=shared under mn is bad input (exit 2), as any value not declared. */
+static const struct task_param mn_params[] = {
+	{.key = "stack",
+	 .type = PARAM_ENUM,
+	 .def = "guarded",
+	 .choices = "guarded|unguarded",
+	 .help = "tasks' stacks: own with a guard page (guarded) or without (unguarded); no "
+		 "shared stacks (a coroutine moves between workers)"},
+	{.key = "mn_workers",
+	 .type = PARAM_STR,
+	 .def = "auto",
+	 .help = "worker threads: auto (one per CPU in cpus) or a count "
+		 "from 1 to 64 (at most the CPUs of cpus when cpus is set)"},
+	{.key = "mn_spin_ns",
+	 .type = PARAM_U64,
+	 .def = "50000",
+	 .unit = "ns",
+	 .min = 0,
+	 .max = 1000000000,
+	 .help = "how long an idle worker looks for work (its queues, the global queue, "
+		 "stealing, polling) before it sleeps; reported as mn_spun_ns"},
+	PARAM_END,
+};
+
+const struct rt_model mn_model = {
+	.name = "mn",
+	.params = mn_params,
+	.summary = "coroutines over N worker threads with work stealing; one shared epoll, "
+		   "one timer heap, preads on helper threads",
+	.probe = mn_probe,
+	.validate = mn_validate,
+	.reserve = reserve_coroutines,
+	.run = mn_run,
+};

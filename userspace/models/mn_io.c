@@ -1,0 +1,507 @@
+/* mn_io.c: fds, file reads and the shared poller of the mn model (mn_io.h).
+ *
+ * One epoll instance for all workers, polled by one idle worker at a time
+ * (mn_rt.poller), as Go's netpoller: a wait costs no epoll_ctl (each fd is
+ * registered once, edge-triggered, as under coro), a ready fd's coroutine
+ * goes to the queue of the worker that polled and can be stolen from there,
+ * and a busy worker never stops to poll except every GLOBAL_EVERY picks and
+ * at yields. One epoll per worker would tie every fd to a worker (a
+ * coroutine that moves would have to move its fds) or need one epoll_ctl per
+ * wait; docs/mn.md has the longer argument.
+ *
+ * Readiness across threads: a waiter publishes itself in its fd's slot only
+ * after a syscall said EAGAIN, and the edge that wakes it may arrive in
+ * between. So a slot holds NULL, a parked coroutine, or READY (an edge came
+ * with nobody waiting): the poller swaps a coroutine out and readies it, or
+ * leaves READY; a waiter that finds READY clears it and retries the syscall
+ * instead of parking. Every transition is one compare-and-swap.
+ */
+#include "mn_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "offload.h"
+
+#define EPOLL_BATCH	64
+#define OFFLOAD_THREADS 2 /* as coro: the machine has 2 CPUs; preads are short */
+#define TAG_OFFLOAD	UINT64_MAX
+#define TAG_BREAK	(UINT64_MAX - 1)
+#define SLOT_READY	((struct mn_co *)1)
+#define MAX_FDS		(1u << 20)
+
+enum fd_kind { FD_UNKNOWN, FD_EPOLL, FD_FILE };
+enum { DIR_READ, DIR_WRITE };
+
+struct fd_ent {
+	_Atomic int kind;
+	int direct; /* O_DIRECT: RWF_NOWAIT would still wait for the device */
+	_Atomic(struct mn_co *) slot[2];
+};
+
+struct mn_io {
+	int epfd, breakfd;
+	int have_pwait2;
+	struct fd_ent *fds; /* fixed size: other workers read it without a lock */
+	size_t nfds;
+	pthread_mutex_t pool_lock;
+	struct offload_pool pool;
+	_Atomic int pool_started;
+	_Atomic int nowait_unsupported, warned_unadded;
+	_Atomic uint64_t epoll_waits, eagain_parks, pread_offloads, pread_inline, file_offloads;
+	_Atomic uint64_t breaks;
+};
+
+static int have_epoll_pwait2(int epfd)
+{
+	struct epoll_event ev;
+	struct timespec zero = {0, 0};
+
+	return epoll_pwait2(epfd, &ev, 1, &zero, NULL) >= 0;
+}
+
+int mn_io_init(struct mn_rt *m)
+{
+	struct mn_io *io = calloc(1, sizeof(*io));
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_BREAK};
+	struct rlimit rl;
+
+	if (!io)
+		return -ENOMEM;
+	io->epfd = io->breakfd = -1;
+	pthread_mutex_init(&io->pool_lock, NULL);
+	m->io = io;
+	/* Sized once from RLIMIT_NOFILE (tasks raise it in setup, before the
+	 * run): an fd number above it cannot exist. */
+	io->nfds =
+		getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < MAX_FDS ? rl.rlim_cur : MAX_FDS;
+	if (io->nfds < 1024)
+		io->nfds = 1024;
+	io->fds = calloc(io->nfds, sizeof(*io->fds));
+	io->epfd = epoll_create1(EPOLL_CLOEXEC);
+	io->breakfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!io->fds)
+		return -ENOMEM;
+	if (io->epfd < 0 || io->breakfd < 0 ||
+	    epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->breakfd, &ev) < 0)
+		return -errno;
+	io->have_pwait2 = have_epoll_pwait2(io->epfd);
+	return 0;
+}
+
+void mn_io_destroy(struct mn_rt *m)
+{
+	struct mn_io *io = m->io;
+
+	if (!io)
+		return;
+	/* Helpers first: they may hold requests of parked coroutines whose
+	 * stacks are about to be unmapped. */
+	if (atomic_load(&io->pool_started))
+		offload_stop(&io->pool);
+	if (io->epfd >= 0)
+		close(io->epfd);
+	if (io->breakfd >= 0)
+		close(io->breakfd);
+	pthread_mutex_destroy(&io->pool_lock);
+	free(io->fds);
+	free(io);
+	m->io = NULL;
+}
+
+void mn_io_break(struct mn_rt *m)
+{
+	uint64_t one = 1;
+
+	if (m->io && write(m->io->breakfd, &one, sizeof(one)) == sizeof(one))
+		atomic_fetch_add_explicit(&m->io->breaks, 1, memory_order_relaxed);
+}
+
+void mn_io_stats(const struct mn_rt *m, struct mn_io_stats *out)
+{
+	struct mn_io *io = m->io;
+
+	memset(out, 0, sizeof(*out));
+	if (!io)
+		return;
+	out->epoll_waits = atomic_load(&io->epoll_waits);
+	out->eagain_parks = atomic_load(&io->eagain_parks);
+	out->pread_offloads = atomic_load(&io->pread_offloads);
+	out->pread_inline = atomic_load(&io->pread_inline);
+	out->file_offloads = atomic_load(&io->file_offloads);
+	out->breaks = atomic_load(&io->breaks);
+}
+
+static struct fd_ent *fd_get(struct mn_io *io, int fd)
+{
+	if (fd < 0 || (size_t)fd >= io->nfds || atomic_load(&io->fds[fd].kind) == FD_UNKNOWN)
+		return NULL;
+	return &io->fds[fd];
+}
+
+static struct fd_ent *fd_need(struct mn_io *io, int fd)
+{
+	struct fd_ent *e = fd_get(io, fd);
+
+	if (!e && !atomic_exchange(&io->warned_unadded, 1))
+		fprintf(stderr, "mn: fd %d used before rt_fd_add()\n", fd);
+	return e;
+}
+
+/* ---- the poller ------------------------------------------------------------------ */
+
+/* The edge for one direction of e: ready its waiter, or leave READY. */
+static void fd_signal(struct mn_rt *m, struct mn_worker *w, struct fd_ent *e, int dir)
+{
+	struct mn_co *cur = atomic_load(&e->slot[dir]);
+
+	for (;;) {
+		if (cur == SLOT_READY)
+			return;
+		if (atomic_compare_exchange_weak(&e->slot[dir], &cur, cur ? NULL : SLOT_READY)) {
+			if (cur) {
+				atomic_fetch_sub(&m->io_pending, 1);
+				mn_ready(w, cur);
+			}
+			return;
+		}
+	}
+}
+
+static void drain_offloads(struct mn_rt *m, struct mn_worker *w)
+{
+	struct offload_req *r = offload_take_done(&m->io->pool);
+
+	while (r) {
+		/* r lives on the waiter's stack: read next before readying */
+		struct offload_req *next = r->next;
+
+		atomic_fetch_sub(&m->io_pending, 1);
+		mn_ready(w, r->waiter);
+		r = next;
+	}
+}
+
+static int epoll_call(struct mn_rt *m, struct epoll_event *evs, int block)
+{
+	struct mn_io *io = m->io;
+	uint64_t deadline, wait_ns = 0;
+	int infinite = 0, n;
+
+	if (block) {
+		deadline = atomic_load(&m->next_deadline);
+		/* Publish how long we sleep, then look again: a sleeper that
+		 * adds an earlier timer either is seen here or sees us and
+		 * breaks the wait (mn_sleep_until). */
+		atomic_store(&m->poll_deadline, deadline);
+		deadline = atomic_load(&m->next_deadline);
+		if (deadline == UINT64_MAX) {
+			infinite = 1;
+		} else {
+			uint64_t now = now_ns();
+
+			wait_ns = deadline > now ? deadline - now : 0;
+		}
+	}
+	atomic_fetch_add_explicit(&io->epoll_waits, 1, memory_order_relaxed);
+	if (io->have_pwait2) {
+		struct timespec ts = {
+			.tv_sec = (time_t)(wait_ns / 1000000000ull),
+			.tv_nsec = (long)(wait_ns % 1000000000ull),
+		};
+
+		n = epoll_pwait2(io->epfd, evs, EPOLL_BATCH, infinite ? NULL : &ts, NULL);
+	} else {
+		/* ms resolution: round up so a timer is never reported early */
+		n = epoll_wait(io->epfd, evs, EPOLL_BATCH,
+			       infinite ? -1 : (int)((wait_ns + 999999) / 1000000));
+	}
+	if (block)
+		atomic_store(&m->poll_deadline, 0);
+	return n;
+}
+
+int mn_io_poll(struct mn_rt *m, struct mn_worker *w, int block)
+{
+	struct mn_io *io = m->io;
+	struct epoll_event evs[EPOLL_BATCH];
+	int n, i;
+
+	n = epoll_call(m, evs, block);
+	if (n < 0) {
+		if (errno != EINTR)
+			return -errno;
+		n = 0;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t e = evs[i].events;
+		struct fd_ent *ent;
+
+		if (evs[i].data.u64 == TAG_BREAK) {
+			uint64_t v;
+
+			if (read(io->breakfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				return -errno;
+			continue;
+		}
+		if (evs[i].data.u64 == TAG_OFFLOAD) {
+			drain_offloads(m, w);
+			continue;
+		}
+		ent = fd_get(io, (int)evs[i].data.u64);
+		if (!ent)
+			continue; /* closed after the event was queued */
+		/* Errors and hang-ups wake both sides: the retried syscall
+		 * reports what happened. */
+		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			fd_signal(m, w, ent, DIR_READ);
+		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+			fd_signal(m, w, ent, DIR_WRITE);
+	}
+	mn_timers_expire(m, w, now_ns());
+	return 0;
+}
+
+/* ---- waiting --------------------------------------------------------------------- */
+
+/* After EAGAIN: park until the fd's next edge. 0 (retry the syscall),
+ * -EBUSY (another coroutine waits in that direction), -EBADF (closed). */
+static int fd_park(struct mn_rt *m, int fd, int dir)
+{
+	struct fd_ent *e = fd_get(m->io, fd);
+	struct mn_worker *w = mn_self();
+	struct mn_co *cur = NULL;
+
+	if (!e)
+		return -EBADF;
+	/* Counted before we can be found, so io_pending never goes below 0. */
+	atomic_fetch_add(&m->io_pending, 1);
+	mn_parked_add(w, 1);
+	if (atomic_compare_exchange_strong(&e->slot[dir], &cur, w->current)) {
+		atomic_fetch_add_explicit(&m->io->eagain_parks, 1, memory_order_relaxed);
+		mn_need_poller(m, w);
+		mn_block(w);
+		return 0;
+	}
+	atomic_fetch_sub(&m->io_pending, 1);
+	mn_parked_add(w, -1);
+	if (cur != SLOT_READY)
+		return -EBUSY;
+	/* An edge came after our EAGAIN: consume it and try again. */
+	atomic_compare_exchange_strong(&e->slot[dir], &cur, NULL);
+	return 0;
+}
+
+static int start_pool(struct mn_io *io)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_OFFLOAD};
+	int err = 0;
+
+	pthread_mutex_lock(&io->pool_lock);
+	if (atomic_load(&io->pool_started))
+		goto out;
+	err = offload_start(&io->pool, OFFLOAD_THREADS);
+	if (err) {
+		fprintf(stderr, "mn: offload threads: %s\n", strerror(-err));
+		goto out;
+	}
+	if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->pool.efd, &ev) < 0) {
+		err = -errno;
+		offload_stop(&io->pool);
+		fprintf(stderr, "mn: epoll_ctl(offload eventfd): %s\n", strerror(-err));
+		goto out;
+	}
+	atomic_store(&io->pool_started, 1);
+out:
+	pthread_mutex_unlock(&io->pool_lock);
+	return err;
+}
+
+static ssize_t offload(struct mn_rt *m, enum offload_op op, int fd, void *buf, size_t len,
+		       off_t off)
+{
+	struct offload_req r = {.op = op, .fd = fd, .buf = buf, .len = len, .off = off};
+	struct mn_worker *w;
+	int err;
+
+	if (!atomic_load(&m->io->pool_started)) {
+		err = start_pool(m->io);
+		if (err)
+			return err;
+	}
+	w = mn_self();
+	r.waiter = w->current;
+	atomic_fetch_add(&m->io_pending, 1);
+	mn_parked_add(w, 1);
+	offload_submit(&m->io->pool, &r);
+	mn_need_poller(m, w);
+	mn_block(w);
+	return r.res;
+}
+
+/* ---- operations -------------------------------------------------------------------- */
+
+int mn_fd_add(struct rt *rt, int fd)
+{
+	struct mn_io *io = mn_of(rt)->io;
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.u64 = (uint64_t)fd,
+	};
+	struct fd_ent *e;
+	int flags, err;
+
+	if (fd < 0)
+		return -EBADF;
+	if ((size_t)fd >= io->nfds)
+		return -EMFILE;
+	e = &io->fds[fd];
+	atomic_store(&e->slot[DIR_READ], NULL);
+	atomic_store(&e->slot[DIR_WRITE], NULL);
+	/* As under coro: registered again even when the table knows the
+	 * number (a close(2) behind our back dropped the registration). */
+	if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST) {
+		if (errno != EPERM)
+			return -errno;
+		/* Regular files and directories: no readiness to wait for. */
+		flags = fcntl(fd, F_GETFL);
+		e->direct = flags >= 0 && (flags & O_DIRECT);
+		atomic_store(&e->kind, FD_FILE);
+		return 0;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		err = -errno;
+		epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);
+		return err;
+	}
+	atomic_store(&e->kind, FD_EPOLL);
+	return 0;
+}
+
+int mn_close(struct rt *rt, int fd)
+{
+	struct mn_rt *m = mn_of(rt);
+	struct fd_ent *e = fd_get(m->io, fd);
+	int dir;
+
+	if (e) {
+		if (atomic_exchange(&e->kind, FD_UNKNOWN) == FD_EPOLL)
+			epoll_ctl(m->io->epfd, EPOLL_CTL_DEL, fd, NULL); /* dup()s keep it */
+		/* Waiters retry and meet EBADF rather than sleeping forever. */
+		for (dir = DIR_READ; dir <= DIR_WRITE; dir++) {
+			struct mn_co *c = atomic_exchange(&e->slot[dir], NULL);
+
+			if (c && c != SLOT_READY) {
+				atomic_fetch_sub(&m->io_pending, 1);
+				mn_ready(mn_self(), c);
+			}
+		}
+	}
+	/* Not retried on EINTR: Linux has released the fd by then. */
+	return close(fd) < 0 ? -errno : 0;
+}
+
+static ssize_t fd_rw(struct rt *rt, int fd, void *buf, size_t len, int writing)
+{
+	struct mn_rt *m = mn_of(rt);
+	struct fd_ent *e = fd_need(m->io, fd);
+
+	if (!e)
+		return -EBADF;
+	if (atomic_load(&e->kind) == FD_FILE) {
+		atomic_fetch_add_explicit(&m->io->file_offloads, 1, memory_order_relaxed);
+		return offload(m, writing ? OFFLOAD_WRITE : OFFLOAD_READ, fd, buf, len, 0);
+	}
+	for (;;) {
+		ssize_t n = writing ? write(fd, buf, len) : read(fd, buf, len);
+		int err;
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		err = fd_park(m, fd, writing ? DIR_WRITE : DIR_READ);
+		if (err)
+			return err;
+	}
+}
+
+ssize_t mn_read(struct rt *rt, int fd, void *buf, size_t len)
+{
+	return fd_rw(rt, fd, buf, len, 0);
+}
+
+ssize_t mn_write(struct rt *rt, int fd, const void *buf, size_t len)
+{
+	return fd_rw(rt, fd, (void *)buf, len, 1);
+}
+
+/* As under coro: page-cache hits inline through preadv2(RWF_NOWAIT), the
+ * rest (and O_DIRECT files) on the helper threads. */
+ssize_t mn_pread(struct rt *rt, int fd, void *buf, size_t len, off_t off)
+{
+	struct mn_rt *m = mn_of(rt);
+	struct mn_io *io = m->io;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct fd_ent *e = fd_need(io, fd);
+	ssize_t n;
+
+	if (!e)
+		return -EBADF;
+	if (!atomic_load(&io->nowait_unsupported) && !e->direct) {
+		n = preadv2(fd, &iov, 1, off, RWF_NOWAIT);
+		if (n > 0 || (n == 0 && len == 0)) {
+			atomic_fetch_add_explicit(&io->pread_inline, 1, memory_order_relaxed);
+			return n;
+		}
+		if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL))
+			atomic_store(&io->nowait_unsupported, 1);
+		else if (n < 0 && errno != EAGAIN)
+			return -errno;
+	}
+	atomic_fetch_add_explicit(&io->pread_offloads, 1, memory_order_relaxed);
+	return offload(m, OFFLOAD_PREAD, fd, buf, len, off);
+}
+
+int mn_accept(struct rt *rt, int fd)
+{
+	struct mn_rt *m = mn_of(rt);
+
+	if (!fd_need(m->io, fd))
+		return -EBADF;
+	for (;;) {
+		int nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int err;
+
+		if (nfd >= 0) {
+			err = mn_fd_add(rt, nfd);
+			if (err) {
+				close(nfd);
+				return err;
+			}
+			return nfd;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		err = fd_park(m, fd, DIR_READ);
+		if (err)
+			return err;
+	}
+}

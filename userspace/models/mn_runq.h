@@ -1,0 +1,49 @@
+/* mn_runq.h: a worker's run queue for the mn model: a bounded lock-free
+ * ring with one producer (the owning worker) and many consumers (the owner
+ * and thieves), FIFO, from which a thief takes half in one step.
+ *
+ * Why not a Chase-Lev deque: Chase-Lev's owner pops at the bottom (LIFO),
+ * which turns rt_yield into "run me again" and lets two coroutines that hand
+ * an event back and forth starve the rest of the queue. A yield must go
+ * behind the others, as under coro, so both the owner and thieves take from
+ * the head; that is Go's local run queue (runtime/proc.go, runqput/runqget/
+ * runqgrab), which this follows. The owner alone writes the tail and the
+ * slots beyond it; every consumer claims slots by advancing the head with
+ * one compare-and-swap, so a thief steals half of the queue with one CAS.
+ *
+ * When the ring is full the owner moves half of it, plus the new item, to
+ * the caller's overflow list (mn's global queue); the ring itself never
+ * blocks and never allocates.
+ */
+#ifndef SCHEDLAB_MN_RUNQ_H
+#define SCHEDLAB_MN_RUNQ_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define MN_RUNQ_CAP 256 /* a power of two */
+
+struct mn_co;
+
+struct mn_runq {
+	_Atomic uint32_t head; /* next slot to consume; any consumer, by CAS */
+	char pad1[60];	       /* thieves hammer head; keep tail's line apart */
+	_Atomic uint32_t tail; /* next slot to fill; the owner only */
+	char pad2[60];
+	_Atomic(struct mn_co *) slot[MN_RUNQ_CAP];
+};
+
+/* Owner only. 1 if c went in; 0 if the ring is full: then *batch holds
+ * MN_RUNQ_CAP/2 items taken from the head, oldest first, linked through
+ * mn_co.next with c at the end, for the caller to put elsewhere. */
+int mn_runq_push(struct mn_runq *q, struct mn_co *c, struct mn_co **batch);
+/* Owner (or anyone): the oldest item, or NULL. */
+struct mn_co *mn_runq_pop(struct mn_runq *q);
+/* A thief with an empty queue `mine` takes half (rounded up) of `victim`'s
+ * items: returns one to run now, the rest are in `mine`. *n is set to how
+ * many were taken in all. NULL when the victim was empty. */
+struct mn_co *mn_runq_steal(struct mn_runq *mine, struct mn_runq *victim, uint32_t *n);
+/* Items in the queue right now (a snapshot: others may change it). */
+uint32_t mn_runq_len(struct mn_runq *q);
+
+#endif
