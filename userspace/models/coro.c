@@ -32,16 +32,13 @@
  * the measured outcome.
  */
 #include <errno.h>
-#include <sys/uio.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "cofd.h"
 #include "coro/stack_param.h"
 #include "cosched.h"
 #include "lib/clock.h"
@@ -51,14 +48,10 @@
 #include "rt.h"
 #include "task.h"
 
-#define EPOLL_BATCH	64
-#define OFFLOAD_THREADS 2	   /* the machine has 2 CPUs; preads are short */
-#define EFD_TAG		UINT64_MAX /* epoll data of the offload eventfd */
-
-enum fd_kind { FD_UNKNOWN, FD_EPOLL, FD_FILE };
+#define EFD_TAG UINT64_MAX /* epoll data of the offload eventfd */
 
 struct fd_ent {
-	enum fd_kind kind;
+	enum cofd_kind kind;
 	int direct; /* O_DIRECT file: RWF_NOWAIT would still wait for the device */
 	struct coro *reader, *writer;
 };
@@ -87,7 +80,7 @@ static struct coro_rt *crt_of(struct rt *rt)
 
 static struct fd_ent *fd_get(struct coro_rt *c, int fd)
 {
-	if (fd < 0 || (size_t)fd >= c->nfds || c->fds[fd].kind == FD_UNKNOWN)
+	if (fd < 0 || (size_t)fd >= c->nfds || c->fds[fd].kind == COFD_UNKNOWN)
 		return NULL;
 	return &c->fds[fd];
 }
@@ -125,15 +118,16 @@ static struct fd_ent *fd_need(struct coro_rt *c, int fd)
 
 /* ---- waiting ------------------------------------------------------------- */
 
-static int park_on_fd(struct coro_rt *c, int fd, int for_write)
+static int park_on_fd(struct rt *rt, int fd, int dir)
 {
+	struct coro_rt *c = crt_of(rt);
 	struct fd_ent *e = fd_get(c, fd);
 	struct coro *self = coro_current(&c->cs.sched);
 	struct coro **slot;
 
 	if (!e)
 		return -EBADF; /* closed while we were trying */
-	slot = for_write ? &e->writer : &e->reader;
+	slot = dir == COFD_WRITE ? &e->writer : &e->reader;
 	if (*slot)
 		return -EBUSY;
 	*slot = self;
@@ -163,19 +157,9 @@ static ssize_t offload(struct coro_rt *c, enum offload_op op, int fd, void *buf,
 	int err;
 
 	if (!c->pool_started) {
-		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EFD_TAG};
-
-		err = offload_start(&c->pool, OFFLOAD_THREADS);
-		if (err) {
-			fprintf(stderr, "coro: offload threads: %s\n", strerror(-err));
+		err = cofd_pool_start(&c->pool, c->epfd, EFD_TAG, "coro");
+		if (err)
 			return err;
-		}
-		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->pool.efd, &ev) < 0) {
-			err = -errno;
-			offload_stop(&c->pool);
-			fprintf(stderr, "coro: epoll_ctl(offload eventfd): %s\n", strerror(-err));
-			return err;
-		}
 		c->pool_started = 1;
 	}
 	/* A helper thread reads and writes buf while we are parked. */
@@ -207,42 +191,17 @@ static void drain_offloads(struct coro_rt *c)
 	}
 }
 
-static int epoll_call(struct coro_rt *c, struct epoll_event *evs, int block)
-{
-	uint64_t deadline = cosched_next_deadline(&c->cs);
-	uint64_t now, wait_ns = 0;
-	int infinite = 0;
-
-	if (block) {
-		now = now_ns();
-		if (deadline == UINT64_MAX)
-			infinite = 1;
-		else if (deadline > now)
-			wait_ns = deadline - now;
-	}
-	c->epoll_waits++;
-	if (c->have_pwait2) {
-		struct timespec ts = {
-			.tv_sec = (time_t)(wait_ns / 1000000000ull),
-			.tv_nsec = (long)(wait_ns % 1000000000ull),
-		};
-
-		return epoll_pwait2(c->epfd, evs, EPOLL_BATCH, infinite ? NULL : &ts, NULL);
-	}
-	/* ms resolution: round up so a timer is never reported early */
-	return epoll_wait(c->epfd, evs, EPOLL_BATCH,
-			  infinite ? -1 : (int)((wait_ns + 999999) / 1000000));
-}
-
 static int coro_poll(struct cosched *cs, int block)
 {
 	struct coro_rt *c = (struct coro_rt *)cs;
-	struct epoll_event evs[EPOLL_BATCH];
+	struct epoll_event evs[COFD_EPOLL_BATCH];
 	int n = 0, i;
 
 	/* Timers alone need no syscall when we must not block. */
 	if (block || c->fd_waits || c->offloads_inflight) {
-		n = epoll_call(c, evs, block);
+		c->epoll_waits++;
+		n = cofd_epoll_wait(c->epfd, evs, c->have_pwait2, block,
+				    cosched_next_deadline(&c->cs));
 		if (n < 0) {
 			if (errno != EINTR)
 				return -errno;
@@ -260,11 +219,9 @@ static int coro_poll(struct cosched *cs, int block)
 		ent = fd_get(c, (int)evs[i].data.u64);
 		if (!ent)
 			continue; /* closed after the event was queued */
-		/* Errors and hang-ups wake both sides: the retried syscall
-		 * reports what happened. */
-		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		if (e & COFD_READ_EVENTS)
 			wake_slot(c, &ent->reader);
-		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		if (e & COFD_WRITE_EVENTS)
 			wake_slot(c, &ent->writer);
 	}
 	cosched_timers_expire(cs, now_ns());
@@ -288,37 +245,19 @@ static int coro_sleep_until(struct rt *rt, uint64_t deadline_ns)
 static int coro_fd_add(struct rt *rt, int fd)
 {
 	struct coro_rt *c = crt_of(rt);
-	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-		.data.u64 = (uint64_t)fd,
-	};
-	int flags, err;
+	int kind, direct, err;
 
 	if (fd < 0)
 		return -EBADF;
 	err = fd_grow(c, fd);
 	if (err)
 		return err;
-	/* Registered again even when the table knows the number: a task that
-	 * closed it with close(2) instead of rt_close left a stale entry, and
-	 * the kernel dropped the registration with the file. EEXIST: it is
-	 * still the same file, already registered. */
-	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST) {
-		if (errno != EPERM)
-			return -errno;
-		/* Regular files and directories: no readiness to wait for. */
-		flags = fcntl(fd, F_GETFL);
-		c->fds[fd].kind = FD_FILE;
-		c->fds[fd].direct = flags >= 0 && (flags & O_DIRECT);
-		return 0;
-	}
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		err = -errno;
-		epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL);
-		return err;
-	}
-	c->fds[fd].kind = FD_EPOLL;
+	kind = cofd_register(c->epfd, fd, &direct);
+	if (kind < 0)
+		return kind;
+	if (kind == COFD_FILE)
+		c->fds[fd].direct = direct;
+	c->fds[fd].kind = kind;
 	return 0;
 }
 
@@ -328,9 +267,9 @@ static int coro_close(struct rt *rt, int fd)
 	struct fd_ent *e = fd_get(c, fd);
 
 	if (e) {
-		if (e->kind == FD_EPOLL)
+		if (e->kind == COFD_EPOLL)
 			epoll_ctl(c->epfd, EPOLL_CTL_DEL, fd, NULL); /* dup()s keep it */
-		e->kind = FD_UNKNOWN;
+		e->kind = COFD_UNKNOWN;
 		/* Waiters retry and meet EBADF rather than sleeping forever. */
 		wake_slot(c, &e->reader);
 		wake_slot(c, &e->writer);
@@ -349,24 +288,11 @@ static ssize_t fd_rw(struct rt *rt, int fd, void *buf, size_t len, int writing)
 
 	if (!e)
 		return -EBADF;
-	if (e->kind == FD_FILE) {
+	if (e->kind == COFD_FILE) {
 		c->file_offloads++;
 		return offload(c, writing ? OFFLOAD_WRITE : OFFLOAD_READ, fd, buf, len, 0);
 	}
-	for (;;) {
-		ssize_t n = writing ? write(fd, buf, len) : read(fd, buf, len);
-		int err;
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = park_on_fd(c, fd, writing);
-		if (err)
-			return err;
-	}
+	return cofd_rw(rt, fd, buf, len, writing, park_on_fd);
 }
 
 static ssize_t coro_read(struct rt *rt, int fd, void *buf, size_t len)
@@ -388,23 +314,21 @@ static ssize_t coro_write(struct rt *rt, int fd, const void *buf, size_t len)
 static ssize_t coro_pread(struct rt *rt, int fd, void *buf, size_t len, off_t off)
 {
 	struct coro_rt *c = crt_of(rt);
-	struct iovec iov = {.iov_base = buf, .iov_len = len};
 	struct fd_ent *e = fd_need(c, fd);
 	ssize_t n;
 
 	if (!e)
 		return -EBADF;
 	if (!c->nowait_unsupported && !e->direct) {
-		n = preadv2(fd, &iov, 1, off, RWF_NOWAIT);
-		if (n > 0 || (n == 0 && len == 0)) {
+		n = cofd_pread_nowait(fd, buf, len, off);
+		if (n >= 0) {
 			c->pread_inline++;
 			return n;
 		}
-		if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL))
+		if (n == -EOPNOTSUPP)
 			c->nowait_unsupported = 1;
-		else if (n < 0 && errno != EAGAIN)
-			return -errno;
-		/* n == 0 may be end of file or an uncached page: let the pool decide */
+		else if (n != -EAGAIN)
+			return n;
 	}
 	c->pread_offloads++;
 	return offload(c, OFFLOAD_PREAD, fd, buf, len, off);
@@ -416,27 +340,7 @@ static int coro_accept(struct rt *rt, int fd)
 
 	if (!fd_need(c, fd))
 		return -EBADF;
-	for (;;) {
-		int nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		int err;
-
-		if (nfd >= 0) {
-			err = coro_fd_add(rt, nfd);
-			if (err) {
-				close(nfd);
-				return err;
-			}
-			return nfd;
-		}
-		/* ECONNABORTED: that client gave up; wait for the next. */
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = park_on_fd(c, fd, 0);
-		if (err)
-			return err;
-	}
+	return cofd_accept(rt, fd, park_on_fd);
 }
 
 static const struct rt_ops coro_ops = {
@@ -462,16 +366,6 @@ static const struct cosched_backend coro_backend = {
 };
 
 /* ---- the model ------------------------------------------------------------- */
-
-static int have_epoll_pwait2(int epfd)
-{
-	struct epoll_event ev;
-	struct timespec zero = {0, 0};
-
-	/* glibc has the wrapper; the kernel may not (ENOSYS before 5.11, or
-	 * a seccomp filter that does not know it). */
-	return epoll_pwait2(epfd, &ev, 1, &zero, NULL) >= 0;
-}
 
 static int coro_probe(char *reason, size_t reason_len)
 {
@@ -511,7 +405,7 @@ static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, vo
 	/* coro_epoll=wait_ms takes the fallback of kernels before 5.11 here too */
 	if (strcmp(task_str(ctx, "coro_epoll"), "wait_ms") == 0)
 		c->have_pwait2 = 0;
-	else if (!(c->have_pwait2 = have_epoll_pwait2(c->epfd)))
+	else if (!(c->have_pwait2 = cofd_have_pwait2(c->epfd)))
 		fprintf(stderr,
 			"coro: note: no epoll_pwait2 (%s): timers use "
 			"epoll_wait, rounded up to whole ms\n",

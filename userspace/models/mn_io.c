@@ -19,7 +19,6 @@
 #include "mn_io.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,23 +26,16 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "cofd.h"
 #include "lib/clock.h"
 #include "offload.h"
 
-#define EPOLL_BATCH	64
-#define OFFLOAD_THREADS 2 /* as coro: the machine has 2 CPUs; preads are short */
-#define TAG_OFFLOAD	UINT64_MAX
-#define TAG_BREAK	(UINT64_MAX - 1)
-#define SLOT_READY	((struct mn_co *)1)
-#define MAX_FDS		(1u << 20)
-
-enum fd_kind { FD_UNKNOWN, FD_EPOLL, FD_FILE };
-enum { DIR_READ, DIR_WRITE };
+#define TAG_OFFLOAD UINT64_MAX
+#define TAG_BREAK   (UINT64_MAX - 1)
+#define SLOT_READY  ((struct mn_co *)1)
+#define MAX_FDS	    (1u << 20)
 
 struct fd_ent {
 	_Atomic int kind;
@@ -63,14 +55,6 @@ struct mn_io {
 	_Atomic uint64_t epoll_waits, eagain_parks, pread_offloads, pread_inline, file_offloads;
 	_Atomic uint64_t breaks;
 };
-
-static int have_epoll_pwait2(int epfd)
-{
-	struct epoll_event ev;
-	struct timespec zero = {0, 0};
-
-	return epoll_pwait2(epfd, &ev, 1, &zero, NULL) >= 0;
-}
 
 int mn_io_init(struct mn_rt *m)
 {
@@ -97,7 +81,7 @@ int mn_io_init(struct mn_rt *m)
 	if (io->epfd < 0 || io->breakfd < 0 ||
 	    epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->breakfd, &ev) < 0)
 		return -errno;
-	io->have_pwait2 = have_epoll_pwait2(io->epfd);
+	io->have_pwait2 = cofd_have_pwait2(io->epfd);
 	return 0;
 }
 
@@ -146,7 +130,7 @@ void mn_io_stats(const struct mn_rt *m, struct mn_io_stats *out)
 
 static struct fd_ent *fd_get(struct mn_io *io, int fd)
 {
-	if (fd < 0 || (size_t)fd >= io->nfds || atomic_load(&io->fds[fd].kind) == FD_UNKNOWN)
+	if (fd < 0 || (size_t)fd >= io->nfds || atomic_load(&io->fds[fd].kind) == COFD_UNKNOWN)
 		return NULL;
 	return &io->fds[fd];
 }
@@ -197,8 +181,8 @@ static void drain_offloads(struct mn_rt *m, struct mn_worker *w)
 static int epoll_call(struct mn_rt *m, struct epoll_event *evs, int block)
 {
 	struct mn_io *io = m->io;
-	uint64_t deadline, wait_ns = 0;
-	int infinite = 0, n;
+	uint64_t deadline = 0;
+	int n;
 
 	if (block) {
 		deadline = atomic_load(&m->next_deadline);
@@ -207,27 +191,9 @@ static int epoll_call(struct mn_rt *m, struct epoll_event *evs, int block)
 		 * breaks the wait (mn_sleep_until). */
 		atomic_store(&m->poll_deadline, deadline);
 		deadline = atomic_load(&m->next_deadline);
-		if (deadline == UINT64_MAX) {
-			infinite = 1;
-		} else {
-			uint64_t now = now_ns();
-
-			wait_ns = deadline > now ? deadline - now : 0;
-		}
 	}
 	atomic_fetch_add_explicit(&io->epoll_waits, 1, memory_order_relaxed);
-	if (io->have_pwait2) {
-		struct timespec ts = {
-			.tv_sec = (time_t)(wait_ns / 1000000000ull),
-			.tv_nsec = (long)(wait_ns % 1000000000ull),
-		};
-
-		n = epoll_pwait2(io->epfd, evs, EPOLL_BATCH, infinite ? NULL : &ts, NULL);
-	} else {
-		/* ms resolution: round up so a timer is never reported early */
-		n = epoll_wait(io->epfd, evs, EPOLL_BATCH,
-			       infinite ? -1 : (int)((wait_ns + 999999) / 1000000));
-	}
+	n = cofd_epoll_wait(io->epfd, evs, io->have_pwait2, block, deadline);
 	if (block)
 		atomic_store(&m->poll_deadline, 0);
 	return n;
@@ -236,7 +202,7 @@ static int epoll_call(struct mn_rt *m, struct epoll_event *evs, int block)
 int mn_io_poll(struct mn_rt *m, struct mn_worker *w, int block)
 {
 	struct mn_io *io = m->io;
-	struct epoll_event evs[EPOLL_BATCH];
+	struct epoll_event evs[COFD_EPOLL_BATCH];
 	int n, i;
 
 	n = epoll_call(m, evs, block);
@@ -263,12 +229,10 @@ int mn_io_poll(struct mn_rt *m, struct mn_worker *w, int block)
 		ent = fd_get(io, (int)evs[i].data.u64);
 		if (!ent)
 			continue; /* closed after the event was queued */
-		/* Errors and hang-ups wake both sides: the retried syscall
-		 * reports what happened. */
-		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-			fd_signal(m, w, ent, DIR_READ);
-		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-			fd_signal(m, w, ent, DIR_WRITE);
+		if (e & COFD_READ_EVENTS)
+			fd_signal(m, w, ent, COFD_READ);
+		if (e & COFD_WRITE_EVENTS)
+			fd_signal(m, w, ent, COFD_WRITE);
 	}
 	mn_timers_expire(m, w, now_ns());
 	return 0;
@@ -278,8 +242,9 @@ int mn_io_poll(struct mn_rt *m, struct mn_worker *w, int block)
 
 /* After EAGAIN: park until the fd's next edge. 0 (retry the syscall),
  * -EBUSY (another coroutine waits in that direction), -EBADF (closed). */
-static int fd_park(struct mn_rt *m, int fd, int dir)
+static int fd_park(struct rt *rt, int fd, int dir)
 {
+	struct mn_rt *m = mn_of(rt);
 	struct fd_ent *e = fd_get(m->io, fd);
 	struct mn_worker *w = mn_self();
 	struct mn_co *cur = NULL;
@@ -306,25 +271,15 @@ static int fd_park(struct mn_rt *m, int fd, int dir)
 
 static int start_pool(struct mn_io *io)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_OFFLOAD};
 	int err = 0;
 
+	/* Several workers may make the first request at once. */
 	pthread_mutex_lock(&io->pool_lock);
-	if (atomic_load(&io->pool_started))
-		goto out;
-	err = offload_start(&io->pool, OFFLOAD_THREADS);
-	if (err) {
-		fprintf(stderr, "mn: offload threads: %s\n", strerror(-err));
-		goto out;
+	if (!atomic_load(&io->pool_started)) {
+		err = cofd_pool_start(&io->pool, io->epfd, TAG_OFFLOAD, "mn");
+		if (!err)
+			atomic_store(&io->pool_started, 1);
 	}
-	if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->pool.efd, &ev) < 0) {
-		err = -errno;
-		offload_stop(&io->pool);
-		fprintf(stderr, "mn: epoll_ctl(offload eventfd): %s\n", strerror(-err));
-		goto out;
-	}
-	atomic_store(&io->pool_started, 1);
-out:
 	pthread_mutex_unlock(&io->pool_lock);
 	return err;
 }
@@ -356,38 +311,22 @@ static ssize_t offload(struct mn_rt *m, enum offload_op op, int fd, void *buf, s
 int mn_fd_add(struct rt *rt, int fd)
 {
 	struct mn_io *io = mn_of(rt)->io;
-	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-		.data.u64 = (uint64_t)fd,
-	};
 	struct fd_ent *e;
-	int flags, err;
+	int kind, direct;
 
 	if (fd < 0)
 		return -EBADF;
 	if ((size_t)fd >= io->nfds)
 		return -EMFILE;
 	e = &io->fds[fd];
-	atomic_store(&e->slot[DIR_READ], NULL);
-	atomic_store(&e->slot[DIR_WRITE], NULL);
-	/* As under coro: registered again even when the table knows the
-	 * number (a close(2) behind our back dropped the registration). */
-	if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST) {
-		if (errno != EPERM)
-			return -errno;
-		/* Regular files and directories: no readiness to wait for. */
-		flags = fcntl(fd, F_GETFL);
-		e->direct = flags >= 0 && (flags & O_DIRECT);
-		atomic_store(&e->kind, FD_FILE);
-		return 0;
-	}
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		err = -errno;
-		epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);
-		return err;
-	}
-	atomic_store(&e->kind, FD_EPOLL);
+	atomic_store(&e->slot[COFD_READ], NULL);
+	atomic_store(&e->slot[COFD_WRITE], NULL);
+	kind = cofd_register(io->epfd, fd, &direct);
+	if (kind < 0)
+		return kind;
+	if (kind == COFD_FILE)
+		e->direct = direct; /* before kind publishes the entry */
+	atomic_store(&e->kind, kind);
 	return 0;
 }
 
@@ -398,10 +337,10 @@ int mn_close(struct rt *rt, int fd)
 	int dir;
 
 	if (e) {
-		if (atomic_exchange(&e->kind, FD_UNKNOWN) == FD_EPOLL)
+		if (atomic_exchange(&e->kind, COFD_UNKNOWN) == COFD_EPOLL)
 			epoll_ctl(m->io->epfd, EPOLL_CTL_DEL, fd, NULL); /* dup()s keep it */
 		/* Waiters retry and meet EBADF rather than sleeping forever. */
-		for (dir = DIR_READ; dir <= DIR_WRITE; dir++) {
+		for (dir = COFD_READ; dir <= COFD_WRITE; dir++) {
 			struct mn_co *c = atomic_exchange(&e->slot[dir], NULL);
 
 			if (c && c != SLOT_READY) {
@@ -421,24 +360,11 @@ static ssize_t fd_rw(struct rt *rt, int fd, void *buf, size_t len, int writing)
 
 	if (!e)
 		return -EBADF;
-	if (atomic_load(&e->kind) == FD_FILE) {
+	if (atomic_load(&e->kind) == COFD_FILE) {
 		atomic_fetch_add_explicit(&m->io->file_offloads, 1, memory_order_relaxed);
 		return offload(m, writing ? OFFLOAD_WRITE : OFFLOAD_READ, fd, buf, len, 0);
 	}
-	for (;;) {
-		ssize_t n = writing ? write(fd, buf, len) : read(fd, buf, len);
-		int err;
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = fd_park(m, fd, writing ? DIR_WRITE : DIR_READ);
-		if (err)
-			return err;
-	}
+	return cofd_rw(rt, fd, buf, len, writing, fd_park);
 }
 
 ssize_t mn_read(struct rt *rt, int fd, void *buf, size_t len)
@@ -457,22 +383,21 @@ ssize_t mn_pread(struct rt *rt, int fd, void *buf, size_t len, off_t off)
 {
 	struct mn_rt *m = mn_of(rt);
 	struct mn_io *io = m->io;
-	struct iovec iov = {.iov_base = buf, .iov_len = len};
 	struct fd_ent *e = fd_need(io, fd);
 	ssize_t n;
 
 	if (!e)
 		return -EBADF;
 	if (!atomic_load(&io->nowait_unsupported) && !e->direct) {
-		n = preadv2(fd, &iov, 1, off, RWF_NOWAIT);
-		if (n > 0 || (n == 0 && len == 0)) {
+		n = cofd_pread_nowait(fd, buf, len, off);
+		if (n >= 0) {
 			atomic_fetch_add_explicit(&io->pread_inline, 1, memory_order_relaxed);
 			return n;
 		}
-		if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL))
+		if (n == -EOPNOTSUPP)
 			atomic_store(&io->nowait_unsupported, 1);
-		else if (n < 0 && errno != EAGAIN)
-			return -errno;
+		else if (n != -EAGAIN)
+			return n;
 	}
 	atomic_fetch_add_explicit(&io->pread_offloads, 1, memory_order_relaxed);
 	return offload(m, OFFLOAD_PREAD, fd, buf, len, off);
@@ -484,24 +409,5 @@ int mn_accept(struct rt *rt, int fd)
 
 	if (!fd_need(m->io, fd))
 		return -EBADF;
-	for (;;) {
-		int nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		int err;
-
-		if (nfd >= 0) {
-			err = mn_fd_add(rt, nfd);
-			if (err) {
-				close(nfd);
-				return err;
-			}
-			return nfd;
-		}
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = fd_park(m, fd, DIR_READ);
-		if (err)
-			return err;
-	}
+	return cofd_accept(rt, fd, fd_park);
 }
