@@ -24,7 +24,7 @@ int cofd_epoll_wait(int epfd, struct epoll_event *evs, int have_pwait2, int bloc
 		    uint64_t deadline_ns)
 {
 	uint64_t now, wait_ns = 0;
-	int infinite = 0;
+	int infinite = 0, n;
 
 	if (block) {
 		now = now_ns();
@@ -39,10 +39,14 @@ int cofd_epoll_wait(int epfd, struct epoll_event *evs, int have_pwait2, int bloc
 			.tv_nsec = (long)(wait_ns % 1000000000ull),
 		};
 
-		return epoll_pwait2(epfd, evs, COFD_EPOLL_BATCH, infinite ? NULL : &ts, NULL);
+		n = epoll_pwait2(epfd, evs, COFD_EPOLL_BATCH, infinite ? NULL : &ts, NULL);
+	} else {
+		n = epoll_wait(epfd, evs, COFD_EPOLL_BATCH,
+			       infinite ? -1 : (int)((wait_ns + 999999) / 1000000));
 	}
-	return epoll_wait(epfd, evs, COFD_EPOLL_BATCH,
-			  infinite ? -1 : (int)((wait_ns + 999999) / 1000000));
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	return n;
 }
 
 int cofd_register(int epfd, int fd, int *direct)

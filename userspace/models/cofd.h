@@ -35,7 +35,8 @@ typedef int (*cofd_park_fn)(struct rt *rt, int fd, int dir);
 int cofd_have_pwait2(int epfd);
 /* One epoll wait into evs[COFD_EPOLL_BATCH]: no wait unless block, else
  * until deadline_ns (UINT64_MAX: no timer). epoll_wait's ms timeout is
- * rounded up so a timer is never reported early. The syscall's result. */
+ * rounded up so a timer is never reported early. The number of events (0
+ * when a signal interrupted the wait) or -errno. */
 int cofd_epoll_wait(int epfd, struct epoll_event *evs, int have_pwait2, int block,
 		    uint64_t deadline_ns);
 /* Registers fd with epfd for both directions, edge-triggered, and makes it

@@ -24,6 +24,7 @@
  *    (coro_pread_offloads, coro_file_offloads) because each is two thread
  *    hand-offs the probes will see as switches of helper threads.
  *  - event wait/wake, yield, spawn/join: in-process (cosched.c).
+ * The epoll and syscall plumbing is shared with the mn model (cofd.c).
  *
  * Deadlock: run queue empty, no timer, no fd wait, no offload in flight while
  * coroutines are parked: the run returns -EDEADLK and prints
@@ -202,11 +203,8 @@ static int coro_poll(struct cosched *cs, int block)
 		c->epoll_waits++;
 		n = cofd_epoll_wait(c->epfd, evs, c->have_pwait2, block,
 				    cosched_next_deadline(&c->cs));
-		if (n < 0) {
-			if (errno != EINTR)
-				return -errno;
-			n = 0;
-		}
+		if (n < 0)
+			return n;
 	}
 	for (i = 0; i < n; i++) {
 		uint32_t e = evs[i].events;

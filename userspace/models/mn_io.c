@@ -206,11 +206,8 @@ int mn_io_poll(struct mn_rt *m, struct mn_worker *w, int block)
 	int n, i;
 
 	n = epoll_call(m, evs, block);
-	if (n < 0) {
-		if (errno != EINTR)
-			return -errno;
-		n = 0;
-	}
+	if (n < 0)
+		return n;
 	for (i = 0; i < n; i++) {
 		uint32_t e = evs[i].events;
 		struct fd_ent *ent;
