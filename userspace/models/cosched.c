@@ -50,9 +50,7 @@ void cosched_destroy(struct cosched *cs)
 	if (cs->sched_ready)
 		coro_sched_destroy(&cs->sched);
 	cs->sched_ready = 0;
-	free(cs->heap);
-	cs->heap = NULL;
-	cs->heap_len = cs->heap_cap = 0;
+	timerheap_free(&cs->timers);
 }
 
 struct main_box {
@@ -256,83 +254,7 @@ void cosched_wake(struct rt *rt, struct rt_event *ev)
 	coro_ready(&cs->sched, c);
 }
 
-/* ---- timer heap ------------------------------------------------------------- */
-
-static int timer_before(const struct cosched_timer *a, const struct cosched_timer *b)
-{
-	if (a->deadline_ns != b->deadline_ns)
-		return a->deadline_ns < b->deadline_ns;
-	return a->seq < b->seq;
-}
-
-static void heap_set(struct cosched *cs, size_t i, struct cosched_timer *t)
-{
-	cs->heap[i] = t;
-	t->idx = i;
-}
-
-static void heap_up(struct cosched *cs, size_t i)
-{
-	struct cosched_timer *t = cs->heap[i];
-
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-
-		if (!timer_before(t, cs->heap[parent]))
-			break;
-		heap_set(cs, i, cs->heap[parent]);
-		i = parent;
-	}
-	heap_set(cs, i, t);
-}
-
-static void heap_down(struct cosched *cs, size_t i)
-{
-	struct cosched_timer *t = cs->heap[i];
-
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = l;
-
-		if (l >= cs->heap_len)
-			break;
-		if (r < cs->heap_len && timer_before(cs->heap[r], cs->heap[l]))
-			m = r;
-		if (!timer_before(cs->heap[m], t))
-			break;
-		heap_set(cs, i, cs->heap[m]);
-		i = m;
-	}
-	heap_set(cs, i, t);
-}
-
-static int heap_push(struct cosched *cs, struct cosched_timer *t)
-{
-	if (cs->heap_len == cs->heap_cap) {
-		size_t cap = cs->heap_cap ? cs->heap_cap * 2 : 64;
-		struct cosched_timer **h = realloc(cs->heap, cap * sizeof(*h));
-
-		if (!h)
-			return -ENOMEM;
-		cs->heap = h;
-		cs->heap_cap = cap;
-	}
-	t->seq = cs->timer_seq++;
-	cs->heap[cs->heap_len++] = t;
-	heap_up(cs, cs->heap_len - 1);
-	return 0;
-}
-
-static struct cosched_timer *heap_pop(struct cosched *cs)
-{
-	struct cosched_timer *top = cs->heap[0];
-
-	cs->heap_len--;
-	if (cs->heap_len > 0) {
-		cs->heap[0] = cs->heap[cs->heap_len];
-		heap_down(cs, 0);
-	}
-	return top;
-}
+/* ---- park records, bounce buffers, timers (timerheap.h) -------------------- */
 
 void *cosched_park_record(struct cosched *cs, size_t bytes)
 {
@@ -374,9 +296,9 @@ int cosched_sleep_heap(struct cosched *cs, uint64_t deadline_ns)
 	if (!self || self == &cs->sched.main)
 		return -EPERM;
 	t = COSCHED_PARK_RECORD(cs, struct cosched_timer);
-	t->deadline_ns = deadline_ns;
+	t->node.deadline_ns = deadline_ns;
 	t->co = self;
-	err = heap_push(cs, t);
+	err = timerheap_push(&cs->timers, &t->node);
 	if (err)
 		return err;
 	coro_park(&cs->sched);
@@ -385,15 +307,16 @@ int cosched_sleep_heap(struct cosched *cs, uint64_t deadline_ns)
 
 uint64_t cosched_next_deadline(const struct cosched *cs)
 {
-	return cs->heap_len ? cs->heap[0]->deadline_ns : UINT64_MAX;
+	return timerheap_next(&cs->timers);
 }
 
 uint64_t cosched_timers_expire(struct cosched *cs, uint64_t now)
 {
+	struct timerheap_node *node;
 	uint64_t n = 0;
 
-	while (cs->heap_len && cs->heap[0]->deadline_ns <= now) {
-		struct cosched_timer *t = heap_pop(cs);
+	while ((node = timerheap_pop_due(&cs->timers, now))) {
+		struct cosched_timer *t = (struct cosched_timer *)node;
 
 		coro_ready(&cs->sched, t->co);
 		n++;

@@ -36,6 +36,7 @@
 
 #include "coro/coro.h"
 #include "rt.h"
+#include "timerheap.h"
 
 struct cosched;
 
@@ -53,19 +54,15 @@ struct cosched_backend {
 /* A sleeping coroutine's timer; it lives in the sleeper's park record
  * (COSCHED_PARK_RECORD), which stays put while the coroutine is parked. */
 struct cosched_timer {
-	uint64_t deadline_ns; /* CLOCK_MONOTONIC */
-	uint64_t seq;	      /* insertion order: equal deadlines wake FIFO */
+	struct timerheap_node node; /* first */
 	struct coro *co;
-	size_t idx; /* position in the heap */
 };
 
 struct cosched {
 	struct rt rt; /* first: tasks see &cs->rt */
 	struct coro_sched sched;
 	const struct cosched_backend *be;
-	struct cosched_timer **heap; /* binary min-heap on (deadline, seq) */
-	size_t heap_len, heap_cap;
-	uint64_t timer_seq;
+	struct timerheap timers;
 	uint64_t yield_polls; /* non-blocking polls done by yield */
 	uint64_t timer_wakeups;
 	int sched_ready;	     /* coro_sched_init succeeded */
@@ -132,7 +129,7 @@ uint64_t cosched_next_deadline(const struct cosched *cs);
 uint64_t cosched_timers_expire(struct cosched *cs, uint64_t now_ns);
 static inline size_t cosched_timers_pending(const struct cosched *cs)
 {
-	return cs->heap_len;
+	return cs->timers.len;
 }
 
 #endif

@@ -806,55 +806,19 @@ void mn_yield(struct rt *rt)
 	switch_away(w, self);
 }
 
-/* ---- timers: one binary min-heap on (deadline, seq), under tm_lock ------------ */
-
-static int timer_before(const struct mn_timer *a, const struct mn_timer *b)
-{
-	if (a->deadline_ns != b->deadline_ns)
-		return a->deadline_ns < b->deadline_ns;
-	return a->seq < b->seq;
-}
-
-static void heap_up(struct mn_rt *m, size_t i)
-{
-	struct mn_timer *t = m->heap[i];
-
-	while (i > 0 && timer_before(t, m->heap[(i - 1) / 2])) {
-		m->heap[i] = m->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	m->heap[i] = t;
-}
-
-static void heap_down(struct mn_rt *m, size_t i)
-{
-	struct mn_timer *t = m->heap[i];
-
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, c = l;
-
-		if (l >= m->heap_len)
-			break;
-		if (r < m->heap_len && timer_before(m->heap[r], m->heap[l]))
-			c = r;
-		if (!timer_before(m->heap[c], t))
-			break;
-		m->heap[i] = m->heap[c];
-		i = c;
-	}
-	m->heap[i] = t;
-}
+/* ---- timers: one heap (timerheap.h) for every worker, under tm_lock ----------- */
 
 static void set_next_deadline(struct mn_rt *m)
 {
-	atomic_store(&m->next_deadline, m->heap_len ? m->heap[0]->deadline_ns : UINT64_MAX);
+	atomic_store(&m->next_deadline, timerheap_next(&m->timers));
 }
 
 int mn_sleep_until(struct rt *rt, uint64_t deadline_ns)
 {
 	struct mn_rt *m = mn_of(rt);
 	struct mn_worker *w = mn_self();
-	struct mn_timer t = {.deadline_ns = deadline_ns};
+	struct mn_timer t = {.node.deadline_ns = deadline_ns};
+	int err;
 
 	if (deadline_ns <= now_ns())
 		return 0;
@@ -862,20 +826,11 @@ int mn_sleep_until(struct rt *rt, uint64_t deadline_ns)
 		return -EPERM;
 	t.co = w->current;
 	pthread_mutex_lock(&m->tm_lock);
-	if (m->heap_len == m->heap_cap) {
-		size_t cap = m->heap_cap ? m->heap_cap * 2 : 64;
-		struct mn_timer **h = realloc(m->heap, cap * sizeof(*h));
-
-		if (!h) {
-			pthread_mutex_unlock(&m->tm_lock);
-			return -ENOMEM;
-		}
-		m->heap = h;
-		m->heap_cap = cap;
+	err = timerheap_push(&m->timers, &t.node);
+	if (err) {
+		pthread_mutex_unlock(&m->tm_lock);
+		return err;
 	}
-	t.seq = m->timer_seq++;
-	m->heap[m->heap_len++] = &t;
-	heap_up(m, m->heap_len - 1);
 	set_next_deadline(m);
 	mn_parked_add(w, 1);
 	pthread_mutex_unlock(&m->tm_lock);
@@ -892,17 +847,15 @@ int mn_sleep_until(struct rt *rt, uint64_t deadline_ns)
 uint64_t mn_timers_expire(struct mn_rt *m, struct mn_worker *w, uint64_t now)
 {
 	struct mn_co *due = NULL, **tail = &due;
+	struct timerheap_node *node;
 	uint64_t n = 0;
 
 	if (atomic_load(&m->next_deadline) > now)
 		return 0;
 	pthread_mutex_lock(&m->tm_lock);
-	while (m->heap_len && m->heap[0]->deadline_ns <= now) {
-		struct mn_timer *t = m->heap[0];
+	while ((node = timerheap_pop_due(&m->timers, now))) {
+		struct mn_timer *t = (struct mn_timer *)node;
 
-		m->heap[0] = m->heap[--m->heap_len];
-		if (m->heap_len)
-			heap_down(m, 0);
 		/* t lives on the sleeper's stack: done with it before it runs */
 		*tail = t->co;
 		t->co->next = NULL;
@@ -1089,7 +1042,7 @@ void mn_sched_destroy(struct mn_rt *m)
 	pthread_mutex_destroy(&m->w[0].lock);
 	pthread_mutex_destroy(&m->gq_lock);
 	pthread_mutex_destroy(&m->tm_lock);
-	free(m->heap);
+	timerheap_free(&m->timers);
 	free(m->w);
 	m->w = NULL;
 }

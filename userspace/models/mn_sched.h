@@ -41,6 +41,7 @@
 #include "coro/coro.h"
 #include "mn_runq.h"
 #include "rt.h"
+#include "timerheap.h"
 
 #define MN_MAX_WORKERS 64 /* the idle set is one 64-bit mask */
 
@@ -103,8 +104,7 @@ struct mn_worker {
 } __attribute__((aligned(64)));
 
 struct mn_timer {
-	uint64_t deadline_ns;
-	uint64_t seq;
+	struct timerheap_node node; /* first */
 	struct mn_co *co;
 };
 
@@ -126,9 +126,7 @@ struct mn_rt {
 	_Atomic uint64_t gq_len;
 	/* timers: one heap for all workers, under tm_lock */
 	pthread_mutex_t tm_lock;
-	struct mn_timer **heap;
-	size_t heap_len, heap_cap;
-	uint64_t timer_seq;
+	struct timerheap timers;
 	_Atomic uint64_t next_deadline; /* UINT64_MAX: none */
 	_Atomic uint64_t timer_wakeups;
 	/* I/O: one shared poller, one worker polls at a time */
