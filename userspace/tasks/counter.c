@@ -56,13 +56,10 @@ struct counter_run {
 	int yield_in_window;
 };
 
-/* The window between read and write: spin steps the compiler must keep. */
+/* The window between read and write. */
 static void counter_window(const struct counter_run *run)
 {
-	for (uint64_t i = 0; i < run->window_iters; i++)
-		__asm__ __volatile__("" ::: "memory");
-	if (run->yield_in_window)
-		rt_yield(run->rt);
+	crew_race_window(run->rt, run->window_iters, run->yield_in_window);
 }
 
 static void counter_increment(struct counter_run *run, struct counter_worker *w)

@@ -33,4 +33,15 @@ void crew_worker_done(struct crew *c);
 /* After crew_run: from the gate opening to the last worker finishing. */
 uint64_t crew_window_ns(const struct crew *c);
 
+/* The race window counter and deadlock open inside each step: iters spin
+ * steps the compiler must keep, then an rt_yield() when yield is set.
+ * Inline, so the window costs what it did when each task spun its own. */
+static inline void crew_race_window(struct rt *rt, uint64_t iters, bool yield)
+{
+	for (uint64_t i = 0; i < iters; i++)
+		__asm__ __volatile__("" ::: "memory");
+	if (yield)
+		rt_yield(rt);
+}
+
 #endif

@@ -74,10 +74,7 @@ static void deadlock_round(struct deadlock_run *run, struct deadlock_worker *w)
 {
 	rt_lock(run->rt, w->first);
 	atomic_store(&w->holds_first, true);
-	for (uint64_t i = 0; i < run->window_iters; i++)
-		__asm__ __volatile__("" ::: "memory");
-	if (run->yield_between)
-		rt_yield(run->rt);
+	crew_race_window(run->rt, run->window_iters, run->yield_between);
 	rt_lock(run->rt, w->second);
 	atomic_store(&w->holds_first, false);
 	/* Counted before either lock goes back: deadlock_cycle relies on it. */
