@@ -36,6 +36,7 @@
 #endif
 
 #include "coro/coro.h"
+#include "tests/coro_test.h"
 
 /* ---- raw switch: registers ------------------------------------------------
  * regcheck_switch(from, to, out) loads known values into every callee-saved
@@ -598,19 +599,6 @@ static void spawner(void *arg)
 	}
 }
 
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	int n = 0, ch;
-
-	if (!f)
-		return -1;
-	while ((ch = fgetc(f)) != EOF)
-		n += ch == '\n';
-	fclose(f);
-	return n;
-}
-
 static void run_many(struct many *m)
 {
 	struct coro_sched s;
@@ -737,26 +725,6 @@ static void test_spawn_einval(void **state)
 
 /* RSS of a parked coroutine: its stack's top page (holding the control
  * block) and nothing else. Pages, not time: deterministic. */
-static long rss_pages(void)
-{
-	long size = 0, resident = -1;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-		resident = -1;
-	fclose(f);
-	return resident;
-}
-
-static void park_forever(void *arg)
-{
-	struct coro_sched *s = arg;
-
-	coro_park(s);
-}
-
 static void test_rss_per_parked(void **state)
 {
 	enum { N = 10000 };
@@ -783,38 +751,6 @@ static void test_rss_per_parked(void **state)
 }
 
 /* ---- failure paths in forked children -------------------------------------- */
-struct child_result {
-	int status;
-	char err[512];
-};
-
-/* Runs fn in a child with stderr captured; fn's return value is the exit
- * status. cmocka's SIGSEGV handler is replaced by the default first, so the
- * child dies the way the workload would. */
-static void run_child(int (*fn)(void), struct child_result *r)
-{
-	int fds[2];
-	ssize_t n, got = 0;
-	pid_t pid;
-
-	assert_int_equal(pipe(fds), 0);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		_exit(fn());
-	}
-	close(fds[1]);
-	memset(r->err, 0, sizeof(r->err));
-	while ((n = read(fds[0], r->err + got, sizeof(r->err) - 1 - (size_t)got)) > 0)
-		got += n;
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &r->status, 0), pid);
-}
 
 static int depth_reached;
 

@@ -39,6 +39,7 @@
 #endif
 
 #include "coro/coro.h"
+#include "tests/coro_test.h"
 
 /* ---- locals on a shared stack ------------------------------------------------ */
 
@@ -172,24 +173,6 @@ static void test_shared_finished_owner_not_saved(void **state)
 
 /* ---- memory ------------------------------------------------------------------ */
 
-static long rss_pages(void)
-{
-	long size = 0, resident = -1;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-		resident = -1;
-	fclose(f);
-	return resident;
-}
-
-static void park_forever(void *arg)
-{
-	coro_park(arg);
-}
-
 static void test_shared_rss_per_parked(void **state)
 {
 	enum { N = 20000 };
@@ -213,19 +196,6 @@ static void test_shared_rss_per_parked(void **state)
 		      bytes_each, sizeof(struct coro));
 	assert_true(bytes_each < 1024);
 	coro_sched_destroy(&s);
-}
-
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	int n = 0, ch;
-
-	if (!f)
-		return -1;
-	while ((ch = fgetc(f)) != EOF)
-		n += ch == '\n';
-	fclose(f);
-	return n;
 }
 
 /* Guards installed with MADV_GUARD_INSTALL are no mapping of their own. */
@@ -255,36 +225,6 @@ static void test_guarded_stacks_share_mappings(void **state)
 }
 
 /* ---- failures, in forked children -------------------------------------------- */
-
-struct child_result {
-	int status;
-	char err[512];
-};
-
-static void run_child(int (*fn)(void), struct child_result *r)
-{
-	int fds[2];
-	ssize_t n, got = 0;
-	pid_t pid;
-
-	assert_int_equal(pipe(fds), 0);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		_exit(fn());
-	}
-	close(fds[1]);
-	memset(r->err, 0, sizeof(r->err));
-	while ((n = read(fds[0], r->err + got, sizeof(r->err) - 1 - (size_t)got)) > 0)
-		got += n;
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &r->status, 0), pid);
-}
 
 static int recurse(int depth)
 {
