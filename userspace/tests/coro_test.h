@@ -1,7 +1,8 @@
 /* coro_test.h: helpers test_coro.c and test_stacks.c share: failures run in
- * forked children with stderr captured, and /proc readings (resident pages,
- * mappings) that count what parked coroutines cost. Included after cmocka.h
- * (or the cross build's shim, coro/cross/cmocka_shim.h). */
+ * forked children with stderr captured, coroutine bodies that park for good
+ * or overflow their stack, and /proc readings (resident pages, mappings)
+ * that count what parked coroutines cost. Included after cmocka.h (or the
+ * cross build's shim, coro/cross/cmocka_shim.h). */
 #ifndef SCHEDLAB_TESTS_CORO_TEST_H
 #define SCHEDLAB_TESTS_CORO_TEST_H
 
@@ -78,6 +79,24 @@ static inline int count_maps(void)
 static inline void park_forever(void *arg)
 {
 	coro_park(arg);
+}
+
+/* Frames of 1 KiB until the stack's end: a coroutine body that overflows. */
+static inline int recurse(int depth)
+{
+	volatile char frame[1024];
+
+	frame[0] = (char)depth;
+	frame[sizeof(frame) - 1] = (char)depth;
+	if (depth > (1 << 30))
+		return 0; /* never: the guard page stops it long before */
+	return recurse(depth + 1) + frame[0] + frame[sizeof(frame) - 1];
+}
+
+static inline void overflow(void *arg)
+{
+	(void)arg;
+	recurse(0);
 }
 
 #endif

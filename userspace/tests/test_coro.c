@@ -752,26 +752,6 @@ static void test_rss_per_parked(void **state)
 
 /* ---- failure paths in forked children -------------------------------------- */
 
-static int depth_reached;
-
-static int recurse(int depth)
-{
-	volatile char frame[1024];
-
-	frame[0] = (char)depth;
-	frame[sizeof(frame) - 1] = (char)depth;
-	depth_reached = depth;
-	if (depth > (1 << 30))
-		return 0; /* never: the guard page stops it long before */
-	return recurse(depth + 1) + frame[0] + frame[sizeof(frame) - 1];
-}
-
-static void overflow(void *arg)
-{
-	(void)arg;
-	recurse(0);
-}
-
 static int child_overflow(void)
 {
 	struct coro_sched s;

@@ -226,23 +226,6 @@ static void test_guarded_stacks_share_mappings(void **state)
 
 /* ---- failures, in forked children -------------------------------------------- */
 
-static int recurse(int depth)
-{
-	volatile char frame[1024];
-
-	frame[0] = (char)depth;
-	frame[sizeof(frame) - 1] = (char)depth;
-	if (depth > (1 << 30))
-		return 0; /* never: the guard page stops it long before */
-	return recurse(depth + 1) + frame[0] + frame[sizeof(frame) - 1];
-}
-
-static void overflow(void *arg)
-{
-	(void)arg;
-	recurse(0);
-}
-
 static int overflow_child(int shared)
 {
 	struct coro_opts opts = {.stack_bytes = 16384, .shared = shared};
