@@ -12,6 +12,20 @@
 
 #include "lib/clock.h"
 
+int cofd_probe(char *reason, size_t reason_len)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0) {
+		int err = -errno;
+
+		snprintf(reason, reason_len, "epoll_create1: %s", strerror(-err));
+		return err;
+	}
+	close(fd);
+	return 0;
+}
+
 int cofd_have_pwait2(int epfd)
 {
 	struct epoll_event ev;

@@ -30,6 +30,9 @@ enum { COFD_READ, COFD_WRITE }; /* the direction a coroutine waits in */
  * in direction dir. 0 (retry the syscall) or -errno (give up with it). */
 typedef int (*cofd_park_fn)(struct rt *rt, int fd, int dir);
 
+/* rt_model.probe of both models: can this process create an epoll
+ * instance? 0, or -errno with the reason in reason. */
+int cofd_probe(char *reason, size_t reason_len);
 /* Whether the kernel has epoll_pwait2 (glibc has the wrapper; the kernel
  * may not: ENOSYS before 5.11, or a seccomp filter that does not know it). */
 int cofd_have_pwait2(int epfd);

@@ -365,20 +365,6 @@ static const struct cosched_backend coro_backend = {
 
 /* ---- the model ------------------------------------------------------------- */
 
-static int coro_probe(char *reason, size_t reason_len)
-{
-	int fd = epoll_create1(EPOLL_CLOEXEC);
-
-	if (fd < 0) {
-		int err = -errno;
-
-		snprintf(reason, reason_len, "epoll_create1: %s", strerror(-err));
-		return err;
-	}
-	close(fd);
-	return 0;
-}
-
 static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void *arg), void *arg,
 		    struct record *rec)
 {
@@ -452,7 +438,7 @@ const struct rt_model coro_model = {
 	.params = coro_params,
 	.summary = "stackful coroutines on one thread; non-blocking fds + epoll, "
 		   "timer heap, preads on helper threads",
-	.probe = coro_probe,
+	.probe = cofd_probe,
 	.reserve = reserve_coroutines,
 	.run = coro_run,
 };

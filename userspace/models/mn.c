@@ -20,9 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
+#include "cofd.h"
 #include "lib/cpuset.h"
 #include "lib/record.h"
 #include "mn_io.h"
@@ -77,20 +76,6 @@ static int workers_of(const struct task_ctx *ctx, char *err, size_t len)
 static int mn_validate(const struct task_ctx *ctx, char *err, size_t len)
 {
 	return workers_of(ctx, err, len) == 0;
-}
-
-static int mn_probe(char *reason, size_t reason_len)
-{
-	int fd = epoll_create1(EPOLL_CLOEXEC);
-
-	if (fd < 0) {
-		int err = -errno;
-
-		snprintf(reason, reason_len, "epoll_create1: %s", strerror(-err));
-		return err;
-	}
-	close(fd);
-	return 0;
 }
 
 static void metric_w(struct record *rec, int i, const char *what, uint64_t v)
@@ -229,7 +214,7 @@ const struct rt_model mn_model = {
 	.params = mn_params,
 	.summary = "coroutines over N worker threads with work stealing; one shared epoll, "
 		   "one timer heap, preads on helper threads",
-	.probe = mn_probe,
+	.probe = cofd_probe,
 	.validate = mn_validate,
 	.reserve = reserve_coroutines,
 	.run = mn_run,
