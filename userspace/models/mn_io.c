@@ -237,6 +237,8 @@ int mn_io_poll(struct mn_rt *m, struct mn_worker *w, int block)
 
 /* ---- waiting --------------------------------------------------------------------- */
 
+/* Parking, waking and offloading stay apart from coro's (cofd.c has the rest):
+ * several workers race on each slot and count, so here they are atomic. */
 /* After EAGAIN: park until the fd's next edge. 0 (retry the syscall),
  * -EBUSY (another coroutine waits in that direction), -EBADF (closed). */
 static int fd_park(struct rt *rt, int fd, int dir)
