@@ -6,9 +6,13 @@ Rows, each from the run in RUN_DIR (configs/bench.toml) and from the JSON
 build/bench/switch printed in the same `make bench` (SWITCH_JSON; copied to
 RUN_DIR/switch.json, which is read when SWITCH_JSON is not given):
   - one user-space context switch: ours / the register-only floor / glibc
-    swapcontext, medians of the switch benchmark's interleaved repetitions;
-  - the pingpong hand-off of every pingpong cell (median [95% CI]);
-  - the memory and creation cost per task of every spawn cell.
+    swapcontext, medians of the switch benchmark's interleaved repetitions,
+    and a hand-off between two coroutines on their own stacks against one on
+    a shared stack (the copy it costs);
+  - the pingpong hand-off of every pingpong cell (median [CI]), with the spin
+    an mn worker burnt per hand-off where the model reports it;
+  - the memory and creation cost per task of every spawn cell;
+  - compute's speedup from 1 task to 2 on the same CPUs, per model.
 Writes RUN_DIR/bench.md and prints it. A figure the run lacks is named as
 missing, with the reason when the cell failed; never left out silently.
 Exit 0, or 2 when RUN_DIR is not a run directory or SWITCH_JSON unreadable.
@@ -60,6 +64,15 @@ def switch_row(sw: dict) -> list[str]:
                   f"{sw.get('repetitions', '?')}, CPU {sw.get('cpu', '?')})"]
 
 
+def copy_row(sw: dict) -> list[str] | None:
+    own, shared = (sw.get(k, {}).get("median") for k in ("handoff_own", "handoff_shared"))
+    if own is None or shared is None:
+        return None
+    return ["coroutine hand-off: own stacks / shared stack (copied on switch)",
+            f"{num(own)} / {num(shared)} ns ({shared / own:.2f}x; "
+            f"{num(sw.get('handoff_shared_copy_bytes_per_switch', 0))} bytes copied per switch)"]
+
+
 def params_text(c: Cell, keys: tuple[str, ...]) -> str:
     def text(v):
         return str(v).lower() if isinstance(v, bool) else str(v)
@@ -69,8 +82,13 @@ def params_text(c: Cell, keys: tuple[str, ...]) -> str:
 def pingpong_rows(cells: list[Cell]) -> list[list[str]]:
     rows = []
     for c in cells:
-        what = f"pingpong hand-off, {c.model} ({params_text(c, ('channel', 'placement'))})"
-        rows.append([what, median_ci(c.values("handoff_ns")) or missing(c)])
+        what = (f"pingpong hand-off, {c.model} "
+                f"({params_text(c, ('channel', 'placement', 'stack'))})")
+        figure = median_ci(c.values("handoff_ns")) or missing(c)
+        spin = [s / h for s, h in zip(c.values("mn_spun_ns"), c.values("handoffs")) if h]
+        if spin:
+            figure += f"; spin {median_ci(spin)} per hand-off"
+        rows.append([what, figure])
     return rows
 
 
@@ -80,7 +98,7 @@ def spawn_rows(cells: list[Cell]) -> list[list[str]]:
         tasks = c.params.get("tasks")
         label = (f"{int(tasks):,} parked tasks, {c.model}" if tasks is not None
                  else f"parked tasks, {c.model}")
-        extra = params_text(c, ("guard", "stack_bytes"))
+        extra = params_text(c, ("stack", "stack_bytes"))
         what = f"spawn: {label}" + (f" ({extra})" if extra else "")
         user = median_ci(c.values("user_bytes_per_task"), num)
         kern = median_ci(c.values("kernel_bytes_per_task"), num)
@@ -93,13 +111,36 @@ def spawn_rows(cells: list[Cell]) -> list[list[str]]:
     return rows
 
 
+def speedup_rows(cells: list[Cell]) -> list[list[str]]:
+    """units_per_s at workers=2 over workers=1, cells alike but for workers."""
+    def rest(c: Cell) -> tuple:
+        return (c.model,) + tuple(sorted((k, str(v)) for k, v in c.params.items()
+                                         if k != "workers"))
+    one = {rest(c): c for c in cells if c.params.get("workers") == 1}
+    rows = []
+    for c in cells:
+        base = one.get(rest(c))
+        if c.params.get("workers") != 2 or base is None:
+            continue
+        what = f"compute speedup, 2 tasks over 1, {c.model} ({params_text(c, ('cpus',))})"
+        a, b = summary.summarize(c.values("units_per_s")), \
+            summary.summarize(base.values("units_per_s"))
+        if a.median is None or b.median is None:
+            rows.append([what, missing(c if a.median is None else base)])
+            continue
+        rows.append([what, f"{a.median / b.median:.2f}x (medians of {a.n} and {b.n} runs)"])
+    return rows
+
+
 def table(run_dir: Path, sw: dict | None) -> str:
     run = load_run(run_dir)
     cells = [c for c in run.cells() if not c.traced_usdt]
     rows = [switch_row(sw)] if sw is not None else [
         ["one context switch", "not measured (no switch.json)"]]
+    rows += [r for r in [copy_row(sw or {})] if r]
     rows += pingpong_rows([c for c in cells if c.task == "pingpong"])
     rows += spawn_rows([c for c in cells if c.task == "spawn"])
+    rows += speedup_rows([c for c in cells if c.task == "compute"])
     reps = sorted({ln.get("repetition", 0) for ln in run.lines})
     lines = [f"bench: {run_dir} ({len(run.lines)} process runs, up to {len(reps)} "
              "repetitions per cell; median [95% CI])", "",

@@ -8,7 +8,9 @@ from synthrun import Spec, jitter, make_run
 from harness import benchtable
 
 SWITCH = {"schema": 1, "bench": "switch", "repetitions": 11, "cpu": 0,
-          "ours": {"median": 3.85}, "floor": {"median": 3.5}, "swapcontext": {"median": 231.0}}
+          "ours": {"median": 3.85}, "floor": {"median": 3.5}, "swapcontext": {"median": 231.0},
+          "handoff_own": {"median": 20.0}, "handoff_shared": {"median": 45.0},
+          "handoff_shared_copy_bytes_per_switch": 96.0}
 
 
 def bench_run(path):
@@ -19,7 +21,14 @@ def bench_run(path):
              lambda r: {"handoff_ns": jitter(r, 2460.0)}),
         Spec("pingpong", "threads", {"channel": "event", "placement": "split"}, {},
              status="failed", reason="cpus 0-1: only 1 CPU allowed"),
-        Spec("spawn", "coro", {"tasks": 1000000, "guard": True},
+        Spec("pingpong", "mn", {"channel": "event", "placement": "split"},
+             lambda r: {"handoff_ns": jitter(r, 320.0), "handoffs": 2000000,
+                        "mn_spun_ns": jitter(r, 900e6)}),
+        Spec("compute", "mn", {"cpus": "0-1", "workers": 1},
+             lambda r: {"units_per_s": 100.0}),
+        Spec("compute", "mn", {"cpus": "0-1", "workers": 2},
+             lambda r: {"units_per_s": 180.0}),
+        Spec("spawn", "coro", {"tasks": 1000000, "stack": "guarded"},
              lambda r: {"user_bytes_per_task": jitter(r, 4096.0),
                         "kernel_bytes_per_task": jitter(r, 676.0),
                         "create_ns": jitter(r, 16300.0)}, reps=3),
@@ -44,8 +53,14 @@ def test_every_figure_from_the_run(tmp_path, capsys):
         .startswith("2.4")
     assert rows["pingpong hand-off, threads (channel=event, placement=split)"] == \
         "no ok repetition: cpus 0-1: only 1 CPU allowed"
-    spawn = rows["spawn: 1,000,000 parked tasks, coro (guard=true)"]
-    assert "user bytes + " in spawn and "kernel bytes each; 16." in spawn
+    assert rows["coroutine hand-off: own stacks / shared stack (copied on switch)"] == \
+        "20 / 45 ns (2.25x; 96 bytes copied per switch)"
+    mn = rows["pingpong hand-off, mn (channel=event, placement=split)"]
+    assert mn.startswith("3") and "; spin 4" in mn and mn.endswith(" per hand-off")
+    assert rows["compute speedup, 2 tasks over 1, mn (cpus=0-1)"] == \
+        "1.80x (medians of 5 and 5 runs)"
+    spawn = rows["spawn: 1,000,000 parked tasks, coro (stack=guarded)"]
+    assert "user bytes + " in spawn and "kernel bytes each; 16" in spawn
     assert "us [" in spawn
 
 
