@@ -3,7 +3,7 @@
 harness.stats raises ValueError when data is too short for a question; a
 report meets that case all the time (a skipped cell, one repetition, a zero
 baseline), so these adapters turn it into None and keep the report going.
-Intervals are stats' seeded bootstrap: the same records give the same report.
+Intervals are stats' order-statistic intervals, with the coverage they have.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ class Summary:
     ci_lo: float | None
     ci_hi: float | None
     cov: float | None
+    ci_confidence: float | None
     min: float | None
     max: float | None
 
@@ -34,17 +35,19 @@ def summarize(values) -> Summary:
     if d.n < 2:
         ci = None
     return Summary(n=d.n, median=d.median, ci_lo=ci.lo if ci else None,
-                   ci_hi=ci.hi if ci else None, cov=d.cov, min=d.min, max=d.max)
+                   ci_hi=ci.hi if ci else None, cov=d.cov,
+                   ci_confidence=ci.confidence if ci else None, min=d.min, max=d.max)
 
 
-def ratio_ci(a_values, b_values) -> tuple[float, float, float] | None:
-    """median(B) / median(A) and its 95% interval; None when undefined
-    (a side empty, or A's median is 0)."""
+def ratio_ci(a_values, b_values) -> tuple[float, float, float, float] | None:
+    """median(B) / median(A), its interval and the interval's coverage (a
+    lower bound, see stats.ratio_ci); None when undefined (a side empty, or
+    A not positive)."""
     try:
         iv = stats.ratio_ci(list(a_values), list(b_values))
     except ValueError:
         return None
-    return iv.value, iv.lo, iv.hi
+    return iv.value, iv.lo, iv.hi, iv.confidence
 
 
 def geomean(values) -> float | None:
