@@ -2,13 +2,15 @@
 
 For every cell present in both runs and every metric that matters for its
 task (KEY_METRICS; all numeric metrics for a task not listed), the ratio
-median(B) / median(A) with a 95% bootstrap interval (harness.stats). A
-change is flagged significant when the interval excludes 1 AND the change
-exceeds --threshold (5% by default): on a noisy 2-vCPU VM a tiny but
-"significant" shift is not news. Per task and metric, the geometric mean
-of the ratios summarizes the direction. Output: Markdown on stdout (or
---md FILE) and JSON (--json FILE). A run compared with itself shows no
-significant change: every interval contains 1.
+median(B) / median(A) with the interval of harness.stats.ratio_ci (built
+from the two medians' order-statistic intervals; its coverage, a lower
+bound, is printed per row). A change is flagged significant when both sides
+have at least MIN_N runs, the interval excludes 1 AND the change exceeds
+--threshold (5% by default): on a noisy 2-vCPU VM a tiny but "significant"
+shift is not news, and with fewer runs the interval says little. Per task
+and metric, the geometric mean of the ratios summarizes the direction.
+Output: Markdown on stdout (or --md FILE) and JSON (--json FILE). A run
+compared with itself shows no significant change: every interval contains 1.
 
 Exit status: 0 written (whatever changed), 2 bad input.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from harness import summary
 from harness.rundir import Cell, RunDirError, load_run
+from harness.verdicts import MIN_N
 
 COMPARE_SCHEMA = 1
 DEFAULT_THRESHOLD = 0.05
@@ -72,16 +75,18 @@ def compare(cells_a: list[Cell], cells_b: list[Cell],
                              "n_b": len(vb), "significant": False,
                              "note": "ratio undefined (median of A is 0)"})
                 continue
-            r, lo, hi = rc
-            sig = (lo > 1 or hi < 1) and abs(r - 1) > threshold
+            r, lo, hi, conf = rc
+            few = min(len(va), len(vb)) < MIN_N
+            sig = not few and (lo > 1 or hi < 1) and abs(r - 1) > threshold
             change = ""
             if sig:
                 worse = (r > 1) == (better == "lower")
                 change = "worse" if worse else "better"
             rows.append({"cell": ca.id, "task": ca.task, "metric": metric, "better": better,
-                         "ratio": r, "lo": lo, "hi": hi, "n_a": len(va), "n_b": len(vb),
-                         "significant": sig, "change": change,
-                         "cov_a": summary.cov(va), "cov_b": summary.cov(vb), "note": ""})
+                         "ratio": r, "lo": lo, "hi": hi, "confidence": conf,
+                         "n_a": len(va), "n_b": len(vb), "significant": sig, "change": change,
+                         "cov_a": summary.cov(va), "cov_b": summary.cov(vb),
+                         "note": f"fewer than {MIN_N} runs: not judged" if few else ""})
     geo: dict[str, dict[str, float | None]] = {}
     for row in rows:
         if row["ratio"] is not None:
@@ -101,14 +106,18 @@ def _f(x) -> str:
 
 def render_md(doc: dict, a: str, b: str) -> str:
     out = ["# schedlab compare", "", f"A: `{a}`  ", f"B: `{b}`", "",
-           f"Ratio B/A of medians with a 95% bootstrap interval; **significant** when "
-           f"the interval excludes 1 and the change exceeds {doc['threshold']:.0%}.", "",
+           "Ratio B/A of medians; the interval comes from the two medians' order-statistic "
+           "intervals, its coverage (at least) beside it. **significant** when both sides "
+           f"have {MIN_N} runs or more, the interval excludes 1 and the change exceeds "
+           f"{doc['threshold']:.0%}.", "",
            f"{doc['significant']} significant change(s) in {len(doc['rows'])} comparison(s).", "",
-           "| cell | metric | B/A | 95% CI | n A/B | change |", "|---|---|---|---|---|---|"]
+           "| cell | metric | B/A | interval (coverage) | n A/B | change |",
+           "|---|---|---|---|---|---|"]
     for r in doc["rows"]:
         flag = f"**{r['change']}**" if r["significant"] else (r["note"] or "")
+        cov = f" {r['confidence']:.0%}" if r.get("confidence") is not None else ""
         out.append(f"| {r['cell']} | {r['metric']} | {_f(r['ratio'])} | "
-                   f"[{_f(r['lo'])}, {_f(r['hi'])}] | {r['n_a']}/{r['n_b']} | {flag} |")
+                   f"[{_f(r['lo'])}, {_f(r['hi'])}]{cov} | {r['n_a']}/{r['n_b']} | {flag} |")
     out += ["", "## Geometric mean of the ratios per task", "", "| task | metric | geomean B/A |",
             "|---|---|---|"]
     for t, ms in sorted(doc["geomeans"].items()):

@@ -4,11 +4,14 @@ Writes DIR/report.json (for programs), DIR/report.md, DIR/report.html (one
 self-contained file: plots embedded as base64 PNG, no network) and
 DIR/plots/*.png, then prints the verdict table and the paths on stdout.
 
-Order of the report: the claims' summary table first, then one section per
-claim (its parts, the numbers: median, 95% interval, CoV, repetitions, and
-its plots), the published measurements beside ours, every cell, the
-environment and which instruments were present or missing, and last what
-was skipped. Verdicts come from configs/claims.toml through verdicts.py.
+Order of the report: first what is missing (a requested probe that did not
+attach: which, why, which figures lost it), the claims table (one line per
+claim: verdict, deciding figure with its interval and coverage, CPU set,
+controls), then one section per claim (tests, controls apart, named
+nuances, every row with its CPU set, and its plots), the instruments' own
+cost (traced / bare), the published measurements beside ours, every cell
+(traced and client-bound cells marked), the environment, and last what was
+skipped. Verdicts come from configs/claims.toml through verdicts.py.
 
 Bad input: a directory that is not a run exits 2 with one line saying why.
 A truncated records.jsonl or lines of a newer schema are skipped one by
@@ -26,16 +29,18 @@ from pathlib import Path
 from harness import plots, probes as probes_mod, reproduce, summary, timelines, verdicts
 from harness.rundir import Cell, Run, RunDirError, load_run
 
-REPORT_SCHEMA = 1
+REPORT_SCHEMA = 2
 DEFAULT_CLAIMS = Path(__file__).resolve().parent.parent / "configs" / "claims.toml"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 
 # ---- building the document --------------------------------------------------
 
-def load_claims(path: Path) -> tuple[list[dict], float]:
+def load_claims(path: Path) -> dict:
     doc = tomllib.loads(path.read_text())
-    return doc.get("claim", []), float(doc.get("noisy_cov", verdicts.DEFAULT_NOISY_COV))
+    return {"claims": doc.get("claim", []), "instruments": doc.get("instrument", []),
+            "noisy_cov": float(doc.get("noisy_cov", verdicts.DEFAULT_NOISY_COV)),
+            "client_bound": float(doc.get("client_bound", verdicts.CLIENT_BOUND))}
 
 
 def scalar_metrics(c: Cell) -> list[str]:
@@ -74,15 +79,18 @@ def table_metrics(cell: dict) -> list[str]:
     return [k for k in keys if k in cell["metrics"]]
 
 
-def cell_doc(c: Cell, noisy_cov: float) -> dict:
+def cell_doc(c: Cell, ctx: verdicts.Context) -> dict:
     metrics = {}
     for m in scalar_metrics(c):
         s = summary.summarize(c.values(m))
         d = s.as_dict()
-        d["noisy"] = s.cov is not None and s.cov > noisy_cov
+        d["noisy"] = s.cov is not None and s.cov > ctx.noisy_cov
         metrics[m] = d
     return {"id": c.id, "task": c.task, "model": c.model, "params": c.id_params,
-            "usdt_traced": c.traced_usdt, "statuses": c.statuses,
+            "cpus": verdicts.cpus_label(verdicts.cell_cpus(c, ctx)),
+            "traced": verdicts.probes_of(c),
+            "client_cpu_utilization": verdicts.client_utilization(c),
+            "client_bound": verdicts.is_client_bound(c, ctx), "statuses": c.statuses,
             "repetitions": len(c.lines), "reasons": c.reasons(), "metrics": metrics,
             "noisy": sorted(m for m, d in metrics.items() if d["noisy"]
                             and m in (TABLE_METRICS.get(c.task) or metrics))}
@@ -137,6 +145,29 @@ def instruments(run: Run) -> dict:
     return {"present": present, "missing": missing, "tracer_cost": probes_mod.tracer_cost()}
 
 
+def missing_probes(run: Run, instrument_rows: list[dict], claims: list[dict]) -> list[dict]:
+    """Every probe a config asked for that did not attach: why, in how many
+    runs, and which figures of the report lost it."""
+    seen: dict[str, dict] = {}
+    for ln in run.lines:
+        for probe, why in (ln.get("probes_skipped") or {}).items():
+            d = seen.setdefault(probe, {"probe": probe, "reasons": [], "cells": set()})
+            if why not in d["reasons"]:
+                d["reasons"].append(why)
+            d["cells"].add(str(ln.get("cell")))
+    out = []
+    for probe, d in sorted(seen.items()):
+        cells = d["cells"]
+        lost = sorted({f"instrument cost: {r['what']} ({r['model']})" for r in instrument_rows
+                       if r["traced"] in cells})
+        lost += [c["id"] for c in claims if any(
+            str(p.get("metric", "")).startswith("probes.") for p in c.get("part", []))]
+        out.append({"probe": probe, "why": "; ".join(d["reasons"]), "runs": sum(
+            1 for ln in run.lines if probe in (ln.get("probes_skipped") or {})),
+            "cells": sorted(cells), "lost": lost})
+    return out
+
+
 def environment(env: dict | None) -> list[tuple[str, str]]:
     """env.json flattened to (key, value) rows, two levels deep."""
     rows: list[tuple[str, str]] = []
@@ -154,27 +185,36 @@ def environment(env: dict | None) -> list[tuple[str, str]]:
 
 def build(run: Run, claims_path: Path = DEFAULT_CLAIMS,
           reproduce_dir: Path = reproduce.DEFAULT_DIR, with_plots: bool = True) -> dict:
-    claims, noisy_cov = load_claims(claims_path)
+    spec = load_claims(claims_path)
     cells = run.cells()
-    ctx = verdicts.Context(cells=cells, env=run.env, noisy_cov=noisy_cov)
-    results = verdicts.evaluate(claims, ctx)
+    ctx = verdicts.Context(cells=cells, env=run.env, noisy_cov=spec["noisy_cov"],
+                           client_bound=spec["client_bound"])
+    results = verdicts.evaluate(spec["claims"], ctx)
+    costs = verdicts.instrument_costs(spec["instruments"], ctx)
     specs, spec_problems = reproduce.load_specs(reproduce_dir)
     repro = reproduce.evaluate(specs, cells)
     cpus = verdicts.env_cpu_count(run.env)
     figs = (plots.render_all(cells, cpus, run.path / "plots", plots.cpu_set(run.env),
                              plots.preemption(run.env)) if with_plots else {})
-    cell_docs = [cell_doc(c, noisy_cov) for c in cells]
+    cell_docs = [cell_doc(c, ctx) for c in cells]
     return {
         "schema": REPORT_SCHEMA,
         "run": str(run.path),
-        "noisy_cov": noisy_cov,
+        "noisy_cov": spec["noisy_cov"],
+        "client_bound": spec["client_bound"],
+        "min_n": verdicts.MIN_N,
+        "missing_probes": missing_probes(run, costs, spec["claims"]),
         "summary": [{"id": r["id"], "says": r["says"], "verdict": r["verdict"],
+                     "figure": r["figure"], "cpus": r["cpus"],
+                     "controls": "; ".join(f"{c['what']}: {c['setup']}" for c in r["controls"]),
                      "why": r["why"], "noisy": r["noisy"]} for r in results],
         "claims": results,
+        "instrument_costs": costs,
         "reproductions": repro,
         "cells": cell_docs,
         "noisy_cells": [c["id"] for c in cell_docs if c["noisy"]],
-        "usdt_cells": [c["id"] for c in cell_docs if c["usdt_traced"]],
+        "traced_cells": [c["id"] for c in cell_docs if c["traced"]],
+        "client_bound_cells": [c["id"] for c in cell_docs if c["client_bound"]],
         "environment": run.env,
         "cpus": cpus,
         "instruments": instruments(run),
@@ -200,10 +240,11 @@ def fmt(x, unit: str = "") -> str:
     return f"{s} {unit}".rstrip()
 
 
-def fmt_ci(lo, hi) -> str:
+def fmt_ci(lo, hi, confidence=None) -> str:
     if lo is None or hi is None:
         return "n/a"
-    return f"[{fmt(lo)}, {fmt(hi)}]"
+    cov = f" {confidence:.0%}" if confidence is not None else ""
+    return f"[{fmt(lo)}, {fmt(hi)}]{cov}"
 
 
 def fmt_pct(x) -> str:
@@ -223,51 +264,103 @@ def part_rows(part: dict) -> list[list[str]]:
             reps = r.get("cells") or [r]
             n = "/".join(str(c.get("n", "")) for c in reps)
             cov = "/".join(fmt_pct(c.get("cov")) for c in reps)
-            out.append([r["label"], r.get("metric", ""), fmt(r["ratio"]),
-                        fmt_ci(r["lo"], r["hi"]), cov, n,
-                        "noisy" if r.get("noisy") else ""])
+            out.append([r["label"], r.get("metric", ""), r.get("cpus", ""), fmt(r["ratio"]),
+                        fmt_ci(r["lo"], r["hi"], r.get("confidence")), cov, n,
+                        " ".join(x for x in (r.get("verdict", ""),
+                                             "noisy" if r.get("noisy") else "") if x)])
         elif kind == "check":
-            out.append([r["label"], r["metric"], f"{r['stat']} {fmt(r['value'])}",
-                        f"{r['op']} {r['threshold']}", "", str(r["n"]),
-                        "holds" if r["holds"] else "does not hold"])
+            out.append([r["label"], r["metric"], r.get("cpus", ""),
+                        f"{r['stat']} {fmt(r['value'])}", f"{r['op']} {r['threshold']}", "",
+                        str(r["n"]), "holds" if r["holds"] else "does not hold"])
         else:
-            out.append([r["label"], r.get("metric", ""), fmt(r.get("median")),
-                        fmt_ci(r.get("lo"), r.get("hi")), fmt_pct(r.get("cov")),
-                        str(r.get("n", "")), "noisy" if r.get("noisy") else ""])
+            out.append([r["label"], r.get("metric", ""), r.get("cpus", ""), fmt(r.get("median")),
+                        fmt_ci(r.get("lo"), r.get("hi"), r.get("confidence")),
+                        fmt_pct(r.get("cov")), str(r.get("n", "")),
+                        " ".join(x for x in (r.get("verdict", ""),
+                                             "noisy" if r.get("noisy") else "") if x)])
     return out
 
 
-PART_HEAD = ["row", "metric", "median or ratio", "95% CI", "CoV", "n", "note"]
+PART_HEAD = ["row", "metric", "CPUs", "median or ratio", "interval (coverage)", "CoV", "n",
+             "note"]
+ROLE_TITLE = {"test": "Tests", "control": "Controls (setup as intended?)",
+              "nuance": "Named conditions (never pooled into the verdict)"}
+
+
+def cell_flags(c: dict) -> list[str]:
+    flags = []
+    if c["traced"]:
+        flags.append("traced: " + ",".join(c["traced"]))
+    if c["client_bound"]:
+        flags.append(f"client-bound ({fmt_pct(c['client_cpu_utilization'])} client CPU)")
+    return flags
+
+
+def missing_lines(doc: dict) -> list[str]:
+    out = []
+    for m in doc["missing_probes"]:
+        lost = "; ".join(m["lost"]) or "no verdict or instrument figure"
+        out.append(f"probe {m['probe']} requested but not attached in {m['runs']} run(s) "
+                   f"({len(m['cells'])} cell(s)): {m['why']}. Lost: {lost}.")
+    return out
 
 
 def render_md(doc: dict) -> str:
     out = [f"# schedlab report: {doc['run']}", ""]
+    out += [f"**Missing:** {x}" for x in missing_lines(doc)]
+    if doc["missing_probes"]:
+        out.append("")
     if doc["skipped_lines"] or doc["problems"]:
         out += [f"**Partial report:** {len(doc['skipped_lines'])} line(s) of records.jsonl "
                 f"skipped, {len(doc['problems'])} other problem(s); "
                 "see \"Skipped\" at the end.", ""]
-    out += ["## Claims", "", "| claim | the article says | verdict | why |", "|---|---|---|---|"]
+    out += ["## Claims", "",
+            f"One line per claim. Intervals: order statistics, with the coverage they have at "
+            f"the n used (a ratio's is a lower bound); fewer than {doc['min_n']} runs on a side "
+            "decide nothing. Controls check the setup and never count as support.", "",
+            "| claim | verdict | deciding figure | CPUs | controls (setup as intended?) |",
+            "|---|---|---|---|---|"]
     for s in doc["summary"]:
         noisy = " (noisy)" if s["noisy"] else ""
-        out.append(f"| {s['id']} | {md_escape(s['says'])} | **{s['verdict']}**{noisy} | "
-                   f"{md_escape(s['why'])} |")
+        out.append(f"| {s['id']} | **{s['verdict']}**{noisy} | "
+                   f"{md_escape(s['figure'] or s['why'])} | {s['cpus'] or 'n/a'} | "
+                   f"{md_escape(s['controls']) or '-'} |")
     out.append("")
     out += timelines.markdown(doc["timelines"])
     for c in doc["claims"]:
         out += [f"## {c['id']}: {c['verdict']}", "", f"> {c['says']}", "",
                 f"Experiments: {', '.join(c['experiments']) or 'none'}. {c['why']}", ""]
-        for p in c["parts"]:
-            out += [f"### {p['what'] or 'part'}: {p['verdict']}", "", p["why"], ""]
-            rows = part_rows(p)
-            if rows:
-                out += ["| " + " | ".join(PART_HEAD) + " |", "|" + "---|" * len(PART_HEAD)]
-                out += ["| " + " | ".join(md_escape(x) for x in r) + " |" for r in rows]
-                out.append("")
+        for role in ("test", "control", "nuance"):
+            parts = [p for p in c["parts"] if p["role"] == role]
+            if not parts:
+                continue
+            out += [f"### {ROLE_TITLE[role]}", ""]
+            for p in parts:
+                state = f"setup as intended: {p['setup']}" if role == "control" else p["verdict"]
+                out += [f"#### {p['what'] or 'part'}: {state}", "", p["why"], ""]
+                rows = part_rows(p)
+                if rows:
+                    out += ["| " + " | ".join(PART_HEAD) + " |", "|" + "---|" * len(PART_HEAD)]
+                    out += ["| " + " | ".join(md_escape(x) for x in r) + " |" for r in rows]
+                    out.append("")
         for name in c["plots"]:
             if name in doc["plots"]:
                 out += [f"![{name}]({doc['plots'][name]})", ""]
             else:
                 out += [f"(plot {name}: no data in this run)", ""]
+    out += ["## The instruments' own cost", "",
+            "traced / bare for cells that ran the same parameters with and without a probe; "
+            "traced cells never feed a verdict.", ""]
+    if doc["instrument_costs"]:
+        out += ["| figure | model | probes | CPUs | traced / bare | interval (coverage) | n "
+                "| note |", "|---|---|---|---|---|---|---|---|"]
+        for r in doc["instrument_costs"]:
+            out.append(f"| {r['what']} | {r['model']} | {','.join(r['probes'])} | {r['cpus']} | "
+                       f"{fmt(r['ratio'])} | {fmt_ci(r['lo'], r['hi'], r['confidence'])} | "
+                       f"{r['n'] or ''} | {md_escape(r['note'])} |")
+    else:
+        out.append("No traced cell has a bare twin in this run.")
+    out.append("")
     out += ["## Published measurements and peers", ""]
     for r in doc["reproductions"]:
         src = r["source"]
@@ -277,31 +370,34 @@ def render_md(doc: dict) -> str:
                 f"Published: {r['what']} ({r['unit']}); conditions: {r['conditions'] or 'n/a'}.",
                 f"Measured here: {r['measured_what']}.",
                 f"Differences: {md_escape(r['differences'])}", "",
-                "| point | reference | measured (95% CI) | measured / reference | note |",
+                "| point | reference | measured (interval, coverage) | measured / reference "
+                "| note |",
                 "|---|---|---|---|---|"]
         for row in r["rows"]:
             m = row["measured"]
-            ms = f"{fmt(m['value'])} {fmt_ci(m.get('lo'), m.get('hi'))}" if m else "n/a"
+            ms = (f"{fmt(m['value'])} {fmt_ci(m.get('lo'), m.get('hi'), m.get('confidence'))}"
+                  if m else "n/a")
             out.append(f"| {row['label'] or '-'} | {fmt(row['reference'])} | {ms} | "
                        f"{fmt(row['ratio'])} | {md_escape(row['note'])} |")
         out.append("")
     out += ["## Cells", "",
-            f"Noisy (CoV > {fmt_pct(doc['noisy_cov'])}) cells are flagged; "
-            "USDT-traced cells are listed apart and never pooled with untraced ones.", "",
-            "| cell | status | metric | median | 95% CI | CoV | n | flags |",
-            "|---|---|---|---|---|---|---|---|"]
+            f"Noisy (CoV > {fmt_pct(doc['noisy_cov'])}) cells are flagged. Traced cells (a probe "
+            "was requested) and client-bound echo cells (client CPU above "
+            f"{fmt_pct(doc['client_bound'])}) are marked and feed no verdict.", "",
+            "| cell | CPUs | status | metric | median | interval (coverage) | CoV | n | flags |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for c in doc["cells"]:
         st = ", ".join(f"{k} {v}" for k, v in c["statuses"].items())
         if not c["metrics"]:
             why = "; ".join(c["reasons"]) or "no metrics"
-            out.append(f"| {md_escape(c['id'])} | {st} | n/a | | | | | {md_escape(why)} |")
+            out.append(f"| {md_escape(c['id'])} | {c['cpus']} | {st} | n/a | | | | | "
+                       f"{md_escape(why)} |")
         for m in table_metrics(c):
             d = c["metrics"][m]
-            flags = " ".join(f for f, on in (("noisy", d["noisy"]),
-                                             ("usdt", c["usdt_traced"])) if on)
-            out.append(f"| {md_escape(c['id'])} | {st} | {m} | {fmt(d['median'])} | "
-                       f"{fmt_ci(d['ci_lo'], d['ci_hi'])} | {fmt_pct(d['cov'])} | "
-                       f"{d['n']} | {flags} |")
+            flags = "; ".join((["noisy"] if d["noisy"] else []) + cell_flags(c))
+            out.append(f"| {md_escape(c['id'])} | {c['cpus']} | {st} | {m} | {fmt(d['median'])} | "
+                       f"{fmt_ci(d['ci_lo'], d['ci_hi'], d['ci_confidence'])} | "
+                       f"{fmt_pct(d['cov'])} | {d['n']} | {flags} |")
     out += ["", "## Environment", ""]
     if doc["environment"]:
         out += ["| key | value |", "|---|---|"]
@@ -331,7 +427,8 @@ def render_html(doc: dict) -> str:
                              undefined=jinja2.StrictUndefined)
     env.filters.update(fmt=fmt, pct=fmt_pct)
     env.globals.update(fmt_ci=fmt_ci, part_rows=part_rows, part_head=PART_HEAD,
-                       table_metrics=table_metrics,
+                       table_metrics=table_metrics, cell_flags=cell_flags,
+                       missing_lines=missing_lines, role_title=ROLE_TITLE,
                        environment=environment, how_to_open=timelines.HOW_TO_OPEN)
     return env.get_template("report.html.j2").render(
         doc=doc, tracer_cost_line=tracer_cost_line(doc["instruments"].get("tracer_cost")))
@@ -349,7 +446,9 @@ def write(doc: dict, out_dir: Path) -> dict[str, Path]:
 
 def verdict_table(doc: dict) -> str:
     width = max((len(s["verdict"]) for s in doc["summary"]), default=8)
-    lines = [f"{s['id']:<4} {s['verdict']:<{width}}  {s['why'][:110]}" for s in doc["summary"]]
+    lines = [f"missing: {x}" for x in missing_lines(doc)]
+    lines += [f"{s['id']:<4} {s['verdict']:<{width}}  {(s['figure'] or s['why'])[:90]}"
+              + (f"  on CPUs {s['cpus']}" if s["cpus"] else "") for s in doc["summary"]]
     return "\n".join(lines)
 
 

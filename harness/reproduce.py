@@ -11,18 +11,30 @@ A [peer] instead of [published] takes the reference figure from another
 cell of the same run (perf bench sched pipe run as a live peer), so both
 sides share the machine, kernel and moment.
 
+A [measured] with bench = "switch" takes our figure from a benchmark
+program's JSON instead of the run's cells (build/bench/switch.json, written
+by `make bench`: our raw context switch, the thing Boost.Context, libaco and
+minicoro publish); `key` names the samples' object in it.
+
+Cells are never pooled across different parameters: when cells that ran
+different parameters match a point, the row says which and measures nothing
+(add a `where` to pick one). Traced cells never match.
+
 The result is measured / published: above 1 means slower (or bigger) here.
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
-from harness import summary
+from harness import summary, verdicts
 from harness.rundir import Cell
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "configs" / "reproduce"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DIR = ROOT / "configs" / "reproduce"
+BENCH_DIR = ROOT / "build" / "bench"
 
 
 def load_specs(directory: Path = DEFAULT_DIR) -> tuple[list[dict], list[str]]:
@@ -40,45 +52,65 @@ def load_specs(directory: Path = DEFAULT_DIR) -> tuple[list[dict], list[str]]:
 
 
 def _match(c: Cell, task: str, model: str, where: dict) -> bool:
-    if c.task != task or c.model != model or c.traced_usdt:
+    if c.task != task or c.model != model or verdicts.probes_of(c):
         return False
     return all(k in c.params and str(c.params[k]).lower() == str(v).lower()
                for k, v in where.items())
 
 
-def _values(cells: list[Cell], task: str, model: str, where: dict, metric: str) -> list[float]:
-    return [v for c in cells if _match(c, task, model, where) for v in c.values(metric)]
+def _values(cells: list[Cell], task: str, model: str, where: dict,
+            metric: str) -> tuple[list[float], str]:
+    """The values of the one cell that matches, or the reason there is none."""
+    found = [c for c in cells if _match(c, task, model, where) and c.values(metric)]
+    if len(found) > 1:
+        return [], ("cells with different parameters match, not pooled: "
+                    + ", ".join(c.id for c in found))
+    if not found:
+        label = f"{task}/{model} " + ",".join(f"{k}={v}" for k, v in where.items())
+        return [], f"{label}: not measured in this run (untraced)"
+    return found[0].values(metric), ""
 
 
-def _measure(spec: dict, where: dict, cells: list[Cell]) -> tuple[dict | None, str]:
+def _bench_values(m: dict, bench_dir: Path) -> tuple[list[float], str]:
+    path = bench_dir / f"{m['bench']}.json"
+    try:
+        doc = json.loads(path.read_text())
+        return [float(x) for x in doc[m["key"]]["samples"]], ""
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return [], f"{path} unreadable ({type(e).__name__}): run make bench"
+
+
+def _measure(spec: dict, where: dict, cells: list[Cell],
+             bench_dir: Path) -> tuple[dict | None, str]:
     m = spec["measured"]
-    task, model, metric = m["task"], m["model"], m["metric"]
     scale = float(m.get("scale", 1.0))
-    vals = _values(cells, task, model, where, metric)
-    label = f"{task}/{model} " + ",".join(f"{k}={v}" for k, v in where.items())
+    if m.get("bench"):
+        vals, why = _bench_values(m, bench_dir)
+    else:
+        vals, why = _values(cells, m["task"], m["model"], where, m["metric"])
     if not vals:
-        return None, f"{label}: not measured in this run"
+        return None, why
     if m.get("den_model"):
-        dvals = _values(cells, task, m["den_model"], where, metric)
+        dvals, why = _values(cells, m["task"], m["den_model"], where, m["metric"])
         if not dvals:
-            return None, f"{task}/{m['den_model']}: not measured in this run"
+            return None, why
         rc = summary.ratio_ci(dvals, vals)
         if rc is None:
-            return None, f"{label}: ratio undefined"
+            return None, "ratio undefined"
         return {"value": rc[0] * scale, "lo": rc[1] * scale, "hi": rc[2] * scale,
-                "n": len(vals)}, ""
+                "confidence": rc[3], "n": len(vals)}, ""
     s = summary.summarize(vals)
     return {"value": s.median * scale,
             "lo": s.ci_lo * scale if s.ci_lo is not None else None,
             "hi": s.ci_hi * scale if s.ci_hi is not None else None,
-            "n": s.n, "cov": s.cov}, ""
+            "confidence": s.ci_confidence, "n": s.n, "cov": s.cov}, ""
 
 
 def _reference(spec: dict, point: dict, cells: list[Cell]) -> tuple[float | None, str]:
     if "peer" in spec:
         peer = spec["peer"]
-        vals = _values(cells, peer["task"], peer.get("model", "threads"),
-                       peer.get("where", {}), peer["metric"])
+        vals, _ = _values(cells, peer["task"], peer.get("model", "threads"),
+                          peer.get("where", {}), peer["metric"])
         if not vals:
             return None, (f"peer {peer['task']} not run: {peer.get('how', 'add it to the config')}")
         return summary.summarize(vals).median * float(peer.get("scale", 1.0)), ""
@@ -87,7 +119,7 @@ def _reference(spec: dict, point: dict, cells: list[Cell]) -> tuple[float | None
                                                        else "no published figure recorded")
 
 
-def evaluate(specs: list[dict], cells: list[Cell]) -> list[dict]:
+def evaluate(specs: list[dict], cells: list[Cell], bench_dir: Path = BENCH_DIR) -> list[dict]:
     out = []
     for spec in specs:
         points = spec.get("point") or [{}]
@@ -96,7 +128,7 @@ def evaluate(specs: list[dict], cells: list[Cell]) -> list[dict]:
             where = dict(spec["measured"].get("where", {}))
             where.update(pt.get("where", {}))
             ref, ref_why = _reference(spec, pt, cells)
-            meas, meas_why = _measure(spec, where, cells)
+            meas, meas_why = _measure(spec, where, cells, bench_dir)
             ratio = None
             if ref and meas:
                 ratio = meas["value"] / ref

@@ -1,44 +1,62 @@
 """Turn measurements into verdicts: the rules behind configs/claims.toml.
 
-A claim is data (configs/claims.toml): the article's words and one or more
-parts, each naming a rule and its thresholds. This module only evaluates:
-no verdict is ever typed in. A part's result is one of
+A claim is data (configs/claims.toml): the article's words and parts, each
+naming a rule, its thresholds and its role. No verdict is ever typed in.
+docs/verdicts.md states every claim's rule, its controls, and on which
+machine it would come out the other way.
 
-    supported | refuted | nuanced (with the condition) | not testable (reason)
+Roles of a part:
+  test     can come out supported, refuted or inconclusive; only tests vote
+  control  checks that the setup is what it claims (one CPU gives no
+           speedup; a mutex loses nothing): "setup as intended" yes / no /
+           n/a, shown apart, never counted as support
+  nuance   a named condition (a coroutine that yields inside its window),
+           reported in the claim's section, never pooled into the test
 
-and the claim's verdict combines its parts (combine()). Rules:
+Decisions are symmetric: a test is supported only when its interval clears
+the support threshold, refuted only when it clears the refute threshold,
+otherwise inconclusive with the reason (fewer than MIN_N runs, the interval
+straddles the threshold). Rules:
 
-  model_ratio  median(metric | num model) / median(metric | den model) for
-               cells with the same swept parameters; thresholds on the ratio
-               and its 95% bootstrap interval; split_by names parameters
-               whose values may give different verdicts (then: nuanced).
-  speedup      units_per_s at N workers / at 1 worker; "scales" expects
-               about min(N, CPUs) (efficiency), "flat" expects about 1.
-  trend        a metric against a parameter (hog_yield_us); "increasing"
-               or "flat", judged on the medians' fold change and order.
-  checks       plain comparisons (lost_updates > 0 ...), each a "support"
-               or a "caveat" (true caveat: nuanced).
-  untestable   the reason why nothing here can measure it.
+  model_ratio  median(num) / median(den) for cells run with the same
+               parameters AND the same CPU set (pairs whose CPU sets differ
+               are refused); interval from stats.ratio_ci
+  speedup      units_per_s at N workers / at 1 worker on the same CPUs
+  trend        slope of log(metric) on log(param) over every repetition of
+               the sweep, bootstrap interval
+  level        a cell's median against a threshold, order-statistic interval
+  checks       plain comparisons over every run (controls only)
+  untestable   the reason why nothing here can measure it
 
-USDT-traced cells never enter a timing rule (rundir.py explains why).
+Cells that never feed a verdict: traced cells (a probe was requested: perf
+stat, the eBPF tracer, USDT all disturb time and memory) and client-bound
+echo cells (client_cpu_utilization above Context.client_bound). Traced
+cells feed instrument_costs() instead: the bare/traced ratios.
 """
 
 from __future__ import annotations
 
+import math
 import operator
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import summary
-from harness.rundir import Cell
+from harness import stats, summary
+from harness.rundir import Cell, metric_value
 
 SUPPORTED = "supported"
 REFUTED = "refuted"
+INCONCLUSIVE = "inconclusive"
 NUANCED = "nuanced"
-UNTESTABLE = "not testable here"
-VERDICTS = (SUPPORTED, REFUTED, NUANCED, UNTESTABLE)
+UNTESTABLE = "not tested here"
+VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, NUANCED, UNTESTABLE)
+# A control's answer to "is the setup as intended?"
+SETUP = {SUPPORTED: "yes", REFUTED: "no"}
 
+MIN_N = 5
 DEFAULT_NOISY_COV = 0.10
+CLIENT_BOUND = 0.8
 
 
 @dataclass
@@ -47,6 +65,9 @@ class Result:
     why: str
     rows: list[dict] = field(default_factory=list)
     what: str = ""
+    role: str = "test"
+    figure: str = ""
+    cpus: str = ""
 
 
 @dataclass
@@ -54,6 +75,146 @@ class Context:
     cells: list[Cell]
     env: dict | None = None
     noisy_cov: float = DEFAULT_NOISY_COV
+    client_bound: float = CLIENT_BOUND
+
+
+# ---- what a cell is -----------------------------------------------------------
+
+def probes_of(c: Cell) -> list[str]:
+    """The probes requested for a cell's runs, attached or not: a cell that
+    asked for a probe is a traced cell whether or not it attached (the
+    config decides, so two runs of one config mark the same cells)."""
+    names: set[str] = set()
+    for ln in c.lines:
+        names.update(k for k in (ln.get("probes_skipped") or {}) if k != "events")
+        probes = ln.get("probes") or {}
+        if probes.get("perf"):
+            names.add("perf")
+        st = probes.get("schedtrace")
+        if isinstance(st, dict):
+            pmap = st.get("probes")
+            if isinstance(pmap, dict):
+                names.update(k for k, v in pmap.items()
+                             if isinstance(v, dict) and v.get("requested"))
+            else:
+                names.add("sched")
+        names.discard("schedtrace")
+    if c.traced_usdt:
+        names.add("usdt")
+    return sorted(names)
+
+
+def client_utilization(c: Cell) -> float | None:
+    vals = c.values("client_cpu_utilization")
+    return stats.median(vals) if vals else None
+
+
+def is_client_bound(c: Cell, ctx: Context) -> bool:
+    u = client_utilization(c)
+    return u is not None and u > ctx.client_bound
+
+
+def _cpu_list(spec: Any) -> tuple[int, ...] | None:
+    """"0", "0-1", "0,2-3" -> (0, 1, ...); None when unparseable or empty."""
+    if spec is None or str(spec).strip() == "":
+        return None
+    out: list[int] = []
+    try:
+        for part in str(spec).split(","):
+            a, _, b = part.strip().partition("-")
+            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    except ValueError:
+        return None
+    return tuple(sorted(set(out))) or None
+
+
+def env_cpus(env: dict | None) -> tuple[int, ...] | None:
+    """The CPUs the run inherited, from env.json's affinity (a list string
+    such as "0-1", a list of ints, or a count)."""
+    if not env:
+        return None
+    for path in (("affinity",), ("cpu", "affinity"), ("cpus", "affinity"),
+                 ("cpu", "count"), ("cpu", "count_online"), ("cpu_count",), ("nproc",)):
+        node: Any = env
+        for k in path:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, bool) or node is None:
+            continue
+        if isinstance(node, int) and node > 0:
+            return tuple(range(node))
+        if isinstance(node, list) and node and all(isinstance(x, int) for x in node):
+            return tuple(sorted(node))
+        if isinstance(node, str) and _cpu_list(node):
+            return _cpu_list(node)
+    return None
+
+
+def env_cpu_count(env: dict | None) -> int | None:
+    cpus = env_cpus(env)
+    return len(cpus) if cpus else None
+
+
+def cell_cpus(c: Cell, ctx: Context) -> tuple[int, ...] | None:
+    """The CPU set a cell ran on: its cpus parameter, else what the run had."""
+    return _cpu_list(c.params.get("cpus")) or env_cpus(ctx.env)
+
+
+def cpus_label(cpus: tuple[int, ...] | None) -> str:
+    if not cpus:
+        return "unknown"
+    spans, start = [], cpus[0]
+    for a, b in zip(cpus, cpus[1:] + (None,)):
+        if b != a + 1:
+            spans.append(str(start) if start == a else f"{start}-{a}")
+            start = b
+    return ",".join(spans)
+
+
+# ---- values ------------------------------------------------------------------
+
+_TOKEN = re.compile(r"\s*([*/+])\s*")
+
+
+def line_value(line: dict, expr: str) -> float | None:
+    """A number from a line: rundir.metric_value's names ("handoff_ns",
+    "latency_ns.p99", "usage.x", "probes.x"), "params.x" (as run), number
+    literals, joined by + - free arithmetic: * and / bind tighter than +.
+    Example: "usage.involuntary_switches*1e9/params.hogs/window_ns"."""
+    total = 0.0
+    for term in expr.split("+"):
+        parts = _TOKEN.split(term.strip())
+        val = _operand(line, parts[0])
+        for op, name in zip(parts[1::2], parts[2::2]):
+            rhs = _operand(line, name)
+            if val is None or rhs is None or (op == "/" and rhs == 0):
+                return None
+            val = val * rhs if op == "*" else val / rhs
+        if val is None:
+            return None
+        total += val
+    return total if math.isfinite(total) else None
+
+
+def _operand(line: dict, name: str) -> float | None:
+    try:
+        return float(name)
+    except ValueError:
+        pass
+    if name.startswith("params."):
+        v = ((line.get("record") or {}).get("params") or {}).get(name[7:])
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        return float(v)
+    return metric_value(line, name)
+
+
+def values(c: Cell, expr: str) -> list[float]:
+    out = []
+    for ln in c.ok_lines:
+        v = line_value(ln, expr)
+        if v is not None:
+            out.append(v)
+    return out
 
 
 # ---- selecting cells --------------------------------------------------------
@@ -62,30 +223,45 @@ def _same(a: Any, b: Any) -> bool:
     return str(a).lower() == str(b).lower()
 
 
-def select(ctx: Context, task: str, model: str | None = None,
-           where: dict | None = None, exclude: dict | None = None) -> list[Cell]:
+def _matches(c: Cell, where: dict | None, exclude: dict | None) -> bool:
+    if where and not all(k in c.params and _same(c.params[k], v) for k, v in where.items()):
+        return False
+    if exclude and any(k in c.params and _same(c.params[k], v) for k, v in exclude.items()):
+        return False
+    return True
+
+
+def select(ctx: Context, task: str, model: str | None = None, where: dict | None = None,
+           exclude: dict | None = None, left_out: list[str] | None = None) -> list[Cell]:
+    """The cells that may feed a verdict; traced and client-bound cells are
+    named in left_out instead."""
     out = []
     for c in ctx.cells:
-        if c.task != task or c.traced_usdt:
+        if c.task != task or (model is not None and c.model != model):
             continue
-        if model is not None and c.model != model:
+        if not _matches(c, where, exclude):
             continue
-        if where and not all(k in c.params and _same(c.params[k], v)
-                             for k, v in where.items()):
+        if probes_of(c):
+            if left_out is not None:
+                left_out.append(f"{c.id} (traced: {','.join(probes_of(c))})")
             continue
-        if exclude and any(k in c.params and _same(c.params[k], v)
-                           for k, v in exclude.items()):
+        if is_client_bound(c, ctx):
+            if left_out is not None:
+                left_out.append(f"{c.id} (client-bound: client CPU "
+                                f"{client_utilization(c):.0%})")
             continue
         out.append(c)
     return out
 
 
 def missing_reason(ctx: Context, task: str, model: str | None,
-                   where: dict | None = None) -> str:
+                   where: dict | None = None, left_out: list[str] | None = None) -> str:
     """Why there is nothing to judge: the cells' own skip reasons if any."""
     label = f"{task}/{model}" if model else task
     if where:
         label += " with " + ",".join(f"{k}={v}" for k, v in where.items())
+    if left_out:
+        return f"{label}: only cells that cannot be judged: {'; '.join(left_out[:3])}"
     tried = [c for c in ctx.cells if c.task == task
              and (model is None or c.model == model)]
     reasons = []
@@ -99,12 +275,13 @@ def missing_reason(ctx: Context, task: str, model: str | None,
 
 
 def cell_row(c: Cell, metric: str, ctx: Context, label: str | None = None) -> dict:
-    s = summary.summarize(c.values(metric))
-    st = c.statuses
+    vals = values(c, metric)
+    s = summary.summarize(vals)
     return {
         "label": label or c.id, "cell": c.id, "metric": metric,
-        "median": s.median, "lo": s.ci_lo, "hi": s.ci_hi, "cov": s.cov,
-        "n": s.n, "repetitions": sum(st.values()), "statuses": st,
+        "median": s.median, "lo": s.ci_lo, "hi": s.ci_hi, "confidence": s.ci_confidence,
+        "cov": s.cov, "n": s.n, "repetitions": sum(c.statuses.values()),
+        "statuses": c.statuses, "cpus": cpus_label(cell_cpus(c, ctx)),
         "noisy": s.cov is not None and s.cov > ctx.noisy_cov,
     }
 
@@ -117,37 +294,80 @@ def _fmt(x: float | None) -> str:
     return f"{x:.3g}"
 
 
+def _fig(value: float, lo: float | None, hi: float | None, conf: float | None) -> str:
+    if lo is None or hi is None:
+        return _fmt(value)
+    c = f" ({conf:.0%})" if conf is not None else ""
+    return f"{_fmt(value)} [{_fmt(lo)}, {_fmt(hi)}]{c}"
+
+
 def _params_label(params: dict, keys=None) -> str:
     items = [(k, v) for k, v in params.items() if keys is None or k in keys]
     return ",".join(f"{k}={v}" for k, v in items) or "default"
 
 
-# ---- combining -------------------------------------------------------------
+# ---- deciding ----------------------------------------------------------------
 
-def combine(results: list[Result], split_label: str = "") -> Result:
-    """Parts -> one verdict. All agree: that verdict. A mix: nuanced, with
-    the condition naming what holds where. Untestable parts do not vote, but
-    the reason is kept."""
+def thresholds(part: dict) -> tuple[float, float, bool]:
+    """(support, refute, above): the claim is that the figure is above
+    (supported_above/refuted_below) or below (supported_below/refuted_above)."""
+    if "supported_above" in part:
+        sup = float(part["supported_above"])
+        return sup, float(part.get("refuted_below", sup)), True
+    sup = float(part["supported_below"])
+    return sup, float(part.get("refuted_above", sup)), False
+
+
+def decide(lo: float, hi: float, sup: float, ref: float, above: bool) -> tuple[str, str]:
+    """Supported only when the interval clears the support threshold,
+    refuted only when it clears the refute threshold (a tie at the refute
+    threshold refutes: "no more than"), else inconclusive."""
+    iv = f"[{_fmt(lo)}, {_fmt(hi)}]"
+    if above:
+        if lo > sup:
+            return SUPPORTED, f"interval {iv} above {sup:g}"
+        if hi <= ref:
+            return REFUTED, f"interval {iv} not above {ref:g}"
+        return INCONCLUSIVE, f"interval {iv} straddles {sup:g}" + (
+            f"..{ref:g}" if ref != sup else "")
+    if hi < sup:
+        return SUPPORTED, f"interval {iv} below {sup:g}"
+    if lo >= ref:
+        return REFUTED, f"interval {iv} not below {ref:g}"
+    return INCONCLUSIVE, f"interval {iv} straddles {sup:g}" + (
+        f"..{ref:g}" if ref != sup else "")
+
+
+def too_few(*ns: int) -> str:
+    if min(ns) < MIN_N:
+        return f"too few runs (n={'/'.join(str(n) for n in ns)}; needs {MIN_N} on each side)"
+    return ""
+
+
+def combine(results: list[Result]) -> Result:
+    """Rows or parts -> one verdict. Supported beside refuted: nuanced,
+    naming where each holds. Decided results that agree: that verdict
+    (inconclusive ones are named). Nothing decided: inconclusive, or not
+    tested here when nothing could be evaluated."""
     rows = [r for res in results for r in res.rows]
-    testable = [r for r in results if r.verdict != UNTESTABLE]
-    untested = [r for r in results if r.verdict == UNTESTABLE]
-    note = ""
-    if untested:
-        note = " (not tested: " + "; ".join(
-            f"{r.what + ': ' if r.what else ''}{r.why}" for r in untested) + ")"
-    if not testable:
-        return Result(UNTESTABLE, "; ".join(r.why for r in untested), rows)
-    kinds = {r.verdict for r in testable}
-    if len(kinds) == 1 and kinds != {NUANCED}:
-        v = kinds.pop()
-        why = "; ".join(f"{r.what + ': ' if r.what else ''}{r.why}"
-                        for r in testable if r.why)
-        return Result(v, why + note, rows)
-    parts = []
-    for r in testable:
-        head = f"{r.what}: " if r.what else ""
-        parts.append(f"{head}{r.verdict}" + (f" ({r.why})" if r.why else ""))
-    return Result(NUANCED, "; ".join(parts) + note, rows)
+    kinds = {r.verdict for r in results}
+    decided = [r for r in results if r.verdict in (SUPPORTED, REFUTED, NUANCED)]
+    undecided = [r for r in results if r not in decided]
+
+    def say(rs: list[Result]) -> str:
+        return "; ".join(f"{r.what + ': ' if r.what else ''}{r.verdict}"
+                         + (f" ({r.why})" if r.why else "") for r in rs)
+    if not decided:
+        v = INCONCLUSIVE if INCONCLUSIVE in kinds else UNTESTABLE
+        return Result(v, say(results), rows)
+    dk = {r.verdict for r in decided}
+    v = dk.pop() if len(dk) == 1 else NUANCED
+    why = say(decided) if v == NUANCED or len(decided) > 1 else decided[0].why
+    if v != NUANCED and len(decided) == 1 and decided[0].what and len(results) > 1:
+        why = f"{decided[0].what}: {why}"
+    if undecided:
+        why += "; not decided: " + say(undecided)
+    return Result(v, why, rows)
 
 
 # ---- rules -----------------------------------------------------------------
@@ -156,203 +376,163 @@ def rule_untestable(part: dict, ctx: Context) -> Result:
     return Result(UNTESTABLE, part.get("reason", "no experiment measures this"))
 
 
-def _ratio_verdict(r: float, lo: float, hi: float, sup: float, ref: float,
-                   fewer_is_claim: bool) -> tuple[str, str]:
-    """Judge r = num/den against thresholds. fewer_is_claim: the claim is
-    that num is smaller (r < sup supports, r >= ref refutes); otherwise the
-    claim is that num is larger (r > sup supports, r <= ref refutes)."""
-    if fewer_is_claim:
-        if r < sup and hi < ref:
-            return SUPPORTED, ""
-        if r >= ref:
-            return REFUTED, ""
-        if hi >= ref:
-            return NUANCED, "difference not significant: interval reaches 1"
-        return NUANCED, f"smaller difference than claimed (threshold {sup:g})"
-    if r > sup and lo > ref:
-        return SUPPORTED, ""
-    if r <= ref:
-        return REFUTED, ""
-    if lo <= ref:
-        return NUANCED, "difference not significant: interval reaches 1"
-    return NUANCED, f"smaller difference than claimed (threshold {sup:g})"
-
-
 def rule_model_ratio(part: dict, ctx: Context) -> Result:
     task, metric = part["task"], part["metric"]
     num, den = part["num"], part["den"]
     where, exclude = part.get("where"), part.get("exclude")
-    ignore = set(part.get("ignore", []))
-    if "supported_below" in part:
-        sup, ref, fewer = part["supported_below"], part.get("refuted_above", 1.0), True
-    else:
-        sup, ref, fewer = part["supported_above"], part.get("refuted_below", 1.0), False
-    ncells = [c for c in select(ctx, task, num, where, exclude) if c.values(metric)]
-    dcells = [c for c in select(ctx, task, den, where, exclude) if c.values(metric)]
+    ignore = set(part.get("ignore", [])) | {"cpus"}
+    sup, ref, above = thresholds(part)
+    left: list[str] = []
+    ncells = [c for c in select(ctx, task, num, where, exclude, left) if values(c, metric)]
+    dcells = [c for c in select(ctx, task, den, where, exclude, left) if values(c, metric)]
     if not ncells:
-        return Result(UNTESTABLE, missing_reason(ctx, task, num, where))
+        return Result(UNTESTABLE, missing_reason(ctx, task, num, where, left))
     if not dcells:
-        return Result(UNTESTABLE, missing_reason(ctx, task, den, where))
+        return Result(UNTESTABLE, missing_reason(ctx, task, den, where, left))
 
     def key(c: Cell) -> tuple:
         return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k not in ignore))
 
-    dby = {key(c): c for c in dcells}
+    dby: dict[tuple, list[Cell]] = {}
+    for c in dcells:
+        dby.setdefault(key(c), []).append(c)
     split = part.get("split_by", [])
-    groups: dict[str, list[tuple[str, str]]] = {}
-    rows = []
+    # Rows are labelled by the parameters that differ between them.
+    shown = [k for k in dict.fromkeys(k for c in ncells for k in c.id_params)
+             if k not in ignore and len({str(c.id_params.get(k)) for c in ncells}) > 1]
+    groups: dict[str, list[Result]] = {}
+    rows, refused = [], []
     for nc in ncells:
-        dc = dby.get(key(nc))
-        if dc is None:
-            continue
-        rc = summary.ratio_ci(dc.values(metric), nc.values(metric))
-        plabel = _params_label(nc.id_params, None)
-        if rc is None:
-            continue
-        r, lo, hi = rc
-        v, why = _ratio_verdict(r, lo, hi, sup, ref, fewer)
-        nrow, drow = cell_row(nc, metric, ctx), cell_row(dc, metric, ctx)
-        noisy = nrow["noisy"] or drow["noisy"]
-        rows.append({"label": f"{num}/{den} {plabel}", "kind": "ratio",
-                     "metric": metric, "ratio": r, "lo": lo, "hi": hi,
-                     "verdict": v, "noisy": noisy, "cells": [nrow, drow]})
-        gkey = _params_label(nc.id_params, split) if split else ""
-        groups.setdefault(gkey, []).append((v, why, plabel))
+        ncpu = cell_cpus(nc, ctx)
+        for dc in dby.get(key(nc), []):
+            dcpu = cell_cpus(dc, ctx)
+            plabel = _params_label(nc.id_params, shown or split)
+            if ncpu != dcpu or ncpu is None:
+                refused.append(f"{plabel}: {num} on CPUs {cpus_label(ncpu)}, "
+                               f"{den} on {cpus_label(dcpu)}")
+                continue
+            rc = summary.ratio_ci(values(dc, metric), values(nc, metric))
+            if rc is None:
+                continue
+            r, lo, hi, conf = rc
+            nrow, drow = cell_row(nc, metric, ctx), cell_row(dc, metric, ctx)
+            few = too_few(nrow["n"], drow["n"])
+            v, why = (INCONCLUSIVE, few) if few else decide(lo, hi, sup, ref, above)
+            rows.append({"label": f"{num}/{den} {plabel}", "kind": "ratio",
+                         "metric": metric, "ratio": r, "lo": lo, "hi": hi,
+                         "confidence": conf, "cpus": cpus_label(ncpu), "verdict": v,
+                         "noisy": nrow["noisy"] or drow["noisy"], "cells": [nrow, drow]})
+            gkey = _params_label(nc.id_params, split) if split else ""
+            groups.setdefault(gkey, []).append(Result(v, why, what=plabel))
     if not rows:
-        return Result(UNTESTABLE, f"no {task} cells of {num} and {den} with the "
-                      "same parameters and successful runs", rows)
+        why = (f"no {task} cells of {num} and {den} with the same parameters "
+               "and successful runs")
+        if refused:
+            why = "CPU sets differ, not compared: " + "; ".join(refused)
+        return Result(UNTESTABLE, why, rows)
     subs = []
-    for g, vs in sorted(groups.items()):
-        kinds = {v for v, _, _ in vs}
-        if len(kinds) == 1:
-            v = kinds.pop()
-            why = next((w for _, w, _ in vs if w), "")
-        else:
-            v, why = NUANCED, "; ".join(f"{lab}: {vv}" for vv, _, lab in vs)
-        subs.append(Result(v, why, what=g))
-    rlist = [f"{x['label']}: {_fmt(x['ratio'])} [{_fmt(x['lo'])}, {_fmt(x['hi'])}]"
-             for x in rows]
-    res = combine(subs)
+    for g, rs in sorted(groups.items()):
+        res = combine(rs) if len(rs) > 1 else rs[0]
+        res.what = g
+        subs.append(res)
+    res = combine(subs) if len(subs) > 1 else subs[0]
     res.rows = rows
-    res.why = (res.why + "; " if res.why else "") + f"{metric} ratio " + "; ".join(rlist)
+    notes = []
+    if refused:
+        notes.append("refused (CPU sets differ): " + "; ".join(refused))
+    if left:
+        notes.append("left out: " + "; ".join(left))
+    res.why = "; ".join([res.why] + notes) if notes else res.why
+    head = _headline(rows)
+    res.figure = (f"{num}/{den} {metric} "
+                  f"{_fig(head['ratio'], head['lo'], head['hi'], head['confidence'])}")
+    if len(rows) > 1:
+        res.figure += f" ({head['label'].split(' ', 1)[1]}; {len(rows)} pairs)"
+    res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     return res
 
 
-def _cpu_list_count(spec: Any) -> int | None:
-    """Count CPUs in a list like "0", "0-1", "0,2-3"."""
-    if spec is None:
-        return None
-    n = 0
-    try:
-        for part in str(spec).split(","):
-            a, _, b = part.partition("-")
-            n += (int(b) - int(a) + 1) if b else (int(a) >= 0)
-    except ValueError:
-        return None
-    return n or None
-
-
-def env_cpu_count(env: dict | None) -> int | None:
-    """The CPUs the run could use, from env.json, whatever its exact layout
-    (sysinfo.py owns it): affinity first, then online CPUs."""
-    if not env:
-        return None
-    cands = []
-    for path in (("affinity",), ("cpu", "affinity"), ("cpus", "affinity"),
-                 ("cpu", "count"), ("cpu", "count_online"), ("cpu", "online"), ("cpus", "count"),
-                 ("cpu_count",), ("cpus",), ("nproc",)):
-        node: Any = env
-        for k in path:
-            node = node.get(k) if isinstance(node, dict) else None
-        if isinstance(node, bool) or node is None:
-            continue
-        if isinstance(node, int):
-            cands.append(node)
-        elif isinstance(node, list) and node and all(isinstance(x, int) for x in node):
-            cands.append(len(node))
-        elif isinstance(node, str):
-            n = _cpu_list_count(node)
-            if n:
-                cands.append(n)
-        if cands:
-            return cands[0]
-    return None
+def _headline(rows: list[dict]) -> dict:
+    """The row a one-line summary shows: the first decided one, else the first."""
+    return next((r for r in rows if r.get("verdict") in (SUPPORTED, REFUTED)), rows[0])
 
 
 def rule_speedup(part: dict, ctx: Context) -> Result:
     task = part.get("task", "compute")
     metric = part.get("metric", "units_per_s")
     param = part.get("param", "workers")
-    model = part["model"]
-    expect = part["expect"]
-    cells = select(ctx, task, model, part.get("where"), part.get("exclude"))
+    model, expect = part["model"], part["expect"]
+    left: list[str] = []
+    cells = [c for c in select(ctx, task, model, part.get("where"), part.get("exclude"), left)
+             if c.params.get(param) is not None and values(c, metric)]
     if not cells:
-        return Result(UNTESTABLE, missing_reason(ctx, task, model, part.get("where")))
-    base = [c for c in cells if _same(c.params.get(param), 1) and c.values(metric)]
-    if not base:
-        return Result(UNTESTABLE, f"{task}/{model}: no successful {param}=1 run "
-                      "to compute a speedup from")
-    bvals = base[0].values(metric)
-    rows = []
-    best = None
-    for c in sorted(cells, key=lambda c: float(c.params.get(param, 0) or 0)):
-        w = c.params.get(param)
-        if w is None or not c.values(metric):
+        return Result(UNTESTABLE, missing_reason(ctx, task, model, part.get("where"), left))
+    by_cpus: dict[tuple, list[Cell]] = {}
+    for c in cells:
+        by_cpus.setdefault(cell_cpus(c, ctx) or (), []).append(c)
+    subs, rows = [], []
+    for cpus, group in sorted(by_cpus.items()):
+        base = [c for c in group if _same(c.params.get(param), 1)]
+        if not base:
             continue
-        rc = summary.ratio_ci(bvals, c.values(metric))
-        if rc is None:
-            continue
-        cpus = _cpu_list_count(c.params.get("cpus")) or env_cpu_count(ctx.env)
-        row = cell_row(c, metric, ctx, label=f"{model} {param}={w}")
-        row.update({"kind": "speedup", "workers": w, "cpus": cpus,
-                    "ratio": rc[0], "lo": rc[1], "hi": rc[2]})
-        rows.append(row)
-        if best is None or float(w) > float(best["workers"]):
-            best = row
-    if best is None or float(best["workers"]) <= 1:
-        return Result(UNTESTABLE, f"{task}/{model}: only {param}=1 measured; "
-                      "a speedup needs more workers", rows)
-    w, s, cpus = float(best["workers"]), best["ratio"], best["cpus"]
-    desc = (f"speedup {_fmt(s)} [{_fmt(best['lo'])}, {_fmt(best['hi'])}] "
-            f"at {param}={best['workers']}")
-    if expect == "scales":
-        if cpus is None:
-            return Result(UNTESTABLE, "CPU count unknown (env.json has no affinity)", rows)
-        usable = min(w, cpus)
-        if usable < 2:
-            return Result(UNTESTABLE, f"only {cpus} CPU available to the run: "
-                          "parallel speedup cannot show", rows)
-        eff = part.get("efficiency", 0.7)
-        if s >= eff * usable:
-            return Result(SUPPORTED, f"{desc} on {cpus} CPUs", rows)
-        if s < part.get("flat_max", 1.2):
-            return Result(REFUTED, f"{desc} on {cpus} CPUs: no parallelism", rows)
-        return Result(NUANCED, f"{desc} on {cpus} CPUs: partial parallelism "
-                      f"(below {eff:g} x {usable:g})", rows)
-    if expect == "flat":
-        flat = part.get("flat_max", 1.2)
-        if s <= flat:
-            return Result(SUPPORTED, f"{desc}: no parallel speedup", rows)
-        if cpus is not None and cpus < 2:
-            return Result(REFUTED, f"{desc} although confined to {cpus} CPU", rows)
-        return Result(REFUTED, f"{desc}: runs in parallel", rows)
-    raise ValueError(f"speedup rule: unknown expect {expect!r}")
-
-
-def _rank_corr(xs: list[float], ys: list[float]) -> float | None:
-    if len(xs) < 3:
-        return None
-    from scipy.stats import spearmanr
-    rho = spearmanr(xs, ys).statistic
-    return None if rho != rho else float(rho)
+        bvals = values(base[0], metric)
+        for c in sorted(group, key=lambda c: float(c.params[param])):
+            w = float(c.params[param])
+            if w <= 1:
+                continue
+            rc = summary.ratio_ci(bvals, values(c, metric))
+            if rc is None:
+                continue
+            s, lo, hi, conf = rc
+            usable = min(w, len(cpus)) if cpus else None
+            if expect == "scales":
+                if usable is None:
+                    v, why = UNTESTABLE, "CPU set unknown (env.json has no affinity)"
+                else:
+                    target = part.get("efficiency", 0.7) * usable
+                    v, why = decide(lo, hi, target, target, True)
+                    if usable < 2:
+                        v, why = UNTESTABLE, f"only {len(cpus)} CPU: no speedup can show"
+            elif expect == "flat":
+                flat = part.get("flat_max", 1.2)
+                v, why = decide(lo, hi, flat, flat, False)
+            else:
+                raise ValueError(f"speedup rule: unknown expect {expect!r}")
+            few = too_few(len(bvals), len(values(c, metric)))
+            if few and v in (SUPPORTED, REFUTED):
+                v, why = INCONCLUSIVE, few
+            row = cell_row(c, metric, ctx, label=f"{model} {param}={c.params[param]}")
+            row.update({"kind": "speedup", "workers": c.params[param],
+                        "ratio": s, "lo": lo, "hi": hi, "confidence": conf,
+                        "cpus": cpus_label(cpus), "verdict": v})
+            rows.append(row)
+            subs.append(Result(v, why, what=f"{param}={c.params[param]} on CPUs "
+                               f"{cpus_label(cpus)}"))
+    if not rows:
+        return Result(UNTESTABLE, f"{task}/{model}: no {param}=1 and {param}>1 pair "
+                      "on the same CPUs", rows)
+    # The most workers on each CPU set decides: fewer workers than CPUs
+    # cannot show the claim's full speedup.
+    last: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        last[row["cpus"]] = i
+    picked = [subs[i] for i in last.values()]
+    res = combine(picked) if len(picked) > 1 else picked[0]
+    res.rows = rows
+    top = rows[next(iter(last.values()))]
+    res.figure = (f"{model} speedup at {param}={top['workers']} "
+                  f"{_fig(top['ratio'], top['lo'], top['hi'], top['confidence'])}")
+    res.cpus = ", ".join(sorted(last))
+    return res
 
 
 def rule_trend(part: dict, ctx: Context) -> Result:
     task, model, metric, param = part["task"], part["model"], part["metric"], part["param"]
-    cells = [c for c in select(ctx, task, model, part.get("where"), part.get("exclude"))
-             if c.params.get(param) is not None and c.values(metric)]
-    if len(cells) < 2:
-        return Result(UNTESTABLE, missing_reason(ctx, task, model, part.get("where"))
+    left: list[str] = []
+    cells = [c for c in select(ctx, task, model, part.get("where"), part.get("exclude"), left)
+             if c.params.get(param) is not None and values(c, metric)]
+    if len({c.params[param] for c in cells}) < 2:
+        return Result(UNTESTABLE, missing_reason(ctx, task, model, part.get("where"), left)
                       if not cells else f"{task}/{model}: {metric} measured at "
                       f"fewer than 2 values of {param}")
     cells.sort(key=lambda c: float(c.params[param]))
@@ -360,46 +540,81 @@ def rule_trend(part: dict, ctx: Context) -> Result:
             for c in cells]
     for r, c in zip(rows, cells):
         r.update({"kind": "trend", "x": c.params[param]})
-    xs = [float(c.params[param]) for c in cells]
-    ys = [r["median"] for r in rows]
-    first, last = ys[0], ys[-1]
-    fold = (last / first) if first else None
-    rho = _rank_corr(xs, ys)
-    desc = (f"{metric} {_fmt(first)} at {param}={cells[0].params[param]} -> "
-            f"{_fmt(last)} at {param}={cells[-1].params[param]}"
-            + (f" (x{fold:.3g}" if fold is not None else " (")
-            + (f", rank corr {rho:.2f})" if rho is not None else ")"))
-    max_fold = part.get("fold", 2.0)
+    points = [(float(c.params[param]), v) for c in cells for v in values(c, metric)]
+    iv = stats.loglog_slope_ci(points)
+    bound = float(part.get("slope", 0.3))
+    cpus = ", ".join(sorted({r["cpus"] for r in rows}))
+    fig = f"log-log slope of {metric} on {param} {_fig(iv.value, iv.lo, iv.hi, iv.confidence)}"
+    few = too_few(*[r["n"] for r in rows])
+    if few:
+        return Result(INCONCLUSIVE, few, rows, figure=fig, cpus=cpus)
     if part["expect"] == "increasing":
-        if fold is not None and fold >= max_fold and (rho is None or rho >= 0.6):
-            return Result(SUPPORTED, desc, rows)
-        if fold is not None and fold <= 1.0 / 1.0:
-            return Result(REFUTED, desc, rows)
-        return Result(NUANCED, desc + f": grows less than x{max_fold:g}", rows)
-    if part["expect"] == "flat":
-        if fold is not None and 1 / max_fold <= fold <= max_fold:
-            return Result(SUPPORTED, desc, rows)
-        return Result(REFUTED, desc, rows)
-    raise ValueError(f"trend rule: unknown expect {part['expect']!r}")
+        v, why = decide(iv.lo, iv.hi, bound, bound, True)
+    elif part["expect"] == "flat":
+        if -bound < iv.lo and iv.hi < bound:
+            v, why = SUPPORTED, f"slope interval within +-{bound:g}"
+        elif iv.lo >= bound or iv.hi <= -bound:
+            v, why = REFUTED, f"slope interval beyond +-{bound:g}"
+        else:
+            v, why = INCONCLUSIVE, f"slope interval [{_fmt(iv.lo)}, {_fmt(iv.hi)}] " \
+                f"reaches +-{bound:g}"
+    else:
+        raise ValueError(f"trend rule: unknown expect {part['expect']!r}")
+    return Result(v, f"{fig}: {why} ({len(points)} runs at {len(rows)} values)", rows,
+                  figure=fig, cpus=cpus)
+
+
+def rule_level(part: dict, ctx: Context) -> Result:
+    """Each matching cell's median of a metric against a threshold, with
+    the median's order-statistic interval; cells differing in split_by
+    parameters may disagree (nuanced)."""
+    task, metric, model = part["task"], part["metric"], part.get("model")
+    sup, ref, above = thresholds(part)
+    left: list[str] = []
+    found = select(ctx, task, model, part.get("where"), part.get("exclude"), left)
+    cells = [c for c in found if values(c, metric)]
+    if not cells:
+        return Result(UNTESTABLE, f"{metric} not in the records of {found[0].id}" if found
+                      else missing_reason(ctx, task, model, part.get("where"), left))
+    rows, subs = [], []
+    shown = [k for k in dict.fromkeys(k for c in cells for k in c.id_params)
+             if len({str(c.id_params.get(k)) for c in cells}) > 1]
+    for c in cells:
+        label = c.model + (f" {_params_label(c.id_params, shown)}" if shown else "")
+        row = cell_row(c, metric, ctx, label=label)
+        few = too_few(row["n"])
+        v, why = (INCONCLUSIVE, few) if few else decide(row["lo"], row["hi"], sup, ref, above)
+        row.update({"kind": "level", "verdict": v})
+        rows.append(row)
+        subs.append(Result(v, why, what=f"{c.model} on CPUs {row['cpus']}"))
+    res = combine(subs) if len(subs) > 1 else subs[0]
+    res.rows = rows
+    head = _headline(rows)
+    res.figure = (f"{head['label']}: median {part.get('name', metric)} "
+                  f"{_fig(head['median'], head['lo'], head['hi'], head['confidence'])}")
+    res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
+    return res
 
 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
        "==": operator.eq, "!=": operator.ne}
-STATS = {"max": max, "min": min,
-         "median": lambda v: summary.summarize(v).median}
+STATS = {"max": max, "min": min, "median": stats.median}
 
 
 def rule_checks(part: dict, ctx: Context) -> Result:
-    rows, failed, caveats, missing = [], [], [], []
+    """Plain comparisons over every run: for controls only (a comparison
+    without an interval cannot be refuted symmetrically)."""
+    if part.get("role") != "control":
+        raise ValueError("the checks rule judges controls only (role = \"control\")")
+    rows, failed, missing = [], [], []
     for chk in part["checks"]:
-        cells = select(ctx, chk.get("task", part.get("task")), chk.get("model"),
-                       chk.get("where"), chk.get("exclude"))
-        vals = [v for c in cells for v in c.values(chk["metric"])]
+        task = chk.get("task", part.get("task"))
+        left: list[str] = []
+        cells = select(ctx, task, chk.get("model"), chk.get("where"), chk.get("exclude"), left)
+        vals = [v for c in cells for v in values(c, chk["metric"])]
         label = chk.get("says") or f"{chk.get('model')} {chk['metric']}"
         if not vals:
-            if chk.get("role", "support") == "support":
-                missing.append(missing_reason(ctx, chk.get("task", part.get("task")),
-                                              chk.get("model"), chk.get("where")))
+            missing.append(missing_reason(ctx, task, chk.get("model"), chk.get("where"), left))
             continue
         stat = chk.get("stat", "median")
         got = STATS[stat](vals)
@@ -407,36 +622,36 @@ def rule_checks(part: dict, ctx: Context) -> Result:
         rows.append({"label": label, "kind": "check", "metric": chk["metric"],
                      "stat": stat, "value": got, "op": chk["op"],
                      "threshold": chk["value"], "holds": ok, "n": len(vals),
+                     "cpus": ", ".join(sorted({cpus_label(cell_cpus(c, ctx)) for c in cells})),
                      "cells": [cell_row(c, chk["metric"], ctx) for c in cells]})
-        desc = f"{label}: {stat} {_fmt(got)} (needs {chk['op']} {chk['value']})"
-        if chk.get("role", "support") == "support" and not ok:
-            failed.append(desc)
-        elif chk.get("role") == "caveat" and ok:
-            caveats.append(desc)
-    if missing:
-        return Result(UNTESTABLE, "; ".join(missing), rows)
+        if not ok:
+            failed.append(f"{label}: {stat} {_fmt(got)} (needs {chk['op']} {chk['value']})")
+    cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     if failed:
-        return Result(REFUTED, "; ".join(failed), rows)
-    if caveats:
-        return Result(NUANCED, "; ".join(caveats), rows)
+        return Result(REFUTED, "; ".join(failed), rows, cpus=cpus)
+    if missing:
+        return Result(UNTESTABLE, "; ".join(missing), rows, cpus=cpus)
     return Result(SUPPORTED, "; ".join(f"{r['label']}: {r['stat']} {_fmt(r['value'])}"
-                                       for r in rows), rows)
+                                       for r in rows), rows, cpus=cpus)
 
 
 RULES = {
     "model_ratio": rule_model_ratio,
     "speedup": rule_speedup,
     "trend": rule_trend,
+    "level": rule_level,
     "checks": rule_checks,
     "untestable": rule_untestable,
 }
+ROLES = ("test", "control", "nuance")
 
 
 def evaluate_part(part: dict, ctx: Context) -> Result:
     rule = RULES.get(part.get("rule", ""))
-    if rule is None:
-        return Result(UNTESTABLE, f"unknown rule {part.get('rule')!r} in claims file",
-                      what=part.get("what", ""))
+    role = part.get("role", "test")
+    if rule is None or role not in ROLES:
+        bad = f"rule {part.get('rule')!r}" if rule is None else f"role {role!r}"
+        return Result(UNTESTABLE, f"unknown {bad} in claims file", what=part.get("what", ""))
     try:
         res = rule(part, ctx)
     except (KeyError, TypeError, ValueError) as e:
@@ -444,24 +659,79 @@ def evaluate_part(part: dict, ctx: Context) -> Result:
         res = Result(UNTESTABLE, f"rule {part['rule']} could not be evaluated: "
                      f"{type(e).__name__}: {e}")
     res.what = part.get("what", "")
+    res.role = role
     return res
 
 
 def evaluate_claim(claim: dict, ctx: Context) -> dict:
     parts = [evaluate_part(p, ctx) for p in claim.get("part", [])]
-    if not parts:
-        parts = [Result(UNTESTABLE, "the claim has no rule")]
-    res = combine(parts) if len(parts) > 1 else parts[0]
+    tests = [p for p in parts if p.role == "test"]
+    if tests:
+        res = combine(tests) if len(tests) > 1 else tests[0]
+        # The headline figure is the deciding part's: the first test whose
+        # verdict is the claim's, else the first with a figure.
+        head = next((p for p in tests if p.figure and p.verdict == res.verdict),
+                    next((p for p in tests if p.figure), tests[0]))
+        figure, cpus = head.figure, head.cpus
+    else:
+        res = Result(UNTESTABLE, "every part is a control: nothing here tests the claim"
+                     if parts else "the claim has no rule")
+        figure, cpus = "", ""
+    controls = [{"what": p.what, "setup": SETUP.get(p.verdict, "n/a"), "why": p.why}
+                for p in parts if p.role == "control"]
     return {
         "id": claim["id"], "says": claim.get("says", ""),
         "experiments": claim.get("experiments", []),
         "plots": claim.get("plots", []),
-        "verdict": res.verdict, "why": res.why,
-        "parts": [{"what": p.what, "verdict": p.verdict, "why": p.why, "rows": p.rows}
+        "verdict": res.verdict, "why": res.why, "figure": figure, "cpus": cpus,
+        "controls": controls,
+        "parts": [{"what": p.what, "role": p.role, "verdict": p.verdict,
+                   "setup": SETUP.get(p.verdict, "n/a") if p.role == "control" else "",
+                   "why": p.why, "figure": p.figure, "cpus": p.cpus, "rows": p.rows}
                   for p in parts],
-        "noisy": any(r.get("noisy") for p in parts for r in p.rows),
+        "noisy": any(r.get("noisy") for p in tests for r in p.rows),
     }
 
 
 def evaluate(claims: list[dict], ctx: Context) -> list[dict]:
     return [evaluate_claim(c, ctx) for c in claims]
+
+
+# ---- the instruments' own cost ------------------------------------------------
+
+def instrument_costs(specs: list[dict], ctx: Context) -> list[dict]:
+    """traced / bare for each traced cell whose bare twin ran the same
+    parameters (as run, seed aside): what the probe did to the metric."""
+    out = []
+    for spec in specs:
+        task, metric = spec["task"], spec["metric"]
+        bare = [c for c in ctx.cells if c.task == task and not probes_of(c)
+                and values(c, metric)]
+        for tc in ctx.cells:
+            probes = probes_of(tc)
+            if tc.task != task or not probes or not values(tc, metric):
+                continue
+            if spec.get("models") and tc.model not in spec["models"]:
+                continue
+            twin = next((b for b in bare if b.model == tc.model
+                         and _as_run(b) == _as_run(tc)), None)
+            row = {"what": spec.get("what", metric), "task": task, "metric": metric,
+                   "model": tc.model, "probes": probes, "traced": tc.id,
+                   "bare": twin.id if twin else None,
+                   "cpus": cpus_label(cell_cpus(tc, ctx)), "ratio": None, "lo": None,
+                   "hi": None, "confidence": None, "n": None, "note": ""}
+            if twin is None:
+                row["note"] = "no bare cell with the same parameters in this run"
+            else:
+                rc = summary.ratio_ci(values(twin, metric), values(tc, metric))
+                if rc is None:
+                    row["note"] = "ratio undefined"
+                else:
+                    row.update(ratio=rc[0], lo=rc[1], hi=rc[2], confidence=rc[3],
+                               n=f"{len(values(tc, metric))}/{len(values(twin, metric))}")
+            out.append(row)
+    return out
+
+
+def _as_run(c: Cell) -> dict:
+    return {k: str(v) for k, v in c.params.items() if k != "seed"}

@@ -31,6 +31,9 @@ class Spec:
     status: str = "ok"
     reason: str | None = None
     usdt: bool = False
+    probes: tuple = ()          # requested probes: "sched", "perf", "usdt"; () = bare
+    skipped: dict = field(default_factory=dict)   # probe -> why it did not attach
+    defaults: dict = field(default_factory=dict)  # params as run but not set by the config
     involuntary: int = 5
     reps: int | None = None
     extra: dict = field(default_factory=dict)
@@ -50,7 +53,7 @@ def line_for(spec: Spec, rep: int, rng: random.Random) -> dict:
     metrics = spec.metrics(rng) if callable(spec.metrics) else dict(spec.metrics)
     ok = spec.status == "ok"
     rec = {"schema": 1, "task": spec.task, "model": spec.model,
-           "params": dict(spec.params, seed=1, warmup=0),
+           "params": {"cpus": "", "seed": 1, "warmup": 0, **spec.defaults, **spec.params},
            "status": spec.status, "reason": spec.reason,
            "metrics": metrics if ok else {},
            "usage": {"wall_ns": 1_000_000_000, "user_ns": 900_000_000, "sys_ns": 50_000_000,
@@ -60,17 +63,23 @@ def line_for(spec: Spec, rep: int, rng: random.Random) -> dict:
              "totals": {"switches": 100, "voluntary_switches": 90,
                         "involuntary_switches": spec.involuntary, "migrations": 1,
                         "wakeups": 90}}
-    sched["probes"] = {"sched": {"requested": True, "attached": True, "reason": None},
+    traced = "sched" in spec.probes or spec.usdt
+    sched["probes"] = {"sched": {"requested": traced, "attached": traced, "reason": None},
                        "uring": {"requested": False, "attached": False, "reason": None},
                        "usdt": {"requested": spec.usdt, "attached": spec.usdt, "reason": None}}
     if spec.usdt:
         sched["usdt"] = {"coro_switches": 1000}
+    probes = {}
+    if traced and "sched" not in spec.skipped:
+        probes["schedtrace"] = sched
+    if "perf" in spec.probes and "perf" not in spec.skipped:
+        probes["perf"] = {"context-switches": 100}
     exit_status = {"ok": 0, "failed": 1, "skipped": 77}.get(spec.status, 1)
     line = {"schema": 1, "cell": cell_id(spec.task, spec.model, spec.params),
             "repetition": rep, "started_at": "2026-11-27T05:00:00Z",
             "command": ["build/workload", spec.task, "--model", spec.model],
             "exit_status": exit_status, "status": spec.status, "record": rec,
-            "probes": {"schedtrace": sched, "perf": {"context-switches": 100}},
+            "probes": probes, "probes_skipped": dict(spec.skipped) or None,
             "stderr_tail": "" if ok else (spec.reason or "")}
     line.update(spec.extra)
     return line
@@ -98,68 +107,77 @@ def make_run(path: Path, specs: list[Spec], reps: int = 5, seed: int = 1,
 
 
 def full_matrix(scale: float = 1.0) -> list[Spec]:
-    """Every task x model with numbers that support every testable claim
-    (C8 nuanced through its caveat). scale multiplies the time metrics."""
+    """Every task x model on equal CPUs (cpus=0-1, one CPU where a claim
+    needs it), bare, with numbers that support every test and pass every
+    control. Metric names follow the workload's records. scale multiplies
+    the time metrics."""
     S: list[Spec] = []
-    for placement, thr in (("same", 2100), ("split", 22000)):
-        S.append(Spec("pingpong", "threads", {"placement": placement, "channel": "event"},
-                      lambda r, t=thr: {"handoff_ns": jitter(r, t * scale), "handoffs": 200000}))
-        S.append(Spec("pingpong", "coro", {"placement": placement, "channel": "event"},
-                      lambda r: {"handoff_ns": jitter(r, 12 * scale), "handoffs": 200000}))
-    S.append(Spec("pingpong", "uring", {"placement": "same", "channel": "event"},
-                  lambda r: {"handoff_ns": jitter(r, 300 * scale), "handoffs": 200000}))
-    for model, user, kern, create in (("threads", 8700, 24000, 15000), ("coro", 4300, 0, 900),
-                                      ("uring", 4300, 0, 950)):
+    two = {"cpus": "0-1"}
+    for channel, thr, co in (("event", 2100, 12), ("pipe", 5400, 2000)):
+        for placement in ("same", "split"):
+            t = thr * (10 if placement == "split" else 1)
+            S.append(Spec("pingpong", "threads", {"channel": channel, "placement": placement,
+                                                  "iterations": 20000, **two},
+                          lambda r, t=t: {"handoff_ns": jitter(r, t * scale), "handoffs": 40000}))
+        S.append(Spec("pingpong", "coro", {"channel": channel, "placement": "same",
+                                           "iterations": 200000, **two},
+                      lambda r, c=co: {"handoff_ns": jitter(r, c * scale), "handoffs": 400000}))
+    for model, user, kern, create in (("threads", 8700, 22000, 15000), ("coro", 4100, 34, 900),
+                                      ("uring", 4100, 34, 950)):
         S.append(Spec("spawn", model, {"tasks": 10000},
                       lambda r, u=user, k=kern, c=create: {
                           "tasks": 10000, "create_ns": jitter(r, c * scale),
-                          "user_bytes_per_task": jitter(r, u), "kernel_bytes_per_task": k}))
-    for model, per in (("threads", 1.0), ("coro", 0.0), ("uring", 0.0)):
-        for w in (1, 2, 4):
-            speed = 1 + per * (min(w, 2) - 1) * 0.95
-            S.append(Spec("compute", model, {"workers": w},
-                          lambda r, s=speed: {"work_units": 4000,
-                                              "units_per_s": jitter(r, 1000 * s / scale)}))
+                          "user_bytes_per_task": jitter(r, u),
+                          "kernel_bytes_per_task": jitter(r, k)}))
+    for model, per in (("threads", 1.0), ("coro", 0.0)):
         for w in (1, 2):
-            S.append(Spec("compute", model, {"workers": w, "cpus": "0"},
-                          lambda r: {"work_units": 4000, "units_per_s": jitter(r, 1000 / scale)}))
-    for model in ("threads", "coro", "uring"):
+            for cpus in ("0-1", "0"):
+                speed = 1 + per * (w - 1) * 0.95 * (cpus == "0-1")
+                S.append(Spec("compute", model, {"workers": w, "cpus": cpus},
+                              lambda r, s=speed: {"work_units": 4000,
+                                                  "units_per_s": jitter(r, 1000 * s / scale)}))
+    for model in ("threads", "coro"):
         for y in (0, 100, 1000, 10000):
             if model == "threads":
-                p99 = 60_000
+                p99 = 20_000
+                extra = {}
             else:
-                p99 = (1_000_000_000 if y == 0 else y * 1000)
-            S.append(Spec("preempt", model, {"hog_yield_us": y},
-                          lambda r, p=p99: {"lateness_ns": dist(jitter(r, p * scale) / 4),
-                                            "missed_ticks": 0},
+                p99 = (500_000_000 if y == 0 else y * 1000)
+                extra = {"coro_yields": 0 if y == 0 else 500_000 // y,
+                         "coro_switches": 3000}
+            S.append(Spec("preempt", model, {"hog_yield_us": y, "hog_ms": 500, "hogs": 2, **two},
+                          lambda r, p=p99, e=extra, y=y: {
+                              "lateness_ns": dist(jitter(r, p * scale) / 4),
+                              "missed_ticks": 0, "window_ns": 500_000_000,
+                              "hog_yields": 0 if y == 0 else 500_000 // y, **e},
                           involuntary=50 if model == "threads" else 0))
-    for model in ("threads", "coro"):
-        for sync in ("none", "mutex", "atomic"):
-            for yw in (False, True):
-                if model == "threads":
-                    lost = 12000 if sync == "none" else 0
-                else:
-                    lost = 750000 if (sync == "none" and yw) else 0
-                S.append(Spec("counter", model, {"sync": sync, "yield_in_window": yw},
-                              lambda r, lost=lost: {"expected": 2000000,
-                                                    "final": 2000000 - lost,
-                                                    "lost_updates": lost,
-                                                    "increment_ns": jitter(r, 5)}))
-    for model, rps in (("threads", 50000), ("coro", 100000), ("uring", 120000)):
-        for conns in (50, 300, 1000):
-            S.append(Spec("echo", model, {"connections": conns},
-                          lambda r, x=rps, c=conns: {
-                              "requests_per_s": jitter(r, x / scale * (1 - c / 4000)),
-                              "latency_ns": dist(jitter(r, 20000 * scale * c / 50)),
-                              "server_cpu_ns_per_request": jitter(r, 1e9 / x * scale),
-                              "connections": c}))
+    counter = [("threads", sync, yw, cpus) for sync in ("none", "mutex")
+               for yw in (False, True) for cpus in ("0-1", "0")]
+    counter += [("coro", "none", yw, "0-1") for yw in (False, True)]
+    for model, sync, yw, cpus in counter:
+        if model == "threads":
+            lost = 12000 if sync == "none" else 0
+        else:
+            lost = 200000 if yw else 0
+        S.append(Spec("counter", model, {"sync": sync, "yield_in_window": yw, "cpus": cpus},
+                      lambda r, lost=lost: {"expected": 400000, "final": 400000 - lost,
+                                            "lost_updates": lost,
+                                            "increment_ns": jitter(r, 5)}))
+    for model, cpu_per in (("threads", 30000), ("coro", 14000), ("uring", 11000)):
+        S.append(Spec("echo", model, {"connections": 50, "rate": 5000, "cpus": "0",
+                                      "client_cpus": "1"},
+                      lambda r, c=cpu_per: {
+                          "requests_per_s": jitter(r, 5000), "connections": 50,
+                          "latency_ns": dist(jitter(r, c * 2 * scale)),
+                          "server_cpu_ns_per_request": jitter(r, c * scale),
+                          "client_cpu_utilization": jitter(r, 0.3)}))
     for model, iops in (("threads", 50000), ("uring", 80000)):
-        S.append(Spec("fileio", model, {"depth": 32},
+        S.append(Spec("fileio", model, {"cache": "warm", **two},
                       lambda r, x=iops: {"iops": jitter(r, x / scale),
                                          "latency_ns": dist(jitter(r, 40000 * scale)),
                                          "bytes_read": 1 << 30}))
     for model, cpu in (("threads", 9000), ("coro", 2000)):
-        S.append(Spec("timers", model, {"timers": 1000},
+        S.append(Spec("timers", model, {"tasks": 1000, **two},
                       lambda r, c=cpu: {"lateness_ns": dist(jitter(r, 50000 * scale)),
                                         "cpu_ns_per_wakeup": jitter(r, c * scale)}))
     return S

@@ -37,11 +37,12 @@ def test_slower_run_flagged(run_a, tmp_path):
     b = synthrun.make_run(tmp_path / "b", synthrun.full_matrix(scale=1.5), seed=7)
     doc = compare.compare(load_run(run_a).cells(), load_run(b).cells())
     rows = {(r["cell"], r["metric"]): r for r in doc["rows"]}
-    r = rows[("pingpong/coro/placement=same,channel=event", "handoff_ns")]
+    r = rows[("pingpong/coro/channel=event,placement=same,iterations=200000,cpus=0-1",
+              "handoff_ns")]
     assert r["significant"] and r["change"] == "worse"
     assert r["ratio"] == pytest.approx(1.5, rel=0.05)
     assert r["lo"] > 1.0
-    thr = rows[("compute/threads/workers=2", "units_per_s")]
+    thr = rows[("compute/threads/workers=2,cpus=0-1", "units_per_s")]
     assert thr["significant"] and thr["change"] == "worse" and thr["ratio"] < 1
     assert doc["geomeans"]["pingpong"]["handoff_ns"] == pytest.approx(1.5, rel=0.05)
 
@@ -54,6 +55,18 @@ def test_small_change_below_threshold_not_flagged(tmp_path):
     row = compare.compare(a, b)["rows"][0]
     assert row["ratio"] == pytest.approx(1.02) and not row["significant"]
     assert compare.compare(a, b, threshold=0.01)["rows"][0]["significant"]
+
+
+def test_fewer_than_five_runs_never_significant(tmp_path):
+    spec = [synthrun.Spec("pingpong", "coro", {}, lambda r: {"handoff_ns": r.uniform(99, 101)})]
+    slow = [synthrun.Spec("pingpong", "coro", {}, lambda r: {"handoff_ns": r.uniform(199, 201)})]
+    a = load_run(synthrun.make_run(tmp_path / "a", spec, reps=5)).cells()
+    for reps, significant in ((1, False), (4, False), (5, True)):
+        b = load_run(synthrun.make_run(tmp_path / f"b{reps}", slow, reps=reps)).cells()
+        row = compare.compare(a, b)["rows"][0]
+        assert row["ratio"] == pytest.approx(2.0, rel=0.02)
+        assert row["significant"] is significant, reps
+        assert ("fewer than 5 runs" in row["note"]) is not significant
 
 
 def test_cells_in_one_run_only_listed(tmp_path):

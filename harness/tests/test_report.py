@@ -11,7 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
-from harness import report, summary  # noqa: E402
+from harness import report, reproduce, summary, verdicts  # noqa: E402
+from harness.rundir import load_run  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 
@@ -33,24 +34,32 @@ def test_files_written(full_run):
 def test_json_structure(full_run):
     doc = json.loads((full_run / "report.json").read_text())
     assert [s["id"] for s in doc["summary"]] == [f"C{i}" for i in range(1, 10)]
-    assert all(s["verdict"] in ("supported", "refuted", "nuanced", "not testable here")
-               for s in doc["summary"])
+    assert all(s["verdict"] in verdicts.VERDICTS for s in doc["summary"])
+    # One headline per claim: verdict, deciding figure with its interval, CPUs.
+    c2 = doc["summary"][1]
+    assert c2["verdict"] == "supported" and c2["cpus"] == "0-1"
+    assert "threads/coro handoff_ns" in c2["figure"] and "(88%)" in c2["figure"]
+    assert "setup as intended" not in c2["controls"] and c2["controls"].endswith(": yes")
     assert len(doc["reproductions"]) >= 6
     assert doc["skipped_lines"] == [] and "_figures" not in doc
-    assert {i["name"] for i in doc["instruments"]["present"]} >= {"sched", "perf"}
-    assert "usdt" in {i["name"] for i in doc["instruments"]["missing"]}
+    assert doc["traced_cells"] == [] and doc["client_bound_cells"] == []
+    assert doc["missing_probes"] == []
 
 
 def test_cell_numbers_match_records(full_run):
     doc = json.loads((full_run / "report.json").read_text())
-    cell = next(c for c in doc["cells"] if c["id"] == "pingpong/coro/placement=same,channel=event")
+    cid = "pingpong/coro/channel=event,placement=same,iterations=200000,cpus=0-1"
+    cell = next(c for c in doc["cells"] if c["id"] == cid)
     vals = [json.loads(ln)["record"]["metrics"]["handoff_ns"]
             for ln in (full_run / "records.jsonl").read_text().splitlines()
-            if json.loads(ln)["cell"] == "pingpong/coro/placement=same,channel=event"]
+            if json.loads(ln)["cell"] == cid]
     d = cell["metrics"]["handoff_ns"]
     assert d["n"] == len(vals) == 5
     assert d["median"] == pytest.approx(sorted(vals)[2])
-    assert d["ci_lo"] <= d["median"] <= d["ci_hi"]
+    # n=5: the order-statistic interval is [min, max], with the 93.75% it has
+    assert (d["ci_lo"], d["ci_hi"]) == (min(vals), max(vals))
+    assert d["ci_confidence"] == pytest.approx(0.9375)
+    assert cell["cpus"] == "0-1" and cell["traced"] == [] and not cell["client_bound"]
     assert d["cov"] == pytest.approx(summary.cov(vals))
 
 
@@ -58,21 +67,43 @@ def test_markdown_claims_table_first(full_run):
     md = (full_run / "report.md").read_text()
     first_h2 = md.index("## ")
     assert md[first_h2:].startswith("## Claims")
-    assert "| C9 |" in md and "not testable here" in md
-    order = [md.index(h) for h in ("## Claims", "## C1:", "## Published", "## Environment")]
+    assert "| C9 |" in md and "not tested here" in md
+    assert "| C4 | **not tested here** |" in md and "setup as intended: yes" in md
+    order = [md.index(h) for h in ("## Claims", "## C1:", "## The instruments' own cost",
+                                   "## Published", "## Environment")]
     assert order == sorted(order)
 
 
-def test_reproductions_side_by_side(full_run):
+def test_reproductions_side_by_side(full_run, tmp_path):
     doc = json.loads((full_run / "report.json").read_text())
-    libaco = next(r for r in doc["reproductions"] if r["id"] == "libaco-switch")
-    row = libaco["rows"][0]
-    assert row["reference"] == 10.29
-    assert row["ratio"] == pytest.approx(row["measured"]["value"] / 10.29)
     echo = next(r for r in doc["reproductions"] if r["id"] == "io-uring-echo")
     assert [r["where"]["connections"] for r in echo["rows"]] == [50, 300, 1000]
     peer = next(r for r in doc["reproductions"] if r["id"] == "perf-bench-pipe")
     assert peer["rows"][0]["ratio"] is None and "peer perfbench not run" in peer["rows"][0]["note"]
+    gooch = next(r for r in doc["reproductions"] if r["id"] == "thread-switch-gooch")
+    assert gooch["rows"][0]["measured"]["value"] == pytest.approx(2100, rel=0.03)
+    # Raw switches compare with build/bench/switch's raw switch, not a hand-off.
+    (tmp_path / "switch.json").write_text(json.dumps(
+        {"ours": {"samples": [3.9, 3.8, 3.7, 4.0, 3.8]},
+         "ours_fpctl": {"samples": [5.0, 5.1, 4.9, 5.0, 5.2]}}))
+    specs, _ = reproduce.load_specs()
+    rows = {r["id"]: r["rows"][0] for r in reproduce.evaluate(specs, [], tmp_path)}
+    assert rows["libaco-switch"]["measured"]["value"] == 3.8
+    assert rows["libaco-switch"]["ratio"] == pytest.approx(3.8 / 10.29)
+    assert rows["boost-context-switch"]["measured"]["value"] == 5.0
+    missing = reproduce.evaluate(specs, [], tmp_path / "nope")
+    assert "run make bench" in next(r for r in missing if r["id"] == "minicoro-switch")[
+        "rows"][0]["note"]
+
+
+def test_reproduction_never_pools_different_parameters(tmp_path):
+    specs = [synthrun.Spec("pingpong", "threads", {"channel": "event", "placement": "same",
+                                                   "iterations": n}, {"handoff_ns": v})
+             for n, v in ((20000, 2000.0), (100000, 9000.0))]
+    run = load_run(synthrun.make_run(tmp_path / "run", specs))
+    gooch = [s for s in reproduce.load_specs()[0] if s["id"] == "thread-switch-gooch"]
+    row = reproduce.evaluate(gooch, run.cells())[0]["rows"][0]
+    assert row["measured"] is None and "not pooled" in row["note"]
 
 
 def test_noisy_cells_flagged(tmp_path):
@@ -85,18 +116,44 @@ def test_noisy_cells_flagged(tmp_path):
     assert "noisy" in (d / "report.md").read_text()
 
 
-def test_usdt_cells_kept_apart(tmp_path):
-    params = {"placement": "same", "channel": "event"}
-    specs = [synthrun.Spec("pingpong", "coro", params, {"handoff_ns": 10.0}),
-             synthrun.Spec("pingpong", "coro", params, {"handoff_ns": 900.0}, usdt=True)]
-    d = synthrun.make_run(tmp_path / "run", specs, reps=3)
+def test_traced_and_client_bound_cells_marked(tmp_path):
+    specs = [synthrun.Spec("spawn", "threads", {"tasks": 100},
+                           lambda r: {"kernel_bytes_per_task": synthrun.jitter(r, 22000)},
+                           defaults={"stack_bytes": 16384}),
+             synthrun.Spec("spawn", "threads", {"tasks": 100, "stack_bytes": 16384},
+                           lambda r: {"kernel_bytes_per_task": synthrun.jitter(r, 31000)},
+                           probes=("perf",)),
+             synthrun.Spec("echo", "coro", {"rate": 5000},
+                           {"requests_per_s": 5000.0, "client_cpu_utilization": 0.93})]
+    d = synthrun.make_run(tmp_path / "run", specs)
     assert report.cli([str(d), "--no-plots"]) == 0
     doc = json.loads((d / "report.json").read_text())
-    ids = {c["id"]: c for c in doc["cells"]}
-    cell = "pingpong/coro/placement=same,channel=event"
-    assert ids[cell]["metrics"]["handoff_ns"]["median"] == 10.0
-    assert ids[cell + " [usdt]"]["metrics"]["handoff_ns"]["median"] == 900.0
-    assert doc["usdt_cells"] == [cell + " [usdt]"]
+    assert doc["traced_cells"] == ["spawn/threads/tasks=100,stack_bytes=16384"]
+    assert doc["client_bound_cells"] == ["echo/coro/rate=5000"]
+    md = (d / "report.md").read_text()
+    assert "traced: perf" in md and "client-bound (93.0% client CPU)" in md
+    # The instrument's cost: traced / bare with an interval.
+    cost = doc["instrument_costs"]
+    assert len(cost) == 1 and cost[0]["probes"] == ["perf"]
+    assert cost[0]["bare"] == "spawn/threads/tasks=100"
+    assert cost[0]["ratio"] == pytest.approx(31000 / 22000, rel=0.03)
+    assert cost[0]["lo"] < cost[0]["ratio"] < cost[0]["hi"]
+
+
+def test_missing_probe_said_first(tmp_path, capsys):
+    specs = [synthrun.Spec("pingpong", "coro", {"channel": "event"}, {"handoff_ns": 20.0},
+                           defaults={"warmup": 1000}),
+             synthrun.Spec("pingpong", "coro", {"channel": "event", "warmup": 1000},
+                           {"handoff_ns": 30.0}, probes=("sched",),
+                           skipped={"sched": "build/schedtrace not built: run make"})]
+    d = synthrun.make_run(tmp_path / "run", specs)
+    assert report.cli([str(d), "--no-plots"]) == 0
+    md = (d / "report.md").read_text()
+    first = md.split("## Claims")[0]
+    assert "probe sched requested but not attached in 5 run(s)" in first
+    assert "build/schedtrace not built" in first
+    assert "Lost: instrument cost: hand-off cost (coro)" in first
+    assert capsys.readouterr().out.startswith("missing: probe sched")
 
 
 def test_not_a_run_dir(tmp_path, capsys):
@@ -118,8 +175,8 @@ def test_bad_lines_skipped_and_listed(tmp_path, capsys, golden, reason):
     assert reason in err and "env.json missing" in err
     doc = json.loads((d / "report.json").read_text())
     assert len(doc["skipped_lines"]) == 1 and reason in doc["skipped_lines"][0]["reason"]
-    # What was valid still renders: C2 is judged from the valid lines.
-    assert doc["summary"][1]["verdict"] == "supported"
+    # What was valid still renders, and three runs decide nothing.
+    assert doc["summary"][1]["verdict"] == "not tested here"
     cell = next(c for c in doc["cells"] if c["id"] == "pingpong/threads/placement=same")
     assert cell["metrics"]["handoff_ns"]["max"] < 99999
     md = (d / "report.md").read_text()

@@ -1,5 +1,6 @@
-"""Verdict rules on synthetic records: every verdict reachable, a missing
-experiment gives "not testable here" with a reason, never a crash."""
+"""Verdict rules on synthetic records shaped like the workload's: every test
+claim can come out supported, refuted and inconclusive; controls never
+count as support; traced, client-bound and unequal-CPU cells are refused."""
 
 import sys
 import tomllib
@@ -9,126 +10,268 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
+from synthrun import Spec, dist, jitter  # noqa: E402
 
 from harness import verdicts  # noqa: E402
 from harness.rundir import load_run  # noqa: E402
 from harness.report import DEFAULT_CLAIMS  # noqa: E402
 
 CLAIMS = tomllib.loads(DEFAULT_CLAIMS.read_text())["claim"]
+S, R, INC = verdicts.SUPPORTED, verdicts.REFUTED, verdicts.INCONCLUSIVE
 
 
-def judge(tmp_path, specs, env=None, reps=5):
-    run = load_run(synthrun.make_run(tmp_path / "run", specs, reps=reps, env=env))
+def judge(tmp_path, specs, env=None, reps=5, seed=1):
+    run = load_run(synthrun.make_run(tmp_path / f"run{seed}", specs, reps=reps, env=env,
+                                     seed=seed))
     ctx = verdicts.Context(cells=run.cells(), env=run.env)
     return {c["id"]: c for c in verdicts.evaluate(CLAIMS, ctx)}
 
 
-def test_claims_file_has_c1_to_c9_and_known_rules():
+def replace(specs, task, model, metrics, **where):
+    """specs with the metrics of task/model cells matching where replaced."""
+    for s in specs:
+        if s.task == task and s.model == model and all(
+                str(s.params.get(k)).lower() == str(v).lower() for k, v in where.items()):
+            s.metrics = metrics
+    return specs
+
+
+def refuting(cid):
+    """full_matrix() changed so that claim cid's tests come out refuted."""
+    m = synthrun.full_matrix()
+    if cid == "C1":
+        replace(m, "spawn", "coro", lambda r: {"create_ns": jitter(r, 30000),
+                                               "user_bytes_per_task": jitter(r, 40000),
+                                               "kernel_bytes_per_task": 34})
+    elif cid == "C2":
+        replace(m, "pingpong", "threads", lambda r: {"handoff_ns": jitter(r, 1800)},
+                channel="pipe")
+    elif cid == "C3":
+        replace(m, "compute", "threads", lambda r: {"units_per_s": jitter(r, 1000)})
+    elif cid == "C5":
+        replace(m, "echo", "coro", lambda r: {"server_cpu_ns_per_request": jitter(r, 45000),
+                                              "latency_ns": dist(jitter(r, 90000)),
+                                              "client_cpu_utilization": 0.3})
+        replace(m, "fileio", "uring", lambda r: {"iops": jitter(r, 30000)})
+        replace(m, "timers", "coro", lambda r: {"cpu_ns_per_wakeup": jitter(r, 9000)})
+    elif cid == "C6":
+        replace(m, "compute", "threads", lambda r: {"units_per_s": jitter(r, 1000)})
+        for y in (100, 1000, 10000):
+            replace(m, "preempt", "coro", lambda r: {
+                "lateness_ns": dist(jitter(r, 5000)), "window_ns": 500_000_000,
+                "hog_yields": 5, "coro_yields": 5}, hog_yield_us=y)
+    elif cid == "C7":
+        for s in m:
+            if s.task == "preempt" and s.model == "threads":
+                y = s.params["hog_yield_us"]
+                s.involuntary = 0
+                s.metrics = (lambda r, y=y: {"lateness_ns": dist(jitter(r, 50 * max(y, 1))),
+                                             "window_ns": 500_000_000, "hog_yields": 0})
+    elif cid == "C8":
+        replace(m, "counter", "threads", lambda r: {"lost_updates": 0})
+    return m
+
+
+TESTED = ["C1", "C2", "C3", "C5", "C6", "C7", "C8"]
+
+
+def test_claims_file_rules_and_roles():
     assert [c["id"] for c in CLAIMS] == [f"C{i}" for i in range(1, 10)]
     for c in CLAIMS:
         for p in c["part"]:
             assert p["rule"] in verdicts.RULES, (c["id"], p["rule"])
+            assert p.get("role", "test") in verdicts.ROLES
 
 
-def test_full_matrix_verdicts(tmp_path):
+@pytest.mark.parametrize("cid", TESTED)
+def test_claim_supported(tmp_path, cid):
+    c = judge(tmp_path, synthrun.full_matrix())[cid]
+    assert c["verdict"] == S, c["why"]
+    assert c["figure"] and c["cpus"]
+    assert all(ctl["setup"] == "yes" for ctl in c["controls"]), c["controls"]
+
+
+@pytest.mark.parametrize("cid", TESTED)
+def test_claim_refuted(tmp_path, cid):
+    c = judge(tmp_path, refuting(cid))[cid]
+    assert c["verdict"] == R, c["why"]
+
+
+@pytest.mark.parametrize("cid", TESTED)
+def test_claim_inconclusive_below_five_runs(tmp_path, cid):
+    c = judge(tmp_path, synthrun.full_matrix(), reps=4)[cid]
+    assert c["verdict"] == INC, c["why"]
+    assert "too few runs" in c["why"]
+
+
+def test_inconclusive_when_the_interval_straddles(tmp_path):
+    # threads' pipe hand-off 1.2 x the coroutine's, each side spread +-30%:
+    # the ratio's interval reaches both sides of the 1.2 threshold.
+    m = replace(synthrun.full_matrix(), "pingpong", "threads",
+                lambda r: {"handoff_ns": jitter(r, 2400, 0.3)}, channel="pipe")
+    c2 = judge(tmp_path, m)["C2"]
+    assert c2["verdict"] == INC and "straddles 1.2" in c2["why"]
+
+
+def test_trend_inconclusive_when_noisy(tmp_path):
+    m = synthrun.full_matrix()
+    for s in m:
+        if s.task == "preempt" and s.model == "threads":
+            s.metrics = (lambda r: {"lateness_ns": dist(r.uniform(5_000, 200_000)),
+                                    "window_ns": 500_000_000, "hog_yields": 0})
+    part = next(p for p in judge(tmp_path, m)["C7"]["parts"]
+                if p["what"].startswith("threads: the others'"))
+    assert part["verdict"] == INC and "reaches +-0.3" in part["why"]
+
+
+def test_controls_never_count_as_support(tmp_path):
     v = judge(tmp_path, synthrun.full_matrix())
-    assert v["C1"]["verdict"] == verdicts.SUPPORTED
-    assert v["C2"]["verdict"] == verdicts.SUPPORTED
-    assert v["C3"]["verdict"] == verdicts.SUPPORTED
-    assert v["C4"]["verdict"] == verdicts.SUPPORTED
-    assert v["C7"]["verdict"] == verdicts.SUPPORTED
-    # The coroutine that yields in its critical section is the caveat.
-    assert v["C8"]["verdict"] == verdicts.NUANCED
-    assert "yields inside its critical section" in v["C8"]["why"]
-    assert v["C9"]["verdict"] == verdicts.UNTESTABLE
-    assert "not of a measurement" in v["C9"]["why"]
-    for c in v.values():
-        assert c["verdict"] in verdicts.VERDICTS
+    # C4 is only a control: "not tested here", whatever the control says.
+    assert v["C4"]["verdict"] == verdicts.UNTESTABLE
+    assert v["C4"]["controls"][0]["setup"] == "yes"
+    assert "every part is a control" in v["C4"]["why"]
+    # A failing control says "no" and leaves the tests' verdict alone.
+    m = replace(synthrun.full_matrix(), "compute", "threads",
+                lambda r: {"units_per_s": jitter(r, 1950)}, workers=2, cpus="0")
+    v = judge(tmp_path, m)
+    assert v["C4"]["controls"][0]["setup"] == "no"
+    assert v["C3"]["verdict"] == S
+
+
+def test_yield_in_window_is_a_named_nuance_never_pooled(tmp_path):
+    c8 = judge(tmp_path, synthrun.full_matrix())["C8"]
+    nuance = [p for p in c8["parts"] if p["role"] == "nuance"]
+    assert len(nuance) == 1 and "yields inside" in nuance[0]["what"]
+    # The test's rows are threads without a yield only, on 1 and 2 CPUs.
+    test = next(p for p in c8["parts"] if p["role"] == "test" and p["rows"])
+    assert {r["cpus"] for r in test["rows"]} == {"0", "0-1"}
+    assert all("yield_in_window=false" in r["cell"] for r in test["rows"])
+
+
+def test_traced_cells_never_judged(tmp_path):
+    specs = [Spec("pingpong", "threads", {"channel": "pipe", "placement": "same"},
+                  {"handoff_ns": 5000.0}),
+             Spec("pingpong", "coro", {"channel": "pipe", "placement": "same"},
+                  {"handoff_ns": 50.0}, probes=("perf",))]
+    c2 = judge(tmp_path, specs)["C2"]
+    assert c2["verdict"] == verdicts.UNTESTABLE
+    assert "traced: perf" in c2["why"]
+
+
+def test_requested_but_unattached_probe_still_marks_the_cell(tmp_path):
+    specs = [Spec("pingpong", "coro", {"channel": "pipe"}, {"handoff_ns": 50.0},
+                  probes=("sched",), skipped={"sched": "build/schedtrace not built"})]
+    run = load_run(synthrun.make_run(tmp_path / "r", specs))
+    assert verdicts.probes_of(run.cells()[0]) == ["sched"]
+
+
+def test_client_bound_cells_refused(tmp_path):
+    m = synthrun.full_matrix()
+    for s in m:
+        if s.task == "echo" and s.model == "coro":
+            s.metrics = (lambda r: {"server_cpu_ns_per_request": 14000.0,
+                                    "latency_ns": dist(28000), "client_cpu_utilization": 0.95})
+    c5 = judge(tmp_path, m)["C5"]
+    echo = [p for p in c5["parts"] if p["what"].startswith("echo")]
+    assert all(p["verdict"] == verdicts.UNTESTABLE for p in echo)
+    assert "client-bound" in echo[0]["why"]
+
+
+def test_model_ratio_refuses_different_cpu_sets(tmp_path):
+    specs = [Spec("timers", "threads", {"tasks": 1000, "cpus": "0-1"},
+                  {"cpu_ns_per_wakeup": 9000.0}),
+             Spec("timers", "coro", {"tasks": 1000, "cpus": "0"},
+                  {"cpu_ns_per_wakeup": 2000.0})]
+    part = next(p for p in judge(tmp_path, specs)["C5"]["parts"]
+                if p["what"].startswith("timer"))
+    assert part["verdict"] == verdicts.UNTESTABLE
+    assert "CPU sets differ" in part["why"] and "coro on CPUs 0, threads on 0-1" in part["why"]
 
 
 def test_empty_run_every_claim_untestable_with_reason(tmp_path):
-    v = judge(tmp_path, [])
-    for cid, c in v.items():
+    for cid, c in judge(tmp_path, []).items():
         assert c["verdict"] == verdicts.UNTESTABLE, cid
         assert c["why"], cid
-    assert "no spawn/coro cell" in v["C1"]["why"]
-
-
-def test_refuted_when_threads_switch_as_cheaply(tmp_path):
-    specs = [synthrun.Spec("pingpong", m, {"placement": "same"},
-                           lambda r: {"handoff_ns": synthrun.jitter(r, 100.0)})
-             for m in ("threads", "coro")]
-    specs[0].metrics = lambda r: {"handoff_ns": synthrun.jitter(r, 60.0)}
-    assert judge(tmp_path, specs)["C2"]["verdict"] == verdicts.REFUTED
-
-
-def test_nuanced_when_placements_disagree(tmp_path):
-    specs = []
-    for place, thr in (("same", 3000.0), ("split", 5.0)):
-        specs.append(synthrun.Spec("pingpong", "threads", {"placement": place},
-                                   lambda r, t=thr: {"handoff_ns": synthrun.jitter(r, t)}))
-        specs.append(synthrun.Spec("pingpong", "coro", {"placement": place},
-                                   lambda r: {"handoff_ns": synthrun.jitter(r, 12.0)}))
-    c2 = judge(tmp_path, specs)["C2"]
-    assert c2["verdict"] == verdicts.NUANCED
-    assert "placement=same: supported" in c2["why"]
-    assert "placement=split: refuted" in c2["why"]
 
 
 def test_skipped_cells_give_their_reason(tmp_path):
-    specs = [synthrun.Spec("spawn", "coro", {"tasks": 10}, {}, status="skipped",
-                           reason="needs vm.max_map_count raised; run as root"),
-             synthrun.Spec("spawn", "threads", {"tasks": 10},
-                           {"user_bytes_per_task": 8000, "kernel_bytes_per_task": 24000,
-                            "create_ns": 10000})]
+    specs = [Spec("spawn", "coro", {"tasks": 10}, {}, status="skipped",
+                  reason="needs vm.max_map_count raised; run as root"),
+             Spec("spawn", "threads", {"tasks": 10},
+                  {"user_bytes_per_task": 8000, "kernel_bytes_per_task": 24000,
+                   "create_ns": 10000})]
     c1 = judge(tmp_path, specs)["C1"]
-    assert c1["verdict"] == verdicts.UNTESTABLE
-    assert "vm.max_map_count" in c1["why"]
+    assert c1["verdict"] == verdicts.UNTESTABLE and "vm.max_map_count" in c1["why"]
 
 
 def test_one_cpu_makes_parallelism_untestable(tmp_path):
-    specs = [s for s in synthrun.full_matrix() if s.task == "compute"]
-    env = {"cpu": {"count": 1}, "affinity": "0"}
-    c3 = judge(tmp_path, specs, env=env)["C3"]
-    # The threads part cannot show parallelism on one CPU; the coro part
-    # still votes, and the reason is kept.
-    assert "only 1 CPU" in c3["why"]
-    assert c3["parts"][0]["verdict"] == verdicts.UNTESTABLE
+    specs = [Spec("compute", "threads", {"workers": w},
+                  lambda r: {"units_per_s": jitter(r, 1000)}) for w in (1, 2)]
+    c3 = judge(tmp_path, specs, env={"affinity": "0"})["C3"]
+    assert c3["verdict"] == verdicts.UNTESTABLE and "only 1 CPU" in c3["why"]
 
 
-def test_usdt_traced_cells_never_judged(tmp_path):
-    specs = [synthrun.Spec("pingpong", "threads", {"placement": "same"},
-                           {"handoff_ns": 2000.0}),
-             synthrun.Spec("pingpong", "coro", {"placement": "same"},
-                           {"handoff_ns": 5000.0}, usdt=True)]
-    c2 = judge(tmp_path, specs)["C2"]
-    assert c2["verdict"] == verdicts.UNTESTABLE
+def test_seeds_never_flip_supported_and_refuted(tmp_path):
+    # Noisy cells near every threshold, judged under 20 seeds: a decided
+    # verdict may become inconclusive, never its opposite.
+    m = synthrun.full_matrix()
+    replace(m, "pingpong", "threads", lambda r: {"handoff_ns": jitter(r, 2400, 0.4)},
+            channel="pipe")
+    replace(m, "spawn", "coro", lambda r: {"create_ns": jitter(r, 7500, 0.5),
+                                           "user_bytes_per_task": jitter(r, 15000, 0.5),
+                                           "kernel_bytes_per_task": 34})
+    seen: dict[str, set] = {}
+    for seed in range(20):
+        for cid, c in judge(tmp_path, m, seed=seed).items():
+            seen.setdefault(cid, set()).add(c["verdict"])
+    for cid, kinds in seen.items():
+        assert not {S, R} <= kinds, (cid, kinds)
 
 
 @pytest.mark.parametrize("rule", sorted(verdicts.RULES))
 def test_malformed_part_does_not_crash(rule):
-    ctx = verdicts.Context(cells=[])
-    res = verdicts.evaluate_part({"rule": rule, "what": "x"}, ctx)
+    res = verdicts.evaluate_part({"rule": rule, "what": "x"}, verdicts.Context(cells=[]))
     assert res.verdict == verdicts.UNTESTABLE
 
 
+def test_decide_is_symmetric():
+    assert verdicts.decide(2.1, 2.5, 2.0, 2.0, True)[0] == S
+    assert verdicts.decide(1.5, 1.9, 2.0, 2.0, True)[0] == R
+    assert verdicts.decide(1.9, 2.1, 2.0, 2.0, True)[0] == INC
+    assert verdicts.decide(0.3, 0.4, 0.5, 0.5, False)[0] == S
+    assert verdicts.decide(0.6, 0.9, 0.5, 0.5, False)[0] == R
+    assert verdicts.decide(0.4, 0.6, 0.5, 0.5, False)[0] == INC
+
+
 def test_combine():
-    R = verdicts.Result
-    assert verdicts.combine([R("supported", "a"), R("supported", "b")]).verdict == "supported"
-    assert verdicts.combine([R("refuted", "a"), R("refuted", "b")]).verdict == "refuted"
-    mixed = verdicts.combine([R("supported", "a", what="p1"), R("refuted", "b", what="p2")])
-    assert mixed.verdict == "nuanced" and "p1: supported" in mixed.why
-    part = verdicts.combine([R("supported", "a"), R(verdicts.UNTESTABLE, "no CPU")])
-    assert part.verdict == "supported" and "not tested: no CPU" in part.why
-    assert verdicts.combine([R(verdicts.UNTESTABLE, "x")]).verdict == verdicts.UNTESTABLE
+    Res = verdicts.Result
+    assert verdicts.combine([Res(S, "a"), Res(S, "b")]).verdict == S
+    mixed = verdicts.combine([Res(S, "a", what="p1"), Res(R, "b", what="p2")])
+    assert mixed.verdict == verdicts.NUANCED and "p1: supported" in mixed.why
+    part = verdicts.combine([Res(S, "a"), Res(INC, "too few runs", what="p2")])
+    assert part.verdict == S and "not decided: p2: inconclusive" in part.why
+    assert verdicts.combine([Res(INC, "x"), Res(verdicts.UNTESTABLE, "y")]).verdict == INC
+    assert verdicts.combine([Res(verdicts.UNTESTABLE, "x")]).verdict == verdicts.UNTESTABLE
 
 
-@pytest.mark.parametrize("spec,n", [("0", 1), ("0-1", 2), ("0,2-3", 3), ("x", None), (None, None)])
-def test_cpu_list_count(spec, n):
-    assert verdicts._cpu_list_count(spec) == n
+def test_line_value_arithmetic():
+    line = {"record": {"params": {"hogs": 2}, "metrics": {"window_ns": 5e8, "a": 3, "b": 1},
+                       "usage": {"involuntary_switches": 100}}}
+    assert verdicts.line_value(line, "usage.involuntary_switches*1e9/params.hogs/window_ns") \
+        == pytest.approx(100.0)
+    assert verdicts.line_value(line, "a+-1*b") == 2.0
+    assert verdicts.line_value(line, "a/missing") is None
 
 
-def test_env_cpu_count_layouts():
+@pytest.mark.parametrize("spec,cpus", [("0", (0,)), ("0-1", (0, 1)), ("0,2-3", (0, 2, 3)),
+                                       ("x", None), ("", None), (None, None)])
+def test_cpu_list(spec, cpus):
+    assert verdicts._cpu_list(spec) == cpus
+    if cpus:
+        assert verdicts._cpu_list(verdicts.cpus_label(cpus)) == cpus
+
+
+def test_env_cpus_layouts():
     assert verdicts.env_cpu_count({"affinity": "0-1"}) == 2
     assert verdicts.env_cpu_count({"cpu": {"count": 4}}) == 4
     assert verdicts.env_cpu_count({"cpu": {"affinity": [0]}}) == 1
