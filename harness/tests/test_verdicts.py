@@ -177,6 +177,17 @@ def test_client_bound_cells_refused(tmp_path):
     assert "client-bound" in echo[0]["why"]
 
 
+def test_echo_judged_at_a_fixed_offered_rate_only(tmp_path):
+    # Closed-loop cells (rate=0, as the workload records it) are not judged.
+    specs = [Spec("echo", m, {"connections": 50, "cpus": "0"},
+                  lambda r, c=c: {"server_cpu_ns_per_request": jitter(r, c),
+                                  "latency_ns": dist(jitter(r, c)),
+                                  "client_cpu_utilization": 0.5}, defaults={"rate": 0})
+             for m, c in (("threads", 30000), ("coro", 10000))]
+    part = judge(tmp_path, specs)["C5"]["parts"][0]
+    assert part["verdict"] == verdicts.UNTESTABLE and part["rows"] == []
+
+
 def test_model_ratio_refuses_different_cpu_sets(tmp_path):
     specs = [Spec("timers", "threads", {"tasks": 1000, "cpus": "0-1"},
                   {"cpu_ns_per_wakeup": 9000.0}),
