@@ -25,12 +25,15 @@ straddles the threshold). Rules:
   trend        slope of log(metric) on log(param) over every repetition of
                the sweep, bootstrap interval
   level        a cell's median against a threshold, order-statistic interval
+  share_difference  the share of runs with a yes/no outcome, num - den
+               (harness/shares.py: Newcombe's interval, Wilson per side)
   checks       plain comparisons over every run (controls only)
   untestable   the reason why nothing here can measure it
 
 Cells that never feed a verdict: traced cells (a probe was requested: perf
-stat, the eBPF tracer, USDT all disturb time and memory) and client-bound
-echo cells (client_cpu_utilization above Context.client_bound). Traced
+stat, the eBPF tracer, USDT all disturb time and memory), client-bound
+echo cells (client_cpu_utilization above Context.client_bound), and cells
+that set a kernel knob the part does not name (KNOB_DEFAULTS). Traced
 cells feed instrument_costs() instead: the bare/traced ratios.
 """
 
@@ -42,7 +45,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import stats, summary
+from harness import shares, stats, summary
 from harness.rundir import Cell, metric_value
 
 SUPPORTED = "supported"
@@ -55,6 +58,11 @@ VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, NUANCED, UNTESTABLE)
 SETUP = {SUPPORTED: "yes", REFUTED: "no"}
 
 MIN_N = 5
+# The claims compare models under the kernel's default scheduling; a cell
+# that sets a knob (docs/kernel-knobs.md) feeds a verdict only when the
+# part names that knob in its `where`.
+KNOB_DEFAULTS = {"policy": "other", "priority": 0, "nice": 0, "slice_us": 0,
+                 "hog_policy": "same", "hog_priority": 0, "hog_nice": 0, "hog_slice_us": 0}
 DEFAULT_NOISY_COV = 0.10
 CLIENT_BOUND = 0.8
 
@@ -240,6 +248,12 @@ def select(ctx: Context, task: str, model: str | None = None, where: dict | None
         if c.task != task or (model is not None and c.model != model):
             continue
         if not _matches(c, where, exclude):
+            continue
+        knobs = [k for k in KNOB_DEFAULTS if k not in (where or {}) and not _same(
+            c.params.get(k, KNOB_DEFAULTS[k]), KNOB_DEFAULTS[k])]
+        if knobs:
+            if left_out is not None:
+                left_out.append(f"{c.id} (kernel knobs set: {','.join(knobs)})")
             continue
         if probes_of(c):
             if left_out is not None:
@@ -437,12 +451,9 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
         subs.append(res)
     res = combine(subs) if len(subs) > 1 else subs[0]
     res.rows = rows
-    notes = []
     if refused:
-        notes.append("refused (CPU sets differ): " + "; ".join(refused))
-    if left:
-        notes.append("left out: " + "; ".join(left))
-    res.why = "; ".join([res.why] + notes) if notes else res.why
+        res.why += "; refused (CPU sets differ): " + "; ".join(refused)
+    _note_left(res, left)
     head = _headline(rows)
     res.figure = (f"{num}/{den} {metric} "
                   f"{_fig(head['ratio'], head['lo'], head['hi'], head['confidence'])}")
@@ -450,6 +461,12 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
         res.figure += f" ({head['label'].split(' ', 1)[1]}; {len(rows)} pairs)"
     res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     return res
+
+
+def _note_left(res: Result, left: list[str]) -> None:
+    """Name the cells a rule could not judge (traced, client-bound, knobs)."""
+    if left:
+        res.why += "; left out: " + "; ".join(dict.fromkeys(left))
 
 
 def _headline(rows: list[dict]) -> dict:
@@ -519,6 +536,7 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
     picked = [subs[i] for i in last.values()]
     res = combine(picked) if len(picked) > 1 else picked[0]
     res.rows = rows
+    _note_left(res, left)
     top = rows[next(iter(last.values()))]
     res.figure = (f"{model} speedup at {param}={top['workers']} "
                   f"{_fig(top['ratio'], top['lo'], top['hi'], top['confidence'])}")
@@ -527,15 +545,39 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
 
 
 def rule_trend(part: dict, ctx: Context) -> Result:
+    """One slope per sweep: cells that differ only in `param` (and run on
+    the same CPUs) form a sweep; sweeps are judged apart and combined."""
     task, model, metric, param = part["task"], part["model"], part["metric"], part["param"]
     left: list[str] = []
     cells = [c for c in select(ctx, task, model, part.get("where"), part.get("exclude"), left)
              if c.params.get(param) is not None and values(c, metric)]
-    if len({c.params[param] for c in cells}) < 2:
+    sweeps: dict[tuple, list[Cell]] = {}
+    for c in cells:
+        key = tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k != param))
+        sweeps.setdefault(key + (("cpus", cpus_label(cell_cpus(c, ctx))),), []).append(c)
+    sweeps = {k: v for k, v in sweeps.items() if len({c.params[param] for c in v}) >= 2}
+    if not sweeps:
         return Result(UNTESTABLE, missing_reason(ctx, task, model, part.get("where"), left)
                       if not cells else f"{task}/{model}: {metric} measured at "
                       f"fewer than 2 values of {param}")
-    cells.sort(key=lambda c: float(c.params[param]))
+    varying = {k for k, _ in next(iter(sweeps))
+               if len({dict(key).get(k) for key in sweeps}) > 1}
+    subs, rows = [], []
+    for key, group in sorted(sweeps.items()):
+        what = ",".join(f"{k}={v}" for k, v in key if k in varying)
+        res = _one_trend(part, ctx, sorted(group, key=lambda c: float(c.params[param])))
+        res.what = what
+        subs.append(res)
+        rows += res.rows
+    res = combine(subs) if len(subs) > 1 else subs[0]
+    res.rows, res.figure = rows, subs[0].figure
+    res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
+    _note_left(res, left)
+    return res
+
+
+def _one_trend(part: dict, ctx: Context, cells: list[Cell]) -> Result:
+    model, metric, param = part["model"], part["metric"], part["param"]
     rows = [cell_row(c, metric, ctx, label=f"{model} {param}={c.params[param]}")
             for c in cells]
     for r, c in zip(rows, cells):
@@ -543,11 +585,10 @@ def rule_trend(part: dict, ctx: Context) -> Result:
     points = [(float(c.params[param]), v) for c in cells for v in values(c, metric)]
     iv = stats.loglog_slope_ci(points)
     bound = float(part.get("slope", 0.3))
-    cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     fig = f"log-log slope of {metric} on {param} {_fig(iv.value, iv.lo, iv.hi, iv.confidence)}"
     few = too_few(*[r["n"] for r in rows])
     if few:
-        return Result(INCONCLUSIVE, few, rows, figure=fig, cpus=cpus)
+        return Result(INCONCLUSIVE, few, rows, figure=fig)
     if part["expect"] == "increasing":
         v, why = decide(iv.lo, iv.hi, bound, bound, True)
     elif part["expect"] == "flat":
@@ -561,7 +602,7 @@ def rule_trend(part: dict, ctx: Context) -> Result:
     else:
         raise ValueError(f"trend rule: unknown expect {part['expect']!r}")
     return Result(v, f"{fig}: {why} ({len(points)} runs at {len(rows)} values)", rows,
-                  figure=fig, cpus=cpus)
+                  figure=fig)
 
 
 def rule_level(part: dict, ctx: Context) -> Result:
@@ -590,10 +631,39 @@ def rule_level(part: dict, ctx: Context) -> Result:
     res = combine(subs) if len(subs) > 1 else subs[0]
     res.rows = rows
     head = _headline(rows)
+    _note_left(res, left)
     res.figure = (f"{head['label']}: median {part.get('name', metric)} "
                   f"{_fig(head['median'], head['lo'], head['hi'], head['confidence'])}")
     res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     return res
+
+
+def rule_share_difference(part: dict, ctx: Context) -> Result:
+    """Shares of runs with a yes/no outcome (deadlocked), num minus den,
+    cells paired by their parameters as run (the same CPUs above all);
+    harness/shares.py decides each pair with Newcombe's interval."""
+    task, metric, num, den = part["task"], part["metric"], part["num"], part["den"]
+    where, exclude = part.get("where"), part.get("exclude")
+    left: list[str] = []
+    ncells = [c for c in select(ctx, task, num, where, exclude, left) if values(c, metric)]
+    dcells = [c for c in select(ctx, task, den, where, exclude, left) if values(c, metric)]
+    if not ncells or not dcells:
+        return Result(UNTESTABLE, missing_reason(ctx, task, num if not ncells else den,
+                                                 where, left))
+    pairs = [p for p in shares.pair_by_params(ncells, dcells) if p[1] and p[2]]
+    if not pairs:
+        return Result(UNTESTABLE, f"no {task} cells of {num} and {den} with the same "
+                      "parameters")
+    out = shares.rule_share_difference(part, pairs)
+    rows = out["rows"]
+    for r in rows:
+        r["cpus"] = ", ".join(sorted({cpus_label(cell_cpus(c, ctx))
+                                      for _, n, d in pairs for c in n + d}))
+    head = _headline([r for r in rows if r["kind"] == "difference"])
+    fig = (f"{num} - {den} share of runs {metric} {head['difference']:+.2f} "
+           f"[{head['lo']:+.2f}, {head['hi']:+.2f}] ({head['confidence']:.0%}; "
+           f"{head['label'].split(':')[0]})" if head["lo"] is not None else "")
+    return Result(out["verdict"], out["why"], rows, figure=fig, cpus=rows[0]["cpus"])
 
 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
@@ -640,6 +710,7 @@ RULES = {
     "speedup": rule_speedup,
     "trend": rule_trend,
     "level": rule_level,
+    "share_difference": rule_share_difference,
     "checks": rule_checks,
     "untestable": rule_untestable,
 }

@@ -163,6 +163,13 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
                       lambda r, lost=lost: {"expected": 400000, "final": 400000 - lost,
                                             "lost_updates": lost,
                                             "increment_ns": jitter(r, 5)}))
+    for model in ("threads", "coro"):
+        for yb in (False, True):
+            for cpus in ("0", "0-1"):
+                dl = 1 if (model == "threads" or yb) else 0
+                S.append(Spec("deadlock", model, {"yield_between": yb, "cpus": cpus},
+                              {"deadlocked": dl, "rounds": 100000,
+                               "rounds_done": 500 if dl else 100000}))
     for model, cpu_per in (("threads", 30000), ("coro", 14000), ("uring", 11000)):
         S.append(Spec("echo", model, {"connections": 50, "rate": 5000, "cpus": "0",
                                       "client_cpus": "1"},
