@@ -268,6 +268,12 @@ def part_rows(part: dict) -> list[list[str]]:
                         fmt_ci(r["lo"], r["hi"], r.get("confidence")), cov, n,
                         " ".join(x for x in (r.get("verdict", ""),
                                              "noisy" if r.get("noisy") else "") if x)])
+        elif kind in ("share", "difference"):
+            value = (f"{r['k']}/{r['n']}" if kind == "share"
+                     else f"{r['difference']:+.2f}" if r["difference"] is not None else "n/a")
+            out.append([r["label"], r["metric"], r.get("cpus", ""), value,
+                        fmt_ci(r["lo"], r["hi"], r.get("confidence")), "",
+                        str(r.get("n", "")), r.get("verdict", "")])
         elif kind == "check":
             out.append([r["label"], r["metric"], r.get("cpus", ""),
                         f"{r['stat']} {fmt(r['value'])}", f"{r['op']} {r['threshold']}", "",

@@ -650,20 +650,33 @@ def rule_share_difference(part: dict, ctx: Context) -> Result:
     if not ncells or not dcells:
         return Result(UNTESTABLE, missing_reason(ctx, task, num if not ncells else den,
                                                  where, left))
-    pairs = [p for p in shares.pair_by_params(ncells, dcells) if p[1] and p[2]]
+    # Paired by the parameters the config set (a model's own, such as
+    # coro_epoll, are in the records of that model only) and the CPU set.
+
+    def key(c: Cell) -> tuple:
+        return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k != "cpus")) + (
+            ("cpus", cpus_label(cell_cpus(c, ctx))),)
+
+    keys = sorted({key(c) for c in ncells} & {key(c) for c in dcells})
+    varying = {k for k, _ in keys[0]} if keys else set()
+    varying = {k for k in varying if len({dict(kk).get(k) for kk in keys}) > 1}
+    pairs = [(",".join(f"{n}={v}" for n, v in k if n in varying) or "all",
+              [c for c in ncells if key(c) == k], [c for c in dcells if key(c) == k])
+             for k in keys]
     if not pairs:
         return Result(UNTESTABLE, f"no {task} cells of {num} and {den} with the same "
                       "parameters")
     out = shares.rule_share_difference(part, pairs)
     rows = out["rows"]
+    cpus_of = {label: cpus_label(cell_cpus(n[0], ctx)) for label, n, _ in pairs}
     for r in rows:
-        r["cpus"] = ", ".join(sorted({cpus_label(cell_cpus(c, ctx))
-                                      for _, n, d in pairs for c in n + d}))
+        r["cpus"] = cpus_of.get(r["label"].split(":")[0], "")
     head = _headline([r for r in rows if r["kind"] == "difference"])
     fig = (f"{num} - {den} share of runs {metric} {head['difference']:+.2f} "
            f"[{head['lo']:+.2f}, {head['hi']:+.2f}] ({head['confidence']:.0%}; "
            f"{head['label'].split(':')[0]})" if head["lo"] is not None else "")
-    return Result(out["verdict"], out["why"], rows, figure=fig, cpus=rows[0]["cpus"])
+    return Result(out["verdict"], out["why"], rows, figure=fig,
+                  cpus=", ".join(sorted(set(cpus_of.values()))))
 
 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
