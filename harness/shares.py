@@ -23,8 +23,9 @@ deadlocked, p2 that of coroutine runs on the same CPUs with the same
 parameters; "threads are prone to deadlocks" is supported when threads
 deadlock in at least `margin` more of the runs, with 95% confidence.
 
-The module is pure: verdicts.py selects the cells, pairs them with
-pair_by_params and wraps rule_share_difference's result.
+The module is pure: verdicts.py selects the cells, pairs them (by the
+parameters the config set and the CPU set) and wraps
+rule_share_difference's result.
 """
 
 from __future__ import annotations
@@ -105,25 +106,6 @@ def count_outcome(values: Iterable[Any]) -> tuple[int, int]:
     if bad:
         raise ValueError(f"a yes/no metric must be 0 or 1, got {bad[:3]}")
     return sum(int(v) for v in vals), len(vals)
-
-
-def pair_by_params(num_cells: list, den_cells: list) -> list[tuple[str, list, list]]:
-    """(label, num cells, den cells) for each set of parameters, compared
-    only with the same set on the other side (the same CPUs above all). A
-    value is compared as text: the run directory reads cpus "0" back as 0.
-    The label names the parameters whose values differ between pairs."""
-    def key(c) -> tuple:
-        return tuple(sorted((k, str(v)) for k, v in c.params.items()))
-
-    keys = sorted({key(c) for c in num_cells} | {key(c) for c in den_cells})
-    varying = {k for k, _ in keys[0]} if keys else set()
-    varying = {k for k in varying if len({dict(kk).get(k) for kk in keys}) > 1}
-    out = []
-    for k in keys:
-        label = ",".join(f"{n}={v}" for n, v in k if n in varying) or "all"
-        out.append((label, [c for c in num_cells if key(c) == k],
-                    [c for c in den_cells if key(c) == k]))
-    return out
 
 
 def rule_share_difference(part: dict, pairs: list[tuple[str, list, list]]) -> dict:

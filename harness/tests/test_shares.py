@@ -132,16 +132,3 @@ def test_rule_without_runs_is_inconclusive():
                                                [cell("coro", "0", [])])])
     assert res["verdict"] == INCONCLUSIVE and "no ok run of coro" in res["why"]
     assert shares.rule_share_difference(PART, [])["verdict"] == INCONCLUSIVE
-
-
-def test_pairs_only_cells_with_the_same_parameters():
-    threads = [cell("threads", 0, [1] * 5), cell("threads", "0-1", [1] * 5)]
-    coro = [cell("coro", "0", [0] * 5), cell("coro", "0-1", [0] * 5)]
-    got = shares.pair_by_params(threads, coro)
-    # cpus 0 read back as a number still meets its "0" on the other side
-    assert [(label, len(n), len(d)) for label, n, d in got] == [
-        ("cpus=0", 1, 1), ("cpus=0-1", 1, 1)]
-    lone = shares.pair_by_params([cell("threads", "0", [1] * 5)], [])
-    assert lone == [("all", lone[0][1], [])]
-    res = shares.rule_share_difference(PART, lone)
-    assert res["verdict"] == INCONCLUSIVE and "no ok run of coro" in res["why"]
