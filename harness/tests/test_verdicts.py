@@ -227,6 +227,21 @@ def test_trend_sweeps_judged_apart(tmp_path):
     assert "hogs=1,cpus=0: refuted" in part["why"] and "hogs=2,cpus=0-1: supported" in part["why"]
 
 
+def test_coroutine_stack_kinds_each_meet_the_thread_cell(tmp_path):
+    # stack is the coroutine models' own parameter: threads has one cell.
+    specs = [Spec("spawn", "threads", {"tasks": 10000, "cpus": "0-1"},
+                  lambda r: {"user_bytes_per_task": jitter(r, 8500),
+                             "kernel_bytes_per_task": jitter(r, 22000),
+                             "create_ns": jitter(r, 15000)})]
+    specs += [Spec("spawn", "coro", {"tasks": 10000, "cpus": "0-1", "stack": k},
+                   lambda r, b=b: {"user_bytes_per_task": jitter(r, b),
+                                   "kernel_bytes_per_task": 30, "create_ns": jitter(r, 900)})
+              for k, b in (("guarded", 4100), ("shared", 300))]
+    part = judge(tmp_path, specs)["C1"]["parts"][0]
+    assert part["verdict"] == S and len(part["rows"]) == 2
+    assert "stack=guarded: supported" in part["why"] and "stack=shared: supported" in part["why"]
+
+
 def test_model_ratio_refuses_different_cpu_sets(tmp_path):
     specs = [Spec("timers", "threads", {"tasks": 1000, "cpus": "0-1"},
                   {"cpu_ns_per_wakeup": 9000.0}),
