@@ -18,7 +18,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 def default_like() -> list[Spec]:
     """The synthetic default run, plus what makes the rules bite: a second
     channel (pooled before), the mn model, and a USDT-traced cell."""
-    specs = full_matrix()
+    # full_matrix() with its pingpong and compute cells as the plot rules
+    # need them: event hand-offs at both placements, compute on every CPU
+    # of the run (no cpus parameter) and confined to CPU 0.
+    specs = [s for s in full_matrix() if s.task not in ("pingpong", "compute")]
+    for placement, thr in (("same", 2100), ("split", 22000)):
+        specs.append(Spec("pingpong", "threads", {"placement": placement, "channel": "event"},
+                          lambda r, t=thr: {"handoff_ns": jitter(r, t)}))
+        specs.append(Spec("pingpong", "coro", {"placement": placement, "channel": "event"},
+                          lambda r: {"handoff_ns": jitter(r, 12)}))
+    specs.append(Spec("pingpong", "uring", {"placement": "same", "channel": "event"},
+                      lambda r: {"handoff_ns": jitter(r, 300)}))
+    for model, per in (("threads", 1.0), ("coro", 0.0), ("uring", 0.0)):
+        for w in (1, 2, 4):
+            speed = 1 + per * (min(w, 2) - 1) * 0.95
+            specs.append(Spec("compute", model, {"workers": w},
+                              lambda r, s=speed: {"units_per_s": jitter(r, 1000 * s)}))
+        for w in (1, 2):
+            specs.append(Spec("compute", model, {"workers": w, "cpus": "0"},
+                              lambda r: {"units_per_s": jitter(r, 1000)}))
     for model, ns in (("threads", 3000.0), ("coro", 120.0), ("uring", 400.0), ("mn", 90.0)):
         specs.append(Spec("pingpong", model, {"placement": "same", "channel": "pipe"},
                           lambda r, ns=ns: {"handoff_ns": jitter(r, ns)}))
