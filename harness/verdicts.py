@@ -397,12 +397,16 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
     ignore = set(part.get("ignore", [])) | {"cpus"}
     sup, ref, above = thresholds(part)
     left: list[str] = []
-    ncells = [c for c in select(ctx, task, num, where, exclude, left) if values(c, metric)]
-    dcells = [c for c in select(ctx, task, den, where, exclude, left) if values(c, metric)]
+    # num_where/den_where: one side's own condition, e.g. the same model with
+    # and without a kernel knob (the knob's key then goes in `ignore`).
+    nwhere = {**(where or {}), **part.get("num_where", {})} or None
+    dwhere = {**(where or {}), **part.get("den_where", {})} or None
+    ncells = [c for c in select(ctx, task, num, nwhere, exclude, left) if values(c, metric)]
+    dcells = [c for c in select(ctx, task, den, dwhere, exclude, left) if values(c, metric)]
     if not ncells:
-        return Result(UNTESTABLE, missing_reason(ctx, task, num, where, left))
+        return Result(UNTESTABLE, missing_reason(ctx, task, num, nwhere, left))
     if not dcells:
-        return Result(UNTESTABLE, missing_reason(ctx, task, den, where, left))
+        return Result(UNTESTABLE, missing_reason(ctx, task, den, dwhere, left))
 
     def key(c: Cell) -> tuple:
         return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k not in ignore))

@@ -341,3 +341,28 @@ def test_env_cpus_layouts():
     assert verdicts.env_cpu_count({"cpu": {"count": 4}}) == 4
     assert verdicts.env_cpu_count({"cpu": {"affinity": [0]}}) == 1
     assert verdicts.env_cpu_count({}) is None
+
+
+def test_fifo_ticks_nuance_pairs_one_model_with_and_without_the_knob(tmp_path):
+    m = synthrun.full_matrix()
+    base = {"hog_yield_us": 0, "hogs": 1, "cpus": "0"}
+    m.append(Spec("preempt", "threads", {**base, "policy": "fifo", "hog_policy": "other"},
+                  lambda r: {"lateness_ns": dist(jitter(r, 80_000)), "window_ns": 5e8,
+                             "hog_yields": 0}, involuntary=0))
+    m.append(Spec("preempt", "threads", dict(base),
+                  lambda r: {"lateness_ns": dist(jitter(r, 8_000_000)), "window_ns": 5e8,
+                             "hog_yields": 0}))
+    part = next(p for p in judge(tmp_path, m)["C7"]["parts"] if "SCHED_FIFO" in p["what"])
+    assert part["role"] == "nuance" and part["verdict"] == S
+    assert len(part["rows"]) == 1 and part["rows"][0]["ratio"] < 0.05
+
+
+def test_mn_scaling_refutes_the_coroutine_half_of_c3_and_c6(tmp_path):
+    m = [s for s in synthrun.full_matrix() if not (s.task == "compute" and s.model == "mn")]
+    for w in (1, 2):
+        m.append(Spec("compute", "mn", {"workers": w, "cpus": "0-1"},
+                      lambda r, w=w: {"units_per_s": jitter(r, 1000 * w)}))
+    claims = judge(tmp_path, m)
+    mn3 = next(p for p in claims["C3"]["parts"] if "(mn)" in p["what"])
+    mn6 = next(p for p in claims["C6"]["parts"] if "threads vs mn" in p["what"])
+    assert mn3["verdict"] == R and mn6["verdict"] == R
