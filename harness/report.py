@@ -26,7 +26,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from harness import plots, probes as probes_mod, reproduce, summary, timelines, verdicts
+from harness import (echo_table, plots, probes as probes_mod, reproduce, summary, timelines,
+                     verdicts)
 from harness.rundir import Cell, Run, RunDirError, load_run
 
 REPORT_SCHEMA = 2
@@ -223,6 +224,7 @@ def build(run: Run, claims_path: Path = DEFAULT_CLAIMS,
         "plots": {k: v["path"] for k, v in figs.items()},
         "_figures": figs,
         "timelines": timelines.export(run),
+        "echo_tables": echo_table.tables(cells, ctx),
     }
 
 
@@ -311,6 +313,20 @@ def missing_lines(doc: dict) -> list[str]:
     return out
 
 
+def echo_servers_md(tables: list[dict]) -> list[str]:
+    out = ["### Echo servers side by side", "",
+           "Our models and the peers at the same offered rate, connections and CPUs "
+           "(bare, open-loop cells; median [interval] coverage over repetitions).", ""]
+    if not tables:
+        return out + ["No open-loop echo cell in this run.", ""]
+    for t in tables:
+        out += [f"#### {t['title']}", "", "| " + " | ".join(t["head"]) + " |",
+                "|" + "---|" * len(t["head"])]
+        out += ["| " + " | ".join(md_escape(x) for x in r) + " |" for r in t["rows"]]
+        out.append("")
+    return out
+
+
 def render_md(doc: dict) -> str:
     out = [f"# schedlab report: {doc['run']}", ""]
     out += [f"**Missing:** {x}" for x in missing_lines(doc)]
@@ -349,6 +365,8 @@ def render_md(doc: dict) -> str:
                     out += ["| " + " | ".join(PART_HEAD) + " |", "|" + "---|" * len(PART_HEAD)]
                     out += ["| " + " | ".join(md_escape(x) for x in r) + " |" for r in rows]
                     out.append("")
+        if "echo_servers" in c.get("tables", []):
+            out += echo_servers_md(doc["echo_tables"])
         for name in c["plots"]:
             if name in doc["plots"]:
                 out += [f"![{name}]({doc['plots'][name]})", ""]

@@ -771,6 +771,7 @@ def evaluate_claim(claim: dict, ctx: Context) -> dict:
         "id": claim["id"], "says": claim.get("says", ""),
         "experiments": claim.get("experiments", []),
         "plots": claim.get("plots", []),
+        "tables": claim.get("tables", []),
         "verdict": res.verdict, "why": res.why, "figure": figure, "cpus": cpus,
         "controls": controls,
         "parts": [{"what": p.what, "role": p.role, "verdict": p.verdict,

@@ -1,0 +1,62 @@
+"""The echo servers side by side: our models and the peers (asyncio, uvloop,
+Node.js) at the same fixed offered rate, connections, message size and CPUs.
+
+One table per (connections, message_bytes, rate, cpus) of the run's bare,
+open-loop echo cells: server CPU per request and p99 latency from each
+request's due time (median [interval] over repetitions), the client's CPU
+utilization and how many repetitions met the offered rate. Traced and
+client-bound cells are left out (verdicts.probes_of, is_client_bound): what
+they show is the instrument or the client. Closed-loop cells (rate = 0)
+measure a throughput the client may cap: they belong to the capacity sweep.
+"""
+
+from __future__ import annotations
+
+from harness import summary, verdicts
+from harness.rundir import Cell
+
+HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
+        "client CPU", "offered rate met", "n"]
+GROUP_KEYS = ("connections", "message_bytes", "rate", "cpus")
+MODEL_ORDER = ("threads", "coro", "uring", "mn")
+
+
+def _median_ci(values: list[float], scale: float) -> str:
+    s = summary.summarize(values)
+    if s.median is None:
+        return "-"
+    text = f"{s.median / scale:,.3g}"
+    if s.ci_lo is not None:
+        text += (f" [{s.ci_lo / scale:,.3g}, {s.ci_hi / scale:,.3g}] "
+                 f"{s.ci_confidence:.0%}")
+    return text
+
+
+def _order(model: str) -> tuple[int, str]:
+    return (MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER), model)
+
+
+def tables(cells: list[Cell], ctx: verdicts.Context) -> list[dict]:
+    groups: dict[tuple, list[Cell]] = {}
+    for c in cells:
+        if c.task != "echo" or not c.ok_lines or verdicts.probes_of(c):
+            continue
+        if verdicts.is_client_bound(c, ctx) or not c.params.get("rate"):
+            continue
+        groups.setdefault(tuple(str(c.params.get(k)) for k in GROUP_KEYS), []).append(c)
+    out = []
+    for key, group in sorted(groups.items()):
+        rows = []
+        for c in sorted(group, key=lambda c: _order(c.model)):
+            met = [ln["record"]["metrics"].get("offered_rate_met") for ln in c.ok_lines]
+            met = [m for m in met if isinstance(m, bool)]
+            util = summary.summarize(verdicts.values(c, "client_cpu_utilization")).median
+            rows.append([c.model,
+                         _median_ci(verdicts.values(c, "server_cpu_ns_per_request"), 1e3),
+                         _median_ci(verdicts.values(c, "latency_ns.p99"), 1e6),
+                         "-" if util is None else f"{util:.2f}",
+                         f"{int(sum(met))}/{len(met)}" if met else "-",
+                         str(len(c.ok_lines))])
+        title = ", ".join(f"{k}={v}" for k, v in zip(GROUP_KEYS, key))
+        out.append({"title": title, "head": HEAD, "rows": rows})
+    return out
