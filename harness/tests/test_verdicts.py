@@ -348,7 +348,8 @@ def test_fifo_ticks_nuance_pairs_one_model_with_and_without_the_knob(tmp_path):
     base = {"hog_yield_us": 0, "hogs": 1, "cpus": "0"}
     m.append(Spec("preempt", "threads", {**base, "policy": "fifo", "hog_policy": "other"},
                   lambda r: {"lateness_ns": dist(jitter(r, 80_000)), "window_ns": 5e8,
-                             "hog_yields": 0}, involuntary=0))
+                             "hog_yields": 0}, involuntary=0,
+                  defaults={"priority": 1}))   # as a fifo record carries it (knobs.c)
     m.append(Spec("preempt", "threads", dict(base),
                   lambda r: {"lateness_ns": dist(jitter(r, 8_000_000)), "window_ns": 5e8,
                              "hog_yields": 0}))
