@@ -38,7 +38,8 @@ from harness.rundir import Cell  # noqa: E402
 MODEL_ORDER = ("threads", "coro", "uring", "mn")
 # Colour-blind-safe (Okabe-Ito); any other model is grey.
 MODEL_COLOURS = {"threads": "#0072B2", "coro": "#E69F00", "uring": "#009E73",
-                 "mn": "#CC79A7"}
+                 "mn": "#CC79A7", "asyncio": "#D55E00", "uvloop": "#56B4E9",
+                 "node": "#000000"}
 OTHER_COLOUR = "#777777"
 MAX_SERIES = 6
 LOG_SPAN = 20
@@ -342,38 +343,51 @@ def plot_lateness(cells: list[Cell], cpus: str | None = None):
 
 
 def plot_echo(cells: list[Cell], cpus: str | None = None):
-    """How many requests per second, at what p99 latency, as connections grow?"""
+    """What does a request cost the server, at what p99 latency, as
+    connections grow? At a fixed offered rate (open loop) every server
+    answers the same requests/s, so the first panel is server CPU per
+    request; a closed-loop run shows requests/s instead. Our models on the
+    first row; the peers (asyncio, uvloop, Node.js), where the run has them,
+    on a second row beside coro, so no axes holds more than MAX_SERIES."""
     cs = [c for c in _plain(cells, "echo")
-          if c.params.get("connections") is not None and c.values("requests_per_s")]
+          if c.params.get("connections") is not None and c.values("latency_ns.p99")]
     if not cs:
         return None
-    models = _models(cs)
-    fig, axes = _figure(2)
-    for ax, (metric, scale, label) in zip(axes, (("requests_per_s", 1, "requests/s"),
-                                                 ("latency_ns.p99", 1000,
-                                                  "p99 latency, us (log)"))):
-        for m in models:
-            pts = []
-            for n in _values_of([c for c in cs if c.model == m], "connections"):
-                c = _pick([c for c in cs if c.model == m and str(c.params["connections"]) == n],
-                          metric)
-                if c is None:
-                    continue
-                med, err = _med_err(c.values(metric))
-                pts.append((float(n), med / scale, err[0] / scale, err[1] / scale))
-            _line(ax, m, pts)
-        ax.set_xscale("log")
-        ax.set_xlabel("connections (log)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[1].set_yscale("log")
-    axes[0].set_title("throughput")
-    axes[1].set_title("p99 latency")
-    fig.suptitle("echo: throughput and tail latency against connections")
+    open_loop = all(c.params.get("rate") for c in cs)
+    first = (("server_cpu_ns_per_request", 1000, "server CPU per request, us") if open_loop
+             else ("requests_per_s", 1, "requests/s"))
+    ours = [m for m in _models(cs) if m in MODEL_ORDER]
+    peers = [m for m in _models(cs) if m not in MODEL_ORDER]
+    rows = [("our models", ours)] + ([("the peers beside coro", ["coro"] + peers)]
+                                     if peers else [])
+    fig, axes = _figure(2 * len(rows))
+    for r, (who, models) in enumerate(rows):
+        for ax, (metric, scale, label) in zip(axes[2 * r:2 * r + 2], (
+                first, ("latency_ns.p99", 1000, "p99 latency, us (log)"))):
+            for m in models:
+                pts = []
+                for n in _values_of([c for c in cs if c.model == m], "connections"):
+                    c = _pick([c for c in cs if c.model == m
+                               and str(c.params["connections"]) == n], metric)
+                    if c is None:
+                        continue
+                    med, err = _med_err(c.values(metric))
+                    pts.append((float(n), med / scale, err[0] / scale, err[1] / scale))
+                _line(ax, m, pts)
+            ax.set_xscale("log")
+            ax.set_xlabel("connections (log)")
+            ax.set_ylabel(label)
+            ax.set_title(f"{label.split(',')[0]}: {who}")
+            ax.grid(alpha=0.3)
+        axes[2 * r + 1].set_yscale("log")
+    rates = sorted({str(c.params.get("rate")) for c in cs})
+    fig.suptitle("echo: " + (f"at {', '.join(rates)} requests/s offered" if open_loop
+                             else "closed loop") + ", against connections")
     client = sorted({str(c.params["client_cpus"]) for c in cs if c.params.get("client_cpus")})
-    return _finish(fig, axes, models,
-                   "Medians with 95% CI: requests/s and each run's p99 latency (us) from "
-                   "loadgen. " + _cpu_note(cs, cpus)
+    return _finish(fig, axes, ours + peers,
+                   "Medians with 95% CI over repetitions: " + first[2] + " (process CPU time "
+                   "over loadgen's window) and each run's p99 latency (us) from each "
+                   "request's due time. " + _cpu_note(cs, cpus)
                    + (f" loadgen on CPUs {', '.join(client)}." if client else ""))
 
 

@@ -176,3 +176,26 @@ def test_bytes_per_task_labels_stack_kinds():
     fig = plots.plot_bytes_per_task(cells)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["threads", "coro\nown+guard", "coro\nshared"]
+
+
+def test_echo_peers_get_their_own_row_and_colours(tmp_path):
+    base = {"message_bytes": 64, "rate": 10000, "cpus": "0", "client_cpus": "1"}
+    specs = [Spec("echo", m, {**base, "connections": n},
+                  lambda r: {"server_cpu_ns_per_request": jitter(r, 30000.0),
+                             "latency_ns": dist(jitter(r, 200000.0)),
+                             "client_cpu_utilization": 0.3})
+             for m in ("threads", "coro", "uring", "mn") for n in (50, 1000)]
+    specs += [Spec("echo", m, {**base, "connections": 1000},
+                   lambda r: {"server_cpu_ns_per_request": jitter(r, 70000.0),
+                              "latency_ns": dist(jitter(r, 900000.0)),
+                              "client_cpu_utilization": 0.3})
+              for m in ("asyncio", "uvloop", "node")]
+    run = load_run(make_run(tmp_path / "run", specs))
+    fig = plots.plot_echo(run.cells(), "0-1")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["server CPU per request: our models", "p99 latency: our models",
+                      "server CPU per request: the peers beside coro",
+                      "p99 latency: the peers beside coro"]
+    assert set(series(fig.axes[2])) == {"coro", "asyncio", "uvloop", "node"}
+    assert len({colour_of(h) for ax in fig.axes for h in series(ax).values()}) == 7
+    plt.close(fig)
