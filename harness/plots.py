@@ -182,6 +182,21 @@ def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, unit: 
     ax.grid(axis="y", alpha=0.3)
 
 
+def _points(cs: list[Cell], model: str, param: str, metric: str,
+            scale: float) -> list[tuple[float, float, float, float]]:
+    """One point per value of param for model's cells: (value, median/scale,
+    err_lo/scale, err_hi/scale), one cell per point (_pick), never pooled."""
+    pts = []
+    mine = [c for c in cs if c.model == model]
+    for v in _values_of(mine, param):
+        c = _pick([c for c in mine if str(c.params[param]) == v], metric)
+        if c is None:
+            continue
+        med, err = _med_err(c.values(metric))
+        pts.append((float(v), med / scale, err[0] / scale, err[1] / scale))
+    return pts
+
+
 def _line(ax, model: str, pts: list[tuple[float, float, float, float]], **kw) -> None:
     """pts: (x, y, err_lo, err_hi)."""
     if not pts:
@@ -323,13 +338,7 @@ def plot_lateness(cells: list[Cell], cpus: str | None = None):
     fig, axes = _figure(1, width=5.0)
     ax = axes[0]
     for m in models:
-        pts = []
-        for y in _values_of([c for c in cs if c.model == m], "hog_yield_us"):
-            c = _pick([c for c in cs if c.model == m and str(c.params["hog_yield_us"]) == y],
-                      "lateness_ns.p99")
-            med, err = _med_err(c.values("lateness_ns.p99"))
-            pts.append((float(y), med / 1000, err[0] / 1000, err[1] / 1000))
-        _line(ax, m, pts)
+        _line(ax, m, _points(cs, m, "hog_yield_us", "lateness_ns.p99", 1000))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("hog yields every ... us (log)")
@@ -365,15 +374,7 @@ def plot_echo(cells: list[Cell], cpus: str | None = None):
         for ax, (metric, scale, label) in zip(axes[2 * r:2 * r + 2], (
                 first, ("latency_ns.p99", 1000, "p99 latency, us (log)"))):
             for m in models:
-                pts = []
-                for n in _values_of([c for c in cs if c.model == m], "connections"):
-                    c = _pick([c for c in cs if c.model == m
-                               and str(c.params["connections"]) == n], metric)
-                    if c is None:
-                        continue
-                    med, err = _med_err(c.values(metric))
-                    pts.append((float(n), med / scale, err[0] / scale, err[1] / scale))
-                _line(ax, m, pts)
+                _line(ax, m, _points(cs, m, "connections", metric, scale))
             ax.set_xscale("log")
             ax.set_xlabel("connections (log)")
             ax.set_ylabel(label)
