@@ -1,5 +1,5 @@
 /* events.h: the --events stream's format, shared by the probes that write
- * it and the loader (trace_events.c). harness/trace.py reads it. */
+ * it and the loader (trace_events.c). harness/analyse/trace.py reads it. */
 #ifndef SCHEDLAB_BPF_EVENTS_H
 #define SCHEDLAB_BPF_EVENTS_H
 

@@ -1,6 +1,6 @@
 """`python3 -m harness` is `./schedlab`."""
 import sys
 
-from .cli import main
+from harness.cli import main
 
 sys.exit(main(sys.argv[1:]))

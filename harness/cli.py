@@ -2,7 +2,7 @@
 
     run CONFIG [--out DIR] [--resume DIR] [--only K=V,...] [--dry-run] [--seed N]
     list [--json]
-    report / compare / trace   -> harness/report.py, compare.py, trace.py: cli(argv)
+    report / compare / trace   -> harness/present/report.py, analyse/compare.py, analyse/trace.py
     doctor                     -> harness/doctor.py: cli(argv)
 
 The hooks import their module only when called, so a missing or broken
@@ -27,15 +27,15 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import config as config_mod
-from . import matrix, probes, runner as runner_mod, sysinfo
-from .config import ConfigError
-from .progress import fmt_duration
+from harness.run import config as config_mod
+from harness.run import matrix, probes, runner as runner_mod, sysinfo
+from harness.run.config import ConfigError
+from harness.run.progress import fmt_duration
 
 HOOKS = {
-    "report": ("report", "write DIR/report.md, report.html and plots/ from a run"),
-    "compare": ("compare", "ratio per cell of two runs, with confidence intervals"),
-    "trace": ("trace", "export a cell's trace as Chrome Trace Event JSON for Perfetto"),
+    "report": ("present.report", "write DIR/report.md, report.html and plots/ from a run"),
+    "compare": ("analyse.compare", "ratio per cell of two runs, with confidence intervals"),
+    "trace": ("analyse.trace", "export a cell's trace as Chrome Trace Event JSON for Perfetto"),
     "doctor": ("doctor", "what this machine can measure, and why not"),
 }
 
@@ -90,7 +90,7 @@ def _hook(name: str, rest: list[str]) -> int:
     except ModuleNotFoundError as e:
         if e.name != f"harness.{module}":
             raise
-        print(f"schedlab {name}: not available: harness/{module}.py is missing",
+        print(f"schedlab {name}: not available: harness/{module.replace('.', '/')}.py is missing",
               file=sys.stderr)
         return 1
     return int(mod.cli(rest) or 0)

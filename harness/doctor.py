@@ -29,9 +29,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import peers as peers_mod
+from harness.run import peers as peers_mod
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO  # noqa: E402
 
 # Every tracepoint a probe attaches to, and whether the probe needs it.
 TRACEPOINTS = {
@@ -146,7 +146,7 @@ def check_io_uring(root: Path) -> list[Check]:
 
 def check_kernel_knobs(root: Path, euid: int) -> list[Check]:
     """What the policy/priority/nice/slice_us parameters can do here."""
-    from . import schedattr, sysinfo
+    from harness.run import schedattr, sysinfo
     cfg_text, cfg_src = sysinfo._read_config_text(root, os.uname().release)
     version = sysinfo._read(root, "proc/sys/kernel/version")
     cmdline = sysinfo._read(root, "proc/cmdline")
@@ -245,7 +245,7 @@ def _runtime_version(peer_name: str, path: str) -> str:
 
 
 def check_peers() -> list[Check]:
-    """The echo-server peers (harness/peers.py): installed, and which version."""
+    """The echo-server peers (harness/run/peers.py): installed, and which version."""
     out = []
     for peer in peers_mod.PEERS.values():
         if peer.find_tool is None:

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from harness.runner import ProcResult  # noqa: E402
+from harness.run.runner import ProcResult  # noqa: E402
 
 COMMON = [
     {"key": "cpus", "type": "str", "default": "", "unit": None, "help": "CPUs"},

@@ -5,7 +5,7 @@ import json
 
 from synthrun import Spec, jitter, make_run
 
-from harness import benchtable
+from harness.present import benchtable
 
 SWITCH = {"schema": 1, "bench": "switch", "repetitions": 11, "cpu": 0,
           "ours": {"median": 3.85}, "floor": {"median": 3.5}, "swapcontext": {"median": 231.0},

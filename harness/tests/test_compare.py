@@ -9,8 +9,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
-from harness import compare  # noqa: E402
-from harness.rundir import load_run  # noqa: E402
+from harness.analyse import compare  # noqa: E402
+from harness.records.rundir import load_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from conftest import CATALOG, REPO, write_config
-from harness import config, record
+from harness.run import config
+from harness.records import record
 from harness.cli import main
 
 GOOD = """
@@ -153,7 +154,7 @@ def test_repo_configs_parse_and_match_schema(path: Path):
 @pytest.mark.parametrize("path", [p for p in REPO_CONFIGS if p.name != "claims.toml"],
                          ids=lambda p: p.name)
 def test_repo_configs_match_the_real_workload(path: Path):
-    from harness.runner import ProcessRunner
+    from harness.run.runner import ProcessRunner
     workload = REPO / "build" / "workload"
     if not workload.exists():
         pytest.skip("build/workload not built (make build/workload)")
@@ -164,7 +165,7 @@ def test_repo_configs_match_the_real_workload(path: Path):
 
 
 def test_signed_parameters_take_negative_integers():
-    from harness.config import ConfigError, _check_value
+    from harness.run.config import ConfigError, _check_value
     spec = {"key": "nice", "type": "i64", "min": -20, "max": 19}
     _check_value("cfg", spec, -5)
     for bad in (-21, 20, "5", True):

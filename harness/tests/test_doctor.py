@@ -74,7 +74,7 @@ def test_this_machine_has_what_the_tracer_needs():
 
 
 def test_kernel_knobs_rows_say_what_is_allowed(tmp_path, monkeypatch):
-    from harness import schedattr
+    from harness.run import schedattr
     (tmp_path / "proc/sys/kernel").mkdir(parents=True)
     (tmp_path / "proc/sys/kernel/sched_rt_runtime_us").write_text("0\n")
     monkeypatch.setattr(schedattr, "sched_getattr", lambda tid=0: None)

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from conftest import write_config
-from harness import echo_peer, peers, record
+from harness.run import echo_peer, peers
+from harness.records import record
 from harness.cli import main
-from harness.runner import ProcessRunner
+from harness.run.runner import ProcessRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADGEN = ROOT / "build" / "loadgen"

@@ -2,8 +2,9 @@
 
 from synthrun import Spec, dist, jitter, make_run
 
-from harness import echo_table, verdicts
-from harness.rundir import load_run
+from harness.present import echo_table
+from harness.analyse import verdicts
+from harness.records.rundir import load_run
 
 BASE = {"connections": 1000, "message_bytes": 64, "rate": 10000, "cpus": "0"}
 

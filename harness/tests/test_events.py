@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from conftest import CATALOG, REPO, FakeRunner, write_config
-from harness import config, matrix, probes, record, runner, trace
+from harness.run import config, matrix, probes, runner
+from harness.records import record
+from harness.analyse import trace
 from harness.cli import main
-from harness.runner import ProcessRunner
+from harness.run.runner import ProcessRunner
 
 TRACER = REPO / "build" / "schedtrace"
 WORKLOAD = REPO / "build" / "workload"

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, write_config
-from harness import config, record
+from harness.run import config
+from harness.records import record
 from harness.cli import main
-from harness.runner import ProcessRunner
+from harness.run.runner import ProcessRunner
 
 WORKLOAD = REPO / "build" / "workload"
 SCHEDTRACE = REPO / "build" / "schedtrace"
@@ -47,7 +48,7 @@ def test_smoke_config_with_the_real_workload(tmp_path):
              runner=ProcessRunner())
     lines = validate_run(out)
     cfg = config.load(REPO / "configs" / "smoke.toml")
-    from harness import matrix
+    from harness.run import matrix
     cells = matrix.expand(cfg)
     assert {ln["cell"] for ln in lines} == {c.id for c in cells}
     bad = [(ln["cell"], ln["reason"]) for ln in lines if ln["status"] in ("failed", "timeout")]

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import CATALOG, write_config
-from harness import config, matrix
+from harness.run import config, matrix
 
 CFG = """
 [run]

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 from conftest import write_config
-from harness import config, matrix, peers, record, reproduce, rundir
+from harness.run import config, matrix, peers
+from harness.records import record, rundir
+from harness.analyse import reproduce
 from harness.cli import main
-from harness.runner import ProcessRunner
+from harness.run.runner import ProcessRunner
 
 DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = (DATA / "perf-bench-sched-pipe-T-l1000.txt").read_text()

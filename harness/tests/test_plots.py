@@ -8,8 +8,8 @@ import pytest
 from matplotlib.colors import to_rgba
 from synthrun import Spec, dist, full_matrix, jitter, make_run
 
-from harness import plots
-from harness.rundir import Cell, load_run
+from harness.present import plots
+from harness.records.rundir import Cell, load_run
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

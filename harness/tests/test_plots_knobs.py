@@ -2,8 +2,8 @@
 coroutines by yield interval, threads with a never-yielding hog by knob),
 how a threads cell's knobs read on the axis, and the preemption mode in the
 title."""
-from harness import plots
-from harness.rundir import Cell
+from harness.present import plots
+from harness.records.rundir import Cell
 
 
 def cell(model, p99s, id_params, **params):

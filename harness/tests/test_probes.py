@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from harness import probes
+from harness.run import probes
 
 DATA = Path(__file__).parent / "data"
 CMD = ["build/workload", "pingpong", "--model", "coro"]
@@ -114,7 +114,7 @@ def test_probe_list_from_the_sources_matches_the_tracer():
 
 
 def test_config_accepts_exactly_the_listed_probes(tmp_path):
-    from harness import config
+    from harness.run import config
     assert config.valid_probes() == (*probes.tracer_probes(), "perf")
     fixed = [p for p in probes.tracer_list() if not p["selectable"]]
     for p in fixed:     # always on: not a config's to name
@@ -133,7 +133,7 @@ def test_events_go_to_the_tracer_when_a_probe_writes_them(tmp_path):
 
 
 def test_tracer_cost_from_bench_tracer(tmp_path):
-    from harness import report
+    from harness.present import report
     f = tmp_path / "bench-tracer.json"
     assert probes.tracer_cost(f) is None
     assert "not measured" in report.tracer_cost_line(None)

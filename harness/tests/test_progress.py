@@ -2,7 +2,7 @@
 
 import io
 
-from harness import progress
+from harness.run import progress
 
 
 def test_plain_lines_when_not_a_tty():

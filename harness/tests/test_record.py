@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import fake_record
-from harness import record
+from harness.records import record
 
 DATA = Path(__file__).parent / "data"
 

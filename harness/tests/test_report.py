@@ -11,8 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
-from harness import report, reproduce, summary, verdicts  # noqa: E402
-from harness.rundir import load_run  # noqa: E402
+from harness.present import report  # noqa: E402
+from harness.analyse import reproduce, summary, verdicts  # noqa: E402
+from harness.records.rundir import load_run  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 

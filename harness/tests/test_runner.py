@@ -12,10 +12,11 @@ import time
 import pytest
 
 from conftest import REPO, FakeRunner, write_config
-from harness import matrix, probes, record, runner
+from harness.run import matrix, probes, runner
+from harness.records import record
 from harness.cli import main
-from harness.config import parse
-from harness.runner import ProcResult, ProcessRunner
+from harness.run.config import parse
+from harness.run.runner import ProcResult, ProcessRunner
 
 NO_TOOLS = probes.Tools("build/schedtrace", "not built", "perf", "no perf")
 

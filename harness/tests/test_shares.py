@@ -1,11 +1,11 @@
-"""harness/shares.py: the share statistics against published values, and the
+"""harness/analyse/shares.py: the share statistics against published values, and the
 share-difference rule producing each verdict from records made for it."""
 import json
 
 import pytest
 
-from harness import shares
-from harness.shares import INCONCLUSIVE, NUANCED, REFUTED, SUPPORTED
+from harness.analyse import shares
+from harness.analyse.shares import INCONCLUSIVE, NUANCED, REFUTED, SUPPORTED
 
 
 # Wilson 95% intervals: Newcombe's worked examples (Statistics in Medicine

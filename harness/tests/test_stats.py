@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from harness import stats
+from harness.analyse import stats
 
 
 def test_median_and_percentiles_known():

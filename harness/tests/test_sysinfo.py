@@ -3,7 +3,7 @@
 import gzip
 import json
 
-from harness import sysinfo
+from harness.run import sysinfo
 
 
 def fake_run(argv):
@@ -93,7 +93,7 @@ def test_parse_cpu_list():
 
 
 def test_sched_section_base_slice_and_rt_throttling(sysroot):
-    from harness import sysinfo
+    from harness.run import sysinfo
     kernel_dir = sysroot / "proc/sys/kernel"
     (kernel_dir / "sched_rt_runtime_us").write_text("950000\n")
     (kernel_dir / "sched_rt_period_us").write_text("1000000\n")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from synthrun import Spec, jitter, make_run
 
-from harness import config, matrix, report, timelines
-from harness.rundir import load_run
+from harness.run import config, matrix
+from harness.present import report
+from harness.analyse import timelines
+from harness.records.rundir import load_run
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
-from harness import trace  # noqa: E402
+from harness.analyse import trace  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 SCHEMA = json.loads((DATA / "chrome-trace.schema.json").read_text())

@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 from synthrun import Spec, dist, jitter  # noqa: E402
 
-from harness import verdicts  # noqa: E402
-from harness.rundir import load_run  # noqa: E402
-from harness.report import DEFAULT_CLAIMS  # noqa: E402
+from harness.analyse import verdicts  # noqa: E402
+from harness.records.rundir import load_run  # noqa: E402
+from harness.present.report import DEFAULT_CLAIMS  # noqa: E402
 
 CLAIMS = tomllib.loads(DEFAULT_CLAIMS.read_text())["claim"]
 S, R, INC = verdicts.SUPPORTED, verdicts.REFUTED, verdicts.INCONCLUSIVE

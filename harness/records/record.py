@@ -14,7 +14,7 @@ workload's own record has its schema in userspace/lib/record.h):
         rows per process (probes.LINE_THREAD_ROWS); the file has them all.
     line schema 1, additive (2026-11): optional "events" (the schedtrace
         --events stream, path relative to the run directory) and "peer"
-        (the external peer run instead of build/workload, harness/peers.py);
+        (the external peer run instead of build/workload, harness/run/peers.py);
         a peer's record also carries "peer".
 
 A line is written only when its run has finished, then flushed and fsynced,
@@ -30,11 +30,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness import REPO
 from typing import IO, Any, Iterable
 
 LINE_SCHEMA = 1
 RECORD_SCHEMA = 1
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = REPO / "schemas"
 STATUSES = ("ok", "failed", "skipped", "timeout")
 
 

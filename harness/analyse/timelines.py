@@ -1,7 +1,7 @@
 """The report's timelines: every cell that recorded an event stream
 (`events = true`), exported for Perfetto beside the report.
 
-export(run) runs `schedlab trace` (harness/trace.py, the one converter) on
+export(run) runs `schedlab trace` (harness/analyse/trace.py, the one converter) on
 the first repetition of each such cell and writes
 DIR/traces/<cell, '/' and ',' as '_'>.r<N>.perfetto.json. A cell whose
 stream cannot be converted is listed with the converter's reason instead.
@@ -14,8 +14,8 @@ import contextlib
 import io
 from pathlib import Path
 
-from harness import trace
-from harness.rundir import Run
+from harness.analyse import trace
+from harness.records.rundir import Run
 
 HOW_TO_OPEN = ("Open https://ui.perfetto.dev, choose \"Open trace file\" and pick the file "
                "(it stays on your machine). Each thread is a track of its run slices, "

@@ -52,7 +52,7 @@ import struct
 import sys
 from pathlib import Path
 
-from harness.rundir import RunDirError, load_run
+from harness.records.rundir import RunDirError, load_run
 
 TRACE_FORMAT = "schedtrace --events (bpf/events.h v1) or schedtrace-events JSONL v1"
 CORO_TRACK_OFFSET = 10_000_000

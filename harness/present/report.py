@@ -26,12 +26,15 @@ import sys
 import tomllib
 from pathlib import Path
 
-from harness import (echo_table, plots, probes as probes_mod, reproduce, summary, timelines,
-                     verdicts)
-from harness.rundir import Cell, Run, RunDirError, load_run
+from harness import REPO
+
+from harness.present import echo_table, plots
+from harness.run import probes as probes_mod
+from harness.analyse import reproduce, summary, timelines, verdicts
+from harness.records.rundir import Cell, Run, RunDirError, load_run
 
 REPORT_SCHEMA = 2
-DEFAULT_CLAIMS = Path(__file__).resolve().parent.parent / "configs" / "claims.toml"
+DEFAULT_CLAIMS = REPO / "configs" / "claims.toml"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 

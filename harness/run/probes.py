@@ -33,7 +33,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO  # noqa: E402
 TRACER = REPO / "build" / "schedtrace"
 PROBE_TABLE = REPO / "bpf" / "probe_table.c"
 # Thread rows kept per process in a records.jsonl line. The tracer lists up

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import peers as peers_mod
-from . import probes as probes_mod
+from harness.run import peers as peers_mod
+from harness.run import probes as probes_mod
 
 DEFAULT_MODELS = ("threads", "coro", "uring")
 RUN_KEYS = ("repetitions", "seed", "timeout_s", "warmup_runs", "cooldown_s", "order",

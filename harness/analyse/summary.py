@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from harness import stats
+from harness.analyse import stats
 
 
 @dataclass(frozen=True)

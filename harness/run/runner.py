@@ -32,15 +32,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Callable, IO
 
-from . import peers as peers_mod
-from . import probes as probes_mod
-from . import record as record_mod
-from .config import format_value
-from .matrix import Cell, Run
-from .progress import Progress, fmt_duration
-from .progress import make as make_progress
+from harness.run import peers as peers_mod
+from harness.run import probes as probes_mod
+from harness.records import record as record_mod
+from harness.run.config import format_value
+from harness.run.matrix import Cell, Run
+from harness.run.progress import Progress, fmt_duration
+from harness.run.progress import make as make_progress
 
-REPO = Path(__file__).resolve().parent.parent
+from harness import REPO  # noqa: E402
 GRACE_S = 5.0
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_BYTES = 4000

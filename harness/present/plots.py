@@ -32,8 +32,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from harness import summary  # noqa: E402
-from harness.rundir import Cell  # noqa: E402
+from harness.analyse import summary  # noqa: E402
+from harness.records.rundir import Cell  # noqa: E402
 
 MODEL_ORDER = ("threads", "coro", "uring", "mn")
 # Colour-blind-safe (Okabe-Ito); any other model is grey.

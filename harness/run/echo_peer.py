@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drive an echo-server peer (asyncio, uvloop, Node.js) with build/loadgen.
 
-    python3 harness/echo_peer.py --server asyncio|uvloop|node [--loadgen PATH]
+    python3 harness/run/echo_peer.py --server asyncio|uvloop|node [--loadgen PATH]
         [--client_cpus LIST] [--connections N] [--message_bytes N] [--requests N]
         [--duration_ms N] [--rate N] [--warmup N] [--seed N]
 
@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SERVERS = REPO / "peers" / "echo"
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SKIPPED = 1, 2, 77
 LISTEN_TIMEOUT_S = 20

@@ -29,12 +29,13 @@ import json
 import tomllib
 from pathlib import Path
 
-from harness import summary, verdicts
-from harness.rundir import Cell
+from harness import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DIR = ROOT / "configs" / "reproduce"
-BENCH_DIR = ROOT / "build" / "bench"
+from harness.analyse import summary, verdicts
+from harness.records.rundir import Cell
+
+DEFAULT_DIR = REPO / "configs" / "reproduce"
+BENCH_DIR = REPO / "build" / "bench"
 
 
 def load_specs(directory: Path = DEFAULT_DIR) -> tuple[list[dict], list[str]]:

@@ -1,6 +1,6 @@
 """The table `make bench` ends with: the headline speed figures of one run.
 
-    python3 -m harness.benchtable RUN_DIR [SWITCH_JSON]
+    python3 -m harness.present.benchtable RUN_DIR [SWITCH_JSON]
 
 Rows, each from the run in RUN_DIR (configs/bench.toml) and from the JSON
 build/bench/switch printed in the same `make bench` (SWITCH_JSON; copied to
@@ -24,8 +24,8 @@ import json
 import sys
 from pathlib import Path
 
-from harness import summary
-from harness.rundir import Cell, RunDirError, load_run
+from harness.analyse import summary
+from harness.records.rundir import Cell, RunDirError, load_run
 
 
 def num(x: float, digits: int = 3) -> str:
@@ -151,7 +151,7 @@ def table(run_dir: Path, sw: dict | None) -> str:
 
 def cli(argv: list[str]) -> int:
     if len(argv) not in (1, 2) or argv[0].startswith("-"):
-        print("usage: python3 -m harness.benchtable RUN_DIR [SWITCH_JSON]", file=sys.stderr)
+        print("usage: python3 -m harness.present.benchtable RUN_DIR [SWITCH_JSON]", file=sys.stderr)
         return 2
     run_dir = Path(argv[0])
     sw_path = Path(argv[1]) if len(argv) == 2 else run_dir / "switch.json"

@@ -26,7 +26,7 @@ straddles the threshold). Rules:
                the sweep, bootstrap interval
   level        a cell's median against a threshold, order-statistic interval
   share_difference  the share of runs with a yes/no outcome, num - den
-               (harness/shares.py: Newcombe's interval, Wilson per side)
+               (harness/analyse/shares.py: Newcombe's interval, Wilson per side)
   checks       plain comparisons over every run (controls only)
   untestable   the reason why nothing here can measure it
 
@@ -45,8 +45,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import shares, stats, summary
-from harness.rundir import Cell, metric_value
+from harness.analyse import shares, stats, summary
+from harness.records.rundir import Cell, metric_value
 
 SUPPORTED = "supported"
 REFUTED = "refuted"
@@ -645,7 +645,7 @@ def rule_level(part: dict, ctx: Context) -> Result:
 def rule_share_difference(part: dict, ctx: Context) -> Result:
     """Shares of runs with a yes/no outcome (deadlocked), num minus den,
     cells paired by their parameters as run (the same CPUs above all);
-    harness/shares.py decides each pair with Newcombe's interval."""
+    harness/analyse/shares.py decides each pair with Newcombe's interval."""
     task, metric, num, den = part["task"], part["metric"], part["num"], part["den"]
     where, exclude = part.get("where"), part.get("exclude")
     left: list[str] = []

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run one external peer command pinned, and report its rusage.
 
-    python3 harness/peer_exec.py [--cpus LIST] -- CMD [ARGS...]
+    python3 harness/run/peer_exec.py [--cpus LIST] -- CMD [ARGS...]
 
 The harness runs external peers (perf bench sched pipe, see peers.py) as
 cells beside build/workload, and their records need what the workload's

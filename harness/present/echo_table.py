@@ -12,8 +12,8 @@ measure a throughput the client may cap: they belong to the capacity sweep.
 
 from __future__ import annotations
 
-from harness import summary, verdicts
-from harness.rundir import Cell
+from harness.analyse import summary, verdicts
+from harness.records.rundir import Cell
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
         "client CPU", "offered rate met", "n"]

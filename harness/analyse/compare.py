@@ -22,9 +22,9 @@ import json
 import sys
 from pathlib import Path
 
-from harness import summary
-from harness.rundir import Cell, RunDirError, load_run
-from harness.verdicts import MIN_N
+from harness.analyse import summary
+from harness.records.rundir import Cell, RunDirError, load_run
+from harness.analyse.verdicts import MIN_N
 
 COMPARE_SCHEMA = 1
 DEFAULT_THRESHOLD = 0.05

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
-from . import schedattr
+from harness import __version__
+from harness.run import schedattr
 
 # run(argv) -> stdout text, or None when the command is missing or failed.
 RunFn = Callable[[list[str]], "str | None"]

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .config import Config, ConfigError, foreign_params, format_value, resolve_models
+from harness.run.config import Config, ConfigError, foreign_params, format_value, resolve_models
 
 
 @dataclass(frozen=True)

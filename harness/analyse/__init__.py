@@ -1,0 +1,1 @@
+"""From records to numbers: statistics, verdicts, comparisons, reproductions, traces."""

@@ -1,0 +1,1 @@
+"""Presenting results: the report in markdown, HTML and JSON, and its figures."""

@@ -1,0 +1,1 @@
+"""What a run leaves on disk: one record per run, records.jsonl, the run directory."""
