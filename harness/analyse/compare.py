@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from harness.analyse import summary
-from harness.records.rundir import Cell, RunDirError, load_run
+from harness.records.rundir import CellResults, RunDirError, load_run
 from harness.analyse.verdicts import MIN_N
 
 COMPARE_SCHEMA = 1
@@ -44,7 +44,7 @@ KEY_METRICS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def metrics_for(c: Cell) -> list[tuple[str, str]]:
+def metrics_for(c: CellResults) -> list[tuple[str, str]]:
     if c.task in KEY_METRICS:
         return KEY_METRICS[c.task]
     names = []
@@ -55,7 +55,7 @@ def metrics_for(c: Cell) -> list[tuple[str, str]]:
     return [(n, "lower" if n.endswith("_ns") else "higher") for n in names]
 
 
-def compare(cells_a: list[Cell], cells_b: list[Cell],
+def compare(cells_a: list[CellResults], cells_b: list[CellResults],
             threshold: float = DEFAULT_THRESHOLD) -> dict:
     by_b = {c.id: c for c in cells_b}
     rows, only_a = [], []

@@ -32,7 +32,7 @@ from pathlib import Path
 from harness import REPO
 
 from harness.analyse import summary, verdicts
-from harness.records.rundir import Cell
+from harness.records.rundir import CellResults
 
 DEFAULT_DIR = REPO / "configs" / "reproduce"
 BENCH_DIR = REPO / "build" / "bench"
@@ -52,14 +52,14 @@ def load_specs(directory: Path = DEFAULT_DIR) -> tuple[list[dict], list[str]]:
     return specs, problems
 
 
-def _match(c: Cell, task: str, model: str, where: dict) -> bool:
+def _match(c: CellResults, task: str, model: str, where: dict) -> bool:
     if c.task != task or c.model != model or verdicts.probes_of(c):
         return False
     return all(k in c.params and str(c.params[k]).lower() == str(v).lower()
                for k, v in where.items())
 
 
-def _values(cells: list[Cell], task: str, model: str, where: dict,
+def _values(cells: list[CellResults], task: str, model: str, where: dict,
             metric: str) -> tuple[list[float], str]:
     """The values of the one cell that matches, or the reason there is none."""
     found = [c for c in cells if _match(c, task, model, where) and c.values(metric)]
@@ -81,7 +81,7 @@ def _bench_values(m: dict, bench_dir: Path) -> tuple[list[float], str]:
         return [], f"{path} unreadable ({type(e).__name__}): run make bench"
 
 
-def _measure(spec: dict, where: dict, cells: list[Cell],
+def _measure(spec: dict, where: dict, cells: list[CellResults],
              bench_dir: Path) -> tuple[dict | None, str]:
     m = spec["measured"]
     scale = float(m.get("scale", 1.0))
@@ -107,7 +107,7 @@ def _measure(spec: dict, where: dict, cells: list[Cell],
             "confidence": s.ci_confidence, "n": s.n, "cov": s.cov}, ""
 
 
-def _reference(spec: dict, point: dict, cells: list[Cell]) -> tuple[float | None, str]:
+def _reference(spec: dict, point: dict, cells: list[CellResults]) -> tuple[float | None, str]:
     if "peer" in spec:
         peer = spec["peer"]
         vals, _ = _values(cells, peer["task"], peer.get("model", "threads"),
@@ -120,7 +120,8 @@ def _reference(spec: dict, point: dict, cells: list[Cell]) -> tuple[float | None
                                                        else "no published figure recorded")
 
 
-def evaluate(specs: list[dict], cells: list[Cell], bench_dir: Path = BENCH_DIR) -> list[dict]:
+def evaluate(specs: list[dict], cells: list[CellResults],
+             bench_dir: Path = BENCH_DIR) -> list[dict]:
     out = []
     for spec in specs:
         points = spec.get("point") or [{}]

@@ -15,7 +15,7 @@ import io
 from pathlib import Path
 
 from harness.analyse import trace
-from harness.records.rundir import Run
+from harness.records.rundir import RunDir
 
 HOW_TO_OPEN = ("Open https://ui.perfetto.dev, choose \"Open trace file\" and pick the file "
                "(it stays on your machine). Each thread is a track of its run slices, "
@@ -23,7 +23,7 @@ HOW_TO_OPEN = ("Open https://ui.perfetto.dev, choose \"Open trace file\" and pic
                "own under the thread they ran on.")
 
 
-def export(run: Run) -> list[dict]:
+def export(run: RunDir) -> list[dict]:
     """One entry per cell with an event stream: {cell, repetition, path
     (relative to the run directory) or None, note}."""
     out: list[dict] = []

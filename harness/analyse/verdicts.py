@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.analyse import shares, stats, summary
-from harness.records.rundir import Cell, metric_value
+from harness.records.rundir import CellResults, metric_value
 
 SUPPORTED = "supported"
 REFUTED = "refuted"
@@ -80,7 +80,7 @@ class Result:
 
 @dataclass
 class Context:
-    cells: list[Cell]
+    cells: list[CellResults]
     env: dict | None = None
     noisy_cov: float = DEFAULT_NOISY_COV
     client_bound: float = CLIENT_BOUND
@@ -88,7 +88,7 @@ class Context:
 
 # ---- what a cell is -----------------------------------------------------------
 
-def probes_of(c: Cell) -> list[str]:
+def probes_of(c: CellResults) -> list[str]:
     """The probes requested for a cell's runs, attached or not: a cell that
     asked for a probe is a traced cell whether or not it attached (the
     config decides, so two runs of one config mark the same cells)."""
@@ -112,12 +112,12 @@ def probes_of(c: Cell) -> list[str]:
     return sorted(names)
 
 
-def client_utilization(c: Cell) -> float | None:
+def client_utilization(c: CellResults) -> float | None:
     vals = c.values("client_cpu_utilization")
     return stats.median(vals) if vals else None
 
 
-def is_client_bound(c: Cell, ctx: Context) -> bool:
+def is_client_bound(c: CellResults, ctx: Context) -> bool:
     u = client_utilization(c)
     return u is not None and u > ctx.client_bound
 
@@ -162,7 +162,7 @@ def env_cpu_count(env: dict | None) -> int | None:
     return len(cpus) if cpus else None
 
 
-def cell_cpus(c: Cell, ctx: Context) -> tuple[int, ...] | None:
+def cell_cpus(c: CellResults, ctx: Context) -> tuple[int, ...] | None:
     """The CPU set a cell ran on: its cpus parameter, else what the run had."""
     return _cpu_list(c.params.get("cpus")) or env_cpus(ctx.env)
 
@@ -216,7 +216,7 @@ def _operand(line: dict, name: str) -> float | None:
     return metric_value(line, name)
 
 
-def values(c: Cell, expr: str) -> list[float]:
+def values(c: CellResults, expr: str) -> list[float]:
     out = []
     for ln in c.ok_lines:
         v = line_value(ln, expr)
@@ -231,7 +231,7 @@ def _same(a: Any, b: Any) -> bool:
     return str(a).lower() == str(b).lower()
 
 
-def _matches(c: Cell, where: dict | None, exclude: dict | None) -> bool:
+def _matches(c: CellResults, where: dict | None, exclude: dict | None) -> bool:
     if where and not all(k in c.params and _same(c.params[k], v) for k, v in where.items()):
         return False
     if exclude and any(k in c.params and _same(c.params[k], v) for k, v in exclude.items()):
@@ -240,7 +240,7 @@ def _matches(c: Cell, where: dict | None, exclude: dict | None) -> bool:
 
 
 def select(ctx: Context, task: str, model: str | None = None, where: dict | None = None,
-           exclude: dict | None = None, left_out: list[str] | None = None) -> list[Cell]:
+           exclude: dict | None = None, left_out: list[str] | None = None) -> list[CellResults]:
     """The cells that may feed a verdict; traced and client-bound cells are
     named in left_out instead."""
     out = []
@@ -288,7 +288,7 @@ def missing_reason(ctx: Context, task: str, model: str | None,
     return f"no {label} cell in this run (the experiment is missing)"
 
 
-def cell_row(c: Cell, metric: str, ctx: Context, label: str | None = None) -> dict:
+def cell_row(c: CellResults, metric: str, ctx: Context, label: str | None = None) -> dict:
     vals = values(c, metric)
     s = summary.summarize(vals)
     return {
@@ -408,10 +408,10 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
     if not dcells:
         return Result(UNTESTABLE, missing_reason(ctx, task, den, dwhere, left))
 
-    def key(c: Cell) -> tuple:
+    def key(c: CellResults) -> tuple:
         return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k not in ignore))
 
-    dby: dict[tuple, list[Cell]] = {}
+    dby: dict[tuple, list[CellResults]] = {}
     for c in dcells:
         dby.setdefault(key(c), []).append(c)
     split = part.get("split_by", [])
@@ -488,7 +488,7 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
              if c.params.get(param) is not None and values(c, metric)]
     if not cells:
         return Result(UNTESTABLE, missing_reason(ctx, task, model, part.get("where"), left))
-    by_cpus: dict[tuple, list[Cell]] = {}
+    by_cpus: dict[tuple, list[CellResults]] = {}
     for c in cells:
         by_cpus.setdefault(cell_cpus(c, ctx) or (), []).append(c)
     subs, rows = [], []
@@ -555,7 +555,7 @@ def rule_trend(part: dict, ctx: Context) -> Result:
     left: list[str] = []
     cells = [c for c in select(ctx, task, model, part.get("where"), part.get("exclude"), left)
              if c.params.get(param) is not None and values(c, metric)]
-    sweeps: dict[tuple, list[Cell]] = {}
+    sweeps: dict[tuple, list[CellResults]] = {}
     for c in cells:
         key = tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k != param))
         sweeps.setdefault(key + (("cpus", cpus_label(cell_cpus(c, ctx))),), []).append(c)
@@ -580,7 +580,7 @@ def rule_trend(part: dict, ctx: Context) -> Result:
     return res
 
 
-def _one_trend(part: dict, ctx: Context, cells: list[Cell]) -> Result:
+def _one_trend(part: dict, ctx: Context, cells: list[CellResults]) -> Result:
     model, metric, param = part["model"], part["metric"], part["param"]
     rows = [cell_row(c, metric, ctx, label=f"{model} {param}={c.params[param]}")
             for c in cells]
@@ -657,7 +657,7 @@ def rule_share_difference(part: dict, ctx: Context) -> Result:
     # Paired by the parameters the config set (a model's own, such as
     # coro_epoll, are in the records of that model only) and the CPU set.
 
-    def key(c: Cell) -> tuple:
+    def key(c: CellResults) -> tuple:
         return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k != "cpus")) + (
             ("cpus", cpus_label(cell_cpus(c, ctx))),)
 
@@ -822,5 +822,5 @@ def instrument_costs(specs: list[dict], ctx: Context) -> list[dict]:
     return out
 
 
-def _as_run(c: Cell) -> dict:
+def _as_run(c: CellResults) -> dict:
     return {k: str(v) for k, v in c.params.items() if k != "seed"}

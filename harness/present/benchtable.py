@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from harness.analyse import summary
-from harness.records.rundir import Cell, RunDirError, load_run
+from harness.records.rundir import CellResults, RunDirError, load_run
 
 
 def num(x: float, digits: int = 3) -> str:
@@ -49,7 +49,7 @@ def median_ci(values: list[float], fmt=duration) -> str | None:
     return f"{fmt(s.median)} [{fmt(s.ci_lo)}, {fmt(s.ci_hi)}]"
 
 
-def missing(c: Cell) -> str:
+def missing(c: CellResults) -> str:
     return "no ok repetition: " + ("; ".join(c.reasons()) or "no record")
 
 
@@ -73,13 +73,13 @@ def copy_row(sw: dict) -> list[str] | None:
             f"{num(sw.get('handoff_shared_copy_bytes_per_switch', 0))} bytes copied per switch)"]
 
 
-def params_text(c: Cell, keys: tuple[str, ...]) -> str:
+def params_text(c: CellResults, keys: tuple[str, ...]) -> str:
     def text(v):
         return str(v).lower() if isinstance(v, bool) else str(v)
     return ", ".join(f"{k}={text(c.params[k])}" for k in keys if k in c.params)
 
 
-def pingpong_rows(cells: list[Cell]) -> list[list[str]]:
+def pingpong_rows(cells: list[CellResults]) -> list[list[str]]:
     rows = []
     for c in cells:
         what = (f"pingpong hand-off, {c.model} "
@@ -92,7 +92,7 @@ def pingpong_rows(cells: list[Cell]) -> list[list[str]]:
     return rows
 
 
-def spawn_rows(cells: list[Cell]) -> list[list[str]]:
+def spawn_rows(cells: list[CellResults]) -> list[list[str]]:
     rows = []
     for c in cells:
         tasks = c.params.get("tasks")
@@ -111,9 +111,9 @@ def spawn_rows(cells: list[Cell]) -> list[list[str]]:
     return rows
 
 
-def speedup_rows(cells: list[Cell]) -> list[list[str]]:
+def speedup_rows(cells: list[CellResults]) -> list[list[str]]:
     """units_per_s at workers=2 over workers=1, cells alike but for workers."""
-    def rest(c: Cell) -> tuple:
+    def rest(c: CellResults) -> tuple:
         return (c.model,) + tuple(sorted((k, str(v)) for k, v in c.params.items()
                                          if k != "workers"))
     one = {rest(c): c for c in cells if c.params.get("workers") == 1}

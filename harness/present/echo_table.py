@@ -13,7 +13,7 @@ measure a throughput the client may cap: they belong to the capacity sweep.
 from __future__ import annotations
 
 from harness.analyse import summary, verdicts
-from harness.records.rundir import Cell
+from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
         "client CPU", "offered rate met", "n"]
@@ -36,8 +36,8 @@ def _order(model: str) -> tuple[int, str]:
     return (MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER), model)
 
 
-def tables(cells: list[Cell], ctx: verdicts.Context) -> list[dict]:
-    groups: dict[tuple, list[Cell]] = {}
+def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
+    groups: dict[tuple, list[CellResults]] = {}
     for c in cells:
         if c.task != "echo" or not c.ok_lines or verdicts.probes_of(c):
             continue

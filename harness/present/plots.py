@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from harness.analyse import summary  # noqa: E402
-from harness.records.rundir import Cell  # noqa: E402
+from harness.records.rundir import CellResults  # noqa: E402
 
 MODEL_ORDER = ("threads", "coro", "uring", "mn")
 # Colour-blind-safe (Okabe-Ito); any other model is grey.
@@ -70,37 +70,37 @@ def cpu_set(env: dict | None) -> str | None:
 
 # ---- choosing what to draw ----------------------------------------------------
 
-def _plain(cells: list[Cell], task: str) -> list[Cell]:
+def _plain(cells: list[CellResults], task: str) -> list[CellResults]:
     return [c for c in cells if c.task == task and not c.traced_usdt
             and not any(ln.get("events") for ln in c.lines)]
 
 
-def _models(cells: list[Cell]) -> list[str]:
+def _models(cells: list[CellResults]) -> list[str]:
     found = {c.model for c in cells}
     return [m for m in MODEL_ORDER if m in found] + sorted(found - set(MODEL_ORDER))
 
 
-def _traced(c: Cell) -> bool:
+def _traced(c: CellResults) -> bool:
     return any(((ln.get("probes") or {}).get("schedtrace")) for ln in c.lines)
 
 
-def _pick(cells: list[Cell], metric: str) -> Cell | None:
+def _pick(cells: list[CellResults], metric: str) -> CellResults | None:
     """The one cell drawn for a point: untraced first, then most repetitions."""
     have = [c for c in cells if c.values(metric)]
     return min(have, key=lambda c: (_traced(c), -len(c.values(metric)), c.id), default=None)
 
 
-def _cpus(c: Cell) -> str:
+def _cpus(c: CellResults) -> str:
     """The cell's cpus parameter as given ("" when it ran on the run's set)."""
     v = c.params.get("cpus")
     return "" if v is None else str(v)
 
 
-def _key(c: Cell, keys: tuple[str, ...]) -> tuple[str, ...]:
+def _key(c: CellResults, keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(c.params.get(k, "-")) for k in keys)
 
 
-def _values_of(cells: list[Cell], key: str) -> list[str]:
+def _values_of(cells: list[CellResults], key: str) -> list[str]:
     vals = {str(c.params.get(key, "-")) for c in cells}
     try:
         return sorted(vals, key=float)
@@ -117,7 +117,7 @@ def _med_err(values: list[float]) -> tuple[float | None, list[float]]:
     return s.median, [max(s.median - lo, 0.0), max(hi - s.median, 0.0)]
 
 
-def _cpu_note(cells: list[Cell], cpus: str | None) -> str:
+def _cpu_note(cells: list[CellResults], cpus: str | None) -> str:
     run = f"the run's CPU set {cpus}" if cpus else "the run's CPU set (not recorded)"
     pinned = sorted({_cpus(c) for c in cells if _cpus(c)})
     if not pinned:
@@ -182,7 +182,7 @@ def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, unit: 
     ax.grid(axis="y", alpha=0.3)
 
 
-def _points(cs: list[Cell], model: str, param: str, metric: str,
+def _points(cs: list[CellResults], model: str, param: str, metric: str,
             scale: float) -> list[tuple[float, float, float, float]]:
     """One point per value of param for model's cells: (value, median/scale,
     err_lo/scale, err_hi/scale), one cell per point (_pick), never pooled."""
@@ -209,7 +209,7 @@ def _line(ax, model: str, pts: list[tuple[float, float, float, float]], **kw) ->
 
 # ---- the figures --------------------------------------------------------------
 
-def plot_handoff(cells: list[Cell], cpus: str | None = None):
+def plot_handoff(cells: list[CellResults], cpus: str | None = None):
     """What does one hand-off cost, per model, per channel and placement?"""
     cs = [c for c in _plain(cells, "pingpong") if c.values("handoff_ns")]
     if not cs:
@@ -240,7 +240,7 @@ def plot_handoff(cells: list[Cell], cpus: str | None = None):
 STACK_LABELS = {"guarded": "own+guard", "unguarded": "own", "shared": "shared"}
 
 
-def _stack_groups(cells: list[Cell]) -> list[tuple[str, str | None]]:
+def _stack_groups(cells: list[CellResults]) -> list[tuple[str, str | None]]:
     """(model, stack) pairs in model order, then own+guard, own, shared."""
     order = list(STACK_LABELS)
     found = {(c.model, c.params.get("stack")) for c in cells}
@@ -249,14 +249,14 @@ def _stack_groups(cells: list[Cell]) -> list[tuple[str, str | None]]:
                              key=lambda st: order.index(st) if st in order else len(order))]
 
 
-def plot_bytes_per_task(cells: list[Cell], cpus: str | None = None):
+def plot_bytes_per_task(cells: list[CellResults], cpus: str | None = None):
     """What does a parked task cost in memory, user and kernel side, per
     model and coroutine stack kind? One bar per (model, stack) and any other
     spawn parameter that varies within the model; never pooled."""
     cs = [c for c in _plain(cells, "spawn") if c.values("user_bytes_per_task")]
     if not cs:
         return None
-    bars: list[tuple[str, str, list[Cell]]] = []      # (label, model, cells)
+    bars: list[tuple[str, str, list[CellResults]]] = []      # (label, model, cells)
     for m, st in _stack_groups(cs):
         mine = [c for c in cs if c.model == m and c.params.get("stack") == st]
         keys = tuple(k for k in ("tasks", "guard", "stack_bytes")
@@ -286,7 +286,7 @@ def plot_bytes_per_task(cells: list[Cell], cpus: str | None = None):
                    f"tasks={'/'.join(tasks)}. " + _cpu_note(cs, cpus))
 
 
-def plot_speedup(cells: list[Cell], cpus: int | None, cpu_list: str | None = None):
+def plot_speedup(cells: list[CellResults], cpus: int | None, cpu_list: str | None = None):
     """Does adding workers speed compute up, with every CPU and with one?"""
     cs = [c for c in _plain(cells, "compute")
           if c.params.get("workers") is not None and c.values("units_per_s")]
@@ -298,7 +298,7 @@ def plot_speedup(cells: list[Cell], cpus: int | None, cpu_list: str | None = Non
     for ax, conf in zip(axes, confinements):
         for m in models:
             mine = [c for c in cs if c.model == m and _cpus(c) == conf]
-            by_w: dict[int, list[Cell]] = {}
+            by_w: dict[int, list[CellResults]] = {}
             for c in mine:
                 by_w.setdefault(int(c.params["workers"]), []).append(c)
             base_cell = _pick(by_w.get(1, []), "units_per_s")
@@ -325,7 +325,7 @@ def plot_speedup(cells: list[Cell], cpus: int | None, cpu_list: str | None = Non
                    + _cpu_note(cs, cpu_list))
 
 
-def plot_lateness(cells: list[Cell], cpus: str | None = None):
+def plot_lateness(cells: list[CellResults], cpus: str | None = None):
     """How late do periodic tasks wake beside a hog, against how often it yields?"""
     cs = [c for c in _plain(cells, "preempt")
           if c.params.get("hog_yield_us") is not None and c.values("lateness_ns.p99")]
@@ -351,7 +351,7 @@ def plot_lateness(cells: list[Cell], cpus: str | None = None):
                    + _cpu_note(cs, cpus))
 
 
-def plot_echo(cells: list[Cell], cpus: str | None = None):
+def plot_echo(cells: list[CellResults], cpus: str | None = None):
     """What does a request cost the server, at what p99 latency, as
     connections grow? At a fixed offered rate (open loop) every server
     answers the same requests/s, so the first panel is server CPU per
@@ -392,7 +392,7 @@ def plot_echo(cells: list[Cell], cpus: str | None = None):
                    + (f" loadgen on CPUs {', '.join(client)}." if client else ""))
 
 
-def _cdf(cells: list[Cell], task: str, metric: str, split: str, title: str,
+def _cdf(cells: list[CellResults], task: str, metric: str, split: str, title: str,
          cpus: str | None):
     """A CDF per model from the recorded percentiles, one axes per value of
     split: a step through the known quantiles (the record keeps percentiles,
@@ -451,7 +451,7 @@ def _knobs_label(params: dict) -> str:
     return ", ".join(parts) or "default"
 
 
-def _threads_label(c: Cell) -> str:
+def _threads_label(c: CellResults) -> str:
     """_knobs_label, plus the hog's slice when the config set it: a hog_*
     value left out follows the ticks', which the record cannot tell from an
     explicit 0, so the cell id (the values the config set) decides."""
@@ -462,7 +462,7 @@ def _threads_label(c: Cell) -> str:
     return label
 
 
-def plot_c7_knobs(cells: list[Cell], preemption: str | None = None,
+def plot_c7_knobs(cells: list[CellResults], preemption: str | None = None,
                   cpu_list: str | None = None):
     """C7: what each side must do for a periodic task to be punctual beside
     one CPU hog on the same single CPU. Left: coroutine models against how
@@ -480,7 +480,7 @@ def plot_c7_knobs(cells: list[Cell], preemption: str | None = None,
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True,
                                       gridspec_kw={"width_ratios": [1, 1.3]})
 
-    def yield_key(c: Cell) -> float:
+    def yield_key(c: CellResults) -> float:
         y = float(c.params["hog_yield_us"])
         return y if y > 0 else float("inf")     # "never" last
     yields = sorted({yield_key(c) for c in coros})
@@ -503,7 +503,7 @@ def plot_c7_knobs(cells: list[Cell], preemption: str | None = None,
     left.set_yscale("log")
     left.grid(alpha=0.3)
 
-    def knob_key(c: Cell) -> tuple:
+    def knob_key(c: CellResults) -> tuple:
         policy = str(c.params.get("policy") or "other")
         return (policy != "other", int(c.params.get("slice_us") or 0), _threads_label(c))
     groups: dict[str, list[float]] = {}
@@ -533,7 +533,7 @@ def preemption(env: dict | None) -> str | None:
     return mode.get("mode") if isinstance(mode, dict) else None
 
 
-def makers(cells: list[Cell], cpus: int | None, cpu_list: str | None,
+def makers(cells: list[CellResults], cpus: int | None, cpu_list: str | None,
            preempt_mode: str | None = None) -> dict:
     """name -> a function drawing that figure (a Figure, or None without data).
     cpus is the run's CPU count, cpu_list its CPU set ("0-1", see cpu_set()),
@@ -556,7 +556,7 @@ def makers(cells: list[Cell], cpus: int | None, cpu_list: str | None,
     }
 
 
-def render_all(cells: list[Cell], cpus: int | None, out_dir: Path,
+def render_all(cells: list[CellResults], cpus: int | None, out_dir: Path,
                cpu_list: str | None = None, preempt_mode: str | None = None) -> dict[str, dict]:
     """Draw every plot that has data. Returns name -> {path, png_base64}."""
     out: dict[str, dict] = {}

@@ -31,7 +31,7 @@ from harness import REPO
 from harness.present import echo_table, plots
 from harness.run import probes as probes_mod
 from harness.analyse import reproduce, summary, timelines, verdicts
-from harness.records.rundir import Cell, Run, RunDirError, load_run
+from harness.records.rundir import CellResults, RunDir, RunDirError, load_run
 
 REPORT_SCHEMA = 2
 DEFAULT_CLAIMS = REPO / "configs" / "claims.toml"
@@ -47,7 +47,7 @@ def load_claims(path: Path) -> dict:
             "client_bound": float(doc.get("client_bound", verdicts.CLIENT_BOUND))}
 
 
-def scalar_metrics(c: Cell) -> list[str]:
+def scalar_metrics(c: CellResults) -> list[str]:
     """Every metric name with a number in some ok repetition; distributions
     contribute their p50 and p99."""
     names: list[str] = []
@@ -83,7 +83,7 @@ def table_metrics(cell: dict) -> list[str]:
     return [k for k in keys if k in cell["metrics"]]
 
 
-def cell_doc(c: Cell, ctx: verdicts.Context) -> dict:
+def cell_doc(c: CellResults, ctx: verdicts.Context) -> dict:
     metrics = {}
     for m in scalar_metrics(c):
         s = summary.summarize(c.values(m))
@@ -110,7 +110,7 @@ def tracer_cost_line(cost: dict | None) -> str:
             f"ratio of CPU time per hand-off to the untraced run): {parts}.")
 
 
-def instruments(run: Run) -> dict:
+def instruments(run: RunDir) -> dict:
     """Which instruments produced data in this run, and why others did not.
 
     The tracer's document says per probe whether it was requested and
@@ -149,7 +149,7 @@ def instruments(run: Run) -> dict:
     return {"present": present, "missing": missing, "tracer_cost": probes_mod.tracer_cost()}
 
 
-def missing_probes(run: Run, instrument_rows: list[dict], claims: list[dict]) -> list[dict]:
+def missing_probes(run: RunDir, instrument_rows: list[dict], claims: list[dict]) -> list[dict]:
     """Every probe a config asked for that did not attach: why, in how many
     runs, and which figures of the report lost it."""
     seen: dict[str, dict] = {}
@@ -187,7 +187,7 @@ def environment(env: dict | None) -> list[tuple[str, str]]:
     return rows
 
 
-def build(run: Run, claims_path: Path = DEFAULT_CLAIMS,
+def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
           reproduce_dir: Path = reproduce.DEFAULT_DIR, with_plots: bool = True) -> dict:
     spec = load_claims(claims_path)
     cells = run.cells()

@@ -36,7 +36,7 @@ class Skipped:
 
 
 @dataclass
-class Cell:
+class CellResults:
     """Every repetition of one experiment cell (task x model x params)."""
 
     id: str
@@ -92,7 +92,7 @@ class Cell:
 
 
 @dataclass
-class Run:
+class RunDir:
     path: Path
     env: dict | None
     config_text: str | None
@@ -100,7 +100,7 @@ class Run:
     skipped: list[Skipped]
     problems: list[str]
 
-    def cells(self) -> list[Cell]:
+    def cells(self) -> list[CellResults]:
         return group_cells(self.lines)
 
 
@@ -181,8 +181,8 @@ def is_usdt_traced(line: dict) -> bool:
     return bool(st.get("usdt"))
 
 
-def group_cells(lines: list[dict]) -> list[Cell]:
-    cells: dict[str, Cell] = {}
+def group_cells(lines: list[dict]) -> list[CellResults]:
+    cells: dict[str, CellResults] = {}
     for ln in lines:
         cid = str(ln.get("cell") or "")
         rec = ln.get("record") or {}
@@ -202,13 +202,13 @@ def group_cells(lines: list[dict]) -> list[Cell]:
         if key not in cells:
             # The swept parameters (id_params) pair cells across models;
             # the full params as run answer filters such as cpus=0.
-            cells[key] = Cell(id=key, task=task, model=model, params=params,
-                              id_params=id_params, traced_usdt=traced)
+            cells[key] = CellResults(id=key, task=task, model=model, params=params,
+                                     id_params=id_params, traced_usdt=traced)
         cells[key].lines.append(ln)
     return sorted(cells.values(), key=lambda c: c.id)
 
 
-def load_run(path: str | Path) -> Run:
+def load_run(path: str | Path) -> RunDir:
     """Read a results directory; raise RunDirError only when it is not one."""
     p = Path(path)
     if not p.is_dir():
@@ -232,8 +232,8 @@ def load_run(path: str | Path) -> Run:
     if cfg.is_file():
         config_text = cfg.read_text(errors="replace")
     lines, skipped = read_records(rec_path)
-    return Run(path=p, env=env, config_text=config_text, lines=lines,
-               skipped=skipped, problems=problems)
+    return RunDir(path=p, env=env, config_text=config_text, lines=lines,
+                  skipped=skipped, problems=problems)
 
 
 def read_records(path: Path) -> tuple[list[dict], list[Skipped]]:

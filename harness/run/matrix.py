@@ -23,7 +23,7 @@ from harness.run.config import Config, ConfigError, foreign_params, format_value
 
 
 @dataclass(frozen=True)
-class Cell:
+class CellPlan:
     id: str
     experiment: str
     task: str
@@ -42,11 +42,11 @@ class Cell:
 
 
 @dataclass(frozen=True)
-class Run:
+class RunPlan:
     """One process run of one cell. warmup runs are discarded (rep < 0 never
     reaches records.jsonl; their index counts down from -1)."""
 
-    cell: Cell
+    cell: CellPlan
     repetition: int
 
     @property
@@ -62,14 +62,14 @@ def cell_id(task: str, model: str, params: Iterable[tuple[str, Any]]) -> str:
     return f"{task}/{model}/" + ",".join(f"{k}={format_value(v)}" for k, v in params)
 
 
-def expand(cfg: Config, catalog: dict | None = None) -> list[Cell]:
+def expand(cfg: Config, catalog: dict | None = None) -> list[CellPlan]:
     """Every cell of every experiment, in config order, duplicates merged.
 
     A cell produced by two experiments runs once, with the larger number of
     repetitions; if the two ask for different probes it is an error (the
     lines could not tell which instrument ran).
     """
-    cells: dict[str, Cell] = {}
+    cells: dict[str, CellPlan] = {}
     for exp in cfg.experiments:
         for model in resolve_models(exp, catalog):
             foreign = foreign_params(catalog, model)
@@ -78,10 +78,10 @@ def expand(cfg: Config, catalog: dict | None = None) -> list[Cell]:
             for combo in itertools.product(*(vals for _, vals in swept)):
                 params = tuple(zip(keys, combo))
                 cid = cell_id(exp.task, model, params)
-                cell = Cell(id=cid, experiment=exp.name, task=exp.task, model=model,
-                            params=params, probes=exp.probes,
-                            repetitions=exp.repetitions, timeout_s=exp.timeout_s,
-                            estimate_s=exp.estimate_s, events=exp.events, peer=exp.peer)
+                cell = CellPlan(id=cid, experiment=exp.name, task=exp.task, model=model,
+                                params=params, probes=exp.probes,
+                                repetitions=exp.repetitions, timeout_s=exp.timeout_s,
+                                estimate_s=exp.estimate_s, events=exp.events, peer=exp.peer)
                 old = cells.get(cid)
                 if old is None:
                     cells[cid] = cell
@@ -97,26 +97,26 @@ def expand(cfg: Config, catalog: dict | None = None) -> list[Cell]:
                         f"'{exp.name}' with different probes or events; give them the same "
                         "probes and events or set a parameter that tells them apart")
                 if cell.repetitions > old.repetitions:
-                    cells[cid] = Cell(**{**old.__dict__, "repetitions": cell.repetitions})
+                    cells[cid] = CellPlan(**{**old.__dict__, "repetitions": cell.repetitions})
     return list(cells.values())
 
 
-def order(cells: list[Cell], seed: int, shuffle: bool = True,
-          warmup_runs: int = 0) -> list[Run]:
+def order(cells: list[CellPlan], seed: int, shuffle: bool = True,
+          warmup_runs: int = 0) -> list[RunPlan]:
     """Warm-up runs first (one round per warm-up), then the measured rounds."""
     rng = random.Random(seed)
-    runs: list[Run] = []
+    runs: list[RunPlan] = []
     for w in range(warmup_runs):
         batch = list(cells)
         if shuffle:
             rng.shuffle(batch)
-        runs.extend(Run(c, -1 - w) for c in batch)
+        runs.extend(RunPlan(c, -1 - w) for c in batch)
     rounds = max((c.repetitions for c in cells), default=0)
     for r in range(rounds):
         batch = [c for c in cells if c.repetitions > r]
         if shuffle:
             rng.shuffle(batch)
-        runs.extend(Run(c, r) for c in batch)
+        runs.extend(RunPlan(c, r) for c in batch)
     return runs
 
 
@@ -138,7 +138,7 @@ def parse_only(text: str) -> dict[str, set[str]]:
     return out
 
 
-def matches(cell: Cell, only: dict[str, set[str]]) -> bool:
+def matches(cell: CellPlan, only: dict[str, set[str]]) -> bool:
     fields = {"task": cell.task, "model": cell.model, "experiment": cell.experiment,
               "cell": cell.id}
     for k, wanted in only.items():
@@ -153,7 +153,7 @@ def matches(cell: Cell, only: dict[str, set[str]]) -> bool:
     return True
 
 
-def select(cells: list[Cell], only: dict[str, set[str]]) -> list[Cell]:
+def select(cells: list[CellPlan], only: dict[str, set[str]]) -> list[CellPlan]:
     if not only:
         return cells
     picked = [c for c in cells if matches(c, only)]

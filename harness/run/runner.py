@@ -36,7 +36,7 @@ from harness.run import peers as peers_mod
 from harness.run import probes as probes_mod
 from harness.records import record as record_mod
 from harness.run.config import format_value
-from harness.run.matrix import Cell, Run
+from harness.run.matrix import CellPlan, RunPlan
 from harness.run.progress import Progress, fmt_duration
 from harness.run.progress import make as make_progress
 
@@ -133,7 +133,7 @@ class ProcessRunner:
 
 # ---- one run -> one line -----------------------------------------------------
 
-def workload_command(workload: str, cell: Cell, tool_path: str | None = None) -> list[str]:
+def workload_command(workload: str, cell: CellPlan, tool_path: str | None = None) -> list[str]:
     """The cell's command before probes: build/workload's, or its peer's
     (tool_path: where the peer's tool was found; def: its name, on PATH)."""
     if cell.peer:
@@ -202,7 +202,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def peer_outcome(cell: Cell, res: ProcResult,
+def peer_outcome(cell: CellPlan, res: ProcResult,
                  why_not: str | None = None) -> tuple[dict | None, Status, str | None]:
     """(record, status, reason) of a peer's run; why_not: it was not started."""
     if why_not:
@@ -216,7 +216,7 @@ def peer_outcome(cell: Cell, res: ProcResult,
     return rec, Status(rec["status"]), rec["reason"]
 
 
-def make_line(run: Run, command: list[str], cwd: Path, started_at: str, res: ProcResult,
+def make_line(run: RunPlan, command: list[str], cwd: Path, started_at: str, res: ProcResult,
               probes: dict, probes_skipped: dict, seed: int,
               outcome: tuple[dict | None, Status, str | None] | None = None) -> dict:
     """One records.jsonl line. outcome: (record, status, reason) when the
@@ -272,7 +272,7 @@ def previous_durations(results_root: Path, limit_dirs: int = 20) -> dict[str, li
     return out
 
 
-def estimate(cell: Cell, history: dict[str, list[float]]) -> tuple[float, str]:
+def estimate(cell: CellPlan, history: dict[str, list[float]]) -> tuple[float, str]:
     """Seconds one run of the cell should take, and where the figure comes from."""
     if history.get(cell.id):
         return statistics.median(history[cell.id]), "previous runs"
@@ -300,7 +300,7 @@ class Outcome:
     interrupted: bool = False
 
 
-def execute(runs: list[Run], run_dir: Path, workload: str, tools: probes_mod.Tools,
+def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod.Tools,
             runner, seed: int, cooldown_s: float = 0.0,
             history: dict[str, list[float]] | None = None,
             stream: IO[str] | None = None,
@@ -394,7 +394,7 @@ def execute(runs: list[Run], run_dir: Path, workload: str, tools: probes_mod.Too
     return outcome
 
 
-def describe_estimate(runs: list[Run], history: dict[str, list[float]],
+def describe_estimate(runs: list[RunPlan], history: dict[str, list[float]],
                       cooldown_s: float) -> tuple[float, float]:
     """(expected seconds, worst case seconds at every timeout) for a plan."""
     total = sum(estimate(r.cell, history)[0] for r in runs)

@@ -9,7 +9,7 @@ from matplotlib.colors import to_rgba
 from synthrun import Spec, dist, full_matrix, jitter, make_run
 
 from harness.present import plots
-from harness.records.rundir import Cell, load_run
+from harness.records.rundir import CellResults, load_run
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -157,7 +157,7 @@ def test_confined_compute_is_a_panel_of_its_own(figures):
 
 def spawn_cell(model, stack=None):
     params = {"tasks": 1000} | ({"stack": stack} if stack else {})
-    return Cell(id=f"spawn/{model}/{stack}", task="spawn", model=model, params=params)
+    return CellResults(id=f"spawn/{model}/{stack}", task="spawn", model=model, params=params)
 
 
 def test_stack_groups_one_bar_per_kind_in_order():

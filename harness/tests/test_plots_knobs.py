@@ -3,7 +3,7 @@ coroutines by yield interval, threads with a never-yielding hog by knob),
 how a threads cell's knobs read on the axis, and the preemption mode in the
 title."""
 from harness.present import plots
-from harness.records.rundir import Cell
+from harness.records.rundir import CellResults
 
 
 def cell(model, p99s, id_params, **params):
@@ -14,8 +14,8 @@ def cell(model, p99s, id_params, **params):
             "slice_us": 0, "hog_policy": "same", "hog_nice": 0, "hog_slice_us": 0,
             **id_params, **params}
     cid = "preempt/" + model + "/" + ",".join(f"{k}={v}" for k, v in id_params.items())
-    return Cell(id=cid, task="preempt", model=model, params=full, id_params=id_params,
-                lines=lines)
+    return CellResults(id=cid, task="preempt", model=model, params=full, id_params=id_params,
+                       lines=lines)
 
 
 def test_labels_name_each_knob():

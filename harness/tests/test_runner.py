@@ -23,16 +23,16 @@ NO_TOOLS = probes.Tools("build/schedtrace", "not built", "perf", "no perf")
 
 def fake_cell(behave="ok", timeout_s=30.0, sleep_ms=0, model="threads", probes_=()):
     params = (("behave", behave), ("sleep_ms", sleep_ms))
-    return matrix.Cell(id=matrix.cell_id("fake", model, params), experiment="fake",
-                       task="fake", model=model, params=params, probes=probes_,
-                       repetitions=1, timeout_s=timeout_s)
+    return matrix.CellPlan(id=matrix.cell_id("fake", model, params), experiment="fake",
+                           task="fake", model=model, params=params, probes=probes_,
+                           repetitions=1, timeout_s=timeout_s)
 
 
 def run_one(fake_workload, tmp_path, cell, grace_s=0.5):
     rnr = ProcessRunner(cwd=tmp_path, grace_s=grace_s)
     cmd = runner.workload_command(str(fake_workload), cell)
     res = rnr.run(cmd, cell.timeout_s)
-    return res, runner.make_line(matrix.Run(cell, 0), cmd, tmp_path, runner.utc_now(), res,
+    return res, runner.make_line(matrix.RunPlan(cell, 0), cmd, tmp_path, runner.utc_now(), res,
                                  {}, {}, 1)
 
 

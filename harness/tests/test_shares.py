@@ -77,7 +77,7 @@ def test_count_outcome_refuses_non_binary():
 # ---- the rule, from records.jsonl lines as the harness writes them -----------
 
 class FakeCell:
-    """What shares reads of a rundir.Cell: params and values(metric)."""
+    """What shares reads of a rundir.CellResults: params and values(metric)."""
 
     def __init__(self, lines):
         self.lines = lines
