@@ -19,29 +19,16 @@ one track, docs/tracer.md):
   - ts and dur in microseconds from the first event; metadata in otherData
     (no displayTimeUnit).
 
-Two input formats; read_events() is the only code that knows them:
-
-1. schedtrace --events FILE (bpf/events.h): a struct events_header
-   ("SCHEDEVT", version 1, record_bytes, root_tgid) then fixed-size struct
-   event_sched records {u64 ts_ns; u16 version, type; u32 cpu, pid, tgid,
-   other_pid, other_tgid, arg, flags}, little-endian, per-CPU order; with
-   the usdt probe, coroutine records of the same size (types 5-8: spawn,
-   ready, switch, exit) {u64 ts_ns; u16 version, type; u32 cpu, pid, tgid;
-   u64 coro, to}. It has no comm (threads are named by tid).
-2. JSONL (hand-written fixtures, other producers): one object per line, an
-   optional header first
-    {"schema": 1, "kind": "schedtrace-events", "t0_ns": N, "tgid": N, "lost": N}
-then events, ts_ns on CLOCK_MONOTONIC:
-    {"ts_ns", "type": "switch", "cpu", "prev_tid", "prev_tgid", "prev_comm",
-     "prev_state" ("R" preempted, else the blocked state), "next_tid",
-     "next_tgid", "next_comm"}
-    {"ts_ns", "type": "wakeup", "cpu", "tid", "tgid", "comm", "waker_tid"}
-    {"ts_ns", "type": "coro_create" | "coro_ready" | "coro_exit", "tid", "tgid", "coro"}
-    {"ts_ns", "type": "coro_switch", "tid", "tgid", "from", "to"}
-("pid" is accepted for "tid", as the kernel's sched_switch spells it.)
-Other types are counted and ignored. The file is found from the records.jsonl
-line ("events": path relative to DIR, or probes.schedtrace.events) or as
-DIR/traces/<cell, "/" and "," as "_">.r<N>.events* (the runner's naming).
+The input is what `schedtrace --events FILE` writes (bpf/events.h):
+a struct events_header ("SCHEDEVT", version 1, record_bytes, root_tgid)
+then fixed-size struct event_sched records {u64 ts_ns; u16 version, type;
+u32 cpu, pid, tgid, other_pid, other_tgid, arg, flags}, little-endian,
+per-CPU order; with the usdt probe, coroutine records of the same size
+(types 5-8: spawn, ready, switch, exit) {u64 ts_ns; u16 version, type; u32
+cpu, pid, tgid; u64 coro, to}. It has no comm: threads are named by tid.
+read_events() decodes it into schemas/events.schema.json's form, which
+convert() reads; other types are counted and ignored. The file is the
+records.jsonl line's "events" (relative to DIR).
 """
 
 from __future__ import annotations
@@ -54,7 +41,7 @@ from pathlib import Path
 
 from harness.records.rundir import RunDirError, load_run
 
-TRACE_FORMAT = "schedtrace --events (bpf/events.h v1) or schedtrace-events JSONL v1"
+TRACE_FORMAT = "schedtrace --events (bpf/events.h v1)"
 CORO_TRACK_OFFSET = 10_000_000
 
 
@@ -109,40 +96,11 @@ def read_sched_events(data: bytes) -> tuple[dict, list[dict], list[str]]:
 
 
 def read_events(path: Path) -> tuple[dict, list[dict], list[str]]:
-    """(header, events sorted by time, problems) from either format."""
-    with open(path, "rb") as f:
-        head = f.read(len(SCHED_MAGIC))
-    if head == SCHED_MAGIC:
-        return read_sched_events(path.read_bytes())
-    header: dict = {}
-    events: list[dict] = []
-    problems: list[str] = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for no, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
-            try:
-                ev = json.loads(text)
-            except json.JSONDecodeError:
-                problems.append(f"line {no}: not JSON (truncated?), skipped")
-                continue
-            if not isinstance(ev, dict):
-                continue
-            if "kind" in ev and "type" not in ev:
-                if ev.get("schema", 1) > 1:
-                    raise TraceError(f"{path}: event schema {ev['schema']} is newer than "
-                                     "this exporter understands (1)")
-                header = ev
-                continue
-            if not isinstance(ev.get("ts_ns"), int):
-                problems.append(f"line {no}: no integer ts_ns, skipped")
-                continue
-            for a, b in (("pid", "tid"), ("prev_pid", "prev_tid"), ("next_pid", "next_tid")):
-                if a in ev and b not in ev:
-                    ev[b] = ev[a]
-            events.append(ev)
-    events.sort(key=lambda e: e["ts_ns"])
-    return header, events, problems
+    """(header, events sorted by time, problems) of a schedtrace --events file."""
+    data = path.read_bytes()
+    if not data.startswith(SCHED_MAGIC):
+        raise TraceError(f"{path}: not a schedtrace --events stream (no SCHEDEVT header)")
+    return read_sched_events(data)
 
 
 def _us(ns: int, t0: int) -> float:
@@ -151,10 +109,9 @@ def _us(ns: int, t0: int) -> float:
 
 def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
     """Chrome Trace Event document from normalized events."""
-    t0 = header.get("t0_ns") or (events[0]["ts_ns"] if events else 0)
-    t0 = min([t0] + [e["ts_ns"] for e in events[:1]])
+    t0 = events[0]["ts_ns"] if events else 0
     out: list[dict] = []
-    names: dict[int, str] = {}          # tid -> comm
+    threads: set[int] = set()           # every thread seen (the stream has no names)
     tgids: dict[int, int] = {}          # tid -> tgid
     running: dict[int, tuple[int, int]] = {}   # tid -> (start ns, cpu)
     coro_run: dict[int, tuple[int, int]] = {}  # tid -> (coro, start ns)
@@ -168,7 +125,7 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
         args = {"cpu": cpu}
         if state is not None:
             args["out"] = "preempted" if state in ("R", "R+", 0, "0") else f"blocked ({state})"
-        out.append({"ph": "X", "name": names.get(tid, str(tid)), "cat": "sched",
+        out.append({"ph": "X", "name": str(tid), "cat": "sched",
                     "pid": tgids.get(tid, tid), "tid": tid, "ts": _us(start, t0),
                     "dur": max(_us(end, t0) - _us(start, t0), 0.0), "args": args})
 
@@ -189,7 +146,7 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
             prev, nxt = ev.get("prev_tid"), ev.get("next_tid")
             for tid, pfx in ((prev, "prev_"), (nxt, "next_")):
                 if tid:
-                    names.setdefault(tid, ev.get(pfx + "comm") or str(tid))
+                    threads.add(tid)
                     tgids.setdefault(tid, ev.get(pfx + "tgid") or tid)
             if prev and prev in running:
                 close(prev, ts, ev.get("prev_state"))
@@ -201,7 +158,7 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
             tid = ev.get("tid")
             if tid:
                 tgids.setdefault(tid, ev.get("tgid") or tid)
-                names.setdefault(tid, ev.get("comm") or str(tid))
+                threads.add(tid)
                 out.append({"ph": "i", "s": "t", "name": kind, "cat": "sched",
                             "pid": tgids[tid], "tid": tid, "ts": _us(ts, t0),
                             "args": {"cpu": ev.get("cpu"), "waker": ev.get("waker_tid")}})
@@ -244,12 +201,12 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
     meta_ev = []
     for tg in sorted(set(tgids.values())):
         meta_ev.append({"ph": "M", "name": "process_name", "pid": tg, "tid": tg,
-                        "args": {"name": f"{names.get(tg, 'pid')} {tg}"}})
+                        "args": {"name": f"pid {tg}"}})
     # each thread's track first, its coroutines' tracks right under it
-    rank = {tid: i for i, tid in enumerate(sorted(set(names) | {t for t, _ in coro_tracks}))}
-    for tid, comm in sorted(names.items()):
+    rank = {tid: i for i, tid in enumerate(sorted(threads | {t for t, _ in coro_tracks}))}
+    for tid in sorted(threads):
         meta_ev.append({"ph": "M", "name": "thread_name", "pid": tgids.get(tid, tid),
-                        "tid": tid, "args": {"name": f"{comm} {tid}"}})
+                        "tid": tid, "args": {"name": f"tid {tid}"}})
         meta_ev.append({"ph": "M", "name": "thread_sort_index", "pid": tgids.get(tid, tid),
                         "tid": tid, "args": {"sort_index": rank[tid] * 1000}})
     for (tid, coro), ctid in sorted(coro_tracks.items()):
@@ -260,7 +217,7 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
                         "tid": ctid,
                         "args": {"sort_index": rank[tid] * 1000 + 1 + min(coro, 998)}})
     other = {"format": TRACE_FORMAT, "t0_ns": t0, "events_read": len(events),
-             "unknown_events": unknown, "lost": header.get("lost")}
+             "unknown_events": unknown}
     other.update(meta or {})
     return {"traceEvents": meta_ev + out, "otherData": other}
 
@@ -282,18 +239,9 @@ def overlaps(doc: dict) -> list[str]:
 
 
 def find_events_file(run_dir: Path, line: dict) -> Path | None:
-    for cand in (line.get("events"),
-                 ((line.get("probes") or {}).get("schedtrace") or {}).get("events")):
-        if isinstance(cand, str) and cand:
-            p = Path(cand)
-            return p if p.is_absolute() else run_dir / p
-    cell, rep = str(line.get("cell", "")), line.get("repetition", 0)
-    # The runner's trace names: traces/<cell, '/' and ',' as '_'>.r<N>.*
-    slug = cell.replace("/", "_").replace(",", "_")
-    for p in sorted((run_dir / "traces").glob(f"{slug}.r{rep}.events*")):
-        return p
-    p = run_dir / "traces" / f"{slug.replace('=', '_')}.rep{rep}.events.jsonl"
-    return p if p.exists() else None
+    """The line's event stream: the runner names it in "events"."""
+    rel = line.get("events")
+    return run_dir / rel if isinstance(rel, str) and rel else None
 
 
 def cli(argv: list[str]) -> int:

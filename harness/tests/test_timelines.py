@@ -19,17 +19,18 @@ REPO = Path(__file__).resolve().parents[2]
 def traced_run(path):
     run = make_run(path, [
         Spec("pingpong", "coro", {"iterations": 2000}, lambda r: {"handoff_ns": jitter(r, 30.0)},
-             extra={"events": "traces/good.events.jsonl"}, reps=1),
+             extra={"events": "traces/good.events"}, reps=1),
         Spec("pingpong", "uring", {"iterations": 2000}, lambda r: {"handoff_ns": jitter(r, 40.0)},
-             extra={"events": "traces/broken.events.jsonl"}, reps=1),
+             extra={"events": "traces/broken.events"}, reps=1),
         Spec("pingpong", "threads", {"iterations": 2000},
              lambda r: {"handoff_ns": jitter(r, 2000.0)}, reps=1),
     ], reps=1)
     (run / "traces").mkdir()
-    shutil.copy(DATA / "events-pingpong-coro.jsonl", run / "traces" / "good.events.jsonl")
+    # A real recording (test_trace.py says how it was made).
+    shutil.copy(DATA / "events-pingpong-mn.bin", run / "traces" / "good.events")
     # A stream of a newer format than the converter knows: it refuses it.
-    (run / "traces" / "broken.events.jsonl").write_text(
-        json.dumps({"schema": 99, "kind": "schedtrace-events"}) + "\n")
+    (run / "traces" / "broken.events").write_bytes(b"SCHEDEVT" + (99).to_bytes(4, "little")
+                                                   + bytes(12))
     return run
 
 
