@@ -137,24 +137,10 @@ def _cpu_list(spec: Any) -> tuple[int, ...] | None:
 
 
 def env_cpus(env: dict | None) -> tuple[int, ...] | None:
-    """The CPUs the run inherited, from env.json's affinity (a list string
-    such as "0-1", a list of ints, or a count)."""
-    if not env:
-        return None
-    for path in (("affinity",), ("cpu", "affinity"), ("cpus", "affinity"),
-                 ("cpu", "count"), ("cpu", "count_online"), ("cpu_count",), ("nproc",)):
-        node: Any = env
-        for k in path:
-            node = node.get(k) if isinstance(node, dict) else None
-        if isinstance(node, bool) or node is None:
-            continue
-        if isinstance(node, int) and node > 0:
-            return tuple(range(node))
-        if isinstance(node, list) and node and all(isinstance(x, int) for x in node):
-            return tuple(sorted(node))
-        if isinstance(node, str) and _cpu_list(node):
-            return _cpu_list(node)
-    return None
+    """The CPUs the run inherited: env.json's affinity, a list of CPUs or
+    "not visible" (schemas/env.schema.json)."""
+    aff = (env or {}).get("affinity")
+    return tuple(sorted(aff)) if isinstance(aff, list) and aff else None
 
 
 def env_cpu_count(env: dict | None) -> int | None:

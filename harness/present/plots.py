@@ -55,9 +55,7 @@ def colour(model: str) -> str:
 def cpu_set(env: dict | None) -> str | None:
     """The run's CPU affinity from env.json as a range list: [0, 1, 2, 5] -> "0-2,5"."""
     aff = (env or {}).get("affinity")
-    if isinstance(aff, str) and aff and set(aff) <= set("0123456789,-"):
-        return aff
-    if not isinstance(aff, list) or not all(isinstance(c, int) for c in aff) or not aff:
+    if not isinstance(aff, list) or not aff:       # "not visible"
         return None
     cpus = sorted(set(aff))
     parts, start = [], cpus[0]

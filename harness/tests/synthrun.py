@@ -3,7 +3,7 @@
 The records follow docs/design.md's contracts (a records.jsonl line wrapping a
 workload record) with made-up but plausible numbers, so that the report can
 be built and tested before every task exists. A scenario is a list of Spec;
-make_run() writes env.json, config.toml and records.jsonl.
+make_run() writes env.json (a real one by default), config.toml and records.jsonl.
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+# What sysinfo wrote for a real `./schedlab run` on a 2-CPU machine (affinity
+# [0, 1]); test_schemas.py checks it against schemas/env.schema.json.
+ENV = Path(__file__).parent / "data" / "env-schedlab-run.json"
 
 
 def dist(p50: float, spread: float = 4.0, n: int = 1000) -> dict:
@@ -76,23 +80,26 @@ def line_for(spec: Spec, rep: int, rng: random.Random) -> dict:
         probes["perf"] = {"context-switches": 100}
     exit_status = {"ok": 0, "failed": 1, "skipped": 77}.get(spec.status, 1)
     line = {"schema": 1, "cell": cell_id(spec.task, spec.model, spec.params),
-            "repetition": rep, "started_at": "2026-11-27T05:00:00Z",
-            "command": ["build/workload", spec.task, "--model", spec.model],
-            "exit_status": exit_status, "status": spec.status, "record": rec,
-            "probes": probes, "probes_skipped": dict(spec.skipped) or None,
+            "experiment": spec.task, "task": spec.task, "model": spec.model,
+            "params": spec.params, "repetition": rep, "started_at": "2026-11-27T05:00:00Z",
+            "duration_s": 1.0, "command": ["build/workload", spec.task, "--model", spec.model],
+            "exit_status": exit_status, "status": spec.status, "reason": spec.reason,
+            "record": rec, "probes": probes, "probes_skipped": dict(spec.skipped),
             "stderr_tail": "" if ok else (spec.reason or "")}
     line.update(spec.extra)
     return line
+
+
+def real_env(**changes) -> dict:
+    """The recorded env.json, with top-level values changed (affinity=[0])."""
+    return {**json.loads(ENV.read_text()), **changes}
 
 
 def make_run(path: Path, specs: list[Spec], reps: int = 5, seed: int = 1,
              env: dict | None = None) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    (path / "env.json").write_text(json.dumps(env if env is not None else {
-        "kernel": {"release": "6.18.0", "preempt": "voluntary", "hz": 1000},
-        "cpu": {"model": "AMD EPYC (synthetic)", "count": 2, "smt": False},
-        "affinity": "0-1", "instruments": {"usdt": "not requested"}}))
+    (path / "env.json").write_text(json.dumps(env or real_env()))
     (path / "config.toml").write_text("# synthetic\n")
     lines = []
     for rep in range(reps):

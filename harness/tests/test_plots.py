@@ -142,7 +142,6 @@ def test_channels_are_panels_not_pooled(figures):
 def test_cpu_set_ranges():
     assert plots.cpu_set({"affinity": [0, 1, 2, 5, 7, 8]}) == "0-2,5,7-8"
     assert plots.cpu_set({"affinity": [3]}) == "3"
-    assert plots.cpu_set({"affinity": "0-1"}) == "0-1"
     assert plots.cpu_set({"affinity": "not visible"}) is None
     assert plots.cpu_set(None) is None
 

@@ -272,7 +272,7 @@ def test_skipped_cells_give_their_reason(tmp_path):
 def test_one_cpu_makes_parallelism_untestable(tmp_path):
     specs = [Spec("compute", "threads", {"workers": w},
                   lambda r: {"units_per_s": jitter(r, 1000)}) for w in (1, 2)]
-    c3 = judge(tmp_path, specs, env={"affinity": "0"})["C3"]
+    c3 = judge(tmp_path, specs, env=synthrun.real_env(affinity=[0]))["C3"]
     assert c3["verdict"] == verdicts.UNTESTABLE and "only 1 CPU" in c3["why"]
 
 
@@ -336,11 +336,11 @@ def test_cpu_list(spec, cpus):
         assert verdicts._cpu_list(verdicts.cpus_label(cpus)) == cpus
 
 
-def test_env_cpus_layouts():
-    assert verdicts.env_cpu_count({"affinity": "0-1"}) == 2
-    assert verdicts.env_cpu_count({"cpu": {"count": 4}}) == 4
-    assert verdicts.env_cpu_count({"cpu": {"affinity": [0]}}) == 1
-    assert verdicts.env_cpu_count({}) is None
+def test_env_cpus_from_sysinfos_affinity():
+    assert verdicts.env_cpu_count(synthrun.real_env()) == 2
+    assert verdicts.env_cpus(synthrun.real_env(affinity=[1, 3])) == (1, 3)
+    assert verdicts.env_cpu_count(synthrun.real_env(affinity="not visible")) is None
+    assert verdicts.env_cpu_count(None) is None
 
 
 def test_fifo_ticks_nuance_pairs_one_model_with_and_without_the_knob(tmp_path):
