@@ -1,7 +1,8 @@
 """Experiment configs: TOML -> frozen dataclasses, validated once.
 
-The format is documented key by key in docs/config.md and described by
-schemas/config.schema.json. In short:
+The format is documented key by key in docs/config.md; its keys, types and
+ranges are schemas/config.schema.json, which parse() validates against (the
+messages are built from it); rules across keys are checked here. In short:
 
     [run]                      # optional; every key has a default
     repetitions = 5            # measured process runs per cell
@@ -35,23 +36,22 @@ experiment, the key and the fix; the CLI prints it and exits 2.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
+from harness.records import record
 from harness.run import peers as peers_mod
 from harness.run import probes as probes_mod
 
 DEFAULT_MODELS = ("threads", "coro", "uring")
-RUN_KEYS = ("repetitions", "seed", "timeout_s", "warmup_runs", "cooldown_s", "order",
-            "probes", "workload", "schedtrace")
-EXPERIMENT_KEYS = ("name", "task", "peer", "models", "params", "probes", "events",
-                   "repetitions", "timeout_s", "estimate_s")
-# Characters that would make a cell id ("task/model/k=v,k=v") ambiguous.
-ID_RESERVED = ",=/"
 
 
 class ConfigError(Exception):
@@ -106,47 +106,76 @@ def _type_name(v: Any) -> str:
             list: "list", dict: "table"}.get(type(v), type(v).__name__)
 
 
-def _positive_number(where: str, key: str, v: Any, allow_zero: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ConfigError(f"{where}: {key} must be a number of seconds, got "
-                          f"{_type_name(v)} {v!r}")
-    if v < 0 or (v == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{where}: {key} must be {bound}, got {v}")
-    return float(v)
-
-
-def _count(where: str, key: str, v: Any, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ConfigError(f"{where}: {key} must be an integer, got {_type_name(v)} {v!r}")
-    if v < minimum:
-        raise ConfigError(f"{where}: {key} must be >= {minimum}, got {v}")
-    return v
-
-
 def valid_probes() -> tuple[str, ...]:
     """The tracer's probes (it lists them: schedtrace --list) and perf."""
     return (*probes_mod.tracer_probes(), "perf")
 
 
-def _probes(where: str, v: Any) -> tuple[str, ...]:
-    PROBES = valid_probes()
-    if not isinstance(v, list) or not all(isinstance(p, str) for p in v):
-        raise ConfigError(f"{where}: probes must be a list of names, e.g. "
-                          f"[\"sched\", \"perf\"]; valid: {', '.join(PROBES)}")
-    for p in v:
-        if p not in PROBES:
-            raise ConfigError(f"{where}: unknown probe '{p}'; valid: {', '.join(PROBES)}")
-    if len(set(v)) != len(v):
-        raise ConfigError(f"{where}: probes lists a probe twice: {v}")
-    return tuple(v)
+@functools.lru_cache(maxsize=None)
+def _validator():
+    """schemas/config.schema.json with the probe and peer names of their owners."""
+    schema = record.load_schema("config")
+    schema["$defs"]["probes"]["items"]["enum"] = list(valid_probes())
+    schema["properties"]["experiment"]["items"]["properties"]["peer"]["enum"] = \
+        list(peers_mod.PEERS)
+    cls = jsonschema.validators.validator_for(schema)
+    # TOML tells 1000 from 1000.0 and so does the workload: 1000.0 is no integer.
+    strict = cls.TYPE_CHECKER.redefine(
+        "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+    return jsonschema.validators.extend(cls, type_checker=strict)(schema)
 
 
-def _unknown_keys(where: str, table: dict, valid: tuple[str, ...]) -> None:
-    for k in table:
-        if k not in valid:
-            raise ConfigError(f"{where}: unknown key '{k}'; valid keys: {', '.join(valid)} "
-                              "(see docs/config.md)")
+_WHAT = {"integer": "an integer", "number": "a number", "string": "a string",
+         "boolean": "true or false (unquoted)", "array": "a list", "object": "a table"}
+
+
+def _message(e: jsonschema.ValidationError, key: str) -> str:
+    """One line from the schema: what the value must be, or the valid names."""
+    v, s, kind, want = e.instance, e.schema, e.validator, e.validator_value
+    hint = s.get("description")
+    if kind == "additionalProperties":
+        extra = next(k for k in v if k not in s["properties"])
+        return (f"unknown key '{extra}'; valid keys: {', '.join(s['properties'])} "
+                "(see docs/config.md)")
+    if kind == "required":
+        missing = next(k for k in want if k not in v)
+        return f"missing '{missing}': {s['properties'][missing]['description']}"
+    if kind == "oneOf":       # task or peer
+        keys = [alt["required"][0] for alt in want]
+        lead = (f"give either {' or '.join(keys)}, not both" if all(k in v for k in keys)
+                else "missing " + " or ".join(f"'{k}'" for k in keys))
+        known = [f"; valid {k}s: {', '.join(s['properties'][k]['enum'])}" for k in keys
+                 if "enum" in s["properties"][k]]
+        return f"{lead}: {hint}" + "".join(known)
+    if kind == "enum" and "title" in s:
+        return f"unknown {s['title']} {v!r}; valid {s['title']}s: {', '.join(want)}"
+    if kind == "enum":
+        return f"{key} must be one of {', '.join(map(json.dumps, want))}, got {v!r}"
+    if kind == "uniqueItems":
+        return f"{key} lists a {s['items'].get('title', 'value')} twice: {v}"
+    if kind in ("minimum", "exclusiveMinimum"):
+        return f"{key} must be {'>=' if kind == 'minimum' else '>'} {want}, got {v}"
+    if kind in ("type", "pattern", "minItems", "minLength"):
+        what = hint or " or ".join(_WHAT[t] for t in ([want] if kind == "type" else []))
+        return f"{key} must be {what or e.message}, got {_type_name(v)} {v!r}"
+    return f"{key}: {e.message}"
+
+
+def _check_schema(p: Path, doc: dict) -> None:
+    """The first violation of the config schema (the outermost), as ConfigError."""
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: len(e.absolute_path))
+    if not errors:
+        return
+    e = errors[0]
+    path, where = list(e.absolute_path), str(p)
+    if path[:1] == ["run"]:
+        path, where = path[1:], f"{p}: [run]"
+    elif path[:1] == ["experiment"] and len(path) > 1:
+        t = doc["experiment"][path[1]]
+        label = (t.get("name") or t.get("task")) if isinstance(t, dict) else None
+        path, where = path[2:], f"{p}: [[experiment]] #{path[1] + 1} ({label or '?'})"
+    key = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in path).lstrip(".")
+    raise ConfigError(f"{where}: {_message(e, key).lstrip()}")
 
 
 def _check_top_level(where: str, doc: dict) -> None:
@@ -160,68 +189,6 @@ def _check_top_level(where: str, doc: dict) -> None:
         if near:
             raise ConfigError(f"{where}: unknown section '{k}'; did you mean '{near[0]}'? "
                               "(experiments are [[experiment]] tables)")
-
-
-def _parse_run(where: str, t: Any) -> RunSettings:
-    if not isinstance(t, dict):
-        raise ConfigError(f"{where}: [run] must be a table")
-    _unknown_keys(f"{where}: [run]", t, RUN_KEYS)
-    d = RunSettings()
-    w = f"{where}: [run]"
-    seed = t.get("seed", d.seed)
-    if seed is not None:
-        seed = _count(w, "seed", seed, 0)
-    order = t.get("order", d.order)
-    if order not in ("random", "sequential"):
-        raise ConfigError(f"{w}: order must be \"random\" or \"sequential\", got {order!r}")
-    for k in ("workload", "schedtrace"):
-        if k in t and (not isinstance(t[k], str) or not t[k]):
-            raise ConfigError(f"{w}: {k} must be a path (string)")
-    return RunSettings(
-        repetitions=_count(w, "repetitions", t.get("repetitions", d.repetitions), 1),
-        seed=seed,
-        timeout_s=_positive_number(w, "timeout_s", t.get("timeout_s", d.timeout_s)),
-        warmup_runs=_count(w, "warmup_runs", t.get("warmup_runs", d.warmup_runs), 0),
-        cooldown_s=_positive_number(w, "cooldown_s", t.get("cooldown_s", d.cooldown_s),
-                                    allow_zero=True),
-        order=order,
-        probes=_probes(w, t.get("probes", [])),
-        workload=t.get("workload", d.workload),
-        schedtrace=t.get("schedtrace", d.schedtrace),
-    )
-
-
-def _param_values(where: str, key: str, v: Any) -> tuple[Any, ...]:
-    vals = v if isinstance(v, list) else [v]
-    if not vals:
-        raise ConfigError(f"{where}: params.{key} is an empty list; give at least one value")
-    for x in vals:
-        if isinstance(x, float):
-            raise ConfigError(f"{where}: params.{key} = {x!r}: parameters are integers, "
-                              "booleans or strings (write 1000, not 1000.0)")
-        if not isinstance(x, (bool, int, str)):
-            raise ConfigError(f"{where}: params.{key} = {x!r}: expected an integer, boolean, "
-                              f"string or a list of them, got {_type_name(x)}")
-        bad = [c for c in ID_RESERVED if c in format_value(x)]
-        if bad:
-            raise ConfigError(f"{where}: params.{key} = {x!r} contains {bad[0]!r}, which "
-                              "cell ids reserve; write CPU lists as ranges (\"0-1\")")
-    if len(set(map(format_value, vals))) != len(vals):
-        raise ConfigError(f"{where}: params.{key} lists a value twice: {vals}")
-    return tuple(vals)
-
-
-def _peer(where: str, t: dict) -> peers_mod.Peer | None:
-    if "peer" not in t:
-        return None
-    name = t["peer"]
-    known = ", ".join(peers_mod.PEERS)
-    if "task" in t:
-        raise ConfigError(f"{where}: give either task or peer, not both (a peer's cells are "
-                          "filed under its own task name)")
-    if not isinstance(name, str) or name not in peers_mod.PEERS:
-        raise ConfigError(f"{where}: unknown peer {name!r}; known peers: {known}")
-    return peers_mod.PEERS[name]
 
 
 def _check_peer(where: str, peer: peers_mod.Peer, models: tuple[str, ...] | None,
@@ -240,61 +207,25 @@ def _check_peer(where: str, peer: peers_mod.Peer, models: tuple[str, ...] | None
             _check_value(where, specs[key], v)
 
 
-def _events(where: str, t: dict, probes: tuple[str, ...]) -> bool:
-    v = t.get("events", False)
-    if not isinstance(v, bool):
-        raise ConfigError(f"{where}: events must be true or false (unquoted), got "
-                          f"{_type_name(v)} {v!r}")
-    if v and "sched" not in probes:
+def _experiment(where: str, t: dict, run: RunSettings) -> Experiment:
+    """An [[experiment]] the schema accepted, with the rules across its keys."""
+    peer = peers_mod.PEERS.get(t.get("peer"))
+    task = peer.task if peer else t["task"]
+    models = tuple(t["models"]) if "models" in t else None
+    values = tuple((k, tuple(v) if isinstance(v, list) else (v,))
+                   for k, v in t.get("params", {}).items())
+    if peer:
+        _check_peer(where, peer, models, values)
+    probes = tuple(t["probes"]) if "probes" in t else run.probes
+    if t.get("events") and "sched" not in probes:
         raise ConfigError(f"{where}: events = true needs the sched probe (the event stream "
                           f"is schedtrace's): add \"sched\" to probes, got "
                           f"[{', '.join(probes)}]")
-    return v
-
-
-def _parse_experiment(where: str, t: Any, run: RunSettings) -> Experiment:
-    if not isinstance(t, dict):
-        raise ConfigError(f"{where}: must be a table ([[experiment]])")
-    _unknown_keys(where, t, EXPERIMENT_KEYS)
-    peer = _peer(where, t)
-    task = peer.task if peer else t.get("task")
-    if not isinstance(task, str) or not task:
-        raise ConfigError(f"{where}: missing 'task = \"NAME\"' (see ./schedlab list) or "
-                          f"'peer = \"NAME\"' (known peers: {', '.join(peers_mod.PEERS)})")
-    models = t.get("models")
-    if models is not None:
-        if (not isinstance(models, list) or not models
-                or not all(isinstance(m, str) and m for m in models)):
-            raise ConfigError(f"{where}: models must be a non-empty list of model names, "
-                              "e.g. [\"threads\", \"coro\"]; omit it for every model")
-        if len(set(models)) != len(models):
-            raise ConfigError(f"{where}: models lists a model twice: {models}")
-        models = tuple(models)
-    params = t.get("params", {})
-    if not isinstance(params, dict):
-        raise ConfigError(f"{where}: params must be a table: [experiment.params] or "
-                          "params = { key = value }")
-    name = t.get("name", task)
-    if not isinstance(name, str) or not name or any(c in name for c in ", =/"):
-        raise ConfigError(f"{where}: name must be a word without spaces, ',', '=' or '/'")
-    estimate = t.get("estimate_s")
-    values = tuple((k, _param_values(where, k, v)) for k, v in params.items())
-    if peer:
-        _check_peer(where, peer, models, values)
-    probes = _probes(where, t["probes"]) if "probes" in t else run.probes
     return Experiment(
-        name=name,
-        task=task,
-        models=models,
-        params=values,
-        probes=probes,
-        repetitions=_count(where, "repetitions", t.get("repetitions", run.repetitions), 1),
-        timeout_s=_positive_number(where, "timeout_s", t.get("timeout_s", run.timeout_s)),
-        estimate_s=None if estimate is None
-        else _positive_number(where, "estimate_s", estimate),
-        events=_events(where, t, probes),
-        peer=peer.name if peer else None,
-    )
+        name=t.get("name", task), task=task, models=models, params=values, probes=probes,
+        repetitions=t.get("repetitions", run.repetitions),
+        timeout_s=float(t.get("timeout_s", run.timeout_s)), estimate_s=t.get("estimate_s"),
+        events=t.get("events", False), peer=peer.name if peer else None)
 
 
 def parse(text: str, path: str | Path = "<config>") -> Config:
@@ -305,19 +236,17 @@ def parse(text: str, path: str | Path = "<config>") -> Config:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
     _check_top_level(str(p), doc)
-    run = _parse_run(str(p), doc.get("run", {}))
-    exps = doc.get("experiment")
-    if not isinstance(exps, list) or not exps:
-        raise ConfigError(f"{p}: no experiments; add at least one [[experiment]] table "
-                          "with task = \"NAME\"")
+    _check_schema(p, doc)
+    run = RunSettings(**{k: float(v) if k.endswith("_s") else tuple(v) if k == "probes" else v
+                         for k, v in doc.get("run", {}).items()})
     experiments = []
     names: dict[str, int] = {}
-    for i, t in enumerate(exps, start=1):
-        label = t.get("name") or t.get("task") if isinstance(t, dict) else None
-        exp = _parse_experiment(f"{p}: [[experiment]] #{i} ({label or '?'})", t, run)
+    for i, t in enumerate(doc["experiment"], start=1):
+        exp = _experiment(f"{p}: [[experiment]] #{i} ({t.get('name') or t.get('task') or '?'})",
+                          t, run)
         if exp.name in names:
             # Unnamed experiments of one task get numbered names.
-            if isinstance(t, dict) and "name" in t:
+            if "name" in t:
                 raise ConfigError(f"{p}: [[experiment]] #{i}: name '{exp.name}' is already "
                                   f"used by #{names[exp.name]}; names must be unique")
             exp = Experiment(**{**exp.__dict__, "name": f"{exp.name}-{i}"})
