@@ -6,7 +6,7 @@ the CPU set, and no two values of a parameter pooled into one point."""
 import matplotlib
 import pytest
 from matplotlib.colors import to_rgba
-from synthrun import Spec, dist, full_matrix, jitter, make_run
+from synthrun import Spec, dist, full_matrix, jitter, line_for, make_run
 
 from harness.present import plots
 from harness.records.rundir import CellResults, load_run
@@ -170,8 +170,8 @@ def test_stack_groups_one_bar_per_kind_in_order():
 def test_bytes_per_task_labels_stack_kinds():
     cells = [spawn_cell("threads"), spawn_cell("coro", "guarded"), spawn_cell("coro", "shared")]
     for c, user in zip(cells, (8550.0, 4096.0, 384.0)):
-        c.lines.append({"status": "ok", "record": {"metrics": {
-            "user_bytes_per_task": user, "kernel_bytes_per_task": 30.0}}})
+        c.lines.append(line_for(Spec("spawn", c.model, c.params, {
+            "user_bytes_per_task": user, "kernel_bytes_per_task": 30.0}), 0, None))
     fig = plots.plot_bytes_per_task(cells)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["threads", "coro\nown+guard", "coro\nshared"]

@@ -2,14 +2,15 @@
 coroutines by yield interval, threads with a never-yielding hog by knob),
 how a threads cell's knobs read on the axis, and the preemption mode in the
 title."""
+from synthrun import Spec, dist, line_for
+
 from harness.present import plots
 from harness.records.rundir import CellResults
 
 
 def cell(model, p99s, id_params, **params):
-    lines = [{"status": "ok", "record": {"status": "ok",
-                                         "metrics": {"lateness_ns": {"p99": v}}}}
-             for v in p99s]
+    lines = [line_for(Spec("preempt", model, id_params, {"lateness_ns": {**dist(v), "p99": v}}),
+                      rep, None) for rep, v in enumerate(p99s)]
     full = {"cpus": "0", "hogs": 1, "policy": "other", "priority": 0, "nice": 0,
             "slice_us": 0, "hog_policy": "same", "hog_nice": 0, "hog_slice_us": 0,
             **id_params, **params}

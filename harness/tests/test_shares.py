@@ -1,8 +1,7 @@
 """harness/analyse/shares.py: the share statistics against published values, and the
 share-difference rule producing each verdict from records made for it."""
-import json
-
 import pytest
+from synthrun import Spec, line_for
 
 from harness.analyse import shares
 from harness.analyse.shares import INCONCLUSIVE, NUANCED, REFUTED, SUPPORTED
@@ -89,16 +88,10 @@ class FakeCell:
 
 
 def cell(model, cpus, outcomes):
-    lines = []
-    for rep, dl in enumerate(outcomes):
-        rec = {"schema": 1, "task": "deadlock", "model": model, "status": "ok",
-               "params": {"cpus": cpus, "yield_between": False},
-               "metrics": {"deadlocked": dl, "rounds": 100,
-                           "rounds_done": 0 if dl else 100}}
-        lines.append(json.loads(json.dumps(
-            {"task": "deadlock", "model": model, "repetition": rep, "status": "ok",
-             "params": rec["params"], "record": rec})))
-    return FakeCell(lines)
+    return FakeCell([line_for(Spec("deadlock", model, {"cpus": cpus, "yield_between": False},
+                                   {"deadlocked": dl, "rounds": 100,
+                                    "rounds_done": 0 if dl else 100}), rep, None)
+                     for rep, dl in enumerate(outcomes)])
 
 
 PART = {"metric": "deadlocked", "margin": 0.3, "num": "threads", "den": "coro"}

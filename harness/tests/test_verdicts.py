@@ -320,8 +320,9 @@ def test_combine():
 
 
 def test_line_value_arithmetic():
-    line = {"record": {"params": {"hogs": 2}, "metrics": {"window_ns": 5e8, "a": 3, "b": 1},
-                       "usage": {"involuntary_switches": 100}}}
+    line = synthrun.line_for(synthrun.Spec("preempt", "threads", {"hogs": 2},
+                                           {"window_ns": 5e8, "a": 3, "b": 1}, involuntary=100),
+                             0, None)
     assert verdicts.line_value(line, "usage.involuntary_switches*1e9/params.hogs/window_ns") \
         == pytest.approx(100.0)
     assert verdicts.line_value(line, "a+-1*b") == 2.0
