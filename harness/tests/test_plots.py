@@ -6,7 +6,7 @@ the CPU set, and no two values of a parameter pooled into one point."""
 import matplotlib
 import pytest
 from matplotlib.colors import to_rgba
-from synthrun import Spec, dist, full_matrix, jitter, line_for, make_run
+from synthrun import Spec, dist, full_matrix, jitter, line_for, make_run, real_env
 
 from harness.present import plots
 from harness.records.rundir import CellResults, load_run
@@ -140,9 +140,9 @@ def test_channels_are_panels_not_pooled(figures):
 
 
 def test_cpu_set_ranges():
-    assert plots.cpu_set({"affinity": [0, 1, 2, 5, 7, 8]}) == "0-2,5,7-8"
-    assert plots.cpu_set({"affinity": [3]}) == "3"
-    assert plots.cpu_set({"affinity": "not visible"}) is None
+    assert plots.cpu_set(real_env(affinity=[0, 1, 2, 5, 7, 8])) == "0-2,5,7-8"
+    assert plots.cpu_set(real_env(affinity=[3])) == "3"
+    assert plots.cpu_set(real_env(affinity="not visible")) is None
     assert plots.cpu_set(None) is None
 
 
