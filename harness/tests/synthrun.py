@@ -17,6 +17,9 @@ from typing import Callable
 # What sysinfo wrote for a real `./schedlab run` on a 2-CPU machine (affinity
 # [0, 1]); test_schemas.py checks it against schemas/env.schema.json.
 ENV = Path(__file__).parent / "data" / "env-schedlab-run.json"
+# A real tracer document (test_schemas.py says how it was made); lines take
+# their own totals and probes.
+TRACER = Path(__file__).parent / "data" / "tracer-pingpong-coro.json"
 
 
 def dist(p50: float, spread: float = 4.0, n: int = 1000) -> dict:
@@ -63,16 +66,14 @@ def line_for(spec: Spec, rep: int, rng: random.Random) -> dict:
            "usage": {"wall_ns": 1_000_000_000, "user_ns": 900_000_000, "sys_ns": 50_000_000,
                      "max_rss_bytes": 10_000_000, "voluntary_switches": 10,
                      "involuntary_switches": spec.involuntary}}
-    sched = {"schema": 1, "tgid": 1000 + rep,
-             "totals": {"switches": 100, "voluntary_switches": 90,
-                        "involuntary_switches": spec.involuntary, "migrations": 1,
-                        "wakeups": 90}}
+    sched = json.loads(TRACER.read_text())
+    sched["tgid"] = 1000 + rep
+    sched["totals"].update(switches=100, voluntary_switches=90, migrations=1, wakeups=90,
+                           involuntary_switches=spec.involuntary)
     traced = "sched" in spec.probes or spec.usdt
-    sched["probes"] = {"sched": {"requested": traced, "attached": traced, "reason": None},
-                       "uring": {"requested": False, "attached": False, "reason": None},
-                       "usdt": {"requested": spec.usdt, "attached": spec.usdt, "reason": None}}
-    if spec.usdt:
-        sched["usdt"] = {"coro_switches": 1000}
+    for probe, on in (("sched", traced), ("usdt", spec.usdt)):
+        sched["probes"][probe].update(requested=on, attached=on)
+    sched["usdt"] = {**sched["usdt"], "coro_switches": 1000} if spec.usdt else None
     probes = {}
     if traced and "sched" not in spec.skipped:
         probes["schedtrace"] = sched

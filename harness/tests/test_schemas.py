@@ -216,6 +216,10 @@ FIXTURES = {
     "records-v2-newer.jsonl": (
         "line", "synthrun lines and one of a newer line schema (the current ones checked)",
         lambda p: [ln for ln in jsonl_lines(p) if ln["schema"] == record.LINE_SCHEMA]),
+    "tracer-pingpong-coro.json": (
+        "tracer", "build/schedtrace --json F --probes sched,usdt -- "
+        "build/workload pingpong --model coro --iterations 200 --warmup 0",
+        lambda p: [json.loads(p.read_text())]),
     "perf-stat-x.csv": (
         "line", "perf stat -x, -e <probes.PERF_EVENTS> -o F -- true; parse_perf puts it "
         "in a line's probes.perf", perf_in_a_line),
@@ -243,11 +247,16 @@ def test_fixture_matches_its_schema(name):
 # ---- what the tests synthesize --------------------------------------------------------
 
 def test_synthesized_runs_match_the_schemas(tmp_path):
-    d = synthrun.make_run(tmp_path / "run", synthrun.full_matrix())
+    traced = [synthrun.Spec("pingpong", "coro", {}, {"handoff_ns": 1.0}, probes=("sched", "perf"),
+                            usdt=True),
+              synthrun.Spec("spawn", "threads", {}, {}, status="failed", reason="boom",
+                            probes=("sched",), skipped={"perf": "no perf"})]
+    d = synthrun.make_run(tmp_path / "run", synthrun.full_matrix() + traced)
     assert record.schema_errors(json.loads((d / "env.json").read_text()), "env") == []
     assert record.schema_errors(synthrun.real_env(affinity=[0]), "env") == []
     lines = jsonl_lines(d / "records.jsonl")
-    assert {ln["status"] for ln in lines} >= {"ok"}
+    assert {ln["status"] for ln in lines} == {"ok", "failed"}
+    assert any("schedtrace" in ln["probes"] for ln in lines)
     for ln in lines:
         assert record.schema_errors(ln, "line") == [], ln["cell"]
 
