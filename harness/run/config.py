@@ -156,8 +156,9 @@ def _message(e: jsonschema.ValidationError, key: str) -> str:
     if kind in ("minimum", "exclusiveMinimum"):
         return f"{key} must be {'>=' if kind == 'minimum' else '>'} {want}, got {v}"
     if kind in ("type", "pattern", "minItems", "minLength"):
-        what = hint or " or ".join(_WHAT[t] for t in ([want] if kind == "type" else []))
-        return f"{key} must be {what or e.message}, got {_type_name(v)} {v!r}"
+        types = ([want] if isinstance(want, str) else want) if kind == "type" else []
+        what = hint or " or ".join(_WHAT[t] for t in types) or e.message
+        return f"{key} must be {what}, got {_type_name(v)} {v!r}"
     return f"{key}: {e.message}"
 
 
