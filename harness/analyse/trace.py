@@ -216,8 +216,8 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
         meta_ev.append({"ph": "M", "name": "thread_sort_index", "pid": tgids.get(tid, tid),
                         "tid": ctid,
                         "args": {"sort_index": rank[tid] * 1000 + 1 + min(coro, 998)}})
-    other = {"format": TRACE_FORMAT, "t0_ns": t0, "events_read": len(events),
-             "unknown_events": unknown}
+    other = {"format": TRACE_FORMAT, "t0_ns": t0, "tgid": header["tgid"],
+             "events_read": len(events), "unknown_events": unknown}
     other.update(meta or {})
     return {"traceEvents": meta_ev + out, "otherData": other}
 

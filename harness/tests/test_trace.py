@@ -45,6 +45,7 @@ def test_schema_and_no_overlap(traced_run, tmp_path):
     assert trace.overlaps(doc) == []
     assert doc["otherData"]["cell"] == CELL
     assert doc["otherData"]["format"] == trace.TRACE_FORMAT
+    assert doc["otherData"]["tgid"] == trace.read_events(RECORDING)[0]["tgid"]
 
 
 def test_content_agrees_with_the_stream(traced_run, tmp_path):
