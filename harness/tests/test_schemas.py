@@ -48,6 +48,7 @@ def _why_no_tracer() -> str | None:
 TINY = """
 [run]
 repetitions = 1
+warmup_runs = 1
 seed = 1
 timeout_s = 60
 
@@ -69,7 +70,8 @@ params = { iterations = 10, placement = "split", cpus = "0" }
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     """`./schedlab run` on TINY (traced and with an event stream when the
-    tracer can run here), then `./schedlab report` on it."""
+    tracer can run here), `./schedlab run --resume` on it (nothing left to
+    run: it adds a resume to run.json), then `./schedlab report`."""
     if not WORKLOAD.exists():
         pytest.skip("build/workload is not built: run `make build`")
     tmp = tmp_path_factory.mktemp("tiny")
@@ -78,7 +80,8 @@ def tiny_run(tmp_path_factory) -> Path:
     cfg.write_text(TINY.replace("PROBES", '"sched", "usdt", "perf"' if traced else "")
                    .replace("EVENTS", "true" if traced else "false"))
     out = tmp / "run"
-    for argv in (["run", str(cfg), "--out", str(out)], ["report", str(out), "--no-plots"]):
+    for argv in (["run", str(cfg), "--out", str(out)], ["run", "--resume", str(out)],
+                 ["report", str(out), "--no-plots"]):
         p = subprocess.run([str(REPO / "schedlab"), *argv], capture_output=True, text=True,
                            cwd=REPO, timeout=300)
         assert p.returncode in (0, 1), p.stderr     # 1: the refused cell failed, as meant
@@ -90,6 +93,12 @@ def _lines(run: Path) -> list[dict]:
     assert problems == [] and len(lines) == 3
     assert {ln["status"] for ln in lines} == {"ok", "failed"}
     return lines
+
+
+def _lines_and_warmups(run: Path) -> list[dict]:
+    warm, problems = record.load(run / "warmup.jsonl")
+    assert problems == [] and [ln["warmup_index"] for ln in warm] == [0, 0, 0]
+    return _lines(run) + warm
 
 
 def _traced(run: Path, pattern: str) -> list[Path]:
@@ -147,7 +156,10 @@ def repo_configs(run: Path) -> list[dict]:
 PRODUCERS = {
     "record": ("build/workload: tasks x models, a skipped run, the records of the tiny run",
                records_of_the_workload),
-    "line": ("./schedlab run: records.jsonl (harness/run/runner.py)", _lines),
+    "line": ("./schedlab run: records.jsonl and warmup.jsonl (harness/run/runner.py)",
+             _lines_and_warmups),
+    "run": ("./schedlab run and --resume: run.json (harness/cli.py)",
+            lambda run: [json.loads((run / "run.json").read_text())]),
     "env": ("./schedlab run: env.json (harness/run/sysinfo.py)",
             lambda run: [json.loads((run / "env.json").read_text())]),
     "config": ("configs/*.toml and the tiny run's config, as tomllib parses them",
@@ -181,6 +193,7 @@ def test_the_tiny_run_has_every_kind_of_line(tiny_run):
     lines = _lines(tiny_run)
     failed, = [ln for ln in lines if ln["status"] == "failed"]
     assert failed["record"] is None and "placement split" in failed["reason"]
+    assert len(json.loads((tiny_run / "run.json").read_text())["resumes"]) == 1
 
 
 # ---- fixtures: file under data/ -> (schema, what made it, how it is read) -----------
