@@ -124,7 +124,7 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
         start, cpu = running.pop(tid)
         args = {"cpu": cpu}
         if state is not None:
-            args["out"] = "preempted" if state in ("R", "R+", 0, "0") else f"blocked ({state})"
+            args["out"] = "preempted" if state == "R" else f"blocked ({state})"
         out.append({"ph": "X", "name": str(tid), "cat": "sched",
                     "pid": tgids.get(tid, tid), "tid": tid, "ts": _us(start, t0),
                     "dur": max(_us(end, t0) - _us(start, t0), 0.0), "args": args})
