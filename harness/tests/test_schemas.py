@@ -120,8 +120,6 @@ def _workload(*argv: str, cpus: set[int] | None = None) -> dict:
 
 
 def records_of_the_workload(run: Path) -> list[dict]:
-    if not WORKLOAD.exists():
-        pytest.skip("build/workload is not built: run `make build`")
     out = [_workload("pingpong", "--model", m, "--iterations", "50", "--warmup", "0")
            for m in ("threads", "coro", "uring", "mn")]
     out.append(_workload("spawn", "--model", "threads", "--tasks", "10"))
