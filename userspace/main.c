@@ -190,7 +190,6 @@ static int finish(struct record *rec)
 		[REC_OK] = EXIT_OK,
 		[REC_FAILED] = EXIT_FAILED,
 		[REC_SKIPPED] = EXIT_SKIPPED,
-		[REC_BAD_INPUT] = EXIT_BAD_INPUT,
 	};
 	int code = codes[rec_status(rec)];
 

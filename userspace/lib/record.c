@@ -228,13 +228,6 @@ void rec_skip(struct record *r, const char *fmt, ...)
 	set_status(r, REC_SKIPPED, fmt, ap);
 	va_end(ap);
 }
-void rec_bad_input(struct record *r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	set_status(r, REC_BAD_INPUT, fmt, ap);
-	va_end(ap);
-}
 enum rec_status rec_status(const struct record *r)
 {
 	return r->status;
@@ -292,7 +285,6 @@ static const char *const status_names[] = {
 	[REC_OK] = "ok",
 	[REC_FAILED] = "failed",
 	[REC_SKIPPED] = "skipped",
-	[REC_BAD_INPUT] = "bad_input",
 };
 
 void rec_emit(struct record *r, FILE *out, uint64_t start_ns)

@@ -16,7 +16,7 @@
 
 #define RECORD_SCHEMA 1
 
-enum rec_status { REC_OK, REC_FAILED, REC_SKIPPED, REC_BAD_INPUT };
+enum rec_status { REC_OK, REC_FAILED, REC_SKIPPED };
 
 struct record;
 
@@ -48,8 +48,6 @@ void rec_limit_restored(struct record *rec, const char *name);
 /* Status: the first failure or skip wins; its reason is kept. */
 void rec_fail(struct record *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rec_skip(struct record *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Bad input found before anything ran (exit 2). */
-void rec_bad_input(struct record *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 enum rec_status rec_status(const struct record *rec);
 /* The reason of a failure or skip, NULL when ok. */
 const char *rec_reason(const struct record *rec);

@@ -151,9 +151,8 @@ static int mn_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void
 
 	n = workers_of(ctx, why, sizeof(why));
 	if (n == 0) {
+		/* mn_validate refused this before the record existed */
 		fprintf(stderr, "mn: %s\n", why);
-		if (rec)
-			rec_bad_input(rec, "mn: %s", why);
 		return -EINVAL;
 	}
 	for (i = 0; i < n; i++)
