@@ -41,8 +41,8 @@ STATUSES = ("ok", "failed", "skipped", "timeout")
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A line the loader could not use: 1-based line number and why."""
+class Skipped:
+    """A line a reader could not use: 1-based line number and why."""
 
     line: int
     reason: str
@@ -64,36 +64,61 @@ def append_line(fp: IO[str], obj: dict) -> None:
     os.fsync(fp.fileno())
 
 
-def parse_lines(text: str) -> tuple[list[dict], list[Problem]]:
-    """Every valid line, and a Problem for each line that is not."""
-    lines: list[dict] = []
-    problems: list[Problem] = []
+def parse_jsonl(text: str, check=None) -> tuple[list[dict], list[Skipped]]:
+    """Every JSON object of a JSONL text, and a Skipped for each line that is
+    not one or that check(obj) refuses (it returns the reason, else None).
+
+    An invalid last line without its newline is called truncated: that is
+    what a writer killed mid-line leaves."""
+    objs: list[dict] = []
+    skipped: list[Skipped] = []
     raw = text.split("\n")
-    # A file written by append_line ends with "\n": the last element is "".
-    last_no = len(raw) if raw[-1] else len(raw) - 1
     for no, item in enumerate(raw, start=1):
         if not item.strip():
             continue
         try:
             obj = json.loads(item)
         except json.JSONDecodeError as e:
-            what = "truncated last line" if no == last_no and not text.endswith("\n") \
+            what = "truncated last line (run killed mid-write?)" if no == len(raw) \
                 else "invalid JSON"
-            problems.append(Problem(no, f"{what}: {e.msg} at column {e.colno}"))
+            skipped.append(Skipped(no, f"{what}: {e.msg} at column {e.colno}"))
             continue
-        if not isinstance(obj, dict) or "cell" not in obj or "repetition" not in obj:
-            problems.append(Problem(no, "not a records.jsonl line (no cell/repetition)"))
+        why = "not a JSON object" if not isinstance(obj, dict) else check and check(obj)
+        if why:
+            skipped.append(Skipped(no, why))
             continue
-        lines.append(obj)
-    return lines, problems
+        objs.append(obj)
+    return objs, skipped
 
 
-def load(path: str | Path) -> tuple[list[dict], list[Problem]]:
-    """Read records.jsonl; a missing file is an empty run."""
+def read_jsonl(path: str | Path, check=None) -> tuple[list[dict], list[Skipped]]:
+    """parse_jsonl of a file; a missing file is empty."""
     p = Path(path)
     if not p.exists():
         return [], []
-    return parse_lines(p.read_bytes().decode("utf-8", errors="replace"))
+    return parse_jsonl(p.read_bytes().decode("utf-8", errors="replace"), check)
+
+
+def line_problem(obj: dict) -> str | None:
+    """Why a JSON object is not a records.jsonl line this harness can read."""
+    for where, known, schema in (("line", LINE_SCHEMA, obj.get("schema")),
+                                 ("record", RECORD_SCHEMA,
+                                  (obj.get("record") or {}).get("schema"))):
+        if schema is None:
+            continue
+        if not isinstance(schema, int):
+            return f"{where} schema {schema!r} is not an integer"
+        if schema > known:
+            return (f"{where} schema {schema} is newer than this report "
+                    f"understands ({known}); update schedlab")
+    if "cell" not in obj or "repetition" not in obj:
+        return "not a records.jsonl line (no cell/repetition)"
+    return None
+
+
+def load(path: str | Path) -> tuple[list[dict], list[Skipped]]:
+    """The usable lines of a records.jsonl (or warmup.jsonl), and those skipped."""
+    return read_jsonl(path, line_problem)
 
 
 def repair(path: str | Path) -> int:

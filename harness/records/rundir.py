@@ -1,10 +1,9 @@
 """Read a results directory for the report, compare and trace commands.
 
-The runner writes records.jsonl one line per cell run and flushes each line
-as it finishes, so a run killed mid-write leaves a truncated last line; a
-newer harness may write lines of a newer schema. Neither may stop a report:
-this reader keeps every valid line, and lists each line it skipped with the
-reason, so the report can say what it left out.
+A run killed mid-write leaves a truncated last line; a newer harness may
+write lines of a newer schema. Neither may stop a report: record.load keeps
+every valid line and lists each line it skipped with the reason, so the
+report can say what it left out.
 
 Lines are grouped into cells. A cell traced with USDT probes pays about
 0.75 us per probe hit (docs/kernel-notes.md), which dwarfs a coroutine switch, so its
@@ -20,19 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The newest records.jsonl line and workload record schema this reader knows.
-SUPPORTED_SCHEMA = 1
+from harness.records import record
+
 USDT_SUFFIX = " [usdt]"
 
 
 class RunDirError(Exception):
     """The path is not a results directory at all."""
-
-
-@dataclass
-class Skipped:
-    line: int
-    reason: str
 
 
 @dataclass
@@ -97,7 +90,7 @@ class RunDir:
     env: dict | None
     config_text: str | None
     lines: list[dict]
-    skipped: list[Skipped]
+    skipped: list[record.Skipped]
     problems: list[str]
 
     def cells(self) -> list[CellResults]:
@@ -231,46 +224,6 @@ def load_run(path: str | Path) -> RunDir:
     cfg = p / "config.toml"
     if cfg.is_file():
         config_text = cfg.read_text(errors="replace")
-    lines, skipped = read_records(rec_path)
+    lines, skipped = record.load(rec_path)
     return RunDir(path=p, env=env, config_text=config_text, lines=lines,
                   skipped=skipped, problems=problems)
-
-
-def read_records(path: Path) -> tuple[list[dict], list[Skipped]]:
-    lines: list[dict] = []
-    skipped: list[Skipped] = []
-    raw = path.read_bytes().decode("utf-8", errors="replace").split("\n")
-    for no, text in enumerate(raw, start=1):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            last = no == len(raw) or (no == len(raw) - 1 and not raw[-1])
-            why = "truncated (run killed mid-write?)" if last else "invalid JSON"
-            skipped.append(Skipped(no, f"{why}: {e.msg} at column {e.colno}"))
-            continue
-        if not isinstance(obj, dict):
-            skipped.append(Skipped(no, "not a JSON object"))
-            continue
-        why = schema_problem(obj)
-        if why:
-            skipped.append(Skipped(no, why))
-            continue
-        lines.append(obj)
-    return lines, skipped
-
-
-def schema_problem(obj: dict) -> str | None:
-    for where, schema in (("line", obj.get("schema")),
-                          ("record", (obj.get("record") or {}).get("schema"))):
-        if schema is None:
-            continue
-        if not isinstance(schema, int):
-            return f"{where} schema {schema!r} is not an integer"
-        if schema > SUPPORTED_SCHEMA:
-            return (f"{where} schema {schema} is newer than this report "
-                    f"understands ({SUPPORTED_SCHEMA}); update schedlab")
-    if "cell" not in obj:
-        return "no 'cell' field"
-    return None

@@ -22,11 +22,13 @@ def test_truncated_last_line_is_skipped_and_reported():
 
 def test_invalid_middle_line_is_not_called_truncated():
     text = '{"cell": "a", "repetition": 0}\n{oops\n{"cell": "a", "repetition": 1}\n'
-    lines, problems = record.parse_lines(text)
+    lines, problems = record.parse_jsonl(text, record.line_problem)
     assert len(lines) == 2
     assert problems[0].line == 2 and problems[0].reason.startswith("invalid JSON")
-    _, problems = record.parse_lines('[1, 2]\n')
-    assert "not a records.jsonl line" in problems[0].reason
+    _, problems = record.parse_jsonl('[1, 2]\n{"cell": "a"}\n', record.line_problem)
+    assert [p.line for p in problems] == [1, 2]
+    assert problems[0].reason == "not a JSON object"
+    assert "not a records.jsonl line" in problems[1].reason
 
 
 def test_repair_cuts_only_the_unterminated_tail(tmp_path):
