@@ -45,6 +45,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness import cpulist
 from harness.analyse import shares, stats, summary
 from harness.records.rundir import CellResults, metric_value
 
@@ -123,17 +124,11 @@ def is_client_bound(c: CellResults, ctx: Context) -> bool:
 
 
 def _cpu_list(spec: Any) -> tuple[int, ...] | None:
-    """"0", "0-1", "0,2-3" -> (0, 1, ...); None when unparseable or empty."""
-    if spec is None or str(spec).strip() == "":
-        return None
-    out: list[int] = []
+    """The CPUs of a list such as "0-1"; None when unparseable or empty."""
     try:
-        for part in str(spec).split(","):
-            a, _, b = part.strip().partition("-")
-            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+        return cpulist.parse(spec) or None
     except ValueError:
         return None
-    return tuple(sorted(set(out))) or None
 
 
 def env_cpus(env: dict | None) -> tuple[int, ...] | None:
@@ -154,14 +149,7 @@ def cell_cpus(c: CellResults, ctx: Context) -> tuple[int, ...] | None:
 
 
 def cpus_label(cpus: tuple[int, ...] | None) -> str:
-    if not cpus:
-        return "unknown"
-    spans, start = [], cpus[0]
-    for a, b in zip(cpus, cpus[1:] + (None,)):
-        if b != a + 1:
-            spans.append(str(start) if start == a else f"{start}-{a}")
-            start = b
-    return ",".join(spans)
+    return cpulist.label(cpus or ()) or "unknown"
 
 
 # ---- values ------------------------------------------------------------------

@@ -32,6 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from harness import cpulist  # noqa: E402
 from harness.analyse import summary  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
@@ -57,13 +58,7 @@ def cpu_set(env: dict | None) -> str | None:
     aff = (env or {}).get("affinity")
     if not isinstance(aff, list) or not aff:       # "not visible"
         return None
-    cpus = sorted(set(aff))
-    parts, start = [], cpus[0]
-    for a, b in zip(cpus, cpus[1:] + [None]):
-        if b != a + 1:
-            parts.append(f"{start}" if start == a else f"{start}-{a}")
-            start = b
-    return ",".join(parts)
+    return cpulist.label(aff)
 
 
 # ---- choosing what to draw ----------------------------------------------------
@@ -309,7 +304,7 @@ def plot_speedup(cells: list[CellResults], cpus: int | None, cpu_list: str | Non
                 if rc:
                     pts.append((w, rc[0], max(rc[0] - rc[1], 0), max(rc[2] - rc[0], 0)))
             _line(ax, m, pts)
-        n = cpus if not conf else len(conf.replace("-", ",").split(","))
+        n = len(cpulist.parse(conf)) if conf else cpus
         if n:
             ax.axhline(n, color="grey", linestyle=":", alpha=0.7)
         ax.set_title(f"cpus={conf}" if conf else f"every CPU of the run ({cpus or '?'})")

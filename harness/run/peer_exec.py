@@ -22,35 +22,25 @@ the same signal, so the caller sees the same negative status).
 
 Exit status of its own: 2 bad arguments (malformed CPU list, no CMD);
 77 the CPUs asked for do not exist or are not allowed here; 127 CMD could
-not be started. It imports only the standard library on purpose: it runs
-under whatever interpreter started the harness, from any directory.
+not be started. Besides harness.cpulist it imports only the standard
+library: it runs under whatever interpreter started the harness, from any
+directory.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sys
 import time
+from pathlib import Path
+
+# Run as a script (peers.py starts it by its path): make harness importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from harness import cpulist  # noqa: E402
 
 EXIT_BAD_INPUT, EXIT_SKIPPED, EXIT_NOT_STARTED = 2, 77, 127
-CPU_LIST_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
-
-
-def parse_cpus(text: str) -> set[int]:
-    """"0", "0-1", "0,2-3" -> {0, 1, ...}; ValueError when malformed."""
-    if not CPU_LIST_RE.match(text):
-        raise ValueError(f"cpus {text!r} is not a CPU list such as 0 or 0-1")
-    cpus: set[int] = set()
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        a, b = int(lo), int(hi or lo)
-        if b < a:
-            raise ValueError(f"cpus {text!r}: range {part} runs backwards")
-        cpus.update(range(a, b + 1))
-    return cpus
 
 
 def usage_of(ru, wall_ns: int) -> dict:
@@ -73,7 +63,7 @@ def main(argv: list[str]) -> int:
     cmd = argv[1:]
     if cpus_text:
         try:
-            cpus = parse_cpus(cpus_text)
+            cpus = set(cpulist.parse(cpus_text))
         except ValueError as e:
             print(f"peer_exec: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from harness import __version__
+from harness import __version__, cpulist
 from harness.run import schedattr
 
 # run(argv) -> stdout text, or None when the command is missing or failed.
@@ -51,18 +51,6 @@ def _config_value(text: str | None, key: str) -> str | None:
         return None
     m = re.search(rf"^{key}=(.*)$", text, re.M)
     return m.group(1).strip('"') if m else None
-
-
-def parse_cpu_list(text: str | None) -> list[int]:
-    """"0-3,8" -> [0, 1, 2, 3, 8]; "" or None -> []."""
-    out: list[int] = []
-    for part in (text or "").strip().split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        out.extend(range(int(lo), int(hi or lo) + 1))
-    return out
 
 
 def preemption(root: Path, config_text: str | None, config_src: str | None,
@@ -121,7 +109,7 @@ def cpu(root: Path) -> dict:
         if m:
             model = m.group(1).strip()
             break
-    online = parse_cpu_list(_read(root, "sys/devices/system/cpu/online"))
+    online = list(cpulist.parse(_read(root, "sys/devices/system/cpu/online")))
     smt_active = _read(root, "sys/devices/system/cpu/smt/active")
     smt_control = _read(root, "sys/devices/system/cpu/smt/control")
     cf = "sys/devices/system/cpu/cpu0/cpufreq"
@@ -250,8 +238,8 @@ def collect(root: str | Path = "/", run: RunFn | None = None, repo: Path | None 
         },
         "cpu": cpu(r),
         "affinity": affinity,
-        "isolated_cpus": parse_cpu_list(_read(r, "sys/devices/system/cpu/isolated")),
-        "nohz_full": parse_cpu_list(_read(r, "sys/devices/system/cpu/nohz_full")),
+        "isolated_cpus": list(cpulist.parse(_read(r, "sys/devices/system/cpu/isolated"))),
+        "nohz_full": list(cpulist.parse(_read(r, "sys/devices/system/cpu/nohz_full"))),
         "load_average": [float(x) for x in loadavg[:3]] if len(loadavg) >= 3 else NOT_VISIBLE,
         "memory_bytes": int(mem.group(1)) * 1024 if mem else NOT_VISIBLE,
         "aslr": _int_or(_read(r, "proc/sys/kernel/randomize_va_space")),

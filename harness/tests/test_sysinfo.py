@@ -86,12 +86,6 @@ def test_uname_fallback(sysroot):
     assert p["source"] == "uname -v" and p["mode"] == "unknown" and p["reason"]
 
 
-def test_parse_cpu_list():
-    assert sysinfo.parse_cpu_list("0-3,8") == [0, 1, 2, 3, 8]
-    assert sysinfo.parse_cpu_list("") == []
-    assert sysinfo.parse_cpu_list(None) == []
-
-
 def test_sched_section_base_slice_and_rt_throttling(sysroot):
     from harness.run import sysinfo
     kernel_dir = sysroot / "proc/sys/kernel"
