@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness.analyse import summary
+from harness.analyse import stats
 from harness.records.rundir import CellResults, RunDirError, load_run
 from harness.analyse.verdicts import MIN_N
 
@@ -68,14 +68,14 @@ def compare(cells_a: list[CellResults], cells_b: list[CellResults],
             va, vb = ca.values(metric), cb.values(metric)
             if not va or not vb:
                 continue
-            rc = summary.ratio_ci(va, vb)
+            rc = stats.ratio_ci(va, vb)
             if rc is None:
                 rows.append({"cell": ca.id, "task": ca.task, "metric": metric,
                              "ratio": None, "lo": None, "hi": None, "n_a": len(va),
                              "n_b": len(vb), "significant": False,
                              "note": "ratio undefined (median of A is 0)"})
                 continue
-            r, lo, hi, conf = rc
+            r, lo, hi, conf = rc.value, rc.lo, rc.hi, rc.confidence
             few = min(len(va), len(vb)) < MIN_N
             sig = not few and (lo > 1 or hi < 1) and abs(r - 1) > threshold
             change = ""
@@ -85,14 +85,14 @@ def compare(cells_a: list[CellResults], cells_b: list[CellResults],
             rows.append({"cell": ca.id, "task": ca.task, "metric": metric, "better": better,
                          "ratio": r, "lo": lo, "hi": hi, "confidence": conf,
                          "n_a": len(va), "n_b": len(vb), "significant": sig, "change": change,
-                         "cov_a": summary.cov(va), "cov_b": summary.cov(vb),
+                         "cov_a": stats.cov(va), "cov_b": stats.cov(vb),
                          "note": f"fewer than {MIN_N} runs: not judged" if few else ""})
     geo: dict[str, dict[str, float | None]] = {}
     for row in rows:
         if row["ratio"] is not None:
             geo.setdefault(row["task"], {}).setdefault(row["metric"], [])
             geo[row["task"]][row["metric"]].append(row["ratio"])
-    geomeans = {t: {m: summary.geomean(v) for m, v in ms.items()} for t, ms in geo.items()}
+    geomeans = {t: {m: stats.geomean(v) for m, v in ms.items()} for t, ms in geo.items()}
     return {"schema": COMPARE_SCHEMA, "threshold": threshold, "rows": rows,
             "geomeans": geomeans, "only_in_a": only_a, "only_in_b": sorted(by_b),
             "significant": sum(1 for r in rows if r["significant"])}

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from harness import REPO
 
-from harness.analyse import summary, verdicts
+from harness.analyse import stats, verdicts
 from harness.records.rundir import CellResults
 
 DEFAULT_DIR = REPO / "configs" / "reproduce"
@@ -95,12 +95,12 @@ def _measure(spec: dict, where: dict, cells: list[CellResults],
         dvals, why = _values(cells, m["task"], m["den_model"], where, m["metric"])
         if not dvals:
             return None, why
-        rc = summary.ratio_ci(dvals, vals)
+        rc = stats.ratio_ci(dvals, vals)
         if rc is None:
             return None, "ratio undefined"
-        return {"value": rc[0] * scale, "lo": rc[1] * scale, "hi": rc[2] * scale,
-                "confidence": rc[3], "n": len(vals)}, ""
-    s = summary.summarize(vals)
+        return {"value": rc.value * scale, "lo": rc.lo * scale, "hi": rc.hi * scale,
+                "confidence": rc.confidence, "n": len(vals)}, ""
+    s = stats.summarize(vals)
     return {"value": s.median * scale,
             "lo": s.ci_lo * scale if s.ci_lo is not None else None,
             "hi": s.ci_hi * scale if s.ci_hi is not None else None,
@@ -114,7 +114,7 @@ def _reference(spec: dict, point: dict, cells: list[CellResults]) -> tuple[float
                           peer.get("where", {}), peer["metric"])
         if not vals:
             return None, (f"peer {peer['task']} not run: {peer.get('how', 'add it to the config')}")
-        return summary.summarize(vals).median * float(peer.get("scale", 1.0)), ""
+        return stats.summarize(vals).median * float(peer.get("scale", 1.0)), ""
     pub = point.get("published", spec.get("published", {}).get("value"))
     return (float(pub) if pub is not None else None), ("" if pub is not None
                                                        else "no published figure recorded")

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import cpulist
-from harness.analyse import shares, stats, summary
+from harness.analyse import shares, stats
 from harness.records.rundir import CellResults, metric_value
 
 SUPPORTED = "supported"
@@ -114,8 +114,7 @@ def probes_of(c: CellResults) -> list[str]:
 
 
 def client_utilization(c: CellResults) -> float | None:
-    vals = c.values("client_cpu_utilization")
-    return stats.median(vals) if vals else None
+    return stats.median(c.values("client_cpu_utilization"))
 
 
 def is_client_bound(c: CellResults, ctx: Context) -> bool:
@@ -264,7 +263,7 @@ def missing_reason(ctx: Context, task: str, model: str | None,
 
 def cell_row(c: CellResults, metric: str, ctx: Context, label: str | None = None) -> dict:
     vals = values(c, metric)
-    s = summary.summarize(vals)
+    s = stats.summarize(vals)
     return {
         "label": label or c.id, "cell": c.id, "metric": metric,
         "median": s.median, "lo": s.ci_lo, "hi": s.ci_hi, "confidence": s.ci_confidence,
@@ -403,10 +402,10 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
                 refused.append(f"{plabel}: {num} on CPUs {cpus_label(ncpu)}, "
                                f"{den} on {cpus_label(dcpu)}")
                 continue
-            rc = summary.ratio_ci(values(dc, metric), values(nc, metric))
+            rc = stats.ratio_ci(values(dc, metric), values(nc, metric))
             if rc is None:
                 continue
-            r, lo, hi, conf = rc
+            r, lo, hi, conf = rc.value, rc.lo, rc.hi, rc.confidence
             nrow, drow = cell_row(nc, metric, ctx), cell_row(dc, metric, ctx)
             few = too_few(nrow["n"], drow["n"])
             v, why = (INCONCLUSIVE, few) if few else decide(lo, hi, sup, ref, above)
@@ -475,10 +474,10 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
             w = float(c.params[param])
             if w <= 1:
                 continue
-            rc = summary.ratio_ci(bvals, values(c, metric))
+            rc = stats.ratio_ci(bvals, values(c, metric))
             if rc is None:
                 continue
-            s, lo, hi, conf = rc
+            s, lo, hi, conf = rc.value, rc.lo, rc.hi, rc.confidence
             usable = min(w, len(cpus)) if cpus else None
             if expect == "scales":
                 if usable is None:
@@ -562,6 +561,8 @@ def _one_trend(part: dict, ctx: Context, cells: list[CellResults]) -> Result:
         r.update({"kind": "trend", "x": c.params[param]})
     points = [(float(c.params[param]), v) for c in cells for v in values(c, metric)]
     iv = stats.loglog_slope_ci(points)
+    if iv is None:
+        return Result(UNTESTABLE, f"{metric} not positive at 2 or more values of {param}", rows)
     bound = float(part.get("slope", 0.3))
     fig = f"log-log slope of {metric} on {param} {_fig(iv.value, iv.lo, iv.hi, iv.confidence)}"
     few = too_few(*[r["n"] for r in rows])
@@ -786,11 +787,11 @@ def instrument_costs(specs: list[dict], ctx: Context) -> list[dict]:
             if twin is None:
                 row["note"] = "no bare cell with the same parameters in this run"
             else:
-                rc = summary.ratio_ci(values(twin, metric), values(tc, metric))
+                rc = stats.ratio_ci(values(twin, metric), values(tc, metric))
                 if rc is None:
                     row["note"] = "ratio undefined"
                 else:
-                    row.update(ratio=rc[0], lo=rc[1], hi=rc[2], confidence=rc[3],
+                    row.update(ratio=rc.value, lo=rc.lo, hi=rc.hi, confidence=rc.confidence,
                                n=f"{len(values(tc, metric))}/{len(values(twin, metric))}")
             out.append(row)
     return out

@@ -24,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness.analyse import summary
+from harness.analyse import stats
 from harness.records.rundir import CellResults, RunDirError, load_run
 
 
@@ -41,7 +41,7 @@ def duration(ns: float) -> str:
 
 
 def median_ci(values: list[float], fmt=duration) -> str | None:
-    s = summary.summarize(values)
+    s = stats.summarize(values)
     if s.median is None:
         return None
     if s.ci_lo is None:
@@ -123,8 +123,8 @@ def speedup_rows(cells: list[CellResults]) -> list[list[str]]:
         if c.params.get("workers") != 2 or base is None:
             continue
         what = f"compute speedup, 2 tasks over 1, {c.model} ({params_text(c, ('cpus',))})"
-        a, b = summary.summarize(c.values("units_per_s")), \
-            summary.summarize(base.values("units_per_s"))
+        a, b = stats.summarize(c.values("units_per_s")), \
+            stats.summarize(base.values("units_per_s"))
         if a.median is None or b.median is None:
             rows.append([what, missing(c if a.median is None else base)])
             continue

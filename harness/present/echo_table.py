@@ -12,7 +12,7 @@ measure a throughput the client may cap: they belong to the capacity sweep.
 
 from __future__ import annotations
 
-from harness.analyse import summary, verdicts
+from harness.analyse import stats, verdicts
 from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
@@ -22,7 +22,7 @@ MODEL_ORDER = ("threads", "coro", "uring", "mn")
 
 
 def _median_ci(values: list[float], scale: float) -> str:
-    s = summary.summarize(values)
+    s = stats.summarize(values)
     if s.median is None:
         return "-"
     text = f"{s.median / scale:,.3g}"
@@ -50,7 +50,7 @@ def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
         for c in sorted(group, key=lambda c: _order(c.model)):
             met = [ln["record"]["metrics"].get("offered_rate_met") for ln in c.ok_lines]
             met = [m for m in met if isinstance(m, bool)]
-            util = summary.summarize(verdicts.values(c, "client_cpu_utilization")).median
+            util = stats.summarize(verdicts.values(c, "client_cpu_utilization")).median
             rows.append([c.model,
                          _median_ci(verdicts.values(c, "server_cpu_ns_per_request"), 1e3),
                          _median_ci(verdicts.values(c, "latency_ns.p99"), 1e6),

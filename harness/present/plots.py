@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from harness import cpulist  # noqa: E402
-from harness.analyse import summary  # noqa: E402
+from harness.analyse import stats  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
 MODEL_ORDER = ("threads", "coro", "uring", "mn")
@@ -102,7 +102,7 @@ def _values_of(cells: list[CellResults], key: str) -> list[str]:
 
 
 def _med_err(values: list[float]) -> tuple[float | None, list[float]]:
-    s = summary.summarize(values)
+    s = stats.summarize(values)
     if s.median is None:
         return None, [0.0, 0.0]
     lo = s.ci_lo if s.ci_lo is not None else s.median
@@ -300,9 +300,9 @@ def plot_speedup(cells: list[CellResults], cpus: int | None, cpu_list: str | Non
             pts = []
             for w, group in by_w.items():
                 c = _pick(group, "units_per_s")
-                rc = summary.ratio_ci(base_cell.values("units_per_s"), c.values("units_per_s"))
+                rc = stats.ratio_ci(base_cell.values("units_per_s"), c.values("units_per_s"))
                 if rc:
-                    pts.append((w, rc[0], max(rc[0] - rc[1], 0), max(rc[2] - rc[0], 0)))
+                    pts.append((w, rc.value, max(rc.value - rc.lo, 0), max(rc.hi - rc.value, 0)))
             _line(ax, m, pts)
         n = len(cpulist.parse(conf)) if conf else cpus
         if n:
@@ -405,8 +405,7 @@ def _cdf(cells: list[CellResults], task: str, metric: str, split: str, title: st
             dists = c.distributions(metric)
             xs, ys = [], []
             for key, q in QUANTILES:
-                med = summary.summarize([d[key] for d in dists
-                                         if isinstance(d.get(key), (int, float))]).median
+                med = stats.median(d.get(key) for d in dists)
                 if med is not None and med > 0:
                     xs.append(med / 1000)
                     ys.append(q)

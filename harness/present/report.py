@@ -30,7 +30,7 @@ from harness import REPO
 
 from harness.present import echo_table, plots
 from harness.run import probes as probes_mod
-from harness.analyse import reproduce, summary, timelines, verdicts
+from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records.rundir import CellResults, RunDir, RunDirError, load_run
 
 REPORT_SCHEMA = 2
@@ -86,7 +86,7 @@ def table_metrics(cell: dict) -> list[str]:
 def cell_doc(c: CellResults, ctx: verdicts.Context) -> dict:
     metrics = {}
     for m in scalar_metrics(c):
-        s = summary.summarize(c.values(m))
+        s = stats.summarize(c.values(m))
         d = s.as_dict()
         d["noisy"] = s.cov is not None and s.cov > ctx.noisy_cov
         metrics[m] = d

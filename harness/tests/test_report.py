@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
 from harness.present import report  # noqa: E402
-from harness.analyse import reproduce, summary, verdicts  # noqa: E402
+from harness.analyse import reproduce, stats, verdicts  # noqa: E402
 from harness.records.rundir import load_run  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -61,7 +61,7 @@ def test_cell_numbers_match_records(full_run):
     assert (d["ci_lo"], d["ci_hi"]) == (min(vals), max(vals))
     assert d["ci_confidence"] == pytest.approx(0.9375)
     assert cell["cpus"] == "0-1" and cell["traced"] == [] and not cell["client_bound"]
-    assert d["cov"] == pytest.approx(summary.cov(vals))
+    assert d["cov"] == pytest.approx(stats.cov(vals))
 
 
 def test_markdown_claims_table_first(full_run):
