@@ -39,15 +39,13 @@ cells feed instrument_costs() instead: the bare/traced ratios.
 
 from __future__ import annotations
 
-import math
 import operator
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness import cpulist
 from harness.analyse import shares, stats
-from harness.records.rundir import CellResults, metric_value
+from harness.records.rundir import CellResults
 
 SUPPORTED = "supported"
 REFUTED = "refuted"
@@ -151,53 +149,6 @@ def cpus_label(cpus: tuple[int, ...] | None) -> str:
     return cpulist.label(cpus or ()) or "unknown"
 
 
-# ---- values ------------------------------------------------------------------
-
-_TOKEN = re.compile(r"\s*([*/+])\s*")
-
-
-def line_value(line: dict, expr: str) -> float | None:
-    """A number from a line: rundir.metric_value's names ("handoff_ns",
-    "latency_ns.p99", "usage.x", "probes.x"), "params.x" (as run), number
-    literals, joined by + - free arithmetic: * and / bind tighter than +.
-    Example: "usage.involuntary_switches*1e9/params.hogs/window_ns"."""
-    total = 0.0
-    for term in expr.split("+"):
-        parts = _TOKEN.split(term.strip())
-        val = _operand(line, parts[0])
-        for op, name in zip(parts[1::2], parts[2::2]):
-            rhs = _operand(line, name)
-            if val is None or rhs is None or (op == "/" and rhs == 0):
-                return None
-            val = val * rhs if op == "*" else val / rhs
-        if val is None:
-            return None
-        total += val
-    return total if math.isfinite(total) else None
-
-
-def _operand(line: dict, name: str) -> float | None:
-    try:
-        return float(name)
-    except ValueError:
-        pass
-    if name.startswith("params."):
-        v = ((line.get("record") or {}).get("params") or {}).get(name[7:])
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return None
-        return float(v)
-    return metric_value(line, name)
-
-
-def values(c: CellResults, expr: str) -> list[float]:
-    out = []
-    for ln in c.ok_lines:
-        v = line_value(ln, expr)
-        if v is not None:
-            out.append(v)
-    return out
-
-
 # ---- selecting cells --------------------------------------------------------
 
 def _same(a: Any, b: Any) -> bool:
@@ -262,7 +213,7 @@ def missing_reason(ctx: Context, task: str, model: str | None,
 
 
 def cell_row(c: CellResults, metric: str, ctx: Context, label: str | None = None) -> dict:
-    vals = values(c, metric)
+    vals = c.values(metric)
     s = stats.summarize(vals)
     return {
         "label": label or c.id, "cell": c.id, "metric": metric,
@@ -374,8 +325,8 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
     # and without a kernel knob (the knob's key then goes in `ignore`).
     nwhere = {**(where or {}), **part.get("num_where", {})} or None
     dwhere = {**(where or {}), **part.get("den_where", {})} or None
-    ncells = [c for c in select(ctx, task, num, nwhere, exclude, left) if values(c, metric)]
-    dcells = [c for c in select(ctx, task, den, dwhere, exclude, left) if values(c, metric)]
+    ncells = [c for c in select(ctx, task, num, nwhere, exclude, left) if c.values(metric)]
+    dcells = [c for c in select(ctx, task, den, dwhere, exclude, left) if c.values(metric)]
     if not ncells:
         return Result(UNTESTABLE, missing_reason(ctx, task, num, nwhere, left))
     if not dcells:
@@ -402,7 +353,7 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
                 refused.append(f"{plabel}: {num} on CPUs {cpus_label(ncpu)}, "
                                f"{den} on {cpus_label(dcpu)}")
                 continue
-            rc = stats.ratio_ci(values(dc, metric), values(nc, metric))
+            rc = stats.ratio_ci(dc.values(metric), nc.values(metric))
             if rc is None:
                 continue
             r, lo, hi, conf = rc.value, rc.lo, rc.hi, rc.confidence
@@ -458,7 +409,7 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
     model, expect = part["model"], part["expect"]
     left: list[str] = []
     cells = [c for c in select(ctx, task, model, part.get("where"), part.get("exclude"), left)
-             if c.params.get(param) is not None and values(c, metric)]
+             if c.params.get(param) is not None and c.values(metric)]
     if not cells:
         return Result(UNTESTABLE, missing_reason(ctx, task, model, part.get("where"), left))
     by_cpus: dict[tuple, list[CellResults]] = {}
@@ -469,12 +420,12 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
         base = [c for c in group if _same(c.params.get(param), 1)]
         if not base:
             continue
-        bvals = values(base[0], metric)
+        bvals = base[0].values(metric)
         for c in sorted(group, key=lambda c: float(c.params[param])):
             w = float(c.params[param])
             if w <= 1:
                 continue
-            rc = stats.ratio_ci(bvals, values(c, metric))
+            rc = stats.ratio_ci(bvals, c.values(metric))
             if rc is None:
                 continue
             s, lo, hi, conf = rc.value, rc.lo, rc.hi, rc.confidence
@@ -492,7 +443,7 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
                 v, why = decide(lo, hi, flat, flat, False)
             else:
                 raise ValueError(f"speedup rule: unknown expect {expect!r}")
-            few = too_few(len(bvals), len(values(c, metric)))
+            few = too_few(len(bvals), len(c.values(metric)))
             if few and v in (SUPPORTED, REFUTED):
                 v, why = INCONCLUSIVE, few
             row = cell_row(c, metric, ctx, label=f"{model} {param}={c.params[param]}")
@@ -527,7 +478,7 @@ def rule_trend(part: dict, ctx: Context) -> Result:
     task, model, metric, param = part["task"], part["model"], part["metric"], part["param"]
     left: list[str] = []
     cells = [c for c in select(ctx, task, model, part.get("where"), part.get("exclude"), left)
-             if c.params.get(param) is not None and values(c, metric)]
+             if c.params.get(param) is not None and c.values(metric)]
     sweeps: dict[tuple, list[CellResults]] = {}
     for c in cells:
         key = tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k != param))
@@ -559,7 +510,7 @@ def _one_trend(part: dict, ctx: Context, cells: list[CellResults]) -> Result:
             for c in cells]
     for r, c in zip(rows, cells):
         r.update({"kind": "trend", "x": c.params[param]})
-    points = [(float(c.params[param]), v) for c in cells for v in values(c, metric)]
+    points = [(float(c.params[param]), v) for c in cells for v in c.values(metric)]
     iv = stats.loglog_slope_ci(points)
     if iv is None:
         return Result(UNTESTABLE, f"{metric} not positive at 2 or more values of {param}", rows)
@@ -592,7 +543,7 @@ def rule_level(part: dict, ctx: Context) -> Result:
     sup, ref, above = thresholds(part)
     left: list[str] = []
     found = select(ctx, task, model, part.get("where"), part.get("exclude"), left)
-    cells = [c for c in found if values(c, metric)]
+    cells = [c for c in found if c.values(metric)]
     if not cells:
         return Result(UNTESTABLE, f"{metric} not in the records of {found[0].id}" if found
                       else missing_reason(ctx, task, model, part.get("where"), left))
@@ -624,8 +575,8 @@ def rule_share_difference(part: dict, ctx: Context) -> Result:
     task, metric, num, den = part["task"], part["metric"], part["num"], part["den"]
     where, exclude = part.get("where"), part.get("exclude")
     left: list[str] = []
-    ncells = [c for c in select(ctx, task, num, where, exclude, left) if values(c, metric)]
-    dcells = [c for c in select(ctx, task, den, where, exclude, left) if values(c, metric)]
+    ncells = [c for c in select(ctx, task, num, where, exclude, left) if c.values(metric)]
+    dcells = [c for c in select(ctx, task, den, where, exclude, left) if c.values(metric)]
     if not ncells or not dcells:
         return Result(UNTESTABLE, missing_reason(ctx, task, num if not ncells else den,
                                                  where, left))
@@ -673,7 +624,7 @@ def rule_checks(part: dict, ctx: Context) -> Result:
         task = chk.get("task", part.get("task"))
         left: list[str] = []
         cells = select(ctx, task, chk.get("model"), chk.get("where"), chk.get("exclude"), left)
-        vals = [v for c in cells for v in values(c, chk["metric"])]
+        vals = [v for c in cells for v in c.values(chk["metric"])]
         label = chk.get("says") or f"{chk.get('model')} {chk['metric']}"
         if not vals:
             missing.append(missing_reason(ctx, task, chk.get("model"), chk.get("where"), left))
@@ -770,10 +721,10 @@ def instrument_costs(specs: list[dict], ctx: Context) -> list[dict]:
     for spec in specs:
         task, metric = spec["task"], spec["metric"]
         bare = [c for c in ctx.cells if c.task == task and not probes_of(c)
-                and values(c, metric)]
+                and c.values(metric)]
         for tc in ctx.cells:
             probes = probes_of(tc)
-            if tc.task != task or not probes or not values(tc, metric):
+            if tc.task != task or not probes or not tc.values(metric):
                 continue
             if spec.get("models") and tc.model not in spec["models"]:
                 continue
@@ -787,12 +738,12 @@ def instrument_costs(specs: list[dict], ctx: Context) -> list[dict]:
             if twin is None:
                 row["note"] = "no bare cell with the same parameters in this run"
             else:
-                rc = stats.ratio_ci(values(twin, metric), values(tc, metric))
+                rc = stats.ratio_ci(twin.values(metric), tc.values(metric))
                 if rc is None:
                     row["note"] = "ratio undefined"
                 else:
                     row.update(ratio=rc.value, lo=rc.lo, hi=rc.hi, confidence=rc.confidence,
-                               n=f"{len(values(tc, metric))}/{len(values(twin, metric))}")
+                               n=f"{len(tc.values(metric))}/{len(twin.values(metric))}")
             out.append(row)
     return out
 

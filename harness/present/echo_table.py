@@ -50,10 +50,10 @@ def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
         for c in sorted(group, key=lambda c: _order(c.model)):
             met = [ln["record"]["metrics"].get("offered_rate_met") for ln in c.ok_lines]
             met = [m for m in met if isinstance(m, bool)]
-            util = stats.summarize(verdicts.values(c, "client_cpu_utilization")).median
+            util = stats.summarize(c.values("client_cpu_utilization")).median
             rows.append([c.model,
-                         _median_ci(verdicts.values(c, "server_cpu_ns_per_request"), 1e3),
-                         _median_ci(verdicts.values(c, "latency_ns.p99"), 1e6),
+                         _median_ci(c.values("server_cpu_ns_per_request"), 1e3),
+                         _median_ci(c.values("latency_ns.p99"), 1e6),
                          "-" if util is None else f"{util:.2f}",
                          f"{int(sum(met))}/{len(met)}" if met else "-",
                          str(len(c.ok_lines))])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,33 +110,50 @@ def line_status(line: dict) -> str:
     return {0: "ok", 77: "skipped"}.get(code, "failed")
 
 
-def metric_value(line: dict, metric: str) -> float | None:
-    """A number from a line.
+_OPERATOR = re.compile(r"\s*([*/+])\s*")
 
-    "handoff_ns" is a scalar metric, "lateness_ns.p99" a field of a
-    distribution, "a+b" the sum of two metrics, "usage.user_ns" a usage
-    field and "probes.schedtrace.totals.involuntary_switches" any path from
-    the line itself. None when absent or not a finite number.
+
+def metric_value(line: dict, expr: str) -> float | None:
+    """A number from a line; None when absent, not a finite number, or a
+    division by zero.
+
+    Names: "handoff_ns" a scalar metric, "lateness_ns.p99" a field of a
+    distribution, "usage.user_ns" a usage field, "params.hogs" a parameter
+    as run, "probes.schedtrace.totals.involuntary_switches" any path of the
+    line itself; and number literals. They join with + * /, where * and /
+    bind tighter: "usage.involuntary_switches*1e9/params.hogs/window_ns".
     """
-    if "+" in metric:
-        parts = [metric_value(line, m.strip()) for m in metric.split("+")]
-        return None if any(p is None for p in parts) else float(sum(parts))
+    total = 0.0
+    for term in expr.split("+"):
+        parts = _OPERATOR.split(term.strip())
+        val = _operand(line, parts[0])
+        for op, name in zip(parts[1::2], parts[2::2]):
+            rhs = _operand(line, name)
+            if val is None or rhs is None or (op == "/" and rhs == 0):
+                return None
+            val = val * rhs if op == "*" else val / rhs
+        if val is None:
+            return None
+        total += val
+    return total if math.isfinite(total) else None
+
+
+def _operand(line: dict, name: str) -> float | None:
+    try:
+        return float(name)
+    except ValueError:
+        pass
     rec = line.get("record") or {}
-    keys = metric.split(".")
-    if keys[0] == "probes":
-        node: Any = line
-    elif keys[0] == "usage":
-        node = rec
-    else:
-        node = rec.get("metrics") or {}
+    keys = name.split(".")
+    node: Any = {"probes": line, "usage": rec, "params": rec}.get(
+        keys[0], rec.get("metrics") or {})
     for k in keys:
         if not isinstance(node, dict) or k not in node:
             return None
         node = node[k]
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         return None
-    v = float(node)
-    return v if math.isfinite(v) else None
+    return float(node)
 
 
 def parse_cell_id(cell: str) -> tuple[str, str, dict[str, Any]]:

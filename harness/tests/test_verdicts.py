@@ -13,6 +13,7 @@ import synthrun  # noqa: E402
 from synthrun import Spec, dist, jitter  # noqa: E402
 
 from harness.analyse import verdicts  # noqa: E402
+from harness.records import rundir  # noqa: E402
 from harness.records.rundir import load_run  # noqa: E402
 from harness.present.report import DEFAULT_CLAIMS  # noqa: E402
 
@@ -319,14 +320,14 @@ def test_combine():
     assert verdicts.combine([Res(verdicts.UNTESTABLE, "x")]).verdict == verdicts.UNTESTABLE
 
 
-def test_line_value_arithmetic():
+def test_metric_value_arithmetic():
     line = synthrun.line_for(synthrun.Spec("preempt", "threads", {"hogs": 2},
                                            {"window_ns": 5e8, "a": 3, "b": 1}, involuntary=100),
                              0, None)
-    assert verdicts.line_value(line, "usage.involuntary_switches*1e9/params.hogs/window_ns") \
+    assert rundir.metric_value(line, "usage.involuntary_switches*1e9/params.hogs/window_ns") \
         == pytest.approx(100.0)
-    assert verdicts.line_value(line, "a+-1*b") == 2.0
-    assert verdicts.line_value(line, "a/missing") is None
+    assert rundir.metric_value(line, "a+-1*b") == 2.0
+    assert rundir.metric_value(line, "a/missing") is None
 
 
 @pytest.mark.parametrize("spec,cpus", [("0", (0,)), ("0-1", (0, 1)), ("0,2-3", (0, 2, 3)),
