@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from harness.analyse import stats
+from harness.present import format as fmt
 from harness.records.rundir import CellResults, RunDirError, load_run
 from harness.analyse.verdicts import MIN_N
 
@@ -98,12 +99,6 @@ def compare(cells_a: list[CellResults], cells_b: list[CellResults],
             "significant": sum(1 for r in rows if r["significant"])}
 
 
-def _f(x) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.3f}"
-
-
 def render_md(doc: dict, a: str, b: str) -> str:
     out = ["# schedlab compare", "", f"A: `{a}`  ", f"B: `{b}`", "",
            "Ratio B/A of medians; the interval comes from the two medians' order-statistic "
@@ -115,14 +110,14 @@ def render_md(doc: dict, a: str, b: str) -> str:
            "|---|---|---|---|---|---|"]
     for r in doc["rows"]:
         flag = f"**{r['change']}**" if r["significant"] else (r["note"] or "")
-        cov = f" {r['confidence']:.0%}" if r.get("confidence") is not None else ""
-        out.append(f"| {r['cell']} | {r['metric']} | {_f(r['ratio'])} | "
-                   f"[{_f(r['lo'])}, {_f(r['hi'])}]{cov} | {r['n_a']}/{r['n_b']} | {flag} |")
+        out.append(f"| {r['cell']} | {r['metric']} | {fmt.ratio(r['ratio'])} | "
+                   f"{fmt.ci(r['lo'], r['hi'], r.get('confidence'), fmt.ratio)} | "
+                   f"{r['n_a']}/{r['n_b']} | {flag} |")
     out += ["", "## Geometric mean of the ratios per task", "", "| task | metric | geomean B/A |",
             "|---|---|---|"]
     for t, ms in sorted(doc["geomeans"].items()):
         for m, g in ms.items():
-            out.append(f"| {t} | {m} | {_f(g)} |")
+            out.append(f"| {t} | {m} | {fmt.ratio(g)} |")
     if doc["only_in_a"] or doc["only_in_b"]:
         out += ["", "## Cells in one run only", ""]
         out += [f"- only in A: {c}" for c in doc["only_in_a"]]

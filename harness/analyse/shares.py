@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Iterable
 
+from harness.present import format as fmt
+
 SUPPORTED = "supported"
 REFUTED = "refuted"
 INCONCLUSIVE = "inconclusive"
@@ -90,8 +92,8 @@ def decide_difference(k1: int, n1: int, k2: int, n2: int, margin: float,
     if min(n1, n2) < min_n:
         return ShareDecision(INCONCLUSIVE, f"too few runs ({counts}; needs {min_n} each)")
     d, lo, hi = difference_interval(k1, n1, k2, n2, confidence)
-    desc = (f"{counts}: difference {d:+.2f}, {confidence:.0%} interval "
-            f"[{lo:+.2f}, {hi:+.2f}] against {margin:.2f}")
+    desc = (f"{counts}: difference {fmt.signed(d)}, {confidence:.0%} interval "
+            f"{fmt.ci(lo, hi, fmt=fmt.signed)} against {margin:.2f}")
     if lo >= margin:
         return ShareDecision(SUPPORTED, desc, d, lo, hi)
     if hi < margin:

@@ -45,6 +45,7 @@ from typing import Any
 
 from harness import cpulist
 from harness.analyse import shares, stats
+from harness.present import format as fmt
 from harness.records.rundir import CellResults
 
 SUPPORTED = "supported"
@@ -224,21 +225,6 @@ def cell_row(c: CellResults, metric: str, ctx: Context, label: str | None = None
     }
 
 
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"
-
-
-def _fig(value: float, lo: float | None, hi: float | None, conf: float | None) -> str:
-    if lo is None or hi is None:
-        return _fmt(value)
-    c = f" ({conf:.0%})" if conf is not None else ""
-    return f"{_fmt(value)} [{_fmt(lo)}, {_fmt(hi)}]{c}"
-
-
 def _params_label(params: dict, keys=None) -> str:
     items = [(k, v) for k, v in params.items() if keys is None or k in keys]
     return ",".join(f"{k}={v}" for k, v in items) or "default"
@@ -260,7 +246,7 @@ def decide(lo: float, hi: float, sup: float, ref: float, above: bool) -> tuple[s
     """Supported only when the interval clears the support threshold,
     refuted only when it clears the refute threshold (a tie at the refute
     threshold refutes: "no more than"), else inconclusive."""
-    iv = f"[{_fmt(lo)}, {_fmt(hi)}]"
+    iv = fmt.ci(lo, hi)
     if above:
         if lo > sup:
             return SUPPORTED, f"interval {iv} above {sup:g}"
@@ -384,7 +370,7 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
     _note_left(res, left)
     head = _headline(rows)
     res.figure = (f"{num}/{den} {metric} "
-                  f"{_fig(head['ratio'], head['lo'], head['hi'], head['confidence'])}")
+                  f"{fmt.estimate(head['ratio'], head['lo'], head['hi'], head['confidence'])}")
     if len(rows) > 1:
         res.figure += f" ({head['label'].split(' ', 1)[1]}; {len(rows)} pairs)"
     res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
@@ -467,7 +453,7 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
     _note_left(res, left)
     top = rows[next(iter(last.values()))]
     res.figure = (f"{model} speedup at {param}={top['workers']} "
-                  f"{_fig(top['ratio'], top['lo'], top['hi'], top['confidence'])}")
+                  f"{fmt.estimate(top['ratio'], top['lo'], top['hi'], top['confidence'])}")
     res.cpus = ", ".join(sorted(last))
     return res
 
@@ -515,7 +501,8 @@ def _one_trend(part: dict, ctx: Context, cells: list[CellResults]) -> Result:
     if iv is None:
         return Result(UNTESTABLE, f"{metric} not positive at 2 or more values of {param}", rows)
     bound = float(part.get("slope", 0.3))
-    fig = f"log-log slope of {metric} on {param} {_fig(iv.value, iv.lo, iv.hi, iv.confidence)}"
+    fig = (f"log-log slope of {metric} on {param} "
+           + fmt.estimate(iv.value, iv.lo, iv.hi, iv.confidence))
     few = too_few(*[r["n"] for r in rows])
     if few:
         return Result(INCONCLUSIVE, few, rows, figure=fig)
@@ -527,8 +514,7 @@ def _one_trend(part: dict, ctx: Context, cells: list[CellResults]) -> Result:
         elif iv.lo >= bound or iv.hi <= -bound:
             v, why = REFUTED, f"slope interval beyond +-{bound:g}"
         else:
-            v, why = INCONCLUSIVE, f"slope interval [{_fmt(iv.lo)}, {_fmt(iv.hi)}] " \
-                f"reaches +-{bound:g}"
+            v, why = INCONCLUSIVE, f"slope interval {fmt.ci(iv.lo, iv.hi)} reaches +-{bound:g}"
     else:
         raise ValueError(f"trend rule: unknown expect {part['expect']!r}")
     return Result(v, f"{fig}: {why} ({len(points)} runs at {len(rows)} values)", rows,
@@ -563,7 +549,7 @@ def rule_level(part: dict, ctx: Context) -> Result:
     head = _headline(rows)
     _note_left(res, left)
     res.figure = (f"{head['label']}: median {part.get('name', metric)} "
-                  f"{_fig(head['median'], head['lo'], head['hi'], head['confidence'])}")
+                  f"{fmt.estimate(head['median'], head['lo'], head['hi'], head['confidence'])}")
     res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     return res
 
@@ -602,9 +588,9 @@ def rule_share_difference(part: dict, ctx: Context) -> Result:
     for r in rows:
         r["cpus"] = cpus_of.get(r["label"].split(":")[0], "")
     head = _headline([r for r in rows if r["kind"] == "difference"])
-    fig = (f"{num} - {den} share of runs {metric} {head['difference']:+.2f} "
-           f"[{head['lo']:+.2f}, {head['hi']:+.2f}] ({head['confidence']:.0%}; "
-           f"{head['label'].split(':')[0]})" if head["lo"] is not None else "")
+    fig = (f"{num} - {den} share of runs {metric} " + fmt.estimate(
+        head["difference"], head["lo"], head["hi"], head["confidence"], fmt.signed)
+        + f" ({head['label'].split(':')[0]})" if head["lo"] is not None else "")
     return Result(out["verdict"], out["why"], rows, figure=fig,
                   cpus=", ".join(sorted(set(cpus_of.values()))))
 
@@ -638,13 +624,13 @@ def rule_checks(part: dict, ctx: Context) -> Result:
                      "cpus": ", ".join(sorted({cpus_label(cell_cpus(c, ctx)) for c in cells})),
                      "cells": [cell_row(c, chk["metric"], ctx) for c in cells]})
         if not ok:
-            failed.append(f"{label}: {stat} {_fmt(got)} (needs {chk['op']} {chk['value']})")
+            failed.append(f"{label}: {stat} {fmt.num(got)} (needs {chk['op']} {chk['value']})")
     cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     if failed:
         return Result(REFUTED, "; ".join(failed), rows, cpus=cpus)
     if missing:
         return Result(UNTESTABLE, "; ".join(missing), rows, cpus=cpus)
-    return Result(SUPPORTED, "; ".join(f"{r['label']}: {r['stat']} {_fmt(r['value'])}"
+    return Result(SUPPORTED, "; ".join(f"{r['label']}: {r['stat']} {fmt.num(r['value'])}"
                                        for r in rows), rows, cpus=cpus)
 
 

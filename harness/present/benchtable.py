@@ -25,28 +25,17 @@ import sys
 from pathlib import Path
 
 from harness.analyse import stats
+from harness.present import format as fmt
 from harness.records.rundir import CellResults, RunDirError, load_run
 
 
-def num(x: float, digits: int = 3) -> str:
-    """3 significant digits, whole numbers from 100 on: 3.85, 21.4, 227, 23,830."""
-    return f"{x:,.0f}" if x >= 10 ** (digits - 1) else f"{x:.{digits}g}"
-
-
-def duration(ns: float) -> str:
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if ns >= scale:
-            return f"{num(ns / scale)} {unit}"
-    return f"{num(ns)} ns"
-
-
-def median_ci(values: list[float], fmt=duration) -> str | None:
+def median_ci(values: list[float], unit=fmt.duration) -> str | None:
     s = stats.summarize(values)
     if s.median is None:
         return None
     if s.ci_lo is None:
-        return f"{fmt(s.median)} (n={s.n})"
-    return f"{fmt(s.median)} [{fmt(s.ci_lo)}, {fmt(s.ci_hi)}]"
+        return f"{unit(s.median)} (n={s.n})"
+    return fmt.estimate(s.median, s.ci_lo, s.ci_hi, fmt=unit)
 
 
 def missing(c: CellResults) -> str:
@@ -59,8 +48,9 @@ def switch_row(sw: dict) -> list[str]:
     if any(p is None for p in parts):
         return [what, "missing from the switch benchmark's output"]
     ours, floor, swap = parts
-    return [what, f"{num(ours)} / {num(floor)} / {num(swap)} ns ({ours / floor:.2f}x the "
-                  f"floor, {swap / ours:.0f}x faster than swapcontext; median of "
+    return [what, f"{fmt.num(ours)} / {fmt.num(floor)} / {fmt.num(swap)} ns "
+                  f"({ours / floor:.2f}x the floor, {swap / ours:.0f}x faster than "
+                  "swapcontext; median of "
                   f"{sw.get('repetitions', '?')}, CPU {sw.get('cpu', '?')})"]
 
 
@@ -69,8 +59,9 @@ def copy_row(sw: dict) -> list[str] | None:
     if own is None or shared is None:
         return None
     return ["coroutine hand-off: own stacks / shared stack (copied on switch)",
-            f"{num(own)} / {num(shared)} ns ({shared / own:.2f}x; "
-            f"{num(sw.get('handoff_shared_copy_bytes_per_switch', 0))} bytes copied per switch)"]
+            f"{fmt.num(own)} / {fmt.num(shared)} ns ({shared / own:.2f}x; "
+            f"{fmt.num(sw.get('handoff_shared_copy_bytes_per_switch', 0))} bytes copied "
+            "per switch)"]
 
 
 def params_text(c: CellResults, keys: tuple[str, ...]) -> str:
@@ -100,8 +91,8 @@ def spawn_rows(cells: list[CellResults]) -> list[list[str]]:
                  else f"parked tasks, {c.model}")
         extra = params_text(c, ("stack", "stack_bytes"))
         what = f"spawn: {label}" + (f" ({extra})" if extra else "")
-        user = median_ci(c.values("user_bytes_per_task"), num)
-        kern = median_ci(c.values("kernel_bytes_per_task"), num)
+        user = median_ci(c.values("user_bytes_per_task"), fmt.num)
+        kern = median_ci(c.values("kernel_bytes_per_task"), fmt.num)
         create = median_ci(c.values("create_ns"))
         if user is None:
             rows.append([what, missing(c)])

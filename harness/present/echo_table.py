@@ -13,6 +13,7 @@ measure a throughput the client may cap: they belong to the capacity sweep.
 from __future__ import annotations
 
 from harness.analyse import stats, verdicts
+from harness.present import format as fmt
 from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
@@ -22,14 +23,8 @@ MODEL_ORDER = ("threads", "coro", "uring", "mn")
 
 
 def _median_ci(values: list[float], scale: float) -> str:
-    s = stats.summarize(values)
-    if s.median is None:
-        return "-"
-    text = f"{s.median / scale:,.3g}"
-    if s.ci_lo is not None:
-        text += (f" [{s.ci_lo / scale:,.3g}, {s.ci_hi / scale:,.3g}] "
-                 f"{s.ci_confidence:.0%}")
-    return text
+    s = stats.summarize([v / scale for v in values])
+    return "-" if s.median is None else fmt.estimate(s.median, s.ci_lo, s.ci_hi, s.ci_confidence)
 
 
 def _order(model: str) -> tuple[int, str]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from harness import REPO
 
 from harness.present import echo_table, plots
+from harness.present import format as fmt
 from harness.run import probes as probes_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records.rundir import CellResults, RunDir, RunDirError, load_run
@@ -233,29 +234,6 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
 
 # ---- writing ------------------------------------------------------------------
 
-def fmt(x, unit: str = "") -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, float):
-        if x != x:
-            return "n/a"
-        s = f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
-    else:
-        s = str(x)
-    return f"{s} {unit}".rstrip()
-
-
-def fmt_ci(lo, hi, confidence=None) -> str:
-    if lo is None or hi is None:
-        return "n/a"
-    cov = f" {confidence:.0%}" if confidence is not None else ""
-    return f"[{fmt(lo)}, {fmt(hi)}]{cov}"
-
-
-def fmt_pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
 def md_escape(s: str) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
@@ -268,25 +246,25 @@ def part_rows(part: dict) -> list[list[str]]:
         if kind in ("ratio", "speedup"):
             reps = r.get("cells") or [r]
             n = "/".join(str(c.get("n", "")) for c in reps)
-            cov = "/".join(fmt_pct(c.get("cov")) for c in reps)
-            out.append([r["label"], r.get("metric", ""), r.get("cpus", ""), fmt(r["ratio"]),
-                        fmt_ci(r["lo"], r["hi"], r.get("confidence")), cov, n,
+            cov = "/".join(fmt.pct(c.get("cov")) for c in reps)
+            out.append([r["label"], r.get("metric", ""), r.get("cpus", ""), fmt.num(r["ratio"]),
+                        fmt.ci(r["lo"], r["hi"], r.get("confidence")), cov, n,
                         " ".join(x for x in (r.get("verdict", ""),
                                              "noisy" if r.get("noisy") else "") if x)])
         elif kind in ("share", "difference"):
-            value = (f"{r['k']}/{r['n']}" if kind == "share"
-                     else f"{r['difference']:+.2f}" if r["difference"] is not None else "n/a")
+            value = f"{r['k']}/{r['n']}" if kind == "share" else fmt.signed(r["difference"])
             out.append([r["label"], r["metric"], r.get("cpus", ""), value,
-                        fmt_ci(r["lo"], r["hi"], r.get("confidence")), "",
+                        fmt.ci(r["lo"], r["hi"], r.get("confidence")), "",
                         str(r.get("n", "")), r.get("verdict", "")])
         elif kind == "check":
             out.append([r["label"], r["metric"], r.get("cpus", ""),
-                        f"{r['stat']} {fmt(r['value'])}", f"{r['op']} {r['threshold']}", "",
+                        f"{r['stat']} {fmt.num(r['value'])}", f"{r['op']} {r['threshold']}", "",
                         str(r["n"]), "holds" if r["holds"] else "does not hold"])
         else:
-            out.append([r["label"], r.get("metric", ""), r.get("cpus", ""), fmt(r.get("median")),
-                        fmt_ci(r.get("lo"), r.get("hi"), r.get("confidence")),
-                        fmt_pct(r.get("cov")), str(r.get("n", "")),
+            out.append([r["label"], r.get("metric", ""), r.get("cpus", ""),
+                        fmt.num(r.get("median")),
+                        fmt.ci(r.get("lo"), r.get("hi"), r.get("confidence")),
+                        fmt.pct(r.get("cov")), str(r.get("n", "")),
                         " ".join(x for x in (r.get("verdict", ""),
                                              "noisy" if r.get("noisy") else "") if x)])
     return out
@@ -303,7 +281,7 @@ def cell_flags(c: dict) -> list[str]:
     if c["traced"]:
         flags.append("traced: " + ",".join(c["traced"]))
     if c["client_bound"]:
-        flags.append(f"client-bound ({fmt_pct(c['client_cpu_utilization'])} client CPU)")
+        flags.append(f"client-bound ({fmt.pct(c['client_cpu_utilization'])} client CPU)")
     return flags
 
 
@@ -383,7 +361,7 @@ def render_md(doc: dict) -> str:
                 "| note |", "|---|---|---|---|---|---|---|---|"]
         for r in doc["instrument_costs"]:
             out.append(f"| {r['what']} | {r['model']} | {','.join(r['probes'])} | {r['cpus']} | "
-                       f"{fmt(r['ratio'])} | {fmt_ci(r['lo'], r['hi'], r['confidence'])} | "
+                       f"{fmt.num(r['ratio'])} | {fmt.ci(r['lo'], r['hi'], r['confidence'])} | "
                        f"{r['n'] or ''} | {md_escape(r['note'])} |")
     else:
         out.append("No traced cell has a bare twin in this run.")
@@ -402,15 +380,15 @@ def render_md(doc: dict) -> str:
                 "|---|---|---|---|---|"]
         for row in r["rows"]:
             m = row["measured"]
-            ms = (f"{fmt(m['value'])} {fmt_ci(m.get('lo'), m.get('hi'), m.get('confidence'))}"
+            ms = (f"{fmt.num(m['value'])} {fmt.ci(m.get('lo'), m.get('hi'), m.get('confidence'))}"
                   if m else "n/a")
-            out.append(f"| {row['label'] or '-'} | {fmt(row['reference'])} | {ms} | "
-                       f"{fmt(row['ratio'])} | {md_escape(row['note'])} |")
+            out.append(f"| {row['label'] or '-'} | {fmt.num(row['reference'])} | {ms} | "
+                       f"{fmt.num(row['ratio'])} | {md_escape(row['note'])} |")
         out.append("")
     out += ["## Cells", "",
-            f"Noisy (CoV > {fmt_pct(doc['noisy_cov'])}) cells are flagged. Traced cells (a probe "
+            f"Noisy (CoV > {fmt.pct(doc['noisy_cov'])}) cells are flagged. Traced cells (a probe "
             "was requested) and client-bound echo cells (client CPU above "
-            f"{fmt_pct(doc['client_bound'])}) are marked and feed no verdict.", "",
+            f"{fmt.pct(doc['client_bound'])}) are marked and feed no verdict.", "",
             "| cell | CPUs | status | metric | median | interval (coverage) | CoV | n | flags |",
             "|---|---|---|---|---|---|---|---|---|"]
     for c in doc["cells"]:
@@ -422,9 +400,10 @@ def render_md(doc: dict) -> str:
         for m in table_metrics(c):
             d = c["metrics"][m]
             flags = "; ".join((["noisy"] if d["noisy"] else []) + cell_flags(c))
-            out.append(f"| {md_escape(c['id'])} | {c['cpus']} | {st} | {m} | {fmt(d['median'])} | "
-                       f"{fmt_ci(d['ci_lo'], d['ci_hi'], d['ci_confidence'])} | "
-                       f"{fmt_pct(d['cov'])} | {d['n']} | {flags} |")
+            out.append(f"| {md_escape(c['id'])} | {c['cpus']} | {st} | {m} | "
+                       f"{fmt.num(d['median'])} | "
+                       f"{fmt.ci(d['ci_lo'], d['ci_hi'], d['ci_confidence'])} | "
+                       f"{fmt.pct(d['cov'])} | {d['n']} | {flags} |")
     out += ["", "## Environment", ""]
     if doc["environment"]:
         out += ["| key | value |", "|---|---|"]
@@ -452,8 +431,8 @@ def render_html(doc: dict) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.StrictUndefined)
-    env.filters.update(fmt=fmt, pct=fmt_pct)
-    env.globals.update(fmt_ci=fmt_ci, part_rows=part_rows, part_head=PART_HEAD,
+    env.filters.update(fmt=fmt.num, pct=fmt.pct)
+    env.globals.update(fmt_ci=fmt.ci, part_rows=part_rows, part_head=PART_HEAD,
                        table_metrics=table_metrics, cell_flags=cell_flags,
                        missing_lines=missing_lines, role_title=ROLE_TITLE,
                        environment=environment, how_to_open=timelines.HOW_TO_OPEN)
