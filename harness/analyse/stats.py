@@ -45,9 +45,6 @@ class Interval:
     confidence: float
     method: str
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Summary:

@@ -98,14 +98,8 @@ def probes_of(c: CellResults) -> list[str]:
         probes = ln.get("probes") or {}
         if probes.get("perf"):
             names.add("perf")
-        st = probes.get("schedtrace")
-        if isinstance(st, dict):
-            pmap = st.get("probes")
-            if isinstance(pmap, dict):
-                names.update(k for k, v in pmap.items()
-                             if isinstance(v, dict) and v.get("requested"))
-            else:
-                names.add("sched")
+        pmap = (probes.get("schedtrace") or {}).get("probes") or {}
+        names.update(k for k, v in pmap.items() if v.get("requested"))
         names.discard("schedtrace")
     if c.traced_usdt:
         names.add("usdt")

@@ -118,25 +118,17 @@ def instruments(run: RunDir) -> dict:
     attached, and why not; perf is present when a line carries its counters.
     """
     tracer = probes_mod.tracer_probes()
-    defaults = {p["name"] for p in probes_mod.tracer_list() if p["default"]}
     seen = {name: 0 for name in (*tracer, "perf")}
     reasons: dict[str, str] = {}
     for ln in run.lines:
         probes = ln.get("probes") or {}
-        st = probes.get("schedtrace")
-        if isinstance(st, dict):
-            pmap = st.get("probes")
-            for name in tracer:
-                if isinstance(pmap, dict) and isinstance(pmap.get(name), dict):
-                    pr = pmap[name]
-                    if pr.get("attached"):
-                        seen[name] += 1
-                    elif pr.get("requested") and pr.get("reason"):
-                        reasons.setdefault(name, f"requested but not attached: {pr['reason']}")
-                elif st.get(name) or (name in defaults and st.get("totals")):
-                    # a document without `probes`: a probe's own section,
-                    # or the totals the default probes write
-                    seen[name] += 1
+        pmap = (probes.get("schedtrace") or {}).get("probes") or {}
+        for name in tracer:
+            pr = pmap.get(name) or {}
+            if pr.get("attached"):
+                seen[name] += 1
+            elif pr.get("requested") and pr.get("reason"):
+                reasons.setdefault(name, f"requested but not attached: {pr['reason']}")
         if probes.get("perf"):
             seen["perf"] += 1
     present, missing = [], []

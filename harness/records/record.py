@@ -37,7 +37,6 @@ from typing import IO, Any, Iterable
 LINE_SCHEMA = 1
 RECORD_SCHEMA = 1
 SCHEMA_DIR = REPO / "schemas"
-STATUSES = ("ok", "failed", "skipped", "timeout")
 
 
 @dataclass(frozen=True)

@@ -43,21 +43,20 @@ class CellResults:
 
     @property
     def ok_lines(self) -> list[dict]:
-        return [ln for ln in self.lines if line_status(ln) == "ok"]
+        return [ln for ln in self.lines if ln.get("status") == "ok"]
 
     @property
     def statuses(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for ln in self.lines:
-            st = line_status(ln)
-            out[st] = out.get(st, 0) + 1
+            out[ln.get("status")] = out.get(ln.get("status"), 0) + 1
         return out
 
     def reasons(self) -> list[str]:
         """Why repetitions were skipped or failed, each reason once."""
         seen: list[str] = []
         for ln in self.lines:
-            if line_status(ln) == "ok":
+            if ln.get("status") == "ok":
                 continue
             rec = ln.get("record") or {}
             why = rec.get("reason") or (ln.get("stderr_tail") or "").strip()
@@ -96,18 +95,6 @@ class RunDir:
 
     def cells(self) -> list[CellResults]:
         return group_cells(self.lines)
-
-
-def line_status(line: dict) -> str:
-    st = line.get("status")
-    if st in ("ok", "failed", "skipped", "timeout"):
-        return st
-    # Older runners may not set the line status: derive it from the record.
-    rec = line.get("record") or {}
-    if rec.get("status") in ("ok", "failed", "skipped"):
-        return rec["status"]
-    code = line.get("exit_status")
-    return {0: "ok", 77: "skipped"}.get(code, "failed")
 
 
 _OPERATOR = re.compile(r"\s*([*/+])\s*")
@@ -183,13 +170,8 @@ def coerce(v: Any) -> Any:
 
 
 def is_usdt_traced(line: dict) -> bool:
-    st = (line.get("probes") or {}).get("schedtrace")
-    if not isinstance(st, dict):
-        return False
-    attached = ((st.get("probes") or {}).get("usdt") or {}).get("attached")
-    if attached is not None:
-        return bool(attached)
-    return bool(st.get("usdt"))
+    st = (line.get("probes") or {}).get("schedtrace") or {}
+    return bool(((st.get("probes") or {}).get("usdt") or {}).get("attached"))
 
 
 def group_cells(lines: list[dict]) -> list[CellResults]:
