@@ -158,32 +158,31 @@ def _matches(c: CellResults, where: dict | None, exclude: dict | None) -> bool:
     return True
 
 
-def select(ctx: Context, task: str, model: str | None = None, where: dict | None = None,
-           exclude: dict | None = None, left_out: list[str] | None = None) -> list[CellResults]:
-    """The cells that may feed a verdict; traced and client-bound cells are
-    named in left_out instead."""
+def _unjudgeable(c: CellResults, ctx: Context, where: dict | None) -> str | None:
+    """Why a cell may not feed a verdict (a knob set, traced, client-bound)."""
+    knobs = [k for k in KNOB_DEFAULTS if k not in (where or {}) and not _same(
+        c.params.get(k, KNOB_DEFAULTS[k]), KNOB_DEFAULTS[k])]
+    if knobs:
+        return f"kernel knobs set: {','.join(knobs)}"
+    if probes_of(c):
+        return f"traced: {','.join(probes_of(c))}"
+    if is_client_bound(c, ctx):
+        return f"client-bound: client CPU {client_utilization(c):.0%}"
+    return None
+
+
+def select(ctx: Context, task: str, model: str | None, where: dict | None,
+           exclude: dict | None, left_out: list[str]) -> list[CellResults]:
+    """The cells that may feed a verdict; the others are named in left_out."""
     out = []
     for c in ctx.cells:
-        if c.task != task or (model is not None and c.model != model):
+        if c.task != task or model not in (None, c.model) or not _matches(c, where, exclude):
             continue
-        if not _matches(c, where, exclude):
-            continue
-        knobs = [k for k in KNOB_DEFAULTS if k not in (where or {}) and not _same(
-            c.params.get(k, KNOB_DEFAULTS[k]), KNOB_DEFAULTS[k])]
-        if knobs:
-            if left_out is not None:
-                left_out.append(f"{c.id} (kernel knobs set: {','.join(knobs)})")
-            continue
-        if probes_of(c):
-            if left_out is not None:
-                left_out.append(f"{c.id} (traced: {','.join(probes_of(c))})")
-            continue
-        if is_client_bound(c, ctx):
-            if left_out is not None:
-                left_out.append(f"{c.id} (client-bound: client CPU "
-                                f"{client_utilization(c):.0%})")
-            continue
-        out.append(c)
+        why = _unjudgeable(c, ctx, where)
+        if why:
+            left_out.append(f"{c.id} ({why})")
+        else:
+            out.append(c)
     return out
 
 

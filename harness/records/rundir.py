@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,7 @@ class CellResults:
 
     @property
     def statuses(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for ln in self.lines:
-            out[ln.get("status")] = out.get(ln.get("status"), 0) + 1
-        return out
+        return dict(Counter(ln.get("status") for ln in self.lines))
 
     def reasons(self) -> list[str]:
         """Why repetitions were skipped or failed, each reason once."""
@@ -67,21 +65,13 @@ class CellResults:
 
     def values(self, metric: str) -> list[float]:
         """One value per ok repetition; see metric_value for the syntax."""
-        out = []
-        for ln in self.ok_lines:
-            v = metric_value(ln, metric)
-            if v is not None:
-                out.append(v)
-        return out
+        return [v for ln in self.ok_lines if (v := metric_value(ln, metric)) is not None]
 
     def distributions(self, metric: str) -> list[dict]:
         """The distribution objects {n, p50, ...} of every ok repetition."""
-        out = []
-        for ln in self.ok_lines:
-            d = ((ln.get("record") or {}).get("metrics") or {}).get(metric)
-            if isinstance(d, dict) and "p50" in d:
-                out.append(d)
-        return out
+        dists = [((ln.get("record") or {}).get("metrics") or {}).get(metric)
+                 for ln in self.ok_lines]
+        return [d for d in dists if isinstance(d, dict) and "p50" in d]
 
 
 @dataclass
@@ -180,16 +170,13 @@ def group_cells(lines: list[dict]) -> list[CellResults]:
         cid = str(ln.get("cell") or "")
         rec = ln.get("record") or {}
         task, model, id_params = parse_cell_id(cid)
-        params = dict(id_params)
         task = rec.get("task") or task
         model = rec.get("model") or model
-        if isinstance(rec.get("params"), dict):
-            # The record's params are what actually ran; the cell id only
-            # names the swept ones. Keep the id's order, add the rest.
-            merged = dict(params)
-            for k, v in rec["params"].items():
-                merged.setdefault(k, coerce(v))
-            params = merged
+        # The record's params are what actually ran; the cell id only names
+        # the swept ones. Keep the id's order, add the rest.
+        params = dict(id_params)
+        for k, v in (rec.get("params") or {}).items():
+            params.setdefault(k, coerce(v))
         traced = is_usdt_traced(ln)
         key = cid + (USDT_SUFFIX if traced else "")
         if key not in cells:
