@@ -53,10 +53,8 @@ def load_specs(directory: Path = DEFAULT_DIR) -> tuple[list[dict], list[str]]:
 
 
 def _match(c: CellResults, task: str, model: str, where: dict) -> bool:
-    if c.task != task or c.model != model or verdicts.probes_of(c):
-        return False
-    return all(k in c.params and str(c.params[k]).lower() == str(v).lower()
-               for k, v in where.items())
+    return (c.task, c.model) == (task, model) and not verdicts.probes_of(c) \
+        and verdicts.matches(c, where, None)
 
 
 def _values(cells: list[CellResults], task: str, model: str, where: dict,
@@ -100,10 +98,8 @@ def _measure(spec: dict, where: dict, cells: list[CellResults],
             return None, "ratio undefined"
         return {"value": rc.value * scale, "lo": rc.lo * scale, "hi": rc.hi * scale,
                 "confidence": rc.confidence, "n": len(vals)}, ""
-    s = stats.summarize(vals)
-    return {"value": s.median * scale,
-            "lo": s.ci_lo * scale if s.ci_lo is not None else None,
-            "hi": s.ci_hi * scale if s.ci_hi is not None else None,
+    s = stats.summarize(v * scale for v in vals)
+    return {"value": s.median, "lo": s.ci_lo, "hi": s.ci_hi,
             "confidence": s.ci_confidence, "n": s.n, "cov": s.cov}, ""
 
 

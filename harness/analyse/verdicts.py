@@ -150,7 +150,7 @@ def _same(a: Any, b: Any) -> bool:
     return str(a).lower() == str(b).lower()
 
 
-def _matches(c: CellResults, where: dict | None, exclude: dict | None) -> bool:
+def matches(c: CellResults, where: dict | None, exclude: dict | None) -> bool:
     if where and not all(k in c.params and _same(c.params[k], v) for k, v in where.items()):
         return False
     if exclude and any(k in c.params and _same(c.params[k], v) for k, v in exclude.items()):
@@ -176,7 +176,7 @@ def select(ctx: Context, task: str, model: str | None, where: dict | None,
     """The cells that may feed a verdict; the others are named in left_out."""
     out = []
     for c in ctx.cells:
-        if c.task != task or model not in (None, c.model) or not _matches(c, where, exclude):
+        if c.task != task or model not in (None, c.model) or not matches(c, where, exclude):
             continue
         why = _unjudgeable(c, ctx, where)
         if why:
@@ -265,7 +265,9 @@ def combine(results: list[Result]) -> Result:
     """Rows or parts -> one verdict. Supported beside refuted: nuanced,
     naming where each holds. Decided results that agree: that verdict
     (inconclusive ones are named). Nothing decided: inconclusive, or not
-    tested here when nothing could be evaluated."""
+    tested here when nothing could be evaluated. One result stays as it is."""
+    if len(results) == 1:
+        return results[0]
     rows = [r for res in results for r in res.rows]
     kinds = {r.verdict for r in results}
     decided = [r for r in results if r.verdict in (SUPPORTED, REFUTED, NUANCED)]
@@ -353,10 +355,10 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
         return Result(UNTESTABLE, why, rows)
     subs = []
     for g, rs in sorted(groups.items()):
-        res = combine(rs) if len(rs) > 1 else rs[0]
+        res = combine(rs)
         res.what = g
         subs.append(res)
-    res = combine(subs) if len(subs) > 1 else subs[0]
+    res = combine(subs)
     res.rows = rows
     if refused:
         res.why += "; refused (CPU sets differ): " + "; ".join(refused)
@@ -441,7 +443,7 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
     for i, row in enumerate(rows):
         last[row["cpus"]] = i
     picked = [subs[i] for i in last.values()]
-    res = combine(picked) if len(picked) > 1 else picked[0]
+    res = combine(picked)
     res.rows = rows
     _note_left(res, left)
     top = rows[next(iter(last.values()))]
@@ -476,7 +478,7 @@ def rule_trend(part: dict, ctx: Context) -> Result:
         res.what = what
         subs.append(res)
         rows += res.rows
-    res = combine(subs) if len(subs) > 1 else subs[0]
+    res = combine(subs)
     res.rows, res.figure = rows, subs[0].figure
     res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     _note_left(res, left)
@@ -537,7 +539,7 @@ def rule_level(part: dict, ctx: Context) -> Result:
         row.update({"kind": "level", "verdict": v})
         rows.append(row)
         subs.append(Result(v, why, what=f"{c.model} on CPUs {row['cpus']}"))
-    res = combine(subs) if len(subs) > 1 else subs[0]
+    res = combine(subs)
     res.rows = rows
     head = _headline(rows)
     _note_left(res, left)
@@ -660,7 +662,7 @@ def evaluate_claim(claim: dict, ctx: Context) -> dict:
     parts = [evaluate_part(p, ctx) for p in claim.get("part", [])]
     tests = [p for p in parts if p.role == "test"]
     if tests:
-        res = combine(tests) if len(tests) > 1 else tests[0]
+        res = combine(tests)
         # The headline figure is the deciding part's: the first test whose
         # verdict is the claim's, else the first with a figure.
         head = next((p for p in tests if p.figure and p.verdict == res.verdict),
