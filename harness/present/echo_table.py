@@ -49,7 +49,7 @@ def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
             rows.append([c.model,
                          _median_ci(c.values("server_cpu_ns_per_request"), 1e3),
                          _median_ci(c.values("latency_ns.p99"), 1e6),
-                         "-" if util is None else f"{util:.2f}",
+                         "-" if util is None else fmt.pct(util),
                          f"{int(sum(met))}/{len(met)}" if met else "-",
                          str(len(c.ok_lines))])
         title = ", ".join(f"{k}={v}" for k, v in zip(GROUP_KEYS, key))

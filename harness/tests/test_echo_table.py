@@ -30,4 +30,4 @@ def test_rows_per_model_and_peer_without_traced_client_bound_or_closed_loop(tmp_
     assert [r[0] for r in rows] == ["threads", "coro", "asyncio", "uvloop"]
     assert 29 <= float(rows[1][1].split()[0]) <= 31 and rows[1][1].endswith(" 94%")
     assert 1.9 <= float(rows[1][2].split()[0]) <= 2.1     # dist(): p99 = 4 x p50, in ms
-    assert rows[1][3] == "0.30" and rows[1][4] == "5/5" and rows[1][5] == "5"
+    assert rows[1][3] == "30.0%" and rows[1][4] == "5/5" and rows[1][5] == "5"
