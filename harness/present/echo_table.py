@@ -45,7 +45,7 @@ def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
         for c in sorted(group, key=lambda c: _order(c.model)):
             met = [ln["record"]["metrics"].get("offered_rate_met") for ln in c.ok_lines]
             met = [m for m in met if isinstance(m, bool)]
-            util = stats.summarize(c.values("client_cpu_utilization")).median
+            util = verdicts.client_utilization(c)
             rows.append([c.model,
                          _median_ci(c.values("server_cpu_ns_per_request"), 1e3),
                          _median_ci(c.values("latency_ns.p99"), 1e6),
