@@ -27,6 +27,7 @@ from pathlib import Path
 from harness.analyse import stats
 from harness.present import format as fmt
 from harness.records.rundir import CellResults, RunDirError, load_run
+from harness.run.config import format_value
 
 
 def median_ci(values: list[float], unit=fmt.duration) -> str | None:
@@ -65,9 +66,7 @@ def copy_row(sw: dict) -> list[str] | None:
 
 
 def params_text(c: CellResults, keys: tuple[str, ...]) -> str:
-    def text(v):
-        return str(v).lower() if isinstance(v, bool) else str(v)
-    return ", ".join(f"{k}={text(c.params[k])}" for k in keys if k in c.params)
+    return ", ".join(f"{k}={format_value(c.params[k])}" for k in keys if k in c.params)
 
 
 def pingpong_rows(cells: list[CellResults]) -> list[list[str]]:
