@@ -189,10 +189,3 @@ def schema_errors(obj: Any, name: str) -> list[str]:
         where = "/".join(str(p) for p in e.absolute_path) or "(top)"
         errs.append(f"{where}: {e.message}")
     return errs
-
-
-def validate(obj: Any, name: str) -> None:
-    """Raise ValueError naming every violation of schemas/<name>.schema.json."""
-    errs = schema_errors(obj, name)
-    if errs:
-        raise ValueError(f"{name}: " + "; ".join(errs))
