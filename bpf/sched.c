@@ -164,6 +164,11 @@ static void thread_merge(struct sched_thread *dst, const struct sched_thread *sr
 	dst->check.skipped_kernel_sum += src->check.skipped_kernel_sum;
 	log2_merge(&dst->check.runq, &src->check.runq);
 	log2_merge(&dst->check.diff, &src->check.diff);
+	dst->check.rq_oncpu_sum += src->check.rq_oncpu_sum;
+	dst->check.rq_offcpu_sum += src->check.rq_offcpu_sum;
+	dst->check.rq_runq_sum += src->check.rq_runq_sum;
+	dst->check.rq_runq_ktime_sum += src->check.rq_runq_ktime_sum;
+	log2_merge(&dst->check.rq_diff, &src->check.rq_diff);
 }
 
 static int read_dead(int fd, struct sched_data *sd)
@@ -325,6 +330,14 @@ static void json_counts(struct json *j, const struct sched_data *sd, const struc
 		json_u64(j, "skipped_clock_waits", s->check.skipped);
 		json_u64(j, "skipped_clock_ktime_sum_ns", s->check.skipped_ktime_sum);
 		json_u64(j, "skipped_clock_kernel_sum_ns", s->check.skipped_kernel_sum);
+		/* the rq path (--clock rq) on the same events */
+		json_obj_open(j, "rq");
+		json_dist(j, "runq_abs_diff_ns", &s->check.rq_diff);
+		json_u64(j, "runq_sum_ns", s->check.rq_runq_sum);
+		json_u64(j, "runq_ktime_sum_ns", s->check.rq_runq_ktime_sum);
+		json_u64(j, "oncpu_sum_ns", s->check.rq_oncpu_sum);
+		json_u64(j, "offcpu_sum_ns", s->check.rq_offcpu_sum);
+		json_obj_close(j);
 		json_obj_close(j);
 	}
 }
@@ -336,15 +349,21 @@ static void sched_json_top(struct json *j, const struct tracer *t, const struct 
 		[SCHED_CLOCK_KTIME] = "ktime",
 		[SCHED_CLOCK_KERNEL] = "kernel",
 		[SCHED_CLOCK_BOTH] = "both",
+		[SCHED_CLOCK_RQ] = "rq",
 	};
+	const struct sched_data *sd = data;
 
 	(void)d;
-	(void)data;
 	if (!attached)
 		return;
 	json_obj_open(j, "timing");
 	json_str(j, "clock", clocks[t->opts.clock]);
 	json_u64(j, "wake_sample_every", t->opts.wake_sample);
+	if (sd && (t->opts.clock == SCHED_CLOCK_RQ || t->opts.clock == SCHED_CLOCK_BOTH)) {
+		/* how often the rq path read the clock, machine-wide */
+		json_u64(j, "clock_marks", sd->counts[SCHED_CNT_CLOCK_MARKS]);
+		json_u64(j, "clock_reads", sd->counts[SCHED_CNT_CLOCK_READS]);
+	}
 	json_obj_close(j);
 }
 

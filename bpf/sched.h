@@ -28,9 +28,11 @@ enum sched_run {
 
 /* Where the probe's timestamps come from (rodata targ_clock, --clock). */
 enum sched_clock {
-	SCHED_CLOCK_KTIME,  /* bpf_ktime_get_ns() at each event: exact, ~50 ns a read here */
+	SCHED_CLOCK_KTIME,  /* bpf_ktime_get_ns() at each event: exact, ~50-70 ns a read here */
 	SCHED_CLOCK_KERNEL, /* the scheduler's own: rq->clock, sched_info.last_queued/run_delay */
-	SCHED_CLOCK_BOTH,   /* ktime, and the kernel clock's figures beside it (check) */
+	SCHED_CLOCK_BOTH,   /* ktime, and the kernel and rq figures beside it (check) */
+	SCHED_CLOCK_RQ,	    /* rq->clock where it is fresh, extrapolated with ktime where a
+			     * wakeup left it stale (the default) */
 };
 
 /* --clock both: what the kernel clock would have reported for the same
@@ -47,6 +49,14 @@ struct sched_clock_check {
 	struct log2_hist diff;	  /* |ktime - kernel| per paired wait, ns */
 	__u32 wake_skip;	  /* the last wakeup asked the rq clock to skip */
 	__u32 pad;
+	/* what --clock rq (the default) would have reported */
+	__u64 enq_rts;		 /* became runnable, rq path */
+	__u64 offcpu_rts;	 /* last switch-out, rq path */
+	__u64 rq_oncpu_sum;	 /* on-CPU time, rq path, ns */
+	__u64 rq_offcpu_sum;	 /* off-CPU time, rq path, ns */
+	__u64 rq_runq_sum;	 /* run-queue waits timed by both paths: the rq path's sum */
+	__u64 rq_runq_ktime_sum; /* ... and ktime's */
+	struct log2_hist rq_diff; /* |ktime - rq path| per such wait, ns */
 };
 
 struct sched_thread {
@@ -89,6 +99,13 @@ struct sched_cpu {
 	__u64 in_kts;	 /* --clock kernel/both: its switch-in on the rq clock */
 	__u64 queued_at; /* --clock kernel: sched_info.last_queued at switch-in */
 	__u64 run_delay; /* --clock kernel: sched_info.run_delay at switch-in */
+	/* --clock rq/both. A wakeup that preempts asks this CPU's next
+	 * __schedule() to skip its rq clock update (written by the wakeup,
+	 * which may run on another CPU but holds this CPU's rq lock, as the
+	 * switch does): the rq clock and ktime then, 0 when no switch since */
+	__u64 mark_rq;
+	__u64 mark_kt;
+	__u64 in_rts; /* --clock both: its switch-in, rq path */
 };
 
 /* enq_ts of a wakeup that --wake-sample left untimed */
@@ -111,6 +128,8 @@ enum sched_count {
 	SCHED_CNT_UNPAIRED_OUT,	  /* switch-out with no switch-in timestamp */
 	SCHED_CNT_LOST_EVENTS,	  /* ring buffer full: event record dropped */
 	SCHED_CNT_EVENTS,	  /* event records written */
+	SCHED_CNT_CLOCK_MARKS,	  /* --clock rq: ktime reads at a wakeup that left the rq clock stale */
+	SCHED_CNT_CLOCK_READS,	  /* --clock rq: ktime reads at a switch after one */
 	SCHED_CNT_NR,
 };
 
