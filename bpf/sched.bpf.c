@@ -219,48 +219,57 @@ static __always_inline __u64 rq_clock_of(struct task_struct *t)
 
 /* A wakeup left the rq clock of its target CPU stale for that CPU's next
  * switch (RQCF_REQ_SKIP), or may have (a new task: its wakeup_preempt()
- * runs after the tracepoint). The rq clock is fresh here (the waking path
- * just updated it): note it, and ktime beside it, in the target CPU's slot,
- * so that the switch can extrapolate. One mark until that switch: a later
- * wakeup's would say the same. */
+ * runs after the tracepoint): say so in that CPU's slot. The rq clock is
+ * fresh here (the waking path just updated it), so this is where the slot's
+ * calibration (the rq clock and ktime at one moment) is renewed when it is
+ * older than SCHED_CALIB_NS: one clock read per CPU at most that often. */
 static __always_inline void mark_stale(struct rq *rq)
 {
-	__u32 zero = 0;
-	struct sched_cpu *c = bpf_map_lookup_percpu_elem(&cpu_state, &zero, rq->cpu);
+	__u32 zero = 0, cpu = rq->cpu;
+	struct sched_cpu *c;
+	__u64 clock = rq->clock;
 
-	if (!c || c->mark_kt)
+	/* most wakeups that preempt are of a task on the waker's CPU */
+	if (cpu == bpf_get_smp_processor_id())
+		c = bpf_map_lookup_elem(&cpu_state, &zero);
+	else
+		c = bpf_map_lookup_percpu_elem(&cpu_state, &zero, cpu);
+	if (!c)
 		return;
-	c->mark_kt = bpf_ktime_get_ns();
-	c->mark_rq = rq->clock;
-	count(SCHED_CNT_CLOCK_MARKS);
+	c->stale = 1;
+	if (clock - c->calib_rq > SCHED_CALIB_NS) {
+		c->calib_kt = bpf_ktime_get_ns();
+		c->calib_rq = clock;
+		c->clock_calibrations++;
+	}
 }
 
 /* The switch's time on the rq path: the rq clock __schedule() just
- * updated, unless a wakeup marked it stale; then the rq clock at the mark
- * plus the ktime elapsed since (one clock read). kt: ktime already read
- * here, or 0. The mark is spent unless a wakeup since __schedule()'s update
- * asked the next one to skip as well. */
+ * updated, unless a wakeup marked it stale; then the time from the CPU's
+ * calibration plus the ktime elapsed since (one clock read). kt: ktime
+ * already read here, or 0. The mark is spent unless a wakeup since
+ * __schedule()'s update asked the next one to skip as well. */
 static __always_inline __u64 rq_now(struct sched_cpu *c, struct rq *rq, __u64 kt)
 {
 	__u64 now;
 
-	if (likely(!c->mark_kt))
+	if (likely(!c->stale))
 		return rq->clock;
 	if (!kt) {
 		kt = bpf_ktime_get_ns();
-		count(SCHED_CNT_CLOCK_READS);
+		c->clock_reads++;
 	}
-	now = c->mark_rq + (kt - c->mark_kt);
+	now = c->calib_rq + (kt - c->calib_kt);
 	if (!(rq->clock_update_flags & RQCF_REQ_SKIP))
-		c->mark_kt = 0;
+		c->stale = 0;
 	return now;
 }
 
 /* A switch none of ours takes part in spends the mark all the same. */
 static __always_inline void spend_mark(struct sched_cpu *c, struct task_struct *prev)
 {
-	if (c->mark_kt && !(rq_of(prev)->clock_update_flags & RQCF_REQ_SKIP))
-		c->mark_kt = 0;
+	if (c->stale && !(rq_of(prev)->clock_update_flags & RQCF_REQ_SKIP))
+		c->stale = 0;
 }
 
 /* a - b, or 0 where two stamps taken on the rq path cross: a fresh rq clock
@@ -327,6 +336,8 @@ static __always_inline void check_rq_runq(struct sched_thread *s, const struct s
 	lat = since(c->in_rts, k->enq_rts);
 	k->rq_runq_sum += lat;
 	k->rq_runq_ktime_sum += ktime_lat;
+	if (k->wake_skip)
+		k->rq_skipped_sum += lat;
 	hist_add(&k->rq_diff, lat > ktime_lat ? lat - ktime_lat : ktime_lat - lat);
 }
 
@@ -343,8 +354,8 @@ static __always_inline void finish_switch_in(struct sched_thread *s, const struc
 			count(SCHED_CNT_UNPAIRED_IN);
 	} else if (targ_wake_sample > 1 && s->enq_ts == SCHED_ENQ_UNSAMPLED) {
 		s->runq_unsampled++;
-	} else if (likely(s->enq_ts && s->enq_ts <= c->in_ts)) {
-		lat = c->in_ts - s->enq_ts;
+	} else if (likely(s->enq_ts && (targ_clock == SCHED_CLOCK_RQ || s->enq_ts <= c->in_ts))) {
+		lat = since(c->in_ts, s->enq_ts);
 		hist_add(&s->runq, lat);
 		if (targ_clock == SCHED_CLOCK_BOTH) {
 			check_runq(s, c, lat);

@@ -56,6 +56,7 @@ struct sched_clock_check {
 	__u64 rq_offcpu_sum;	 /* off-CPU time, rq path, ns */
 	__u64 rq_runq_sum;	 /* run-queue waits timed by both paths: the rq path's sum */
 	__u64 rq_runq_ktime_sum; /* ... and ktime's */
+	__u64 rq_skipped_sum;	 /* the rq path's sum of the waits in skipped */
 	struct log2_hist rq_diff; /* |ktime - rq path| per such wait, ns */
 };
 
@@ -99,14 +100,22 @@ struct sched_cpu {
 	__u64 in_kts;	 /* --clock kernel/both: its switch-in on the rq clock */
 	__u64 queued_at; /* --clock kernel: sched_info.last_queued at switch-in */
 	__u64 run_delay; /* --clock kernel: sched_info.run_delay at switch-in */
-	/* --clock rq/both. A wakeup that preempts asks this CPU's next
-	 * __schedule() to skip its rq clock update (written by the wakeup,
-	 * which may run on another CPU but holds this CPU's rq lock, as the
-	 * switch does): the rq clock and ktime then, 0 when no switch since */
-	__u64 mark_rq;
-	__u64 mark_kt;
+	/* --clock rq/both, written also by wakeups onto this CPU from other
+	 * CPUs (they hold this CPU's rq lock, as the switch does) */
+	__u64 calib_rq;	    /* this CPU's rq clock, fresh, at a wakeup ... */
+	__u64 calib_kt;	    /* ... and ktime then */
+	__u64 clock_calibrations; /* calib_* taken (a clock read each) */
+	__u64 clock_reads;  /* switches that read the clock (stale rq clock) */
+	__u32 stale;	    /* a wakeup asked the next __schedule() to skip its update */
+	__u32 pad2;
 	__u64 in_rts; /* --clock both: its switch-in, rq path */
 };
+
+/* --clock rq: how old a CPU's calibration (calib_rq, calib_kt) may be when
+ * a stale rq clock is extrapolated from it, by the rq clock, ns. What an old
+ * one can cost: the rate difference of ktime (NTP-steered, at most 500 ppm)
+ * and the rq clock (sched_clock) over this interval, 50 ns at worst. */
+#define SCHED_CALIB_NS 100000ULL
 
 /* enq_ts of a wakeup that --wake-sample left untimed */
 #define SCHED_ENQ_UNSAMPLED (~0ULL)
@@ -128,8 +137,6 @@ enum sched_count {
 	SCHED_CNT_UNPAIRED_OUT,	  /* switch-out with no switch-in timestamp */
 	SCHED_CNT_LOST_EVENTS,	  /* ring buffer full: event record dropped */
 	SCHED_CNT_EVENTS,	  /* event records written */
-	SCHED_CNT_CLOCK_MARKS,	  /* --clock rq: ktime reads at a wakeup that left the rq clock stale */
-	SCHED_CNT_CLOCK_READS,	  /* --clock rq: ktime reads at a switch after one */
 	SCHED_CNT_NR,
 };
 
