@@ -20,14 +20,20 @@
  *   into a per-CPU slot (`cpu_state`), and the thread's run-queue and
  *   off-CPU samples are finished at its switch-out, which happens on the
  *   same CPU. A running thread read live (--pid) lacks its current stretch.
- * - Times (--clock, docs/tracer.md): ktime reads the clock once per switch,
- *   shared by prev and next, and once per wakeup (about 50 ns each here: the
- *   clocksource is reached through a retpolined indirect call). kernel reads
- *   none: the rq clock __schedule() just updated, and the kernel's own
- *   run-queue stamps (sched_info); it reads short the waits that began with
- *   a wakeup preemption, after which __schedule() skips its clock update
- *   (rq_clock_skip_update). both does ktime and keeps the kernel's figures
- *   beside, to show the difference. --wake-sample N times 1 wakeup in N.
+ * - Times (--clock, docs/tracer.md). A clock read (bpf_ktime_get_ns) costs
+ *   100 ns or so here: the clocksource is reached through a retpolined
+ *   indirect call. rq (the default) takes the rq clock, which the waking
+ *   path and __schedule() update just before the tracepoints, except at the
+ *   switch after a wakeup that preempted (it asks __schedule() to skip the
+ *   update, rq_clock_skip_update): the wakeup marks its CPU's slot, and that
+ *   switch reads the clock once and extrapolates from the slot's calibration
+ *   (the rq clock and ktime at one wakeup, renewed at most every 100 us).
+ *   ktime reads the clock once per switch, shared by prev and next, and once
+ *   per wakeup. kernel reads none and takes the kernel's own run-queue
+ *   stamps (sched_info) besides: it reads short the waits that began with a
+ *   wakeup preemption. both does ktime and keeps the kernel's and the rq
+ *   path's figures beside, to show the differences. --wake-sample N times
+ *   1 wakeup in N (ktime only).
  *   BPF run-time statistics cost two clock reads per program run: the
  *   loader turns them on only with --cost (trace_probes.c).
  * - Everything about a thread lives in that storage value (timestamps,
@@ -75,8 +81,8 @@ char LICENSE[] SEC("license") = "GPL";
 #ifdef SCHED_FLOOR
 #define FLOOR_RETURN() return 0
 #else
-#define FLOOR_RETURN() \
-	do {           \
+#define FLOOR_RETURN()                                                                             \
+	do {                                                                                       \
 	} while (0)
 #endif
 
@@ -86,9 +92,9 @@ char LICENSE[] SEC("license") = "GPL";
 #endif
 
 /* Set by the loader between open and load. */
-const volatile bool targ_events = false;	     /* --events: write ring buffer records */
-const volatile __u32 targ_clock = SCHED_CLOCK_RQ;    /* --clock */
-const volatile __u32 targ_wake_sample = 1;	     /* --wake-sample: time 1 wakeup in N */
+const volatile bool targ_events = false;	  /* --events: write ring buffer records */
+const volatile __u32 targ_clock = SCHED_CLOCK_RQ; /* --clock */
+const volatile __u32 targ_wake_sample = 1;	  /* --wake-sample: time 1 wakeup in N */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -480,8 +486,7 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 		emit(targ_clock == SCHED_CLOCK_KTIME || targ_clock == SCHED_CLOCK_BOTH
 			     ? now
 			     : bpf_ktime_get_ns(),
-		     EV_SWITCH, prev,
-		     next, prev_state,
+		     EV_SWITCH, prev, next, prev_state,
 		     (preempt ? EV_F_PREEMPT : 0) | (voluntary ? EV_F_VOLUNTARY : 0));
 	return 0;
 }
@@ -518,7 +523,8 @@ int BPF_PROG(st_wakeup, struct task_struct *p)
 			s->sample_left--;
 			s->enq_ts = SCHED_ENQ_UNSAMPLED;
 		} else {
-			s->enq_ts = targ_clock == SCHED_CLOCK_RQ && rq ? rq->clock : bpf_ktime_get_ns();
+			s->enq_ts =
+				targ_clock == SCHED_CLOCK_RQ && rq ? rq->clock : bpf_ktime_get_ns();
 			s->sample_left = targ_wake_sample - 1;
 		}
 		/* --clock both: did this wakeup preempt (and so stall the rq

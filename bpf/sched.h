@@ -50,13 +50,13 @@ struct sched_clock_check {
 	__u32 wake_skip;	  /* the last wakeup asked the rq clock to skip */
 	__u32 pad;
 	/* what --clock rq (the default) would have reported */
-	__u64 enq_rts;		 /* became runnable, rq path */
-	__u64 offcpu_rts;	 /* last switch-out, rq path */
-	__u64 rq_oncpu_sum;	 /* on-CPU time, rq path, ns */
-	__u64 rq_offcpu_sum;	 /* off-CPU time, rq path, ns */
-	__u64 rq_runq_sum;	 /* run-queue waits timed by both paths: the rq path's sum */
-	__u64 rq_runq_ktime_sum; /* ... and ktime's */
-	__u64 rq_skipped_sum;	 /* the rq path's sum of the waits in skipped */
+	__u64 enq_rts;		  /* became runnable, rq path */
+	__u64 offcpu_rts;	  /* last switch-out, rq path */
+	__u64 rq_oncpu_sum;	  /* on-CPU time, rq path, ns */
+	__u64 rq_offcpu_sum;	  /* off-CPU time, rq path, ns */
+	__u64 rq_runq_sum;	  /* run-queue waits timed by both paths: the rq path's sum */
+	__u64 rq_runq_ktime_sum;  /* ... and ktime's */
+	__u64 rq_skipped_sum;	  /* the rq path's sum of the waits in skipped */
 	struct log2_hist rq_diff; /* |ktime - rq path| per such wait, ns */
 };
 
@@ -102,11 +102,11 @@ struct sched_cpu {
 	__u64 run_delay; /* --clock kernel: sched_info.run_delay at switch-in */
 	/* --clock rq/both, written also by wakeups onto this CPU from other
 	 * CPUs (they hold this CPU's rq lock, as the switch does) */
-	__u64 calib_rq;	    /* this CPU's rq clock, fresh, at a wakeup ... */
-	__u64 calib_kt;	    /* ... and ktime then */
+	__u64 calib_rq;		  /* this CPU's rq clock, fresh, at a wakeup ... */
+	__u64 calib_kt;		  /* ... and ktime then */
 	__u64 clock_calibrations; /* calib_* taken (a clock read each) */
-	__u64 clock_reads;  /* switches that read the clock (stale rq clock) */
-	__u32 stale;	    /* a wakeup asked the next __schedule() to skip its update */
+	__u64 clock_reads;	  /* switches that read the clock (stale rq clock) */
+	__u32 stale;		  /* a wakeup asked the next __schedule() to skip its update */
 	__u32 pad2;
 	__u64 in_rts; /* --clock both: its switch-in, rq path */
 };
