@@ -61,7 +61,8 @@ struct sched_clock_check {
 };
 
 struct sched_thread {
-	/* pairing state, bpf_ktime_get_ns() (CLOCK_MONOTONIC); 0 = unknown */
+	/* pairing state, on the --clock's time base (rq: the rq clock, sched_clock;
+	 * ktime and both: CLOCK_MONOTONIC); 0 = unknown */
 	__u64 offcpu_ts;      /* last switch-out */
 	__u64 enq_ts;	      /* became runnable: wakeup, or switched out still runnable */
 	__u64 start_ns;	      /* task->start_time: tells a reused tid apart */
