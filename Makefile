@@ -121,7 +121,7 @@ HAVE_BPF_TOOLS := $(shell command -v $(CLANG) >/dev/null && command -v $(BPFTOOL
 
 ifneq ($(TRACER_SRCS),)
 ifeq ($(HAVE_BPF_TOOLS),yes)
-TRACER := $(BUILD)/schedtrace $(TRACER_TESTS)
+TRACER := $(BUILD)/schedtrace $(TRACER_TESTS) $(BUILD)/bench/schedtrace-floor
 else
 TRACER_SKIP := schedtrace: needs clang, bpftool and libbpf-dev (run `make deps`)
 endif
@@ -152,6 +152,28 @@ $(TRACER_OBJS): $(BUILD)/bpf/%.o: bpf/%.c $(SKELETONS)
 
 $(BUILD)/schedtrace: $(TRACER_OBJS) \
 		$(filter $(BUILD)/userspace/lib/%,$(CORE_OBJS))
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz $(LDLIBS) -o $@
+
+# scripts/bench-tracer's floor: schedtrace with the sched probe's programs
+# compiled empty (-DSCHED_FLOOR), attached to the same tracepoints: what
+# attaching anything there costs, built from the same sources.
+FLOOR_DIR := $(BUILD)/bench/floor
+$(FLOOR_DIR)/sched.bpf.o: bpf/sched.bpf.c $(VMLINUX_H) $(wildcard bpf/*.h)
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DSCHED_FLOOR -c $< -o $@
+
+$(FLOOR_DIR)/sched.skel.h: $(FLOOR_DIR)/sched.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(FLOOR_DIR)/sched.o: bpf/sched.c $(FLOOR_DIR)/sched.skel.h $(SKELETONS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Ibpf -I$(FLOOR_DIR) -I$(BUILD)/bpf -c $< -o $@
+
+$(BUILD)/bench/schedtrace-floor: $(filter-out $(BUILD)/bpf/sched.o,$(TRACER_OBJS)) \
+		$(FLOOR_DIR)/sched.o $(filter $(BUILD)/userspace/lib/%,$(CORE_OBJS))
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz $(LDLIBS) -o $@
 

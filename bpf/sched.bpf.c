@@ -20,14 +20,20 @@
  *   into a per-CPU slot (`cpu_state`), and the thread's run-queue and
  *   off-CPU samples are finished at its switch-out, which happens on the
  *   same CPU. A running thread read live (--pid) lacks its current stretch.
- * - Times (--clock, docs/tracer.md): ktime reads the clock once per switch,
- *   shared by prev and next, and once per wakeup (about 50 ns each here: the
- *   clocksource is reached through a retpolined indirect call). kernel reads
- *   none: the rq clock __schedule() just updated, and the kernel's own
- *   run-queue stamps (sched_info); it reads short the waits that began with
- *   a wakeup preemption, after which __schedule() skips its clock update
- *   (rq_clock_skip_update). both does ktime and keeps the kernel's figures
- *   beside, to show the difference. --wake-sample N times 1 wakeup in N.
+ * - Times (--clock, docs/tracer.md). A clock read (bpf_ktime_get_ns) costs
+ *   100 ns or so here: the clocksource is reached through a retpolined
+ *   indirect call. rq (the default) takes the rq clock, which the waking
+ *   path and __schedule() update just before the tracepoints, except at the
+ *   switch after a wakeup that preempted (it asks __schedule() to skip the
+ *   update, rq_clock_skip_update): the wakeup marks its CPU's slot, and that
+ *   switch reads the clock once and extrapolates from the slot's calibration
+ *   (the rq clock and ktime at one wakeup, renewed at most every 100 us).
+ *   ktime reads the clock once per switch, shared by prev and next, and once
+ *   per wakeup. kernel reads none and takes the kernel's own run-queue
+ *   stamps (sched_info) besides: it reads short the waits that began with a
+ *   wakeup preemption. both does ktime and keeps the kernel's and the rq
+ *   path's figures beside, to show the differences. --wake-sample N times
+ *   1 wakeup in N (ktime only).
  *   BPF run-time statistics cost two clock reads per program run: the
  *   loader turns them on only with --cost (trace_probes.c).
  * - Everything about a thread lives in that storage value (timestamps,
@@ -70,15 +76,25 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* make's build/bench/schedtrace-floor (scripts/bench-tracer): the same
+ * programs on the same tracepoints, returning at once */
+#ifdef SCHED_FLOOR
+#define FLOOR_RETURN() return 0
+#else
+#define FLOOR_RETURN()                                                                             \
+	do {                                                                                       \
+	} while (0)
+#endif
+
 #ifndef likely
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
 /* Set by the loader between open and load. */
-const volatile bool targ_events = false;	     /* --events: write ring buffer records */
-const volatile __u32 targ_clock = SCHED_CLOCK_KTIME; /* --clock */
-const volatile __u32 targ_wake_sample = 1;	     /* --wake-sample: time 1 wakeup in N */
+const volatile bool targ_events = false;	  /* --events: write ring buffer records */
+const volatile __u32 targ_clock = SCHED_CLOCK_RQ; /* --clock */
+const volatile __u32 targ_wake_sample = 1;	  /* --wake-sample: time 1 wakeup in N */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -202,6 +218,74 @@ static __always_inline __u64 rq_clock_of(struct task_struct *t)
 	return rq_of(t)->clock;
 }
 
+/* The clock paths a --clock choice runs: the kernel's figures (kernel, and
+ * both beside ktime), the rq path (rq, and both beside ktime). */
+#define CLOCK_KERNEL_PATH (targ_clock == SCHED_CLOCK_KERNEL || targ_clock == SCHED_CLOCK_BOTH)
+#define CLOCK_RQ_PATH	  (targ_clock == SCHED_CLOCK_RQ || targ_clock == SCHED_CLOCK_BOTH)
+
+/* A wakeup left the rq clock of its target CPU stale for that CPU's next
+ * switch (RQCF_REQ_SKIP), or may have (a new task: its wakeup_preempt()
+ * runs after the tracepoint): say so in that CPU's slot. The rq clock is
+ * fresh here (the waking path just updated it), so this is where the slot's
+ * calibration (the rq clock and ktime at one moment) is renewed when it is
+ * older than SCHED_CALIB_NS: one clock read per CPU at most that often. */
+static __always_inline void mark_stale(struct rq *rq)
+{
+	__u32 zero = 0, cpu = rq->cpu;
+	struct sched_cpu *c;
+	__u64 clock = rq->clock;
+
+	/* most wakeups that preempt are of a task on the waker's CPU */
+	if (cpu == bpf_get_smp_processor_id())
+		c = bpf_map_lookup_elem(&cpu_state, &zero);
+	else
+		c = bpf_map_lookup_percpu_elem(&cpu_state, &zero, cpu);
+	if (!c)
+		return;
+	c->stale = 1;
+	if (clock - c->calib_rq > SCHED_CALIB_NS) {
+		c->calib_kt = bpf_ktime_get_ns();
+		c->calib_rq = clock;
+		c->clock_calibrations++;
+	}
+}
+
+/* The switch's time on the rq path: the rq clock __schedule() just
+ * updated, unless a wakeup marked it stale; then the time from the CPU's
+ * calibration plus the ktime elapsed since (one clock read). kt: ktime
+ * already read here, or 0. The mark is spent unless a wakeup since
+ * __schedule()'s update asked the next one to skip as well. */
+static __always_inline __u64 rq_now(struct sched_cpu *c, struct rq *rq, __u64 kt)
+{
+	__u64 now;
+
+	if (likely(!c->stale))
+		return rq->clock;
+	if (!kt) {
+		kt = bpf_ktime_get_ns();
+		c->clock_reads++;
+	}
+	now = c->calib_rq + (kt - c->calib_kt);
+	if (!(rq->clock_update_flags & RQCF_REQ_SKIP))
+		c->stale = 0;
+	return now;
+}
+
+/* A switch none of ours takes part in spends the mark all the same. */
+static __always_inline void spend_mark(struct sched_cpu *c, struct task_struct *prev)
+{
+	if (c->stale && !(rq_of(prev)->clock_update_flags & RQCF_REQ_SKIP))
+		c->stale = 0;
+}
+
+/* a - b, or 0 where two stamps taken on the rq path cross: a fresh rq clock
+ * is that of __schedule()'s update, a little before the tracepoint, an
+ * extrapolated one is the tracepoint's own */
+static __always_inline __u64 since(__u64 a, __u64 b)
+{
+	return a > b ? a - b : 0;
+}
+
 /* The work of the switch-in that began the on-CPU stretch now ending:
  * its run-queue wait and the off-CPU time before it. */
 /* The wait that ended at a switch-in, from the kernel's own accounting: the
@@ -246,6 +330,23 @@ static __always_inline void check_runq(struct sched_thread *s, const struct sche
 	}
 }
 
+/* --clock both: the same wait on the rq path, beside. */
+static __always_inline void check_rq_runq(struct sched_thread *s, const struct sched_cpu *c,
+					  __u64 ktime_lat)
+{
+	struct sched_clock_check *k = &s->check;
+	__u64 lat;
+
+	if (!k->enq_rts)
+		return;
+	lat = since(c->in_rts, k->enq_rts);
+	k->rq_runq_sum += lat;
+	k->rq_runq_ktime_sum += ktime_lat;
+	if (k->wake_skip)
+		k->rq_skipped_sum += lat;
+	hist_add(&k->rq_diff, lat > ktime_lat ? lat - ktime_lat : ktime_lat - lat);
+}
+
 /* The work of the switch-in that began the on-CPU stretch now ending:
  * its run-queue wait and the off-CPU time before it. */
 static __always_inline void finish_switch_in(struct sched_thread *s, const struct sched_cpu *c)
@@ -259,11 +360,13 @@ static __always_inline void finish_switch_in(struct sched_thread *s, const struc
 			count(SCHED_CNT_UNPAIRED_IN);
 	} else if (targ_wake_sample > 1 && s->enq_ts == SCHED_ENQ_UNSAMPLED) {
 		s->runq_unsampled++;
-	} else if (likely(s->enq_ts && s->enq_ts <= c->in_ts)) {
-		lat = c->in_ts - s->enq_ts;
+	} else if (likely(s->enq_ts && (targ_clock == SCHED_CLOCK_RQ || s->enq_ts <= c->in_ts))) {
+		lat = since(c->in_ts, s->enq_ts);
 		hist_add(&s->runq, lat);
-		if (targ_clock == SCHED_CLOCK_BOTH)
+		if (targ_clock == SCHED_CLOCK_BOTH) {
 			check_runq(s, c, lat);
+			check_rq_runq(s, c, lat);
+		}
 	} else {
 		count(SCHED_CNT_UNPAIRED_IN);
 		/* --clock both: keep the run_delay mark moving */
@@ -271,9 +374,11 @@ static __always_inline void finish_switch_in(struct sched_thread *s, const struc
 			kernel_runq(s, c, &lat);
 	}
 	if (likely(s->offcpu_ts))
-		hist_add(&s->offcpu, c->in_ts - s->offcpu_ts);
+		hist_add(&s->offcpu, since(c->in_ts, s->offcpu_ts));
 	if (targ_clock == SCHED_CLOCK_BOTH && s->check.offcpu_kts)
 		s->check.offcpu_sum += c->in_kts - s->check.offcpu_kts;
+	if (targ_clock == SCHED_CLOCK_BOTH && s->check.offcpu_rts)
+		s->check.rq_offcpu_sum += since(c->in_rts, s->check.offcpu_rts);
 	if (targ_clock == SCHED_CLOCK_BOTH)
 		s->check.wake_skip = 0;
 	if (unlikely(!(s->flags & SCHED_F_SEEN_IN)))
@@ -288,8 +393,9 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 	struct sched_cpu *c;
 	bool voluntary, next_maybe;
 	__u32 zero = 0;
-	__u64 now, know = 0;
+	__u64 now, know = 0, rnow = 0;
 
+	FLOOR_RETURN();
 	count_run(SCHED_RUN_SWITCH);
 	c = bpf_map_lookup_elem(&cpu_state, &zero);
 	if (!c)
@@ -310,20 +416,31 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 	if (!ps && !next_maybe) {
 		if (c->pid)
 			c->pid = 0;
+		if (CLOCK_RQ_PATH)
+			spend_mark(c, prev);
 		return 0;
 	}
 	/* __schedule() updated the rq clock just before this tracepoint
 	 * (unless a wakeup preemption asked it to skip the update) */
-	if (targ_clock != SCHED_CLOCK_KTIME)
+	if (CLOCK_KERNEL_PATH)
 		know = rq_clock_of(ps ? prev : next);
-	now = targ_clock == SCHED_CLOCK_KERNEL ? know : bpf_ktime_get_ns();
+	if (targ_clock == SCHED_CLOCK_KERNEL)
+		now = know;
+	else if (targ_clock == SCHED_CLOCK_RQ)
+		now = rq_now(c, rq_of(prev), 0);
+	else
+		now = bpf_ktime_get_ns();
+	if (targ_clock == SCHED_CLOCK_BOTH)
+		rnow = rq_now(c, rq_of(prev), now);
 	voluntary = !preempt && prev_state != TASK_RUNNING;
 	if (ps) {
 		if (likely(c->pid == prev->pid)) {
 			finish_switch_in(ps, c);
-			hist_add(&ps->oncpu, now - c->in_ts);
-			if (targ_clock == SCHED_CLOCK_BOTH)
+			hist_add(&ps->oncpu, since(now, c->in_ts));
+			if (targ_clock == SCHED_CLOCK_BOTH) {
 				ps->check.oncpu_sum += know - c->in_kts;
+				ps->check.rq_oncpu_sum += since(rnow, c->in_rts);
+			}
 		} else {
 			count(SCHED_CNT_UNPAIRED_OUT);
 		}
@@ -335,6 +452,8 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 			ps->involuntary_switches++;
 			ps->enq_ts = now; /* still runnable: waiting from now */
 		}
+		if (targ_clock == SCHED_CLOCK_BOTH)
+			ps->check.enq_rts = voluntary ? 0 : rnow;
 		/* a released thread's counts are already in its process's
 		 * rusage: keep the ones after apart */
 		if (unlikely((prev->flags & PF_EXITING) && !prev->sighand)) {
@@ -344,23 +463,30 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 				ps->released_involuntary_switches++;
 		}
 		ps->offcpu_ts = now;
-		if (targ_clock == SCHED_CLOCK_BOTH)
+		if (targ_clock == SCHED_CLOCK_BOTH) {
 			ps->check.offcpu_kts = know;
+			ps->check.offcpu_rts = rnow;
+		}
 		if (unlikely(prev_state & TASK_DEAD))
 			keep_dead(ps, prev);
 	}
 	c->pid = next_maybe ? next->pid : 0;
 	if (next_maybe) {
 		c->in_ts = now;
-		if (targ_clock != SCHED_CLOCK_KTIME) {
+		if (CLOCK_KERNEL_PATH) {
 			c->queued_at = next->sched_info.last_queued;
 			c->run_delay = next->sched_info.run_delay;
 			c->in_kts = know;
 		}
+		if (targ_clock == SCHED_CLOCK_BOTH)
+			c->in_rts = rnow;
 	}
+	/* the stream is on CLOCK_MONOTONIC whatever --clock says */
 	if (targ_events)
-		emit(targ_clock != SCHED_CLOCK_KERNEL ? now : bpf_ktime_get_ns(), EV_SWITCH, prev,
-		     next, prev_state,
+		emit(targ_clock == SCHED_CLOCK_KTIME || targ_clock == SCHED_CLOCK_BOTH
+			     ? now
+			     : bpf_ktime_get_ns(),
+		     EV_SWITCH, prev, next, prev_state,
 		     (preempt ? EV_F_PREEMPT : 0) | (voluntary ? EV_F_VOLUNTARY : 0));
 	return 0;
 }
@@ -368,9 +494,20 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(st_wakeup, struct task_struct *p)
 {
-	struct sched_thread *s = thread_of(p);
+	struct sched_thread *s;
+	struct rq *rq = NULL;
 
+	FLOOR_RETURN();
 	count_run(SCHED_RUN_WAKEUP);
+	/* Any task's wakeup that preempts stalls the rq clock for the next
+	 * switch on its CPU, which may be one of ours: the rq path notes it
+	 * (wakeup_preempt() ran just before this tracepoint). */
+	if (CLOCK_RQ_PATH) {
+		rq = rq_of(p);
+		if (rq->clock_update_flags & RQCF_REQ_SKIP)
+			mark_stale(rq);
+	}
+	s = thread_of(p);
 	/* not ours */
 	if (!s)
 		return 0;
@@ -378,19 +515,24 @@ int BPF_PROG(st_wakeup, struct task_struct *p)
 	/* Its wait starts now, unless it is still on its CPU (woken before it
 	 * blocked: it waits for nothing) or already waiting since a preemption
 	 * (the kernel's sched_info keeps that start too). --clock kernel: the
-	 * start is sched_info.last_queued, no clock read here. */
+	 * start is sched_info.last_queued, no clock read here; --clock rq: the
+	 * rq clock the waking path just updated. */
 	if (targ_clock != SCHED_CLOCK_KERNEL && !p->on_cpu && !s->enq_ts) {
 		if (targ_wake_sample > 1 && s->sample_left) {
 			/* --wake-sample: counted, not timed */
 			s->sample_left--;
 			s->enq_ts = SCHED_ENQ_UNSAMPLED;
 		} else {
-			s->enq_ts = bpf_ktime_get_ns();
+			s->enq_ts =
+				targ_clock == SCHED_CLOCK_RQ && rq ? rq->clock : bpf_ktime_get_ns();
 			s->sample_left = targ_wake_sample - 1;
 		}
-		/* --clock both: did this wakeup preempt (and so stall the rq clock)? */
-		if (targ_clock == SCHED_CLOCK_BOTH)
-			s->check.wake_skip = rq_of(p)->clock_update_flags & RQCF_REQ_SKIP;
+		/* --clock both: did this wakeup preempt (and so stall the rq
+		 * clock)? And its start on the rq path. */
+		if (targ_clock == SCHED_CLOCK_BOTH && rq) {
+			s->check.wake_skip = rq->clock_update_flags & RQCF_REQ_SKIP;
+			s->check.enq_rts = rq->clock;
+		}
 	}
 	if (targ_events)
 		emit(bpf_ktime_get_ns(), EV_WAKEUP, p, bpf_get_current_task_btf(), 0, 0);
@@ -400,16 +542,29 @@ int BPF_PROG(st_wakeup, struct task_struct *p)
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(st_wakeup_new, struct task_struct *p)
 {
-	struct sched_thread *s = thread_of(p);
+	struct sched_thread *s;
+	struct rq *rq;
 	__u64 now;
 
+	FLOOR_RETURN();
 	count_run(SCHED_RUN_WAKEUP_NEW);
+	/* wake_up_new_task() calls wakeup_preempt() after this tracepoint: the
+	 * rq path cannot see whether it will preempt, so it marks always (a
+	 * mark on a clock that turns out fresh costs a read, not exactness) */
+	rq = rq_of(p);
+	if (CLOCK_RQ_PATH)
+		mark_stale(rq);
+	s = thread_of(p);
 	/* not ours */
 	if (!s)
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (targ_clock != SCHED_CLOCK_KERNEL)
+	if (targ_clock == SCHED_CLOCK_RQ)
+		s->enq_ts = rq->clock;
+	else if (targ_clock != SCHED_CLOCK_KERNEL)
 		s->enq_ts = now;
+	if (targ_clock == SCHED_CLOCK_BOTH)
+		s->check.enq_rts = rq->clock;
 	count(SCHED_CNT_BORN);
 	if (targ_events)
 		emit(now, EV_WAKEUP_NEW, p, bpf_get_current_task_btf(), 0, 0);
@@ -419,8 +574,10 @@ int BPF_PROG(st_wakeup_new, struct task_struct *p)
 SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(st_migrate, struct task_struct *p, int dest_cpu)
 {
-	struct sched_thread *s = thread_of(p);
+	struct sched_thread *s;
 
+	FLOOR_RETURN();
+	s = thread_of(p);
 	count_run(SCHED_RUN_MIGRATE);
 	/* not ours */
 	if (!s)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "lib/json.h"
 #include "probe.h"
@@ -51,6 +52,7 @@ struct sched_data {
 	unsigned max_rows;	/* --max-thread-rows */
 	enum sched_clock clock;
 	unsigned wake_sample;
+	__u64 clock_calibrations, clock_reads; /* --clock rq/both, all CPUs */
 };
 
 static int sched_open(struct tracer *t, struct probe_slot *p, const struct btf *vmlinux)
@@ -164,6 +166,12 @@ static void thread_merge(struct sched_thread *dst, const struct sched_thread *sr
 	dst->check.skipped_kernel_sum += src->check.skipped_kernel_sum;
 	log2_merge(&dst->check.runq, &src->check.runq);
 	log2_merge(&dst->check.diff, &src->check.diff);
+	dst->check.rq_oncpu_sum += src->check.rq_oncpu_sum;
+	dst->check.rq_offcpu_sum += src->check.rq_offcpu_sum;
+	dst->check.rq_runq_sum += src->check.rq_runq_sum;
+	dst->check.rq_runq_ktime_sum += src->check.rq_runq_ktime_sum;
+	dst->check.rq_skipped_sum += src->check.rq_skipped_sum;
+	log2_merge(&dst->check.rq_diff, &src->check.rq_diff);
 }
 
 static int read_dead(int fd, struct sched_data *sd)
@@ -182,6 +190,30 @@ static int read_dead(int fd, struct sched_data *sd)
 		if (err)
 			return err;
 	}
+	return 0;
+}
+
+/* The rq path's clock reads, from every CPU's slot. */
+static int read_cpu_state(int fd, struct sched_data *sd)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct sched_cpu *cpus;
+	__u32 zero = 0;
+
+	if (ncpus < 0)
+		return ncpus;
+	cpus = calloc(ncpus, sizeof(*cpus));
+	if (!cpus)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &zero, cpus)) {
+		free(cpus);
+		return -errno;
+	}
+	for (int i = 0; i < ncpus; i++) {
+		sd->clock_calibrations += cpus[i].clock_calibrations;
+		sd->clock_reads += cpus[i].clock_reads;
+	}
+	free(cpus);
 	return 0;
 }
 
@@ -251,6 +283,8 @@ static int sched_collect(struct tracer *t, struct probe_slot *p, struct trace_da
 	if ((err = percpu_sum(bpf_map__fd(skel->maps.counts), SCHED_CNT_NR, sd->counts)))
 		return err;
 	if ((err = read_dead(bpf_map__fd(skel->maps.dead), sd)))
+		return err;
+	if ((err = read_cpu_state(bpf_map__fd(skel->maps.cpu_state), sd)))
 		return err;
 	/* the processes known so far (the rows may add none: a thread's
 	 * process is followed before any of its threads runs) */
@@ -325,6 +359,17 @@ static void json_counts(struct json *j, const struct sched_data *sd, const struc
 		json_u64(j, "skipped_clock_waits", s->check.skipped);
 		json_u64(j, "skipped_clock_ktime_sum_ns", s->check.skipped_ktime_sum);
 		json_u64(j, "skipped_clock_kernel_sum_ns", s->check.skipped_kernel_sum);
+		/* the rq path (--clock rq) on the same events */
+		json_obj_open(j, "rq");
+		json_dist(j, "runq_abs_diff_ns", &s->check.rq_diff);
+		json_u64(j, "runq_sum_ns", s->check.rq_runq_sum);
+		json_u64(j, "runq_ktime_sum_ns", s->check.rq_runq_ktime_sum);
+		/* of them, the waits begun by a preempting wakeup (ktime's sum:
+		 * skipped_clock_ktime_sum_ns) */
+		json_u64(j, "skipped_clock_sum_ns", s->check.rq_skipped_sum);
+		json_u64(j, "oncpu_sum_ns", s->check.rq_oncpu_sum);
+		json_u64(j, "offcpu_sum_ns", s->check.rq_offcpu_sum);
+		json_obj_close(j);
 		json_obj_close(j);
 	}
 }
@@ -336,15 +381,21 @@ static void sched_json_top(struct json *j, const struct tracer *t, const struct 
 		[SCHED_CLOCK_KTIME] = "ktime",
 		[SCHED_CLOCK_KERNEL] = "kernel",
 		[SCHED_CLOCK_BOTH] = "both",
+		[SCHED_CLOCK_RQ] = "rq",
 	};
+	const struct sched_data *sd = data;
 
 	(void)d;
-	(void)data;
 	if (!attached)
 		return;
 	json_obj_open(j, "timing");
 	json_str(j, "clock", clocks[t->opts.clock]);
 	json_u64(j, "wake_sample_every", t->opts.wake_sample);
+	if (sd && (t->opts.clock == SCHED_CLOCK_RQ || t->opts.clock == SCHED_CLOCK_BOTH)) {
+		/* how often the rq path read the clock, machine-wide */
+		json_u64(j, "clock_calibrations", sd->clock_calibrations);
+		json_u64(j, "clock_reads", sd->clock_reads);
+	}
 	json_obj_close(j);
 }
 

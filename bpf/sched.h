@@ -28,9 +28,11 @@ enum sched_run {
 
 /* Where the probe's timestamps come from (rodata targ_clock, --clock). */
 enum sched_clock {
-	SCHED_CLOCK_KTIME,  /* bpf_ktime_get_ns() at each event: exact, ~50 ns a read here */
+	SCHED_CLOCK_KTIME,  /* bpf_ktime_get_ns() at each event: exact, ~50-70 ns a read here */
 	SCHED_CLOCK_KERNEL, /* the scheduler's own: rq->clock, sched_info.last_queued/run_delay */
-	SCHED_CLOCK_BOTH,   /* ktime, and the kernel clock's figures beside it (check) */
+	SCHED_CLOCK_BOTH,   /* ktime, and the kernel and rq figures beside it (check) */
+	SCHED_CLOCK_RQ,	    /* rq->clock where it is fresh, extrapolated with ktime where a
+			     * wakeup left it stale (the default) */
 };
 
 /* --clock both: what the kernel clock would have reported for the same
@@ -47,10 +49,20 @@ struct sched_clock_check {
 	struct log2_hist diff;	  /* |ktime - kernel| per paired wait, ns */
 	__u32 wake_skip;	  /* the last wakeup asked the rq clock to skip */
 	__u32 pad;
+	/* what --clock rq (the default) would have reported */
+	__u64 enq_rts;		  /* became runnable, rq path */
+	__u64 offcpu_rts;	  /* last switch-out, rq path */
+	__u64 rq_oncpu_sum;	  /* on-CPU time, rq path, ns */
+	__u64 rq_offcpu_sum;	  /* off-CPU time, rq path, ns */
+	__u64 rq_runq_sum;	  /* run-queue waits timed by both paths: the rq path's sum */
+	__u64 rq_runq_ktime_sum;  /* ... and ktime's */
+	__u64 rq_skipped_sum;	  /* the rq path's sum of the waits in skipped */
+	struct log2_hist rq_diff; /* |ktime - rq path| per such wait, ns */
 };
 
 struct sched_thread {
-	/* pairing state, bpf_ktime_get_ns() (CLOCK_MONOTONIC); 0 = unknown */
+	/* pairing state, on the --clock's time base (rq: the rq clock, sched_clock;
+	 * ktime and both: CLOCK_MONOTONIC); 0 = unknown */
 	__u64 offcpu_ts;      /* last switch-out */
 	__u64 enq_ts;	      /* became runnable: wakeup, or switched out still runnable */
 	__u64 start_ns;	      /* task->start_time: tells a reused tid apart */
@@ -89,7 +101,22 @@ struct sched_cpu {
 	__u64 in_kts;	 /* --clock kernel/both: its switch-in on the rq clock */
 	__u64 queued_at; /* --clock kernel: sched_info.last_queued at switch-in */
 	__u64 run_delay; /* --clock kernel: sched_info.run_delay at switch-in */
+	/* --clock rq/both, written also by wakeups onto this CPU from other
+	 * CPUs (they hold this CPU's rq lock, as the switch does) */
+	__u64 calib_rq;		  /* this CPU's rq clock, fresh, at a wakeup ... */
+	__u64 calib_kt;		  /* ... and ktime then */
+	__u64 clock_calibrations; /* calib_* taken (a clock read each) */
+	__u64 clock_reads;	  /* switches that read the clock (stale rq clock) */
+	__u32 stale;		  /* a wakeup asked the next __schedule() to skip its update */
+	__u32 pad2;
+	__u64 in_rts; /* --clock both: its switch-in, rq path */
 };
+
+/* --clock rq: how old a CPU's calibration (calib_rq, calib_kt) may be when
+ * a stale rq clock is extrapolated from it, by the rq clock, ns. What an old
+ * one can cost: the rate difference of ktime (NTP-steered, at most 500 ppm)
+ * and the rq clock (sched_clock) over this interval, 50 ns at worst. */
+#define SCHED_CALIB_NS 100000ULL
 
 /* enq_ts of a wakeup that --wake-sample left untimed */
 #define SCHED_ENQ_UNSAMPLED (~0ULL)

@@ -61,14 +61,17 @@ static const char usage_text[] =
 	"                       from the probes' own counters and no run time\n"
 	"                       (cost.method own_counts)\n"
 	"  --no-cost            the default (kept for old scripts)\n"
-	"  --clock ktime|kernel|both\n"
-	"                       where the sched probe's times come from: ktime reads\n"
-	"                       the clock at every switch and wakeup (exact); kernel\n"
-	"                       takes the scheduler's own rq clock and run-queue\n"
-	"                       accounting (no clock read; a wait that ends in a wakeup\n"
-	"                       preemption reads short: docs/tracer.md); both is ktime\n"
-	"                       with the kernel's figures for the same events beside it\n"
-	"                       (clock_check), to see the difference (def: ktime)\n"
+	"  --clock rq|ktime|kernel|both\n"
+	"                       where the sched probe's times come from: rq takes the\n"
+	"                       scheduler's rq clock where it is fresh and reads the\n"
+	"                       clock only around a wakeup that preempts, which leaves\n"
+	"                       it stale (docs/tracer.md); ktime reads the clock at\n"
+	"                       every switch and wakeup; kernel takes the rq clock and\n"
+	"                       the kernel's run-queue accounting (no clock read; a wait\n"
+	"                       that ends in a wakeup preemption reads short); both is\n"
+	"                       ktime with the kernel's and rq's figures for the same\n"
+	"                       events beside it (clock_check), to see the difference\n"
+	"                       (def: rq, or ktime with --wake-sample)\n"
 	"  --wake-sample N      with --clock ktime: time the run-queue wait of 1 wakeup\n"
 	"                       in N (counts stay exact; the histogram says it was\n"
 	"                       sampled and from how many waits) (def: 1, every one)\n"
@@ -228,7 +231,8 @@ static int resolve_command(const char *cmd, char *out, size_t len)
 }
 
 /* --clock, in the order of the sched probe's enum sched_clock */
-static const char *const clock_names[] = {"ktime", "kernel", "both"};
+static const char *const clock_names[] = {"ktime", "kernel", "both", "rq"};
+enum { CLOCK_KTIME = 0, CLOCK_RQ = 3, CLOCK_NR = 4 };
 
 /* Returns 0, an exit status (2) for bad input, -1 for --help, -2 for --list. */
 static int parse_args(int argc, char **argv, struct trace_opts *o)
@@ -280,6 +284,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 	o->events_kb = 8192;
 	o->cost = false;
 	o->wake_sample = 1;
+	o->clock = CLOCK_NR; /* not given */
 	opterr = 0;
 	/* "+": stop at the first non-option, which must follow "--" */
 	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
@@ -332,11 +337,12 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			o->cost = true;
 			break;
 		case O_CLOCK:
-			for (o->clock = 0; o->clock < 3; o->clock++)
+			for (o->clock = 0; o->clock < CLOCK_NR; o->clock++)
 				if (!strcmp(optarg, clock_names[o->clock]))
 					break;
-			if (o->clock == 3)
-				return bad_input("--clock: '%s' is not ktime, kernel or both",
+			if (o->clock == CLOCK_NR)
+				return bad_input("--clock: '%s' is not ktime, kernel or both, "
+						 "nor rq (the default)",
 						 optarg);
 			break;
 		case O_LIST:
@@ -355,8 +361,11 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			return bad_input("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
-	if (o->wake_sample > 1 && o->clock != 0)
-		return bad_input("%s", "--wake-sample needs --clock ktime (the kernel clock reads "
+	/* --wake-sample saves clock reads at wakeups: only ktime has them */
+	if (o->clock == CLOCK_NR)
+		o->clock = o->wake_sample > 1 ? CLOCK_KTIME : CLOCK_RQ;
+	if (o->wake_sample > 1 && o->clock != CLOCK_KTIME)
+		return bad_input("%s", "--wake-sample needs --clock ktime (the other clocks read "
 				       "no clock at a wakeup: nothing to save)");
 	if (o->pid) {
 		if (optind < argc)

@@ -105,10 +105,24 @@ def tracer_cost_line(cost: dict | None) -> str:
     """The tracer's measured cost on this machine, in one sentence."""
     if not cost:
         return ("Tracer cost on this machine: not measured (`make bench-tracer` measures it).")
-    parts = ", ".join(f"{name} {v['cpu_ratio']:.2f}x" for name, v in cost["variants"].items())
-    return (f"Tracer cost on this machine (`make bench-tracer`, {cost['measured_at']}, "
+    cis = cost.get("intervals") or {}
+
+    def ratio(name: str, v: dict) -> str:
+        ci = cis.get(name)
+        return f"{name} {v['cpu_ratio']:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+    parts = ", ".join(ratio(name, v) for name, v in cost["variants"].items())
+    line = (f"Tracer cost on this machine (`make bench-tracer`, {cost['measured_at']}, "
             f"{cost['reps']} interleaved repetitions of a same-CPU thread hand-off; median "
             f"ratio of CPU time per hand-off to the untraced run): {parts}.")
+    if cis:
+        line += (f" Intervals: order-statistic, coverage {cost['coverage']:.0%}"
+                 + (f"; the untraced run against itself {cis['baseline'][0]:.2f}"
+                    f"-{cis['baseline'][1]:.2f}" if "baseline" in cis else "")
+                 + (f"; load average {cost['loadavg'][0]:.1f}" if cost.get("loadavg") else "")
+                 + (f". Default probes' target (<= 1.10x): {cost['target']}."
+                    if cost.get("target") else "."))
+    return line
 
 
 def instruments(run: RunDir) -> dict:

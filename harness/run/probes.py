@@ -86,21 +86,32 @@ BENCH_TRACER = REPO / "build" / "bench-tracer.json"
 def tracer_cost(path: Path = BENCH_TRACER) -> dict | None:
     """What tracing cost on this machine, from the last `make bench-tracer`
     (scripts/bench-tracer): per variant, the median of the per-repetition
-    ratios to the untraced run, of CPU time and of wall time per hand-off.
+    ratios to the untraced run, of CPU time and of wall time per hand-off,
+    and where the file has them the CPU ratio's interval (`intervals`, with
+    its `coverage`; `baseline` is the untraced run against itself: what the
+    measurement resolves) and the verdict on the target (`target`).
     None when it never ran here (or its file is unreadable)."""
     try:
         doc = json.loads(path.read_text())
         variants = {name: {"cpu_ratio": v["median_cpu_ratio"], "wall_ratio": v["median_ratio"]}
                     for name, v in doc["variants"].items()
                     if name != "baseline" and v.get("median_cpu_ratio") is not None}
+        cis = {name: v["cpu_ratio_ci"] for name, v in doc["variants"].items()
+               if isinstance(v.get("cpu_ratio_ci"), dict)}
         measured = path.stat().st_mtime
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     import datetime
-    return {"measured_at": datetime.datetime.fromtimestamp(measured, datetime.timezone.utc)
-            .strftime("%Y-%m-%d %H:%M UTC"),
-            "reps": doc.get("reps"), "workload": " ".join(doc.get("workload", [])),
-            "variants": variants}
+    out = {"measured_at": datetime.datetime.fromtimestamp(measured, datetime.timezone.utc)
+           .strftime("%Y-%m-%d %H:%M UTC"),
+           "reps": doc.get("reps"), "workload": " ".join(doc.get("workload", [])),
+           "variants": variants}
+    if cis:
+        out["intervals"] = {name: (ci["lo"], ci["hi"]) for name, ci in cis.items()}
+        out["coverage"] = min(ci["coverage"] for ci in cis.values())
+        out["target"] = doc.get("target")
+        out["loadavg"] = doc.get("loadavg")
+    return out
 
 
 def __getattr__(name: str):
