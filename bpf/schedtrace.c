@@ -47,6 +47,8 @@ static const char usage_text[] =
 	"                       FILE; off by default, it costs more\n"
 	"  --probes LIST        comma-separated, of the probes below (def: the starred)\n"
 	"  --list               the probes as JSON, and exit\n"
+	"  --binary PATH        the executable whose USDT probes attach (def: CMD's own,\n"
+	"                       or PID's); for a CMD that runs it, e.g. perf stat\n"
 	"  --pid PID            trace a running process instead of a command\n"
 	"  --duration SECONDS   with --pid: stop after this long (def: until it exits\n"
 	"                       or SIGINT/SIGTERM)\n"
@@ -251,7 +253,8 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		O_COST,
 		O_CLOCK,
 		O_WAKE_SAMPLE,
-		O_LIST
+		O_LIST,
+		O_BINARY
 	};
 	static const struct option longopts[] = {
 		{"json", required_argument, NULL, O_JSON},
@@ -267,6 +270,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		{"clock", required_argument, NULL, O_CLOCK},
 		{"wake-sample", required_argument, NULL, O_WAKE_SAMPLE},
 		{"list", no_argument, NULL, O_LIST},
+		{"binary", required_argument, NULL, O_BINARY},
 		{"no-cost", no_argument, NULL, O_NO_COST},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -347,6 +351,12 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 			break;
 		case O_LIST:
 			return -2;
+		case O_BINARY:
+			if (resolve_command(optarg, o->exe_path, sizeof(o->exe_path))) {
+				fprintf(stderr, "schedtrace: --binary %s: not found\n", optarg);
+				return EXIT_BAD_INPUT;
+			}
+			break;
 		case O_WAKE_SAMPLE:
 			if (parse_uint(optarg, 1u << 20, &o->wake_sample))
 				return bad_input("--wake-sample: '%s' is not in 1..1048576",
@@ -367,6 +377,9 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 	if (o->wake_sample > 1 && o->clock != CLOCK_KTIME)
 		return bad_input("%s", "--wake-sample needs --clock ktime (the other clocks read "
 				       "no clock at a wakeup: nothing to save)");
+	if (o->pid && o->exe_path[0])
+		return bad_input("%s", "--binary and --pid exclude each other (--pid attaches to "
+				       "the process's own executable)");
 	if (o->pid) {
 		if (optind < argc)
 			return bad_input("--pid and a command exclude each other: '%s'",
@@ -385,6 +398,8 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 		fprintf(stderr, "schedtrace: %s: command not found\n", o->cmd[0]);
 		return EXIT_BAD_INPUT;
 	}
+	if (!o->exe_path[0])
+		snprintf(o->exe_path, sizeof(o->exe_path), "%s", o->cmd_path);
 	return 0;
 }
 

@@ -58,6 +58,7 @@ struct trace_opts {
 	bool verbose;
 	char **cmd;		 /* argv of the command */
 	char cmd_path[PATH_MAX]; /* resolved executable */
+	char exe_path[PATH_MAX]; /* --binary: where user-space probes attach */
 };
 
 struct tracer {

@@ -42,7 +42,7 @@ static int usdt_open(struct tracer *t, struct probe_slot *p, const struct btf *v
 	struct usdt_state *st = calloc(1, sizeof(*st));
 	struct bpf_program *progs[USDT_RUN_NR];
 	char exe[PATH_MAX];
-	const char *path = t->opts.cmd_path;
+	const char *path = t->opts.exe_path;
 	int err;
 
 	(void)vmlinux;

@@ -194,8 +194,9 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
             if events and writers & set(traced):
                 w.events = trace_dir / f"{name}.events"
                 extra = ["--events", str(w.events)]
+            # user-space probes attach to the workload's executable, not perf's
             w.command = [tools.schedtrace, "--json", str(out), *extra, "--probes",
-                         ",".join(traced), "--"] + w.command
+                         ",".join(traced), "--binary", command[0], "--"] + w.command
     if w.outputs:
         trace_dir.mkdir(parents=True, exist_ok=True)
     return w

@@ -17,8 +17,10 @@ def test_wrap_nests_schedtrace_outside_perf(tmp_path):
     w = probes.wrap(CMD, ("sched", "uring", "perf"), tools(), tmp_path / "t", "c.r0")
     st = str(tmp_path / "t" / "c.r0.schedtrace.json")
     pf = str(tmp_path / "t" / "c.r0.perf.csv")
-    assert w.command[:6] == ["build/schedtrace", "--json", st, "--probes", "sched,uring", "--"]
-    assert w.command[6:9] == ["/usr/bin/perf", "stat", "-x,"]
+    # USDT probes attach to the workload, not to the perf stat that runs it
+    assert w.command[:8] == ["build/schedtrace", "--json", st, "--probes", "sched,uring",
+                             "--binary", CMD[0], "--"]
+    assert w.command[8:11] == ["/usr/bin/perf", "stat", "-x,"]
     assert w.command[w.command.index("-o") + 1] == pf
     assert w.command[-len(CMD):] == CMD
     assert w.command[-len(CMD) - 1] == "--"

@@ -101,6 +101,8 @@ class Hogs:
     (["--", "no-such-command-schedlab"], "command not found"),
     (["--pid", "abc"], "not a process id"),
     (["--duration", "1", "--", "true"], "--duration needs --pid"),
+    (["--binary", "/no/such/exe", "--", "true"], "--binary /no/such/exe: not found"),
+    (["--binary", "/bin/true", "--pid", "1"], "--binary and --pid exclude each other"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, needle):
     if not TRACER.exists():
@@ -259,6 +261,22 @@ def test_usdt_counts_equal_the_programs(tmp_path):
     assert u["exits"] == own["exits"]
     # every switch to a coroutine (not to the scheduler, id 0) has a ready time
     assert u["runq_latency_ns"]["n"] == own["coro_switches"] // 2
+
+
+@needs_bpf
+def test_usdt_binary_attaches_beneath_a_wrapper(tmp_path):
+    """--binary: the USDT probes attach to the program a wrapper (here perf
+    stat, as the runner nests it) runs, with the same exact counts."""
+    prog = helper("usdt_coro")
+    perf = shutil.which("perf")
+    if not perf:
+        pytest.skip("perf not installed (make deps)")
+    cmd = [perf, "stat", "-x,", "-e", "context-switches", "-o", str(tmp_path / "p.csv"), "--",
+           prog, "8", "50"]
+    proc, doc = trace(tmp_path, cmd, probes="sched,usdt", extra=["--binary", prog])
+    own = json.loads(proc.stdout)
+    assert doc["probes"]["usdt"]["attached"] is True, doc["probes"]["usdt"]
+    assert doc["usdt"]["coro_switches"] == own["coro_switches"]
 
 
 @needs_bpf
