@@ -29,6 +29,11 @@ struct probe_ops {
 	/* program names in the order of the object's `runs` map (runs.h) */
 	const char *const *runs;
 	unsigned nruns;
+	/* its BPF object as built (the skeleton's), which --list reads for
+	 * each program's attach point without loading anything */
+	const void *(*elf_bytes)(size_t *sz);
+	/* the program without which the probe is unavailable; NULL: none */
+	const char *essential;
 
 	/* Open, load and attach; on failure set p->reason and return -errno
 	 * (the loader then calls close). Set p->obj and p->priv. */

@@ -25,6 +25,8 @@
 #include "sched.h"
 #include "sched.skel.h"
 
+extern const struct probe_ops sched_probe;
+
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL /* include/uapi/linux/pidfd.h, Linux 6.9 */
 #endif
@@ -67,7 +69,7 @@ static int sched_open(struct tracer *t, struct probe_slot *p, const struct btf *
 		return err;
 	}
 	p->priv = skel;
-	if (!trace_check_tracepoints(skel->obj, vmlinux, "st_switch", p))
+	if (!trace_check_tracepoints(skel->obj, vmlinux, sched_probe.essential, p))
 		return -ENOENT;
 	skel->rodata->targ_events = t->events_fd >= 0;
 	skel->rodata->targ_clock = t->opts.clock;
@@ -500,6 +502,8 @@ const struct probe_ops sched_probe = {
 	.writes_events = true,
 	.runs = sched_runs,
 	.nruns = SCHED_RUN_NR,
+	.elf_bytes = sched_bpf__elf_bytes,
+	.essential = "st_switch",
 	.open = sched_open,
 	.close = sched_close,
 	.settle = sched_settle,

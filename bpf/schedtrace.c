@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <bpf/libbpf.h>
+
 #include "lib/clock.h"
 #include "lib/json.h"
 #include "probe.h"
@@ -124,6 +126,34 @@ static void print_usage(void)
 }
 
 /* --list: the probes as JSON, like `workload --list` for tasks */
+/* "attach": each program's attach point (its ELF section: "tp_btf/NAME" for a
+ * tracepoint, "usdt" for a USDT probe attached at run time) and whether the
+ * probe is unavailable without it, read from the object as built. */
+static void list_attach(struct json *j, const struct probe_ops *p)
+{
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	const void *elf;
+	size_t sz;
+
+	json_arr_open(j, "attach");
+	elf = p->elf_bytes ? p->elf_bytes(&sz) : NULL;
+	obj = elf ? bpf_object__open_mem(elf, sz, NULL) : NULL;
+	if (obj) {
+		bpf_object__for_each_program(prog, obj)
+		{
+			json_obj_open(j, NULL);
+			json_str(j, "program", bpf_program__name(prog));
+			json_str(j, "section", bpf_program__section_name(prog));
+			json_bool(j, "essential",
+				  p->essential && !strcmp(p->essential, bpf_program__name(prog)));
+			json_obj_close(j);
+		}
+		bpf_object__close(obj);
+	}
+	json_arr_close(j);
+}
+
 static void print_list(void)
 {
 	struct json j;
@@ -146,6 +176,7 @@ static void print_list(void)
 		for (unsigned r = 0; r < p->nruns; r++)
 			json_str(&j, NULL, p->runs[r]);
 		json_arr_close(&j);
+		list_attach(&j, p);
 		json_obj_close(&j);
 	}
 	json_arr_close(&j);

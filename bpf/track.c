@@ -13,6 +13,8 @@
 #include "track.h"
 #include "track.skel.h"
 
+extern const struct probe_ops track_probe;
+
 struct track_data {
 	__u64 counts[TRACK_CNT_NR];
 };
@@ -130,6 +132,8 @@ const struct probe_ops track_probe = {
 	.always = true,
 	.runs = track_runs,
 	.nruns = TRACK_RUN_NR,
+	.elf_bytes = track_bpf__elf_bytes,
+	.essential = "st_fork",
 	.open = track_open,
 	.close = track_close,
 	.collect = track_collect,

@@ -13,6 +13,8 @@
 #include "uring.h"
 #include "uring.skel.h"
 
+extern const struct probe_ops uring_probe;
+
 struct uring_data {
 	__u64 counts[URING_CNT_NR];
 	__u64 opcodes[URING_MAX_OPCODES];
@@ -96,7 +98,7 @@ static int uring_open(struct tracer *t, struct probe_slot *p, const struct btf *
 		return err;
 	}
 	p->priv = skel;
-	if (!trace_check_tracepoints(skel->obj, vmlinux, "st_uring_submit", p))
+	if (!trace_check_tracepoints(skel->obj, vmlinux, uring_probe.essential, p))
 		return -ENOENT;
 	err = trace_share_maps(t, skel->obj);
 	if (!err)
@@ -210,6 +212,8 @@ const struct probe_ops uring_probe = {
 	.summary = "io_uring: requests, completions, io-wq punts, per opcode",
 	.runs = uring_runs,
 	.nruns = URING_RUN_NR,
+	.elf_bytes = uring_bpf__elf_bytes,
+	.essential = "st_uring_submit",
 	.open = uring_open,
 	.close = uring_close,
 	.collect = uring_collect,

@@ -13,6 +13,8 @@
 #include "usdt.h"
 #include "usdt.skel.h"
 
+extern const struct probe_ops usdt_probe;
+
 static const char *const usdt_names[USDT_RUN_NR] = {
 	[USDT_RUN_SPAWN] = "coro_spawn",
 	[USDT_RUN_READY] = "coro_ready",
@@ -249,6 +251,8 @@ const struct probe_ops usdt_probe = {
 	.writes_events = true,
 	.runs = usdt_runs,
 	.nruns = USDT_RUN_NR,
+	.elf_bytes = usdt_bpf__elf_bytes,
+	.essential = "st_coro_switch",
 	.open = usdt_open,
 	.close = usdt_close,
 	.collect = usdt_collect,

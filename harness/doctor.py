@@ -29,20 +29,10 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness import REPO
 from harness.run import peers as peers_mod
+from harness.run import probes as probes_mod
 
-from harness import REPO  # noqa: E402
-
-# Every tracepoint a probe attaches to, and whether the probe needs it.
-TRACEPOINTS = {
-    "sched": [("sched_switch", True), ("sched_wakeup", False), ("sched_wakeup_new", False),
-              ("sched_migrate_task", False)],
-    "track": [("sched_process_fork", True), ("sched_process_exec", False),
-              ("sched_process_exit", False)],
-    "uring": [("io_uring_submit_req", True), ("io_uring_complete", False),
-              ("io_uring_queue_async_work", False), ("io_uring_poll_arm", False),
-              ("io_uring_task_add", False)],
-}
 PERF_SW = ["context-switches", "cpu-migrations", "task-clock", "page-faults"]
 PERF_HW = ["cycles", "instructions"]
 
@@ -85,31 +75,52 @@ def check_tracer(root: Path, euid: int) -> list[Check]:
                      "available: `schedtrace --cost` measures cost.run_time_ns (off by default: "
                      "it slows every BPF program)" if stats.exists() else
                      "kernel.bpf_stats_enabled missing: cost has counts but no run time"))
-    for probe, tps in TRACEPOINTS.items():
-        for tp, essential in tps:
+    # what each probe attaches to, from `schedtrace --list` (or its sources)
+    usdt_probes = []
+    for probe in probes_mod.tracer_list():
+        for a in probe["attach"]:
+            kind, _, tp = a["section"].partition("/")
+            if kind == "usdt" and probe["name"] not in usdt_probes:
+                usdt_probes.append(probe["name"])
+            if kind != "tp_btf":
+                continue
             have = names is not None and f"btf_trace_{tp}".encode() in names
             why = ("present" if have else
                    "no BTF to look in" if names is None else
-                   f"not in this kernel: probe '{probe}' "
-                   + ("unavailable" if essential else "runs without it"))
-            out.append(Check(f"probe {probe}", tp, have, why))
+                   f"not in this kernel: probe '{probe['name']}' "
+                   + ("unavailable" if a["essential"] else "runs without it"))
+            out.append(Check(f"probe {probe['name']}", tp, have, why))
+    for name in usdt_probes:
+        out.extend(check_usdt(root, name))
+    return out + check_kernel_info(root)
+
+
+def check_usdt(root: Path, probe: str) -> list[Check]:
+    """What a USDT probe needs: uprobes, and a workload built with its notes."""
+    out = []
     uprobe = root / "sys/bus/event_source/devices/uprobe"
-    out.append(Check("probe usdt", "uprobes", uprobe.exists(),
+    out.append(Check(f"probe {probe}", "uprobes", uprobe.exists(),
                      "uprobe PMU present" if uprobe.exists() else
                      "no uprobe PMU: the kernel needs CONFIG_UPROBE_EVENTS=y"))
     sdt = [p for p in [root / "usr/include/sys/sdt.h",
                        *(root / "usr/include").glob("*/sys/sdt.h")] if p.exists()]
-    out.append(Check("probe usdt", "sys/sdt.h", bool(sdt),
+    out.append(Check(f"probe {probe}", "sys/sdt.h", bool(sdt),
                      f"{sdt[0]}: the coroutine runtime is built with its probes" if sdt
                      else "missing: apt-get install systemtap-sdt-dev, then rebuild"))
     workload = REPO / "build" / "workload"
     if workload.exists() and shutil.which("readelf"):
         notes = subprocess.run(["readelf", "-n", str(workload)], capture_output=True,
                                text=True).stdout
-        have = "coro_switch" in notes
-        out.append(Check("probe usdt", "workload USDT notes", have,
-                         "schedlab:coro_* probes in build/workload" if have else
+        have = "Provider: schedlab" in notes
+        out.append(Check(f"probe {probe}", "workload USDT notes", have,
+                         "schedlab USDT probes in build/workload" if have else
                          "build/workload has no schedlab USDT notes (built without sys/sdt.h?)"))
+    return out
+
+
+def check_kernel_info(root: Path) -> list[Check]:
+    """Kernel features the tracer does without, for the record."""
+    out = []
     kprobe = root / "sys/bus/event_source/devices/kprobe"
     out.append(Check("info", "kprobes", kprobe.exists(),
                      "present (schedtrace does not need them)" if kprobe.exists() else

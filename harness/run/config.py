@@ -20,7 +20,7 @@ messages are built from it); rules across keys are checked here. In short:
     repetitions = 5            # optional override
     timeout_s = 30             # optional override
     probes = ["sched", "perf"] # optional override: sched, uring, usdt, perf
-    events = false             # optional: schedtrace --events stream (needs "sched")
+    events = false             # optional: schedtrace --events stream (needs sched or usdt)
     [experiment.params]        # a value, or a list of values (cross product)
     channel = ["event", "pipe"]
     iterations = 200000
@@ -81,7 +81,7 @@ class Experiment:
     repetitions: int
     timeout_s: float
     estimate_s: float | None = None
-    events: bool = False                    # schedtrace --events (needs the sched probe)
+    events: bool = False                    # schedtrace --events (needs a probe that writes it)
     peer: str | None = None                 # an external peer (peers.py) instead of a task
 
 
@@ -218,9 +218,10 @@ def _experiment(where: str, t: dict, run: RunSettings) -> Experiment:
     if peer:
         _check_peer(where, peer, models, values)
     probes = tuple(t["probes"]) if "probes" in t else run.probes
-    if t.get("events") and "sched" not in probes:
-        raise ConfigError(f"{where}: events = true needs the sched probe (the event stream "
-                          f"is schedtrace's): add \"sched\" to probes, got "
+    writers = [p["name"] for p in probes_mod.tracer_list() if p["events"]]
+    if t.get("events") and not set(writers) & set(probes):
+        raise ConfigError(f"{where}: events = true needs a probe that writes the event "
+                          f"stream ({' or '.join(writers)}): add one to probes, got "
                           f"[{', '.join(probes)}]")
     return Experiment(
         name=t.get("name", task), task=task, models=models, params=values, probes=probes,

@@ -48,7 +48,8 @@ PERF_EVENTS = ("context-switches", "cpu-migrations", "task-clock", "page-faults"
 @functools.lru_cache(maxsize=None)
 def tracer_list(tracer: Path = TRACER) -> tuple[dict, ...]:
     """The tracer's probes, as `schedtrace --list` prints them (name,
-    summary, selectable, default, events, programs), in its table's order.
+    summary, selectable, default, events, programs, attach: each program's
+    ELF section and whether the probe needs it), in its table's order.
 
     Before the tracer is built (a config is checked before `make` ran), the
     same facts are read from its sources: the table (bpf/probe_table.c) and
@@ -70,8 +71,14 @@ def _list_from_sources() -> tuple[dict, ...]:
         desc = src[src.index(f"const struct probe_ops {name}_probe = {{"):]
         flag = {k: bool(re.search(rf"\.{k}\s*=\s*true", desc))
                 for k in ("always", "is_default", "writes_events")}
+        essential = re.search(r'\.essential\s*=\s*"(\w+)"', desc)
+        progs = (PROBE_TABLE.parent / f"{name}.bpf.c").read_text()
+        attach = [{"program": prog, "section": sec,
+                   "essential": bool(essential) and essential.group(1) == prog}
+                  for sec, prog in re.findall(r'SEC\("([^"]+)"\)\s*int\s+\w+\((\w+)', progs)]
         out.append({"name": name, "selectable": not flag["always"],
-                    "default": flag["is_default"], "events": flag["writes_events"]})
+                    "default": flag["is_default"], "events": flag["writes_events"],
+                    "attach": attach})
     return tuple(out)
 
 

@@ -36,10 +36,12 @@ params = { iterations = 2000, placement = "same" }
 
 # ---- config -------------------------------------------------------------------
 
+NO_WRITER = "events = true needs a probe that writes the event stream (sched or usdt)"
+
+
 @pytest.mark.parametrize("body, needle", [
-    ('task = "pingpong"\nevents = true', "events = true needs the sched probe"),
-    ('task = "pingpong"\nprobes = ["perf", "uring"]\nevents = true',
-     "events = true needs the sched probe"),
+    ('task = "pingpong"\nevents = true', NO_WRITER),
+    ('task = "pingpong"\nprobes = ["perf", "uring"]\nevents = true', NO_WRITER),
     ('task = "pingpong"\nprobes = ["sched"]\nevents = "yes"', "events must be true or false"),
 ])
 def test_events_config_errors(tmp_path, body, needle):

@@ -107,7 +107,7 @@ def test_probe_list_from_the_sources_matches_the_tracer():
     if not (probes.TRACER.is_file() and os.access(probes.TRACER, os.X_OK)):
         pytest.skip("build/schedtrace not built")
     listed = probes.tracer_list()
-    keys = ("name", "selectable", "default", "events")
+    keys = ("name", "selectable", "default", "events", "attach")
     assert [{k: p[k] for k in keys} for p in listed] == \
         [{k: p[k] for k in keys} for p in probes._list_from_sources()]
     assert probes.tracer_probes() == tuple(p["name"] for p in listed if p["selectable"])
