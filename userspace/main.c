@@ -124,11 +124,44 @@ static void list_param(struct json *j, const struct task_param *p)
 	json_obj_close(j);
 }
 
+/* clang-format off */
+static const char *const kind_names[] = {
+	[METRIC_NUMBER] = "number",
+	[METRIC_DIST] = "distribution",
+	[METRIC_TEXT] = "text",
+	[METRIC_FLAG] = "flag",
+};
+static const char *const better_names[] = {
+	[BETTER_NONE] = NULL,
+	[BETTER_LOWER] = "lower",
+	[BETTER_HIGHER] = "higher",
+};
+/* clang-format on */
+
+/* Every metric of a METRIC_END-terminated list, its name after prefix. */
+static void list_metrics(struct json *j, const struct task_metric *m, const char *prefix)
+{
+	char name[96];
+
+	for (; m && m->name; m++) {
+		snprintf(name, sizeof(name), "%s%s", prefix, m->name);
+		json_obj_open(j, NULL);
+		json_str(j, "name", name);
+		json_str(j, "kind", kind_names[m->kind]);
+		json_str(j, "unit", m->unit);
+		json_str(j, "better", better_names[m->better]);
+		json_bool(j, "headline", m->headline);
+		json_bool(j, "optional", m->optional);
+		json_str(j, "help", m->help);
+		json_obj_close(j);
+	}
+}
+
 static int list_everything(void)
 {
 	struct json j;
 	struct task_ctx ctx;
-	char reason[256];
+	char reason[256], prefix[32];
 
 	json_init(&j, stdout);
 	json_obj_open(&j, NULL);
@@ -149,6 +182,10 @@ static int list_everything(void)
 		for (int i = 0; i < ctx.nvalues; i++)
 			list_param(&j, ctx.specs[i]);
 		json_arr_close(&j);
+		json_arr_open(&j, "metrics");
+		list_metrics(&j, (*t)->metrics, "");
+		list_metrics(&j, common_metrics, "");
+		json_arr_close(&j);
 		json_obj_close(&j);
 	}
 	json_arr_close(&j);
@@ -166,6 +203,11 @@ static int list_everything(void)
 		json_arr_open(&j, "params");
 		for (const struct task_param *p = (*m)->params; p && p->key; p++)
 			list_param(&j, p);
+		json_arr_close(&j);
+		snprintf(prefix, sizeof(prefix), "%s_", (*m)->name);
+		json_arr_open(&j, "metrics");
+		list_metrics(&j, (*m)->metrics[0], prefix);
+		list_metrics(&j, (*m)->metrics[1], prefix);
 		json_arr_close(&j);
 		json_obj_close(&j);
 	}

@@ -34,6 +34,7 @@ struct rt_task;	    /* a spawned task: a thread or a coroutine */
 struct record;	    /* lib/record.h */
 struct task_ctx;    /* task.h: a run's parsed parameters, model's included */
 struct task_param;  /* task.h */
+struct task_metric; /* task.h */
 struct sched_knobs; /* lib/schedattr.h */
 
 /* A counting event (a semaphore). rt_wait() takes one unit, parking the
@@ -110,6 +111,11 @@ struct rt_model {
 	/* The model's own parameters (variants of the runtime), declared and
 	 * parsed like a task's; NULL when it has none. Terminated by PARAM_END. */
 	const struct task_param *params;
+	/* The counters run() adds to the record, each named here without the
+	 * "<model>_" prefix the record gives it (--list adds it): up to two
+	 * lists (the shared coroutine runtime's, the model's own), each
+	 * terminated by METRIC_END; NULL where there is none. */
+	const struct task_metric *metrics[2];
 	/* 0 if this machine can run the model, else -errno and a one-line reason
 	 * ("io_uring_queue_init: Operation not permitted (io_uring_disabled=2?)") */
 	int (*probe)(char *reason, size_t reason_len);

@@ -37,6 +37,36 @@ struct task_param {
 		.key = NULL                                                                        \
 	}
 
+/* A metric a record may carry, declared beside the parameters so that
+ * `workload --list` tells the harness its unit, which way is better and
+ * whether the report's tables show it (docs/metrics.md). */
+enum metric_kind {
+	METRIC_NUMBER,
+	METRIC_DIST, /* {n, sum, min, p50, p90, p99, p999, max} in `unit` */
+	METRIC_TEXT,
+	METRIC_FLAG, /* true | false */
+};
+
+enum metric_better {
+	BETTER_NONE, /* a count, a setting, an outcome: no direction */
+	BETTER_LOWER,
+	BETTER_HIGHER,
+};
+
+struct task_metric {
+	const char *name; /* as in the record; '*' stands for a worker index */
+	enum metric_kind kind;
+	const char *unit; /* "ns", "us", "bytes", "count", "ratio", "per_s"; NULL: none */
+	enum metric_better better;
+	bool headline; /* one of the few the report's cells table and compare show */
+	bool optional; /* only in some runs: help says when */
+	const char *help;
+};
+#define METRIC_END                                                                                 \
+	{                                                                                          \
+		.name = NULL                                                                       \
+	}
+
 /* The parsed parameters of one run. Values live in a flat table indexed like
  * the task's params, then the model's, then the common ones (cpus, seed,
  * warmup, ...). A task reads its own and the common ones; the model reads
@@ -64,7 +94,8 @@ struct task {
 	 * A model not listed is skipped (exit 77) with `skip_reason`. */
 	const char *const *models;
 	const char *skip_reason;
-	const struct task_param *params; /* terminated by PARAM_END */
+	const struct task_param *params;   /* terminated by PARAM_END */
+	const struct task_metric *metrics; /* terminated by METRIC_END */
 	/* Optional: checks across parameters after each one passed its own range
 	 * check. Write one line naming the problem and the fix into err, return
 	 * nonzero: main exits 2 before anything runs. */
@@ -84,8 +115,9 @@ struct task {
 	void (*teardown)(struct task_ctx *ctx);
 };
 
-extern const struct task *const task_list[];	/* NULL-terminated */
-extern const struct task_param common_params[]; /* cpus, seed, warmup, policy, ... */
+extern const struct task *const task_list[];	  /* NULL-terminated */
+extern const struct task_param common_params[];	  /* cpus, seed, warmup, policy, ... */
+extern const struct task_metric common_metrics[]; /* what main.c adds to every record */
 
 /* Asks the model for what the task will hold at once (struct rt_demand);
  * call from the task's setup. 0, or 1 with the record's reason set. */

@@ -433,7 +433,28 @@ static const struct task_param coro_params[] = {
 	PARAM_END,
 };
 
+/* The counters coro_run() adds, without the prefix. */
+static const struct task_metric coro_metrics[] = {
+	{.name = "timer_wakeups", .unit = "count", .help = "wake-ups from the timer heap"},
+	{.name = "epoll_waits", .unit = "count", .help = "epoll_wait calls"},
+	{.name = "eagain_parks",
+	 .unit = "count",
+	 .help = "operations that got EAGAIN and parked until epoll said ready"},
+	{.name = "pread_offloads", .unit = "count", .help = "preads handed to a helper thread"},
+	{.name = "pread_inline",
+	 .unit = "count",
+	 .help = "preads done on the scheduler's thread (page cache hit)"},
+	{.name = "file_offloads",
+	 .unit = "count",
+	 .help = "other file operations handed to a helper thread"},
+	{.name = "epoll_call",
+	 .kind = METRIC_TEXT,
+	 .help = "epoll_pwait2 (ns timeouts) or epoll_wait (ms)"},
+	METRIC_END,
+};
+
 const struct rt_model coro_model = {
+	.metrics = {cosched_metric_list, coro_metrics},
 	.name = "coro",
 	.params = coro_params,
 	.summary = "stackful coroutines on one thread; non-blocking fds + epoll, "

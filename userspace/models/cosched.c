@@ -108,6 +108,36 @@ int cosched_run(struct cosched *cs, int (*main_fn)(struct rt *rt, void *arg), vo
 	return 0;
 }
 
+/* The counters cosched_metrics() adds, without the model's prefix. */
+const struct task_metric cosched_metric_list[] = {
+	{.name = "switches", .unit = "count", .help = "coroutine switches"},
+	{.name = "spawned", .unit = "count", .help = "coroutines spawned, the first task included"},
+	{.name = "finished", .unit = "count", .help = "coroutines that finished"},
+	{.name = "yields", .unit = "count", .help = "rt_yield calls"},
+	{.name = "parks", .unit = "count", .help = "waits that parked a coroutine"},
+	{.name = "peak_live", .unit = "count", .help = "most coroutines alive at once"},
+	{.name = "parked",
+	 .unit = "count",
+	 .help = "coroutines still parked at the end: nonzero after a deadlock"},
+	{.name = "yield_polls",
+	 .unit = "count",
+	 .help = "non-blocking polls for I/O made when a coroutine yielded"},
+	{.name = "stack",
+	 .kind = METRIC_TEXT,
+	 .help = "the stack kind (the model's stack parameter)"},
+	{.name = "stack_guard", .kind = METRIC_TEXT, .help = "how stacks are guarded, or none"},
+	{.name = "stack_maps", .unit = "count", .help = "mmap calls for stacks"},
+	{.name = "stack_arena_maps", .unit = "count", .help = "mmap calls for stack arenas"},
+	{.name = "stack_copies", .unit = "count", .help = "stack copies on switch (shared stack)"},
+	{.name = "stack_copy_bytes",
+	 .unit = "bytes",
+	 .help = "bytes copied on switch (shared stack)"},
+	{.name = "spawn_map_ns", .unit = "ns", .help = "mapping a stack, per spawn"},
+	{.name = "spawn_guard_ns", .unit = "ns", .help = "installing a guard page, per spawn"},
+	{.name = "spawn_touch_ns", .unit = "ns", .help = "first touch of a fresh stack, per spawn"},
+	METRIC_END,
+};
+
 static void metric(struct record *rec, const char *model, const char *what, uint64_t v)
 {
 	char name[64];

@@ -36,6 +36,7 @@
 
 #include "coro/coro.h"
 #include "rt.h"
+#include "task.h"
 #include "timerheap.h"
 
 struct cosched;
@@ -93,6 +94,8 @@ void cosched_destroy(struct cosched *cs);
  * into rec (NULL-safe). timer_wakeups is the heap's: only
  * the model that sleeps on the heap reports it. */
 void cosched_metrics(const struct cosched *cs, struct record *rec);
+/* What it adds, declared for --list (task.h's struct task_metric). */
+extern const struct task_metric cosched_metric_list[];
 
 /* The rt_ops both models share. */
 int cosched_spawn(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_spawn_opts *opts,

@@ -273,7 +273,15 @@ static int threads_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *, v
 	return ret;
 }
 
+/* The counters threads_run() adds, without the prefix. */
+static const struct task_metric threads_metrics[] = {
+	{.name = "spawned", .unit = "count", .help = "threads created"},
+	{.name = "peak_live", .unit = "count", .help = "most threads alive at once"},
+	METRIC_END,
+};
+
 const struct rt_model threads_model = {
+	.metrics = {threads_metrics},
 	.name = "threads",
 	.summary = "one pthread per task, blocking syscalls, futex wait/wake; the kernel schedules",
 	.probe = threads_probe,

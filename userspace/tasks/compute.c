@@ -174,10 +174,28 @@ static const struct task_param compute_params[] = {
 	PARAM_END,
 };
 
+/* What the record's metrics hold (units, direction, headline: task.h). */
+static const struct task_metric compute_metrics[] = {
+	{.name = "work_units", .unit = "count", .help = "work units done in the window"},
+	{.name = "workers", .unit = "count", .help = "tasks sharing the work"},
+	{.name = "window_ns", .unit = "ns", .help = "the measured window"},
+	{.name = "units_per_s",
+	 .unit = "per_s",
+	 .better = BETTER_HIGHER,
+	 .headline = true,
+	 .help = "work units per second of the window"},
+	{.name = "checksum",
+	 .help = "sum of every unit's result: the same under every model and worker count"},
+	{.name = "warmup_units", .unit = "count", .help = "untimed units done first"},
+	{.name = "cpus_allowed", .unit = "count", .help = "CPUs the process may run on"},
+	METRIC_END,
+};
+
 const struct task compute_task = {
 	.name = "compute",
 	.summary = "fixed CPU-bound work split across workers: parallel speedup (C3, C4, C6)",
 	.params = compute_params,
+	.metrics = compute_metrics,
 	.validate = compute_validate,
 	.run = compute_run,
 };

@@ -214,10 +214,32 @@ static const struct task_param counter_params[] = {
 	PARAM_END,
 };
 
+/* What the record's metrics hold (units, direction, headline: task.h). */
+static const struct task_metric counter_metrics[] = {
+	{.name = "expected", .unit = "count", .help = "increments done by every task together"},
+	{.name = "final", .unit = "count", .help = "the counter's value at the end"},
+	{.name = "lost_updates",
+	 .unit = "count",
+	 .headline = true,
+	 .help = "expected - final: increments another task's write undid"},
+	{.name = "increment_ns",
+	 .unit = "ns",
+	 .better = BETTER_LOWER,
+	 .headline = true,
+	 .help = "window / expected"},
+	{.name = "cas_retries",
+	 .unit = "count",
+	 .help = "compare-and-swap attempts that failed (sync=atomic)"},
+	{.name = "window_ns", .unit = "ns", .help = "the measured window"},
+	{.name = "warmup_increments", .unit = "count", .help = "untimed increments first"},
+	METRIC_END,
+};
+
 const struct task counter_task = {
 	.name = "counter",
 	.summary = "shared counter read-modify-write: lost updates with and without locks (C8)",
 	.params = counter_params,
+	.metrics = counter_metrics,
 	.validate = counter_validate,
 	.run = counter_run,
 };

@@ -211,10 +211,30 @@ static const struct task_param deadlock_params[] = {
 	PARAM_END,
 };
 
+/* What the record's metrics hold (units, direction, headline: task.h). */
+static const struct task_metric deadlock_metrics[] = {
+	{.name = "deadlocked",
+	 .unit = "count",
+	 .headline = true,
+	 .help = "1 when the two tasks' opposite lock order deadlocked this run"},
+	{.name = "rounds", .unit = "count", .help = "rounds each task was asked to do"},
+	{.name = "rounds_done",
+	 .unit = "count",
+	 .headline = true,
+	 .help = "rounds the slower task finished"},
+	{.name = "rounds_done_total", .unit = "count", .help = "rounds both tasks finished"},
+	{.name = "detected_by",
+	 .kind = METRIC_TEXT,
+	 .help = "what found the deadlock (scheduler, watchdog) or none"},
+	{.name = "window_ns", .unit = "ns", .help = "the measured window (up to the deadlock)"},
+	METRIC_END,
+};
+
 const struct task deadlock_task = {
 	.name = "deadlock",
 	.summary = "two tasks, two locks taken in opposite order: deadlocked runs (C8)",
 	.params = deadlock_params,
+	.metrics = deadlock_metrics,
 	.run = deadlock_run,
 	.stalled = deadlock_stalled,
 };

@@ -68,6 +68,30 @@ const struct task_param common_params[] = {
 	PARAM_END,
 };
 
+/* What main.c adds to every record: the knobs as the kernel applied them. */
+const struct task_metric common_metrics[] = {
+	{.name = "timer_slack_ns",
+	 .unit = "ns",
+	 .help = "timer slack the kernel reports for the main thread (PR_GET_TIMERSLACK)"},
+	{.name = "sched_policy",
+	 .kind = METRIC_TEXT,
+	 .help = "scheduling policy the kernel reports for the main thread"},
+	{.name = "sched_priority", .unit = "count", .help = "real-time priority as applied"},
+	{.name = "sched_nice", .unit = "count", .help = "nice value as applied"},
+	{.name = "sched_slice_ns",
+	 .unit = "ns",
+	 .help = "EEVDF slice as applied; 0: the base slice"},
+	{.name = "sched_rt_runtime_us",
+	 .unit = "us",
+	 .optional = true,
+	 .help = "kernel.sched_rt_runtime_us in force (real-time policies only)"},
+	{.name = "sched_rt_period_us",
+	 .unit = "us",
+	 .optional = true,
+	 .help = "kernel.sched_rt_period_us in force (real-time policies only)"},
+	METRIC_END,
+};
+
 /* The value slot of key: the task's own declaration wins over a common one. */
 static int find_slot(const struct task_ctx *ctx, const char *key)
 {

@@ -235,10 +235,35 @@ cleanup:
 	return err;
 }
 
+/* What the record's metrics hold (units, direction, headline: task.h). */
+static const struct task_metric pingpong_metrics[] = {
+	{.name = "handoff_ns",
+	 .unit = "ns",
+	 .better = BETTER_LOWER,
+	 .headline = true,
+	 .help = "window / handoffs: one task waking the other and waiting for its turn"},
+	{.name = "handoffs",
+	 .unit = "count",
+	 .headline = true,
+	 .help = "2 x iterations (an iteration is one round trip)"},
+	{.name = "window_ns", .unit = "ns", .help = "the measured window"},
+	{.name = "window_voluntary_switches",
+	 .unit = "count",
+	 .help = "voluntary switches of the process in the window (getrusage)"},
+	{.name = "window_involuntary_switches",
+	 .unit = "count",
+	 .help = "involuntary switches of the process in the window (getrusage)"},
+	{.name = "cpu_a",
+	 .help = "the CPU the first task is placed on (a hint one-thread models ignore)"},
+	{.name = "cpu_b", .help = "the CPU the second task is placed on"},
+	METRIC_END,
+};
+
 const struct task pingpong_task = {
 	.name = "pingpong",
 	.summary = "two tasks hand a token back and forth: the cost of one hand-off",
 	.params = pingpong_params,
+	.metrics = pingpong_metrics,
 	.validate = pingpong_validate,
 	.run = pingpong_run,
 };

@@ -260,11 +260,36 @@ static const struct task_param timers_params[] = {
 	PARAM_END,
 };
 
+/* What the record's metrics hold (units, direction, headline: task.h). */
+static const struct task_metric timers_metrics[] = {
+	{.name = "lateness_ns",
+	 .kind = METRIC_DIST,
+	 .unit = "ns",
+	 .better = BETTER_LOWER,
+	 .headline = true,
+	 .help = "how late each timed wake-up came after its deadline"},
+	{.name = "cpu_ns_per_wakeup",
+	 .unit = "ns",
+	 .better = BETTER_LOWER,
+	 .headline = true,
+	 .help = "process CPU time in the window / wakeups"},
+	{.name = "wakeups", .unit = "count", .help = "timed wake-ups in the window"},
+	{.name = "tasks", .unit = "count", .help = "sleeping tasks"},
+	{.name = "window_ns", .unit = "ns", .help = "the measured window"},
+	{.name = "gate_ns",
+	 .unit = "ns",
+	 .help = "the start gate: first deadline after the tasks are released"},
+	{.name = "warmup_rounds", .unit = "count", .help = "untimed rounds first"},
+	{.name = "stack_bytes", .unit = "bytes", .help = "stack asked for per task"},
+	METRIC_END,
+};
+
 const struct task timers_task = {
 	.name = "timers",
 	.summary = "many tasks sleeping and waking periodically: timer lateness and CPU per "
 		   "wake-up (C5)",
 	.params = timers_params,
+	.metrics = timers_metrics,
 	.setup = timers_setup,
 	.run = timers_run,
 };
