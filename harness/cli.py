@@ -27,6 +27,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness.records import catalog as catalog_mod
 from harness.run import config as config_mod
 from harness.run import matrix, probes, runner as runner_mod, sysinfo
 from harness.run.config import ConfigError
@@ -94,18 +95,6 @@ def _hook(name: str, rest: list[str]) -> int:
               file=sys.stderr)
         return 1
     return int(mod.cli(rest) or 0)
-
-
-def _catalog(rnr, workload: str) -> tuple[dict | None, str | None]:
-    out = rnr.capture([workload, "--list"])
-    if out is None:
-        return None, (f"{workload} --list failed or {workload} is missing: build it with "
-                      "`make build/workload`")
-    try:
-        doc = json.loads(out)
-    except json.JSONDecodeError as e:
-        return None, f"{workload} --list printed invalid JSON: {e.msg}"
-    return doc, None
 
 
 def _timestamp_dir(root: Path) -> Path:
@@ -208,7 +197,7 @@ def _run(args, rnr, locks: list) -> int:
     if not cfg_path:
         raise UsageError("run: give a CONFIG (e.g. configs/smoke.toml) or --resume DIR")
     cfg = config_mod.load(cfg_path)
-    catalog, why = _catalog(rnr, cfg.run.workload)
+    catalog, why = catalog_mod.listing(rnr.capture, cfg.run.workload)
     if catalog is None and not args.dry_run:
         raise UsageError(why)
     if catalog is not None:
@@ -265,6 +254,8 @@ def _run(args, rnr, locks: list) -> int:
         run_meta.setdefault("resumes", []).append(
             {"started_at": now, "argv": ["schedlab", *args.argv], "only": args.only})
     (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
+    if not (run_dir / catalog_mod.FILE).exists():     # the listing its records were made with
+        (run_dir / catalog_mod.FILE).write_text(json.dumps(catalog, indent=1) + "\n")
 
     tools = probes.detect(cfg.run.schedtrace, cwd=rnr_cwd(rnr))
     wanted = {p for c in cells for p in c.probes}
@@ -291,7 +282,7 @@ def rnr_cwd(rnr) -> Path:
 
 
 def cmd_list(args, rnr) -> int:
-    catalog, why = _catalog(rnr, config_mod.RunSettings().workload)
+    catalog, why = catalog_mod.listing(rnr.capture, config_mod.RunSettings().workload)
     if args.json:
         if catalog is None:
             raise UsageError(why)

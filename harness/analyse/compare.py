@@ -1,14 +1,15 @@
 """`schedlab compare DIR_A DIR_B`: what changed from run A to run B.
 
-For every cell present in both runs and every metric that matters for its
-task (KEY_METRICS; all numeric metrics for a task not listed), the ratio
-median(B) / median(A) with the interval of harness.stats.ratio_ci (built
-from the two medians' order-statistic intervals; its coverage, a lower
-bound, is printed per row). A change is flagged significant when both sides
-have at least MIN_N runs, the interval excludes 1 AND the change exceeds
---threshold (5% by default): on a noisy 2-vCPU VM a tiny but "significant"
-shift is not news, and with fewer runs the interval says little. Per task
-and metric, the geometric mean of the ratios summarizes the direction.
+For every cell present in both runs and each of its headline metrics with
+a better direction (as build/workload --list declares them: run B's saved
+catalog, harness/records/catalog.py), the ratio median(B) / median(A) with
+the interval of harness.stats.ratio_ci (built from the two medians'
+order-statistic intervals; its coverage, a lower bound, is printed per
+row). A change is flagged significant when both sides have at least MIN_N
+runs, the interval excludes 1 AND the change exceeds --threshold (5% by
+default): on a noisy 2-vCPU VM a tiny but "significant" shift is not news,
+and with fewer runs the interval says little. Per task and metric, the
+geometric mean of the ratios summarizes the direction.
 Output: Markdown on stdout (or --md FILE) and JSON (--json FILE). A run
 compared with itself shows no significant change: every interval contains 1.
 
@@ -24,40 +25,24 @@ from pathlib import Path
 
 from harness.analyse import stats
 from harness.present import format as fmt
+from harness.records import catalog
 from harness.records.rundir import CellResults, RunDirError, load_run
 from harness.analyse.verdicts import MIN_N
 
 COMPARE_SCHEMA = 1
 DEFAULT_THRESHOLD = 0.05
 
-# What to compare per task; "higher" says which direction is better.
-KEY_METRICS: dict[str, list[tuple[str, str]]] = {
-    "pingpong": [("handoff_ns", "lower")],
-    "spawn": [("create_ns", "lower"), ("user_bytes_per_task", "lower"),
-              ("kernel_bytes_per_task", "lower")],
-    "compute": [("units_per_s", "higher")],
-    "preempt": [("lateness_ns.p50", "lower"), ("lateness_ns.p99", "lower")],
-    "counter": [("increment_ns", "lower")],
-    "echo": [("requests_per_s", "higher"), ("latency_ns.p99", "lower"),
-             ("server_cpu_ns_per_request", "lower")],
-    "fileio": [("iops", "higher"), ("latency_ns.p99", "lower")],
-    "timers": [("lateness_ns.p99", "lower"), ("cpu_ns_per_wakeup", "lower")],
-}
 
-
-def metrics_for(c: CellResults) -> list[tuple[str, str]]:
-    if c.task in KEY_METRICS:
-        return KEY_METRICS[c.task]
-    names = []
-    for ln in c.ok_lines:
-        for k, v in ((ln.get("record") or {}).get("metrics") or {}).items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
-                names.append(k)
-    return [(n, "lower" if n.endswith("_ns") else "higher") for n in names]
+def metrics_for(c: CellResults, cat: catalog.Catalog) -> list[tuple[str, str]]:
+    """(metric, "lower" or "higher"): the cell's headline metrics that have
+    a better direction, as build/workload --list declares them."""
+    return [(m, b) for m in cat.headline(c.task, c.model) or []
+            if (b := cat.metric(c.task, c.model, m)["better"])]
 
 
 def compare(cells_a: list[CellResults], cells_b: list[CellResults],
-            threshold: float = DEFAULT_THRESHOLD) -> dict:
+            threshold: float = DEFAULT_THRESHOLD, cat: catalog.Catalog | None = None) -> dict:
+    cat = cat or catalog.load()
     by_b = {c.id: c for c in cells_b}
     rows, only_a = [], []
     for ca in cells_a:
@@ -65,7 +50,7 @@ def compare(cells_a: list[CellResults], cells_b: list[CellResults],
         if cb is None:
             only_a.append(ca.id)
             continue
-        for metric, better in metrics_for(ca):
+        for metric, better in metrics_for(ca, cat):
             va, vb = ca.values(metric), cb.values(metric)
             if not va or not vb:
                 continue
@@ -149,7 +134,7 @@ def cli(argv: list[str]) -> int:
         for s in run.skipped:
             print(f"compare: {run.path}: skipped records.jsonl line {s.line}: {s.reason}",
                   file=sys.stderr)
-    doc = compare(runs[0].cells(), runs[1].cells(), args.threshold)
+    doc = compare(runs[0].cells(), runs[1].cells(), args.threshold, catalog.load(runs[1].path))
     doc["a"], doc["b"] = str(args.a), str(args.b)
     md = render_md(doc, str(args.a), str(args.b))
     if args.md:

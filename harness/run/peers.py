@@ -64,6 +64,10 @@ class Peer:
     # Finds the peer's own runtime: (path, None) or (None, why it is missing).
     # None: the tool is perf, which the harness finds for its probes too.
     find_tool: Callable[[], tuple[str | None, str | None]] | None = None
+    # The metrics its records carry, in build/workload --list's format
+    # (harness/records/catalog.py): its task's, or its models' own when the
+    # workload has the task.
+    metrics: tuple[dict, ...] = ()
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -149,6 +153,13 @@ SCHED_PIPE = Peer(
     parse=_sched_pipe_parse,
     unsupported=("Unknown collection", "Unknown benchmark", "unknown option",
                  "unknown switch", "perf not found for kernel", "not supported"),
+    metrics=tuple({"name": n, "kind": "number", "unit": u, "better": b, "headline": h,
+                   "optional": n == "ops_per_s", "help": text} for n, u, b, h, text in (
+        ("round_trip_ns", "ns", "lower", True, "perf's usecs/op: one op is a round trip"),
+        ("handoff_ns", "ns", "lower", False, "round_trip_ns / 2"),
+        ("round_trips", "count", None, False, "loops"),
+        ("handoffs", "count", None, False, "2 x loops"),
+        ("ops_per_s", "per_s", "higher", False, "perf's ops/sec")))
 )
 
 # ---- echo servers of other runtimes, driven by build/loadgen ---------------------
@@ -227,7 +238,10 @@ def _echo_peer(name: str, server: str, summary: str,
     return Peer(name=name, task="echo", tool=server, summary=summary,
                 models=((server, ()),), default_models=(server,), params=_ECHO_PARAMS,
                 argv=_echo_argv(server), parse=_echo_parse,
-                unsupported=("echo peer skipped:",), find_tool=find_tool)
+                unsupported=("echo peer skipped:",), find_tool=find_tool,
+                metrics=({"name": "server_runtime", "kind": "text", "unit": None,
+                          "better": None, "headline": False, "optional": False,
+                          "help": "the server's runtime and its version"},))
 
 
 ECHO_ASYNCIO = _echo_peer("echo-asyncio", "asyncio",

@@ -1,0 +1,90 @@
+"""The catalog: `build/workload --list`, read once. Beside each task's and
+model's parameters it declares their metrics: unit, which direction is
+better, whether a table shows it (headline), kind (number, distribution,
+text, flag). The peers declare theirs in harness/run/peers.py. Report,
+compare and plots take units, directions and headlines from here and keep
+no lists of their own (docs/metrics.md).
+
+`schedlab run` saves the listing it ran with as DIR/catalog.json, so a
+report on an old run reads the declarations of the binary that wrote its
+records; a run without one is read with the current build's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Callable
+
+from harness.run import peers, runner
+from harness.run.config import RunSettings
+
+FILE = "catalog.json"
+QUANTILES = ("p50", "p99")      # what a table shows of a headline distribution
+
+
+def listing(capture: Callable[[list[str]], str | None],
+            workload: str) -> tuple[dict | None, str | None]:
+    """(workload --list's document, None) or (None, why not)."""
+    out = capture([workload, "--list"])
+    if out is None:
+        return None, (f"{workload} --list failed or {workload} is missing: build it with "
+                      "`make build/workload`")
+    try:
+        return json.loads(out), None
+    except json.JSONDecodeError as e:
+        return None, f"{workload} --list printed invalid JSON: {e.msg}"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    tasks: dict[str, list[dict]]    # task -> its metrics, the common ones included
+    models: dict[str, list[dict]]   # model -> its own counters, prefix included
+
+    def metric(self, task: str, model: str, name: str) -> dict | None:
+        """The declaration of name ("latency_ns.p99" is latency_ns's)."""
+        base = name.split(".")[0]
+        return next((m for m in self.tasks.get(task, []) + self.models.get(model, [])
+                     if fnmatchcase(base, m["name"])), None)
+
+    def headline(self, task: str, model: str) -> list[str] | None:
+        """The task's headline metrics, then the model's, a distribution as
+        its QUANTILES; None when the task is not declared."""
+        if task not in self.tasks:
+            return None
+        out = []
+        for m in self.tasks[task] + self.models.get(model, []):
+            if m["headline"]:
+                out += ([f"{m['name']}.{q}" for q in QUANTILES] if m["kind"] == "distribution"
+                        else [m["name"]])
+        return out
+
+
+def parse(doc: dict) -> Catalog:
+    """A catalog from a --list document, with the peers' declarations: a
+    peer's metrics are its task's when the workload has no such task, else
+    its models' own."""
+    tasks = {t["name"]: t.get("metrics", []) for t in doc.get("tasks", [])}
+    models = {m["name"]: m.get("metrics", []) for m in doc.get("models", [])}
+    for p in peers.PEERS.values():
+        if p.task not in tasks:
+            tasks[p.task] = list(p.metrics)
+        else:
+            models.update({m: list(p.metrics) for m in p.model_names})
+    return Catalog(tasks, models)
+
+
+def load(run_dir: Path | None = None) -> Catalog:
+    """The run's saved catalog, else the current build's, else the peers' only."""
+    saved = run_dir / FILE if run_dir else None
+    doc = None
+    if saved and saved.is_file():
+        try:
+            doc = json.loads(saved.read_text())
+        except (OSError, json.JSONDecodeError):
+            doc = None
+    if doc is None:
+        doc = listing(runner.ProcessRunner().capture, RunSettings().workload)[0]
+    return parse(doc or {})
