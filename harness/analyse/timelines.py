@@ -5,7 +5,7 @@ export(run) runs `schedlab trace` (harness/analyse/trace.py, the one converter) 
 the first repetition of each such cell and writes
 DIR/traces/<cell, '/' and ',' as '_'>.r<N>.perfetto.json. A cell whose
 stream cannot be converted is listed with the converter's reason instead.
-markdown() and the HTML template show the list and how to open a file.
+The report's templates show the list and how to open a file.
 """
 
 from __future__ import annotations
@@ -47,15 +47,3 @@ def export(run: RunDir) -> list[dict]:
         out.append({"cell": cell, "repetition": rep, "path": str(rel) if rc == 0 else None,
                     "note": why[-1] if rc != 0 and why else ""})
     return out
-
-
-def markdown(items: list[dict]) -> list[str]:
-    if not items:
-        return []
-    out = ["## Timelines", "", HOW_TO_OPEN, ""]
-    for t in items:
-        if t["path"]:
-            out.append(f"- [{t['cell']} (repetition {t['repetition']})]({t['path']})")
-        else:
-            out.append(f"- {t['cell']}: not exported: {t['note']}")
-    return out + [""]

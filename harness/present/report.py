@@ -32,6 +32,7 @@ from harness.present import echo_table, plots
 from harness.present import format as fmt
 from harness.run import probes as probes_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
+from harness.records import catalog
 from harness.records.rundir import CellResults, RunDir, RunDirError, load_run
 
 REPORT_SCHEMA = 2
@@ -63,28 +64,9 @@ def scalar_metrics(c: CellResults) -> list[str]:
     return names
 
 
-# The metrics the cells table shows per task (report.json keeps them all).
-TABLE_METRICS = {
-    "pingpong": ["handoff_ns", "handoffs", "mn_spun_ns", "mn_parks"],
-    "spawn": ["tasks", "create_ns", "user_bytes_per_task", "kernel_bytes_per_task"],
-    "compute": ["units_per_s", "mn_steals"],
-    "preempt": ["lateness_ns.p50", "lateness_ns.p99", "missed_ticks"],
-    "counter": ["lost_updates", "increment_ns"],
-    "echo": ["requests_per_s", "latency_ns.p50", "latency_ns.p99", "server_cpu_ns_per_request"],
-    "fileio": ["iops", "latency_ns.p50", "latency_ns.p99"],
-    "timers": ["lateness_ns.p50", "lateness_ns.p99", "cpu_ns_per_wakeup"],
-    "perfbench": ["round_trip_ns"],
-}
-
-
-def table_metrics(cell: dict) -> list[str]:
-    keys = TABLE_METRICS.get(cell["task"])
-    if keys is None:
-        return list(cell["metrics"])
-    return [k for k in keys if k in cell["metrics"]]
-
-
-def cell_doc(c: CellResults, ctx: verdicts.Context) -> dict:
+def cell_doc(c: CellResults, ctx: verdicts.Context, headline: list[str] | None) -> dict:
+    """headline: the metrics the cells table shows (the catalog's, in
+    doc["_headline"]; None: every one); report.json keeps them all."""
     metrics = {}
     for m in scalar_metrics(c):
         s = stats.summarize(c.values(m))
@@ -98,7 +80,11 @@ def cell_doc(c: CellResults, ctx: verdicts.Context) -> dict:
             "client_bound": verdicts.is_client_bound(c, ctx), "statuses": c.statuses,
             "repetitions": len(c.lines), "reasons": c.reasons(), "metrics": metrics,
             "noisy": sorted(m for m, d in metrics.items() if d["noisy"]
-                            and m in (TABLE_METRICS.get(c.task) or metrics))}
+                            and m in (headline or metrics))}
+
+
+def table_metrics(cell: dict, headline: list[str] | None) -> list[str]:
+    return [k for k in headline or cell["metrics"] if k in cell["metrics"]]
 
 
 def tracer_cost_line(cost: dict | None) -> str:
@@ -207,7 +193,9 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
     cpus = verdicts.env_cpu_count(run.env)
     figs = (plots.render_all(cells, cpus, run.path / "plots", plots.cpu_set(run.env),
                              plots.preemption(run.env)) if with_plots else {})
-    cell_docs = [cell_doc(c, ctx) for c in cells]
+    cat = catalog.load(run.path)
+    heads = {c.id: cat.headline(c.task, c.model) for c in cells}
+    cell_docs = [cell_doc(c, ctx, heads[c.id]) for c in cells]
     return {
         "schema": REPORT_SCHEMA,
         "run": str(run.path),
@@ -233,6 +221,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         "problems": run.problems + spec_problems,
         "plots": {k: v["path"] for k, v in figs.items()},
         "_figures": figs,
+        "_headline": heads,
         "timelines": timelines.export(run),
         "echo_tables": echo_table.tables(cells, ctx),
     }
@@ -300,149 +289,20 @@ def missing_lines(doc: dict) -> list[str]:
     return out
 
 
-def echo_servers_md(tables: list[dict]) -> list[str]:
-    out = ["### Echo servers side by side", "",
-           "Our models and the peers at the same offered rate, connections and CPUs "
-           "(bare, open-loop cells; median [interval] coverage over repetitions).", ""]
-    if not tables:
-        return out + ["No open-loop echo cell in this run.", ""]
-    for t in tables:
-        out += [f"#### {t['title']}", "", "| " + " | ".join(t["head"]) + " |",
-                "|" + "---|" * len(t["head"])]
-        out += ["| " + " | ".join(md_escape(x) for x in r) + " |" for r in t["rows"]]
-        out.append("")
-    return out
-
-
-def render_md(doc: dict) -> str:
-    out = [f"# schedlab report: {doc['run']}", ""]
-    out += [f"**Missing:** {x}" for x in missing_lines(doc)]
-    if doc["missing_probes"]:
-        out.append("")
-    if doc["skipped_lines"] or doc["problems"]:
-        out += [f"**Partial report:** {len(doc['skipped_lines'])} line(s) of records.jsonl "
-                f"skipped, {len(doc['problems'])} other problem(s); "
-                "see \"Skipped\" at the end.", ""]
-    out += ["## Claims", "",
-            f"One line per claim. Intervals: order statistics, with the coverage they have at "
-            f"the n used (a ratio's is a lower bound); fewer than {doc['min_n']} runs on a side "
-            "decide nothing. Controls check the setup and never count as support.", "",
-            "| claim | verdict | deciding figure | CPUs | controls (setup as intended?) |",
-            "|---|---|---|---|---|"]
-    for s in doc["summary"]:
-        noisy = " (noisy)" if s["noisy"] else ""
-        out.append(f"| {s['id']} | **{s['verdict']}**{noisy} | "
-                   f"{md_escape(s['figure'] or s['why'])} | {s['cpus'] or 'n/a'} | "
-                   f"{md_escape(s['controls']) or '-'} |")
-    out.append("")
-    out += timelines.markdown(doc["timelines"])
-    for c in doc["claims"]:
-        out += [f"## {c['id']}: {c['verdict']}", "", f"> {c['says']}", "",
-                f"Experiments: {', '.join(c['experiments']) or 'none'}. {c['why']}", ""]
-        for role in ("test", "control", "nuance"):
-            parts = [p for p in c["parts"] if p["role"] == role]
-            if not parts:
-                continue
-            out += [f"### {ROLE_TITLE[role]}", ""]
-            for p in parts:
-                state = f"setup as intended: {p['setup']}" if role == "control" else p["verdict"]
-                out += [f"#### {p['what'] or 'part'}: {state}", "", p["why"], ""]
-                rows = part_rows(p)
-                if rows:
-                    out += ["| " + " | ".join(PART_HEAD) + " |", "|" + "---|" * len(PART_HEAD)]
-                    out += ["| " + " | ".join(md_escape(x) for x in r) + " |" for r in rows]
-                    out.append("")
-        if "echo_servers" in c.get("tables", []):
-            out += echo_servers_md(doc["echo_tables"])
-        for name in c["plots"]:
-            if name in doc["plots"]:
-                out += [f"![{name}]({doc['plots'][name]})", ""]
-            else:
-                out += [f"(plot {name}: no data in this run)", ""]
-    out += ["## The instruments' own cost", "",
-            "traced / bare for cells that ran the same parameters with and without a probe; "
-            "traced cells never feed a verdict.", ""]
-    if doc["instrument_costs"]:
-        out += ["| figure | model | probes | CPUs | traced / bare | interval (coverage) | n "
-                "| note |", "|---|---|---|---|---|---|---|---|"]
-        for r in doc["instrument_costs"]:
-            out.append(f"| {r['what']} | {r['model']} | {','.join(r['probes'])} | {r['cpus']} | "
-                       f"{fmt.num(r['ratio'])} | {fmt.ci(r['lo'], r['hi'], r['confidence'])} | "
-                       f"{r['n'] or ''} | {md_escape(r['note'])} |")
-    else:
-        out.append("No traced cell has a bare twin in this run.")
-    out.append("")
-    out += ["## Published measurements and peers", ""]
-    for r in doc["reproductions"]:
-        src = r["source"]
-        out += [f"### {r['title']}", "",
-                f"Source: {src.get('author', '?')}, *{src.get('title', '?')}*, "
-                f"{src.get('year', '?')}, {src.get('where', '?')}.", "",
-                f"Published: {r['what']} ({r['unit']}); conditions: {r['conditions'] or 'n/a'}.",
-                f"Measured here: {r['measured_what']}.",
-                f"Differences: {md_escape(r['differences'])}", "",
-                "| point | reference | measured (interval, coverage) | measured / reference "
-                "| note |",
-                "|---|---|---|---|---|"]
-        for row in r["rows"]:
-            m = row["measured"]
-            ms = (f"{fmt.num(m['value'])} {fmt.ci(m.get('lo'), m.get('hi'), m.get('confidence'))}"
-                  if m else "n/a")
-            out.append(f"| {row['label'] or '-'} | {fmt.num(row['reference'])} | {ms} | "
-                       f"{fmt.num(row['ratio'])} | {md_escape(row['note'])} |")
-        out.append("")
-    out += ["## Cells", "",
-            f"Noisy (CoV > {fmt.pct(doc['noisy_cov'])}) cells are flagged. Traced cells (a probe "
-            "was requested) and client-bound echo cells (client CPU above "
-            f"{fmt.pct(doc['client_bound'])}) are marked and feed no verdict.", "",
-            "| cell | CPUs | status | metric | median | interval (coverage) | CoV | n | flags |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    for c in doc["cells"]:
-        st = ", ".join(f"{k} {v}" for k, v in c["statuses"].items())
-        if not c["metrics"]:
-            why = "; ".join(c["reasons"]) or "no metrics"
-            out.append(f"| {md_escape(c['id'])} | {c['cpus']} | {st} | n/a | | | | | "
-                       f"{md_escape(why)} |")
-        for m in table_metrics(c):
-            d = c["metrics"][m]
-            flags = "; ".join((["noisy"] if d["noisy"] else []) + cell_flags(c))
-            out.append(f"| {md_escape(c['id'])} | {c['cpus']} | {st} | {m} | "
-                       f"{fmt.num(d['median'])} | "
-                       f"{fmt.ci(d['ci_lo'], d['ci_hi'], d['ci_confidence'])} | "
-                       f"{fmt.pct(d['cov'])} | {d['n']} | {flags} |")
-    out += ["", "## Environment", ""]
-    if doc["environment"]:
-        out += ["| key | value |", "|---|---|"]
-        out += [f"| {md_escape(k)} | {md_escape(v)} |" for k, v in environment(doc["environment"])]
-    else:
-        out.append("env.json missing or unreadable.")
-    present = ", ".join(f"{i['name']} ({i['lines']} runs)"
-                        for i in doc["instruments"]["present"])
-    out += ["", f"Instruments present: {present or 'none'}.", ""]
-    for i in doc["instruments"]["missing"]:
-        out.append(f"- {i['name']} missing: {i['reason']}")
-    out += ["", tracer_cost_line(doc["instruments"].get("tracer_cost"))]
-    out += ["", "## Skipped", ""]
-    if not doc["skipped_lines"] and not doc["problems"]:
-        out.append("Nothing was skipped.")
-    for s in doc["skipped_lines"]:
-        out.append(f"- records.jsonl line {s['line']}: {s['reason']}")
-    for p in doc["problems"]:
-        out.append(f"- {p}")
-    return "\n".join(out) + "\n"
-
-
-def render_html(doc: dict) -> str:
+def render(template: str, doc: dict) -> str:
+    """report.html.j2 or report.md.j2 over the document; Markdown keeps
+    the template's lines as they are, HTML is escaped."""
     import jinja2
+    md = template.endswith(".md.j2")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             undefined=jinja2.StrictUndefined)
-    env.filters.update(fmt=fmt.num, pct=fmt.pct)
+                             autoescape=not md, trim_blocks=md, lstrip_blocks=md,
+                             keep_trailing_newline=md, undefined=jinja2.StrictUndefined)
+    env.filters.update(fmt=fmt.num, pct=fmt.pct, md=md_escape)
     env.globals.update(fmt_ci=fmt.ci, part_rows=part_rows, part_head=PART_HEAD,
-                       table_metrics=table_metrics, cell_flags=cell_flags,
-                       missing_lines=missing_lines, role_title=ROLE_TITLE,
+                       table_metrics=lambda c: table_metrics(c, doc["_headline"][c["id"]]),
+                       cell_flags=cell_flags, missing_lines=missing_lines, role_title=ROLE_TITLE,
                        environment=environment, how_to_open=timelines.HOW_TO_OPEN)
-    return env.get_template("report.html.j2").render(
+    return env.get_template(template).render(
         doc=doc, tracer_cost_line=tracer_cost_line(doc["instruments"].get("tracer_cost")))
 
 
@@ -451,8 +311,8 @@ def write(doc: dict, out_dir: Path) -> dict[str, Path]:
              "html": out_dir / "report.html"}
     public = {k: v for k, v in doc.items() if not k.startswith("_")}
     paths["json"].write_text(json.dumps(public, indent=1, sort_keys=False, default=str) + "\n")
-    paths["md"].write_text(render_md(doc))
-    paths["html"].write_text(render_html(doc))
+    paths["md"].write_text(render("report.md.j2", doc))
+    paths["html"].write_text(render("report.html.j2", doc))
     return paths
 
 

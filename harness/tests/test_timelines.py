@@ -57,7 +57,7 @@ def test_no_stream_no_section(tmp_path):
     run_dir = make_run(tmp_path / "r", [Spec("pingpong", "coro", {}, {"handoff_ns": 30.0})])
     doc = report.build(load_run(run_dir), with_plots=False)
     assert doc["timelines"] == []
-    assert "## Timelines" not in report.render_md(doc)
+    assert "## Timelines" not in report.render("report.md.j2", doc)
 
 
 def test_default_config_traces_every_model_in_a_small_cell():
