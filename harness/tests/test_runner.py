@@ -170,6 +170,7 @@ def test_run_writes_everything(tmp_path, fake_runner, capsys):
     assert meta["seed"] == 5 and meta["planned_runs"] == 12
     env = json.loads((out / "env.json").read_text())
     assert env["config"]["sha256"] == meta["config_sha256"]
+    assert json.loads((out / "catalog.json").read_text()) == fake_runner.catalog
     assert "done: 12 ok" in capsys.readouterr().err
 
 
