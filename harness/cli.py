@@ -296,6 +296,10 @@ def cmd_list(args, rnr) -> int:
         for t in catalog.get("tasks", []):
             print(f"  {t['name']:<10} {t.get('summary') or ''}", file=out)
             print(f"  {'':<10} models: {', '.join(t.get('models') or [])}", file=out)
+            heads = ", ".join(f"{m['name']} ({m['unit'] or '-'}"
+                              + (f", {m['better']} is better)" if m["better"] else ")")
+                              for m in t.get("metrics", []) if m["headline"])
+            print(f"  {'':<10} headline metrics: {heads or '-'}", file=out)
             for p in t.get("params", []):
                 unit = f" {p['unit']}" if p.get("unit") else ""
                 rng = ""
