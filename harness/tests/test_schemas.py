@@ -151,7 +151,25 @@ def repo_configs(run: Path) -> list[dict]:
         [tomllib.loads((run.parent / "tiny.toml").read_text())]
 
 
+def catalogs(run: Path) -> list[dict]:
+    listed = subprocess.run([str(WORKLOAD), "--list"], capture_output=True, text=True,
+                            check=True, timeout=60).stdout
+    return [json.loads(listed), json.loads((run / "catalog.json").read_text())]
+
+
+def probe_lists(run: Path) -> list[dict]:
+    if not TRACER.exists():
+        pytest.skip("build/schedtrace not built: run make")
+    # --list needs no privilege: it reads the built objects without loading them
+    listed = subprocess.run([str(TRACER), "--list"], capture_output=True, text=True,
+                            check=True, timeout=60).stdout
+    return [json.loads(listed)]
+
+
 PRODUCERS = {
+    "catalog": ("build/workload --list, and the tiny run's catalog.json (harness/cli.py)",
+                catalogs),
+    "probes": ("build/schedtrace --list", probe_lists),
     "record": ("build/workload: tasks x models, a skipped run, the records of the tiny run",
                records_of_the_workload),
     "line": ("./schedlab run: records.jsonl and warmup.jsonl (harness/run/runner.py)",
