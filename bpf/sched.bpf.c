@@ -22,7 +22,8 @@
  *   same CPU. A running thread read live (--pid) lacks its current stretch.
  * - Times (--clock, docs/tracer.md). A clock read (bpf_ktime_get_ns) costs
  *   100 ns or so here: the clocksource is reached through a retpolined
- *   indirect call. rq (the default) takes the rq clock, which the waking
+ *   indirect call. ktime (the default) reads it at every switch and wakeup:
+ *   exact. rq takes the rq clock, which the waking
  *   path and __schedule() update just before the tracepoints, except at the
  *   switch after a wakeup that preempted (it asks __schedule() to skip the
  *   update, rq_clock_skip_update): the wakeup marks its CPU's slot, and that

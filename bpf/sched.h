@@ -28,11 +28,11 @@ enum sched_run {
 
 /* Where the probe's timestamps come from (rodata targ_clock, --clock). */
 enum sched_clock {
-	SCHED_CLOCK_KTIME,  /* bpf_ktime_get_ns() at each event: exact, ~50-70 ns a read here */
+	SCHED_CLOCK_KTIME,  /* bpf_ktime_get_ns() at each event: exact (the default) */
 	SCHED_CLOCK_KERNEL, /* the scheduler's own: rq->clock, sched_info.last_queued/run_delay */
 	SCHED_CLOCK_BOTH,   /* ktime, and the kernel and rq figures beside it (check) */
 	SCHED_CLOCK_RQ,	    /* rq->clock where it is fresh, extrapolated with ktime where a
-			     * wakeup left it stale (the default) */
+			     * wakeup left it stale */
 };
 
 /* --clock both: what the kernel clock would have reported for the same
@@ -49,7 +49,7 @@ struct sched_clock_check {
 	struct log2_hist diff;	  /* |ktime - kernel| per paired wait, ns */
 	__u32 wake_skip;	  /* the last wakeup asked the rq clock to skip */
 	__u32 pad;
-	/* what --clock rq (the default) would have reported */
+	/* what --clock rq would have reported */
 	__u64 enq_rts;		  /* became runnable, rq path */
 	__u64 offcpu_rts;	  /* last switch-out, rq path */
 	__u64 rq_oncpu_sum;	  /* on-CPU time, rq path, ns */

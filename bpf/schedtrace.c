@@ -75,7 +75,7 @@ static const char usage_text[] =
 	"                       that ends in a wakeup preemption reads short); both is\n"
 	"                       ktime with the kernel's and rq's figures for the same\n"
 	"                       events beside it (clock_check), to see the difference\n"
-	"                       (def: rq, or ktime with --wake-sample)\n"
+	"                       (def: ktime, the exact one)\n"
 	"  --wake-sample N      with --clock ktime: time the run-queue wait of 1 wakeup\n"
 	"                       in N (counts stay exact; the histogram says it was\n"
 	"                       sampled and from how many waits) (def: 1, every one)\n"
@@ -376,8 +376,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 				if (!strcmp(optarg, clock_names[o->clock]))
 					break;
 			if (o->clock == CLOCK_NR)
-				return bad_input("--clock: '%s' is not ktime, kernel or both, "
-						 "nor rq (the default)",
+				return bad_input("--clock: '%s' is not ktime, rq, kernel or both",
 						 optarg);
 			break;
 		case O_LIST:
@@ -404,7 +403,7 @@ static int parse_args(int argc, char **argv, struct trace_opts *o)
 	}
 	/* --wake-sample saves clock reads at wakeups: only ktime has them */
 	if (o->clock == CLOCK_NR)
-		o->clock = o->wake_sample > 1 ? CLOCK_KTIME : CLOCK_RQ;
+		o->clock = CLOCK_KTIME;
 	if (o->wake_sample > 1 && o->clock != CLOCK_KTIME)
 		return bad_input("%s", "--wake-sample needs --clock ktime (the other clocks read "
 				       "no clock at a wakeup: nothing to save)");

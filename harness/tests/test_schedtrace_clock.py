@@ -1,6 +1,6 @@
 """build/schedtrace --clock and --wake-sample: the cheap timing paths.
 
---clock rq (the default) takes the scheduler's rq clock where it is fresh and
+--clock rq takes the scheduler's rq clock where it is fresh and
 reads the clock only at a switch that a preempting wakeup left it stale for,
 extrapolating from a per-CPU calibration; --clock kernel takes the
 scheduler's own rq clock and run-queue accounting (sched_info) instead of
@@ -39,7 +39,7 @@ def check_exact_counts(proc, doc) -> None:
 
 
 @needs_bpf
-@pytest.mark.parametrize("extra, clock", [((), "rq"),
+@pytest.mark.parametrize("extra, clock", [((), "ktime"), (("--clock", "rq"), "rq"),
                                           (("--clock", "kernel"), "kernel"),
                                           (("--wake-sample", "16"), "ktime"),
                                           (("--clock", "both"), "both")])
@@ -92,7 +92,7 @@ def test_kernel_clock_against_clock_reads_on_the_same_events(tmp_path):
 
 @needs_bpf
 def test_rq_clock_against_clock_reads_on_the_same_events(tmp_path):
-    """Same-CPU pingpong under --clock both: the rq path (the default clock)
+    """Same-CPU pingpong under --clock both: the rq path (--clock rq)
     beside clock reads at every event. On and off the CPU they agree; the
     waits begun by a preempting wakeup, which the kernel clock reads short
     (near 0), the rq path recovers (it reads the clock at the switch after
@@ -129,10 +129,11 @@ def test_rq_clock_against_clock_reads_on_the_same_events(tmp_path):
 
 @needs_bpf
 def test_rq_clock_reads_only_after_a_stale_clock(tmp_path):
-    """The default clock reads the clock at a switch only after a wakeup
+    """--clock rq reads the clock at a switch only after a wakeup
     that left the rq clock stale: never more reads than switches of the
     machine, and some (pingpong's wakeups preempt)."""
-    proc, doc = trace(tmp_path, [helper("pingpong_rusage"), "20000", "0"])
+    proc, doc = trace(tmp_path, [helper("pingpong_rusage"), "20000", "0"],
+                      extra=("--clock", "rq"))
     validate(doc)
     timing = doc["timing"]
     assert timing["clock"] == "rq"
@@ -142,7 +143,7 @@ def test_rq_clock_reads_only_after_a_stale_clock(tmp_path):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--clock", "tsc", "--", "true"], "--clock: 'tsc' is not ktime, kernel or both"),
+    (["--clock", "tsc", "--", "true"], "--clock: 'tsc' is not ktime, rq, kernel or both"),
     (["--wake-sample", "0", "--", "true"], "--wake-sample: '0' is not in 1..1048576"),
     (["--clock", "kernel", "--wake-sample", "4", "--", "true"],
      "--wake-sample needs --clock ktime"),
