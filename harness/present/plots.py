@@ -307,9 +307,8 @@ def plot_speedup(cells: list[CellResults], cpus: int | None, cpu_list: str | Non
         n = len(cpulist.parse(conf)) if conf else cpus
         if n:
             ax.axhline(n, color="grey", linestyle=":", alpha=0.7)
-        ax.set_title(f"cpus={conf}" if conf else f"every CPU of the run ({cpus or '?'})")
-        ax.set_xlabel("workers")
-        ax.set_ylabel("speedup vs workers=1")
+        ax.set(title=f"cpus={conf}" if conf else f"every CPU of the run ({cpus or '?'})",
+               xlabel="workers", ylabel="speedup vs workers=1")
         ax.grid(alpha=0.3)
     fig.suptitle("compute: speedup against workers")
     return _finish(fig, axes, models,
@@ -332,12 +331,10 @@ def plot_lateness(cells: list[CellResults], cpus: str | None = None):
     ax = axes[0]
     for m in models:
         _line(ax, m, _points(cs, m, "hog_yield_us", "lateness_ns.p99", 1000))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("hog yields every ... us (log)")
-    ax.set_ylabel("p99 lateness, us (log)")
+    ax.set(xscale="log", yscale="log", xlabel="hog yields every ... us (log)",
+           ylabel="p99 lateness, us (log)",
+           title="preempt: p99 lateness of periodic tasks beside a hog")
     ax.grid(alpha=0.3)
-    ax.set_title("preempt: p99 lateness of periodic tasks beside a hog")
     return _finish(fig, axes, models,
                    "Median over repetitions of each run's p99 lateness, in us (log scale), "
                    "with its 95% CI; hog_yield_us=0 (never yields) is in the tables. "
@@ -368,10 +365,8 @@ def plot_echo(cells: list[CellResults], cpus: str | None = None):
                 first, ("latency_ns.p99", 1000, "p99 latency, us (log)"))):
             for m in models:
                 _line(ax, m, _points(cs, m, "connections", metric, scale))
-            ax.set_xscale("log")
-            ax.set_xlabel("connections (log)")
-            ax.set_ylabel(label)
-            ax.set_title(f"{label.split(',')[0]}: {who}")
+            ax.set(xscale="log", xlabel="connections (log)", ylabel=label,
+                   title=f"{label.split(',')[0]}: {who}")
             ax.grid(alpha=0.3)
         axes[2 * r + 1].set_yscale("log")
     rates = sorted({str(c.params.get("rate")) for c in cs})
@@ -411,10 +406,8 @@ def _cdf(cells: list[CellResults], task: str, metric: str, split: str, title: st
                     ys.append(q)
             if len(xs) >= 2:
                 ax.step(xs, ys, where="post", marker=".", color=colour(m), label=m)
-        ax.set_xscale("log")
-        ax.set_xlabel(f"{metric[:-3]}, us (log)")
-        ax.set_ylabel("fraction <= x")
-        ax.set_title(f"{split}={v}")
+        ax.set(xscale="log", xlabel=f"{metric[:-3]}, us (log)", ylabel="fraction <= x",
+               title=f"{split}={v}")
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     return _finish(fig, axes, models,
@@ -478,21 +471,16 @@ def plot_c7_knobs(cells: list[CellResults], preemption: str | None = None,
     yields = sorted({yield_key(c) for c in coros})
     ticks = ["never" if y == float("inf") else f"{y:g}" for y in yields]
     for i, m in enumerate(_models(coros)):
-        pts = []
-        for c in (c for c in coros if c.model == m):
-            med, err = _med_err(c.values("lateness_ns.p99"))
-            if med is not None:
-                pts.append((yields.index(yield_key(c)), med / 1000, err))
-        pts.sort()
-        if pts:
-            left.errorbar([p[0] + 0.08 * i for p in pts], [p[1] for p in pts],
-                          yerr=[[p[2][0] / 1000 for p in pts], [p[2][1] / 1000 for p in pts]],
-                          marker="o", capsize=3, color=colour(m), label=m)
+        # Each model a little to the right of the one before, so that
+        # intervals at the same tick do not hide each other.
+        pts = [(yields.index(yield_key(c)) + 0.08 * i, med / 1000, err[0] / 1000, err[1] / 1000)
+               for c in coros if c.model == m
+               for med, err in [_med_err(c.values("lateness_ns.p99"))] if med is not None]
+        _line(left, m, pts)
     left.set_xticks(range(len(ticks)))
     left.set_xticklabels(ticks)
-    left.set_xlabel("coroutines: the hog yields every ... us")
-    left.set_ylabel("p99 tick lateness, us (log)")
-    left.set_yscale("log")
+    left.set(xlabel="coroutines: the hog yields every ... us",
+             ylabel="p99 tick lateness, us (log)", yscale="log")
     left.grid(alpha=0.3)
 
     def knob_key(c: CellResults) -> tuple:
