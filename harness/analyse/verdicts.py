@@ -196,9 +196,7 @@ def missing_reason(ctx: Context, task: str, model: str | None,
         return f"{label}: only cells that cannot be judged: {'; '.join(left_out[:3])}"
     tried = [c for c in ctx.cells if c.task == task
              and (model is None or c.model == model)]
-    reasons = []
-    for c in tried:
-        reasons += [r for r in c.reasons() if r not in reasons]
+    reasons = list(dict.fromkeys(r for c in tried for r in c.reasons()))
     if reasons:
         return f"{label}: no successful run ({'; '.join(reasons[:3])})"
     if tried and where:
@@ -216,6 +214,12 @@ def cell_row(c: CellResults, metric: str, ctx: Context, label: str | None = None
         "statuses": c.statuses, "cpus": cpus_label(cell_cpus(c, ctx)),
         "noisy": s.cov is not None and s.cov > ctx.noisy_cov,
     }
+
+
+def _varying(cells: list[CellResults], ignore=()) -> list[str]:
+    """The parameters whose values differ between cells: what labels their rows."""
+    return [k for k in dict.fromkeys(k for c in cells for k in c.id_params)
+            if k not in ignore and len({str(c.id_params.get(k)) for c in cells}) > 1]
 
 
 def _params_label(params: dict, keys=None) -> str:
@@ -239,20 +243,12 @@ def decide(lo: float, hi: float, sup: float, ref: float, above: bool) -> tuple[s
     """Supported only when the interval clears the support threshold,
     refuted only when it clears the refute threshold (a tie at the refute
     threshold refutes: "no more than"), else inconclusive."""
-    iv = fmt.ci(lo, hi)
-    if above:
-        if lo > sup:
-            return SUPPORTED, f"interval {iv} above {sup:g}"
-        if hi <= ref:
-            return REFUTED, f"interval {iv} not above {ref:g}"
-        return INCONCLUSIVE, f"interval {iv} straddles {sup:g}" + (
-            f"..{ref:g}" if ref != sup else "")
-    if hi < sup:
-        return SUPPORTED, f"interval {iv} below {sup:g}"
-    if lo >= ref:
-        return REFUTED, f"interval {iv} not below {ref:g}"
-    return INCONCLUSIVE, f"interval {iv} straddles {sup:g}" + (
-        f"..{ref:g}" if ref != sup else "")
+    iv, side = fmt.ci(lo, hi), "above" if above else "below"
+    if (lo > sup) if above else (hi < sup):
+        return SUPPORTED, f"interval {iv} {side} {sup:g}"
+    if (hi <= ref) if above else (lo >= ref):
+        return REFUTED, f"interval {iv} not {side} {ref:g}"
+    return INCONCLUSIVE, f"interval {iv} straddles {sup:g}" + (f"..{ref:g}" if ref != sup else "")
 
 
 def too_few(*ns: int) -> str:
@@ -320,9 +316,7 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
     for c in dcells:
         dby.setdefault(key(c), []).append(c)
     split = part.get("split_by", [])
-    # Rows are labelled by the parameters that differ between them.
-    shown = [k for k in dict.fromkeys(k for c in ncells for k in c.id_params)
-             if k not in ignore and len({str(c.id_params.get(k)) for c in ncells}) > 1]
+    shown = _varying(ncells, ignore)
     groups: dict[str, list[Result]] = {}
     rows, refused = [], []
     for nc in ncells:
@@ -358,24 +352,27 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
         res = combine(rs)
         res.what = g
         subs.append(res)
-    res = combine(subs)
-    res.rows = rows
-    if refused:
-        res.why += "; refused (CPU sets differ): " + "; ".join(refused)
-    _note_left(res, left)
+    res = _combined(subs, rows, left, "; refused (CPU sets differ): " + "; ".join(refused)
+                    if refused else "")
     head = _headline(rows)
     res.figure = (f"{num}/{den} {metric} "
                   f"{fmt.estimate(head['ratio'], head['lo'], head['hi'], head['confidence'])}")
     if len(rows) > 1:
         res.figure += f" ({head['label'].split(' ', 1)[1]}; {len(rows)} pairs)"
-    res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     return res
 
 
-def _note_left(res: Result, left: list[str]) -> None:
-    """Name the cells a rule could not judge (traced, client-bound, knobs)."""
+def _combined(subs: list[Result], rows: list[dict], left: list[str], refused: str = "") -> Result:
+    """A rule's one result from its sub-results: every row, the CPU sets
+    they ran on, and the cells it could not judge (traced, client-bound,
+    knobs) named."""
+    res = combine(subs)
+    res.rows = rows
+    res.why += refused
     if left:
         res.why += "; left out: " + "; ".join(dict.fromkeys(left))
+    res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
+    return res
 
 
 def _headline(rows: list[dict]) -> dict:
@@ -442,14 +439,10 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
     last: dict[str, int] = {}
     for i, row in enumerate(rows):
         last[row["cpus"]] = i
-    picked = [subs[i] for i in last.values()]
-    res = combine(picked)
-    res.rows = rows
-    _note_left(res, left)
+    res = _combined([subs[i] for i in last.values()], rows, left)
     top = rows[next(iter(last.values()))]
     res.figure = (f"{model} speedup at {param}={top['workers']} "
                   f"{fmt.estimate(top['ratio'], top['lo'], top['hi'], top['confidence'])}")
-    res.cpus = ", ".join(sorted(last))
     return res
 
 
@@ -478,10 +471,8 @@ def rule_trend(part: dict, ctx: Context) -> Result:
         res.what = what
         subs.append(res)
         rows += res.rows
-    res = combine(subs)
-    res.rows, res.figure = rows, subs[0].figure
-    res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
-    _note_left(res, left)
+    res = _combined(subs, rows, left)
+    res.figure = subs[0].figure
     return res
 
 
@@ -529,8 +520,7 @@ def rule_level(part: dict, ctx: Context) -> Result:
         return Result(UNTESTABLE, f"{metric} not in the records of {found[0].id}" if found
                       else missing_reason(ctx, task, model, part.get("where"), left))
     rows, subs = [], []
-    shown = [k for k in dict.fromkeys(k for c in cells for k in c.id_params)
-             if len({str(c.id_params.get(k)) for c in cells}) > 1]
+    shown = _varying(cells)
     for c in cells:
         label = c.model + (f" {_params_label(c.id_params, shown)}" if shown else "")
         row = cell_row(c, metric, ctx, label=label)
@@ -539,13 +529,10 @@ def rule_level(part: dict, ctx: Context) -> Result:
         row.update({"kind": "level", "verdict": v})
         rows.append(row)
         subs.append(Result(v, why, what=f"{c.model} on CPUs {row['cpus']}"))
-    res = combine(subs)
-    res.rows = rows
+    res = _combined(subs, rows, left)
     head = _headline(rows)
-    _note_left(res, left)
     res.figure = (f"{head['label']}: median {part.get('name', metric)} "
                   f"{fmt.estimate(head['median'], head['lo'], head['hi'], head['confidence'])}")
-    res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
     return res
 
 
