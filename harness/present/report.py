@@ -52,27 +52,22 @@ def load_claims(path: Path) -> dict:
 def scalar_metrics(c: CellResults) -> list[str]:
     """Every metric name with a number in some ok repetition; distributions
     contribute their p50 and p99."""
-    names: list[str] = []
+    names: dict[str, None] = {}     # a dict keeps the first-seen order
     for ln in c.ok_lines:
         for k, v in ((ln.get("record") or {}).get("metrics") or {}).items():
             if isinstance(v, dict) and "p50" in v:
-                for q in ("p50", "p99"):
-                    if f"{k}.{q}" not in names:
-                        names.append(f"{k}.{q}")
-            elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
-                names.append(k)
-    return names
+                names.update({f"{k}.p50": None, f"{k}.p99": None})
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                names[k] = None
+    return list(names)
 
 
 def cell_doc(c: CellResults, ctx: verdicts.Context, headline: list[str] | None) -> dict:
     """headline: the metrics the cells table shows (the catalog's, in
     doc["_headline"]; None: every one); report.json keeps them all."""
-    metrics = {}
-    for m in scalar_metrics(c):
-        s = stats.summarize(c.values(m))
-        d = s.as_dict()
-        d["noisy"] = s.cov is not None and s.cov > ctx.noisy_cov
-        metrics[m] = d
+    summaries = {m: stats.summarize(c.values(m)) for m in scalar_metrics(c)}
+    metrics = {m: s.as_dict() | {"noisy": s.cov is not None and s.cov > ctx.noisy_cov}
+               for m, s in summaries.items()}
     return {"id": c.id, "task": c.task, "model": c.model, "params": c.id_params,
             "cpus": verdicts.cpus_label(verdicts.cell_cpus(c, ctx)),
             "traced": verdicts.probes_of(c),
@@ -131,15 +126,11 @@ def instruments(run: RunDir) -> dict:
                 reasons.setdefault(name, f"requested but not attached: {pr['reason']}")
         if probes.get("perf"):
             seen["perf"] += 1
-    present, missing = [], []
-    for name in seen:
-        if seen[name]:
-            present.append({"name": name, "lines": seen[name]})
-        else:
-            missing.append({"name": name, "reason": reasons.get(
+    return {"present": [{"name": name, "lines": n} for name, n in seen.items() if n],
+            "missing": [{"name": name, "reason": reasons.get(
                 name, "not requested by the config, or unavailable here "
-                "(./schedlab doctor says which)")})
-    return {"present": present, "missing": missing, "tracer_cost": probes_mod.tracer_cost()}
+                "(./schedlab doctor says which)")} for name, n in seen.items() if not n],
+            "tracer_cost": probes_mod.tracer_cost()}
 
 
 def missing_probes(run: RunDir, instrument_rows: list[dict], claims: list[dict]) -> list[dict]:
@@ -167,16 +158,12 @@ def missing_probes(run: RunDir, instrument_rows: list[dict], claims: list[dict])
 
 def environment(env: dict | None) -> list[tuple[str, str]]:
     """env.json flattened to (key, value) rows, two levels deep."""
+    def text(v) -> str:
+        return v if isinstance(v, str) else json.dumps(v, sort_keys=True)[:200]
     rows: list[tuple[str, str]] = []
-    if not env:
-        return rows
-    for k, v in env.items():
-        if isinstance(v, dict):
-            for k2, v2 in v.items():
-                rows.append((f"{k}.{k2}", v2 if isinstance(v2, str)
-                             else json.dumps(v2, sort_keys=True)[:200]))
-        else:
-            rows.append((k, v if isinstance(v, str) else json.dumps(v, sort_keys=True)[:200]))
+    for k, v in (env or {}).items():
+        rows += ([(f"{k}.{k2}", text(v2)) for k2, v2 in v.items()] if isinstance(v, dict)
+                 else [(k, text(v))])
     return rows
 
 
@@ -238,14 +225,13 @@ def part_rows(part: dict) -> list[list[str]]:
     out = []
     for r in part["rows"]:
         kind = r.get("kind")
+        note = " ".join(x for x in (r.get("verdict", ""), "noisy" if r.get("noisy") else "") if x)
         if kind in ("ratio", "speedup"):
             reps = r.get("cells") or [r]
             n = "/".join(str(c.get("n", "")) for c in reps)
             cov = "/".join(fmt.pct(c.get("cov")) for c in reps)
             out.append([r["label"], r.get("metric", ""), r.get("cpus", ""), fmt.num(r["ratio"]),
-                        fmt.ci(r["lo"], r["hi"], r.get("confidence")), cov, n,
-                        " ".join(x for x in (r.get("verdict", ""),
-                                             "noisy" if r.get("noisy") else "") if x)])
+                        fmt.ci(r["lo"], r["hi"], r.get("confidence")), cov, n, note])
         elif kind in ("share", "difference"):
             value = f"{r['k']}/{r['n']}" if kind == "share" else fmt.signed(r["difference"])
             out.append([r["label"], r["metric"], r.get("cpus", ""), value,
@@ -259,9 +245,7 @@ def part_rows(part: dict) -> list[list[str]]:
             out.append([r["label"], r.get("metric", ""), r.get("cpus", ""),
                         fmt.num(r.get("median")),
                         fmt.ci(r.get("lo"), r.get("hi"), r.get("confidence")),
-                        fmt.pct(r.get("cov")), str(r.get("n", "")),
-                        " ".join(x for x in (r.get("verdict", ""),
-                                             "noisy" if r.get("noisy") else "") if x)])
+                        fmt.pct(r.get("cov")), str(r.get("n", "")), note])
     return out
 
 
