@@ -58,9 +58,13 @@ SCHED_TYPES = {1: "switch", 2: "wakeup", 3: "wakeup_new", 4: "migrate",
 SCHED_F_VOLUNTARY = 0x2
 
 
-def read_sched_events(data: bytes) -> tuple[dict, list[dict], list[str]]:
-    """bpf/events.h's binary stream -> the normalized events convert() reads."""
-    magic, version, rec_bytes, root_tgid, _ = SCHED_HEADER.unpack_from(data, 0)
+def read_events(path: Path) -> tuple[dict, list[dict], list[str]]:
+    """(header, events sorted by time, problems) of a schedtrace --events
+    file: bpf/events.h's binary stream as the normalized events convert() reads."""
+    data = path.read_bytes()
+    if not data.startswith(SCHED_MAGIC):
+        raise TraceError(f"{path}: not a schedtrace --events stream (no SCHEDEVT header)")
+    _, version, rec_bytes, root_tgid, _ = SCHED_HEADER.unpack_from(data, 0)
     if version > 1:
         raise TraceError(f"sched event stream version {version} is newer than this "
                          "exporter understands (1)")
@@ -93,14 +97,6 @@ def read_sched_events(data: bytes) -> tuple[dict, list[dict], list[str]]:
             events.append({"ts_ns": ts, "type": kind, "cpu": cpu, "tid": pid, "arg": arg})
     events.sort(key=lambda e: e["ts_ns"])
     return {"schema": version, "kind": "sched_events", "tgid": root_tgid}, events, problems
-
-
-def read_events(path: Path) -> tuple[dict, list[dict], list[str]]:
-    """(header, events sorted by time, problems) of a schedtrace --events file."""
-    data = path.read_bytes()
-    if not data.startswith(SCHED_MAGIC):
-        raise TraceError(f"{path}: not a schedtrace --events stream (no SCHEDEVT header)")
-    return read_sched_events(data)
 
 
 def _us(ns: int, t0: int) -> float:
@@ -198,24 +194,22 @@ def convert(header: dict, events: list[dict], meta: dict | None = None) -> dict:
     for coro, (tid, tg) in alive.items():
         out.append({"ph": "e", "name": f"coro {coro}", "cat": "coro", "id": coro,
                     "pid": tg, "tid": tid, "ts": _us(last, t0), "args": {"unfinished": True}})
-    meta_ev = []
-    for tg in sorted(set(tgids.values())):
-        meta_ev.append({"ph": "M", "name": "process_name", "pid": tg, "tid": tg,
-                        "args": {"name": f"pid {tg}"}})
+    meta_ev = [{"ph": "M", "name": "process_name", "pid": tg, "tid": tg,
+                "args": {"name": f"pid {tg}"}} for tg in sorted(set(tgids.values()))]
+
+    def track(tid: int, track_tid: int, name: str, sort_index: int) -> None:
+        """Name a track of thread tid's process and place it."""
+        ids = {"pid": tgids.get(tid, tid), "tid": track_tid}
+        meta_ev.append({"ph": "M", "name": "thread_name", **ids, "args": {"name": name}})
+        meta_ev.append({"ph": "M", "name": "thread_sort_index", **ids,
+                        "args": {"sort_index": sort_index}})
     # each thread's track first, its coroutines' tracks right under it
     rank = {tid: i for i, tid in enumerate(sorted(threads | {t for t, _ in coro_tracks}))}
     for tid in sorted(threads):
-        meta_ev.append({"ph": "M", "name": "thread_name", "pid": tgids.get(tid, tid),
-                        "tid": tid, "args": {"name": f"tid {tid}"}})
-        meta_ev.append({"ph": "M", "name": "thread_sort_index", "pid": tgids.get(tid, tid),
-                        "tid": tid, "args": {"sort_index": rank[tid] * 1000}})
+        track(tid, tid, f"tid {tid}", rank[tid] * 1000)
     for (tid, coro), ctid in sorted(coro_tracks.items()):
-        label = f"{tid} coro {coro}" + (" (scheduler)" if coro == 0 else "")
-        meta_ev.append({"ph": "M", "name": "thread_name", "pid": tgids.get(tid, tid),
-                        "tid": ctid, "args": {"name": label}})
-        meta_ev.append({"ph": "M", "name": "thread_sort_index", "pid": tgids.get(tid, tid),
-                        "tid": ctid,
-                        "args": {"sort_index": rank[tid] * 1000 + 1 + min(coro, 998)}})
+        track(tid, ctid, f"{tid} coro {coro}" + (" (scheduler)" if coro == 0 else ""),
+              rank[tid] * 1000 + 1 + min(coro, 998))
     other = {"format": TRACE_FORMAT, "t0_ns": t0, "tgid": header["tgid"],
              "events_read": len(events), "unknown_events": unknown}
     other.update(meta or {})
