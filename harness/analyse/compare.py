@@ -73,11 +73,10 @@ def compare(cells_a: list[CellResults], cells_b: list[CellResults],
                          "n_a": len(va), "n_b": len(vb), "significant": sig, "change": change,
                          "cov_a": stats.cov(va), "cov_b": stats.cov(vb),
                          "note": f"fewer than {MIN_N} runs: not judged" if few else ""})
-    geo: dict[str, dict[str, float | None]] = {}
+    geo: dict[str, dict[str, list[float]]] = {}
     for row in rows:
         if row["ratio"] is not None:
-            geo.setdefault(row["task"], {}).setdefault(row["metric"], [])
-            geo[row["task"]][row["metric"]].append(row["ratio"])
+            geo.setdefault(row["task"], {}).setdefault(row["metric"], []).append(row["ratio"])
     geomeans = {t: {m: stats.geomean(v) for m, v in ms.items()} for t, ms in geo.items()}
     return {"schema": COMPARE_SCHEMA, "threshold": threshold, "rows": rows,
             "geomeans": geomeans, "only_in_a": only_a, "only_in_b": sorted(by_b),

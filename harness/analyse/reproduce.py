@@ -112,8 +112,9 @@ def _reference(spec: dict, point: dict, cells: list[CellResults]) -> tuple[float
             return None, (f"peer {peer['task']} not run: {peer.get('how', 'add it to the config')}")
         return stats.summarize(vals).median * float(peer.get("scale", 1.0)), ""
     pub = point.get("published", spec.get("published", {}).get("value"))
-    return (float(pub) if pub is not None else None), ("" if pub is not None
-                                                       else "no published figure recorded")
+    if pub is None:
+        return None, "no published figure recorded"
+    return float(pub), ""
 
 
 def evaluate(specs: list[dict], cells: list[CellResults],
@@ -123,15 +124,11 @@ def evaluate(specs: list[dict], cells: list[CellResults],
         points = spec.get("point") or [{}]
         rows = []
         for pt in points:
-            where = dict(spec["measured"].get("where", {}))
-            where.update(pt.get("where", {}))
+            where = {**spec["measured"].get("where", {}), **pt.get("where", {})}
             ref, ref_why = _reference(spec, pt, cells)
             meas, meas_why = _measure(spec, where, cells, bench_dir)
-            ratio = None
-            if ref and meas:
-                ratio = meas["value"] / ref
-            rows.append({"label": pt.get("label", ""), "where": where,
-                         "reference": ref, "measured": meas, "ratio": ratio,
+            rows.append({"label": pt.get("label", ""), "where": where, "reference": ref,
+                         "measured": meas, "ratio": meas["value"] / ref if ref and meas else None,
                          "note": "; ".join(w for w in (ref_why, meas_why) if w)})
         pub = spec.get("published", {})
         out.append({

@@ -65,14 +65,8 @@ class Summary:
 
 
 def _array(xs: Iterable) -> np.ndarray:
-    vals = []
-    for x in xs:
-        if x is None or isinstance(x, bool):
-            continue
-        v = float(x)
-        if math.isfinite(v):
-            vals.append(v)
-    return np.asarray(vals, dtype=float)
+    vals = [float(x) for x in xs if x is not None and not isinstance(x, bool)]
+    return np.asarray([v for v in vals if math.isfinite(v)], dtype=float)
 
 
 def median(xs: Iterable) -> float | None:
@@ -94,11 +88,6 @@ def cov(xs: Iterable) -> float | None:
     if m == 0.0:
         return 0.0 if sd == 0.0 else None
     return sd / abs(m)
-
-
-def _quantiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    alpha = (1.0 - confidence) / 2.0
-    return float(np.quantile(samples, alpha)), float(np.quantile(samples, 1.0 - alpha))
 
 
 def median_ci_k(n: int, confidence: float = CONFIDENCE) -> tuple[int, float]:
@@ -187,8 +176,9 @@ def loglog_slope_ci(points: Iterable[tuple[float, float]], confidence: float = C
         cols_y.append(arr[rng.integers(0, arr.size, size=(resamples, arr.size))])
         cols_x.append(np.full((resamples, arr.size), x))
     sl = slope(np.hstack(cols_x), np.hstack(cols_y))
-    lo, hi = _quantiles(sl, confidence)
-    return Interval(value, lo, hi, confidence, "bootstrap")
+    alpha = (1.0 - confidence) / 2.0
+    return Interval(value, float(np.quantile(sl, alpha)), float(np.quantile(sl, 1.0 - alpha)),
+                    confidence, "bootstrap")
 
 
 def geomean(xs: Iterable) -> float | None:
