@@ -154,16 +154,12 @@ def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, unit: 
     # Side by side per group; or centred when each group is one model's.
     width = 0.8 if one_model_per_group else 0.8 / max(len(models), 1)
     for i, m in enumerate(models):
-        xs, ys, errs = [], [], [[], []]
-        for g, group in enumerate(groups):
-            p = points.get((group, m))
-            if p is None or p[0] is None:
-                continue
-            xs.append(g + (0 if one_model_per_group else i * width))
-            ys.append(p[0])
-            errs[0].append(p[1][0])
-            errs[1].append(p[1][1])
-        ax.bar(xs, ys, width, yerr=errs, capsize=3, color=colour(m), label=m)
+        bars = [(g, points[(group, m)]) for g, group in enumerate(groups)
+                if points.get((group, m), (None,))[0] is not None]
+        ax.bar([g + (0 if one_model_per_group else i * width) for g, _ in bars],
+               [p[0] for _, p in bars], width,
+               yerr=[[p[1][0] for _, p in bars], [p[1][1] for _, p in bars]],
+               capsize=3, color=colour(m), label=m)
     shift = 0 if one_model_per_group else width * (len(models) - 1) / 2
     ax.set_xticks([g + shift for g in range(len(groups))])
     ax.set_xticklabels(groups)
@@ -173,6 +169,13 @@ def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, unit: 
         ax.set_yscale("log")
     ax.set_ylabel(f"{unit} (log)" if log else unit)
     ax.grid(axis="y", alpha=0.3)
+
+
+def _bar_points(bars: list[tuple[str, str, list[CellResults]]], metric: str) -> dict:
+    """(label, model) -> the median and error of the one cell drawn (_pick)
+    of each bar's cells, as _grouped_bars takes them."""
+    return {(label, m): _med_err(c.values(metric)) for label, m, group in bars
+            if (c := _pick(group, metric))}
 
 
 def _points(cs: list[CellResults], model: str, param: str, metric: str,
@@ -211,13 +214,9 @@ def plot_handoff(cells: list[CellResults], cpus: str | None = None):
     placements = _values_of(cs, "placement")
     fig, axes = _figure(len(channels))
     for ax, ch in zip(axes, channels):
-        points = {}
-        for p in placements:
-            for m in models:
-                c = _pick([c for c in cs if c.model == m and _key(c, ("channel", "placement"))
-                           == (ch, p)], "handoff_ns")
-                if c:
-                    points[(f"placement={p}", m)] = _med_err(c.values("handoff_ns"))
+        points = _bar_points([(f"placement={p}", m, [
+            c for c in cs if c.model == m and _key(c, ("channel", "placement")) == (ch, p)])
+            for p in placements for m in models], "handoff_ns")
         _grouped_bars(ax, [f"placement={p}" for p in placements], models, points,
                       "ns per hand-off")
         ax.set_title(f"channel={ch}")
@@ -263,12 +262,7 @@ def plot_bytes_per_task(cells: list[CellResults], cpus: str | None = None):
               ("kernel_bytes_per_task", "kernel (stack, slab, page tables)"))
     fig, axes = _figure(len(panels), width=max(4.0, 0.9 * len(bars)))
     for ax, (metric, title) in zip(axes, panels):
-        points = {}
-        for label, m, group in bars:
-            c = _pick(group, metric)
-            if c:
-                points[(label, m)] = _med_err(c.values(metric))
-        _grouped_bars(ax, [b[0] for b in bars], models, points, "bytes per task",
+        _grouped_bars(ax, [b[0] for b in bars], models, _bar_points(bars, metric), "bytes per task",
                       one_model_per_group=True)
         ax.set_title(title)
     fig.suptitle("spawn: memory per parked task")
@@ -291,19 +285,14 @@ def plot_speedup(cells: list[CellResults], cpus: int | None, cpu_list: str | Non
     for ax, conf in zip(axes, confinements):
         for m in models:
             mine = [c for c in cs if c.model == m and _cpus(c) == conf]
-            by_w: dict[int, list[CellResults]] = {}
-            for c in mine:
-                by_w.setdefault(int(c.params["workers"]), []).append(c)
-            base_cell = _pick(by_w.get(1, []), "units_per_s")
-            if base_cell is None:
+            by_w = {w: _pick([c for c in mine if int(c.params["workers"]) == w], "units_per_s")
+                    for w in {int(c.params["workers"]) for c in mine}}
+            if by_w.get(1) is None:
                 continue
-            pts = []
-            for w, group in by_w.items():
-                c = _pick(group, "units_per_s")
-                rc = stats.ratio_ci(base_cell.values("units_per_s"), c.values("units_per_s"))
-                if rc:
-                    pts.append((w, rc.value, max(rc.value - rc.lo, 0), max(rc.hi - rc.value, 0)))
-            _line(ax, m, pts)
+            base = by_w[1].values("units_per_s")
+            rcs = {w: stats.ratio_ci(base, c.values("units_per_s")) for w, c in by_w.items()}
+            _line(ax, m, [(w, rc.value, max(rc.value - rc.lo, 0), max(rc.hi - rc.value, 0))
+                          for w, rc in rcs.items() if rc])
         n = len(cpulist.parse(conf)) if conf else cpus
         if n:
             ax.axhline(n, color="grey", linestyle=":", alpha=0.7)
