@@ -40,7 +40,7 @@ cells feed instrument_costs() instead: the bare/traced ratios.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness import cpulist
@@ -312,16 +312,13 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
     def key(c: CellResults) -> tuple:
         return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k not in ignore))
 
-    dby: dict[tuple, list[CellResults]] = {}
-    for c in dcells:
-        dby.setdefault(key(c), []).append(c)
     split = part.get("split_by", [])
     shown = _varying(ncells, ignore)
     groups: dict[str, list[Result]] = {}
     rows, refused = [], []
     for nc in ncells:
         ncpu = cell_cpus(nc, ctx)
-        for dc in dby.get(key(nc), []):
+        for dc in (dc for dc in dcells if key(dc) == key(nc)):
             dcpu = cell_cpus(dc, ctx)
             plabel = _params_label(nc.id_params, shown or split)
             if ncpu != dcpu or ncpu is None:
@@ -331,27 +328,20 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
             rc = stats.ratio_ci(dc.values(metric), nc.values(metric))
             if rc is None:
                 continue
-            r, lo, hi, conf = rc.value, rc.lo, rc.hi, rc.confidence
             nrow, drow = cell_row(nc, metric, ctx), cell_row(dc, metric, ctx)
             few = too_few(nrow["n"], drow["n"])
-            v, why = (INCONCLUSIVE, few) if few else decide(lo, hi, sup, ref, above)
+            v, why = (INCONCLUSIVE, few) if few else decide(rc.lo, rc.hi, sup, ref, above)
             rows.append({"label": f"{num}/{den} {plabel}", "kind": "ratio",
-                         "metric": metric, "ratio": r, "lo": lo, "hi": hi,
-                         "confidence": conf, "cpus": cpus_label(ncpu), "verdict": v,
+                         "metric": metric, "ratio": rc.value, "lo": rc.lo, "hi": rc.hi,
+                         "confidence": rc.confidence, "cpus": cpus_label(ncpu), "verdict": v,
                          "noisy": nrow["noisy"] or drow["noisy"], "cells": [nrow, drow]})
             gkey = _params_label(nc.id_params, split) if split else ""
             groups.setdefault(gkey, []).append(Result(v, why, what=plabel))
     if not rows:
-        why = (f"no {task} cells of {num} and {den} with the same parameters "
-               "and successful runs")
-        if refused:
-            why = "CPU sets differ, not compared: " + "; ".join(refused)
-        return Result(UNTESTABLE, why, rows)
-    subs = []
-    for g, rs in sorted(groups.items()):
-        res = combine(rs)
-        res.what = g
-        subs.append(res)
+        return Result(UNTESTABLE, "CPU sets differ, not compared: " + "; ".join(refused)
+                      if refused else f"no {task} cells of {num} and {den} with the same "
+                      "parameters and successful runs", rows)
+    subs = [replace(combine(rs), what=g) for g, rs in sorted(groups.items())]
     res = _combined(subs, rows, left, "; refused (CPU sets differ): " + "; ".join(refused)
                     if refused else "")
     head = _headline(rows)
@@ -464,14 +454,10 @@ def rule_trend(part: dict, ctx: Context) -> Result:
                       f"fewer than 2 values of {param}")
     varying = {k for k, _ in next(iter(sweeps))
                if len({dict(key).get(k) for key in sweeps}) > 1}
-    subs, rows = [], []
-    for key, group in sorted(sweeps.items()):
-        what = ",".join(f"{k}={v}" for k, v in key if k in varying)
-        res = _one_trend(part, ctx, sorted(group, key=lambda c: float(c.params[param])))
-        res.what = what
-        subs.append(res)
-        rows += res.rows
-    res = _combined(subs, rows, left)
+    subs = [replace(_one_trend(part, ctx, sorted(group, key=lambda c: float(c.params[param]))),
+                    what=",".join(f"{k}={v}" for k, v in key if k in varying))
+            for key, group in sorted(sweeps.items())]
+    res = _combined(subs, [r for sub in subs for r in sub.rows], left)
     res.figure = subs[0].figure
     return res
 
