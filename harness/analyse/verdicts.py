@@ -396,19 +396,16 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
             rc = stats.ratio_ci(bvals, c.values(metric))
             if rc is None:
                 continue
-            s, lo, hi, conf = rc.value, rc.lo, rc.hi, rc.confidence
-            usable = min(w, len(cpus)) if cpus else None
-            if expect == "scales":
-                if usable is None:
-                    v, why = UNTESTABLE, "CPU set unknown (env.json has no affinity)"
-                else:
-                    target = part.get("efficiency", 0.7) * usable
-                    v, why = decide(lo, hi, target, target, True)
-                    if usable < 2:
-                        v, why = UNTESTABLE, f"only {len(cpus)} CPU: no speedup can show"
+            if expect == "scales" and not cpus:
+                v, why = UNTESTABLE, "CPU set unknown (env.json has no affinity)"
+            elif expect == "scales" and min(w, len(cpus)) < 2:
+                v, why = UNTESTABLE, f"only {len(cpus)} CPU: no speedup can show"
+            elif expect == "scales":
+                target = part.get("efficiency", 0.7) * min(w, len(cpus))
+                v, why = decide(rc.lo, rc.hi, target, target, True)
             elif expect == "flat":
                 flat = part.get("flat_max", 1.2)
-                v, why = decide(lo, hi, flat, flat, False)
+                v, why = decide(rc.lo, rc.hi, flat, flat, False)
             else:
                 raise ValueError(f"speedup rule: unknown expect {expect!r}")
             few = too_few(len(bvals), len(c.values(metric)))
@@ -416,7 +413,7 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
                 v, why = INCONCLUSIVE, few
             row = cell_row(c, metric, ctx, label=f"{model} {param}={c.params[param]}")
             row.update({"kind": "speedup", "workers": c.params[param],
-                        "ratio": s, "lo": lo, "hi": hi, "confidence": conf,
+                        "ratio": rc.value, "lo": rc.lo, "hi": rc.hi, "confidence": rc.confidence,
                         "cpus": cpus_label(cpus), "verdict": v})
             rows.append(row)
             subs.append(Result(v, why, what=f"{param}={c.params[param]} on CPUs "
@@ -426,9 +423,7 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
                       "on the same CPUs", rows)
     # The most workers on each CPU set decides: fewer workers than CPUs
     # cannot show the claim's full speedup.
-    last: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        last[row["cpus"]] = i
+    last = {row["cpus"]: i for i, row in enumerate(rows)}
     res = _combined([subs[i] for i in last.values()], rows, left)
     top = rows[next(iter(last.values()))]
     res.figure = (f"{model} speedup at {param}={top['workers']} "
