@@ -161,8 +161,7 @@ def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, unit: 
                yerr=[[p[1][0] for _, p in bars], [p[1][1] for _, p in bars]],
                capsize=3, color=colour(m), label=m)
     shift = 0 if one_model_per_group else width * (len(models) - 1) / 2
-    ax.set_xticks([g + shift for g in range(len(groups))])
-    ax.set_xticklabels(groups)
+    ax.set_xticks([g + shift for g in range(len(groups))], groups)
     meds = [p[0] for p in points.values() if p[0]]
     log = bool(meds) and max(meds) > LOG_SPAN * min(meds)
     if log:
@@ -386,15 +385,12 @@ def _cdf(cells: list[CellResults], task: str, metric: str, split: str, title: st
                       f"{metric}.p50")
             if c is None:
                 continue
-            dists = c.distributions(metric)
-            xs, ys = [], []
-            for key, q in QUANTILES:
-                med = stats.median(d.get(key) for d in dists)
-                if med is not None and med > 0:
-                    xs.append(med / 1000)
-                    ys.append(q)
-            if len(xs) >= 2:
-                ax.step(xs, ys, where="post", marker=".", color=colour(m), label=m)
+            meds = [(stats.median(d.get(key) for d in c.distributions(metric)), q)
+                    for key, q in QUANTILES]
+            steps = [(med / 1000, q) for med, q in meds if med is not None and med > 0]
+            if len(steps) >= 2:
+                ax.step([x for x, _ in steps], [q for _, q in steps], where="post", marker=".",
+                        color=colour(m), label=m)
         ax.set(xscale="log", xlabel=f"{metric[:-3]}, us (log)", ylabel="fraction <= x",
                title=f"{split}={v}")
         ax.grid(alpha=0.3)
@@ -466,8 +462,7 @@ def plot_c7_knobs(cells: list[CellResults], preemption: str | None = None,
                for c in coros if c.model == m
                for med, err in [_med_err(c.values("lateness_ns.p99"))] if med is not None]
         _line(left, m, pts)
-    left.set_xticks(range(len(ticks)))
-    left.set_xticklabels(ticks)
+    left.set_xticks(range(len(ticks)), ticks)
     left.set(xlabel="coroutines: the hog yields every ... us",
              ylabel="p99 tick lateness, us (log)", yscale="log")
     left.grid(alpha=0.3)
@@ -484,8 +479,7 @@ def plot_c7_knobs(cells: list[CellResults], preemption: str | None = None,
                    yerr=[[m[1][0] / 1000 for m in meds], [m[1][1] / 1000 for m in meds]],
                    marker="s", capsize=3, linestyle="none", color=colour("threads"),
                    label="threads")
-    right.set_xticks(range(len(labels)))
-    right.set_xticklabels(labels, rotation=20, ha="right", fontsize="small")
+    right.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
     right.set_xlabel("threads, hog never yields: the kernel's knobs")
     right.grid(alpha=0.3)
     fig.suptitle("C7: p99 lateness of 1-CPU periodic ticks beside a hog"
