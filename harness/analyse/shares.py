@@ -37,6 +37,7 @@ from typing import Any, Iterable
 
 from harness.present import format as fmt
 
+# The verdict words; verdicts.py takes them from here, the one place they are spelt.
 SUPPORTED = "supported"
 REFUTED = "refuted"
 INCONCLUSIVE = "inconclusive"

@@ -46,12 +46,9 @@ from typing import Any
 from harness import cpulist
 from harness.analyse import shares, stats
 from harness.present import format as fmt
+from harness.analyse.shares import INCONCLUSIVE, NUANCED, REFUTED, SUPPORTED
 from harness.records.rundir import CellResults
 
-SUPPORTED = "supported"
-REFUTED = "refuted"
-INCONCLUSIVE = "inconclusive"
-NUANCED = "nuanced"
 UNTESTABLE = "not tested here"
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, NUANCED, UNTESTABLE)
 # A control's answer to "is the setup as intended?"
