@@ -113,8 +113,7 @@ def speedup_rows(cells: list[CellResults]) -> list[list[str]]:
         if c.params.get("workers") != 2 or base is None:
             continue
         what = f"compute speedup, 2 tasks over 1, {c.model} ({params_text(c, ('cpus',))})"
-        a, b = stats.summarize(c.values("units_per_s")), \
-            stats.summarize(base.values("units_per_s"))
+        a, b = (stats.summarize(x.values("units_per_s")) for x in (c, base))
         if a.median is None or b.median is None:
             rows.append([what, missing(c if a.median is None else base)])
             continue
