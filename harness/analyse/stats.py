@@ -125,7 +125,7 @@ def median_ci(xs: Iterable, confidence: float = CONFIDENCE) -> Interval | None:
                     "order statistic")
 
 
-def ratio_ci(a_xs: Iterable, b_xs: Iterable, confidence: float = CONFIDENCE) -> Interval | None:
+def ratio_ci(a_xs: Iterable, b_xs: Iterable) -> Interval | None:
     """median(B) / median(A) of two independent samples with an interval.
 
     The interval divides the two medians' order-statistic intervals
@@ -137,13 +137,12 @@ def ratio_ci(a_xs: Iterable, b_xs: Iterable, confidence: float = CONFIDENCE) -> 
     a, b = _array(a_xs), _array(b_xs)
     if not a.size or not b.size or (a <= 0).any():
         return None
-    ia, ib = median_ci(a, confidence), median_ci(b, confidence)
+    ia, ib = median_ci(a), median_ci(b)
     return Interval(ib.value / ia.value, ib.lo / ia.hi, ib.hi / ia.lo,
                     ia.confidence * ib.confidence, "order statistic ratio")
 
 
-def loglog_slope_ci(points: Iterable[tuple[float, float]], confidence: float = CONFIDENCE,
-                    resamples: int = RESAMPLES, seed: int = SEED) -> Interval | None:
+def loglog_slope_ci(points: Iterable[tuple[float, float]]) -> Interval | None:
     """Least-squares slope of log(y) on log(x) over every point, with a
     percentile-bootstrap interval (points resampled within each x, so every
     x of the sweep stays in every resample).
@@ -169,16 +168,16 @@ def loglog_slope_ci(points: Iterable[tuple[float, float]], confidence: float = C
         return ((x - xm) * (y - ym)).sum(axis=-1) / ((x - xm) ** 2).sum(axis=-1)
 
     value = float(slope(xs, ys))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(SEED)
     cols_x, cols_y = [], []
     for x, yl in groups.items():
         arr = np.asarray(yl)
-        cols_y.append(arr[rng.integers(0, arr.size, size=(resamples, arr.size))])
-        cols_x.append(np.full((resamples, arr.size), x))
+        cols_y.append(arr[rng.integers(0, arr.size, size=(RESAMPLES, arr.size))])
+        cols_x.append(np.full((RESAMPLES, arr.size), x))
     sl = slope(np.hstack(cols_x), np.hstack(cols_y))
-    alpha = (1.0 - confidence) / 2.0
+    alpha = (1.0 - CONFIDENCE) / 2.0
     return Interval(value, float(np.quantile(sl, alpha)), float(np.quantile(sl, 1.0 - alpha)),
-                    confidence, "bootstrap")
+                    CONFIDENCE, "bootstrap")
 
 
 def geomean(xs: Iterable) -> float | None:
@@ -188,10 +187,10 @@ def geomean(xs: Iterable) -> float | None:
     return float(math.exp(float(np.log(a).mean()))) if a.size else None
 
 
-def summarize(xs: Iterable, confidence: float = CONFIDENCE) -> Summary:
+def summarize(xs: Iterable) -> Summary:
     """Everything a report row prints; None fields where data is too short."""
     a = _array(xs)
-    ci = median_ci(a, confidence) if a.size > 1 else None
+    ci = median_ci(a) if a.size > 1 else None
     return Summary(n=int(a.size), median=median(a), ci_lo=ci and ci.lo, ci_hi=ci and ci.hi,
                    cov=cov(a), ci_confidence=ci and ci.confidence,
                    min=float(a.min()) if a.size else None,
