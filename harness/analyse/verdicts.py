@@ -670,9 +670,8 @@ def instrument_costs(specs: list[dict], ctx: Context) -> list[dict]:
                 and c.values(metric)]
         for tc in ctx.cells:
             probes = probes_of(tc)
-            if tc.task != task or not probes or not tc.values(metric):
-                continue
-            if spec.get("models") and tc.model not in spec["models"]:
+            if (tc.task != task or not probes or not tc.values(metric)
+                    or tc.model not in (spec.get("models") or [tc.model])):
                 continue
             twin = next((b for b in bare if b.model == tc.model
                          and _as_run(b) == _as_run(tc)), None)

@@ -139,10 +139,11 @@ def missing_probes(run: RunDir, instrument_rows: list[dict], claims: list[dict])
     seen: dict[str, dict] = {}
     for ln in run.lines:
         for probe, why in (ln.get("probes_skipped") or {}).items():
-            d = seen.setdefault(probe, {"probe": probe, "reasons": [], "cells": set()})
+            d = seen.setdefault(probe, {"reasons": [], "cells": set(), "runs": 0})
             if why not in d["reasons"]:
                 d["reasons"].append(why)
             d["cells"].add(str(ln.get("cell")))
+            d["runs"] += 1
     out = []
     for probe, d in sorted(seen.items()):
         cells = d["cells"]
@@ -150,9 +151,8 @@ def missing_probes(run: RunDir, instrument_rows: list[dict], claims: list[dict])
                        if r["traced"] in cells})
         lost += [c["id"] for c in claims if any(
             str(p.get("metric", "")).startswith("probes.") for p in c.get("part", []))]
-        out.append({"probe": probe, "why": "; ".join(d["reasons"]), "runs": sum(
-            1 for ln in run.lines if probe in (ln.get("probes_skipped") or {})),
-            "cells": sorted(cells), "lost": lost})
+        out.append({"probe": probe, "why": "; ".join(d["reasons"]), "runs": d["runs"],
+                    "cells": sorted(cells), "lost": lost})
     return out
 
 
