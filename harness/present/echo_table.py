@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from harness.analyse import stats, verdicts
 from harness.present import format as fmt
+from harness.present.plots import MODEL_ORDER
 from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
         "client CPU", "offered rate met", "n"]
 GROUP_KEYS = ("connections", "message_bytes", "rate", "cpus")
-MODEL_ORDER = ("threads", "coro", "uring", "mn")
 
 
 def _median_ci(values: list[float], scale: float) -> str:
