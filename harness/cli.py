@@ -17,6 +17,7 @@ Tests inject a fake runner so nothing real is spawned.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import importlib
 import json
@@ -165,16 +166,12 @@ def _sigterm_to_interrupt(signum, frame):
 
 
 def cmd_run(args, rnr) -> int:
-    locks: list = []
-    try:
+    # The run directory's lock is held until the run ends, however it ends.
+    with contextlib.ExitStack() as locks:
         return _run(args, rnr, locks)
-    finally:
-        for f in locks:
-            f.close()
 
 
-def _run(args, rnr, locks: list) -> int:
-    """cmd_run; the run directory's lock goes into locks, closed by the caller."""
+def _run(args, rnr, locks: contextlib.ExitStack) -> int:
     run_dir: Path | None = None
     run_meta: dict = {}
     cfg_path = args.config
@@ -229,12 +226,9 @@ def _run(args, rnr, locks: list) -> int:
                   file=sys.stderr)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if run_dir is None:
-        if args.out:
-            run_dir = Path(args.out)
-        else:
-            run_dir = _timestamp_dir(results_root)
+        run_dir = Path(args.out) if args.out else _timestamp_dir(results_root)
         run_dir.mkdir(parents=True, exist_ok=True)
-        locks.append(_lock_run_dir(run_dir))
+        locks.enter_context(_lock_run_dir(run_dir))
         if (run_dir / "records.jsonl").exists():
             raise UsageError(f"--out {run_dir} already holds a run; use --resume "
                              f"{run_dir} to continue it, or another directory")
@@ -250,7 +244,7 @@ def _run(args, rnr, locks: list) -> int:
         if not args.out:
             _link_latest(run_dir)
     else:
-        locks.append(_lock_run_dir(run_dir))
+        locks.enter_context(_lock_run_dir(run_dir))
         run_meta.setdefault("resumes", []).append(
             {"started_at": now, "argv": ["schedlab", *args.argv], "only": args.only})
     (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
@@ -259,9 +253,10 @@ def _run(args, rnr, locks: list) -> int:
 
     tools = probes.detect(cfg.run.schedtrace, cwd=rnr_cwd(rnr))
     wanted = {p for c in cells for p in c.probes}
-    if wanted & set(probes.TRACER_PROBES) and tools.schedtrace_missing:
-        print(f"schedlab: note: probes {','.join(sorted(wanted & set(probes.TRACER_PROBES)))}"
-              f" not attached: {tools.schedtrace_missing}", file=sys.stderr)
+    traced = wanted & set(probes.tracer_probes())
+    if traced and tools.schedtrace_missing:
+        print(f"schedlab: note: probes {','.join(sorted(traced))} not attached: "
+              f"{tools.schedtrace_missing}", file=sys.stderr)
     if "perf" in wanted and tools.perf_missing:
         print(f"schedlab: note: perf not attached: {tools.perf_missing}", file=sys.stderr)
     print(f"schedlab: run {run_dir} (seed {seed}, {len(runs)} runs)", file=sys.stderr)
@@ -332,15 +327,10 @@ def run_main(argv: list[str], rnr=None) -> int:
     args.argv = list(argv)
     rnr = rnr or runner_mod.ProcessRunner()
     try:
-        if args.command == "run":
-            return cmd_run(args, rnr)
-        if args.command == "list":
-            return cmd_list(args, rnr)
+        return {"run": cmd_run, "list": cmd_list}[args.command](args, rnr)
     except (ConfigError, UsageError) as e:
         print(f"schedlab: {e}", file=sys.stderr)
         return 2
-    ap.error(f"unknown command {args.command}")
-    return 2
 
 
 def main(argv: list[str] | None = None, runner=None) -> None:

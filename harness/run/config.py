@@ -199,13 +199,7 @@ def _check_peer(where: str, peer: peers_mod.Peer, models: tuple[str, ...] | None
         if m not in peer.model_names:
             raise ConfigError(f"{where}: peer {peer.name} has no model '{m}'; valid models: "
                               f"{', '.join(peer.model_names)}")
-    specs = {s["key"]: s for s in peer.params}
-    for key, values in params:
-        if key not in specs:
-            raise ConfigError(f"{where}: unknown parameter '{key}' for peer {peer.name}; "
-                              f"valid: {', '.join(specs)}")
-        for v in values:
-            _check_value(where, specs[key], v)
+    _check_params(where, f"peer {peer.name}", {s["key"]: s for s in peer.params}, params)
 
 
 def _experiment(where: str, t: dict, run: RunSettings) -> Experiment:
@@ -268,6 +262,17 @@ def load(path: str | Path) -> Config:
 
 
 # ---- the check against `build/workload --list` -----------------------------
+
+def _check_params(where: str, owner: str, specs: dict[str, dict],
+                  params: tuple[tuple[str, tuple[Any, ...]], ...]) -> None:
+    """Each parameter's name and values against its owner's specs (--list format)."""
+    for key, values in params:
+        if key not in specs:
+            raise ConfigError(f"{where}: unknown parameter '{key}' for {owner}; "
+                              f"valid: {', '.join(specs)}")
+        for v in values:
+            _check_value(where, specs[key], v)
+
 
 def _check_value(where: str, spec: dict, v: Any) -> None:
     key, typ = spec["key"], spec.get("type")
@@ -342,9 +347,4 @@ def check_catalog(cfg: Config, catalog: dict) -> None:
         specs = {p["key"]: p for p in tasks[exp.task].get("params", [])}
         for m in resolve_models(exp, catalog):
             specs.update(model_params(catalog, m))
-        for key, values in exp.params:
-            if key not in specs:
-                raise ConfigError(f"{where}: unknown parameter '{key}' for task {exp.task}; "
-                                  f"valid: {', '.join(specs)}")
-            for v in values:
-                _check_value(where, specs[key], v)
+        _check_params(where, f"task {exp.task}", specs, exp.params)

@@ -121,13 +121,6 @@ def tracer_cost(path: Path = BENCH_TRACER) -> dict | None:
     return out
 
 
-def __getattr__(name: str):
-    # TRACER_PROBES reads like the constant it used to be, learned from the tracer
-    if name == "TRACER_PROBES":
-        return tracer_probes()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @dataclass(frozen=True)
 class Tools:
     """What this machine offers; None means usable, else the reason why not."""

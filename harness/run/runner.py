@@ -37,7 +37,7 @@ from harness.run import probes as probes_mod
 from harness.records import record as record_mod
 from harness.run.config import format_value
 from harness.run.matrix import CellPlan, RunPlan
-from harness.run.progress import Progress, fmt_duration
+from harness.run.progress import Progress
 from harness.run.progress import make as make_progress
 
 from harness import REPO  # noqa: E402
@@ -281,6 +281,12 @@ def estimate(cell: CellPlan, history: dict[str, list[float]]) -> tuple[float, st
     return min(DEFAULT_ESTIMATE_S, cell.timeout_s), "default guess"
 
 
+def _in_run_dir(path: Path, run_dir: Path) -> str:
+    """A file the line names: relative to the run directory when inside it,
+    so the directory can move."""
+    return str(path.relative_to(run_dir) if path.is_relative_to(run_dir) else path)
+
+
 def _warmup_file(run_dir: Path, needed: bool):
     """warmup.jsonl, opened only when the plan has warm-up runs."""
     if needed:
@@ -355,11 +361,9 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
                                  seed, result)
                 events = None if why_not else probes_mod.events_file(wrapped)
                 if events is not None:
-                    line["events"] = (str(events.relative_to(run_dir))
-                                      if events.is_relative_to(run_dir) else str(events))
+                    line["events"] = _in_run_dir(events, run_dir)
                 if wrapped.outputs and not why_not:
-                    line["probe_files"] = {tool: str(path.relative_to(run_dir))
-                                           if path.is_relative_to(run_dir) else str(path)
+                    line["probe_files"] = {tool: _in_run_dir(path, run_dir)
                                            for tool, path in wrapped.outputs.items()}
                 if run.warmup:
                     line["repetition"] = 0
@@ -401,8 +405,3 @@ def describe_estimate(runs: list[RunPlan], history: dict[str, list[float]],
     worst = sum(r.cell.timeout_s + GRACE_S for r in runs)
     gaps = cooldown_s * max(0, len(runs) - 1)
     return total + gaps, worst + gaps
-
-
-__all__ = ["ProcessRunner", "ProcResult", "Status", "execute", "classify", "make_line",
-           "workload_command", "estimate", "previous_durations", "describe_estimate",
-           "fmt_duration"]
