@@ -45,6 +45,12 @@ class Check:
     detail: str        # what was found, or why not and the fix
 
 
+def _exists(area: str, name: str, path: Path, found: str, missing: str) -> Check:
+    """A row for a capability that a file's presence shows."""
+    have = path.exists()
+    return Check(area, name, have, found if have else missing)
+
+
 def btf_strings(blob: bytes) -> set[bytes] | None:
     """The names in a raw BTF blob's string section; None if not BTF."""
     if len(blob) < 24:
@@ -66,15 +72,12 @@ def check_tracer(root: Path, euid: int) -> list[Check]:
     out.append(Check("tracer", "kernel BTF", names is not None,
                      str(btf_path) if names is not None else
                      f"{btf_path} missing: the kernel needs CONFIG_DEBUG_INFO_BTF=y"))
-    tracer = REPO / "build" / "schedtrace"
-    out.append(Check("tracer", "build/schedtrace", tracer.exists(),
-                     "built" if tracer.exists() else
-                     "not built: make (needs clang, bpftool, libbpf-dev: make deps)"))
-    stats = root / "proc/sys/kernel/bpf_stats_enabled"
-    out.append(Check("tracer", "BPF run-time stats", stats.exists(),
-                     "available: `schedtrace --cost` measures cost.run_time_ns (off by default: "
-                     "it slows every BPF program)" if stats.exists() else
-                     "kernel.bpf_stats_enabled missing: cost has counts but no run time"))
+    out.append(_exists("tracer", "build/schedtrace", REPO / "build" / "schedtrace", "built",
+                       "not built: make (needs clang, bpftool, libbpf-dev: make deps)"))
+    out.append(_exists("tracer", "BPF run-time stats", root / "proc/sys/kernel/bpf_stats_enabled",
+                       "available: `schedtrace --cost` measures cost.run_time_ns (off by "
+                       "default: it slows every BPF program)",
+                       "kernel.bpf_stats_enabled missing: cost has counts but no run time"))
     # what each probe attaches to, from `schedtrace --list` (or its sources)
     usdt_probes = []
     for probe in probes_mod.tracer_list():
@@ -97,11 +100,8 @@ def check_tracer(root: Path, euid: int) -> list[Check]:
 
 def check_usdt(root: Path, probe: str) -> list[Check]:
     """What a USDT probe needs: uprobes, and a workload built with its notes."""
-    out = []
-    uprobe = root / "sys/bus/event_source/devices/uprobe"
-    out.append(Check(f"probe {probe}", "uprobes", uprobe.exists(),
-                     "uprobe PMU present" if uprobe.exists() else
-                     "no uprobe PMU: the kernel needs CONFIG_UPROBE_EVENTS=y"))
+    out = [_exists(f"probe {probe}", "uprobes", root / "sys/bus/event_source/devices/uprobe",
+                   "uprobe PMU present", "no uprobe PMU: the kernel needs CONFIG_UPROBE_EVENTS=y")]
     sdt = [p for p in [root / "usr/include/sys/sdt.h",
                        *(root / "usr/include").glob("*/sys/sdt.h")] if p.exists()]
     out.append(Check(f"probe {probe}", "sys/sdt.h", bool(sdt),
@@ -120,18 +120,14 @@ def check_usdt(root: Path, probe: str) -> list[Check]:
 
 def check_kernel_info(root: Path) -> list[Check]:
     """Kernel features the tracer does without, for the record."""
-    out = []
-    kprobe = root / "sys/bus/event_source/devices/kprobe"
-    out.append(Check("info", "kprobes", kprobe.exists(),
-                     "present (schedtrace does not need them)" if kprobe.exists() else
-                     "absent: tools built on kprobes (some bcc tools) cannot run; "
-                     "schedtrace uses tp_btf only"))
-    schedstats = root / "proc/sys/kernel/sched_schedstats"
-    out.append(Check("info", "schedstats", schedstats.exists(),
-                     "CONFIG_SCHEDSTATS=y" if schedstats.exists() else
-                     "no CONFIG_SCHEDSTATS: sched_stat_* tracepoints absent (not used); "
-                     "/proc/<pid>/schedstat still has switch-in counts"))
-    return out
+    return [_exists("info", "kprobes", root / "sys/bus/event_source/devices/kprobe",
+                    "present (schedtrace does not need them)",
+                    "absent: tools built on kprobes (some bcc tools) cannot run; "
+                    "schedtrace uses tp_btf only"),
+            _exists("info", "schedstats", root / "proc/sys/kernel/sched_schedstats",
+                    "CONFIG_SCHEDSTATS=y",
+                    "no CONFIG_SCHEDSTATS: sched_stat_* tracepoints absent (not used); "
+                    "/proc/<pid>/schedstat still has switch-in counts")]
 
 
 def check_io_uring(root: Path) -> list[Check]:

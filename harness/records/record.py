@@ -26,13 +26,14 @@ reference for every field.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any, Iterable
 
 from harness import REPO
-from typing import IO, Any, Iterable
 
 LINE_SCHEMA = 1
 RECORD_SCHEMA = 1
@@ -147,17 +148,13 @@ def done_pairs(lines: Iterable[dict]) -> set[tuple[str, int]]:
 
 # ---- schema validation (python3-jsonschema from the distribution) ---------
 
-_validators: dict[str, Any] = {}
-
-
 def load_schema(name: str) -> dict:
     """schemas/<name>.schema.json as a dict."""
     return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
 
 
+@functools.lru_cache(maxsize=None)
 def _validator(name: str):
-    if name in _validators:
-        return _validators[name]
     import jsonschema
 
     store = {}
@@ -173,13 +170,11 @@ def _validator(name: str):
 
         registry = Registry().with_resources(
             (uri, Resource.from_contents(doc)) for uri, doc in store.items())
-        v = cls(schema, registry=registry)
+        return cls(schema, registry=registry)
     except ImportError:
         # Debian 12 ships jsonschema 4.10: RefResolver with a store.
         resolver = jsonschema.RefResolver.from_schema(schema, store=store)
-        v = cls(schema, resolver=resolver)
-    _validators[name] = v
-    return v
+        return cls(schema, resolver=resolver)
 
 
 def schema_errors(obj: Any, name: str) -> list[str]:

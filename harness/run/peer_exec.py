@@ -81,12 +81,7 @@ def main(argv: list[str]) -> int:
     except OSError as e:
         print(f"peer_exec: cannot start {cmd[0]}: {e.strerror}", file=sys.stderr)
         return EXIT_NOT_STARTED
-    while True:
-        try:
-            _, status, ru = os.wait4(pid, 0)
-            break
-        except InterruptedError:
-            continue
+    _, status, ru = os.wait4(pid, 0)      # retried on EINTR by Python (PEP 475)
     wall_ns = time.monotonic_ns() - t0
     code = os.waitstatus_to_exitcode(status)
     doc = {"peer_exec": {"schema": 1, "cpus": cpus_text, "exit_status": code,

@@ -256,10 +256,6 @@ PEERS: dict[str, Peer] = {
     p.name: p for p in (SCHED_PIPE, ECHO_ASYNCIO, ECHO_UVLOOP, ECHO_NODE)}
 
 
-def get(name: str) -> Peer:
-    return PEERS[name]
-
-
 # ---- command and record ---------------------------------------------------------
 
 def command(peer_name: str, model: str, params: dict, tool_path: str | None = None,
@@ -286,10 +282,6 @@ def unavailable(peer_name: str, tool_missing: str | None) -> str | None:
     return None
 
 
-def _zero_usage() -> dict:
-    return {k: 0 for k in USAGE_KEYS}
-
-
 def split_shim(stdout: str) -> tuple[str, dict | None]:
     """(the peer's own stdout, the shim's peer_exec document or None)."""
     lines = stdout.rstrip("\n").split("\n")
@@ -309,12 +301,11 @@ def record(peer_name: str, model: str, params: dict, status: str, reason: str | 
            metrics: dict | None = None, usage: dict | None = None) -> dict:
     """A record shaped like build/workload's (schemas/record.schema.json)."""
     peer = PEERS[peer_name]
-    rec = {"schema": RECORD_SCHEMA, "task": peer.task, "model": model,
-           "params": peer.params_as_run(params), "status": status,
-           "reason": reason, "metrics": metrics or {},
-           "usage": usage if usage is not None else _zero_usage(),
-           "peer": peer.name}
-    return rec
+    return {"schema": RECORD_SCHEMA, "task": peer.task, "model": model,
+            "params": peer.params_as_run(params), "status": status,
+            "reason": reason, "metrics": metrics or {},
+            "usage": usage if usage is not None else {k: 0 for k in USAGE_KEYS},
+            "peer": peer.name}
 
 
 def _last_line(text: str) -> str:
@@ -336,28 +327,32 @@ def make_record(peer_name: str, model: str, params: dict, exit_status: int | Non
     usage = None
     if shim and isinstance(shim.get("usage"), dict):
         usage = {k: int(shim["usage"].get(k) or 0) for k in USAGE_KEYS}
-    both = own + "\n" + stderr
+    status, why = _peer_status(peer, exit_status, own, stderr, shim is not None)
+    if status != "ok":
+        return record(peer_name, model, p, status, why, usage=usage)
+    try:
+        metrics = peer.parse(own, model, p)
+    except PeerOutputError as e:
+        return record(peer_name, model, p, "failed", str(e), usage=usage)
+    return record(peer_name, model, p, "ok", None, metrics, usage)
+
+
+def _peer_status(peer: Peer, exit_status: int | None, own: str, stderr: str,
+                 shim_reported: bool) -> tuple[str, str | None]:
+    """(status, reason) of a finished peer run from its exit status and output."""
     if exit_status == 0:
-        try:
-            metrics = peer.parse(own, model, p)
-        except PeerOutputError as e:
-            return record(peer_name, model, p, "failed", str(e), usage=usage)
-        return record(peer_name, model, p, "ok", None, metrics, usage)
-    if shim is None and exit_status in (SHIM_SKIPPED, SHIM_NOT_STARTED, SHIM_BAD_INPUT):
+        return "ok", None
+    if not shim_reported and exit_status in (SHIM_SKIPPED, SHIM_NOT_STARTED, SHIM_BAD_INPUT):
         # The shim ended before the peer ran: its own one-line message.
         why = _last_line(stderr) or f"peer_exec exit status {exit_status}"
-        status = "skipped" if exit_status == SHIM_SKIPPED else "failed"
-        return record(peer_name, model, p, status, why, usage=usage)
-    for line in both.splitlines():
+        return ("skipped" if exit_status == SHIM_SKIPPED else "failed"), why
+    for line in (own + "\n" + stderr).splitlines():
         if any(s.lower() in line.lower() for s in peer.unsupported):
-            why = f"{peer.tool} cannot run {peer.name} here: {line.strip()}"
-            return record(peer_name, model, p, "skipped", why, usage=usage)
+            return "skipped", f"{peer.tool} cannot run {peer.name} here: {line.strip()}"
     why = _last_line(stderr) or _last_line(own) or "no message"
     if exit_status is not None and exit_status < 0:
-        return record(peer_name, model, p, "failed", f"killed by signal {-exit_status}: {why}",
-                      usage=usage)
-    return record(peer_name, model, p, "failed", f"exit status {exit_status}: {why}",
-                  usage=usage)
+        return "failed", f"killed by signal {-exit_status}: {why}"
+    return "failed", f"exit status {exit_status}: {why}"
 
 
 def catalog() -> list[dict]:

@@ -41,18 +41,19 @@ class Progress:
     def start(self, label: str) -> None:
         pass
 
-    def finish(self, label: str, status: str, duration_s: float, estimate_s: float,
-               reason: str | None = None) -> None:
+    def _count(self, duration_s: float, estimate_s: float) -> None:
+        """One run done: what it took against what it was expected to take."""
         self.done += 1
         self.spent_s += duration_s
         self.spent_est_s += estimate_s
         self.remaining_est_s = max(0.0, self.remaining_est_s - estimate_s)
-        why = f" ({reason})" if reason and status != "ok" else ""
-        self.write(f"[{self.done}/{self.total}] {label}: {status} {duration_s:.1f}s{why}, "
-                   f"about {fmt_duration(self.time_left_s())} left")
 
-    def write(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    def finish(self, label: str, status: str, duration_s: float, estimate_s: float,
+               reason: str | None = None) -> None:
+        self._count(duration_s, estimate_s)
+        why = f" ({reason})" if reason and status != "ok" else ""
+        print(f"[{self.done}/{self.total}] {label}: {status} {duration_s:.1f}s{why}, "
+              f"about {fmt_duration(self.time_left_s())} left", file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
@@ -77,18 +78,12 @@ class RichProgress(Progress):
                         left=f"~{fmt_duration(self.time_left_s())} left")
 
     def finish(self, label, status, duration_s, estimate_s, reason=None) -> None:
-        self.done += 1
-        self.spent_s += duration_s
-        self.spent_est_s += estimate_s
-        self.remaining_est_s = max(0.0, self.remaining_est_s - estimate_s)
+        self._count(duration_s, estimate_s)
         if status != "ok":
             why = f": {reason}" if reason else ""
             self.console.print(f"{label}: {status}{why}", markup=False, highlight=False)
         self.bar.update(self.task, advance=1,
                         left=f"~{fmt_duration(self.time_left_s())} left")
-
-    def write(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
 
     def close(self) -> None:
         self.bar.stop()
