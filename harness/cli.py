@@ -297,9 +297,7 @@ def cmd_list(args, rnr) -> int:
             print(f"  {'':<10} headline metrics: {heads or '-'}", file=out)
             for p in t.get("params", []):
                 unit = f" {p['unit']}" if p.get("unit") else ""
-                rng = ""
-                if p.get("type") == "enum":
-                    rng = f" [{'|'.join(p.get('choices') or [])}]"
+                rng = f" [{'|'.join(p.get('choices') or [])}]" if p.get("type") == "enum" else ""
                 print(f"  {'':<10}   --{p['key']} (default {p.get('default') or '-'}{unit})"
                       f"{rng}: {p.get('help') or ''}", file=out)
         print("models:", file=out)

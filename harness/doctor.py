@@ -35,6 +35,7 @@ from harness.run import probes as probes_mod
 
 PERF_SW = ["context-switches", "cpu-migrations", "task-clock", "page-faults"]
 PERF_HW = ["cycles", "instructions"]
+NR_IO_URING_SETUP = 425     # one number on every architecture (the unified syscall table)
 
 
 @dataclass
@@ -138,8 +139,7 @@ def check_io_uring(root: Path) -> list[Check]:
                       "kernel.io_uring_disabled=2: set it to 0 to run the uring model")]
     libc = ctypes.CDLL(None, use_errno=True)
     params = ctypes.create_string_buffer(120)       # struct io_uring_params
-    nr_io_uring_setup = {"x86_64": 425, "aarch64": 425}.get(os.uname().machine, 425)
-    fd = libc.syscall(nr_io_uring_setup, 4, params)
+    fd = libc.syscall(NR_IO_URING_SETUP, 4, params)
     if fd < 0:
         err = ctypes.get_errno()
         return [Check("io_uring", "io_uring", False,

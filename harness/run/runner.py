@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -381,10 +382,8 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
     out = stream or sys.stderr
     lines, problems = record_mod.load(records)
     wanted = {r.key for r in runs if not r.warmup}
-    for ln in lines:
-        if (ln["cell"], ln["repetition"]) in wanted:
-            st = ln.get("status", "failed")
-            outcome.statuses[st] = outcome.statuses.get(st, 0) + 1
+    outcome.statuses = dict(Counter(ln.get("status", "failed") for ln in lines
+                                    if (ln["cell"], ln["repetition"]) in wanted))
     summary = ", ".join(f"{n} {s}" for s, n in sorted(outcome.statuses.items()))
     if outcome.interrupted:
         print(f"interrupted: {outcome.ran} run(s) done in this session, records kept in "

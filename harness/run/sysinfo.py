@@ -145,17 +145,14 @@ def _int_or(text: str | None):
         return text
 
 
+LIMITS = ("vm.max_map_count", "kernel.pid_max", "kernel.threads-max",
+          "kernel.perf_event_paranoid", "kernel.unprivileged_bpf_disabled",
+          "kernel.io_uring_disabled", "kernel.randomize_va_space")
+
+
 def kernel_limits(root: Path) -> dict:
-    keys = {
-        "vm.max_map_count": "proc/sys/vm/max_map_count",
-        "kernel.pid_max": "proc/sys/kernel/pid_max",
-        "kernel.threads-max": "proc/sys/kernel/threads-max",
-        "kernel.perf_event_paranoid": "proc/sys/kernel/perf_event_paranoid",
-        "kernel.unprivileged_bpf_disabled": "proc/sys/kernel/unprivileged_bpf_disabled",
-        "kernel.io_uring_disabled": "proc/sys/kernel/io_uring_disabled",
-        "kernel.randomize_va_space": "proc/sys/kernel/randomize_va_space",
-    }
-    return {k: _int_or(_read(root, v)) for k, v in keys.items()}
+    """The sysctls of LIMITS, read where sysctl reads them (dots are slashes)."""
+    return {k: _int_or(_read(root, "proc/sys/" + k.replace(".", "/"))) for k in LIMITS}
 
 
 def _first_line(run: RunFn, argv: list[str]) -> str:
