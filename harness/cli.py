@@ -121,21 +121,19 @@ def _link_latest(run_dir: Path) -> None:
         print(f"schedlab: note: could not update {latest}: {e.strerror}", file=sys.stderr)
 
 
-def _print_plan(cfg, cells, runs, seed, history, out) -> None:
+def _print_plan(cfg, cells, runs, seed, history) -> None:
     measured = [r for r in runs if not r.warmup]
     warm = len(runs) - len(measured)
-    print(f"config {cfg.path} (sha256 {cfg.sha256[:12]}), seed {seed}, order {cfg.run.order}",
-          file=out)
+    print(f"config {cfg.path} (sha256 {cfg.sha256[:12]}), seed {seed}, order {cfg.run.order}")
     for i, c in enumerate(cells, start=1):
         est, src = runner_mod.estimate(c, history)
         print(f"{i:3d}  {c.id}  x{c.repetitions}  probes={','.join(c.probes) or '-'}  "
-              f"~{est:.1f}s/run ({src})  timeout {c.timeout_s:g}s", file=out)
-        print(f"       $ {' '.join(runner_mod.workload_command(cfg.run.workload, c))}",
-              file=out)
+              f"~{est:.1f}s/run ({src})  timeout {c.timeout_s:g}s")
+        print(f"       $ {' '.join(runner_mod.workload_command(cfg.run.workload, c))}")
     total, worst = runner_mod.describe_estimate(runs, history, cfg.run.cooldown_s)
     print(f"{len(cells)} cells, {len(measured)} runs" + (f" + {warm} warm-up" if warm else "")
           + f": about {fmt_duration(total)} (at most {fmt_duration(worst)} if every run "
-          "times out)", file=out)
+          "times out)")
 
 
 def _lock_run_dir(run_dir: Path):
@@ -184,13 +182,10 @@ def _run(args, rnr, locks: contextlib.ExitStack) -> int:
         if not meta.is_file():
             raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
         run_meta = json.loads(meta.read_text())
-        saved = run_dir / "config.toml"
-        if cfg_path:
-            given = config_mod.load(cfg_path)
-            if given.sha256 != run_meta.get("config_sha256"):
-                raise UsageError(f"--resume {run_dir}: {cfg_path} differs from the config "
-                                 "the run started with; omit CONFIG to use the run's copy")
-        cfg_path = str(saved)
+        if cfg_path and config_mod.load(cfg_path).sha256 != run_meta.get("config_sha256"):
+            raise UsageError(f"--resume {run_dir}: {cfg_path} differs from the config "
+                             "the run started with; omit CONFIG to use the run's copy")
+        cfg_path = str(run_dir / "config.toml")
     if not cfg_path:
         raise UsageError("run: give a CONFIG (e.g. configs/smoke.toml) or --resume DIR")
     cfg = config_mod.load(cfg_path)
@@ -216,7 +211,7 @@ def _run(args, rnr, locks: contextlib.ExitStack) -> int:
                     Path(args.out).parent if args.out else rnr_cwd(rnr) / "results")
     history = runner_mod.previous_durations(results_root)
     if args.dry_run:
-        _print_plan(cfg, cells, runs, seed, history, sys.stdout)
+        _print_plan(cfg, cells, runs, seed, history)
         return runner_mod.EXIT_OK
 
     for m in (catalog or {}).get("models", []):
@@ -283,33 +278,32 @@ def cmd_list(args, rnr) -> int:
             raise UsageError(why)
         print(json.dumps(catalog, indent=2))
         return 0
-    out = sys.stdout
     if catalog is None:
-        print(f"tasks and models: unknown ({why})", file=out)
+        print(f"tasks and models: unknown ({why})")
     else:
-        print("tasks:", file=out)
+        print("tasks:")
         for t in catalog.get("tasks", []):
-            print(f"  {t['name']:<10} {t.get('summary') or ''}", file=out)
-            print(f"  {'':<10} models: {', '.join(t.get('models') or [])}", file=out)
+            print(f"  {t['name']:<10} {t.get('summary') or ''}")
+            print(f"  {'':<10} models: {', '.join(t.get('models') or [])}")
             heads = ", ".join(f"{m['name']} ({m['unit'] or '-'}"
                               + (f", {m['better']} is better)" if m["better"] else ")")
                               for m in t.get("metrics", []) if m["headline"])
-            print(f"  {'':<10} headline metrics: {heads or '-'}", file=out)
+            print(f"  {'':<10} headline metrics: {heads or '-'}")
             for p in t.get("params", []):
                 unit = f" {p['unit']}" if p.get("unit") else ""
                 rng = f" [{'|'.join(p.get('choices') or [])}]" if p.get("type") == "enum" else ""
                 print(f"  {'':<10}   --{p['key']} (default {p.get('default') or '-'}{unit})"
-                      f"{rng}: {p.get('help') or ''}", file=out)
-        print("models:", file=out)
+                      f"{rng}: {p.get('help') or ''}")
+        print("models:")
         for m in catalog.get("models", []):
             state = "available" if m.get("available") else f"unavailable: {m.get('reason')}"
-            print(f"  {m['name']:<10} {m.get('summary') or ''} ({state})", file=out)
-    print("configs:", file=out)
+            print(f"  {m['name']:<10} {m.get('summary') or ''} ({state})")
+    print("configs:")
     root = rnr_cwd(rnr) / "configs"
     for f in sorted(root.rglob("*.toml")):
         first = next((ln.lstrip("# ").strip() for ln in f.read_text().splitlines()
                       if ln.startswith("#") and ln.strip("# ")), "")
-        print(f"  {f.relative_to(rnr_cwd(rnr))}: {first}", file=out)
+        print(f"  {f.relative_to(rnr_cwd(rnr))}: {first}")
     return 0
 
 

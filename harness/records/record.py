@@ -149,7 +149,6 @@ def done_pairs(lines: Iterable[dict]) -> set[tuple[str, int]]:
 # ---- schema validation (python3-jsonschema from the distribution) ---------
 
 def load_schema(name: str) -> dict:
-    """schemas/<name>.schema.json as a dict."""
     return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
 
 

@@ -46,7 +46,7 @@ PERF_EVENTS = ("context-switches", "cpu-migrations", "task-clock", "page-faults"
 
 
 @functools.lru_cache(maxsize=None)
-def tracer_list(tracer: Path = TRACER) -> tuple[dict, ...]:
+def tracer_list() -> tuple[dict, ...]:
     """The tracer's probes, as `schedtrace --list` prints them (name,
     summary, selectable, default, events, programs, attach: each program's
     ELF section and whether the probe needs it), in its table's order.
@@ -54,8 +54,8 @@ def tracer_list(tracer: Path = TRACER) -> tuple[dict, ...]:
     Before the tracer is built (a config is checked before `make` ran), the
     same facts are read from its sources: the table (bpf/probe_table.c) and
     each probe's descriptor (bpf/<probe>.c); a test keeps the two equal."""
-    if tracer.is_file() and os.access(tracer, os.X_OK):
-        p = subprocess.run([str(tracer), "--list"], capture_output=True, text=True,
+    if TRACER.is_file() and os.access(TRACER, os.X_OK):
+        p = subprocess.run([str(TRACER), "--list"], capture_output=True, text=True,
                            timeout=30)
         if p.returncode == 0:
             return tuple(json.loads(p.stdout)["probes"])
@@ -82,9 +82,9 @@ def _list_from_sources() -> tuple[dict, ...]:
     return tuple(out)
 
 
-def tracer_probes(tracer: Path = TRACER) -> tuple[str, ...]:
+def tracer_probes() -> tuple[str, ...]:
     """The probe names a config may give the tracer (`--probes`)."""
-    return tuple(p["name"] for p in tracer_list(tracer) if p["selectable"])
+    return tuple(p["name"] for p in tracer_list() if p["selectable"])
 
 
 BENCH_TRACER = REPO / "build" / "bench-tracer.json"
@@ -159,7 +159,6 @@ class Wrapped:
 
 
 def slug(cell_id: str) -> str:
-    """A file name for a cell id."""
     return re.sub(r"[^A-Za-z0-9_.=+-]", "_", cell_id).strip("_")
 
 

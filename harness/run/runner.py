@@ -31,14 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Callable, IO
 
 from harness.run import peers as peers_mod
 from harness.run import probes as probes_mod
 from harness.records import record as record_mod
 from harness.run.config import format_value
 from harness.run.matrix import CellPlan, RunPlan
-from harness.run.progress import Progress
 from harness.run.progress import make as make_progress
 
 from harness import REPO  # noqa: E402
@@ -257,14 +255,14 @@ def make_line(run: RunPlan, command: list[str], cwd: Path, started_at: str, res:
 
 # ---- estimates -----------------------------------------------------------------
 
-def previous_durations(results_root: Path, limit_dirs: int = 20) -> dict[str, list[float]]:
-    """duration_s of every ok line in the most recent results directories."""
+def previous_durations(results_root: Path) -> dict[str, list[float]]:
+    """duration_s of every ok line in the 20 most recent results directories."""
     out: dict[str, list[float]] = {}
     if not results_root.is_dir():
         return out
     dirs = sorted((d for d in results_root.iterdir()
                    if d.is_dir() and not d.is_symlink() and (d / "records.jsonl").exists()),
-                  key=lambda d: d.stat().st_mtime, reverse=True)[:limit_dirs]
+                  key=lambda d: d.stat().st_mtime, reverse=True)[:20]
     for d in dirs:
         lines, _ = record_mod.load(d / "records.jsonl")
         for ln in lines:
@@ -289,7 +287,6 @@ def _in_run_dir(path: Path, run_dir: Path) -> str:
 
 
 def _warmup_file(run_dir: Path, needed: bool):
-    """warmup.jsonl, opened only when the plan has warm-up runs."""
     if needed:
         return open(run_dir / "warmup.jsonl", "a", encoding="utf-8")
     return contextlib.nullcontext(None)
@@ -309,10 +306,7 @@ class Outcome:
 
 def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod.Tools,
             runner, seed: int, cooldown_s: float = 0.0,
-            history: dict[str, list[float]] | None = None,
-            stream: IO[str] | None = None,
-            progress_factory: Callable[..., Progress] = make_progress,
-            resume_hint: str = "") -> Outcome:
+            history: dict[str, list[float]] | None = None, resume_hint: str = "") -> Outcome:
     """Run every planned run not yet in records.jsonl; append a line for each.
 
     Warm-up runs (repetition < 0) go to warmup.jsonl, never to records.jsonl.
@@ -327,7 +321,7 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
     todo = [r for r in todo if not r.warmup or r.cell.id in pending_cells]
     history = history or {}
     est = {r.cell.id: estimate(r.cell, history)[0] for r in todo}
-    progress = progress_factory(len(todo), sum(est[r.cell.id] for r in todo), stream)
+    progress = make_progress(len(todo), sum(est[r.cell.id] for r in todo))
     trace_dir = run_dir / "traces"
     cwd = getattr(runner, "cwd", REPO)
     outcome = Outcome(EXIT_OK, len(runs), 0, len(runs) - len(todo))
@@ -379,7 +373,6 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
         outcome.interrupted = True
     finally:
         progress.close()
-    out = stream or sys.stderr
     lines, problems = record_mod.load(records)
     wanted = {r.key for r in runs if not r.warmup}
     outcome.statuses = dict(Counter(ln.get("status", "failed") for ln in lines
@@ -388,12 +381,12 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
     if outcome.interrupted:
         print(f"interrupted: {outcome.ran} run(s) done in this session, records kept in "
               f"{records}; resume with: {resume_hint or './schedlab run --resume ' + str(run_dir)}",
-              file=out, flush=True)
+              file=sys.stderr, flush=True)
         outcome.exit_code = EXIT_INTERRUPTED
         return outcome
     bad = outcome.statuses.get("failed", 0) + outcome.statuses.get("timeout", 0)
     outcome.exit_code = EXIT_FAILED if bad else EXIT_OK
-    print(f"done: {summary or 'nothing to run'} -> {records}", file=out, flush=True)
+    print(f"done: {summary or 'nothing to run'} -> {records}", file=sys.stderr, flush=True)
     return outcome
 
 
