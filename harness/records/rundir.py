@@ -207,10 +207,8 @@ def load_run(path: str | Path) -> RunDir:
             problems.append(f"env.json unreadable ({e}); environment not shown")
     else:
         problems.append("env.json missing; environment not shown")
-    config_text = None
     cfg = p / "config.toml"
-    if cfg.is_file():
-        config_text = cfg.read_text(errors="replace")
+    config_text = cfg.read_text(errors="replace") if cfg.is_file() else None
     lines, skipped = record.load(rec_path)
     return RunDir(path=p, env=env, config_text=config_text, lines=lines,
                   skipped=skipped, problems=problems)

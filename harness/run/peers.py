@@ -77,16 +77,12 @@ class Peer:
         return dict(self.models)[model]
 
     def params_as_run(self, given: dict) -> dict:
-        """Every parameter with its value: the config's, else the default."""
-        out: dict[str, Any] = {}
-        for spec in self.params:
-            if spec["key"] in given:
-                out[spec["key"]] = given[spec["key"]]
-            elif spec["type"] in ("u64", "i64"):
-                out[spec["key"]] = int(spec["default"])
-            else:
-                out[spec["key"]] = spec["default"]
-        return out
+        """Every parameter with its value: the config's, else the default
+        (--list spells every default as a string)."""
+        def default(spec: dict) -> Any:
+            return int(spec["default"]) if spec["type"] in ("u64", "i64") else spec["default"]
+        return {s["key"]: given[s["key"]] if s["key"] in given else default(s)
+                for s in self.params}
 
 
 # ---- perf bench sched pipe ----------------------------------------------------

@@ -90,6 +90,15 @@ class ProcessRunner:
         except ProcessLookupError:
             pass
 
+    def _stop(self, proc: subprocess.Popen, wait):
+        """SIGTERM to the group, SIGKILL if it outlives the grace period; what wait() returns."""
+        self._kill(proc, signal.SIGTERM)
+        try:
+            return wait(timeout=self.grace_s)
+        except subprocess.TimeoutExpired:
+            self._kill(proc, signal.SIGKILL)
+            return wait()
+
     def run(self, argv: list[str], timeout_s: float) -> ProcResult:
         t0 = time.monotonic()
         try:
@@ -105,20 +114,10 @@ class ProcessRunner:
                 out, err = proc.communicate(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 timed_out = True
-                self._kill(proc, signal.SIGTERM)
-                try:
-                    out, err = proc.communicate(timeout=self.grace_s)
-                except subprocess.TimeoutExpired:
-                    self._kill(proc, signal.SIGKILL)
-                    out, err = proc.communicate()
+                out, err = self._stop(proc, proc.communicate)
         except BaseException:
             # Ctrl-C (or any error) while waiting: leave nothing running.
-            self._kill(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=self.grace_s)
-            except subprocess.TimeoutExpired:
-                self._kill(proc, signal.SIGKILL)
-                proc.wait()
+            self._stop(proc, proc.wait)
             raise
         # The session may still hold grandchildren that ignored the end of
         # their parent; a cell must not leak into the next one. The group id
