@@ -105,19 +105,15 @@ def order(cells: list[CellPlan], seed: int, shuffle: bool = True,
           warmup_runs: int = 0) -> list[RunPlan]:
     """Warm-up runs first (one round per warm-up), then the measured rounds."""
     rng = random.Random(seed)
-    runs: list[RunPlan] = []
-    for w in range(warmup_runs):
-        batch = list(cells)
+
+    def round_of(batch: list[CellPlan]) -> list[CellPlan]:
         if shuffle:
             rng.shuffle(batch)
-        runs.extend(RunPlan(c, -1 - w) for c in batch)
+        return batch
     rounds = max((c.repetitions for c in cells), default=0)
-    for r in range(rounds):
-        batch = [c for c in cells if c.repetitions > r]
-        if shuffle:
-            rng.shuffle(batch)
-        runs.extend(RunPlan(c, r) for c in batch)
-    return runs
+    return ([RunPlan(c, -1 - w) for w in range(warmup_runs) for c in round_of(list(cells))]
+            + [RunPlan(c, r) for r in range(rounds)
+               for c in round_of([c for c in cells if c.repetitions > r])])
 
 
 def parse_only(text: str) -> dict[str, set[str]]:
@@ -139,18 +135,11 @@ def parse_only(text: str) -> dict[str, set[str]]:
 
 
 def matches(cell: CellPlan, only: dict[str, set[str]]) -> bool:
-    fields = {"task": cell.task, "model": cell.model, "experiment": cell.experiment,
-              "cell": cell.id}
-    for k, wanted in only.items():
-        if k in fields:
-            have = fields[k]
-        elif k in cell.params_dict:
-            have = format_value(cell.params_dict[k])
-        else:
-            return False
-        if have not in wanted:
-            return False
-    return True
+    """Whether every key of --only has one of its values in the cell; a key
+    the cell does not have (a parameter it leaves at the default) does not."""
+    have = {**{k: format_value(v) for k, v in cell.params}, "task": cell.task,
+            "model": cell.model, "experiment": cell.experiment, "cell": cell.id}
+    return all(have.get(k) in wanted for k, wanted in only.items())
 
 
 def select(cells: list[CellPlan], only: dict[str, set[str]]) -> list[CellPlan]:

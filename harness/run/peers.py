@@ -349,10 +349,3 @@ def _peer_status(peer: Peer, exit_status: int | None, own: str, stderr: str,
     if exit_status is not None and exit_status < 0:
         return "failed", f"killed by signal {-exit_status}: {why}"
     return "failed", f"exit status {exit_status}: {why}"
-
-
-def catalog() -> list[dict]:
-    """The peers in build/workload --list's task format (for docs and listings)."""
-    return [{"name": p.task, "peer": p.name, "summary": p.summary,
-             "models": list(p.model_names), "params": [dict(s) for s in p.params]}
-            for p in PEERS.values()]

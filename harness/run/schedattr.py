@@ -25,12 +25,8 @@ POLICIES = {0: "other", 1: "fifo", 2: "rr", 3: "batch", 5: "idle", 6: "deadline"
 GetattrFn = Callable[[int], "dict | None"]
 
 
-def _syscalls() -> tuple[int, int] | None:
-    return _NR.get(platform.machine())
-
-
 def sched_getattr(tid: int = 0) -> dict | None:
-    nr = _syscalls()
+    nr = _NR.get(platform.machine())
     if not nr:
         return None
     libc = ctypes.CDLL(None, use_errno=True)
@@ -44,7 +40,7 @@ def sched_getattr(tid: int = 0) -> dict | None:
 
 def _setattr_self(policy: int, runtime_ns: int) -> int:
     """sched_setattr on the calling thread; 0 or errno."""
-    nr = _syscalls()
+    nr = _NR.get(platform.machine())
     if not nr:
         return 38   # ENOSYS
     libc = ctypes.CDLL(None, use_errno=True)
