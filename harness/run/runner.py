@@ -291,6 +291,39 @@ def _warmup_file(run_dir: Path, needed: bool):
     return contextlib.nullcontext(None)
 
 
+def _run_one(run: RunPlan, workload: str, tools: probes_mod.Tools, runner, run_dir: Path,
+             seed: int) -> tuple[dict, ProcResult]:
+    """One planned run with its probes (not started when its peer cannot run
+    here), and its line."""
+    cell = run.cell
+    name = probes_mod.slug(cell.id) + (
+        f".w{-run.repetition}" if run.warmup else f".r{run.repetition}")
+    # The event stream is for measured runs: a warm-up's would only
+    # fill the disk (it can be hundreds of MB).
+    wrapped = probes_mod.wrap(workload_command(workload, cell, tools.perf), cell.probes, tools,
+                              run_dir / "traces", name, events=cell.events and not run.warmup)
+    why_not = peers_mod.unavailable(cell.peer, tools.perf_missing) if cell.peer else None
+    started = utc_now()
+    if why_not:
+        res = ProcResult(None, "", "", 0.0)
+        found, skipped = {}, {p: f"cell not run: {why_not}" for p in cell.probes}
+    else:
+        res = runner.run(wrapped.command, cell.timeout_s)
+        found, skipped = probes_mod.collect(wrapped)
+    line = make_line(run, wrapped.command, getattr(runner, "cwd", REPO), started, res, found,
+                     skipped, seed, peer_outcome(cell, res, why_not) if cell.peer else None)
+    events = None if why_not else probes_mod.events_file(wrapped)
+    if events is not None:
+        line["events"] = _in_run_dir(events, run_dir)
+    if wrapped.outputs and not why_not:
+        line["probe_files"] = {tool: _in_run_dir(path, run_dir)
+                               for tool, path in wrapped.outputs.items()}
+    if run.warmup:
+        line["repetition"] = 0
+        line["warmup_index"] = -run.repetition - 1
+    return line, res
+
+
 # ---- a whole run -----------------------------------------------------------------
 
 @dataclass
@@ -321,8 +354,6 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
     history = history or {}
     est = {r.cell.id: estimate(r.cell, history)[0] for r in todo}
     progress = make_progress(len(todo), sum(est[r.cell.id] for r in todo))
-    trace_dir = run_dir / "traces"
-    cwd = getattr(runner, "cwd", REPO)
     outcome = Outcome(EXIT_OK, len(runs), 0, len(runs) - len(todo))
     try:
         with open(records, "a", encoding="utf-8") as rec_fp, \
@@ -332,36 +363,8 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
                     runner.sleep(cooldown_s)
                 label = f"{run.cell.id} #{'warmup' if run.warmup else run.repetition}"
                 progress.start(label)
-                name = probes_mod.slug(run.cell.id) + (
-                    f".w{-run.repetition}" if run.warmup else f".r{run.repetition}")
-                cell = run.cell
-                why_not = (peers_mod.unavailable(cell.peer, tools.perf_missing)
-                           if cell.peer else None)
-                # The event stream is for measured runs: a warm-up's would only
-                # fill the disk (it can be hundreds of MB).
-                wrapped = probes_mod.wrap(workload_command(workload, cell, tools.perf),
-                                          cell.probes, tools, trace_dir, name,
-                                          events=cell.events and not run.warmup)
-                started = utc_now()
-                if why_not:
-                    res = ProcResult(None, "", "", 0.0)
-                    found = {}
-                    skipped = {p: f"cell not run: {why_not}" for p in cell.probes}
-                else:
-                    res = runner.run(wrapped.command, cell.timeout_s)
-                    found, skipped = probes_mod.collect(wrapped)
-                result = peer_outcome(cell, res, why_not) if cell.peer else None
-                line = make_line(run, wrapped.command, cwd, started, res, found, skipped,
-                                 seed, result)
-                events = None if why_not else probes_mod.events_file(wrapped)
-                if events is not None:
-                    line["events"] = _in_run_dir(events, run_dir)
-                if wrapped.outputs and not why_not:
-                    line["probe_files"] = {tool: _in_run_dir(path, run_dir)
-                                           for tool, path in wrapped.outputs.items()}
+                line, res = _run_one(run, workload, tools, runner, run_dir, seed)
                 if run.warmup:
-                    line["repetition"] = 0
-                    line["warmup_index"] = -run.repetition - 1
                     record_mod.append_line(warm_fp, line)
                 else:
                     record_mod.append_line(rec_fp, line)
