@@ -169,23 +169,27 @@ def cmd_run(args, rnr) -> int:
         return _run(args, rnr, locks)
 
 
+def _resumed(args) -> tuple[Path | None, dict, str | None]:
+    """(run directory, its run.json, config path): --resume DIR's, with its own
+    copy of the config; without --resume, (None, {}, CONFIG)."""
+    if not args.resume:
+        return None, {}, args.config
+    run_dir = Path(args.resume)
+    if args.out:
+        raise UsageError("--out and --resume exclude each other: --resume DIR is the "
+                         "run directory")
+    meta = run_dir / "run.json"
+    if not meta.is_file():
+        raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
+    run_meta = json.loads(meta.read_text())
+    if args.config and config_mod.load(args.config).sha256 != run_meta.get("config_sha256"):
+        raise UsageError(f"--resume {run_dir}: {args.config} differs from the config "
+                         "the run started with; omit CONFIG to use the run's copy")
+    return run_dir, run_meta, str(run_dir / "config.toml")
+
+
 def _run(args, rnr, locks: contextlib.ExitStack) -> int:
-    run_dir: Path | None = None
-    run_meta: dict = {}
-    cfg_path = args.config
-    if args.resume:
-        run_dir = Path(args.resume)
-        if args.out:
-            raise UsageError("--out and --resume exclude each other: --resume DIR is the "
-                             "run directory")
-        meta = run_dir / "run.json"
-        if not meta.is_file():
-            raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
-        run_meta = json.loads(meta.read_text())
-        if cfg_path and config_mod.load(cfg_path).sha256 != run_meta.get("config_sha256"):
-            raise UsageError(f"--resume {run_dir}: {cfg_path} differs from the config "
-                             "the run started with; omit CONFIG to use the run's copy")
-        cfg_path = str(run_dir / "config.toml")
+    run_dir, run_meta, cfg_path = _resumed(args)
     if not cfg_path:
         raise UsageError("run: give a CONFIG (e.g. configs/smoke.toml) or --resume DIR")
     cfg = config_mod.load(cfg_path)
@@ -220,6 +224,7 @@ def _run(args, rnr, locks: contextlib.ExitStack) -> int:
                   f"({m.get('reason')}); its cells will be recorded as skipped",
                   file=sys.stderr)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    argv = ["schedlab", *args.argv]
     if run_dir is None:
         run_dir = Path(args.out) if args.out else _timestamp_dir(results_root)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -230,18 +235,18 @@ def _run(args, rnr, locks: contextlib.ExitStack) -> int:
         (run_dir / "config.toml").write_text(cfg.text)
         run_meta = {"schema": 1, "seed": seed, "order": cfg.run.order,
                     "config_path": str(cfg.path), "config_sha256": cfg.sha256,
-                    "started_at": now, "argv": ["schedlab", *args.argv],
+                    "started_at": now, "argv": argv,
                     "only": args.only, "planned_runs": len(runs), "resumes": []}
         env = sysinfo.collect("/", run=rnr.capture, repo=rnr_cwd(rnr),
                               config_path=str(cfg.path), config_text=cfg.text,
-                              config_sha256=cfg.sha256, argv=["schedlab", *args.argv])
+                              config_sha256=cfg.sha256, argv=argv)
         (run_dir / "env.json").write_text(json.dumps(env, indent=2) + "\n")
         if not args.out:
             _link_latest(run_dir)
     else:
         locks.enter_context(_lock_run_dir(run_dir))
         run_meta.setdefault("resumes", []).append(
-            {"started_at": now, "argv": ["schedlab", *args.argv], "only": args.only})
+            {"started_at": now, "argv": argv, "only": args.only})
     (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
     if not (run_dir / catalog_mod.FILE).exists():     # the listing its records were made with
         (run_dir / catalog_mod.FILE).write_text(json.dumps(catalog, indent=1) + "\n")
