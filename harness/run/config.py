@@ -2,32 +2,8 @@
 
 The format is documented key by key in docs/config.md; its keys, types and
 ranges are schemas/config.schema.json, which parse() validates against (the
-messages are built from it); rules across keys are checked here. In short:
-
-    [run]                      # optional; every key has a default
-    repetitions = 5            # measured process runs per cell
-    seed = 1                   # seed of the run order (omitted: drawn, recorded)
-    timeout_s = 120            # per process run: SIGTERM, then SIGKILL
-    warmup_runs = 0            # discarded runs per cell before the measured ones
-    cooldown_s = 0             # pause between two process runs
-    order = "random"           # or "sequential"
-    probes = []                # default probes of every experiment
-
-    [[experiment]]
-    name = "pingpong"          # optional, for --only experiment=...
-    task = "pingpong"
-    models = ["threads", "coro", "uring"]   # optional: every model of the task
-    repetitions = 5            # optional override
-    timeout_s = 30             # optional override
-    probes = ["sched", "perf"] # optional override: sched, uring, usdt, perf
-    events = false             # optional: schedtrace --events stream (needs sched or usdt)
-    [experiment.params]        # a value, or a list of values (cross product)
-    channel = ["event", "pipe"]
-    iterations = 200000
-
-    [[experiment]]             # an external peer instead of a task (peers.py)
-    peer = "perf-bench-sched-pipe"
-    params = { loops = 1000000, cpus = "0" }
+messages are built from it); rules across keys are checked here, and task,
+model and parameter names against `build/workload --list` (check_catalog).
 
 A bad config raises ConfigError with one line naming the file, the
 experiment, the key and the fix; the CLI prints it and exits 2.
