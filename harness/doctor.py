@@ -199,9 +199,9 @@ def check_perf(euid: int, root: Path) -> list[Check]:
     out = [Check("perf", "perf", True, perf)]
     paranoid = root / "proc/sys/kernel/perf_event_paranoid"
     if paranoid.exists() and euid != 0:
-        out.append(Check("perf", "perf_event_paranoid", paranoid.read_text().strip() in
-                         ("-1", "0", "1"),
-                         f"kernel.perf_event_paranoid={paranoid.read_text().strip()}"))
+        level = paranoid.read_text().strip()
+        out.append(Check("perf", "perf_event_paranoid", level in ("-1", "0", "1"),
+                         f"kernel.perf_event_paranoid={level}"))
     try:
         found = _perf_stat(perf, PERF_SW + PERF_HW)
     except (OSError, subprocess.TimeoutExpired) as e:

@@ -329,7 +329,6 @@ def _run_one(run: RunPlan, workload: str, tools: probes_mod.Tools, runner, run_d
 @dataclass
 class Outcome:
     exit_code: int
-    planned: int
     ran: int
     skipped_done: int
     statuses: dict[str, int] = field(default_factory=dict)
@@ -354,7 +353,7 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
     history = history or {}
     est = {r.cell.id: estimate(r.cell, history)[0] for r in todo}
     progress = make_progress(len(todo), sum(est[r.cell.id] for r in todo))
-    outcome = Outcome(EXIT_OK, len(runs), 0, len(runs) - len(todo))
+    outcome = Outcome(EXIT_OK, ran=0, skipped_done=len(runs) - len(todo))
     try:
         with open(records, "a", encoding="utf-8") as rec_fp, \
                 _warmup_file(run_dir, any(r.warmup for r in todo)) as warm_fp:
