@@ -73,9 +73,9 @@ def process_cpu_ns(pid: int) -> int:
     return time.clock_gettime_ns(((~pid) << 3) | 2)
 
 
-def tail(path: Path, limit: int = 300) -> str:
+def tail(path: Path) -> str:
     text = path.read_text(errors="replace").strip() if path.exists() else ""
-    return " | ".join(text.splitlines()[-3:])[-limit:] or "no message"
+    return " | ".join(text.splitlines()[-3:])[-300:] or "no message"
 
 
 def wait_listening(proc: subprocess.Popen, errlog: Path) -> dict:

@@ -72,11 +72,12 @@ class ProcessRunner:
         self.cwd = cwd
         self.grace_s = grace_s
 
-    def capture(self, argv: list[str], timeout_s: float = 30.0) -> str | None:
-        """stdout of a short command, or None if it is missing or fails."""
+    def capture(self, argv: list[str]) -> str | None:
+        """stdout of a short command (30 s at most), or None if it is missing, fails
+        or hangs."""
         try:
             p = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True,
-                               timeout=timeout_s, errors="replace")
+                               timeout=30, errors="replace")
         except (OSError, subprocess.TimeoutExpired):
             return None
         return p.stdout if p.returncode == 0 else None
@@ -169,14 +170,13 @@ def _signal_name(n: int) -> str:
         return f"signal {n}"
 
 
-def classify(res: ProcResult, rec: dict | None, timeout_s: float,
-             grace_s: float = GRACE_S) -> tuple[Status, str | None]:
+def classify(res: ProcResult, rec: dict | None, timeout_s: float) -> tuple[Status, str | None]:
     """The line's status and reason from the exit status and the record."""
     last_err = (res.stderr.strip().splitlines() or [""])[-1].strip()
     rec_reason = rec.get("reason") if rec else None
     if res.timed_out:
         return Status.TIMEOUT, (f"timed out after {timeout_s:g}s (SIGTERM, SIGKILL after "
-                                f"{grace_s:g}s more)")
+                                f"{GRACE_S:g}s more)")
     if res.error:
         return Status.FAILED, res.error
     code = res.exit_status
