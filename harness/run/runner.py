@@ -144,9 +144,7 @@ def workload_command(workload: str, cell: CellPlan, tool_path: str | None = None
 
 
 def stderr_tail(text: str) -> str:
-    lines = text.rstrip("\n").splitlines()[-STDERR_TAIL_LINES:]
-    tail = "\n".join(lines)
-    return tail[-STDERR_TAIL_BYTES:]
+    return "\n".join(text.rstrip("\n").splitlines()[-STDERR_TAIL_LINES:])[-STDERR_TAIL_BYTES:]
 
 
 def parse_record(stdout: str) -> dict | None:
