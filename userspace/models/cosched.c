@@ -11,6 +11,7 @@
 
 #include "lib/clock.h"
 #include "lib/record.h"
+#include "main_call.h"
 
 /* The first task gets a big stack: task bodies keep a struct hist (about
  * 30 KB) or two on their stack. Only touched pages cost memory. */
@@ -53,30 +54,16 @@ void cosched_destroy(struct cosched *cs)
 	timerheap_free(&cs->timers);
 }
 
-struct main_box {
-	int (*fn)(struct rt *rt, void *arg);
-	void *arg;
-	struct rt *rt;
-	int ret;
-};
-
-static void main_trampoline(void *p)
-{
-	struct main_box *box = p;
-
-	box->ret = box->fn(box->rt, box->arg);
-}
-
 int cosched_run(struct cosched *cs, int (*main_fn)(struct rt *rt, void *arg), void *arg,
 		int *main_ret)
 {
-	struct main_box box = {.fn = main_fn, .arg = arg, .rt = &cs->rt, .ret = 0};
+	struct main_call box = {.fn = main_fn, .arg = arg, .rt = &cs->rt, .ret = 0};
 	struct coro_opts opts = {.stack_bytes = MAIN_STACK_BYTES};
 	struct coro *main_co;
 	int err;
 
 	/* The main coroutine is never joined: coro_sched_destroy frees it. */
-	err = coro_spawn(&cs->sched, &opts, main_trampoline, &box, &main_co);
+	err = coro_spawn(&cs->sched, &opts, main_call_run, &box, &main_co);
 	if (err) {
 		fprintf(stderr, "%s: spawn of the first task: %s\n", cs->be->name, strerror(-err));
 		return err;

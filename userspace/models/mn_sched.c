@@ -35,6 +35,7 @@
 #include "coro/stack.h"
 #include "coro/tsan.h"
 #include "lib/clock.h"
+#include "main_call.h"
 #include "mn_io.h"
 
 #ifdef CORO_HAVE_USDT
@@ -962,23 +963,9 @@ int mn_sched_init(struct mn_rt *m, int nworkers, const int *cpus)
 	return 0;
 }
 
-struct main_box {
-	int (*fn)(struct rt *rt, void *arg);
-	void *arg;
-	struct rt *rt;
-	int ret;
-};
-
-static void main_trampoline(void *p)
-{
-	struct main_box *box = p;
-
-	box->ret = box->fn(box->rt, box->arg);
-}
-
 int mn_sched_run(struct mn_rt *m, int (*main_fn)(struct rt *, void *), void *arg, int *ret)
 {
-	struct main_box box = {.fn = main_fn, .arg = arg, .rt = &m->rt};
+	struct main_call box = {.fn = main_fn, .arg = arg, .rt = &m->rt};
 	struct mn_worker *w0 = &m->w[0];
 	struct coro_sched *prev_tls = coro_tls_sched;
 	struct mn_co *c, *spill = NULL;
@@ -986,7 +973,7 @@ int mn_sched_run(struct mn_rt *m, int (*main_fn)(struct rt *, void *), void *arg
 
 	err = worker_start(w0);
 	if (!err)
-		err = co_create(w0, main_trampoline, &box, MAIN_STACK_BYTES, 0, -1, &c);
+		err = co_create(w0, main_call_run, &box, MAIN_STACK_BYTES, 0, -1, &c);
 	if (err) {
 		fprintf(stderr, "mn: start: %s\n", strerror(-err));
 		goto out;
