@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from harness.analyse import stats, verdicts
 from harness.present import format as fmt
-from harness.present.plots import MODEL_ORDER
+from harness.present.format import MODEL_ORDER
 from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",

@@ -34,9 +34,9 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from harness import cpulist  # noqa: E402
 from harness.analyse import stats  # noqa: E402
+from harness.present.format import MODEL_ORDER  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
-MODEL_ORDER = ("threads", "coro", "uring", "mn")
 # Colour-blind-safe (Okabe-Ito); any other model is grey.
 MODEL_COLOURS = {"threads": "#0072B2", "coro": "#E69F00", "uring": "#009E73",
                  "mn": "#CC79A7", "asyncio": "#D55E00", "uvloop": "#56B4E9",
