@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 
 from harness import REPO
@@ -31,22 +30,18 @@ from harness import REPO
 from harness.present import echo_table, plots
 from harness.present import format as fmt
 from harness.run import probes as probes_mod
+from harness.analyse import claims as claims_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records import catalog
 from harness.records.rundir import CellResults, RunDir, RunDirError, load_run
 
 REPORT_SCHEMA = 2
-DEFAULT_CLAIMS = REPO / "configs" / "claims.toml"
+DEFAULT_CLAIMS = claims_mod.DEFAULT
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 
 # ---- building the document --------------------------------------------------
 
-def load_claims(path: Path) -> dict:
-    doc = tomllib.loads(path.read_text())
-    return {"claims": doc.get("claim", []), "instruments": doc.get("instrument", []),
-            "noisy_cov": float(doc.get("noisy_cov", verdicts.DEFAULT_NOISY_COV)),
-            "client_bound": float(doc.get("client_bound", verdicts.CLIENT_BOUND))}
 
 
 def scalar_metrics(c: CellResults) -> list[str]:
@@ -169,12 +164,14 @@ def environment(env: dict | None) -> list[tuple[str, str]]:
 
 def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
           reproduce_dir: Path = reproduce.DEFAULT_DIR, with_plots: bool = True) -> dict:
-    spec = load_claims(claims_path)
+    # The claims are checked against the workload as built now: they are
+    # the repository's, whatever binary wrote the run.
+    spec = claims_mod.load(claims_path, catalog.document())
     cells = run.cells()
-    ctx = verdicts.Context(cells=cells, env=run.env, noisy_cov=spec["noisy_cov"],
-                           client_bound=spec["client_bound"])
-    results = verdicts.evaluate(spec["claims"], ctx)
-    costs = verdicts.instrument_costs(spec["instruments"], ctx)
+    ctx = verdicts.Context(cells=cells, env=run.env, noisy_cov=spec.noisy_cov,
+                           client_bound=spec.client_bound, family_error=spec.family_error)
+    results = verdicts.evaluate(spec.claims, ctx)
+    costs = verdicts.instrument_costs(spec.instruments, ctx)
     specs, spec_problems = reproduce.load_specs(reproduce_dir)
     repro = reproduce.evaluate(specs, cells)
     cpus = verdicts.env_cpu_count(run.env)
@@ -186,10 +183,10 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
     return {
         "schema": REPORT_SCHEMA,
         "run": str(run.path),
-        "noisy_cov": spec["noisy_cov"],
-        "client_bound": spec["client_bound"],
+        "noisy_cov": spec.noisy_cov,
+        "client_bound": spec.client_bound,
         "min_n": verdicts.MIN_N,
-        "missing_probes": missing_probes(run, costs, spec["claims"]),
+        "missing_probes": missing_probes(run, costs, spec.claims),
         "summary": [{"id": r["id"], "says": r["says"], "verdict": r["verdict"],
                      "figure": r["figure"], "cpus": r["cpus"],
                      "controls": "; ".join(f"{c['what']}: {c['setup']}" for c in r["controls"]),
@@ -327,7 +324,10 @@ def cli(argv: list[str]) -> int:
         return 2
     try:
         doc = build(run, args.claims, args.reproduce, with_plots=not args.no_plots)
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except claims_mod.ClaimsError as e:
+        print(f"report: {args.claims.name}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
     paths = write(doc, run.path)

@@ -78,6 +78,12 @@ def parse(doc: dict) -> Catalog:
 
 def load(run_dir: Path | None = None) -> Catalog:
     """The run's saved catalog, else the current build's, else the peers' only."""
+    return parse(document(run_dir) or {})
+
+
+def document(run_dir: Path | None = None) -> dict | None:
+    """The --list document: the run's saved one, else the current build's,
+    else None (nothing built)."""
     saved = run_dir / FILE if run_dir else None
     doc = None
     if saved and saved.is_file():
@@ -87,4 +93,4 @@ def load(run_dir: Path | None = None) -> Catalog:
             doc = None
     if doc is None:
         doc = listing(runner.ProcessRunner().capture, RunSettings().workload)[0]
-    return parse(doc or {})
+    return doc

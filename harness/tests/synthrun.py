@@ -130,6 +130,10 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
         S.append(Spec("pingpong", "coro", {"channel": channel, "placement": "same",
                                            "iterations": 200000, **two},
                       lambda r, c=co: {"handoff_ns": jitter(r, c * scale), "handoffs": 400000}))
+        S.append(Spec("pingpong", "mn", {"channel": channel, "placement": "split",
+                                         "iterations": 20000, **two},
+                      lambda r, t=thr: {"handoff_ns": jitter(r, t * 4 * scale),
+                                        "handoffs": 40000}))
     for model, user, kern, create in (("threads", 8700, 22000, 15000), ("coro", 4100, 34, 900),
                                       ("uring", 4100, 34, 950)):
         S.append(Spec("spawn", model, {"tasks": 10000},
@@ -137,22 +141,24 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
                           "tasks": 10000, "create_ns": jitter(r, c * scale),
                           "user_bytes_per_task": jitter(r, u),
                           "kernel_bytes_per_task": jitter(r, k)}))
-    for model, per in (("threads", 1.0), ("coro", 0.0)):
+    for model, per in (("threads", 1.0), ("coro", 0.0), ("mn", 0.0)):
         for w in (1, 2):
             for cpus in ("0-1", "0"):
+                if model == "mn" and cpus == "0":
+                    continue
                 speed = 1 + per * (w - 1) * 0.95 * (cpus == "0-1")
                 S.append(Spec("compute", model, {"workers": w, "cpus": cpus},
                               lambda r, s=speed: {"work_units": 4000,
                                                   "units_per_s": jitter(r, 1000 * s / scale)}))
-    for model in ("threads", "coro"):
+    for model in ("threads", "coro", "mn"):
         for y in (0, 100, 1000, 10000):
             if model == "threads":
                 p99 = 20_000
                 extra = {}
             else:
                 p99 = (500_000_000 if y == 0 else y * 1000)
-                extra = {"coro_yields": 0 if y == 0 else 500_000 // y,
-                         "coro_switches": 3000}
+                extra = ({"coro_yields": 0 if y == 0 else 500_000 // y,
+                          "coro_switches": 3000} if model == "coro" else {})
             S.append(Spec("preempt", model, {"hog_yield_us": y, "hog_ms": 500, "hogs": 2, **two},
                           lambda r, p=p99, e=extra, y=y: {
                               "lateness_ns": dist(jitter(r, p * scale) / 4),
@@ -162,6 +168,7 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
     counter = [("threads", sync, yw, cpus) for sync in ("none", "mutex")
                for yw in (False, True) for cpus in ("0-1", "0")]
     counter += [("coro", "none", yw, "0-1") for yw in (False, True)]
+    counter += [("mn", "none", False, "0-1")]
     for model, sync, yw, cpus in counter:
         if model == "threads":
             lost = 12000 if sync == "none" else 0
@@ -171,7 +178,7 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
                       lambda r, lost=lost: {"expected": 400000, "final": 400000 - lost,
                                             "lost_updates": lost,
                                             "increment_ns": jitter(r, 5)}))
-    for model in ("threads", "coro"):
+    for model in ("threads", "coro", "mn"):
         for yb in (False, True):
             for cpus in ("0", "0-1"):
                 dl = 1 if (model == "threads" or yb) else 0
