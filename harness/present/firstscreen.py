@@ -72,21 +72,13 @@ PREEMPTION_WORDS = {
 
 
 def _virtualised(env: dict) -> str:
-    """What env.json says about a hypervisor, in words; sysinfo may record
-    it as "virtualization" (systemd-detect-virt's word) or as the cpu's
-    "hypervisor" flag."""
-    cpu = env.get("cpu") or {}
-    virt = env.get("virtualization", cpu.get("virtualization"))
-    if isinstance(virt, dict):
-        virt = virt.get("type") or virt.get("name")
-    if isinstance(virt, str) and virt:
-        return "bare metal" if virt == "none" else f"virtualised ({virt})"
-    hyp = cpu.get("hypervisor")
-    if isinstance(hyp, bool):
-        return "virtualised" if hyp else "bare metal"
-    if isinstance(hyp, str) and hyp:
-        return f"virtualised ({hyp})"
-    return "virtualised or not: not recorded"
+    """env.json's virtualisation record (schema 2) in words."""
+    v = env.get("virtualisation")
+    if not isinstance(v, dict) or v.get("virtualised") is None:
+        return "virtualised or not: not recorded"
+    if not v["virtualised"]:
+        return "bare metal"
+    return "virtualised" + (f" ({v['hypervisor']})" if v.get("hypervisor") else "")
 
 
 def machine(env: dict | None) -> list[tuple[str, str]]:

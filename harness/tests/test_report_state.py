@@ -83,3 +83,12 @@ def test_answer_in_plain_words(tmp_path):
     # threads 2 us against coro 100 ns: the direction and the size, with units
     assert "threads 2 us, coro 100 ns; threads 20x higher" in c2["answer"]
     assert c2["says"].startswith("Threads have a higher overhead")
+
+
+def test_machine_in_words_on_the_first_screen(tmp_path):
+    d = _run(tmp_path)
+    html = (d / "report.html").read_text()
+    first = html[:html.index('<nav class="toc"')]
+    for words in ("AMD EPYC, 2 vCPUs", "GiB", "Linux 6.18", "virtualised (kvm)", "HZ 250",
+                  "no forced preemption of kernel code"):
+        assert words in first, words
