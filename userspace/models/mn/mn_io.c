@@ -120,11 +120,11 @@ void mn_io_stats(const struct mn_rt *m, struct mn_io_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (!io)
 		return;
-	out->epoll_waits = atomic_load(&io->epoll_waits);
-	out->eagain_parks = atomic_load(&io->eagain_parks);
-	out->pread_offloads = atomic_load(&io->pread_offloads);
-	out->pread_inline = atomic_load(&io->pread_inline);
-	out->file_offloads = atomic_load(&io->file_offloads);
+	out->fd.epoll_waits = atomic_load(&io->epoll_waits);
+	out->fd.eagain_parks = atomic_load(&io->eagain_parks);
+	out->fd.pread_offloads = atomic_load(&io->pread_offloads);
+	out->fd.pread_inline = atomic_load(&io->pread_inline);
+	out->fd.file_offloads = atomic_load(&io->file_offloads);
 	out->breaks = atomic_load(&io->breaks);
 }
 

@@ -10,10 +10,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "models/co/cofd.h"
 #include "mn_sched.h"
 
 struct mn_io_stats {
-	uint64_t epoll_waits, eagain_parks, pread_offloads, pread_inline, file_offloads;
+	struct cofd_stats fd;
 	uint64_t breaks; /* a blocked poller woken to run work */
 };
 

@@ -45,8 +45,6 @@ CORO_SEMAPHORE_DEFINE(mn_park);
 CORO_SEMAPHORE_DEFINE(mn_unpark);
 #endif
 
-/* The first task's stack, as under coro: task bodies keep histograms there. */
-#define MAIN_STACK_BYTES (1024 * 1024)
 /* As Go's scheduler: every 61st pick looks at the global queue (and polls)
  * first, so that neither starves behind a busy local queue. */
 #define GLOBAL_EVERY 61
@@ -973,7 +971,7 @@ int mn_sched_run(struct mn_rt *m, int (*main_fn)(struct rt *, void *), void *arg
 
 	err = worker_start(w0);
 	if (!err)
-		err = co_create(w0, main_call_run, &box, MAIN_STACK_BYTES, 0, -1, &c);
+		err = co_create(w0, main_call_run, &box, MAIN_CALL_STACK_BYTES, 0, -1, &c);
 	if (err) {
 		fprintf(stderr, "mn: start: %s\n", strerror(-err));
 		goto out;
