@@ -346,7 +346,7 @@ int main(int argc, char **argv)
 		return EXIT_BAD_INPUT;
 	}
 	params_init(&ctx, task, model);
-	if (params_parse(&ctx, argc - 1, argv + 1, err, sizeof(err))) {
+	if (params_parse(&ctx, model_list, argc - 1, argv + 1, err, sizeof(err))) {
 		fprintf(stderr, "workload: %s: %s\n", task->name, err);
 		return EXIT_BAD_INPUT;
 	}
