@@ -19,7 +19,7 @@
 #include "rt.h"
 #include "task.h"
 #include "tasks/knobs.h"
-#include "tasks/params.h"
+#include "params.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_SKIPPED = 77 };
 

@@ -39,13 +39,13 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "cofd.h"
+#include "models/co/cofd.h"
 #include "coro/stack_param.h"
-#include "cosched.h"
+#include "models/co/cosched.h"
 #include "lib/clock.h"
 #include "lib/record.h"
-#include "offload.h"
-#include "reserve.h"
+#include "models/co/offload.h"
+#include "models/reserve.h"
 #include "rt.h"
 #include "task.h"
 

@@ -27,7 +27,7 @@
 #include "lib/record.h"
 #include "rt.h"
 #include "task.h"
-#include "tasks/params.h"
+#include "params.h"
 
 #define ROUNDS "20000"
 

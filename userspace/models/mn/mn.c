@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cofd.h"
+#include "models/co/cofd.h"
 #include "lib/cpuset.h"
 #include "lib/record.h"
 #include "mn_io.h"
 #include "mn_sched.h"
-#include "reserve.h"
+#include "models/reserve.h"
 #include "rt.h"
 #include "task.h"
 

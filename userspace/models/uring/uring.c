@@ -78,10 +78,10 @@
 #include <unistd.h>
 
 #include "coro/stack_param.h"
-#include "cosched.h"
+#include "models/co/cosched.h"
 #include "lib/clock.h"
 #include "lib/record.h"
-#include "reserve.h"
+#include "models/reserve.h"
 #include "rt.h"
 #include "task.h"
 #include "uring_rt.h"

@@ -41,7 +41,7 @@
 #include "coro/coro.h"
 #include "mn_runq.h"
 #include "rt.h"
-#include "timerheap.h"
+#include "models/co/timerheap.h"
 
 #define MN_MAX_WORKERS 64 /* the idle set is one 64-bit mask */
 

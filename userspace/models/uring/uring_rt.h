@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "cosched.h"
+#include "models/co/cosched.h"
 
 /* What a parked coroutine waits for: user_data of its one request. */
 struct uwait {

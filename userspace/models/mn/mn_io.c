@@ -28,9 +28,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cofd.h"
+#include "models/co/cofd.h"
 #include "lib/clock.h"
-#include "offload.h"
+#include "models/co/offload.h"
 
 #define TAG_OFFLOAD UINT64_MAX
 #define TAG_BREAK   (UINT64_MAX - 1)

@@ -35,7 +35,7 @@
 #include "coro/stack.h"
 #include "coro/tsan.h"
 #include "lib/clock.h"
-#include "main_call.h"
+#include "models/co/main_call.h"
 #include "mn_io.h"
 
 #ifdef CORO_HAVE_USDT
