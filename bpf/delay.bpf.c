@@ -54,8 +54,11 @@ struct {
 	__type(value, struct sched_cpu);
 } cpu_state SEC(".maps");
 
+/* One ring per CPU, indexed by CPU id (max_entries set by the loader): a
+ * plain array, because a per-CPU value may not exceed 32 KiB. Each is
+ * written and walked only by its own CPU's switches. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct delay_cpu);
@@ -153,8 +156,8 @@ struct walk {
 static long walk_one(__u32 i, void *arg)
 {
 	struct walk *w = arg;
-	__u32 zero = 0;
-	struct delay_cpu *dc = bpf_map_lookup_elem(&delay_ring, &zero);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct delay_cpu *dc = bpf_map_lookup_elem(&delay_ring, &cpu);
 	struct delay_seg *s;
 	__u64 from, to;
 
@@ -198,12 +201,12 @@ int BPF_PROG(dl_switch, bool preempt, struct task_struct *prev, struct task_stru
 	struct sched_cpu *sc;
 	struct delay_cpu *dc;
 	struct walk w = {};
-	__u32 zero = 0;
+	__u32 zero = 0, cpu = bpf_get_smp_processor_id();
 	__u64 now;
 
 	count_run(DELAY_RUN_SWITCH);
 	sc = bpf_map_lookup_elem(&cpu_state, &zero);
-	dc = bpf_map_lookup_elem(&delay_ring, &zero);
+	dc = bpf_map_lookup_elem(&delay_ring, &cpu);
 	if (!sc || !dc)
 		return 0;
 	/* the sched program ran first: when next may be ours it took this

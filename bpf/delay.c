@@ -100,6 +100,8 @@ static int delay_open(struct tracer *t, struct probe_slot *p, const struct btf *
 		err = bpf_map__reuse_fd(skel->maps.cpu_state,
 					bpf_object__find_map_fd_by_name(sched->obj, "cpu_state"));
 	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.delay_ring, libbpf_num_possible_cpus());
+	if (!err)
 		err = delay_bpf__load(skel);
 	/* after the sched probe's: a tracepoint runs its programs in attach order */
 	if (!err)

@@ -14,11 +14,13 @@
 /* Programs, in the order of the `runs` map (runs.h). */
 enum delay_run { DELAY_RUN_SWITCH, DELAY_RUN_MIGRATE, DELAY_RUN_NR };
 
-/* Run segments kept per CPU, newest last (a power of two; a per-CPU value
- * is at most 32 KiB). A wait older
+/* Run segments kept per CPU, newest last (a power of two): 192 KiB per CPU,
+ * enough for waits of seconds on a machine busy with short switches; the
+ * walk of one wait stops at its start, so the depth costs only memory. A
+ * wait older
  * than the oldest kept segment leaves its beginning unattributed
  * (DELAY_REM_WINDOW). */
-#define DELAY_RING 512
+#define DELAY_RING 4096
 
 /* What a part of a wait is charged to when not to a task. */
 enum delay_remainder {
