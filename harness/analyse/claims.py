@@ -105,8 +105,8 @@ def _where(doc: dict, path: list) -> str:
 
 
 def _shape(doc: dict) -> None:
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: (len(e.absolute_path),
-                                                                 list(map(str, e.absolute_path))))
+    errors = sorted(_validator().iter_errors(doc),
+                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if not errors:
         return
     e = errors[-1]      # the deepest: "part 2, key margin", not "part 2 is invalid"

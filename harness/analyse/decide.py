@@ -26,7 +26,7 @@ docs/verdicts.md states the same in words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harness.analyse.intervals import Family
 from harness.analyse.stats import Interval

@@ -33,7 +33,6 @@ or the best there is when the n cannot reach it).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Iterable
 

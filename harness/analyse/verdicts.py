@@ -64,6 +64,7 @@ KNOB_DEFAULTS = {"policy": "other", "priority": 0, "nice": 0, "slice_us": 0,
 DEFAULT_NOISY_COV = 0.10
 CLIENT_BOUND = 0.8
 
+
 @dataclass
 class Result:
     verdict: str
@@ -502,7 +503,8 @@ def rule_share(part: dict, ctx: Context) -> Result:
     for c in cells:
         k, n = _count(c, metric)
         plabel = c.model + (f" {_params_label(c.id_params, shown)}" if shown else "")
-        row = {"label": plabel, "cell": c.id, "kind": "share", "statistic": f"share of runs {metric}",
+        row = {"label": plabel, "cell": c.id, "kind": "share",
+               "statistic": f"share of runs {metric}",
                "head": f"{plabel}: share of runs {metric}",
                "metric": metric, "k": k, "n": n, "share": k / n,
                "cpus": footprint_label(c, ctx), "noisy": False}

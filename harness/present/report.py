@@ -25,8 +25,6 @@ import json
 import sys
 from pathlib import Path
 
-from harness import REPO
-
 from harness.present import answer, echo_table, firstscreen, plots
 from harness.present import format as fmt
 from harness.run import probes as probes_mod
@@ -41,8 +39,6 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 
 # ---- building the document --------------------------------------------------
-
-
 
 def scalar_metrics(c: CellResults) -> list[str]:
     """Every metric name with a number in some ok repetition; distributions

@@ -479,8 +479,8 @@ POINT_BEYOND = {
         [Spec("deadlock", "threads", {"cpus": "0-1"}, lambda r: {"deadlocked": r.random() < 0.45})],
         lambda row: row["value"] > 0.3),
     "share_difference": (
-        {"what": "difference", "rule": "share_difference", "task": "deadlock", "metric": "deadlocked",
-         "num": "threads", "den": "mn", "margin": 0.3},
+        {"what": "difference", "rule": "share_difference", "task": "deadlock",
+         "metric": "deadlocked", "num": "threads", "den": "mn", "margin": 0.3},
         [Spec("deadlock", "threads", {"cpus": "0-1"}, lambda r: {"deadlocked": r.random() < 0.8}),
          Spec("deadlock", "mn", {"cpus": "0-1"}, lambda r: {"deadlocked": r.random() < 0.3})],
         lambda row: row["value"] > 0.3),
