@@ -64,6 +64,7 @@
 #include "lib/procfs.h"
 #include "lib/record.h"
 #include "lib/schedattr.h"
+#include "lib/spin.h"
 #include "knobs.h"
 #include "task.h"
 
@@ -99,25 +100,6 @@ struct preempt_task {
 	int first; /* the first ticker or the first hog: reads back its thread */
 	struct hog_thread_span span;
 };
-
-/* Serial integer work: a dependency chain the compiler cannot drop. */
-static uint64_t spin_steps(uint64_t x, unsigned steps)
-{
-	for (unsigned i = 0; i < steps; i++) {
-		x = x * 6364136223846793005ull + 1442695040888963407ull;
-		x ^= x >> 29;
-	}
-	return x;
-}
-
-static void spin_for_ns(uint64_t ns)
-{
-	uint64_t end = now_ns() + ns, x = end;
-
-	while (now_ns() < end)
-		x = spin_steps(x, 16);
-	__asm__ __volatile__("" : : "r"(x));
-}
 
 static void preempt_ticker(void *arg)
 {
