@@ -39,7 +39,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from harness import cpulist  # noqa: E402
 from harness.analyse import stats  # noqa: E402
@@ -158,8 +158,8 @@ def _words(cond: dict[str, str]) -> str:
     knobs = {k: v for k, v in cond.items() if k in KNOBS}
     if knobs:
         parts.append(_knobs_label(knobs))
-    parts += [STACK_LABELS.get(v, v) if k == "stack" else f"{k}={v}"
-              for k, v in cond.items() if k != "cpus" and k not in KNOBS]
+    parts += [STACK_LABELS.get(v, v) if k == "stack" else f"{k} default" if v == "-"
+              else f"{k}={v}" for k, v in cond.items() if k != "cpus" and k not in KNOBS]
     return ", ".join(parts)
 
 
@@ -276,7 +276,12 @@ def _finish(fig, axes, caption: str):
         for h, label in zip(*ax.get_legend_handles_labels()):
             if not label.startswith("_"):
                 handles.setdefault(label, h)
-    fig.tight_layout(rect=(0, 0, 1, 1))
+        ax.title.set_fontsize("medium")
+        if ax.get_yscale() == "log":    # decades only: minor labels crowd a short range
+            ax.yaxis.set_minor_formatter(NullFormatter())
+    order = sorted(handles, key=lambda label: _model_rank(label.split(",")[0]))
+    handles = {label: handles[label] for label in order}
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if fig._suptitle else 1))
     right = max(ax.get_position().x1 for ax in axes)
     top = max(ax.get_position().y1 for ax in axes)
     fig.legend(handles=list(handles.values()), labels=list(handles), loc="upper left",
