@@ -36,7 +36,7 @@ DEFAULT = REPO / "configs" / "claims.toml"
 
 # Keys of a part (and of a check) that filter cells by parameter values, and
 # those that list parameter names.
-FILTERS = ("where", "exclude", "num_where", "den_where")
+FILTERS = ("where", "exclude", "num_where", "den_where", "num_exclude", "den_exclude")
 KEY_LISTS = ("split_by", "ignore")
 MODEL_KEYS = ("model", "num", "den")
 _OPERAND = re.compile(r"[*/+]")

@@ -5,8 +5,9 @@ each a figure with an interval family (intervals.py), the threshold that
 supports the claim and the one that refutes it. This module decides them
 together, the same way everywhere:
 
-1. Holm's step-down over the rows of a family (a claim's test parts
-   together; each control or nuance part on its own). With m rows and a
+1. Holm's step-down over the rows of a family: a claim's test parts
+   together (a control's or nuance's rows never vote: each is judged
+   alone). With m rows and a
    family error a (configs/claims.toml `family_error`), the row that clears
    its threshold most easily is judged with its interval at 1 - a/m, the
    next at 1 - a/(m-1), ..., the last at 1 - a; once one row fails, those

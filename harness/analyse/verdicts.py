@@ -303,6 +303,16 @@ def _result(rows: list[dict], votes: list[Vote], left: list[str], refused: list[
                   cpus=", ".join(sorted({r["cpus"] for r in rows if r.get("cpus")})))
 
 
+def sides(spec: dict) -> tuple[tuple[dict | None, dict | None], tuple[dict | None, dict | None]]:
+    """((where, exclude) of num, (where, exclude) of den): the common ones
+    and each side's own (num_where, den_exclude ...), e.g. the same model
+    with and without a kernel knob (the knob's key then goes in `ignore`)."""
+    def merge(a: str, b: str) -> dict | None:
+        return {**(spec.get(a) or {}), **(spec.get(b) or {})} or None
+    return ((merge("where", "num_where"), merge("exclude", "num_exclude")),
+            (merge("where", "den_where"), merge("exclude", "den_exclude")))
+
+
 def _pairs_key(c: CellResults, ignore: set[str]) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k not in ignore))
 
@@ -316,20 +326,17 @@ def rule_untestable(part: dict, ctx: Context) -> Result:
 def rule_model_ratio(part: dict, ctx: Context) -> Result:
     task, metric = part["task"], part["metric"]
     num, den = part["num"], part["den"]
-    where, exclude = part.get("where"), part.get("exclude")
     ignore = set(part.get("ignore", [])) | {"cpus"}
     left: list[str] = []
-    # num_where/den_where: one side's own condition, e.g. the same model with
-    # and without a kernel knob (the knob's key then goes in `ignore`).
-    nwhere = {**(where or {}), **part.get("num_where", {})} or None
-    dwhere = {**(where or {}), **part.get("den_where", {})} or None
-    ncells = [c for c in select(ctx, task, num, nwhere, exclude, left) if c.values(metric)]
-    dcells = [c for c in select(ctx, task, den, dwhere, exclude, left) if c.values(metric)]
+    (nwhere, nexclude), (dwhere, dexclude) = sides(part)
+    ncells = [c for c in select(ctx, task, num, nwhere, nexclude, left) if c.values(metric)]
+    dcells = [c for c in select(ctx, task, den, dwhere, dexclude, left) if c.values(metric)]
     if not ncells:
         return Result(UNTESTABLE, missing_reason(ctx, task, num, nwhere, left))
     if not dcells:
         return Result(UNTESTABLE, missing_reason(ctx, task, den, dwhere, left))
-    shown = _varying(ncells, ignore) or part.get("split_by", [])
+    split = part.get("split_by", [])
+    shown = [k for k in _varying(ncells) if k not in ignore or k in split] or split
     rows, votes, refused = [], [], []
     for nc in ncells:
         for dc in (d for d in dcells if _pairs_key(d, ignore) == _pairs_key(nc, ignore)):
@@ -690,8 +697,9 @@ def evaluate_claim(claim: dict, ctx: Context) -> dict:
     votes = [v for p in tests for v in p.votes]
     decide.settle(votes, ctx.family_error)
     for p in parts:
-        if p.role != "test":
-            decide.settle(p.votes, ctx.family_error)
+        # a control or nuance never votes: each row is judged on its own
+        for v in p.votes if p.role != "test" else ():
+            decide.settle([v], ctx.family_error)
         _finish(p)
     xover = crossover_of(claim.get("crossover"), ctx)
     figure, cpus, decision = "", "", None
@@ -742,23 +750,27 @@ def evaluate(claims: list[dict], ctx: Context) -> list[dict]:
 
 def crossover_of(spec: dict | None, ctx: Context) -> dict | None:
     """The claim's crossover along spec["param"] (crossover.py finds it):
-    per sweep, the figure at each value of the parameter, cells paired as
-    model_ratio pairs them."""
+    per sweep (cells differing only in param), the figure at each value of
+    the parameter, num and den cells paired as model_ratio pairs them."""
     if not spec:
         return None
-    task, metric, param, kind = spec["task"], spec["metric"], spec["param"], spec.get(
-        "kind", "ratio")
+    task, metric, param = spec["task"], spec["metric"], spec["param"]
+    kind = spec.get("kind", "ratio")
     left: list[str] = []
+    (nwhere, nexclude), (dwhere, dexclude) = sides(spec)
     ignore = set(spec.get("ignore", [])) | {"cpus", param}
-    ncells = [c for c in select(ctx, task, spec["num"], spec.get("where"), spec.get("exclude"),
-                                left) if c.values(metric) and c.params.get(param) is not None]
-    dcells = ([c for c in select(ctx, task, spec["den"], spec.get("where"), spec.get("exclude"),
-                                 left) if c.values(metric)] if kind == "ratio" else [])
+    ncells = [c for c in select(ctx, task, spec["num"], nwhere, nexclude, left)
+              if c.values(metric) and c.params.get(param) is not None]
+    dcells = ([c for c in select(ctx, task, spec["den"], dwhere, dexclude, left)
+               if c.values(metric)] if kind == "ratio" else [])
+    # the den side is paired at the same value of param unless param is one
+    # the spec lets differ (one threads cell against a coroutine sweep)
+    same_x = param not in spec.get("ignore", [])
     sweeps: dict[tuple, list] = {}
     for nc in ncells:
         if kind == "ratio":
             dc = next((d for d in dcells if _pairs_key(d, ignore) == _pairs_key(nc, ignore)
-                       and d.params.get(param) == nc.params.get(param)
+                       and (not same_x or _same(d.params.get(param), nc.params.get(param)))
                        and footprint(d, ctx) == footprint(nc, ctx)), None)
             fam = dc and intervals.ratio_family(dc.values(metric), nc.values(metric))
         elif kind == "share":
@@ -766,7 +778,7 @@ def crossover_of(spec: dict | None, ctx: Context) -> dict | None:
         else:
             fam = intervals.median_family(nc.values(metric))
         if fam:
-            key = _pairs_key(nc, ignore) + (("cpus", cpus_label(cell_cpus(nc, ctx))),)
+            key = _pairs_key(nc, {"cpus", param}) + (("cpus", cpus_label(cell_cpus(nc, ctx))),)
             sweeps.setdefault(key, []).append((float(nc.params[param]), fam))
     found = []
     for key, points in sorted(sweeps.items()):
