@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from harness.analyse import stats
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.records import catalog
 from harness.records.rundir import CellResults, RunDirError, load_run
 from harness.analyse.verdicts import MIN_N

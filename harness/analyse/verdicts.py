@@ -45,7 +45,7 @@ from typing import Any
 
 from harness import cpulist
 from harness.analyse import shares, stats
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.analyse.shares import INCONCLUSIVE, NUANCED, REFUTED, SUPPORTED
 from harness.records.rundir import CellResults
 

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from harness.analyse import stats
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.records.rundir import CellResults, RunDirError, load_run
 from harness.run.config import format_value
 

@@ -13,8 +13,8 @@ measure a throughput the client may cap: they belong to the capacity sweep.
 from __future__ import annotations
 
 from harness.analyse import stats, verdicts
-from harness.present import format as fmt
-from harness.present.format import MODEL_ORDER
+from harness import format as fmt
+from harness.format import MODEL_ORDER
 from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",

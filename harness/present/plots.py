@@ -34,7 +34,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from harness import cpulist  # noqa: E402
 from harness.analyse import stats  # noqa: E402
-from harness.present.format import MODEL_ORDER  # noqa: E402
+from harness.format import MODEL_ORDER  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
 # Colour-blind-safe (Okabe-Ito); any other model is grey.

@@ -29,7 +29,7 @@ from pathlib import Path
 from harness import REPO
 
 from harness.present import echo_table, plots
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.run import probes as probes_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records import catalog
