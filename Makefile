@@ -60,7 +60,9 @@ CORE_SRCS := $(wildcard userspace/lib/*.c) \
 	$(wildcard userspace/coro/*.c) \
 	$(wildcard userspace/coro/switch_$(ARCH).S) \
 	$(wildcard userspace/models/*.c) \
+	$(wildcard userspace/models/*/*.c) \
 	$(wildcard userspace/tasks/*.c) \
+	$(filter-out userspace/main.c,$(wildcard userspace/*.c)) \
 	#
 CORE_OBJS := $(patsubst %,$(BUILD)/%.o,$(basename $(CORE_SRCS)))
 LOADGEN_SRCS := $(wildcard userspace/loadgen/*.c)

@@ -1,6 +1,8 @@
 """./schedlab doctor: what this machine can measure, and why not.
 
-One row per capability: the tracer's needs (root, kernel BTF, each
+First the machine (virtual or bare metal and the hypervisor, clocksource,
+cpufreq governor, CPU vulnerabilities and their mitigations: what env.json
+records and a fleet report compares), then one row per capability: the tracer's needs (root, kernel BTF, each
 tracepoint the probes attach to, uprobes for USDT, BPF run-time statistics),
 io_uring, the kernel's scheduling knobs (preemption mode, EEVDF base slice,
 whether custom slices and real-time policies are allowed), perf software and
@@ -34,6 +36,7 @@ from harness.run import probes as probes_mod
 
 PERF_SW = ["context-switches", "cpu-migrations", "task-clock", "page-faults"]
 PERF_HW = ["cycles", "instructions"]
+INFO_AREAS = ("info", "machine")   # facts to read, not capabilities to have
 NR_IO_URING_SETUP = 425     # one number on every architecture (the unified syscall table)
 
 
@@ -128,6 +131,37 @@ def check_kernel_info(root: Path) -> list[Check]:
                     "CONFIG_SCHEDSTATS=y",
                     "no CONFIG_SCHEDSTATS: sched_stat_* tracepoints absent (not used); "
                     "/proc/<pid>/schedstat still has switch-in counts")]
+
+
+def check_machine(root: Path) -> list[Check]:
+    """What env.json records about the machine and a fleet report compares:
+    facts, not capabilities (area "machine" prints as info)."""
+    from harness.run import sysinfo
+    virt = sysinfo.virtualisation(root)
+    where = {True: f"virtual machine ({virt['hypervisor']})", False: "bare metal",
+             "unknown": f"unknown: {virt.get('reason')}"}[virt["virtualised"]]
+    clock = sysinfo.clocksource(root)
+    governor = sysinfo.cpu(root)["governor"]
+    vulns = sysinfo.vulnerabilities(root)
+    if isinstance(vulns, dict):
+        mitigated = {k: v for k, v in vulns.items() if v != "Not affected"}
+        vuln_rows = [Check("machine", f"vulnerability {k}", True, v)
+                     for k, v in mitigated.items()]
+        vuln_rows.append(Check("machine", "vulnerabilities", True,
+                               f"{len(vulns) - len(mitigated)} of {len(vulns)} not affected"))
+    else:
+        vuln_rows = [Check("machine", "vulnerabilities", True,
+                           "not visible: no /sys/devices/system/cpu/vulnerabilities")]
+    return [
+        Check("machine", "virtualisation", True,
+              where + (f" [{'; '.join(virt['evidence'])}]" if virt["evidence"] else "")),
+        Check("machine", "clocksource", True,
+              f"{clock['current']} (available: {' '.join(clock['available']) or '-'})"),
+        Check("machine", "cpufreq governor", True,
+              governor if governor != sysinfo.NOT_VISIBLE
+              else "not visible: no cpufreq in sysfs (typical of a VM)"),
+        *vuln_rows,
+    ]
 
 
 def check_io_uring(root: Path) -> list[Check]:
@@ -266,7 +300,8 @@ def check_peers() -> list[Check]:
 def run_checks(root: Path = Path("/"), euid: int | None = None,
                with_perf: bool = True) -> list[Check]:
     euid = os.geteuid() if euid is None else euid
-    checks = check_tracer(root, euid) + check_io_uring(root) + check_kernel_knobs(root, euid)
+    checks = (check_machine(root) + check_tracer(root, euid) + check_io_uring(root)
+              + check_kernel_knobs(root, euid))
     if with_perf:
         checks += check_perf(euid, root)
     return checks + check_tools() + check_peers()
@@ -284,6 +319,6 @@ def command(args) -> int:
         if c.area != area:
             area = c.area
             print(f"{area}:")
-        mark = "ok  " if c.ok else ("info" if c.area == "info" else "NO  ")
+        mark = "info" if c.area in INFO_AREAS else "ok  " if c.ok else "NO  "
         print(f"  {mark} {c.name:<{width}}  {c.detail}")
     return 0

@@ -19,7 +19,7 @@
 #include "rt.h"
 #include "task.h"
 #include "tasks/knobs.h"
-#include "tasks/params.h"
+#include "params.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_SKIPPED = 77 };
 
@@ -206,8 +206,8 @@ static int list_everything(void)
 		json_arr_close(&j);
 		snprintf(prefix, sizeof(prefix), "%s_", (*m)->name);
 		json_arr_open(&j, "metrics");
-		list_metrics(&j, (*m)->metrics[0], prefix);
-		list_metrics(&j, (*m)->metrics[1], prefix);
+		for (size_t i = 0; i < sizeof((*m)->metrics) / sizeof((*m)->metrics[0]); i++)
+			list_metrics(&j, (*m)->metrics[i], prefix);
 		json_arr_close(&j);
 		json_obj_close(&j);
 	}
@@ -346,7 +346,7 @@ int main(int argc, char **argv)
 		return EXIT_BAD_INPUT;
 	}
 	params_init(&ctx, task, model);
-	if (params_parse(&ctx, argc - 1, argv + 1, err, sizeof(err))) {
+	if (params_parse(&ctx, model_list, argc - 1, argv + 1, err, sizeof(err))) {
 		fprintf(stderr, "workload: %s: %s\n", task->name, err);
 		return EXIT_BAD_INPUT;
 	}

@@ -29,6 +29,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "lib/clock.h"
+
 struct rt;	    /* one per run: the model's private state */
 struct rt_task;	    /* a spawned task: a thread or a coroutine */
 struct record;	    /* lib/record.h */
@@ -112,10 +114,10 @@ struct rt_model {
 	 * parsed like a task's; NULL when it has none. Terminated by PARAM_END. */
 	const struct task_param *params;
 	/* The counters run() adds to the record, each named here without the
-	 * "<model>_" prefix the record gives it (--list adds it): up to two
-	 * lists (the shared coroutine runtime's, the model's own), each
-	 * terminated by METRIC_END; NULL where there is none. */
-	const struct task_metric *metrics[2];
+	 * "<model>_" prefix the record gives it (--list adds it): up to three
+	 * lists (the shared coroutine runtime's scheduler and fd counters, the
+	 * model's own), each terminated by METRIC_END; NULL where there is none. */
+	const struct task_metric *metrics[3];
 	/* 0 if this machine can run the model, else -errno and a one-line reason
 	 * ("io_uring_queue_init: Operation not permitted (io_uring_disabled=2?)") */
 	int (*probe)(char *reason, size_t reason_len);
@@ -192,7 +194,10 @@ static inline int rt_accept(struct rt *rt, int fd)
 }
 
 /* Relative sleep, for convenience. */
-int rt_sleep_ns(struct rt *rt, uint64_t ns);
+static inline int rt_sleep_ns(struct rt *rt, uint64_t ns)
+{
+	return rt_sleep_until(rt, now_ns() + ns);
+}
 /* A lock is an event with one unit. */
 static inline int rt_lock(struct rt *rt, struct rt_event *l)
 {

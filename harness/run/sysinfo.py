@@ -24,6 +24,9 @@ from harness.run import schedattr
 # run(argv) -> stdout text, or None when the command is missing or failed.
 RunFn = Callable[[list[str]], "str | None"]
 NOT_VISIBLE = "not visible"
+# env.json's format: 1 the first; 2 adds virtualisation, kernel.clocksource
+# and cpu.vulnerabilities (what explains a verdict that flips between machines).
+ENV_SCHEMA = 2
 
 
 def _read(root: Path, rel: str) -> str | None:
@@ -133,7 +136,80 @@ def cpu(root: Path) -> dict:
         "scaling_driver": driver or NOT_VISIBLE,
         "turbo": turbo,
         "cpufreq_note": None if governor else "no cpufreq in sysfs (typical of a VM)",
+        "vulnerabilities": vulnerabilities(root),
     }
+
+
+# Hypervisors by the strings their virtual firmware puts in DMI
+# (sys_vendor, product_name, board_vendor, bios_vendor), the table
+# systemd-detect-virt keeps; the first match names the hypervisor.
+DMI_VENDORS = (("KVM", "kvm"), ("OpenStack", "kvm"), ("KubeVirt", "kvm"),
+               ("Amazon EC2", "amazon"), ("QEMU", "qemu"), ("VMware", "vmware"),
+               ("VMW", "vmware"), ("innotek GmbH", "oracle"), ("VirtualBox", "oracle"),
+               ("Xen", "xen"), ("Bochs", "bochs"), ("Parallels", "parallels"),
+               ("BHYVE", "bhyve"), ("Hyper-V", "microsoft"), ("Apple Virtualization", "apple"),
+               ("Google Compute Engine", "google"))
+DMI_FILES = ("product_name", "sys_vendor", "board_vendor", "bios_vendor")
+# A paravirtual clocksource exists only under its hypervisor: Firecracker and
+# cloud-hypervisor guests have no DMI at all, but they do have kvm-clock.
+PV_CLOCKSOURCES = {"kvm-clock": "kvm", "xen": "xen", "hyperv_clocksource_tsc_page": "microsoft",
+                   "hyperv_clocksource_msr": "microsoft"}
+
+
+def virtualisation(root: Path) -> dict:
+    """Virtual machine or bare metal, and which hypervisor, the way
+    systemd-detect-virt decides for VMs: DMI vendor strings, /sys/hypervisor
+    (Xen), CPUID leaf 1's hypervisor bit (the "hypervisor" flag in
+    /proc/cpuinfo on x86), and a paravirtual clocksource, which names the
+    hypervisor where there is no DMI (Firecracker). Every piece of evidence is
+    kept. A container is not a VM: a container on bare metal says bare metal."""
+    evidence, named = [], []
+    dmi = {n: _read(root, f"sys/class/dmi/id/{n}") for n in DMI_FILES}
+    for name, text in dmi.items():
+        vendor = next((v for key, v in DMI_VENDORS if text and key in text), None)
+        if vendor:
+            evidence.append(f"DMI {name}: {text}")
+            named.append(vendor)
+    if "Microsoft" in (dmi["sys_vendor"] or "") and "Virtual" in (dmi["product_name"] or ""):
+        evidence.append(f"DMI product_name: {dmi['product_name']} by Microsoft")
+        named.append("microsoft")
+    xen = _read(root, "sys/hypervisor/type")
+    if xen:
+        evidence.append(f"/sys/hypervisor/type: {xen}")
+        named.append(xen)
+    flags = re.search(r"^flags\s*:(.*)$", _read(root, "proc/cpuinfo") or "", re.M)
+    if flags and "hypervisor" in flags.group(1).split():
+        evidence.append("CPUID hypervisor bit (/proc/cpuinfo flag hypervisor)")
+    for c in clocksource(root)["available"]:
+        if c in PV_CLOCKSOURCES:
+            evidence.append(f"paravirtual clocksource {c}")
+            named.append(PV_CLOCKSOURCES[c])
+    if evidence:
+        return {"virtualised": True, "hypervisor": named[0] if named else "unknown",
+                "evidence": evidence}
+    if flags is None and not any(dmi.values()):
+        return {"virtualised": "unknown", "hypervisor": None, "evidence": [],
+                "reason": "no CPU flags in /proc/cpuinfo (not x86) and no DMI in sysfs"}
+    return {"virtualised": False, "hypervisor": None,
+            "evidence": ["no hypervisor bit, DMI vendor, /sys/hypervisor or paravirtual clock"]}
+
+
+def clocksource(root: Path) -> dict:
+    """The kernel's clocksource (what a clock read costs: tsc is a
+    register, kvm-clock a paravirtual page, hpet an I/O read)."""
+    base = "sys/devices/system/clocksource/clocksource0"
+    return {"current": _read(root, f"{base}/current_clocksource") or NOT_VISIBLE,
+            "available": (_read(root, f"{base}/available_clocksource") or "").split()}
+
+
+def vulnerabilities(root: Path) -> dict | str:
+    """Each CPU vulnerability the kernel knows and its state here ("Not
+    affected", "Vulnerable", "Mitigation: Retpolines; ..."): mitigations put
+    work on every system call, switch and indirect call."""
+    vdir = root / "sys/devices/system/cpu/vulnerabilities"
+    if not vdir.is_dir():
+        return NOT_VISIBLE
+    return {f.name: _read(root, str(f.relative_to(root))) or "" for f in sorted(vdir.iterdir())}
 
 
 def _int_or(text: str | None):
@@ -216,7 +292,7 @@ def collect(root: str | Path = "/", run: RunFn | None = None, repo: Path | None 
     except (AttributeError, OSError):
         affinity = NOT_VISIBLE
     return {
-        "schema": 1,
+        "schema": ENV_SCHEMA,
         "schedlab": __version__,
         "argv": argv or [],
         "kernel": {
@@ -229,11 +305,13 @@ def collect(root: str | Path = "/", run: RunFn | None = None, repo: Path | None 
             "hz": hz(cfg_text, cfg_src),
             "sched": {"base_slice": schedattr.base_slice(r, getattr_fn),
                       **schedattr.rt_throttling(r)},
+            "clocksource": clocksource(r),
             "btf": (r / "sys/kernel/btf/vmlinux").exists(),
             "sched_ext": {"state": scx} if scx is not None
             else {"state": "not available", "reason": "no /sys/kernel/sched_ext"},
         },
         "cpu": cpu(r),
+        "virtualisation": virtualisation(r),
         "affinity": affinity,
         "isolated_cpus": list(cpulist.parse(_read(r, "sys/devices/system/cpu/isolated"))),
         "nohz_full": list(cpulist.parse(_read(r, "sys/devices/system/cpu/nohz_full"))),

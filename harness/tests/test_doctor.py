@@ -86,3 +86,20 @@ def test_kernel_knobs_rows_say_what_is_allowed(tmp_path, monkeypatch):
     assert "sched_rt_runtime_us is 0" in by_name["fifo/rr policies"].detail
     assert not by_name["EEVDF base slice"].ok
     assert by_name["preemption mode"].detail.startswith("unknown")
+
+
+def test_machine_rows_say_what_env_json_records(tmp_path):
+    files = {"proc/cpuinfo": "processor\t: 0\nflags\t\t: fpu hypervisor\n",
+             "sys/devices/system/clocksource/clocksource0/current_clocksource": "kvm-clock\n",
+             "sys/devices/system/clocksource/clocksource0/available_clocksource": "kvm-clock\n",
+             "sys/devices/system/cpu/vulnerabilities/meltdown": "Mitigation: PTI\n",
+             "sys/devices/system/cpu/vulnerabilities/mds": "Not affected\n"}
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    rows = {c.name: c.detail for c in doctor.check_machine(tmp_path)}
+    assert rows["virtualisation"].startswith("virtual machine (kvm)")
+    assert rows["clocksource"].startswith("kvm-clock")
+    assert rows["cpufreq governor"].startswith("not visible")
+    assert rows["vulnerability meltdown"] == "Mitigation: PTI"
+    assert rows["vulnerabilities"] == "1 of 2 not affected"

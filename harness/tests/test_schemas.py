@@ -238,7 +238,7 @@ FIXTURES = {
         "events", "build/schedtrace --events F --probes sched,usdt -- "
         "build/workload pingpong --model mn --iterations 3 --warmup 0", decoded_events),
     "env-schedlab-run.json": (
-        "env", "./schedlab run of a 2-CPU pingpong config on this machine: its env.json",
+        "env", "./schedlab run fleet/smoke.toml on this machine: its env.json",
         lambda p: [json.loads(p.read_text())]),
     "line-v1-truncated.jsonl": (
         "line", "records.jsonl cut inside its last line (every complete line checked)",

@@ -106,3 +106,80 @@ def test_sched_section_base_slice_and_rt_throttling(sysroot):
     (sysroot / "sys/kernel/debug/sched/base_slice_ns").write_text("700000\n")
     sl = sysinfo.collect(sysroot, getattr_fn=lambda tid: old)["kernel"]["sched"]["base_slice"]
     assert sl == {"value_ns": 700000, "source": "/sys/kernel/debug/sched/base_slice_ns"}
+
+
+def put(root, files: dict) -> None:
+    for rel, text in files.items():
+        f = root / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+
+
+X86_FLAGS = "processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu vme sse2 {}\n"
+CLOCKS = "sys/devices/system/clocksource/clocksource0/"
+
+
+def test_firecracker_guest_is_kvm_by_its_clock(sysroot):
+    # no DMI at all; the CPUID bit says "a VM", kvm-clock says which
+    put(sysroot, {"proc/cpuinfo": X86_FLAGS.format("hypervisor"),
+                  CLOCKS + "current_clocksource": "kvm-clock\n",
+                  CLOCKS + "available_clocksource": "kvm-clock tsc \n"})
+    env = sysinfo.collect(sysroot)
+    v = env["virtualisation"]
+    assert v["virtualised"] is True and v["hypervisor"] == "kvm"
+    assert any("CPUID" in e for e in v["evidence"])
+    assert env["kernel"]["clocksource"] == {"current": "kvm-clock",
+                                            "available": ["kvm-clock", "tsc"]}
+
+
+def test_dmi_names_the_hypervisor(sysroot):
+    put(sysroot, {"proc/cpuinfo": X86_FLAGS.format("hypervisor"),
+                  "sys/class/dmi/id/sys_vendor": "VMware, Inc.\n",
+                  "sys/class/dmi/id/product_name": "VMware Virtual Platform\n"})
+    v = sysinfo.virtualisation(sysroot)
+    assert v["virtualised"] is True and v["hypervisor"] == "vmware"
+    put(sysroot, {"sys/class/dmi/id/sys_vendor": "Microsoft Corporation\n",
+                  "sys/class/dmi/id/product_name": "Virtual Machine\n"})
+    assert sysinfo.virtualisation(sysroot)["hypervisor"] == "microsoft"
+
+
+def test_xen_without_cpuid_bit(sysroot):
+    # a PV Xen guest: no hypervisor flag, but /sys/hypervisor says xen
+    put(sysroot, {"proc/cpuinfo": X86_FLAGS.format(""), "sys/hypervisor/type": "xen\n"})
+    v = sysinfo.virtualisation(sysroot)
+    assert v["virtualised"] is True and v["hypervisor"] == "xen"
+
+
+def test_bare_metal_and_unknown(sysroot):
+    put(sysroot, {"proc/cpuinfo": X86_FLAGS.format("pti ibrs"),
+                  "sys/class/dmi/id/sys_vendor": "Dell Inc.\n",
+                  CLOCKS + "current_clocksource": "tsc\n",
+                  CLOCKS + "available_clocksource": "tsc hpet acpi_pm \n"})
+    v = sysinfo.virtualisation(sysroot)
+    assert v["virtualised"] is False and v["hypervisor"] is None
+    # an arm64 box without DMI: /proc/cpuinfo has no "flags" line to ask
+    (sysroot / "sys/class/dmi/id/sys_vendor").unlink()
+    put(sysroot, {"proc/cpuinfo": "processor\t: 0\nFeatures\t: fp asimd\n"})
+    v = sysinfo.virtualisation(sysroot)
+    assert v["virtualised"] == "unknown" and "not x86" in v["reason"]
+
+
+def test_vulnerabilities_each_file_and_its_state(sysroot):
+    vdir = "sys/devices/system/cpu/vulnerabilities/"
+    assert sysinfo.collect(sysroot)["cpu"]["vulnerabilities"] == "not visible"
+    put(sysroot, {vdir + "meltdown": "Mitigation: PTI\n",
+                  vdir + "spectre_v2": "Mitigation: Retpolines; STIBP: disabled\n",
+                  vdir + "mds": "Not affected\n"})
+    assert sysinfo.collect(sysroot)["cpu"]["vulnerabilities"] == {
+        "mds": "Not affected", "meltdown": "Mitigation: PTI",
+        "spectre_v2": "Mitigation: Retpolines; STIBP: disabled"}
+
+
+def test_this_machines_record_validates():
+    # the real /proc and /sys, whatever they hold, against the schema
+    import jsonschema
+    from harness import REPO
+    schema = json.loads((REPO / "schemas/env.schema.json").read_text())
+    env = sysinfo.collect("/")
+    jsonschema.Draft202012Validator(schema).validate(env)
+    assert env["schema"] == 2 and env["virtualisation"]["virtualised"] in (True, False, "unknown")

@@ -9,7 +9,7 @@
 #include "lib/limits.h"
 #include "lib/procfs.h"
 #include "lib/record.h"
-#include "reserve.h"
+#include "models/reserve.h"
 #include "task.h"
 
 /* Room for what the rest of the process and the system create meanwhile. */

@@ -26,7 +26,7 @@
 #include "lib/record.h"
 #include "lib/schedattr.h"
 #include "rt.h"
-#include "reserve.h"
+#include "models/reserve.h"
 #include "task.h"
 
 struct threads_rt {

@@ -43,7 +43,7 @@
 #include "lib/record.h"
 #include "rt.h"
 #include "task.h"
-#include "tasks/params.h"
+#include "params.h"
 
 static const struct task test_task = {.name = "test_mn"};
 static const char *workers = "auto", *spin = "50000";

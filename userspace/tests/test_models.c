@@ -56,7 +56,7 @@
 #include "lib/record.h"
 #include "rt.h"
 #include "task.h"
-#include "tasks/params.h"
+#include "params.h"
 
 static const struct rt_model *model; /* the model of the running group */
 

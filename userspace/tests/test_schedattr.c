@@ -31,7 +31,7 @@
 #include "lib/schedattr.h"
 #include "rt.h"
 #include "task.h"
-#include "tasks/params.h"
+#include "params.h"
 
 static void test_policy_names(void **state)
 {

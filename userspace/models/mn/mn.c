@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cofd.h"
+#include "models/co/cofd.h"
 #include "lib/cpuset.h"
 #include "lib/record.h"
 #include "mn_io.h"
 #include "mn_sched.h"
-#include "reserve.h"
+#include "models/reserve.h"
 #include "rt.h"
 #include "task.h"
 
@@ -133,11 +133,7 @@ static void record_metrics(struct mn_rt *m, struct record *rec)
 	rec_metric_u64(rec, "mn_nonblock_polls", sum.polls);
 	rec_metric_u64(rec, "mn_timer_wakeups", atomic_load(&m->timer_wakeups));
 	mn_io_stats(m, &io);
-	rec_metric_u64(rec, "mn_epoll_waits", io.epoll_waits);
-	rec_metric_u64(rec, "mn_eagain_parks", io.eagain_parks);
-	rec_metric_u64(rec, "mn_pread_offloads", io.pread_offloads);
-	rec_metric_u64(rec, "mn_pread_inline", io.pread_inline);
-	rec_metric_u64(rec, "mn_file_offloads", io.file_offloads);
+	cofd_stats_record(&io.fd, "mn", rec);
 	rec_metric_u64(rec, "mn_poller_breaks", io.breaks);
 }
 
@@ -242,23 +238,12 @@ static const struct task_metric mn_metrics[] = {
 	{.name = "global_gets", .unit = "count", .help = "coroutines taken from the global queue"},
 	{.name = "nonblock_polls", .unit = "count", .help = "non-blocking polls for I/O"},
 	{.name = "timer_wakeups", .unit = "count", .help = "wake-ups from the timer heap"},
-	{.name = "epoll_waits", .unit = "count", .help = "epoll_wait calls"},
-	{.name = "eagain_parks",
-	 .unit = "count",
-	 .help = "operations that got EAGAIN and parked until epoll said ready"},
-	{.name = "pread_offloads", .unit = "count", .help = "preads handed to a helper thread"},
-	{.name = "pread_inline",
-	 .unit = "count",
-	 .help = "preads done on a worker (page cache hit)"},
-	{.name = "file_offloads",
-	 .unit = "count",
-	 .help = "other file operations handed to a helper thread"},
 	{.name = "poller_breaks", .unit = "count", .help = "wakes of the worker blocked in epoll"},
 	METRIC_END,
 };
 
 const struct rt_model mn_model = {
-	.metrics = {mn_metrics},
+	.metrics = {mn_metrics, cofd_metric_list},
 	.name = "mn",
 	.params = mn_params,
 	.summary = "coroutines over N worker threads with work stealing; one shared epoll, "

@@ -13,10 +13,6 @@
 #include "lib/record.h"
 #include "main_call.h"
 
-/* The first task gets a big stack: task bodies keep a struct hist (about
- * 30 KB) or two on their stack. Only touched pages cost memory. */
-#define MAIN_STACK_BYTES (1024 * 1024)
-
 /* Resumes before the loop polls I/O even though coroutines are still ready:
  * coroutines that hand an event back and forth never empty the run queue
  * (coro.h, "I/O starvation"). Yields poll on their own (cosched_yield), so
@@ -58,7 +54,7 @@ int cosched_run(struct cosched *cs, int (*main_fn)(struct rt *rt, void *arg), vo
 		int *main_ret)
 {
 	struct main_call box = {.fn = main_fn, .arg = arg, .rt = &cs->rt, .ret = 0};
-	struct coro_opts opts = {.stack_bytes = MAIN_STACK_BYTES};
+	struct coro_opts opts = {.stack_bytes = MAIN_CALL_STACK_BYTES};
 	struct coro *main_co;
 	int err;
 

@@ -262,12 +262,13 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 }
 
 /* The models that declare `key` ("coro, uring"), for a clearer refusal. */
-static void models_with(const char *key, char *out, size_t len)
+static void models_with(const struct rt_model *const *models, const char *key, char *out,
+			size_t len)
 {
 	size_t used = 0;
 
 	out[0] = '\0';
-	for (const struct rt_model *const *m = model_list; *m; m++)
+	for (const struct rt_model *const *m = models; m && *m; m++)
 		for (const struct task_param *p = (*m)->params; p && p->key; p++)
 			if (strcmp(p->key, key) == 0 && used < len)
 				used += (size_t)snprintf(out + used, len - used, "%s%s",
@@ -276,8 +277,8 @@ static void models_with(const char *key, char *out, size_t len)
 
 /* getopt_long takes any unambiguous prefix (--stack for --stack_bytes):
  * every --name must be spelled out in full. 0, or -EINVAL with err set. */
-static int names_exact(const struct task_ctx *ctx, const struct option *opts, int argc, char **argv,
-		       char *err, size_t len)
+static int names_exact(const struct task_ctx *ctx, const struct rt_model *const *models,
+		       const struct option *opts, int argc, char **argv, char *err, size_t len)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *eq;
@@ -302,7 +303,7 @@ static int names_exact(const struct task_ctx *ctx, const struct option *opts, in
 		for (char *q = key; *q; q++)
 			if (*q == '-')
 				*q = '_';
-		models_with(key, owners, sizeof(owners));
+		models_with(models, key, owners, sizeof(owners));
 		if (owners[0])
 			snprintf(err, len, "--%s is a parameter of the models %s, not of %s", key,
 				 owners, ctx->model ? ctx->model->name : "?");
@@ -318,7 +319,8 @@ static int names_exact(const struct task_ctx *ctx, const struct option *opts, in
 
 /* Options: every parameter twice (key_with_underscores, key-with-dashes),
  * then --model. getopt_long's index tells which parameter matched. */
-int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t len)
+int params_parse(struct task_ctx *ctx, const struct rt_model *const *models, int argc, char **argv,
+		 char *err, size_t len)
 {
 	struct option opts[2 * PARAMS_MAX + 2];
 	char dashed[PARAMS_MAX][64];
@@ -335,7 +337,7 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t 
 	opts[n++] = (struct option){"model", required_argument, NULL, 'm'};
 	opts[n] = (struct option){0};
 
-	if (names_exact(ctx, opts, argc, argv, err, len))
+	if (names_exact(ctx, models, opts, argc, argv, err, len))
 		return -EINVAL;
 	optind = 1;
 	opterr = 0;
