@@ -23,7 +23,7 @@ import math
 from typing import Callable
 
 from harness.analyse.intervals import Family
-from harness.present import format as fmt
+from harness import format as fmt
 
 LEVEL = 0.95
 COVERAGE = 0.98

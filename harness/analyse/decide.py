@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from harness.analyse.intervals import Family
 from harness.analyse.stats import Interval
-from harness.present import format as fmt
+from harness import format as fmt
 
 SUPPORTED = "supported"
 REFUTED = "refuted"

@@ -43,8 +43,8 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from harness import cpulist  # noqa: E402
 from harness.analyse import stats  # noqa: E402
+from harness.format import MODEL_ORDER  # noqa: E402
 from harness.present import firstscreen  # noqa: E402
-from harness.present.format import MODEL_ORDER  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
 # Colour-blind-safe (Okabe-Ito); any other model is grey.
@@ -89,14 +89,10 @@ def _models(cells: list[CellResults]) -> list[str]:
     return [m for m in MODEL_ORDER if m in found] + sorted(found - set(MODEL_ORDER))
 
 
-def _traced(c: CellResults) -> bool:
-    return any(((ln.get("probes") or {}).get("schedtrace")) for ln in c.lines)
-
-
 def _pick(cells: list[CellResults], metric: str) -> CellResults | None:
     """The one cell drawn for a point: untraced first, then most repetitions."""
     have = [c for c in cells if c.values(metric)]
-    return min(have, key=lambda c: (_traced(c), -len(c.values(metric)), c.id), default=None)
+    return min(have, key=lambda c: (c.traced, -len(c.values(metric)), c.id), default=None)
 
 
 def _cpus(c: CellResults) -> str:
