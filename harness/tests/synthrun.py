@@ -148,9 +148,9 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
         for work in (1000, 10000, 100000):
             S.append(Spec("pingpong", model, {"channel": "pipe", "placement": "same",
                                               "iterations": 2000, "work_ns": work, **two},
-                          lambda r, h=h, w=work: {"handoff_ns": jitter(r, (h + w) * scale),
-                                                  "handoffs": 4000,
-                                                  "handoff_overhead_share": jitter(r, h / (h + w))}))
+                          lambda r, h=h, w=work: {
+                              "handoff_ns": jitter(r, (h + w) * scale), "handoffs": 4000,
+                              "handoff_overhead_share": jitter(r, h / (h + w))}))
     for model, user, kern, create in (("threads", 8700, 22000, 15000), ("coro", 4100, 34, 900),
                                       ("uring", 4100, 34, 950)):
         for touch in (0, 16384):    # the stack each task touches, paid by both sides

@@ -14,7 +14,7 @@ from builtworkload import listing  # noqa: E402
 
 from harness import REPO  # noqa: E402
 from harness.analyse import claims, verdicts  # noqa: E402
-from harness.present import report  # noqa: E402
+from harness.cli import run_main  # noqa: E402
 
 TEXT = claims.DEFAULT.read_text()
 CLAIMS = tomllib.loads(TEXT)["claim"]
@@ -46,7 +46,8 @@ BROKEN = {
     "string threshold": ("supported_below = 0.5", 'supported_below = "0.5"', "C1",
                          "'supported_below'"),
     "unknown metric": ('metric = "create_ns"', 'metric = "create_nanos"', "C1", "create_nanos"),
-    "unknown parameter": ('split_by = ["stack"]', 'split_by = ["stak"]', "C1", "stak"),
+    "unknown parameter": ('split_by = ["stack", "stack_touch_bytes"]', 'split_by = ["stak"]', "C1",
+                          "stak"),
     "missing experiment": ('experiments = ["spawn"]', 'experiments = ["spawn-everything"]', "C1",
                            "spawn-everything"),
     "missing num": ('  num = "coro"\n  den = "threads"\n  supported_below = 0.5',
@@ -62,7 +63,7 @@ def test_a_broken_claim_exits_2_with_one_line(tmp_path, capsys, kind):
     bad.write_text(TEXT.replace(old, new, 1))
     run = synthrun.make_run(tmp_path / "run", synthrun.full_matrix(), reps=2)
     (run / "catalog.json").write_text(__import__("json").dumps(listing()))
-    assert report.cli([str(run), "--claims", str(bad), "--no-plots"]) == 2
+    assert run_main(["report", str(run), "--claims", str(bad), "--no-plots"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert f"claim {cid}" in err[0] and key in err[0], err[0]
