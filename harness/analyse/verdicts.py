@@ -171,10 +171,15 @@ def matches(c: CellResults, where: dict | None, exclude: dict | None) -> bool:
     return True
 
 
+def knobs_set(c: CellResults, where: dict | None) -> list[str]:
+    """The kernel knobs a cell set that `where` does not name."""
+    return [k for k in KNOB_DEFAULTS if k not in (where or {}) and not _same(
+        c.params.get(k, KNOB_DEFAULTS[k]), KNOB_DEFAULTS[k])]
+
+
 def _unjudgeable(c: CellResults, ctx: Context, where: dict | None) -> str | None:
     """Why a cell may not feed a verdict (a knob set, traced, client-bound)."""
-    knobs = [k for k in KNOB_DEFAULTS if k not in (where or {}) and not _same(
-        c.params.get(k, KNOB_DEFAULTS[k]), KNOB_DEFAULTS[k])]
+    knobs = knobs_set(c, where)
     if knobs:
         return f"kernel knobs set: {','.join(knobs)}"
     if c.traced:
