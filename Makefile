@@ -196,6 +196,7 @@ endif
 
 deps:
 	$(Q)$(DEPS)
+	$(Q)./scripts/deps-js
 
 # After deps, in a make that reads this file again (see the top).
 BUILD_AFTER_DEPS = $(Q)$(MAKE) --no-print-directory build
