@@ -70,7 +70,7 @@ def coroutine_view(doc: dict) -> str | None:
     """The USDT probe's side of the same wait: what the coroutine scheduler
     kept waiting, invisible to the kernel."""
     u = doc.get("usdt")
-    if not isinstance(u, dict):
+    if not isinstance(u, dict) or not u.get("coro_switches"):
         return None
     q = u.get("runq_latency_ns") or {}
     return (f"coroutines (USDT): {fmt.num(u.get('coro_switches'))} switches; "
