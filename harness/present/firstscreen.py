@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.records.rundir import RunDir
 
 
@@ -69,6 +69,12 @@ PREEMPTION_WORDS = {
     "lazy": "lazy kernel preemption (preemption model lazy)",
     "rt": "real-time kernel (PREEMPT_RT)",
 }
+
+# The same, short enough for a figure's title.
+PREEMPTION_SHORT = {"none": "kernel built without forced preemption",
+                    "voluntary": "kernel with voluntary preemption",
+                    "full": "fully preemptible kernel", "lazy": "lazily preemptible kernel",
+                    "rt": "real-time kernel"}
 
 
 def _virtualised(env: dict) -> str:

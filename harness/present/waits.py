@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from harness import REPO
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.records.rundir import CellResults
 from harness.run import probes as probes_mod
 

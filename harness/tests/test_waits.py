@@ -90,7 +90,7 @@ def test_flame_graph_pair_threads_block_coroutines_park(recorded):
 
 def page(sec: dict) -> str:
     import jinja2
-    from harness.present import format as fmt
+    from harness import format as fmt
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(
         str(Path(waits.__file__).parent / "templates")), autoescape=True,
         undefined=jinja2.StrictUndefined)
