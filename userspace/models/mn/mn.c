@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "models/co/cofd.h"
+#include "models/co/stack_param.h"
 #include "lib/cpuset.h"
 #include "lib/record.h"
 #include "mn_io.h"
@@ -114,7 +115,7 @@ static void record_metrics(struct mn_rt *m, struct record *rec)
 		sum.polls += s->polls;
 	}
 	rec_metric_u64(rec, "mn_workers", (uint64_t)m->nworkers);
-	rec_metric_str(rec, "mn_stack", m->no_guard ? "unguarded" : "guarded");
+	rec_metric_str(rec, "mn_stack", coro_stack_name(m->stack));
 	rec_metric_u64(rec, "mn_switches", sum.switches);
 	rec_metric_u64(rec, "mn_resumes", sum.resumes);
 	rec_metric_u64(rec, "mn_steals", sum.steals);
@@ -158,7 +159,7 @@ static int mn_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void
 		return -ENOMEM;
 	m->rt.ops = &mn_ops;
 	m->spin_ns = task_u64(ctx, "mn_spin_ns");
-	m->no_guard = strcmp(task_str(ctx, "stack"), "unguarded") == 0;
+	m->stack = co_stack_param(ctx);
 	err = mn_sched_init(m, n, cpus);
 	if (!err)
 		err = mn_io_init(m);
@@ -176,18 +177,12 @@ cleanup:
 	return err ? err : ret;
 }
 
-/* stack: coro's parameter (coro/stack_param.h) without `shared`: a shared
- * stack is one per scheduler thread, and a coroutine whose frames live in
- * one worker's shared stack cannot resume on another; pinning every such
- * coroutine to its first worker would turn stealing off for them. So
- * stack=shared under mn is bad input (exit 2), as any value not declared. */
+/* stack: no `shared`: a shared stack is one per scheduler thread, and a
+ * coroutine whose frames live in one worker's shared stack cannot resume on
+ * another; pinning every such coroutine to its first worker would turn
+ * stealing off for them. */
 static const struct task_param mn_params[] = {
-	{.key = "stack",
-	 .type = PARAM_ENUM,
-	 .def = "guarded",
-	 .choices = "guarded|unguarded",
-	 .help = "tasks' stacks: own with a guard page (guarded) or without (unguarded); no "
-		 "shared stacks (a coroutine moves between workers)"},
+	CORO_STACK_PARAM("guarded|unguarded"),
 	{.key = "mn_workers",
 	 .type = PARAM_STR,
 	 .def = "auto",

@@ -111,7 +111,7 @@ struct mn_rt {
 	int nworkers;
 	struct mn_worker *w;
 	uint64_t spin_ns; /* mn_spin_ns */
-	int no_guard;	  /* stack=unguarded */
+	enum coro_stack stack; /* guarded or unguarded */
 	_Atomic uint64_t idle_mask;
 	_Atomic int nspinning;
 	_Atomic uint64_t live, peak_live, next_id, finished;
