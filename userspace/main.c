@@ -89,6 +89,7 @@ static const char *const type_names[] = {
 	[PARAM_ENUM] = "enum",
 	[PARAM_STR] = "str",
 	[PARAM_I64] = "i64",
+	[PARAM_COUNT] = "count",
 };
 /* clang-format on */
 
@@ -99,7 +100,7 @@ static void list_param(struct json *j, const struct task_param *p)
 	json_str(j, "type", type_names[p->type]);
 	json_str(j, "default", p->def);
 	json_str(j, "unit", p->unit);
-	if (p->type == PARAM_U64) {
+	if (p->type == PARAM_U64 || p->type == PARAM_COUNT) {
 		json_u64(j, "min", p->min);
 		json_u64(j, "max", p->max);
 	}

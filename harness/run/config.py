@@ -255,10 +255,13 @@ def _check_value(where: str, spec: dict, v: Any) -> None:
     pattern = spec.get("pattern")
     if pattern and isinstance(v, str) and not re.match(pattern, v):
         raise ConfigError(f"{where}: params.{key} = {v!r}: {spec.get('help') or pattern}")
-    if typ in ("u64", "i64"):
+    if typ == "count" and v == "auto":
+        return
+    if typ in ("u64", "i64", "count"):
         if isinstance(v, bool) or not isinstance(v, int):
             raise ConfigError(f"{where}: params.{key} = {v!r}: expected an integer "
-                              f"({spec.get('unit') or 'count'})")
+                              f"({spec.get('unit') or 'count'})"
+                              + (' or "auto"' if typ == "count" else ""))
         lo, hi = spec.get("min"), spec.get("max")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise ConfigError(f"{where}: params.{key} = {v} is out of range [{lo}, {hi}]")
