@@ -28,7 +28,7 @@ from pathlib import Path
 
 from harness import REPO
 
-from harness.present import echo_table, plots
+from harness.present import answer, echo_table, firstscreen, plots
 from harness.present import format as fmt
 from harness.run import probes as probes_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
@@ -156,6 +156,12 @@ def missing_probes(run: RunDir, instrument_rows: list[dict], claims: list[dict])
     return out
 
 
+def skipped_cells(cells: list[CellResults]) -> list[dict]:
+    """Every cell with a skipped or failed run: its statuses and reasons."""
+    return [{"id": c.id, "statuses": c.statuses, "reasons": c.reasons()}
+            for c in cells if any(s != "ok" for s in c.statuses)]
+
+
 def environment(env: dict | None) -> list[tuple[str, str]]:
     """env.json flattened to (key, value) rows, two levels deep."""
     def text(v) -> str:
@@ -183,9 +189,18 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
     cat = catalog.load(run.path)
     heads = {c.id: cat.headline(c.task, c.model) for c in cells}
     cell_docs = [cell_doc(c, ctx, heads[c.id]) for c in cells]
+
+    def unit_of(task: str, model: str, name: str) -> str | None:
+        return (cat.metric(task, model, name) or {}).get("unit")
     return {
         "schema": REPORT_SCHEMA,
         "run": str(run.path),
+        "state": firstscreen.run_state(run),
+        "machine": firstscreen.machine(run.env),
+        "answers": answer.answers(results, spec["claims"], cells, unit_of),
+        "skipped_cells": skipped_cells(cells),
+        "repeated": run.repeated,
+        "config_text": run.config_text,
         "noisy_cov": spec["noisy_cov"],
         "client_bound": spec["client_bound"],
         "min_n": verdicts.MIN_N,
@@ -273,6 +288,47 @@ def missing_lines(doc: dict) -> list[str]:
     return out
 
 
+LEFT_OUT = "; left out: "
+
+
+def split_left_out(why: str) -> dict:
+    """A verdict's reason without its list of left-out cells, and the list
+    ("cell (why)" items), so a page can fold the list behind its count."""
+    text, _, rest = (why or "").partition(LEFT_OUT)
+    return {"text": text, "left_out": [x for x in rest.split("; ") if x] if rest else []}
+
+
+def run_words(state: dict) -> str:
+    done = f"{state['done']} runs" + (f" of {state['planned']} planned"
+                                      if state.get("planned") and not state["complete"] else "")
+    statuses = ", ".join(f"{n} {k}" for k, n in sorted(state["statuses"].items()))
+    took = firstscreen.duration_words(state["duration_s"])
+    return f"{done} ({statuses or 'none'}), took {took}"
+
+
+def figure_homes(claims: list[dict], figures: dict) -> dict[str, str]:
+    """Each figure is shown once, with the first claim that names it."""
+    homes: dict[str, str] = {}
+    for c in claims:
+        for name in c["plots"]:
+            if name in figures:
+                homes.setdefault(name, c["id"])
+    return homes
+
+
+def toc(doc: dict) -> list[tuple[str, str]]:
+    """The page's sections in order: (anchor, title)."""
+    out = [("claims-table-head", "Claims at a glance")]
+    out += [(c["id"], f"{c['id']}: {c['verdict']}") for c in doc["claims"]]
+    if doc["timelines"]:
+        out.append(("timelines", "Timelines"))
+    out += [("instruments", "The instruments' own cost"),
+            ("reproductions", "Published measurements and peers"), ("cells", "Cells"),
+            ("environment", "Environment"), ("config", "The config as run"),
+            ("skipped", "Skipped and problems")]
+    return out
+
+
 def render(template: str, doc: dict) -> str:
     """report.html.j2 or report.md.j2 over the document; Markdown keeps
     the template's lines as they are, HTML is escaped."""
@@ -285,7 +341,9 @@ def render(template: str, doc: dict) -> str:
     env.globals.update(fmt_ci=fmt.ci, part_rows=part_rows, part_head=PART_HEAD,
                        table_metrics=lambda c: table_metrics(c, doc["_headline"][c["id"]]),
                        cell_flags=cell_flags, missing_lines=missing_lines, role_title=ROLE_TITLE,
-                       environment=environment, how_to_open=timelines.HOW_TO_OPEN)
+                       environment=environment, how_to_open=timelines.HOW_TO_OPEN,
+                       split_left_out=split_left_out, run_words=run_words, toc=toc(doc),
+                       figure_home=figure_homes(doc["claims"], doc["_figures"]))
     return env.get_template(template).render(
         doc=doc, tracer_cost_line=tracer_cost_line(doc["instruments"].get("tracer_cost")))
 

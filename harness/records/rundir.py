@@ -82,6 +82,8 @@ class RunDir:
     lines: list[dict]
     skipped: list[record.Skipped]
     problems: list[str]
+    meta: dict | None = None        # run.json: seed, started_at, planned_runs
+    repeated: list[str] = field(default_factory=list)  # (cell, repetition) seen twice
 
     def cells(self) -> list[CellResults]:
         return group_cells(self.lines)
@@ -210,5 +212,34 @@ def load_run(path: str | Path) -> RunDir:
     cfg = p / "config.toml"
     config_text = cfg.read_text(errors="replace") if cfg.is_file() else None
     lines, skipped = record.load(rec_path)
+    lines, repeated = unique_runs(lines)
+    problems += [f"records.jsonl: {r}; counted once (the last line)" for r in repeated]
+    meta = None
+    meta_path = p / "run.json"
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            problems.append(f"run.json unreadable ({e}); planned runs unknown")
     return RunDir(path=p, env=env, config_text=config_text, lines=lines,
-                  skipped=skipped, problems=problems)
+                  skipped=skipped, problems=problems, meta=meta, repeated=repeated)
+
+
+def unique_runs(lines: list[dict]) -> tuple[list[dict], list[str]]:
+    """One line per (cell, repetition): a line written twice for one run
+    (a resume that re-ran it, two writers) would count that run twice. The
+    last line wins, at the place of the first; each repeat is named."""
+    seen: dict[tuple, int] = {}
+    out: list[dict] = []
+    counts: Counter = Counter()
+    for ln in lines:
+        key = (str(ln.get("cell")), ln.get("repetition"), is_usdt_traced(ln))
+        counts[key] += 1
+        if key in seen:
+            out[seen[key]] = ln
+        else:
+            seen[key] = len(out)
+            out.append(ln)
+    repeated = [f"{cell} repetition {rep} appears {n} times"
+                for (cell, rep, _), n in counts.items() if n > 1]
+    return out, repeated
