@@ -201,6 +201,12 @@ static int list_everything(void)
 		json_str(&j, "summary", (*m)->summary);
 		json_bool(&j, "available", err == 0);
 		json_str(&j, "reason", err ? reason : NULL);
+		json_obj_open(&j, "traits");
+		json_bool(&j, "one_thread", (*m)->traits.one_thread);
+		json_bool(&j, "sees_deadlocks", (*m)->traits.sees_deadlocks);
+		json_i64(&j, "order", (*m)->traits.order);
+		json_str(&j, "colour", (*m)->traits.colour);
+		json_obj_close(&j);
 		json_arr_open(&j, "params");
 		for (const struct task_param *p = (*m)->params; p && p->key; p++)
 			list_param(&j, p);

@@ -258,8 +258,8 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 		if (strcmp(v, "auto") == 0)
 			return 0;
 		if (parse_digits(v, &u) || u < p->min || u > p->max) {
-			snprintf(err, len, "--%s %s: expected auto or a count in %llu..%llu", p->key,
-				 v, (unsigned long long)p->min, (unsigned long long)p->max);
+			snprintf(err, len, "--%s %s: expected auto or a count in %llu..%llu",
+				 p->key, v, (unsigned long long)p->min, (unsigned long long)p->max);
 			return -EINVAL;
 		}
 		return 0;

@@ -114,8 +114,7 @@ static struct coro_stackmem *stack_for(struct coro_sched *s, struct coro_shared 
 	return st;
 }
 
-int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable,
-		      struct coro **out)
+int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable, struct coro **out)
 {
 	struct coro_shared *sh = shared_of(s);
 	struct coro_stackmem *st = sh ? stack_for(s, sh, usable) : NULL;

@@ -9,8 +9,7 @@
 
 /* A malloc'ed control block on the shared stack of `usable` bytes (created
  * on first use); kind is CORO_STACK_SHARED. 0 or -ENOMEM. */
-int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable,
-		      struct coro **out);
+int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable, struct coro **out);
 /* Frees the block and its saved frame. */
 void coro_shared_free(struct coro_sched *s, struct coro *c);
 /* Destroy: unmaps the shared stacks and the copier. */

@@ -119,12 +119,12 @@ const char *coro_stack_name(enum coro_stack kind);
  * stack belongs to the scheduler and holds the frame of its current owner. */
 struct coro_stackmem {
 	enum coro_stack kind;
-	int in_arena;	    /* carved from an arena (stack.c), not mapped alone */
-	void *map;	    /* mapping start: the guard page, when it has one */
-	size_t map_bytes;   /* the whole mapping (or arena slice) */
-	size_t usable;	    /* bytes above the guard */
-	char *top;	    /* frames grow down from here */
-	struct coro *owner; /* whose frame is on it; NULL: nobody's (shared) */
+	int in_arena;		    /* carved from an arena (stack.c), not mapped alone */
+	void *map;		    /* mapping start: the guard page, when it has one */
+	size_t map_bytes;	    /* the whole mapping (or arena slice) */
+	size_t usable;		    /* bytes above the guard */
+	char *top;		    /* frames grow down from here */
+	struct coro *owner;	    /* whose frame is on it; NULL: nobody's (shared) */
 	struct coro_stackmem *next; /* shared: the scheduler's other sizes */
 };
 static inline int coro_stack_kind_guarded(enum coro_stack kind)

@@ -224,9 +224,8 @@ static void own_free(struct coro_sched *s, struct coro *c)
 {
 	struct coro *cached = s->stack_cache;
 
-	if (s->cache_len < s->cache_max &&
-	    (!cached ||
-	     (s->cache_map_bytes == c->own.map_bytes && cached->own.kind == c->own.kind))) {
+	if (s->cache_len < s->cache_max && (!cached || (s->cache_map_bytes == c->own.map_bytes &&
+							cached->own.kind == c->own.kind))) {
 		s->cache_map_bytes = c->own.map_bytes;
 		c->next = cached;
 		s->stack_cache = c;

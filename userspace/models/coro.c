@@ -439,6 +439,7 @@ static const struct task_metric coro_metrics[] = {
 const struct rt_model coro_model = {
 	.metrics = {cosched_metric_list, cofd_metric_list, coro_metrics},
 	.name = "coro",
+	.traits = {.one_thread = true, .sees_deadlocks = true, .order = 1, .colour = "#E69F00"},
 	.params = coro_params,
 	.summary = "stackful coroutines on one thread; non-blocking fds + epoll, "
 		   "timer heap, preads on helper threads",

@@ -622,8 +622,9 @@ static void run_many(struct many *m)
 
 static void test_many_unguarded(void **state)
 {
-	struct many m = {
-		.opts = {.stack_bytes = 16384, .stack = CORO_STACK_UNGUARDED}, .total = MANY, .wave = MANY};
+	struct many m = {.opts = {.stack_bytes = 16384, .stack = CORO_STACK_UNGUARDED},
+			 .total = MANY,
+			 .wave = MANY};
 	int before = count_maps();
 
 	(void)state;

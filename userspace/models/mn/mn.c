@@ -228,6 +228,7 @@ static const struct task_metric mn_metrics[] = {
 const struct rt_model mn_model = {
 	.metrics = {mn_metrics, cofd_metric_list},
 	.name = "mn",
+	.traits = {.one_thread = false, .sees_deadlocks = true, .order = 3, .colour = "#CC79A7"},
 	.params = mn_params,
 	.summary = "coroutines over N worker threads with work stealing; one shared epoll, "
 		   "one timer heap, preads on helper threads",

@@ -976,7 +976,8 @@ int mn_sched_run(struct mn_rt *m, int (*main_fn)(struct rt *, void *), void *arg
 
 	err = worker_start(w0);
 	if (!err)
-		err = co_create(w0, main_call_run, &box, MAIN_CALL_STACK_BYTES, CORO_STACK_GUARDED, -1, &c);
+		err = co_create(w0, main_call_run, &box, MAIN_CALL_STACK_BYTES, CORO_STACK_GUARDED,
+				-1, &c);
 	if (err) {
 		fprintf(stderr, "mn: start: %s\n", strerror(-err));
 		goto out;

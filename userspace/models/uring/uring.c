@@ -647,6 +647,7 @@ static const struct task_metric uring_metrics[] = {
 const struct rt_model uring_model = {
 	.metrics = {cosched_metric_list, uring_metrics},
 	.name = "uring",
+	.traits = {.one_thread = true, .sees_deadlocks = true, .order = 2, .colour = "#009E73"},
 	.params = uring_params,
 	.summary = "the same coroutines; every wait is an io_uring request, "
 		   "submitted in batches when the run queue is empty",
