@@ -198,6 +198,10 @@ static int preempt_setup(struct task_ctx *ctx)
 		return 1;
 	}
 	rec_metric_u64(ctx->rec, "rttime_limit_us", rl.rlim_cur);
+	/* main.c records the RT throttling for real-time ticks; RT hogs beside
+	 * fair ticks are under it as much */
+	if (!sched_policy_is_rt(ticks.policy))
+		sched_rt_limits_record(ctx->rec);
 	return 0;
 }
 
