@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from harness.analyse import stats, verdicts
 from harness.present import format as fmt
-from harness.present.format import MODEL_ORDER
+from harness.records import catalog
 from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
@@ -28,7 +28,7 @@ def _median_ci(values: list[float], scale: float) -> str:
 
 
 def _order(model: str) -> tuple[int, str]:
-    return (MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER), model)
+    return catalog.display().rank(model)
 
 
 def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:

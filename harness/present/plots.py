@@ -2,7 +2,8 @@
 
 Each figure answers one question, and follows the same rules so that every
 plot of every report reads the same way:
-  - one colour per model, the same in every figure (MODEL_COLOURS);
+  - one colour per model, the same in every figure: the one it declares
+    (catalog.display());
   - never pooled: a series is a set of cells that differ only in the x
     parameter; cells that differ in anything else (a parameter the config
     set, the CPUs they ran on) are another panel, when every model has that
@@ -44,14 +45,9 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from harness import cpulist  # noqa: E402
 from harness.analyse import stats  # noqa: E402
 from harness.present import firstscreen  # noqa: E402
-from harness.present.format import MODEL_ORDER  # noqa: E402
+from harness.records import catalog  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
-# Colour-blind-safe (Okabe-Ito); any other model is grey.
-MODEL_COLOURS = {"threads": "#0072B2", "coro": "#E69F00", "uring": "#009E73",
-                 "mn": "#CC79A7", "asyncio": "#D55E00", "uvloop": "#56B4E9",
-                 "node": "#000000"}
-OTHER_COLOUR = "#777777"
 MAX_SERIES = 6
 LOG_SPAN = 20
 QUANTILES = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99),
@@ -66,7 +62,7 @@ KNOBS = ("policy", "priority", "nice", "slice_us", "hog_policy", "hog_priority",
 
 
 def colour(model: str) -> str:
-    return MODEL_COLOURS.get(model, OTHER_COLOUR)
+    return catalog.display().colour(model)
 
 
 def cpu_set(env: dict | None) -> str | None:
@@ -86,7 +82,7 @@ def _plain(cells: list[CellResults], task: str) -> list[CellResults]:
 
 def _models(cells: list[CellResults]) -> list[str]:
     found = {c.model for c in cells}
-    return [m for m in MODEL_ORDER if m in found] + sorted(found - set(MODEL_ORDER))
+    return sorted(found, key=catalog.display().rank)
 
 
 def _traced(c: CellResults) -> bool:
@@ -227,7 +223,7 @@ def _natural(items) -> tuple:
 
 
 def _model_rank(model: str) -> tuple:
-    return (MODEL_ORDER.index(model), "") if model in MODEL_ORDER else (len(MODEL_ORDER), model)
+    return catalog.display().rank(model)
 
 
 def _style(i: int) -> dict:
@@ -534,8 +530,8 @@ def plot_echo(cells: list[CellResults], cpus: str | None = None):
     open_loop = all(c.params.get("rate") for c in cs)
     first = (("server_cpu_ns_per_request", 1000, "server CPU per request, us") if open_loop
              else ("requests_per_s", 1, "requests/s"))
-    ours = [m for m in _models(cs) if m in MODEL_ORDER]
-    peers = [m for m in _models(cs) if m not in MODEL_ORDER]
+    ours = [m for m in _models(cs) if catalog.display().ours(m)]
+    peers = [m for m in _models(cs) if not catalog.display().ours(m)]
     rows = [("our models", ours)] + ([("the peers beside coro", ["coro"] + peers)]
                                      if peers else [])
     layouts = [(who, panel, series) for who, models in rows

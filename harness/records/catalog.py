@@ -12,6 +12,7 @@ records; a run without one is read with the current build's.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -60,6 +61,56 @@ class Catalog:
                 out += ([f"{m['name']}.{q}" for q in QUANTILES] if m["kind"] == "distribution"
                         else [m["name"]])
         return out
+
+
+# ---- how models are shown and which run by default: their declared traits ----
+
+GREY = "#777777"    # a model nobody declared a colour for
+
+
+@dataclass(frozen=True)
+class ModelDisplay:
+    """Our models in the order and colours they declare (`--list` traits),
+    the peers' after them in the colours they declare, anything else grey
+    and last by name. No model is named here: a fifth model shows up
+    where its declaration puts it."""
+    order: tuple[str, ...]          # our models, in their declared order
+    colours: dict[str, str]
+
+    def ours(self, model: str) -> bool:
+        return model in self.order
+
+    def rank(self, model: str) -> tuple[int, str]:
+        """Sort key: ours first in declared order, then the rest by name."""
+        return ((self.order.index(model), "") if model in self.order
+                else (len(self.order), model))
+
+    def colour(self, model: str) -> str:
+        return self.colours.get(model, GREY)
+
+
+def display_of(doc: dict | None) -> ModelDisplay:
+    """The display of a --list document (None: the peers' alone)."""
+    ours = sorted((doc or {}).get("models", []), key=lambda m: m["traits"]["order"])
+    colours = {m: p.colour for p in peers.PEERS.values() if p.colour for m in p.model_names}
+    colours.update({m["name"]: m["traits"]["colour"] for m in ours})
+    return ModelDisplay(tuple(m["name"] for m in ours), colours)
+
+
+@functools.lru_cache(maxsize=1)
+def display() -> ModelDisplay:
+    """The current build's display (its --list, read once per process)."""
+    return display_of(listing(runner.ProcessRunner().capture, RunSettings().workload)[0])
+
+
+def default_models(doc: dict | None, task: str) -> tuple[str, ...]:
+    """The models a task runs under when its experiment names none: those
+    its declaration lists, in the models' declared order."""
+    shown = display_of(doc)
+    for t in (doc or {}).get("tasks", []):
+        if t.get("name") == task and t.get("models"):
+            return tuple(sorted(t["models"], key=shown.rank))
+    return shown.order
 
 
 def parse(doc: dict) -> Catalog:

@@ -27,8 +27,6 @@ from harness.records import record
 from harness.run import peers as peers_mod
 from harness.run import probes as probes_mod
 
-DEFAULT_MODELS = ("threads", "coro", "uring")
-
 
 class ConfigError(Exception):
     """One line: where the problem is and how to fix it."""
@@ -280,16 +278,18 @@ def _check_value(where: str, spec: dict, v: Any) -> None:
 
 
 def resolve_models(exp: Experiment, catalog: dict | None) -> tuple[str, ...]:
-    """The models an experiment runs: its own list, or every model of its task."""
+    """The models an experiment runs: its own list, or every model its task
+    runs under, as the catalog (`build/workload --list`) declares them."""
+    from harness.records.catalog import default_models  # it imports this module
     if exp.models is not None:
         return exp.models
     if exp.peer:
         return peers_mod.PEERS[exp.peer].default_models
-    if catalog:
-        for t in catalog.get("tasks", []):
-            if t.get("name") == exp.task and t.get("models"):
-                return tuple(t["models"])
-    return DEFAULT_MODELS
+    models = default_models(catalog, exp.task)
+    if not models:
+        raise ConfigError(f"experiment {exp.task}: no models named, and no catalog to take "
+                          "them from: list `models`, or build build/workload (make build)")
+    return models
 
 
 def model_params(catalog: dict | None, model: str) -> dict[str, dict]:

@@ -9,6 +9,7 @@ from matplotlib.colors import to_rgba
 from synthrun import Spec, dist, full_matrix, jitter, line_for, make_run, real_env
 
 from harness.present import plots
+from harness.records import catalog
 from harness.records.rundir import CellResults, load_run
 
 matplotlib.use("Agg")
@@ -112,10 +113,11 @@ def test_one_colour_per_model_everywhere(figures):
             for label, handle in series(ax).items():
                 # "threads, policy=fifo": a series of threads, in threads' colour
                 seen.setdefault(label.split(",")[0], set()).add(colour_of(handle))
-    assert set(seen) == {"threads", "coro", "uring", "mn"}
+    shown = catalog.display()       # the colours the models declare (--list)
+    assert set(seen) == set(shown.order)
     for model, colours in seen.items():
-        assert colours == {to_rgba(plots.MODEL_COLOURS[model])}, model
-    assert len(set(plots.MODEL_COLOURS.values())) == len(plots.MODEL_COLOURS)
+        assert colours == {to_rgba(shown.colour(model))}, model
+    assert len({shown.colour(m) for m in seen}) == len(seen)
 
 
 def test_captions_give_unit_and_cpu_set(figures):

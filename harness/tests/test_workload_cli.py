@@ -68,6 +68,16 @@ def test_bad_input_exits_2_with_one_line_and_no_record(args, needle):
     assert len(out.stderr.strip().splitlines()) == 1
 
 
+def test_models_declare_traits_the_report_and_tests_read():
+    models = json.loads(run("--list").stdout)["models"]
+    traits = {m["name"]: m["traits"] for m in models}
+    # one place and one colour each, so a figure never shows two as one
+    assert len({t["order"] for t in traits.values()}) == len(traits)
+    assert len({t["colour"] for t in traits.values()}) == len(traits)
+    # a one-thread runtime's scheduler holds every task, so it sees a deadlock
+    assert all(t["sees_deadlocks"] for t in traits.values() if t["one_thread"])
+
+
 @pytest.mark.parametrize("given, recorded", [("auto", None), ("01", 1), ("1", 1)])
 def test_a_count_or_auto_is_recorded_resolved_under_its_own_name(given, recorded):
     out = run("pingpong", "--model", "mn", "--cpus", "0", "--iterations", "100",
