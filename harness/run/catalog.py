@@ -31,5 +31,6 @@ def with_peers(doc: dict) -> dict:
     parameters and metrics beside the workload's."""
     return {**doc, "peers": [
         {"name": p.name, "task": p.task, "summary": p.summary, "models": list(p.model_names),
-         "params": [dict(s) for s in p.params], "metrics": [dict(m) for m in p.metrics]}
+         "params": [dict(s) for s in p.params], "metrics": [dict(m) for m in p.metrics],
+         "colour": p.colour}
         for p in peers.PEERS.values()]}
