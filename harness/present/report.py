@@ -222,7 +222,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         "_headline": heads,
         "timelines": timelines.export(run),
         "echo_tables": echo_table.tables(cells, ctx, cat.display),
-        "waits": waits.section(cells, run.path),
+        "waits": waits.section(cells, run.path, cat.display),
     }
 
 

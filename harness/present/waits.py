@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness import REPO
 from harness import format as fmt
+from harness.records import catalog
 from harness.records.rundir import CellResults
 from harness.run import probes as probes_mod
 
@@ -149,9 +150,13 @@ def bill(doc: dict) -> dict | None:
             "share": fmt.pct(total) if total is not None else "n/a"}
 
 
-def section(cells: list[CellResults], run_path: Path) -> dict:
-    """Everything the waits templates show; empty lists when no cell was
-    traced with these probes."""
+def section(cells: list[CellResults], run_path: Path,
+            shown: catalog.ModelDisplay | None = None) -> dict:
+    """Everything the waits templates show, models in the order the run's
+    catalog declares (shown); empty lists when no cell was traced with
+    these probes."""
+    rank = (shown or catalog.display_of(None)).rank
+    cells = sorted(cells, key=lambda c: rank(c.model))
     out: dict = {"cells": [], "bills": []}
     for c in cells:
         got = _doc(c)
@@ -186,10 +191,8 @@ def assets(sec: dict) -> dict:
 
 
 def by_task(sec: dict) -> list[tuple[str, list[dict]]]:
-    """Cells grouped by task, models in the report's order: side by side."""
+    """Cells grouped by task (models in section()'s order): side by side."""
     groups: dict[str, list[dict]] = {}
     for cell in sec["cells"]:
         groups.setdefault(cell["task"], []).append(cell)
-    order = {m: i for i, m in enumerate(fmt.MODEL_ORDER)}
-    return [(task, sorted(cs, key=lambda c: order.get(c["model"], 99)))
-            for task, cs in groups.items()]
+    return list(groups.items())
