@@ -43,7 +43,6 @@ counted and ignored. The file is the records.jsonl line's "events"
 
 from __future__ import annotations
 
-import argparse
 import json
 import struct
 import sys
@@ -53,8 +52,6 @@ from pathlib import Path
 from harness.records.rundir import RunDirError, load_run
 
 TRACE_FORMAT = "schedtrace --events (bpf/events.h v1)"
-# A cell configs/default.toml records with events (its "trace" experiment).
-EXAMPLE_CELL = "pingpong/coro/channel=event,placement=same,iterations=2000"
 
 
 class TraceError(Exception):
@@ -364,19 +361,8 @@ def find_events_file(run_dir: Path, line: dict) -> Path | None:
     return run_dir / rel if isinstance(rel, str) and rel else None
 
 
-def cli(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(
-        prog="schedlab trace",
-        description="Export a cell's event stream as Chrome Trace Event JSON for Perfetto.",
-        epilog=f"example: ./schedlab trace results/latest --cell {EXAMPLE_CELL} "
-               "--perfetto pingpong.json   (then open it in https://ui.perfetto.dev; "
-               "`./schedlab report DIR` exports every traced cell to DIR/traces/)")
-    ap.add_argument("dir", type=Path, help="the results directory of a run")
-    ap.add_argument("--cell", required=True, help="cell id as in records.jsonl")
-    ap.add_argument("--rep", type=int, default=None,
-                    help="repetition (def: the first one with an event stream)")
-    ap.add_argument("--perfetto", type=Path, required=True, help="output JSON file")
-    args = ap.parse_args(argv)
+def command(args) -> int:
+    """`schedlab trace DIR --cell ID [--rep N] --perfetto F` (harness/cli.py)."""
     try:
         run = load_run(args.dir)
     except RunDirError as e:
@@ -418,7 +404,3 @@ def cli(argv: list[str]) -> int:
     args.perfetto.write_text(json.dumps(doc))
     print(f"trace: {len(doc['traceEvents'])} events -> {args.perfetto}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

@@ -16,7 +16,7 @@ from conftest import CATALOG, REPO, FakeRunner, write_config
 from harness.run import config, matrix, probes, runner
 from harness.records import record
 from harness.analyse import timelines, trace
-from harness.cli import main
+from harness.cli import main, run_main
 from harness.run.runner import ProcessRunner
 
 TRACER = REPO / "build" / "schedtrace"
@@ -303,7 +303,7 @@ def test_uring_requests_from_a_real_run(tmp_path):
         pytest.skip(f"uring probe not attached: {st['probes']['uring']['reason']}")
     assert st["lost"]["uring_events"] == 0
     perfetto = tmp_path / "trace.json"
-    assert trace.cli([str(out), "--cell", ln["cell"], "--perfetto", str(perfetto)]) == 0
+    assert run_main(["trace", str(out), "--cell", ln["cell"], "--perfetto", str(perfetto)]) == 0
     doc = json.loads(perfetto.read_text())
     assert record.schema_errors(doc, "chrome-trace") == []
     marks = [ev["name"].split()[0] for ev in doc["traceEvents"]
