@@ -81,9 +81,9 @@ def check_tracer(root: Path, euid: int) -> list[Check]:
                        "available: `schedtrace --cost` measures cost.run_time_ns (off by "
                        "default: it slows every BPF program)",
                        "kernel.bpf_stats_enabled missing: cost has counts but no run time"))
-    # what each probe attaches to, from `schedtrace --list` (or its sources)
+    # what each probe attaches to, from `schedtrace --list` (nothing before a build)
     usdt_probes = []
-    for probe in probes_mod.tracer_list():
+    for probe in probes_mod.tracer_list() or ():
         for a in probe["attach"]:
             kind, _, tp = a["section"].partition("/")
             if kind == "usdt" and probe["name"] not in usdt_probes:

@@ -82,16 +82,21 @@ def _type_name(v: Any) -> str:
             list: "list", dict: "table"}.get(type(v), type(v).__name__)
 
 
-def valid_probes() -> tuple[str, ...]:
-    """The tracer's probes (it lists them: schedtrace --list) and perf."""
-    return (*probes_mod.tracer_probes(), "perf")
+def valid_probes() -> tuple[str, ...] | None:
+    """The tracer's probes (it lists them: schedtrace --list) and perf; None
+    when the tracer is not built and the names cannot be checked."""
+    tracer = probes_mod.tracer_probes()
+    return None if tracer is None else (*tracer, "perf")
 
 
 @functools.lru_cache(maxsize=None)
 def _validator():
     """schemas/config.schema.json with the probe and peer names of their owners."""
     schema = record.load_schema("config")
-    schema["$defs"]["probes"]["items"]["enum"] = list(valid_probes())
+    if valid_probes() is not None:
+        schema["$defs"]["probes"]["items"]["enum"] = list(valid_probes())
+    else:
+        schema["$defs"]["probes"]["items"]["type"] = "string"
     schema["properties"]["experiment"]["items"]["properties"]["peer"]["enum"] = \
         list(peers_mod.PEERS)
     cls = jsonschema.validators.validator_for(schema)
@@ -188,8 +193,8 @@ def _experiment(where: str, t: dict, run: RunSettings) -> Experiment:
     if peer:
         _check_peer(where, peer, models, values)
     probes = tuple(t["probes"]) if "probes" in t else run.probes
-    writers = [p["name"] for p in probes_mod.tracer_list() if p["events"]]
-    if t.get("events") and not set(writers) & set(probes):
+    writers = probes_mod.event_writers()
+    if t.get("events") and writers is not None and not set(writers) & set(probes):
         raise ConfigError(f"{where}: events = true needs a probe that writes the event "
                           f"stream ({' or '.join(writers)}): add one to probes, got "
                           f"[{', '.join(probes)}]")

@@ -4,8 +4,10 @@ It makes the directory (results/<UTC timestamp>, linked as results/latest,
 or --out DIR), holds its lock for as long as the run lasts, and writes every
 file in it: config.toml (the config as given), env.json (the machine),
 run.json (seed, order, argv, resumes), catalog.json (what the workload and
-the peers declared), and through the runner records.jsonl, warmup.jsonl and
-traces/. harness/records/ reads them back; nothing else writes there.
+the peers declared), tracer.json (the tracer's --list and its measured cost,
+when the tracer is built), and through the runner records.jsonl,
+warmup.jsonl and traces/. harness/records/ reads them back; nothing else
+writes there, so a report of an old run on a new build says what that run had.
 
 --resume DIR reopens a directory: the run's own copy of the config, its
 seed, its catalog; run.json gains an entry in "resumes".
@@ -25,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.records import catalog as saved_catalog
+from harness.records import tracer as saved_tracer
 from harness.run import catalog as run_catalog
 from harness.run import config as config_mod
 from harness.run import matrix, probes, runner as runner_mod, sysinfo
@@ -179,9 +182,14 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
         (run_dir / saved_catalog.FILE).write_text(
             json.dumps(run_catalog.with_peers(catalog), indent=1) + "\n")
 
+    _save_tracer(run_dir)
+
     tools = probes.detect(cfg.run.schedtrace, cwd=repo_of(rnr))
     wanted = {p for c in cells for p in c.probes}
-    traced = wanted & set(probes.tracer_probes())
+    traced = wanted - {"perf"}
+    if traced and probes.tracer_probes() is None:
+        print(f"schedlab: note: probe names {','.join(sorted(traced))} not checked: the "
+              "tracer is not built", file=sys.stderr)
     if traced and tools.schedtrace_missing:
         print(f"schedlab: note: probes {','.join(sorted(traced))} not attached: "
               f"{tools.schedtrace_missing}", file=sys.stderr)
@@ -230,6 +238,22 @@ def _open(req: Request, rnr, cfg, run_dir: Path | None, run_meta: dict, results_
             {"started_at": now, "argv": argv, "only": req.only})
     (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
     return run_dir
+
+
+def _save_tracer(run_dir: Path) -> None:
+    """DIR/tracer.json: `schedtrace --list` with the tracer's measured cost on
+    this machine (`cost`, from the last `make bench-tracer`; absent when it
+    never ran). Written once, like catalog.json: a resumed run keeps the list
+    its first records were made with. No tracer built: no file."""
+    path = run_dir / saved_tracer.FILE
+    listed = probes.tracer_list()
+    if path.exists() or listed is None:
+        return
+    doc = {"schema": 1, "probes": list(listed)}
+    cost = probes.tracer_cost()
+    if cost is not None:
+        doc["cost"] = cost
+    path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 def repo_of(rnr) -> Path:
