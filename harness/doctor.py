@@ -288,7 +288,7 @@ def check_peers() -> list[Check]:
     """The echo-server peers (harness/run/peers.py): installed, and which version."""
     out = []
     for peer in peers_mod.PEERS.values():
-        if peer.find_tool is None:
+        if peer.find_tool is None or peer.task != "echo":
             continue
         path, why = peer.find_tool()
         out.append(Check("peers", peer.name, path is not None,

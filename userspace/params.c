@@ -194,6 +194,18 @@ int params_set(struct task_ctx *ctx, const char *key, const char *value, char *e
 	return 0;
 }
 
+int params_set_as_run(struct task_ctx *ctx, const char *key, const char *value)
+{
+	char err[128];
+	int i = find_slot(ctx, key);
+	bool given = i >= 0 && ctx->given[i];
+	int ret = params_set(ctx, key, value, err, sizeof(err));
+
+	if (i >= 0)
+		ctx->given[i] = given;
+	return ret;
+}
+
 int task_reserve(const struct task_ctx *ctx, const struct rt_demand *demand)
 {
 	if (!ctx->model || !ctx->model->reserve)
@@ -324,7 +336,7 @@ int params_parse(struct task_ctx *ctx, const struct rt_model *const *models, int
 {
 	struct option opts[2 * PARAMS_MAX + 2];
 	char dashed[PARAMS_MAX][64];
-	int n = 0, c, idx;
+	int n = 0, c, idx, model_seen = 0;
 
 	for (int i = 0; i < ctx->nvalues; i++) {
 		snprintf(dashed[i], sizeof(dashed[i]), "%s", ctx->specs[i]->key);
@@ -343,6 +355,10 @@ int params_parse(struct task_ctx *ctx, const struct rt_model *const *models, int
 	opterr = 0;
 	/* "+:": stop at the first non-option, and report a missing value as ':' */
 	while ((c = getopt_long(argc, argv, "+:", opts, &idx)) != -1) {
+		if (c == 'm' && model_seen++) {
+			snprintf(err, len, "--model given twice: give it once");
+			return -EINVAL;
+		}
 		if (c == 'm')
 			continue; /* read earlier by params_model_name() */
 		if (c == '?' || c == ':') {
@@ -355,6 +371,13 @@ int params_parse(struct task_ctx *ctx, const struct rt_model *const *models, int
 					 "unknown parameter %s for task %s under model %s: run "
 					 "`workload --list` for the valid ones",
 					 bad, ctx->task->name, ctx->model ? ctx->model->name : "?");
+			return -EINVAL;
+		}
+		/* A second value would silently win: the cell would not be what
+		 * its command line seems to say. */
+		if (ctx->given[idx / 2]) {
+			snprintf(err, len, "--%s given twice (%s, then %s): give it once",
+				 ctx->specs[idx / 2]->key, ctx->values[idx / 2], optarg);
 			return -EINVAL;
 		}
 		ctx->values[idx / 2] = optarg;

@@ -22,6 +22,9 @@ int params_parse(struct task_ctx *ctx, const struct rt_model *const *models, int
 /* Sets one declared parameter, checked like a command-line value (tests use
  * it to pick a model's variant). 0, or -EINVAL with the reason in err. */
 int params_set(struct task_ctx *ctx, const char *key, const char *value, char *err, size_t len);
+/* The same for a parameter not given, whose value the run found out (the
+ * nice it inherited): the record's params say it, task_given() stays false. */
+int params_set_as_run(struct task_ctx *ctx, const char *key, const char *value);
 int params_check_one(const struct task_param *p, const char *v, char *err, size_t len);
 void params_to_record(const struct task_ctx *ctx, struct record *rec);
 

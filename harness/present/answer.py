@@ -89,7 +89,9 @@ def _ratio_words(spec: dict, part: dict, row: dict, unit_of) -> str:
     num, den = (_model(c["cell"]) for c in row["cells"])
     unit = _unit(unit_of, spec.get("task"), num, row["metric"])
     r = row["ratio"]
-    words = (f"{quantity(spec, part)}: {num} {amount(row['cells'][0]['median'], unit)}, "
+    cond = row["label"].split(" ", 1)[1] if " " in row["label"] else ""
+    what = quantity(spec, part) + (f" ({cond})" if cond and cond != "default" else "")
+    words = (f"{what}: {num} {amount(row['cells'][0]['median'], unit)}, "
              f"{den} {amount(row['cells'][1]['median'], unit)}")
     if r is None:
         return words

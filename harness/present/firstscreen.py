@@ -70,6 +70,12 @@ PREEMPTION_WORDS = {
     "rt": "real-time kernel (PREEMPT_RT)",
 }
 
+# The same, short enough for a figure's title.
+PREEMPTION_SHORT = {"none": "kernel built without forced preemption",
+                    "voluntary": "kernel with voluntary preemption",
+                    "full": "fully preemptible kernel", "lazy": "lazily preemptible kernel",
+                    "rt": "real-time kernel"}
+
 
 def _virtualised(env: dict) -> str:
     """env.json's virtualisation record (schema 2) in words."""

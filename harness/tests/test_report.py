@@ -83,17 +83,18 @@ def test_reproductions_side_by_side(full_run, tmp_path):
     assert peer["rows"][0]["ratio"] is None and "peer perfbench not run" in peer["rows"][0]["note"]
     gooch = next(r for r in doc["reproductions"] if r["id"] == "thread-switch-gooch")
     assert gooch["rows"][0]["measured"]["value"] == pytest.approx(2100, rel=0.03)
-    # Raw switches compare with build/bench/switch's raw switch, not a hand-off.
-    (tmp_path / "switch.json").write_text(json.dumps(
-        {"ours": {"samples": [3.9, 3.8, 3.7, 4.0, 3.8]},
-         "ours_fpctl": {"samples": [5.0, 5.1, 4.9, 5.0, 5.2]}}))
+    # Raw switches compare with build/bench/switch's raw switch, run as cells of
+    # the run (peer switch-bench), not with a hand-off.
+    switch = synthrun.Spec("switchbench", "raw", {"repetitions": 1, "cpus": "0"},
+                           {"ours_ns": 3.8, "ours_fpctl_ns": 5.0})
+    cells = load_run(synthrun.make_run(tmp_path / "switch", [switch])).cells()
     specs, _ = reproduce.load_specs()
-    rows = {r["id"]: r["rows"][0] for r in reproduce.evaluate(specs, [], tmp_path)}
+    rows = {r["id"]: r["rows"][0] for r in reproduce.evaluate(specs, cells)}
     assert rows["libaco-switch"]["measured"]["value"] == 3.8
     assert rows["libaco-switch"]["ratio"] == pytest.approx(3.8 / 10.29)
     assert rows["boost-context-switch"]["measured"]["value"] == 5.0
-    missing = reproduce.evaluate(specs, [], tmp_path / "nope")
-    assert "run make bench" in next(r for r in missing if r["id"] == "minicoro-switch")[
+    missing = reproduce.evaluate(specs, [])
+    assert "not measured in this run" in next(r for r in missing if r["id"] == "minicoro-switch")[
         "rows"][0]["note"]
 
 

@@ -47,6 +47,11 @@ def test_list_describes_every_task_and_model():
     (["pingpong", "--cpus", "0-x"], "bad CPU list"),
     (["pingpong", "--cpus", "1000"], "not every CPU is available"),
     (["pingpong", "stray"], "unexpected argument 'stray'"),
+    (["pingpong", "--seed", "1", "--seed", "2"], "--seed given twice (1, then 2)"),
+    (["pingpong", "--seed", "1", "--seed=2"], "--seed given twice"),
+    (["pingpong", "--hog-ms", "1"], "unknown parameter --hog_ms"),
+    (["pingpong", "--iterations", "5", "--iterations", "5"], "--iterations given twice"),
+    (["pingpong", "--model", "coro", "--model", "threads"], "--model given twice"),
 ])
 def test_bad_input_exits_2_with_one_line_and_no_record(args, needle):
     out = run(*args)
