@@ -29,6 +29,7 @@ from pathlib import Path
 from harness.records import catalog as saved_catalog
 from harness.records import tracer as saved_tracer
 from harness.run import catalog as run_catalog
+from harness.run import cells as cells_mod
 from harness.run import config as config_mod
 from harness.run import matrix, probes, runner as runner_mod, sysinfo
 from harness.run.progress import fmt_duration
@@ -74,7 +75,7 @@ def _link_latest(run_dir: Path) -> None:
         print(f"schedlab: note: could not update {latest}: {e.strerror}", file=sys.stderr)
 
 
-def _print_plan(cfg, cells, runs, seed, history) -> None:
+def _print_plan(cfg, cells, runs, seed, history, kind_of) -> None:
     measured = [r for r in runs if not r.warmup]
     warm = len(runs) - len(measured)
     print(f"config {cfg.path} (sha256 {cfg.sha256[:12]}), seed {seed}, order {cfg.run.order}")
@@ -82,7 +83,7 @@ def _print_plan(cfg, cells, runs, seed, history) -> None:
         est, src = runner_mod.estimate(c, history)
         print(f"{i:3d}  {c.id}  x{c.repetitions}  probes={','.join(c.probes) or '-'}  "
               f"~{est:.1f}s/run ({src})  timeout {c.timeout_s:g}s")
-        print(f"       $ {' '.join(runner_mod.workload_command(cfg.run.workload, c))}")
+        print(f"       $ {' '.join(kind_of(c).command(c))}")
     total, worst = runner_mod.describe_estimate(runs, history, cfg.run.cooldown_s)
     print(f"{len(cells)} cells, {len(measured)} runs" + (f" + {warm} warm-up" if warm else "")
           + f": about {fmt_duration(total)} (at most {fmt_duration(worst)} if every run "
@@ -150,11 +151,13 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
     catalog, why = run_catalog.listing(rnr.capture, cfg.run.workload)
     if catalog is None and not req.dry_run:
         raise UsageError(why)
+    saved = run_catalog.with_peers(catalog or {})
+    listing = run_catalog.Listing(saved)
     if catalog is not None:
-        config_mod.check_catalog(cfg, catalog)
+        config_mod.check_catalog(cfg, listing)
     elif why:
         print(f"schedlab: note: {why}; names not checked", file=sys.stderr)
-    cells = matrix.select(matrix.expand(cfg, catalog), matrix.parse_only(req.only))
+    cells = matrix.select(matrix.expand(cfg, listing), matrix.parse_only(req.only))
     if run_meta:
         seed = int(run_meta["seed"])
     elif req.seed is not None:
@@ -168,8 +171,9 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
     results_root = (run_dir.parent if run_dir else
                     Path(req.out).parent if req.out else repo_of(rnr) / "results")
     history = runner_mod.previous_durations(results_root)
+    tools = probes.detect(cfg.run.schedtrace, cwd=repo_of(rnr))
     if req.dry_run:
-        _print_plan(cfg, cells, runs, seed, history)
+        _print_plan(cfg, cells, runs, seed, history, cells_mod.resolver(cfg.run.workload, tools))
         return runner_mod.EXIT_OK
 
     for m in (catalog or {}).get("models", []):
@@ -179,12 +183,10 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
                   file=sys.stderr)
     run_dir = _open(req, rnr, cfg, run_dir, run_meta, results_root, seed, len(runs), locks)
     if not (run_dir / saved_catalog.FILE).exists():     # the listing its records were made with
-        (run_dir / saved_catalog.FILE).write_text(
-            json.dumps(run_catalog.with_peers(catalog), indent=1) + "\n")
+        (run_dir / saved_catalog.FILE).write_text(json.dumps(saved, indent=1) + "\n")
 
     _save_tracer(run_dir)
 
-    tools = probes.detect(cfg.run.schedtrace, cwd=repo_of(rnr))
     wanted = {p for c in cells for p in c.probes}
     traced = wanted - {"perf"}
     if traced and probes.tracer_probes() is None:

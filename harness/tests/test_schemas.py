@@ -259,7 +259,7 @@ FIXTURES = {
         "in a line's probes.perf", perf_in_a_line),
     "perf-bench-sched-pipe-T-l1000.txt": (
         "record", "perf bench sched pipe -T -l 1000; peers.make_record makes the record",
-        lambda p: [peers.make_record("perf-bench-sched-pipe", "threads",
+        lambda p: [peers.make_record(peers.PEERS["perf-bench-sched-pipe"], "threads",
                                      {"loops": 1000, "cpus": "0"}, 0,
                                      p.read_text() + shim_line(), "")]),
 }
