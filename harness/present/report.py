@@ -184,9 +184,9 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
     specs, spec_problems = reproduce.load_specs(reproduce_dir)
     repro = reproduce.evaluate(specs, cells)
     cpus = verdicts.env_cpu_count(run.env)
-    figs = (plots.render_all(cells, cpus, run.path / "plots", plots.cpu_set(run.env),
-                             plots.preemption(run.env)) if with_plots else {})
     cat = catalog.load(run.path)
+    figs = (plots.render_all(cells, cpus, run.path / "plots", plots.cpu_set(run.env),
+                             plots.preemption(run.env), cat.display) if with_plots else {})
     heads = {c.id: cat.headline(c.task, c.model) for c in cells}
     cell_docs = [cell_doc(c, ctx, heads[c.id]) for c in cells]
 
@@ -225,7 +225,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         "_figures": figs,
         "_headline": heads,
         "timelines": timelines.export(run),
-        "echo_tables": echo_table.tables(cells, ctx),
+        "echo_tables": echo_table.tables(cells, ctx, cat.display),
     }
 
 

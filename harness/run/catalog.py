@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
+from harness.records import catalog as saved_catalog
 from harness.run import peers
 
 
@@ -31,7 +32,8 @@ def with_peers(doc: dict) -> dict:
     parameters and metrics beside the workload's."""
     return {**doc, "peers": [
         {"name": p.name, "task": p.task, "summary": p.summary, "models": list(p.model_names),
-         "params": [dict(s) for s in p.params], "metrics": [dict(m) for m in p.metrics]}
+         "params": [dict(s) for s in p.params], "metrics": [dict(m) for m in p.metrics],
+         "colour": p.colour}
         for p in peers.PEERS.values()]}
 
 
@@ -43,6 +45,7 @@ class Listing:
 
     def __init__(self, doc: dict | None):
         doc = doc or {}
+        self.doc = doc
         self.tasks = {t["name"]: t for t in doc.get("tasks", [])}
         self.models = {m["name"]: m for m in doc.get("models", [])}
         self.served = {(p["task"], m): p for p in doc.get("peers", []) for m in p["models"]}
@@ -60,7 +63,7 @@ class Listing:
         """An experiment without `models`: the task's workload models, or for
         a task only peers serve, each peer's first model."""
         if task in self.tasks:
-            return tuple(self.tasks[task].get("models") or self.models)
+            return saved_catalog.default_models(self.doc, task)
         firsts = {p["name"]: p["models"][0] for (t, _), p in self.served.items() if t == task}
         return tuple(firsts.values())
 

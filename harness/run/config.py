@@ -27,8 +27,6 @@ from harness.records import record
 from harness.run.catalog import Listing
 from harness.run import probes as probes_mod
 
-DEFAULT_MODELS = ("threads", "coro", "uring")
-
 
 class ConfigError(Exception):
     """One line: where the problem is and how to fix it."""
@@ -237,10 +235,13 @@ def _check_value(where: str, spec: dict, v: Any) -> None:
     pattern = spec.get("pattern")
     if pattern and isinstance(v, str) and not re.match(pattern, v):
         raise ConfigError(f"{where}: params.{key} = {v!r}: {spec.get('help') or pattern}")
-    if typ in ("u64", "i64"):
+    if typ == "count" and v == "auto":
+        return
+    if typ in ("u64", "i64", "count"):
         if isinstance(v, bool) or not isinstance(v, int):
             raise ConfigError(f"{where}: params.{key} = {v!r}: expected an integer "
-                              f"({spec.get('unit') or 'count'})")
+                              f"({spec.get('unit') or 'count'})"
+                              + (' or "auto"' if typ == "count" else ""))
         lo, hi = spec.get("min"), spec.get("max")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise ConfigError(f"{where}: params.{key} = {v} is out of range [{lo}, {hi}]")
@@ -259,10 +260,15 @@ def _check_value(where: str, spec: dict, v: Any) -> None:
 
 
 def resolve_models(exp: Experiment, listing: Listing) -> tuple[str, ...]:
-    """The models an experiment runs: its own list, or its task's defaults."""
+    """The models an experiment runs: its own list, or its task's defaults
+    as the listing declares them (run/catalog.py)."""
     if exp.models is not None:
         return exp.models
-    return listing.default_models(exp.task) or DEFAULT_MODELS
+    models = listing.default_models(exp.task)
+    if not models:
+        raise ConfigError(f"experiment {exp.task}: no models named, and no catalog to take "
+                          "them from: list `models`, or build build/workload (make build)")
+    return models
 
 
 def check_catalog(cfg: Config, listing: Listing) -> None:

@@ -68,6 +68,7 @@ class Peer:
     # (harness/records/catalog.py): its task's, or its models' own when the
     # workload has the task.
     metrics: tuple[dict, ...] = ()
+    colour: str | None = None       # in every figure; ours come from their traits
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -298,12 +299,12 @@ def _echo_parse(stdout: str, model: str, params: dict) -> dict:
     raise PeerOutputError("echo_peer.py printed no {\"echo_peer\": {\"metrics\": ...}} line")
 
 
-def _echo_peer(name: str, server: str, summary: str,
+def _echo_peer(name: str, server: str, summary: str, colour: str,
                find_tool: Callable[[], tuple[str | None, str | None]]) -> Peer:
     return Peer(name=name, task="echo", tool=server, summary=summary,
                 models=((server, ()),), default_models=(server,), params=_ECHO_PARAMS,
                 argv=_echo_argv(server), parse=_echo_parse,
-                unsupported=("echo peer skipped:",), find_tool=find_tool,
+                unsupported=("echo peer skipped:",), find_tool=find_tool, colour=colour,
                 metrics=({"name": "server_runtime", "kind": "text", "unit": None,
                           "better": None, "headline": False, "optional": False,
                           "help": "the server's runtime and its version"},))
@@ -311,11 +312,12 @@ def _echo_peer(name: str, server: str, summary: str,
 
 ECHO_ASYNCIO = _echo_peer("echo-asyncio", "asyncio",
                           "echo server on Python asyncio (Protocol), one thread",
-                          _python_tool)
+                          "#D55E00", _python_tool)
 ECHO_UVLOOP = _echo_peer("echo-uvloop", "uvloop",
-                         "the asyncio echo server on uvloop (libuv), one thread", _uvloop_tool)
+                         "the asyncio echo server on uvloop (libuv), one thread", "#56B4E9",
+                         _uvloop_tool)
 ECHO_NODE = _echo_peer("echo-node", "node", "echo server on Node.js net, one event loop",
-                       _node_tool)
+                       "#000000", _node_tool)
 
 # ---- Go: goroutines beside mn ------------------------------------------------------
 
@@ -325,6 +327,7 @@ ECHO_NODE = _echo_peer("echo-node", "node", "echo server on Node.js net, one eve
 # the task creates to its own OS thread (runtime.LockOSThread).
 GOTASKS = Path(__file__).resolve().parents[2] / "build" / "peers" / "gotasks"
 GO_MODELS = (("go", ()), ("go_locked", ()))
+GO_COLOUR = "#00ADD8"       # the Go project's own blue
 
 
 def _gotasks_tool() -> tuple[str | None, str | None]:
@@ -411,7 +414,7 @@ def _go_peer(task: str) -> Peer:
                         "thread (go_locked)",
                 models=GO_MODELS, default_models=("go",), params=_GO_TASKS[task] + _GO_COMMON,
                 argv=_gotasks_argv(task), parse=_gotasks_parse, find_tool=_gotasks_tool,
-                metrics=_GO_METRICS + _GO_EXTRA[task])
+                metrics=_GO_METRICS + _GO_EXTRA[task], colour=GO_COLOUR)
 
 
 def _go_echo_argv(tool: str, model: str, params: dict) -> list[str]:
@@ -423,7 +426,7 @@ GO_ECHO = Peer(name="go-echo", task="echo", tool="gotasks",
                        "(go_locked: each locked to its own thread)",
                models=GO_MODELS, default_models=("go",), params=_ECHO_PARAMS,
                argv=_go_echo_argv, parse=_echo_parse, unsupported=("echo peer skipped:",),
-               find_tool=_gotasks_tool, metrics=(
+               find_tool=_gotasks_tool, colour=GO_COLOUR, metrics=(
                    {"name": "server_runtime", "kind": "text", "unit": None, "better": None,
                     "headline": False, "optional": False,
                     "help": "the server's runtime and its version"},))
