@@ -1,28 +1,30 @@
-"""External peers: established benchmarks run as cells of our own run.
+"""Peers: programs we did not write the runtime of, run as cells of our run.
 
-A reproduction config may take its reference figure from a live peer
-instead of a published one (configs/reproduce/perf-bench-pipe.toml): the
-peer runs on the same machine, kernel and moment as our cells, through the
-same runner (timeout, interleaving, repetitions, one records.jsonl line
-each), so the two sides differ only in the code measured.
-
-A config asks for one with
+A peer serves task/model pairs of its own: an established benchmark under a
+task only it has (perf bench sched pipe: perfbench/threads), or another
+runtime under one of our tasks (echo/asyncio, echo/node; Go's goroutines:
+pingpong/go, spawn/go, compute/go, echo/go, and go_locked). It runs on the
+same machine, kernel and moment as our cells, through the same runner
+(timeout, interleaving, repetitions, one records.jsonl line each), so the
+two sides differ only in the code measured, and it never votes in a
+verdict: claims name our models. A config asks for one by task and model:
 
     [[experiment]]
-    peer = "perf-bench-sched-pipe"
+    task = "perfbench"
     params = { loops = 1000000, cpus = "0" }
 
 Each peer here declares the task and models its cells are filed under, its
 parameters (in `build/workload --list`'s format, so config.py checks them
 with the same rules), how to build its command, and how to turn its output
 into a record shaped like the workload's (schema, task, model, params,
-status, reason, metrics, usage), so the report reads both alike. The
-command runs under peer_exec.py, which pins it (sched_setaffinity, like
-taskset) and reports its rusage for the record's `usage`.
+status, reason, metrics, usage), so the report reads both alike; the run
+saves the declarations in catalog.json beside the workload's. The command
+runs under peer_exec.py, which pins it (sched_setaffinity, like taskset)
+and reports its rusage for the record's `usage`. cells.py is how the runner
+meets them.
 
 This module builds argument lists and parses text; the runner spawns.
 """
-
 from __future__ import annotations
 
 import importlib.util
