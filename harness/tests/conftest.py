@@ -28,8 +28,6 @@ COMMON = [
      "max": 18446744073709551615, "help": "seed"},
     {"key": "warmup", "type": "u64", "default": "0", "unit": "count", "min": 0,
      "max": 1000000000, "help": "warm-up rounds"},
-    {"key": "policy", "type": "enum", "default": "other", "unit": None,
-     "choices": ["other", "fifo"], "help": "kernel policy"},
 ]
 
 CATALOG = {
