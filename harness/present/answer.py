@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 
 from harness.analyse import shares
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.records.rundir import CellResults
 
 ABOUT_SAME = 0.05       # a ratio within 5% of 1 is said as "about the same"

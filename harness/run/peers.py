@@ -68,6 +68,7 @@ class Peer:
     # (harness/records/catalog.py): its task's, or its models' own when the
     # workload has the task.
     metrics: tuple[dict, ...] = ()
+    colour: str | None = None       # in every figure; ours come from their traits
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -299,12 +300,12 @@ def _echo_parse(stdout: str, model: str, params: dict) -> dict:
     raise PeerOutputError("echo_peer.py printed no {\"echo_peer\": {\"metrics\": ...}} line")
 
 
-def _echo_peer(name: str, server: str, summary: str,
+def _echo_peer(name: str, server: str, summary: str, colour: str,
                find_tool: Callable[[], tuple[str | None, str | None]]) -> Peer:
     return Peer(name=name, task="echo", tool=server, summary=summary,
                 models=((server, ()),), default_models=(server,), params=_ECHO_PARAMS,
                 argv=_echo_argv(server), parse=_echo_parse,
-                unsupported=("echo peer skipped:",), find_tool=find_tool,
+                unsupported=("echo peer skipped:",), find_tool=find_tool, colour=colour,
                 metrics=({"name": "server_runtime", "kind": "text", "unit": None,
                           "better": None, "headline": False, "optional": False,
                           "help": "the server's runtime and its version"},))
@@ -312,11 +313,12 @@ def _echo_peer(name: str, server: str, summary: str,
 
 ECHO_ASYNCIO = _echo_peer("echo-asyncio", "asyncio",
                           "echo server on Python asyncio (Protocol), one thread",
-                          _python_tool)
+                          "#D55E00", _python_tool)
 ECHO_UVLOOP = _echo_peer("echo-uvloop", "uvloop",
-                         "the asyncio echo server on uvloop (libuv), one thread", _uvloop_tool)
+                         "the asyncio echo server on uvloop (libuv), one thread", "#56B4E9",
+                         _uvloop_tool)
 ECHO_NODE = _echo_peer("echo-node", "node", "echo server on Node.js net, one event loop",
-                       _node_tool)
+                       "#000000", _node_tool)
 
 PEERS: dict[str, Peer] = {
     p.name: p for p in (SCHED_PIPE, SWITCH_BENCH, ECHO_ASYNCIO, ECHO_UVLOOP, ECHO_NODE)}

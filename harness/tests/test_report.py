@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
-from harness.present import report  # noqa: E402
 from harness.analyse import reproduce, stats, verdicts  # noqa: E402
 from harness.records.rundir import load_run  # noqa: E402
+from harness.cli import run_main  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 
@@ -21,7 +21,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     d = synthrun.make_run(tmp_path_factory.mktemp("r") / "run", synthrun.full_matrix())
-    assert report.cli([str(d)]) == 0
+    assert run_main(["report", str(d)]) == 0
     return d
 
 
@@ -113,7 +113,7 @@ def test_noisy_cells_flagged(tmp_path):
     specs = [synthrun.Spec("pingpong", "coro", {"placement": "same", "channel": "event"},
                            lambda r: {"handoff_ns": r.choice([5.0, 50.0])})]
     d = synthrun.make_run(tmp_path / "run", specs, reps=6)
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     doc = json.loads((d / "report.json").read_text())
     assert doc["noisy_cells"] == ["pingpong/coro/placement=same,channel=event"]
     assert "noisy" in (d / "report.md").read_text()
@@ -129,7 +129,7 @@ def test_traced_and_client_bound_cells_marked(tmp_path):
              synthrun.Spec("echo", "coro", {"rate": 5000},
                            {"requests_per_s": 5000.0, "client_cpu_utilization": 0.93})]
     d = synthrun.make_run(tmp_path / "run", specs)
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     doc = json.loads((d / "report.json").read_text())
     assert doc["traced_cells"] == ["spawn/threads/tasks=100,stack_bytes=16384"]
     assert doc["client_bound_cells"] == ["echo/coro/rate=5000"]
@@ -150,7 +150,7 @@ def test_missing_probe_said_first(tmp_path, capsys):
                            {"handoff_ns": 30.0}, probes=("sched",),
                            skipped={"sched": "build/schedtrace not built: run make"})]
     d = synthrun.make_run(tmp_path / "run", specs)
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     md = (d / "report.md").read_text()
     first = md.split("## Claims")[0]
     assert "probe sched requested but not attached in 5 run(s)" in first
@@ -160,9 +160,9 @@ def test_missing_probe_said_first(tmp_path, capsys):
 
 
 def test_not_a_run_dir(tmp_path, capsys):
-    assert report.cli([str(tmp_path)]) == 2
+    assert run_main(["report", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
-    assert report.cli([str(tmp_path / "nope")]) == 2
+    assert run_main(["report", str(tmp_path / "nope")]) == 2
 
 
 @pytest.mark.parametrize("golden,reason", [
@@ -173,7 +173,7 @@ def test_bad_lines_skipped_and_listed(tmp_path, capsys, golden, reason):
     d = tmp_path / "run"
     d.mkdir()
     shutil.copy(DATA / golden, d / "records.jsonl")
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     err = capsys.readouterr().err
     assert reason in err and "env.json missing" in err
     doc = json.loads((d / "report.json").read_text())

@@ -11,7 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
-from harness.present import browser, report  # noqa: E402
+from harness.cli import run_main  # noqa: E402
+from harness.present import browser  # noqa: E402
 
 WIDTH, HEIGHT = 1400, 900
 
@@ -22,7 +23,7 @@ def page(tmp_path_factory):
     if why:
         pytest.skip(why)
     d = synthrun.make_run(tmp_path_factory.mktemp("r") / "run", synthrun.full_matrix())
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     return d / "report.html"
 
 
