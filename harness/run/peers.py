@@ -88,6 +88,12 @@ class Peer:
                 for s in self.params}
 
 
+# A peer confined to a CPU set, as peer_exec.py pins it.
+_PINNED_CPUS = {"key": "cpus", "type": "str", "default": "", "unit": None,
+                "pattern": r"^(\d+(-\d+)?)?$",
+                "help": "CPUs the peer is confined to (sched_setaffinity before it starts), "
+                        "e.g. \"0\" or \"0-1\"; empty: not pinned"}
+
 # ---- perf bench sched pipe ----------------------------------------------------
 
 # tools/perf/bench/sched-pipe.c, default output format (perf 6.1):
@@ -143,10 +149,7 @@ SCHED_PIPE = Peer(
     params=(
         {"key": "loops", "type": "u64", "default": "1000000", "unit": "count", "min": 1,
          "max": 1000000000, "help": "round trips (perf's -l)"},
-        {"key": "cpus", "type": "str", "default": "", "unit": None,
-         "pattern": r"^(\d+(-\d+)?)?$",
-         "help": "CPUs the peer is confined to (sched_setaffinity before it starts), "
-                 "e.g. \"0\" or \"0-1\"; empty: not pinned"},
+        _PINNED_CPUS,
     ),
     argv=_sched_pipe_argv,
     parse=_sched_pipe_parse,
@@ -214,9 +217,7 @@ SWITCH_BENCH = Peer(
     params=(
         {"key": "repetitions", "type": "u64", "default": "3", "unit": "count", "min": 1,
          "max": 1000, "help": "interleaved repetitions inside one run (the median is kept)"},
-        {"key": "cpus", "type": "str", "default": "", "unit": None,
-         "pattern": r"^(\d+(-\d+)?)?$",
-         "help": "CPUs the bench may use (it pins itself to the first), e.g. \"0\""},
+        _PINNED_CPUS,
     ),
     argv=_switch_argv,
     parse=_switch_parse,

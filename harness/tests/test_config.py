@@ -121,7 +121,7 @@ def test_missing_file():
     ("task='pingpong'\nmodels=['fibers']", "unknown model 'fibers'; valid models: threads"),
     ("task='pingpong'\nparams={iteratons=5}",
      "unknown parameter 'iteratons' for task pingpong; valid: iterations, placement, "
-     "channel, cpus, seed, warmup"),
+     "channel, work_ns, cpus, seed, warmup"),
     ("task='pingpong'\nparams={iterations=0}", "out of range [1, 1000000000]"),
     ("task='pingpong'\nparams={iterations='5'}", "expected an integer"),
     ("task='pingpong'\nparams={channel='carrier-pigeon'}", "expected one of event, pipe"),

@@ -100,7 +100,8 @@ def test_reproductions_side_by_side(full_run, tmp_path):
 
 def test_reproduction_never_pools_different_parameters(tmp_path):
     specs = [synthrun.Spec("pingpong", "threads", {"channel": "event", "placement": "same",
-                                                   "iterations": n}, {"handoff_ns": v})
+                                                   "iterations": n}, {"handoff_ns": v},
+                           defaults=synthrun.PINGPONG_AS_RUN)
              for n, v in ((20000, 2000.0), (100000, 9000.0))]
     run = load_run(synthrun.make_run(tmp_path / "run", specs))
     gooch = [s for s in reproduce.load_specs()[0] if s["id"] == "thread-switch-gooch"]
