@@ -56,6 +56,10 @@ class Spec:
     extra: dict = field(default_factory=dict)
 
 
+# pingpong's parameters a config leaves at their defaults, as a record has them
+PINGPONG_AS_RUN = TASK_DEFAULTS["pingpong"]
+
+
 def cell_id(task: str, model: str, params: dict) -> str:
     def s(v):
         return str(v).lower() if isinstance(v, bool) else str(v)
@@ -139,16 +143,14 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
             t = thr * (10 if placement == "split" else 1)
             S.append(Spec("pingpong", "threads", {"channel": channel, "placement": placement,
                                                   "iterations": 20000, **two},
-                          lambda r, t=t: {"handoff_ns": jitter(r, t * scale), "handoffs": 40000},
-                          defaults={"work_ns": 0}))
+                          lambda r, t=t: {"handoff_ns": jitter(r, t * scale), "handoffs": 40000}))
         S.append(Spec("pingpong", "coro", {"channel": channel, "placement": "same",
                                            "iterations": 200000, **two},
-                      lambda r, c=co: {"handoff_ns": jitter(r, c * scale), "handoffs": 400000},
-                      defaults={"work_ns": 0}))
+                      lambda r, c=co: {"handoff_ns": jitter(r, c * scale), "handoffs": 400000}))
         S.append(Spec("pingpong", "mn", {"channel": channel, "placement": "split",
                                          "iterations": 20000, **two},
                       lambda r, t=thr: {"handoff_ns": jitter(r, t * 4 * scale),
-                                        "handoffs": 40000}, defaults={"work_ns": 0}))
+                                        "handoffs": 40000}))
     # the work each side does between hand-offs (C2's crossover)
     for model, h in (("threads", 5400), ("coro", 2000)):
         for work in (1000, 10000, 100000):

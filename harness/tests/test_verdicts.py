@@ -185,9 +185,9 @@ def test_yield_in_window_is_a_named_nuance_never_pooled(tmp_path):
 
 def test_traced_cells_never_judged(tmp_path):
     specs = [Spec("pingpong", "threads", {"channel": "pipe", "placement": "same"},
-                  {"handoff_ns": 5000.0}, defaults={"work_ns": 0}),
+                  {"handoff_ns": 5000.0}),
              Spec("pingpong", "coro", {"channel": "pipe", "placement": "same"},
-                  {"handoff_ns": 50.0}, probes=("perf",), defaults={"work_ns": 0})]
+                  {"handoff_ns": 50.0}, probes=("perf",))]
     c2 = judge(tmp_path, specs)["C2"]
     assert c2["verdict"] == verdicts.UNTESTABLE
     assert "traced: perf" in c2["why"]
