@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from harness.run.runner import ProcResult  # noqa: E402
+from harness.run.catalog import Listing, with_peers  # noqa: E402
+from harness.run.cells import ProcResult  # noqa: E402
 
 COMMON = [
     {"key": "cpus", "type": "str", "default": "", "unit": None, "help": "CPUs"},
@@ -79,6 +80,8 @@ CATALOG = {
          ]},
     ],
 }
+# what a run checks a config against: the catalog with the peers beside it
+LISTING = Listing(with_peers(CATALOG))
 
 
 def fake_record(task: str, model: str, params: dict, status: str = "ok",
