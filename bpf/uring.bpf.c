@@ -25,6 +25,7 @@
 #include "uring.h"
 #include "track.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -51,10 +52,7 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&uring_counts, &idx);
-
-	if (c)
-		(*c)++;
+	count_in(&uring_counts, idx);
 }
 
 static __always_inline bool ring_is_ours(void *ctx)
