@@ -104,10 +104,9 @@ static __always_inline struct delay_victim *victim_of(struct task_struct *t)
 		count(DELAY_CNT_LOST_VICTIMS);
 		return NULL;
 	}
-	if (!v->tgid) {
-		v->tgid = t->tgid;
-		__builtin_memcpy(v->comm, t->comm, sizeof(v->comm));
-	}
+	/* the name as of its last wait: the first may predate an exec */
+	v->tgid = t->tgid;
+	__builtin_memcpy(v->comm, t->comm, sizeof(v->comm));
 	return v;
 }
 
