@@ -94,10 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", type=Path, help="also write the comparison as JSON to this file")
     cmp.add_argument("--md", type=Path, help="write the Markdown here instead of stdout")
 
+    # The example's cell is one configs/default.toml records with events.
     tr = _sub(sub, "trace", "export a cell's event stream as Chrome Trace Event JSON for "
               "Perfetto", "example: ./schedlab trace results/latest --cell "
-              "pingpong/coro/placement=same --perfetto pingpong.json\n"
-              "(then open it in https://ui.perfetto.dev)")
+              "pingpong/coro/channel=event,placement=same,iterations=2000 --perfetto "
+              "pingpong.json\n(then open it in https://ui.perfetto.dev; `./schedlab report "
+              "DIR` exports every traced cell to DIR/traces/)")
     tr.add_argument("dir", type=Path, help="the results directory of a run")
     tr.add_argument("--cell", required=True, help="cell id as in records.jsonl")
     tr.add_argument("--rep", type=int, default=None,
