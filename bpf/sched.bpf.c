@@ -73,6 +73,7 @@
 #include "sched.h"
 #include "track.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
 #include "events.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -129,10 +130,7 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&counts, &idx);
-
-	if (c)
-		(*c)++;
+	count_in(&counts, idx);
 }
 
 /* The thread's storage, created on first sight if its process is traced;
