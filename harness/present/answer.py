@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-from harness.analyse import shares
 from harness import format as fmt
+from harness.analyse import intervals
 from harness.records.rundir import CellResults
 
 ABOUT_SAME = 0.05       # a ratio within 5% of 1 is said as "about the same"
@@ -126,9 +126,9 @@ def _level_words(spec: dict, part: dict, cells: dict[str, CellResults], unit_of)
         for r in rows:
             vals = cells[r["cell"]].values(r["metric"]) if r["cell"] in cells else []
             k, n = sum(v > 0 for v in vals), len(vals)
-            lo, hi = shares.wilson_interval(k, n) if n else (None, None)
+            lo, hi = intervals.clopper_pearson(k, n) if n else (None, None)
             out.append(f"{r['label']}: {r['metric'].replace('_', ' ')} in {k} of {n} runs"
-                       + (f" (share {fmt.ci(lo, hi, 0.95)} Wilson)" if n else ""))
+                       + (f" (share {fmt.ci(lo, hi, 0.95)} Clopper-Pearson)" if n else ""))
         return "; ".join(out)
     row = _row(part)
     unit = _unit(unit_of, spec.get("task"), spec.get("model"), row["metric"])
