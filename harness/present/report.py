@@ -364,10 +364,17 @@ def write(doc: dict, out_dir: Path) -> dict[str, Path]:
 
 
 def verdict_table(doc: dict) -> str:
-    width = max((len(s["verdict"]) for s in doc["summary"]), default=8)
-    lines = [f"missing: {x}" for x in missing_lines(doc)]
-    lines += [f"{s['id']:<4} {s['verdict']:<{width}}  {(s['figure'] or s['why'])[:90]}"
-              + (f"  on CPUs {s['cpus']}" if s["cpus"] else "") for s in doc["summary"]]
+    """The first screen on a terminal: the run's state, then one line per
+    claim (its answer in plain words, whole) and its deciding figure."""
+    width = max((len(a["verdict"]) for a in doc["answers"]), default=8)
+    lines = [doc["state"]["headline"]] if doc["state"]["headline"] else []
+    lines += [f"missing: {x}" for x in missing_lines(doc)]
+    for a in doc["answers"]:
+        lines.append(f"{a['id']:<4} {a['verdict']:<{width}}  {a['answer']}"
+                     + (f"; {a['crossover']}" if a["crossover"] else ""))
+        if a["figure"]:
+            lines.append(f"{'':<{width + 7}}deciding figure: {a['figure']}"
+                         + (" (noisy)" if a["noisy"] else ""))
     return "\n".join(lines)
 
 
