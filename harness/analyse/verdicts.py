@@ -662,9 +662,13 @@ def _decision(part: Result, head: Vote, xover: dict | None) -> dict:
 
 
 def _unit(metric: str) -> str:
-    for suffix, unit in (("_ns", "ns"), ("_bytes", "bytes"), ("_per_s", "per s"),
-                         ("_us", "us")):
-        if metric.split(".")[0].endswith(suffix) or metric.endswith(suffix):
+    """The unit a metric's name carries (its first term's: user+kernel
+    bytes per task are bytes); "" for a product or quotient of names."""
+    if any(op in metric for op in "*/"):
+        return ""
+    name = metric.split("+")[0].split(".")[0]
+    for part, unit in (("_per_s", "per s"), ("_ns", "ns"), ("_us", "us"), ("_bytes", "bytes")):
+        if part in name:
             return unit
     return ""
 
