@@ -136,10 +136,11 @@ def cell_cpus(c: CellResults, ctx: Context) -> tuple[int, ...] | None:
 
 
 def cpus_used(c: CellResults) -> int | None:
-    """How many CPUs the cell's tasks were seen on (the record's cpus_used,
-    the most over its runs); None where the task does not record it."""
+    """How many CPUs the cell's tasks were seen on in a typical run (the
+    record's cpus_used, median over its runs); None where the task does not
+    record it."""
     counts = [len(_cpu_list(v) or ()) for v in _recorded(c, "cpus_used")]
-    return max(counts) if counts else None
+    return round(stats.median(counts)) if counts else None
 
 
 def footprint(c: CellResults, ctx: Context) -> tuple:
