@@ -691,7 +691,7 @@ def evaluate_claim(claim: dict, ctx: Context) -> dict:
     xover = crossover_of(claim.get("crossover"), ctx)
     figure, cpus, decision = "", "", None
     if votes:
-        verdict, why = decide.combine(votes, with_part=len([p for p in tests if p.votes]) > 1)
+        verdict, why = decide.combine(votes, with_part=len(tests) > 1)
         untested = [p for p in tests if not p.votes]
         if untested:
             why += "; not evaluated: " + "; ".join(f"{p.what}: {p.why}" for p in untested)
