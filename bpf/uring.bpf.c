@@ -29,6 +29,7 @@
 #include "uring.h"
 #include "track.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
 #include "events.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -58,10 +59,7 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&uring_counts, &idx);
-
-	if (c)
-		(*c)++;
+	count_in(&uring_counts, idx);
 }
 
 static __always_inline void emit(__u16 type, __u32 tgid, __u32 opcode, __u64 user_data,
