@@ -94,10 +94,12 @@ def summary(spec: dict, found: list[dict]) -> dict:
                                      "range", "sweep")})
     lo, hi = head["range"]
     if head["value"] is None:
+        owner = spec["num"] + ("'" if spec["num"].endswith("s") else "'s")
         figure = (f"{spec['num']}/{spec['den']}" if out["kind"] == "ratio" else
-                  f"{spec['num']}'s {'share of runs' if out['kind'] == 'share' else 'median'}")
-        out["none"] = (f"no crossover between {_say(lo, unit)} and {_say(hi, unit)} of "
-                       f"{param}: {figure} {spec['metric']} stays {head['before']} "
+                  f"{owner} {'share of runs' if out['kind'] == 'share' else 'median'}")
+        of = "" if unit == param else f" of {param}"
+        out["none"] = (f"no crossover between {_say(lo, unit)} and {_say(hi, unit)}{of}: "
+                       f"{figure} {spec['metric']} stays {head['before']} "
                        f"{out['at']:g} across the sweep")
         out["words"] = out["none"]
         return out
