@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import importlib
 import json
 import os
@@ -29,8 +28,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.records import catalog as catalog_mod
+from harness.records import safefs
 from harness.run import config as config_mod
-from harness.run import matrix, probes, runner as runner_mod, sysinfo
+from harness.run import lifetime, matrix, probes, runner as runner_mod, sysinfo
+from harness.run.runlock import LockBusy, RunLock
 from harness.run.config import ConfigError
 from harness.run.progress import fmt_duration
 
@@ -57,6 +58,11 @@ exit status: 0 every cell ok or skipped, 1 some cell failed or timed out,
 
 class UsageError(Exception):
     """Bad arguments or run directory: exit 2 with this one line."""
+
+
+# Every file a run writes at its top level.
+RUN_FILES = (".lock", "config.toml", "env.json", "run.json", catalog_mod.FILE, "records.jsonl",
+             "warmup.jsonl", "traces")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,27 +142,35 @@ def _print_plan(cfg, cells, runs, seed, history) -> None:
           "times out)")
 
 
-def _lock_run_dir(run_dir: Path):
-    """Hold DIR/.lock for the rest of this process: one run per directory.
-
-    flock() belongs to the open file, so the kernel drops it when the holder
-    exits, however it exits: a .lock left by a dead run blocks nothing. The
-    file keeps the holder's pid to name it in the refusal.
-    """
-    f = open(run_dir / ".lock", "a+")
+def _lock_run_dir(run_dir: Path, rnr) -> RunLock:
+    """Hold DIR/.lock for the rest of this process (runlock.py); the runner
+    tells it the session of each command it starts."""
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "?"
-        f.close()
-        raise UsageError(f"{run_dir} is in use by another schedlab run (pid {holder}); "
-                         "wait for it to finish, or stop it and resume") from None
-    f.seek(0)
-    f.truncate()
-    f.write(f"{os.getpid()}\n")
-    f.flush()
-    return f
+        lock = RunLock(run_dir)
+    except LockBusy as e:
+        raise UsageError(str(e)) from None
+    if hasattr(rnr, "started"):
+        rnr.started = lock.running
+    return lock
+
+
+def _refuse_leftovers(run_dir: Path, lock: RunLock) -> None:
+    """--resume beside a process of the earlier run would contaminate the
+    new records (it still takes CPU): refuse, naming it."""
+    alive = lifetime.live_members(lock.earlier_sessions)
+    if alive:
+        pid, comm, sid = alive[0]
+        more = f" and {len(alive) - 1} more" if len(alive) > 1 else ""
+        raise UsageError(f"--resume {run_dir}: process {pid} ({comm}){more} of the earlier run "
+                         f"is still alive; stop it (kill -- -{sid}) and resume")
+
+
+def _check_names(run_dir: Path) -> None:
+    """No file a run writes may be a symlink (planted before the run)."""
+    for name in RUN_FILES:
+        if (run_dir / name).is_symlink():
+            raise UsageError(f"{run_dir / name} is a symlink; a run never follows one: "
+                             "remove it")
 
 
 def _sigterm_to_interrupt(signum, frame):
@@ -178,10 +192,15 @@ def _resumed(args) -> tuple[Path | None, dict, str | None]:
     if args.out:
         raise UsageError("--out and --resume exclude each other: --resume DIR is the "
                          "run directory")
+    safefs.check_owned_dir(run_dir, "--resume")
+    _check_names(run_dir)
     meta = run_dir / "run.json"
-    if not meta.is_file():
-        raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
-    run_meta = json.loads(meta.read_text())
+    try:
+        run_meta = json.loads(safefs.read_regular(meta))
+    except FileNotFoundError:
+        raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"--resume {run_dir}: run.json is not valid JSON ({e})") from None
     if args.config and config_mod.load(args.config).sha256 != run_meta.get("config_sha256"):
         raise UsageError(f"--resume {run_dir}: {args.config} differs from the config "
                          "the run started with; omit CONFIG to use the run's copy")
@@ -192,6 +211,8 @@ def _run(args, rnr, locks: contextlib.ExitStack) -> int:
     run_dir, run_meta, cfg_path = _resumed(args)
     if not cfg_path:
         raise UsageError("run: give a CONFIG (e.g. configs/smoke.toml) or --resume DIR")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed {args.seed}: expected an integer >= 0")
     cfg = config_mod.load(cfg_path)
     catalog, why = catalog_mod.listing(rnr.capture, cfg.run.workload)
     if catalog is None and not args.dry_run:
@@ -201,6 +222,7 @@ def _run(args, rnr, locks: contextlib.ExitStack) -> int:
     elif why:
         print(f"schedlab: note: {why}; names not checked", file=sys.stderr)
     cells = matrix.select(matrix.expand(cfg, catalog), matrix.parse_only(args.only))
+    runner_mod.check_cells(cells, cfg.run.workload, catalog, str(cfg.path), cwd=rnr_cwd(rnr))
     if run_meta:
         seed = int(run_meta["seed"])
     elif args.seed is not None:
@@ -227,12 +249,13 @@ def _run(args, rnr, locks: contextlib.ExitStack) -> int:
     argv = ["schedlab", *args.argv]
     if run_dir is None:
         run_dir = Path(args.out) if args.out else _timestamp_dir(results_root)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        locks.enter_context(_lock_run_dir(run_dir))
+        safefs.make_run_dir(run_dir)
+        _check_names(run_dir)
+        locks.enter_context(_lock_run_dir(run_dir, rnr))
         if (run_dir / "records.jsonl").exists():
             raise UsageError(f"--out {run_dir} already holds a run; use --resume "
                              f"{run_dir} to continue it, or another directory")
-        (run_dir / "config.toml").write_text(cfg.text)
+        safefs.write_text(run_dir / "config.toml", cfg.text)
         run_meta = {"schema": 1, "seed": seed, "order": cfg.run.order,
                     "config_path": str(cfg.path), "config_sha256": cfg.sha256,
                     "started_at": now, "argv": argv,
@@ -240,16 +263,16 @@ def _run(args, rnr, locks: contextlib.ExitStack) -> int:
         env = sysinfo.collect("/", run=rnr.capture, repo=rnr_cwd(rnr),
                               config_path=str(cfg.path), config_text=cfg.text,
                               config_sha256=cfg.sha256, argv=argv)
-        (run_dir / "env.json").write_text(json.dumps(env, indent=2) + "\n")
+        safefs.write_text(run_dir / "env.json", json.dumps(env, indent=2) + "\n")
         if not args.out:
             _link_latest(run_dir)
     else:
-        locks.enter_context(_lock_run_dir(run_dir))
+        _refuse_leftovers(run_dir, locks.enter_context(_lock_run_dir(run_dir, rnr)))
         run_meta.setdefault("resumes", []).append(
             {"started_at": now, "argv": argv, "only": args.only})
-    (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
+    safefs.write_text(run_dir / "run.json", json.dumps(run_meta, indent=2) + "\n")
     if not (run_dir / catalog_mod.FILE).exists():     # the listing its records were made with
-        (run_dir / catalog_mod.FILE).write_text(json.dumps(catalog, indent=1) + "\n")
+        safefs.write_text(run_dir / catalog_mod.FILE, json.dumps(catalog, indent=1) + "\n")
 
     tools = probes.detect(cfg.run.schedtrace, cwd=rnr_cwd(rnr))
     wanted = {p for c in cells for p in c.probes}
@@ -325,9 +348,13 @@ def run_main(argv: list[str], rnr=None) -> int:
     rnr = rnr or runner_mod.ProcessRunner()
     try:
         return {"run": cmd_run, "list": cmd_list}[args.command](args, rnr)
-    except (ConfigError, UsageError) as e:
+    except (ConfigError, UsageError, safefs.UnsafePath) as e:
         print(f"schedlab: {e}", file=sys.stderr)
         return 2
+    except safefs.DiskFull as e:
+        print(f"schedlab: {e}; free space and run again (--resume DIR continues a run)",
+              file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None, runner=None) -> None:

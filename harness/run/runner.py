@@ -3,7 +3,9 @@
 ProcessRunner starts one command in its own session (so a timeout or a
 Ctrl-C can take down the workload and every child it made, tracer and
 loadgen included), captures stdout and stderr, and enforces the timeout:
-SIGTERM to the process group, then SIGKILL after a grace period.
+SIGTERM to the process group, then SIGKILL after a grace period. Each
+command also dies with the harness, even a SIGKILLed one (lifetime.py), and
+`started` tells the run's lock which session is running (runlock.py).
 
 execute() drives a whole run: it takes the planned runs (matrix.order),
 skips those --resume finds done, wraps each command with its probes, and
@@ -31,11 +33,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
+from typing import Callable
 
 from harness.run import peers as peers_mod
 from harness.run import probes as probes_mod
+from harness.records import history as history_mod
 from harness.records import record as record_mod
-from harness.run.config import format_value
+from harness.records import safefs
+from harness.run import lifetime
+from harness.run.config import ConfigError, format_value
 from harness.run.matrix import CellPlan, RunPlan
 from harness.run.progress import make as make_progress
 
@@ -71,13 +77,16 @@ class ProcessRunner:
     def __init__(self, cwd: Path = REPO, grace_s: float = GRACE_S):
         self.cwd = cwd
         self.grace_s = grace_s
+        # called with the session of each command started, None when it ended
+        self.started: Callable[[int | None], None] | None = None
 
     def capture(self, argv: list[str]) -> str | None:
         """stdout of a short command (30 s at most), or None if it is missing, fails
         or hangs."""
         try:
             p = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True,
-                               timeout=30, errors="replace")
+                               timeout=30, errors="replace",
+                               preexec_fn=lifetime.die_with_parent())
         except (OSError, subprocess.TimeoutExpired):
             return None
         return p.stdout if p.returncode == 0 else None
@@ -105,11 +114,14 @@ class ProcessRunner:
         try:
             proc = subprocess.Popen(argv, cwd=self.cwd, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    preexec_fn=lifetime.die_with_parent())
         except OSError as e:
             return ProcResult(None, "", "", time.monotonic() - t0,
                               error=f"cannot start {argv[0]}: {e.strerror}")
         timed_out = False
+        if self.started:
+            self.started(proc.pid)      # a session leader: its pid is the session's id
         try:
             try:
                 out, err = proc.communicate(timeout=timeout_s)
@@ -125,9 +137,52 @@ class ProcessRunner:
         # is the leader's pid, just reaped: reuse of that pid as a new group
         # leader within microseconds is not a practical risk.
         self._kill(proc, signal.SIGKILL)
+        if self.started:
+            self.started(None)
         return ProcResult(proc.returncode, out.decode("utf-8", "replace"),
                           err.decode("utf-8", "replace"), time.monotonic() - t0,
                           timed_out=timed_out)
+
+
+# ---- before the first run: the workload's own checks -------------------------
+
+CHECK_JOBS = 8          # checks in flight: each is an exec and a parse, ~ms
+
+
+def check_cells(cells: list[CellPlan], workload: str, catalog: dict | None, where: str,
+                cwd: Path = REPO) -> None:
+    """Every task cell through `workload --check` (when its --list says it
+    has one): the rules across parameters live in the workload alone, and a
+    config is refused with the workload's own line, exit 2, before anything
+    runs. A check that fails otherwise (a crash) is left to the run, which
+    records it."""
+    if not (catalog or {}).get("check"):
+        return
+    todo = [(c, [workload, "--check", *workload_command(workload, c)[1:]])
+            for c in cells if not c.peer]
+    running: list[tuple[CellPlan, subprocess.Popen]] = []
+    try:
+        while todo or running:
+            while todo and len(running) < CHECK_JOBS:
+                cell, argv = todo.pop(0)
+                running.append((cell, subprocess.Popen(
+                    argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE, preexec_fn=lifetime.die_with_parent())))
+            cell, proc = running.pop(0)
+            try:
+                err = proc.communicate(timeout=30)[1].decode("utf-8", "replace").strip()
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                continue
+            if proc.returncode == EXIT_BAD_INPUT:
+                why = (err.splitlines() or ["refused"])[-1].removeprefix("workload: ")
+                raise ConfigError(f"{where}: experiment '{cell.experiment}', cell {cell.id}: "
+                                  f"{why}")
+    finally:
+        for _, proc in running:
+            proc.kill()
+            proc.wait()
 
 
 # ---- one run -> one line -----------------------------------------------------
@@ -253,19 +308,13 @@ def make_line(run: RunPlan, command: list[str], cwd: Path, started_at: str, res:
 # ---- estimates -----------------------------------------------------------------
 
 def previous_durations(results_root: Path) -> dict[str, list[float]]:
-    """duration_s of every ok line in the 20 most recent results directories."""
-    out: dict[str, list[float]] = {}
-    if not results_root.is_dir():
-        return out
-    dirs = sorted((d for d in results_root.iterdir()
-                   if d.is_dir() and not d.is_symlink() and (d / "records.jsonl").exists()),
-                  key=lambda d: d.stat().st_mtime, reverse=True)[:20]
-    for d in dirs:
-        lines, _ = record_mod.load(d / "records.jsonl")
-        for ln in lines:
-            if ln.get("status") == "ok" and isinstance(ln.get("duration_s"), (int, float)):
-                out.setdefault(str(ln["cell"]), []).append(float(ln["duration_s"]))
-    return out
+    """duration_s of every ok line in recent runs under results_root (history.py);
+    what it had to skip is one note on stderr."""
+    found, notes = history_mod.previous_durations(results_root)
+    if notes:
+        more = f" and {len(notes) - 1} more" if len(notes) > 1 else ""
+        print(f"schedlab: note: estimates skip {notes[0]}{more}", file=sys.stderr)
+    return found
 
 
 def estimate(cell: CellPlan, history: dict[str, list[float]]) -> tuple[float, str]:
@@ -285,7 +334,7 @@ def _in_run_dir(path: Path, run_dir: Path) -> str:
 
 def _warmup_file(run_dir: Path, needed: bool):
     if needed:
-        return open(run_dir / "warmup.jsonl", "a", encoding="utf-8")
+        return safefs.open_append(run_dir / "warmup.jsonl")
     return contextlib.nullcontext(None)
 
 
@@ -353,7 +402,7 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
     progress = make_progress(len(todo), sum(est[r.cell.id] for r in todo))
     outcome = Outcome(EXIT_OK, ran=0, skipped_done=len(runs) - len(todo))
     try:
-        with open(records, "a", encoding="utf-8") as rec_fp, \
+        with safefs.open_append(records) as rec_fp, \
                 _warmup_file(run_dir, any(r.warmup for r in todo)) as warm_fp:
             for i, run in enumerate(todo):
                 if i and cooldown_s:
@@ -370,6 +419,13 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
                                 line["reason"])
     except KeyboardInterrupt:
         outcome.interrupted = True
+    except safefs.DiskFull as e:
+        progress.close()
+        print(f"schedlab: {e}; {outcome.ran} run(s) kept in {records}; free space, then "
+              f"resume with: {resume_hint or './schedlab run --resume ' + str(run_dir)}",
+              file=sys.stderr, flush=True)
+        outcome.exit_code = EXIT_FAILED
+        return outcome
     finally:
         progress.close()
     lines, problems = record_mod.load(records)
