@@ -146,43 +146,27 @@ class ProcessRunner:
 
 # ---- before the first run: the workload's own checks -------------------------
 
-CHECK_JOBS = 8          # checks in flight: each is an exec and a parse, ~ms
-
-
 def check_cells(cells: list[CellPlan], workload: str, catalog: dict | None, where: str,
                 cwd: Path = REPO) -> None:
-    """Every task cell through `workload --check` (when its --list says it
-    has one): the rules across parameters live in the workload alone, and a
-    config is refused with the workload's own line, exit 2, before anything
-    runs. A check that fails otherwise (a crash) is left to the run, which
-    records it."""
-    if not (catalog or {}).get("check"):
+    """Every task cell through `workload --check -` (when its --list says it
+    has one), all in one process: the rules across parameters live in the
+    workload alone, and a config is refused with the workload's own line,
+    exit 2, before anything runs. A check that cannot run is left to the
+    run, which records what happens."""
+    cells = [c for c in cells if not c.peer]
+    if not cells or not (catalog or {}).get("check"):
         return
-    todo = [(c, [workload, "--check", *workload_command(workload, c)[1:]])
-            for c in cells if not c.peer]
-    running: list[tuple[CellPlan, subprocess.Popen]] = []
+    lines = ["\t".join(workload_command(workload, c)[1:]) + "\n" for c in cells]
     try:
-        while todo or running:
-            while todo and len(running) < CHECK_JOBS:
-                cell, argv = todo.pop(0)
-                running.append((cell, subprocess.Popen(
-                    argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE, preexec_fn=lifetime.die_with_parent())))
-            cell, proc = running.pop(0)
-            try:
-                err = proc.communicate(timeout=30)[1].decode("utf-8", "replace").strip()
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                continue
-            if proc.returncode == EXIT_BAD_INPUT:
-                why = (err.splitlines() or ["refused"])[-1].removeprefix("workload: ")
-                raise ConfigError(f"{where}: experiment '{cell.experiment}', cell {cell.id}: "
-                                  f"{why}")
-    finally:
-        for _, proc in running:
-            proc.kill()
-            proc.wait()
+        p = subprocess.run([workload, "--check", "-"], cwd=cwd, input="".join(lines),
+                           capture_output=True, text=True, errors="replace", timeout=120,
+                           preexec_fn=lifetime.die_with_parent())
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    for cell, answer in zip(cells, p.stdout.splitlines()):
+        if answer != "ok":
+            raise ConfigError(f"{where}: experiment '{cell.experiment}', cell {cell.id}: "
+                              f"{answer.removeprefix('workload: ')}")
 
 
 # ---- one run -> one line -----------------------------------------------------
