@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 
 from harness.analyse import shares
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.records.rundir import CellResults
 
 ABOUT_SAME = 0.05       # a ratio within 5% of 1 is said as "about the same"
@@ -89,7 +89,9 @@ def _ratio_words(spec: dict, part: dict, row: dict, unit_of) -> str:
     num, den = (_model(c["cell"]) for c in row["cells"])
     unit = _unit(unit_of, spec.get("task"), num, row["metric"])
     r = row["ratio"]
-    words = (f"{quantity(spec, part)}: {num} {amount(row['cells'][0]['median'], unit)}, "
+    cond = row["label"].split(" ", 1)[1] if " " in row["label"] else ""
+    what = quantity(spec, part) + (f" ({cond})" if cond and cond != "default" else "")
+    words = (f"{what}: {num} {amount(row['cells'][0]['median'], unit)}, "
              f"{den} {amount(row['cells'][1]['median'], unit)}")
     if r is None:
         return words

@@ -5,7 +5,7 @@ One table per (connections, message_bytes, rate, cpus) of the run's bare,
 open-loop echo cells: server CPU per request and p99 latency from each
 request's due time (median [interval] over repetitions), the client's CPU
 utilization and how many repetitions met the offered rate. Traced and
-client-bound cells are left out (verdicts.probes_of, is_client_bound): what
+client-bound cells are left out (CellResults.traced, verdicts.is_client_bound): what
 they show is the instrument or the client. Closed-loop cells (rate = 0)
 measure a throughput the client may cap: they belong to the capacity sweep.
 """
@@ -13,8 +13,8 @@ measure a throughput the client may cap: they belong to the capacity sweep.
 from __future__ import annotations
 
 from harness.analyse import stats, verdicts
-from harness.present import format as fmt
-from harness.present.format import MODEL_ORDER
+from harness import format as fmt
+from harness.format import MODEL_ORDER
 from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
@@ -34,7 +34,7 @@ def _order(model: str) -> tuple[int, str]:
 def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
     groups: dict[tuple, list[CellResults]] = {}
     for c in cells:
-        if c.task != "echo" or not c.ok_lines or verdicts.probes_of(c):
+        if c.task != "echo" or not c.ok_lines or c.traced:
             continue
         if verdicts.is_client_bound(c, ctx) or not c.params.get("rate"):
             continue

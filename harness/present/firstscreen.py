@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.records.rundir import RunDir
 
 

@@ -39,12 +39,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from harness import cpulist  # noqa: E402
 from harness.analyse import stats  # noqa: E402
+from harness.format import MODEL_ORDER  # noqa: E402
 from harness.present import firstscreen  # noqa: E402
-from harness.present.format import MODEL_ORDER  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
 # Colour-blind-safe (Okabe-Ito); any other model is grey.
@@ -89,14 +89,10 @@ def _models(cells: list[CellResults]) -> list[str]:
     return [m for m in MODEL_ORDER if m in found] + sorted(found - set(MODEL_ORDER))
 
 
-def _traced(c: CellResults) -> bool:
-    return any(((ln.get("probes") or {}).get("schedtrace")) for ln in c.lines)
-
-
 def _pick(cells: list[CellResults], metric: str) -> CellResults | None:
     """The one cell drawn for a point: untraced first, then most repetitions."""
     have = [c for c in cells if c.values(metric)]
-    return min(have, key=lambda c: (_traced(c), -len(c.values(metric)), c.id), default=None)
+    return min(have, key=lambda c: (c.traced, -len(c.values(metric)), c.id), default=None)
 
 
 def _cpus(c: CellResults) -> str:
@@ -158,8 +154,8 @@ def _words(cond: dict[str, str]) -> str:
     knobs = {k: v for k, v in cond.items() if k in KNOBS}
     if knobs:
         parts.append(_knobs_label(knobs))
-    parts += [STACK_LABELS.get(v, v) if k == "stack" else f"{k}={v}"
-              for k, v in cond.items() if k != "cpus" and k not in KNOBS]
+    parts += [STACK_LABELS.get(v, v) if k == "stack" else f"{k} default" if v == "-"
+              else f"{k}={v}" for k, v in cond.items() if k != "cpus" and k not in KNOBS]
     return ", ".join(parts)
 
 
@@ -276,7 +272,12 @@ def _finish(fig, axes, caption: str):
         for h, label in zip(*ax.get_legend_handles_labels()):
             if not label.startswith("_"):
                 handles.setdefault(label, h)
-    fig.tight_layout(rect=(0, 0, 1, 1))
+        ax.title.set_fontsize("medium")
+        if ax.get_yscale() == "log":    # decades only: minor labels crowd a short range
+            ax.yaxis.set_minor_formatter(NullFormatter())
+    order = sorted(handles, key=lambda label: _model_rank(label.split(",")[0]))
+    handles = {label: handles[label] for label in order}
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if fig._suptitle else 1))
     right = max(ax.get_position().x1 for ax in axes)
     top = max(ax.get_position().y1 for ax in axes)
     fig.legend(handles=list(handles.values()), labels=list(handles), loc="upper left",

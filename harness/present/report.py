@@ -20,7 +20,6 @@ one; the report still renders what is valid and lists what it skipped.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tomllib
@@ -28,12 +27,12 @@ from pathlib import Path
 
 from harness import REPO
 
+from harness import format as fmt
 from harness.present import answer, echo_table, firstscreen, plots
-from harness.present import format as fmt
 from harness.run import probes as probes_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records import catalog
-from harness.records.rundir import CellResults, RunDir, RunDirError, load_run
+from harness.records.rundir import CellResults, RunDir, RunDirError, line_probes, load_run
 
 REPORT_SCHEMA = 2
 DEFAULT_CLAIMS = REPO / "configs" / "claims.toml"
@@ -70,7 +69,7 @@ def cell_doc(c: CellResults, ctx: verdicts.Context, headline: list[str] | None) 
                for m, s in summaries.items()}
     return {"id": c.id, "task": c.task, "model": c.model, "params": c.id_params,
             "cpus": verdicts.cpus_label(verdicts.cell_cpus(c, ctx)),
-            "traced": verdicts.probes_of(c),
+            "traced": c.probes,
             "client_cpu_utilization": verdicts.client_utilization(c),
             "client_bound": verdicts.is_client_bound(c, ctx), "statuses": c.statuses,
             "repetitions": len(c.lines), "reasons": c.reasons(), "metrics": metrics,
@@ -116,16 +115,13 @@ def instruments(run: RunDir) -> dict:
     seen = {name: 0 for name in (*tracer, "perf")}
     reasons: dict[str, str] = {}
     for ln in run.lines:
-        probes = ln.get("probes") or {}
-        pmap = (probes.get("schedtrace") or {}).get("probes") or {}
-        for name in tracer:
-            pr = pmap.get(name) or {}
-            if pr.get("attached"):
+        for name, pr in line_probes(ln).items():
+            if name not in seen:
+                continue
+            if pr["attached"]:
                 seen[name] += 1
-            elif pr.get("requested") and pr.get("reason"):
+            elif pr["reason"]:
                 reasons.setdefault(name, f"requested but not attached: {pr['reason']}")
-        if probes.get("perf"):
-            seen["perf"] += 1
     return {"present": [{"name": name, "lines": n} for name, n in seen.items() if n],
             "missing": [{"name": name, "reason": reasons.get(
                 name, "not requested by the config, or unavailable here "
@@ -366,25 +362,16 @@ def verdict_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def cli(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(
-        prog="schedlab report",
-        description="Write report.md, report.json, report.html and plots/ for a run.",
-        epilog="example: ./schedlab report results/latest")
-    ap.add_argument("dir", type=Path, help="the results directory of a run")
-    ap.add_argument("--claims", type=Path, default=DEFAULT_CLAIMS,
-                    help="claims file (def: configs/claims.toml)")
-    ap.add_argument("--reproduce", type=Path, default=reproduce.DEFAULT_DIR,
-                    help="directory of reproduction files (def: configs/reproduce)")
-    ap.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
-    args = ap.parse_args(argv)
+def command(args) -> int:
+    """`schedlab report DIR [--claims F] [--reproduce DIR] [--no-plots]` (harness/cli.py)."""
     try:
         run = load_run(args.dir)
     except RunDirError as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
     try:
-        doc = build(run, args.claims, args.reproduce, with_plots=not args.no_plots)
+        doc = build(run, args.claims or DEFAULT_CLAIMS, args.reproduce or reproduce.DEFAULT_DIR,
+                    with_plots=not args.no_plots)
     except (OSError, tomllib.TOMLDecodeError) as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
@@ -396,7 +383,3 @@ def cli(argv: list[str]) -> int:
     print(verdict_table(doc))
     print(f"report: {paths['md']}\nreport: {paths['html']}\nreport: {paths['json']}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

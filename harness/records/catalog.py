@@ -1,13 +1,14 @@
-"""The catalog: `build/workload --list`, read once. Beside each task's and
-model's parameters it declares their metrics: unit, which direction is
-better, whether a table shows it (headline), kind (number, distribution,
-text, flag). The peers declare theirs in harness/run/peers.py. Report,
-compare and plots take units, directions and headlines from here and keep
-no lists of their own (docs/metrics.md).
+"""A run's catalog.json, read back: `build/workload --list` as the run saw
+it, with the peers' declarations beside it (harness/run/catalog.py writes
+it). Beside each task's and model's parameters it declares their metrics:
+unit, which direction is better, whether a table shows it (headline), kind
+(number, distribution, text, flag). Report, compare and plots take units,
+directions and headlines from here and keep no lists of their own
+(docs/metrics.md).
 
-`schedlab run` saves the listing it ran with as DIR/catalog.json, so a
-report on an old run reads the declarations of the binary that wrote its
-records; a run without one is read with the current build's.
+A report on an old run reads the declarations of the binary that wrote its
+records, never today's build; a run without catalog.json declares nothing,
+and tables then show every metric.
 """
 
 from __future__ import annotations
@@ -16,26 +17,9 @@ import json
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Callable
-
-from harness.run import peers, runner
-from harness.run.config import RunSettings
 
 FILE = "catalog.json"
 QUANTILES = ("p50", "p99")      # what a table shows of a headline distribution
-
-
-def listing(capture: Callable[[list[str]], str | None],
-            workload: str) -> tuple[dict | None, str | None]:
-    """(workload --list's document, None) or (None, why not)."""
-    out = capture([workload, "--list"])
-    if out is None:
-        return None, (f"{workload} --list failed or {workload} is missing: build it with "
-                      "`make build/workload`")
-    try:
-        return json.loads(out), None
-    except json.JSONDecodeError as e:
-        return None, f"{workload} --list printed invalid JSON: {e.msg}"
 
 
 @dataclass(frozen=True)
@@ -63,28 +47,23 @@ class Catalog:
 
 
 def parse(doc: dict) -> Catalog:
-    """A catalog from a --list document, with the peers' declarations: a
-    peer's metrics are its task's when the workload has no such task, else
-    its models' own."""
+    """A catalog from a --list document and the peers it declares: a peer's
+    metrics are its task's when the workload has no such task, else its
+    models' own."""
     tasks = {t["name"]: t.get("metrics", []) for t in doc.get("tasks", [])}
     models = {m["name"]: m.get("metrics", []) for m in doc.get("models", [])}
-    for p in peers.PEERS.values():
-        if p.task not in tasks:
-            tasks[p.task] = list(p.metrics)
+    for p in doc.get("peers", []):
+        if p["task"] not in tasks:
+            tasks[p["task"]] = list(p["metrics"])
         else:
-            models.update({m: list(p.metrics) for m in p.model_names})
+            models.update({m: list(p["metrics"]) for m in p["models"]})
     return Catalog(tasks, models)
 
 
-def load(run_dir: Path | None = None) -> Catalog:
-    """The run's saved catalog, else the current build's, else the peers' only."""
-    saved = run_dir / FILE if run_dir else None
-    doc = None
-    if saved and saved.is_file():
-        try:
-            doc = json.loads(saved.read_text())
-        except (OSError, json.JSONDecodeError):
-            doc = None
-    if doc is None:
-        doc = listing(runner.ProcessRunner().capture, RunSettings().workload)[0]
-    return parse(doc or {})
+def load(run_dir: Path) -> Catalog:
+    """The run's saved catalog; an empty one when it has none (or it is unreadable)."""
+    try:
+        doc = json.loads((run_dir / FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        doc = {}
+    return parse(doc if isinstance(doc, dict) else {})

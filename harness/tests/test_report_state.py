@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
-from harness.present import report  # noqa: E402
+from harness.cli import run_main  # noqa: E402
 
 SPECS = [synthrun.Spec("pingpong", m, {"channel": "pipe", "placement": "same", "cpus": "0"},
                        {"handoff_ns": 100.0 if m == "coro" else 2000.0, "handoffs": 2000})
@@ -22,7 +22,7 @@ def _run(tmp_path, specs=SPECS, planned=None, reps=5):
     if planned is not None:
         (d / "run.json").write_text(json.dumps({"schema": 1, "planned_runs": planned,
                                                 "started_at": "2026-12-06T22:00:00Z"}))
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     return d
 
 
@@ -50,7 +50,7 @@ def test_repeated_line_counted_once(tmp_path):
     d = synthrun.make_run(tmp_path / "run", SPECS)
     lines = (d / "records.jsonl").read_text().splitlines()
     (d / "records.jsonl").write_text("\n".join(lines + lines[:1]) + "\n")
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     doc = json.loads((d / "report.json").read_text())
     assert doc["state"]["done"] == 10
     assert all(c["repetitions"] == 5 for c in doc["cells"])
@@ -62,7 +62,7 @@ def test_empty_run_says_so(tmp_path):
     d.mkdir()
     (d / "records.jsonl").write_text("")
     (d / "run.json").write_text(json.dumps({"planned_runs": 12}))
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     assert "empty: no run has finished yet (0 of 12 planned)" in _first_text(d)
 
 
