@@ -375,6 +375,10 @@ def command(args) -> int:
     except (OSError, tomllib.TOMLDecodeError) as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
+    if not run.lines:
+        print(f"report: warning: {run.path / 'records.jsonl'} holds no usable run "
+              f"({len(run.skipped)} line(s) skipped): every claim below is 'not tested "
+              "here'; run or resume the run first", file=sys.stderr)
     paths = write(doc, run.path)
     for s in doc["skipped_lines"]:
         print(f"report: skipped records.jsonl line {s['line']}: {s['reason']}", file=sys.stderr)

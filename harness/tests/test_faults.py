@@ -556,3 +556,11 @@ def test_fileio_dir_may_be_absolute(tmp_path, capsys):
         capsys.readouterr().err
     (line,) = lines_of(tmp_path / "r")
     assert line["params"]["dir"] == str(tmp_path) and line["status"] == "ok"
+
+
+def test_report_of_an_empty_run_warns(tmp_path, capsys):
+    (tmp_path / "records.jsonl").write_text("")
+    assert run_main(["report", str(tmp_path), "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "warning" in err and "holds no usable run" in err
