@@ -380,7 +380,7 @@ def test_resume_refuses_while_a_process_of_the_earlier_run_lives(tmp_path, fake_
         [[experiment]]
         task = "fake"
         models = ["threads"]
-        timeout_s = 2
+        timeout_s = 120
         params = { behave = "stubborn" }
         """)
     out = tmp_path / "r"
