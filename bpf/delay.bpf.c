@@ -33,26 +33,14 @@
 #include "hist.bpf.h"
 #include "sched.h"
 #include "delay.h"
+/* sched.bpf.c's thread storage and per-CPU state (the loader reuses its fds) */
+#include "sched_maps.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define PF_KTHREAD 0x00200000
-
-/* sched.bpf.c's, shared (the loader reuses its fds): declared identically */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sched_thread);
-} threads SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sched_cpu);
-} cpu_state SEC(".maps");
 
 /* One ring per CPU, indexed by CPU id (max_entries set by the loader): a
  * plain array, because a per-CPU value may not exceed 32 KiB. Each is
@@ -89,10 +77,7 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&delay_counts, &idx);
-
-	if (c)
-		(*c)++;
+	count_in(&delay_counts, idx);
 }
 
 /* The victim's row, created on first sight. */
@@ -100,20 +85,15 @@ static __always_inline struct delay_victim *victim_of(struct task_struct *t)
 {
 	static const struct delay_victim zero;
 	__u32 tid = t->pid;
-	struct delay_victim *v = bpf_map_lookup_elem(&delay_victims, &tid);
+	struct delay_victim *v = lookup_or_init(&delay_victims, &tid, &zero);
 
-	if (v)
-		return v;
-	if (bpf_map_update_elem(&delay_victims, &tid, &zero, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&delay_victims, &tid)) {
+	if (!v) {
 		count(DELAY_CNT_LOST_VICTIMS);
 		return NULL;
 	}
-	v = bpf_map_lookup_elem(&delay_victims, &tid);
-	if (v) {
-		v->tgid = t->tgid;
-		__builtin_memcpy(v->comm, t->comm, sizeof(v->comm));
-	}
+	/* the name as of its last wait: the first may predate an exec */
+	v->tgid = t->tgid;
+	__builtin_memcpy(v->comm, t->comm, sizeof(v->comm));
 	return v;
 }
 
@@ -125,15 +105,13 @@ static __always_inline void charge(__u32 victim, __u32 victim_tgid, struct delay
 	struct delay_key key = {.victim = victim, .culprit = s->tid};
 	struct delay_row *r;
 
-	r = bpf_map_lookup_elem(&delay_rows, &key);
+	r = lookup_or_init(&delay_rows, &key, &zero);
 	if (!r) {
-		bpf_map_update_elem(&delay_rows, &key, &zero, BPF_NOEXIST);
-		r = bpf_map_lookup_elem(&delay_rows, &key);
-		if (!r) {
-			count(DELAY_CNT_LOST_ROWS);
-			v->remainder_ns[DELAY_REM_LOST] += ns;
-			return;
-		}
+		count(DELAY_CNT_LOST_ROWS);
+		v->remainder_ns[DELAY_REM_LOST] += ns;
+		return;
+	}
+	if (!r->waits) {
 		r->victim_tgid = victim_tgid;
 		r->culprit_tgid = s->tgid;
 		r->kthread = s->kthread;
@@ -145,10 +123,11 @@ static __always_inline void charge(__u32 victim, __u32 victim_tgid, struct delay
 	v->attributed_ns += ns;
 }
 
-/* bpf_loop's walk back through this CPU's ring over [lo, hi). */
+/* bpf_loop's walk back through one CPU's ring over [lo, hi). */
 struct walk {
 	__u64 lo, hi; /* hi moves back to each segment's start */
 	__u64 head;
+	__u32 cpu;
 	__u32 victim, victim_tgid;
 	struct delay_victim *v;
 };
@@ -156,8 +135,7 @@ struct walk {
 static long walk_one(__u32 i, void *arg)
 {
 	struct walk *w = arg;
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct delay_cpu *dc = bpf_map_lookup_elem(&delay_ring, &cpu);
+	struct delay_cpu *dc = bpf_map_lookup_elem(&delay_ring, &w->cpu);
 	struct delay_seg *s;
 	__u64 from, to;
 
@@ -171,6 +149,21 @@ static long walk_one(__u32 i, void *arg)
 	if (s->start < w->hi)
 		w->hi = s->start;
 	return s->start <= w->lo; /* reached the wait's start */
+}
+
+/* Charges [lo, hi) along cpu's ring; returns what it could not reach. */
+static __always_inline __u64 walk_ring(struct walk *w, __u32 cpu, __u64 lo, __u64 hi)
+{
+	struct delay_cpu *dc = bpf_map_lookup_elem(&delay_ring, &cpu);
+
+	if (!dc)
+		return hi - lo;
+	w->cpu = cpu;
+	w->lo = lo;
+	w->hi = hi;
+	w->head = dc->head;
+	bpf_loop(DELAY_RING, walk_one, w, 0);
+	return w->hi > w->lo ? w->hi - w->lo : 0;
 }
 
 /* Closes prev's segment on this CPU at now. */
@@ -202,7 +195,7 @@ int BPF_PROG(dl_switch, bool preempt, struct task_struct *prev, struct task_stru
 	struct delay_cpu *dc;
 	struct walk w = {};
 	__u32 zero = 0, cpu = bpf_get_smp_processor_id();
-	__u64 now;
+	__u64 now, start;
 
 	count_run(DELAY_RUN_SWITCH);
 	sc = bpf_map_lookup_elem(&cpu_state, &zero);
@@ -228,21 +221,20 @@ int BPF_PROG(dl_switch, bool preempt, struct task_struct *prev, struct task_stru
 	v->waits++;
 	v->wait_ns += now - ns->enq_ts;
 	count(DELAY_CNT_WAITS);
-	w.lo = ns->enq_ts;
-	w.hi = now;
-	/* queued on another CPU first: that part is not in this CPU's ring */
-	if (v->mig_ts > w.lo && v->mig_ts < w.hi) {
-		v->remainder_ns[DELAY_REM_MIGRATION] += v->mig_ts - w.lo;
-		w.lo = v->mig_ts;
-	}
-	v->mig_ts = 0;
-	w.head = dc->head;
 	w.victim = next->pid;
 	w.victim_tgid = next->tgid;
 	w.v = v;
-	bpf_loop(DELAY_RING, walk_one, &w, 0);
-	if (w.hi > w.lo)
-		v->remainder_ns[DELAY_REM_WINDOW] += w.hi - w.lo;
+	start = ns->enq_ts;
+	/* Queued on another CPU first: that part is walked along that CPU's
+	 * ring (read while its CPU writes on: only slots it finished, below
+	 * its head, are read). What it cannot reach, such as a task still
+	 * running there since, or an earlier move, stays a migration. */
+	if (v->mig_ts > start && v->mig_ts < now && v->mig_cpu != cpu) {
+		v->remainder_ns[DELAY_REM_MIGRATION] += walk_ring(&w, v->mig_cpu, start, v->mig_ts);
+		start = v->mig_ts;
+	}
+	v->mig_ts = 0;
+	v->remainder_ns[DELAY_REM_WINDOW] += walk_ring(&w, cpu, start, now);
 	return 0;
 }
 
@@ -259,7 +251,10 @@ int BPF_PROG(dl_migrate, struct task_struct *p, int dest_cpu)
 	if (!p->on_rq || !bpf_task_storage_get(&threads, p, 0, 0))
 		return 0;
 	v = victim_of(p);
-	if (v)
+	if (v) {
 		v->mig_ts = bpf_ktime_get_ns();
+		/* set_task_cpu() has not moved it yet: its CPU is the source */
+		v->mig_cpu = p->thread_info.cpu;
+	}
 	return 0;
 }

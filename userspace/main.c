@@ -98,6 +98,7 @@ static const char *const type_names[] = {
 	[PARAM_ENUM] = "enum",
 	[PARAM_STR] = "str",
 	[PARAM_I64] = "i64",
+	[PARAM_COUNT] = "count",
 };
 /* clang-format on */
 
@@ -108,7 +109,7 @@ static void list_param(struct json *j, const struct task_param *p)
 	json_str(j, "type", type_names[p->type]);
 	json_str(j, "default", p->def);
 	json_str(j, "unit", p->unit);
-	if (p->type == PARAM_U64) {
+	if (p->type == PARAM_U64 || p->type == PARAM_COUNT) {
 		json_u64(j, "min", p->min);
 		json_u64(j, "max", p->max);
 	}
@@ -210,6 +211,12 @@ static int list_everything(void)
 		json_str(&j, "summary", (*m)->summary);
 		json_bool(&j, "available", err == 0);
 		json_str(&j, "reason", err ? reason : NULL);
+		json_obj_open(&j, "traits");
+		json_bool(&j, "one_thread", (*m)->traits.one_thread);
+		json_bool(&j, "sees_deadlocks", (*m)->traits.sees_deadlocks);
+		json_i64(&j, "order", (*m)->traits.order);
+		json_str(&j, "colour", (*m)->traits.colour);
+		json_obj_close(&j);
 		json_arr_open(&j, "params");
 		for (const struct task_param *p = (*m)->params; p && p->key; p++)
 			list_param(&j, p);

@@ -101,7 +101,7 @@ static int find_slot(const struct task_ctx *ctx, const char *key)
 	return -1;
 }
 
-static const char *value_of(const struct task_ctx *ctx, const char *key)
+static int slot_of(const struct task_ctx *ctx, const char *key)
 {
 	int i = find_slot(ctx, key);
 
@@ -111,7 +111,24 @@ static const char *value_of(const struct task_ctx *ctx, const char *key)
 			ctx->task->name, key);
 		abort();
 	}
-	return ctx->values[i];
+	return i;
+}
+
+static const char *value_of(const struct task_ctx *ctx, const char *key)
+{
+	return ctx->values[slot_of(ctx, key)];
+}
+
+static uint64_t count_at(const struct task_ctx *ctx, int i)
+{
+	if (strcmp(ctx->values[i], "auto") == 0)
+		return ctx->specs[i]->auto_count(ctx);
+	return strtoull(ctx->values[i], NULL, 10);
+}
+
+uint64_t task_count(const struct task_ctx *ctx, const char *key)
+{
+	return count_at(ctx, slot_of(ctx, key));
 }
 
 uint64_t task_u64(const struct task_ctx *ctx, const char *key)
@@ -228,17 +245,38 @@ static int in_choices(const char *choices, const char *v)
 	return 0;
 }
 
-int params_check_one(const struct task_param *p, const char *v, char *err, size_t len)
+/* Decimal digits only: strtoull alone also takes " 2", "+2" and "-1" (as a
+ * huge number), spellings that would name one value two ways. Leading zeros
+ * are fine: the record holds the number. */
+static int parse_digits(const char *v, unsigned long long *out)
 {
 	char *end;
+
+	if (!*v || strspn(v, "0123456789") != strlen(v))
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	return errno ? -EINVAL : 0;
+}
+
+int params_check_one(const struct task_param *p, const char *v, char *err, size_t len)
+{
 	unsigned long long u;
 	long long i;
+	int neg;
 
 	switch (p->type) {
+	case PARAM_COUNT:
+		if (strcmp(v, "auto") == 0)
+			return 0;
+		if (parse_digits(v, &u) || u < p->min || u > p->max) {
+			snprintf(err, len, "--%s %s: expected auto or a count in %llu..%llu",
+				 p->key, v, (unsigned long long)p->min, (unsigned long long)p->max);
+			return -EINVAL;
+		}
+		return 0;
 	case PARAM_U64:
-		errno = 0;
-		u = strtoull(v, &end, 10);
-		if (!*v || *end || errno || v[0] == '-' || u < p->min || u > p->max) {
+		if (parse_digits(v, &u) || u < p->min || u > p->max) {
 			snprintf(err, len, "--%s %s: expected an integer in %llu..%llu%s%s", p->key,
 				 v, (unsigned long long)p->min, (unsigned long long)p->max,
 				 p->unit ? " " : "", p->unit ? p->unit : "");
@@ -246,9 +284,9 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 		}
 		return 0;
 	case PARAM_I64:
-		errno = 0;
-		i = strtoll(v, &end, 10);
-		if (!*v || *end || errno || i < p->smin || i > p->smax) {
+		neg = v[0] == '-';
+		if (parse_digits(v + neg, &u) || u > (unsigned long long)INT64_MAX ||
+		    (i = neg ? -(long long)u : (long long)u) < p->smin || i > p->smax) {
 			snprintf(err, len, "--%s %s: expected an integer in %lld..%lld%s%s", p->key,
 				 v, (long long)p->smin, (long long)p->smax, p->unit ? " " : "",
 				 p->unit ? p->unit : "");
@@ -405,6 +443,9 @@ void params_to_record(const struct task_ctx *ctx, struct record *rec)
 			break;
 		case PARAM_I64:
 			rec_param_i64(rec, p->key, strtoll(ctx->values[i], NULL, 10));
+			break;
+		case PARAM_COUNT:
+			rec_param_u64(rec, p->key, count_at(ctx, i));
 			break;
 		case PARAM_BOOL:
 			rec_param_bool(rec, p->key, strcmp(ctx->values[i], "true") == 0);

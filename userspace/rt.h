@@ -24,6 +24,7 @@
 #define SCHEDLAB_RT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -106,10 +107,26 @@ struct rt_demand {
 				 * the run find the limit */
 };
 
+/* What tests and the harness need to know of a model, declared with it
+ * rather than guessed from its name; `build/workload --list` prints them. */
+struct rt_traits {
+	/* Every task on one OS thread: events happen in one strict order, and
+	 * a second CPU is never used. */
+	bool one_thread;
+	/* The scheduler sees every parked task, so run() returns -EDEADLK when
+	 * all of them wait for good; the kernel cannot tell that of threads. */
+	bool sees_deadlocks;
+	/* Its place in every table and figure (0 first) and its colour there,
+	 * the same in every report. */
+	int order;
+	const char *colour; /* "#RRGGBB" */
+};
+
 /* A model, as main.c sees it. */
 struct rt_model {
 	const char *name;
 	const char *summary;
+	struct rt_traits traits;
 	/* The model's own parameters (variants of the runtime), declared and
 	 * parsed like a task's; NULL when it has none. Terminated by PARAM_END. */
 	const struct task_param *params;

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from harness.analyse import stats, verdicts
 from harness import format as fmt
-from harness.format import MODEL_ORDER
+from harness.records import catalog
 from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
@@ -27,11 +27,11 @@ def _median_ci(values: list[float], scale: float) -> str:
     return "-" if s.median is None else fmt.estimate(s.median, s.ci_lo, s.ci_hi, s.ci_confidence)
 
 
-def _order(model: str) -> tuple[int, str]:
-    return (MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER), model)
-
-
-def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
+def tables(cells: list[CellResults], ctx: verdicts.Context,
+           shown: catalog.ModelDisplay | None = None) -> list[dict]:
+    """One table per (connections, message size, rate, cpus), models in
+    the order the run's catalog declares (shown)."""
+    order = (shown or catalog.display_of(None)).rank
     groups: dict[tuple, list[CellResults]] = {}
     for c in cells:
         if c.task != "echo" or not c.ok_lines or c.traced:
@@ -42,7 +42,7 @@ def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
     out = []
     for key, group in sorted(groups.items()):
         rows = []
-        for c in sorted(group, key=lambda c: _order(c.model)):
+        for c in sorted(group, key=lambda c: order(c.model)):
             met = [ln["record"]["metrics"].get("offered_rate_met") for ln in c.ok_lines]
             met = [m for m in met if isinstance(m, bool)]
             util = verdicts.client_utilization(c)

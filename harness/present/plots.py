@@ -2,7 +2,8 @@
 
 Each figure answers one question, and follows the same rules so that every
 plot of every report reads the same way:
-  - one colour per model, the same in every figure (MODEL_COLOURS);
+  - one colour per model, the same in every figure: the one it declares
+    (the run's catalog.json, catalog.display_of());
   - never pooled: a series is a set of cells that differ only in the x
     parameter; cells that differ in anything else (a parameter the config
     set, the CPUs they ran on) are another panel, when every model has that
@@ -43,15 +44,10 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from harness import cpulist  # noqa: E402
 from harness.analyse import stats  # noqa: E402
-from harness.format import MODEL_ORDER  # noqa: E402
 from harness.present import firstscreen  # noqa: E402
+from harness.records import catalog  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
-# Colour-blind-safe (Okabe-Ito); any other model is grey.
-MODEL_COLOURS = {"threads": "#0072B2", "coro": "#E69F00", "uring": "#009E73",
-                 "mn": "#CC79A7", "asyncio": "#D55E00", "uvloop": "#56B4E9",
-                 "node": "#000000"}
-OTHER_COLOUR = "#777777"
 MAX_SERIES = 6
 LOG_SPAN = 20
 QUANTILES = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99),
@@ -65,8 +61,13 @@ KNOBS = ("policy", "priority", "nice", "slice_us", "hog_policy", "hog_priority",
          "hog_slice_us")
 
 
+# The models' order and colours in the figures being drawn: the run's
+# catalog's (makers() sets it), so an old run keeps the colours it had.
+_shown = catalog.display_of(None)
+
+
 def colour(model: str) -> str:
-    return MODEL_COLOURS.get(model, OTHER_COLOUR)
+    return _shown.colour(model)
 
 
 def cpu_set(env: dict | None) -> str | None:
@@ -86,7 +87,7 @@ def _plain(cells: list[CellResults], task: str) -> list[CellResults]:
 
 def _models(cells: list[CellResults]) -> list[str]:
     found = {c.model for c in cells}
-    return [m for m in MODEL_ORDER if m in found] + sorted(found - set(MODEL_ORDER))
+    return sorted(found, key=_shown.rank)
 
 
 def _pick(cells: list[CellResults], metric: str) -> CellResults | None:
@@ -223,7 +224,7 @@ def _natural(items) -> tuple:
 
 
 def _model_rank(model: str) -> tuple:
-    return (MODEL_ORDER.index(model), "") if model in MODEL_ORDER else (len(MODEL_ORDER), model)
+    return _shown.rank(model)
 
 
 def _style(i: int) -> dict:
@@ -521,8 +522,9 @@ def plot_echo(cells: list[CellResults], cpus: str | None = None):
     connections grow? At a fixed offered rate (open loop) every server
     answers the same requests/s, so the first panel is server CPU per
     request; a closed-loop run shows requests/s instead. Our models on the
-    first row; the peers (asyncio, uvloop, Node.js), where the run has them,
-    on a second row beside coro, so no axes holds more than MAX_SERIES."""
+    first row; the peers (asyncio, uvloop, Node.js, Go), where the run has
+    them, on a second row beside coro and mn, so no axes holds more than
+    MAX_SERIES."""
     cs = [c for c in _plain(cells, "echo")
           if c.params.get("connections") is not None and c.values("latency_ns.p99")]
     if not cs:
@@ -530,10 +532,12 @@ def plot_echo(cells: list[CellResults], cpus: str | None = None):
     open_loop = all(c.params.get("rate") for c in cs)
     first = (("server_cpu_ns_per_request", 1000, "server CPU per request, us") if open_loop
              else ("requests_per_s", 1, "requests/s"))
-    ours = [m for m in _models(cs) if m in MODEL_ORDER]
-    peers = [m for m in _models(cs) if m not in MODEL_ORDER]
-    rows = [("our models", ours)] + ([("the peers beside coro", ["coro"] + peers)]
-                                     if peers else [])
+    ours = [m for m in _models(cs) if _shown.ours(m)]
+    peers = [m for m in _models(cs) if not _shown.ours(m)]
+    # the one-thread peers beside coro, Go's M:N runtime beside mn
+    beside = [m for m in ("coro", "mn") if m in ours]
+    rows = [("our models", ours)] + ([(f"the peers beside {' and '.join(beside)}",
+                                       beside + peers)] if peers else [])
     layouts = [(who, panel, series) for who, models in rows
                for panel, series in _layout([c for c in cs if c.model in models],
                                             ("connections",))]
@@ -711,10 +715,14 @@ def preemption(env: dict | None) -> str | None:
 
 
 def makers(cells: list[CellResults], cpus: int | None, cpu_list: str | None,
-           preempt_mode: str | None = None) -> dict:
+           preempt_mode: str | None = None,
+           shown: catalog.ModelDisplay | None = None) -> dict:
     """name -> a function drawing that figure (a Figure, or None without data).
     cpus is the run's CPU count, cpu_list its CPU set ("0-1", see cpu_set()),
-    preempt_mode the kernel's preemption mode (preemption())."""
+    preempt_mode the kernel's preemption mode (preemption()), shown the
+    models' order and colours (the run's catalog: catalog.load(DIR).display)."""
+    global _shown
+    _shown = shown or catalog.display_of(None)
     return {
         "handoff": lambda: plot_handoff(cells, cpu_list),
         "bytes_per_task": lambda: plot_bytes_per_task(cells, cpu_list),
@@ -734,11 +742,12 @@ def makers(cells: list[CellResults], cpus: int | None, cpu_list: str | None,
 
 
 def render_all(cells: list[CellResults], cpus: int | None, out_dir: Path,
-               cpu_list: str | None = None, preempt_mode: str | None = None) -> dict[str, dict]:
+               cpu_list: str | None = None, preempt_mode: str | None = None,
+               shown: catalog.ModelDisplay | None = None) -> dict[str, dict]:
     """Draw every plot that has data. Returns name -> {path, png_base64}."""
     out: dict[str, dict] = {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, make in makers(cells, cpus, cpu_list, preempt_mode).items():
+    for name, make in makers(cells, cpus, cpu_list, preempt_mode, shown).items():
         fig = make()
         if fig is None:
             continue

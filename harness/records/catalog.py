@@ -26,6 +26,7 @@ QUANTILES = ("p50", "p99")      # what a table shows of a headline distribution
 class Catalog:
     tasks: dict[str, list[dict]]    # task -> its metrics, the common ones included
     models: dict[str, list[dict]]   # model -> its own counters, prefix included
+    display: "ModelDisplay"         # the models' declared order and colours
 
     def metric(self, task: str, model: str, name: str) -> dict | None:
         """The declaration of name ("latency_ns.p99" is latency_ns's)."""
@@ -46,6 +47,56 @@ class Catalog:
         return out
 
 
+# ---- how models are shown and which run by default: their declared traits ----
+
+GREY = "#777777"    # a model nobody declared a colour for
+
+
+@dataclass(frozen=True)
+class ModelDisplay:
+    """Our models in the order and colours they declare (`--list` traits),
+    the peers' after them in the colours they declare, anything else grey
+    and last by name. No model is named here: a fifth model shows up
+    where its declaration puts it."""
+    order: tuple[str, ...]          # our models, in their declared order
+    colours: dict[str, str]
+
+    def ours(self, model: str) -> bool:
+        return model in self.order
+
+    def rank(self, model: str) -> tuple[int, str]:
+        """Sort key: ours first in declared order, then the rest by name."""
+        return ((self.order.index(model), "") if model in self.order
+                else (len(self.order), model))
+
+    def colour(self, model: str) -> str:
+        return self.colours.get(model, GREY)
+
+
+def display_of(doc: dict | None) -> ModelDisplay:
+    """The display a --list document declares (with its peers', as a run
+    saves it); None declares nothing: every model grey, by name."""
+    # A catalog saved before models declared traits lists them without:
+    # shown in their listed order, grey.
+    models = (doc or {}).get("models", [])
+    ours = sorted((m for m in models if "traits" in m), key=lambda m: m["traits"]["order"])
+    ours += [m for m in models if "traits" not in m]
+    colours = {m: p["colour"] for p in (doc or {}).get("peers", []) if p.get("colour")
+               for m in p["models"]}
+    colours.update({m["name"]: m["traits"]["colour"] for m in ours if "traits" in m})
+    return ModelDisplay(tuple(m["name"] for m in ours), colours)
+
+
+def default_models(doc: dict | None, task: str) -> tuple[str, ...]:
+    """The models a task runs under when its experiment names none: those
+    its declaration lists, in the models' declared order."""
+    shown = display_of(doc)
+    for t in (doc or {}).get("tasks", []):
+        if t.get("name") == task and t.get("models"):
+            return tuple(sorted(t["models"], key=shown.rank))
+    return shown.order
+
+
 def parse(doc: dict) -> Catalog:
     """A catalog from a --list document and the peers it declares: a peer's
     metrics are its task's when the workload has no such task, else its
@@ -55,9 +106,11 @@ def parse(doc: dict) -> Catalog:
     for p in doc.get("peers", []):
         if p["task"] not in tasks:
             tasks[p["task"]] = list(p["metrics"])
-        else:
-            models.update({m: list(p["metrics"]) for m in p["models"]})
-    return Catalog(tasks, models)
+        else:       # a peer of several tasks (Go) declares its models' metrics per task
+            for m in p["models"]:
+                have = {d["name"] for d in models.get(m, [])}
+                models[m] = models.get(m, []) + [d for d in p["metrics"] if d["name"] not in have]
+    return Catalog(tasks, models, display_of(doc))
 
 
 def load(run_dir: Path) -> Catalog:

@@ -3,12 +3,15 @@ produces: at most six series per axes, legends outside every axes' data
 area, one colour per model in every figure, a caption with the unit and
 the CPU set, and no two values of a parameter pooled into one point."""
 
+import json
+
 import matplotlib
 import pytest
 from matplotlib.colors import to_rgba
-from synthrun import Spec, dist, full_matrix, jitter, line_for, make_run, real_env
+from synthrun import LISTING, Spec, dist, full_matrix, jitter, line_for, make_run, real_env
 
 from harness.present import plots
+from harness.records import catalog
 from harness.records.rundir import CellResults, load_run
 
 matplotlib.use("Agg")
@@ -60,7 +63,8 @@ def default_like() -> list[Spec]:
 def figures(tmp_path_factory):
     run = load_run(make_run(tmp_path_factory.mktemp("r") / "run", default_like()))
     figs = {name: make() for name, make in
-            plots.makers(run.cells(), 2, plots.cpu_set(run.env)).items()}
+            plots.makers(run.cells(), 2, plots.cpu_set(run.env),
+                         shown=catalog.load(run.path).display).items()}
     yield {k: f for k, f in figs.items() if f is not None}
     plt.close("all")
 
@@ -112,10 +116,12 @@ def test_one_colour_per_model_everywhere(figures):
             for label, handle in series(ax).items():
                 # "threads, policy=fifo": a series of threads, in threads' colour
                 seen.setdefault(label.split(",")[0], set()).add(colour_of(handle))
-    assert set(seen) == {"threads", "coro", "uring", "mn"}
+    # the colours the models declare (--list, as the run saved it)
+    shown = catalog.display_of(json.loads(LISTING.read_text()))
+    assert set(seen) == set(shown.order)
     for model, colours in seen.items():
-        assert colours == {to_rgba(plots.MODEL_COLOURS[model])}, model
-    assert len(set(plots.MODEL_COLOURS.values())) == len(plots.MODEL_COLOURS)
+        assert colours == {to_rgba(shown.colour(model))}, model
+    assert len({shown.colour(m) for m in seen}) == len(seen)
 
 
 def test_captions_give_unit_and_cpu_set(figures):
@@ -239,7 +245,8 @@ def test_no_figure_pools_two_conditions(tmp_path):
     near 100x the base, never both (a pooled median or a line from a
     one-CPU cell to a two-CPU cell would mix them)."""
     run = load_run(make_run(tmp_path / "run", two_conditions()))
-    figs = {name: make() for name, make in plots.makers(run.cells(), 2, "0-1").items()}
+    figs = {name: make() for name, make in
+            plots.makers(run.cells(), 2, "0-1", shown=catalog.load(run.path).display).items()}
     assert {n for n, f in figs.items() if f is None} == set(), "every figure has data"
     for name, fig in figs.items():
         for ax in fig.axes:
@@ -319,13 +326,15 @@ def test_echo_peers_get_their_own_row_and_colours(tmp_path):
                    lambda r: {"server_cpu_ns_per_request": jitter(r, 70000.0),
                               "latency_ns": dist(jitter(r, 900000.0)),
                               "client_cpu_utilization": 0.3})
-              for m in ("asyncio", "uvloop", "node")]
+              for m in ("asyncio", "uvloop", "node", "go")]
     run = load_run(make_run(tmp_path / "run", specs))
-    fig = plots.plot_echo(run.cells(), "0-1")
+    # the run's catalog says which models are ours and their colours
+    fig = plots.makers(run.cells(), 2, "0-1", shown=catalog.load(run.path).display)["echo"]()
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["server CPU per request: our models", "p99 latency: our models",
-                      "server CPU per request: the peers beside coro",
-                      "p99 latency: the peers beside coro"]
-    assert set(series(fig.axes[2])) == {"coro", "asyncio", "uvloop", "node"}
-    assert len({colour_of(h) for ax in fig.axes for h in series(ax).values()}) == 7
+                      "server CPU per request: the peers beside coro and mn",
+                      "p99 latency: the peers beside coro and mn"]
+    # the one-thread peers beside coro, Go's M:N runtime beside mn
+    assert set(series(fig.axes[2])) == {"coro", "mn", "asyncio", "uvloop", "node", "go"}
+    assert len({colour_of(h) for ax in fig.axes for h in series(ax).values()}) == 8
     plt.close(fig)

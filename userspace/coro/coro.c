@@ -19,6 +19,7 @@
 #include "coro/ctxswitch.h"
 #include "coro/guard.h"
 #include "coro/probes.h"
+#include "coro/mapping.h"
 #include "coro/stack.h"
 #include "coro/tsan.h"
 #include "lib/clock.h"
@@ -28,6 +29,7 @@ CORO_SEMAPHORE_DEFINE(coro_spawn);
 CORO_SEMAPHORE_DEFINE(coro_ready);
 CORO_SEMAPHORE_DEFINE(coro_switch);
 CORO_SEMAPHORE_DEFINE(coro_exit);
+CORO_SEMAPHORE_DEFINE(coro_park);
 #endif
 
 /* coro_sched_run(): a budget that is never spent. */
@@ -128,6 +130,9 @@ int coro_sched_init(struct coro_sched *s)
 	s->main.state = CORO_RUNNING;
 	s->main.sched = s;
 	s->main.id = 0;
+	/* The thread's own stack: nobody else's frame ever goes there. */
+	s->main.own.owner = &s->main;
+	s->main.stack = &s->main.own;
 	s->current = &s->main;
 	coro_tsan_thread(&s->main);
 	s->next_id = 1;
@@ -239,6 +244,8 @@ void coro_park(struct coro_sched *s)
 	c->state = CORO_PARKED;
 	s->stats.parks++;
 	s->stats.parked++;
+	/* where it parks: the tracer's stacks probe takes the user stack here */
+	CORO_PROBE1(coro_park, c->id);
 	switch_next(s, c);
 }
 

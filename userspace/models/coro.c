@@ -40,7 +40,7 @@
 #include <unistd.h>
 
 #include "models/co/cofd.h"
-#include "coro/stack_param.h"
+#include "models/co/stack_param.h"
 #include "models/co/cosched.h"
 #include "lib/clock.h"
 #include "lib/record.h"
@@ -377,7 +377,7 @@ static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, vo
 		fprintf(stderr, "coro: scheduler init: %s\n", strerror(-err));
 		goto cleanup;
 	}
-	cosched_use_stack(&c->cs, task_str(ctx, "stack"));
+	cosched_use_stack(&c->cs, co_stack_param(ctx));
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0) {
 		err = -errno;
@@ -417,7 +417,7 @@ cleanup:
 
 /* Variants of the runtime, declared like a task's parameters. */
 static const struct task_param coro_params[] = {
-	CORO_STACK_PARAM,
+	CORO_STACK_PARAM("guarded|unguarded|shared"),
 	{.key = "coro_epoll",
 	 .type = PARAM_ENUM,
 	 .def = "pwait2",
@@ -439,6 +439,7 @@ static const struct task_metric coro_metrics[] = {
 const struct rt_model coro_model = {
 	.metrics = {cosched_metric_list, cofd_metric_list, coro_metrics},
 	.name = "coro",
+	.traits = {.one_thread = true, .sees_deadlocks = true, .order = 1, .colour = "#E69F00"},
 	.params = coro_params,
 	.summary = "stackful coroutines on one thread; non-blocking fds + epoll, "
 		   "timer heap, preads on helper threads",

@@ -60,7 +60,6 @@ static void io_break(struct mn_rt *m);
 static int io_poll(struct mn_rt *m, struct mn_worker *w, int block);
 static const struct mn_io_ops io_ops = {.poll = io_poll, .wake = io_break};
 
-
 int mn_io_init(struct mn_rt *m)
 {
 	struct mn_io *io = calloc(1, sizeof(*io));

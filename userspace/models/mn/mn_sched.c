@@ -596,10 +596,10 @@ static void co_entry(void *arg)
 }
 
 static int co_create(struct mn_worker *w, void (*fn)(void *), void *arg, size_t stack_bytes,
-		     int no_guard, int home, struct mn_co **out)
+		     enum coro_stack stack, int home, struct mn_co **out)
 {
 	struct mn_rt *m = w->rt;
-	struct coro_opts opts = {.stack_bytes = stack_bytes, .no_guard = no_guard};
+	struct coro_opts opts = {.stack_bytes = stack_bytes, .stack = stack};
 	struct coro *co;
 	struct mn_co *c;
 	uint64_t live, peak;
@@ -674,7 +674,7 @@ int mn_spawn(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_spawn
 		return -EOPNOTSUPP;
 	err = co_create(w, fn, arg,
 			opts && opts->stack_bytes ? opts->stack_bytes : RT_DEFAULT_STACK_BYTES,
-			m->no_guard, opts ? home_of(m, opts->cpu) : -1, &c);
+			m->stack, opts ? home_of(m, opts->cpu) : -1, &c);
 	if (err)
 		return err;
 	CORO_PROBE1(coro_ready, c->co->id);
@@ -976,7 +976,8 @@ int mn_sched_run(struct mn_rt *m, int (*main_fn)(struct rt *, void *), void *arg
 
 	err = worker_start(w0);
 	if (!err)
-		err = co_create(w0, main_call_run, &box, MAIN_CALL_STACK_BYTES, 0, -1, &c);
+		err = co_create(w0, main_call_run, &box, MAIN_CALL_STACK_BYTES, CORO_STACK_GUARDED,
+				-1, &c);
 	if (err) {
 		fprintf(stderr, "mn: start: %s\n", strerror(-err));
 		goto out;

@@ -110,8 +110,8 @@ struct mn_rt {
 	struct rt rt; /* first: tasks see &mn->rt */
 	int nworkers;
 	struct mn_worker *w;
-	uint64_t spin_ns; /* mn_spin_ns */
-	int no_guard;	  /* stack=unguarded */
+	uint64_t spin_ns;      /* mn_spin_ns */
+	enum coro_stack stack; /* guarded or unguarded */
 	_Atomic uint64_t idle_mask;
 	_Atomic int nspinning;
 	_Atomic uint64_t live, peak_live, next_id, finished;

@@ -77,7 +77,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "coro/stack_param.h"
+#include "models/co/stack_param.h"
 #include "models/co/cosched.h"
 #include "lib/clock.h"
 #include "lib/record.h"
@@ -510,7 +510,7 @@ static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, v
 		fprintf(stderr, "uring: scheduler init: %s\n", strerror(-err));
 		goto cleanup;
 	}
-	cosched_use_stack(&u->cs, task_str(ctx, "stack"));
+	cosched_use_stack(&u->cs, co_stack_param(ctx));
 	err = ring_setup(u, task_str(ctx, "uring_setup"));
 	if (err) {
 		fprintf(stderr, "uring: queue_init: %s\n", u->fallback);
@@ -571,7 +571,7 @@ cleanup:
 
 /* Variants of the runtime, declared like a task's parameters. */
 static const struct task_param uring_params[] = {
-	CORO_STACK_PARAM,
+	CORO_STACK_PARAM("guarded|unguarded|shared"),
 	{.key = "uring_setup",
 	 .type = PARAM_ENUM,
 	 .def = "auto",
@@ -647,6 +647,7 @@ static const struct task_metric uring_metrics[] = {
 const struct rt_model uring_model = {
 	.metrics = {cosched_metric_list, uring_metrics},
 	.name = "uring",
+	.traits = {.one_thread = true, .sees_deadlocks = true, .order = 2, .colour = "#009E73"},
 	.params = uring_params,
 	.summary = "the same coroutines; every wait is an io_uring request, "
 		   "submitted in batches when the run queue is empty",
