@@ -78,7 +78,7 @@ def expand(cfg: Config, listing: Listing | None = None) -> list[CellPlan]:
     """
     listing = listing or Listing(None)
     cells: dict[str, CellPlan] = {}
-    planned = sum(math.prod(len(vals) for _, vals in exp.params) * len(resolve_models(exp, catalog))
+    planned = sum(math.prod(len(vals) for _, vals in exp.params) * len(resolve_models(exp, listing))
                   for exp in cfg.experiments)
     if planned > MAX_CELLS:
         raise ConfigError(f"{cfg.path}: the parameter lists multiply out to {planned:,} cells, "

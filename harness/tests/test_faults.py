@@ -525,7 +525,7 @@ def test_cross_parameter_rules_refuse_the_config(tmp_path, capsys, params, needl
 
 @pytest.mark.parametrize("task, params, needle", [
     ("preempt", "tick_work_us = 1000, period_us = 1000", "tick_work_us (1000) must be <"),
-    ("compute", 'cpus = "0", mn_workers = "2"', "mn_workers=2 is more than"),
+    ("compute", 'cpus = "0", mn_workers = 2', "mn_workers=2 is more than"),
 ])
 def test_task_and_model_rules_refuse_the_config(tmp_path, capsys, task, params, needle):
     if not WORKLOAD.exists():
