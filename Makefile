@@ -234,7 +234,7 @@ bench: deps
 	$(Q)$(BUILD)/bench/switch > $(BUILD)/bench/switch.json
 	$(Q)$(PYTHON) -m harness run configs/bench.toml; rc=$$?; \
 	if [ $$rc -le 1 ]; then $(PYTHON) -m harness report results/latest >/dev/null && \
-		$(PYTHON) -m harness.present.benchtable results/latest $(BUILD)/bench/switch.json || rc=1; fi; \
+		$(PYTHON) -m harness bench-table results/latest $(BUILD)/bench/switch.json || rc=1; fi; \
 	exit $$rc
 
 bench-tracer: deps

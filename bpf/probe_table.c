@@ -2,7 +2,7 @@
  * probe first: the others share its maps. */
 #include "probe.h"
 
-extern const struct probe_ops track_probe, sched_probe, uring_probe, usdt_probe;
+extern const struct probe_ops track_probe, sched_probe, uring_probe, usdt_probe, delay_probe;
 
 /* clang-format off */
 const struct probe_ops *const probe_table[] = {
@@ -10,6 +10,7 @@ const struct probe_ops *const probe_table[] = {
 	&sched_probe,
 	&uring_probe,
 	&usdt_probe,
+	&delay_probe,
 	NULL,
 };
 /* clang-format on */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,6 +29,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "docfile.h"
 #include "lib/clock.h"
 #include "lib/json.h"
 #include "probe.h"
@@ -463,8 +465,8 @@ static pid_t tgid_of(pid_t pid)
 /* Forks CMD blocked on a pipe: it execs only after trace_release(). */
 static int spawn_stopped(struct tracer *t, const sigset_t *oldmask, int *go_fd, int *err_fd)
 {
+	pid_t tracer = getpid(), pid;
 	int go[2], ep[2];
-	pid_t pid;
 
 	if (pipe2(go, O_CLOEXEC))
 		return -errno;
@@ -491,6 +493,11 @@ static int spawn_stopped(struct tracer *t, const sigset_t *oldmask, int *go_fd, 
 		int e;
 
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		/* the command dies with the tracer, however the tracer ends
+		 * (kill -9 included): never a command running untraced, nor
+		 * one left behind; getppid() closes the window before prctl */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != tracer)
+			_exit(127);
 		close(go[1]);
 		close(ep[0]);
 		do
@@ -601,7 +608,8 @@ int main(int argc, char **argv)
 	struct trace_data d = {};
 	sigset_t mask, oldmask;
 	const char *why;
-	FILE *json = NULL;
+	struct docfile json = {};
+	bool json_open = false;
 	int go_fd = -1, err_fd = -1, sfd = -1, pidfd = -1;
 	int status = 1, err;
 	bool mask_set = false;
@@ -634,12 +642,13 @@ int main(int argc, char **argv)
 		return EXIT_SKIP;
 	}
 	if (t.opts.json_path) {
-		json = fopen(t.opts.json_path, "we");
-		if (!json) {
+		err = docfile_open(&json, t.opts.json_path);
+		if (err) {
 			fprintf(stderr, "schedtrace: --json %s: %s\n", t.opts.json_path,
-				strerror(errno));
+				strerror(-err));
 			return EXIT_BAD_INPUT;
 		}
+		json_open = true;
 	}
 
 	/* Signals arrive through a signalfd, so the loop can forward them and
@@ -748,14 +757,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "schedtrace: reading the maps: %s\n", strerror(-err));
 		goto cleanup;
 	}
-	if (json) {
-		err = trace_write_json(&t, &d, json);
-		if (fclose(json) || err) {
-			json = NULL;
-			fprintf(stderr, "schedtrace: writing %s failed\n", t.opts.json_path);
+	if (json_open) {
+		err = trace_write_json(&t, &d, json.f);
+		json_open = false;
+		if (err || (err = docfile_commit(&json))) {
+			docfile_discard(&json);
+			fprintf(stderr, "schedtrace: writing %s failed: %s\n", t.opts.json_path,
+				strerror(err < 0 ? -err : EIO));
 			goto cleanup;
 		}
-		json = NULL;
 	} else {
 		trace_print_summary(&t, &d, stderr);
 	}
@@ -780,8 +790,8 @@ cleanup:
 	trace_data_free(&t, &d);
 	trace_events_close(&t);
 	trace_probes_close(&t);
-	if (json)
-		fclose(json);
+	if (json_open)
+		docfile_discard(&json);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (sfd >= 0)

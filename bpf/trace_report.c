@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/json.h"
 #include "probe.h"
@@ -141,6 +142,8 @@ static void json_cost(struct json *j, struct tracer *t)
 	int n = trace_prog_stats(t, st, 32);
 	bool stats = t->stats_fd >= 0;
 	__u64 cnt = 0, ns = 0;
+	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+	__u64 window_cpu = (t->end_ns - t->start_ns) * (__u64)(ncpus > 0 ? ncpus : 1);
 	struct rusage ru;
 
 	json_obj_open(j, "cost");
@@ -158,10 +161,14 @@ static void json_cost(struct json *j, struct tracer *t)
 		json_str(j, "name", st[i].name);
 		json_str(j, "probe", st[i].probe);
 		json_u64(j, "run_cnt", runs);
-		if (stats)
+		if (stats) {
 			json_u64(j, "run_time_ns", st[i].run_time_ns);
-		else
+			json_f64(j, "ns_per_run",
+				 runs ? (double)st[i].run_time_ns / (double)runs : 0.0);
+		} else {
 			json_null(j, "run_time_ns");
+			json_null(j, "ns_per_run");
+		}
 		json_u64(j, "recursion_misses", st[i].recursion_misses);
 		json_obj_close(j);
 		cnt += runs;
@@ -169,12 +176,18 @@ static void json_cost(struct json *j, struct tracer *t)
 	}
 	json_arr_close(j);
 	json_u64(j, "run_cnt", cnt);
+	/* the bill against the CPU time the traced window offered: every
+	 * online CPU for its whole duration (the programs run on all of them) */
+	json_u64(j, "window_cpu_ns", window_cpu);
 	if (stats) {
 		json_u64(j, "run_time_ns", ns);
 		json_f64(j, "ns_per_run", cnt ? (double)ns / (double)cnt : 0.0);
+		json_f64(j, "share_of_window_cpu",
+			 window_cpu ? (double)ns / (double)window_cpu : 0.0);
 	} else {
 		json_null(j, "run_time_ns");
 		json_null(j, "ns_per_run");
+		json_null(j, "share_of_window_cpu");
 	}
 	/* the loader's own CPU time (collecting, draining events) */
 	getrusage(RUSAGE_SELF, &ru);

@@ -1,13 +1,17 @@
-"""./schedlab: argparse subcommands.
+"""./schedlab: the one command line. Every subcommand and its options are
+declared here (as pyperf's __main__ does); the stage modules take the parsed
+arguments and hold no parser of their own.
 
-    run CONFIG [--out DIR] [--resume DIR] [--only K=V,...] [--dry-run] [--seed N]
-    list [--json]
-    report / compare / trace   -> harness/present/report.py, analyse/compare.py, analyse/trace.py
-    doctor                     -> harness/doctor.py: cli(argv)
+    run CONFIG | --resume DIR    harness/run/session.py
+    list                         (here)
+    report DIR                   harness/present/report.py
+    compare A B                  harness/analyse/compare.py
+    trace DIR --cell ID          harness/analyse/trace.py
+    doctor                       harness/doctor.py
+    bench-table RUN [SWITCH]     harness/present/benchtable.py (make bench)
 
-The hooks import their module only when called, so a missing or broken
-report cannot stop `run`. Each hook module provides `cli(argv: list[str]) ->
-int` (argv is everything after the subcommand; the int is the exit status).
+A subcommand's module is imported only when it is called, so a broken
+report cannot stop `run`.
 
 main(argv, runner=None) exits through SystemExit with 0, 1 (some cell
 failed), 2 (bad config or arguments), or 130 (interrupted; resumable).
@@ -17,29 +21,17 @@ Tests inject a fake runner so nothing real is spawned.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
-import importlib
 import json
 import os
-import random
-import signal
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.records import catalog as catalog_mod
+from harness.run import catalog as run_catalog
 from harness.run import config as config_mod
-from harness.run import matrix, probes, runner as runner_mod, sysinfo
+from harness.run import runner as runner_mod
+from harness.run import session
 from harness.run.config import ConfigError
-from harness.run.progress import fmt_duration
-
-HOOKS = {
-    "report": ("present.report", "write DIR/report.md, report.html and plots/ from a run"),
-    "compare": ("analyse.compare", "ratio per cell of two runs, with confidence intervals"),
-    "trace": ("analyse.trace", "export a cell's trace as Chrome Trace Event JSON for Perfetto"),
-    "doctor": ("doctor", "what this machine can measure, and why not"),
-}
+from harness.run.session import UsageError, repo_of
 
 EPILOG = """\
 examples:
@@ -55,8 +47,9 @@ exit status: 0 every cell ok or skipped, 1 some cell failed or timed out,
 """
 
 
-class UsageError(Exception):
-    """Bad arguments or run directory: exit 2 with this one line."""
+def _sub(sub, name: str, text: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=text, description=text, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="schedlab", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Measure threads vs coroutines vs io_uring with eBPF probes.")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", help="run an experiment config", epilog=EPILOG,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = _sub(sub, "run", "run an experiment config", EPILOG)
     run.add_argument("config", nargs="?", help="experiment config (TOML); optional with "
                      "--resume, which uses the run's own copy")
     run.add_argument("--out", metavar="DIR", help="run directory to create "
@@ -78,206 +70,85 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="print the matrix, the commands and a time estimate; run nothing")
     run.add_argument("--seed", type=int, help="seed of the run order (overrides [run] seed)")
-    lst = sub.add_parser("list", help="tasks, models and configs")
+
+    lst = _sub(sub, "list", "tasks, models and configs")
     lst.add_argument("--json", action="store_true", help="the workload's --list JSON")
-    for name, (_, text) in HOOKS.items():
-        sub.add_parser(name, help=text, add_help=False)
+
+    rep = _sub(sub, "report", "write DIR/report.md, report.html, report.json and plots/ "
+               "from a run", "example: ./schedlab report results/latest")
+    rep.add_argument("dir", type=Path, help="the results directory of a run")
+    rep.add_argument("--claims", type=Path, default=None,
+                     help="claims file (def: configs/claims.toml)")
+    rep.add_argument("--reproduce", type=Path, default=None,
+                     help="directory of reproduction files (def: configs/reproduce)")
+    rep.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
+
+    cmp = _sub(sub, "compare", "ratio per cell of two runs (B/A), with confidence "
+               "intervals, and geometric means per task",
+               "example: ./schedlab compare results/20261127-050000 results/latest "
+               "--json cmp.json")
+    cmp.add_argument("a", type=Path, help="results directory A (the baseline)")
+    cmp.add_argument("b", type=Path, help="results directory B")
+    cmp.add_argument("--threshold", type=float, default=None,
+                     help="smallest relative change worth flagging (def: 0.05)")
+    cmp.add_argument("--json", type=Path, help="also write the comparison as JSON to this file")
+    cmp.add_argument("--md", type=Path, help="write the Markdown here instead of stdout")
+
+    tr = _sub(sub, "trace", "export a cell's event stream as Chrome Trace Event JSON for "
+              "Perfetto", "example: ./schedlab trace results/latest --cell "
+              "pingpong/coro/placement=same --perfetto pingpong.json\n"
+              "(then open it in https://ui.perfetto.dev)")
+    tr.add_argument("dir", type=Path, help="the results directory of a run")
+    tr.add_argument("--cell", required=True, help="cell id as in records.jsonl")
+    tr.add_argument("--rep", type=int, default=None,
+                    help="repetition (def: the first one with an event stream)")
+    tr.add_argument("--perfetto", type=Path, required=True, help="output JSON file")
+
+    doc = _sub(sub, "doctor", "what this machine can measure, and why not")
+    doc.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doc.add_argument("--no-perf", action="store_true", help="skip running perf stat")
+
+    bt = _sub(sub, "bench-table", "the headline speed figures of a `make bench` run: "
+              "writes RUN_DIR/bench.md and prints it")
+    bt.add_argument("run_dir", metavar="RUN_DIR", help="the results directory of the bench run")
+    bt.add_argument("switch_json", metavar="SWITCH_JSON", nargs="?",
+                    help="build/bench/switch's JSON (def: RUN_DIR/switch.json)")
     return ap
 
 
-def _hook(name: str, rest: list[str]) -> int:
-    module = HOOKS[name][0]
-    try:
-        mod = importlib.import_module(f"harness.{module}")
-    except ModuleNotFoundError as e:
-        if e.name != f"harness.{module}":
-            raise
-        print(f"schedlab {name}: not available: harness/{module.replace('.', '/')}.py is missing",
-              file=sys.stderr)
-        return 1
-    return int(mod.cli(rest) or 0)
-
-
-def _timestamp_dir(root: Path) -> Path:
-    base = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    d = root / base
-    n = 2
-    while d.exists():
-        d = root / f"{base}-{n}"
-        n += 1
-    return d
-
-
-def _link_latest(run_dir: Path) -> None:
-    latest = run_dir.parent / "latest"
-    tmp = run_dir.parent / f".latest-{os.getpid()}"
-    try:
-        if tmp.is_symlink():
-            tmp.unlink()
-        tmp.symlink_to(run_dir.name)
-        # rename() over the old link is atomic: results/latest is never absent.
-        tmp.replace(latest)
-    except OSError as e:
-        print(f"schedlab: note: could not update {latest}: {e.strerror}", file=sys.stderr)
-
-
-def _print_plan(cfg, cells, runs, seed, history) -> None:
-    measured = [r for r in runs if not r.warmup]
-    warm = len(runs) - len(measured)
-    print(f"config {cfg.path} (sha256 {cfg.sha256[:12]}), seed {seed}, order {cfg.run.order}")
-    for i, c in enumerate(cells, start=1):
-        est, src = runner_mod.estimate(c, history)
-        print(f"{i:3d}  {c.id}  x{c.repetitions}  probes={','.join(c.probes) or '-'}  "
-              f"~{est:.1f}s/run ({src})  timeout {c.timeout_s:g}s")
-        print(f"       $ {' '.join(runner_mod.workload_command(cfg.run.workload, c))}")
-    total, worst = runner_mod.describe_estimate(runs, history, cfg.run.cooldown_s)
-    print(f"{len(cells)} cells, {len(measured)} runs" + (f" + {warm} warm-up" if warm else "")
-          + f": about {fmt_duration(total)} (at most {fmt_duration(worst)} if every run "
-          "times out)")
-
-
-def _lock_run_dir(run_dir: Path):
-    """Hold DIR/.lock for the rest of this process: one run per directory.
-
-    flock() belongs to the open file, so the kernel drops it when the holder
-    exits, however it exits: a .lock left by a dead run blocks nothing. The
-    file keeps the holder's pid to name it in the refusal.
-    """
-    f = open(run_dir / ".lock", "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "?"
-        f.close()
-        raise UsageError(f"{run_dir} is in use by another schedlab run (pid {holder}); "
-                         "wait for it to finish, or stop it and resume") from None
-    f.seek(0)
-    f.truncate()
-    f.write(f"{os.getpid()}\n")
-    f.flush()
-    return f
-
-
-def _sigterm_to_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def cmd_run(args, rnr) -> int:
-    # The run directory's lock is held until the run ends, however it ends.
-    with contextlib.ExitStack() as locks:
-        return _run(args, rnr, locks)
+    return session.run(session.Request(
+        config=args.config, out=args.out, resume=args.resume, only=args.only,
+        dry_run=args.dry_run, seed=args.seed, argv=tuple(args.argv)), rnr)
 
 
-def _resumed(args) -> tuple[Path | None, dict, str | None]:
-    """(run directory, its run.json, config path): --resume DIR's, with its own
-    copy of the config; without --resume, (None, {}, CONFIG)."""
-    if not args.resume:
-        return None, {}, args.config
-    run_dir = Path(args.resume)
-    if args.out:
-        raise UsageError("--out and --resume exclude each other: --resume DIR is the "
-                         "run directory")
-    meta = run_dir / "run.json"
-    if not meta.is_file():
-        raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
-    run_meta = json.loads(meta.read_text())
-    if args.config and config_mod.load(args.config).sha256 != run_meta.get("config_sha256"):
-        raise UsageError(f"--resume {run_dir}: {args.config} differs from the config "
-                         "the run started with; omit CONFIG to use the run's copy")
-    return run_dir, run_meta, str(run_dir / "config.toml")
+def cmd_report(args, rnr) -> int:
+    from harness.present import report
+    return report.command(args)
 
 
-def _run(args, rnr, locks: contextlib.ExitStack) -> int:
-    run_dir, run_meta, cfg_path = _resumed(args)
-    if not cfg_path:
-        raise UsageError("run: give a CONFIG (e.g. configs/smoke.toml) or --resume DIR")
-    cfg = config_mod.load(cfg_path)
-    catalog, why = catalog_mod.listing(rnr.capture, cfg.run.workload)
-    if catalog is None and not args.dry_run:
-        raise UsageError(why)
-    if catalog is not None:
-        config_mod.check_catalog(cfg, catalog)
-    elif why:
-        print(f"schedlab: note: {why}; names not checked", file=sys.stderr)
-    cells = matrix.select(matrix.expand(cfg, catalog), matrix.parse_only(args.only))
-    if run_meta:
-        seed = int(run_meta["seed"])
-    elif args.seed is not None:
-        seed = args.seed
-    elif cfg.run.seed is not None:
-        seed = cfg.run.seed
-    else:
-        seed = random.SystemRandom().randrange(2 ** 31)
-    runs = matrix.order(cells, seed, shuffle=cfg.run.order == "random",
-                        warmup_runs=cfg.run.warmup_runs)
-    results_root = (run_dir.parent if run_dir else
-                    Path(args.out).parent if args.out else rnr_cwd(rnr) / "results")
-    history = runner_mod.previous_durations(results_root)
-    if args.dry_run:
-        _print_plan(cfg, cells, runs, seed, history)
-        return runner_mod.EXIT_OK
-
-    for m in (catalog or {}).get("models", []):
-        if not m.get("available", True) and any(c.model == m["name"] for c in cells):
-            print(f"schedlab: note: model {m['name']} is not available here "
-                  f"({m.get('reason')}); its cells will be recorded as skipped",
-                  file=sys.stderr)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    argv = ["schedlab", *args.argv]
-    if run_dir is None:
-        run_dir = Path(args.out) if args.out else _timestamp_dir(results_root)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        locks.enter_context(_lock_run_dir(run_dir))
-        if (run_dir / "records.jsonl").exists():
-            raise UsageError(f"--out {run_dir} already holds a run; use --resume "
-                             f"{run_dir} to continue it, or another directory")
-        (run_dir / "config.toml").write_text(cfg.text)
-        run_meta = {"schema": 1, "seed": seed, "order": cfg.run.order,
-                    "config_path": str(cfg.path), "config_sha256": cfg.sha256,
-                    "started_at": now, "argv": argv,
-                    "only": args.only, "planned_runs": len(runs), "resumes": []}
-        env = sysinfo.collect("/", run=rnr.capture, repo=rnr_cwd(rnr),
-                              config_path=str(cfg.path), config_text=cfg.text,
-                              config_sha256=cfg.sha256, argv=argv)
-        (run_dir / "env.json").write_text(json.dumps(env, indent=2) + "\n")
-        if not args.out:
-            _link_latest(run_dir)
-    else:
-        locks.enter_context(_lock_run_dir(run_dir))
-        run_meta.setdefault("resumes", []).append(
-            {"started_at": now, "argv": argv, "only": args.only})
-    (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
-    if not (run_dir / catalog_mod.FILE).exists():     # the listing its records were made with
-        (run_dir / catalog_mod.FILE).write_text(json.dumps(catalog, indent=1) + "\n")
-
-    tools = probes.detect(cfg.run.schedtrace, cwd=rnr_cwd(rnr))
-    wanted = {p for c in cells for p in c.probes}
-    traced = wanted & set(probes.tracer_probes())
-    if traced and tools.schedtrace_missing:
-        print(f"schedlab: note: probes {','.join(sorted(traced))} not attached: "
-              f"{tools.schedtrace_missing}", file=sys.stderr)
-    if "perf" in wanted and tools.perf_missing:
-        print(f"schedlab: note: perf not attached: {tools.perf_missing}", file=sys.stderr)
-    print(f"schedlab: run {run_dir} (seed {seed}, {len(runs)} runs)", file=sys.stderr)
-    old = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
-    try:
-        outcome = runner_mod.execute(
-            runs, run_dir, cfg.run.workload, tools, rnr, seed,
-            cooldown_s=cfg.run.cooldown_s, history=history,
-            resume_hint=f"./schedlab run --resume {run_dir}"
-            + (f" --only {args.only}" if args.only else ""))
-    finally:
-        signal.signal(signal.SIGTERM, old)
-    return outcome.exit_code
+def cmd_compare(args, rnr) -> int:
+    from harness.analyse import compare
+    return compare.command(args)
 
 
-def rnr_cwd(rnr) -> Path:
-    return Path(getattr(rnr, "cwd", runner_mod.REPO))
+def cmd_trace(args, rnr) -> int:
+    from harness.analyse import trace
+    return trace.command(args)
+
+
+def cmd_doctor(args, rnr) -> int:
+    from harness import doctor
+    return doctor.command(args)
+
+
+def cmd_bench_table(args, rnr) -> int:
+    from harness.present import benchtable
+    return benchtable.command(args)
 
 
 def cmd_list(args, rnr) -> int:
-    catalog, why = catalog_mod.listing(rnr.capture, config_mod.RunSettings().workload)
+    catalog, why = run_catalog.listing(rnr.capture, config_mod.RunSettings().workload)
     if args.json:
         if catalog is None:
             raise UsageError(why)
@@ -304,27 +175,32 @@ def cmd_list(args, rnr) -> int:
             state = "available" if m.get("available") else f"unavailable: {m.get('reason')}"
             print(f"  {m['name']:<10} {m.get('summary') or ''} ({state})")
     print("configs:")
-    root = rnr_cwd(rnr) / "configs"
+    root = repo_of(rnr) / "configs"
     for f in sorted(root.rglob("*.toml")):
         first = next((ln.lstrip("# ").strip() for ln in f.read_text().splitlines()
                       if ln.startswith("#") and ln.strip("# ")), "")
-        print(f"  {f.relative_to(rnr_cwd(rnr))}: {first}")
+        print(f"  {f.relative_to(repo_of(rnr))}: {first}")
     return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "compare": cmd_compare,
+            "trace": cmd_trace, "doctor": cmd_doctor, "bench-table": cmd_bench_table}
 
 
 def run_main(argv: list[str], rnr=None) -> int:
     """Like main() but returns the exit status instead of raising SystemExit."""
-    if argv and argv[0] in HOOKS:
-        return _hook(argv[0], argv[1:])
     ap = build_parser()
-    args = ap.parse_args(argv)
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as e:         # --help (0) or a usage error (2)
+        return int(e.code or 0)
     if not args.command:
         ap.print_help(sys.stderr)
         return 2
     args.argv = list(argv)
     rnr = rnr or runner_mod.ProcessRunner()
     try:
-        return {"run": cmd_run, "list": cmd_list}[args.command](args, rnr)
+        return int(COMMANDS[args.command](args, rnr) or 0)
     except (ConfigError, UsageError) as e:
         print(f"schedlab: {e}", file=sys.stderr)
         return 2

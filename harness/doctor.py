@@ -14,12 +14,11 @@ Tracepoints are looked up the way the tracer does: a tp_btf program needs the
 `btf_trace_<name>` typedef in the kernel's BTF, so its name must be in the BTF
 string table (read directly: no bpftool, no tracefs needed).
 
-Hook: `cli(argv) -> int` (see harness/cli.py); `--json` prints the rows.
+`schedlab doctor` (options in harness/cli.py); `--json` prints the rows.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import importlib
 import json
@@ -289,7 +288,7 @@ def check_peers() -> list[Check]:
     """The echo-server peers (harness/run/peers.py): installed, and which version."""
     out = []
     for peer in peers_mod.PEERS.values():
-        if peer.find_tool is None:
+        if peer.find_tool is None or peer.task != "echo":
             continue
         path, why = peer.find_tool()
         out.append(Check("peers", peer.name, path is not None,
@@ -308,15 +307,8 @@ def run_checks(root: Path = Path("/"), euid: int | None = None,
     return checks + check_tools() + check_peers()
 
 
-def cli(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="schedlab doctor",
-                                 description="what this machine can measure, and why not")
-    ap.add_argument("--json", action="store_true", help="print the checks as JSON")
-    ap.add_argument("--no-perf", action="store_true", help="skip running perf stat")
-    try:
-        args = ap.parse_args(argv)
-    except SystemExit as e:
-        return 0 if e.code == 0 else 2
+def command(args) -> int:
+    """`schedlab doctor [--json] [--no-perf]` (harness/cli.py)."""
     checks = run_checks(with_perf=not args.no_perf)
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=1))
@@ -330,7 +322,3 @@ def cli(argv: list[str]) -> int:
         mark = "info" if c.area in INFO_AREAS else "ok  " if c.ok else "NO  "
         print(f"  {mark} {c.name:<{width}}  {c.detail}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

@@ -26,6 +26,9 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_BAD_INPUT = 2, EXIT_SKIPPED = 77 };
 static const char usage_text[] =
 	"usage: workload TASK [--model MODEL] [--PARAM VALUE ...]\n"
 	"       workload --list        every task, model and parameter, as JSON\n"
+	"       workload --check TASK [--model MODEL] [--PARAM VALUE ...]\n"
+	"                              refuse what the run would refuse (exit 2,\n"
+	"                              one line), run nothing (exit 0)\n"
 	"\n"
 	"Runs one cell of an experiment and prints one JSON record on stdout;\n"
 	"human messages go to stderr. A parameter is spelled as in configs\n"
@@ -33,7 +36,8 @@ static const char usage_text[] =
 	"true or false. Every task accepts --cpus LIST, --seed N, --warmup N,\n"
 	"--timer_slack_ns N and the kernel's knobs for every thread it creates:\n"
 	"--policy other|batch|idle|fifo|rr, --priority 1-99 (fifo, rr),\n"
-	"--nice -20..19 and --slice_us 100-100000 (other, batch; 0 = kernel's).\n"
+	"--nice -20..19 and --slice_us 100-100000 (other, batch; 0 = kernel's);\n"
+	"a knob not given keeps what the process inherited.\n"
 	"\n"
 	"Exit status: 0 ok, 1 failed while running, 2 bad input, 77 skipped.\n"
 	"\n"
@@ -89,6 +93,7 @@ static const char *const type_names[] = {
 	[PARAM_ENUM] = "enum",
 	[PARAM_STR] = "str",
 	[PARAM_I64] = "i64",
+	[PARAM_COUNT] = "count",
 };
 /* clang-format on */
 
@@ -99,7 +104,7 @@ static void list_param(struct json *j, const struct task_param *p)
 	json_str(j, "type", type_names[p->type]);
 	json_str(j, "default", p->def);
 	json_str(j, "unit", p->unit);
-	if (p->type == PARAM_U64) {
+	if (p->type == PARAM_U64 || p->type == PARAM_COUNT) {
 		json_u64(j, "min", p->min);
 		json_u64(j, "max", p->max);
 	}
@@ -200,14 +205,20 @@ static int list_everything(void)
 		json_str(&j, "summary", (*m)->summary);
 		json_bool(&j, "available", err == 0);
 		json_str(&j, "reason", err ? reason : NULL);
+		json_obj_open(&j, "traits");
+		json_bool(&j, "one_thread", (*m)->traits.one_thread);
+		json_bool(&j, "sees_deadlocks", (*m)->traits.sees_deadlocks);
+		json_i64(&j, "order", (*m)->traits.order);
+		json_str(&j, "colour", (*m)->traits.colour);
+		json_obj_close(&j);
 		json_arr_open(&j, "params");
 		for (const struct task_param *p = (*m)->params; p && p->key; p++)
 			list_param(&j, p);
 		json_arr_close(&j);
 		snprintf(prefix, sizeof(prefix), "%s_", (*m)->name);
 		json_arr_open(&j, "metrics");
-		list_metrics(&j, (*m)->metrics[0], prefix);
-		list_metrics(&j, (*m)->metrics[1], prefix);
+		for (size_t i = 0; i < sizeof((*m)->metrics) / sizeof((*m)->metrics[0]); i++)
+			list_metrics(&j, (*m)->metrics[i], prefix);
 		json_arr_close(&j);
 		json_obj_close(&j);
 	}
@@ -286,7 +297,6 @@ static int apply_timer_slack(struct task_ctx *ctx)
 static int apply_sched(struct task_ctx *ctx, const struct sched_knobs *want)
 {
 	struct sched_knobs got;
-	int64_t rt_runtime_us, rt_period_us;
 	char why[256];
 	int err = sched_knobs_apply_self(want, why, sizeof(why));
 
@@ -300,10 +310,56 @@ static int apply_sched(struct task_ctx *ctx, const struct sched_knobs *want)
 	}
 	if (sched_knobs_read(0, &got) == 0)
 		sched_knobs_record(ctx->rec, "sched", &got);
-	if (sched_policy_is_rt(want->policy) &&
-	    sched_rt_limits(&rt_runtime_us, &rt_period_us) == 0) {
-		rec_metric_i64(ctx->rec, "sched_rt_runtime_us", rt_runtime_us);
-		rec_metric_i64(ctx->rec, "sched_rt_period_us", rt_period_us);
+	if (sched_policy_is_rt(want->policy))
+		sched_rt_limits_record(ctx->rec);
+	return 0;
+}
+
+/* The record's params are as run: a knob not given is what the process
+ * inherited (nice 19 under `nice -n 19`), fifo/rr without --priority ran at
+ * the inherited RT priority or 1. The slice is left as asked (0: none): the
+ * kernel cannot tell an inherited custom slice from its base one, and
+ * sched_slice_ns says what was in force. */
+static void knobs_as_run(struct task_ctx *ctx, const struct sched_knobs *k)
+{
+	static char prio[16], nice[16];
+
+	snprintf(prio, sizeof(prio), "%d", k->priority);
+	snprintf(nice, sizeof(nice), "%d", k->nice);
+	params_set_as_run(ctx, "policy", sched_policy_name(k->policy));
+	params_set_as_run(ctx, "priority", prio);
+	params_set_as_run(ctx, "nice", nice);
+}
+
+/* Everything that can be found wrong before anything runs, in the order a
+ * user would fix it: parameters, the knobs across each other, the task's and
+ * the model's rules (which may depend on the CPUs, so the CPU list is
+ * applied first). --check stops here; `schedlab run` calls it for every cell
+ * of a config, so a config and the workload refuse the same things. 0, or
+ * EXIT_BAD_INPUT with one line on stderr. */
+static int prepare(struct task_ctx *ctx, const struct task *task, const struct rt_model *model,
+		   int argc, char **argv, struct sched_knobs *knobs)
+{
+	char err[512];
+
+	params_init(ctx, task, model);
+	if (params_parse(ctx, model_list, argc, argv, err, sizeof(err)) ||
+	    knobs_resolve(ctx, "", NULL, knobs, err, sizeof(err))) {
+		fprintf(stderr, "workload: %s: %s\n", task->name, err);
+		return EXIT_BAD_INPUT;
+	}
+	knobs_as_run(ctx, knobs);
+	if (task->validate && task->validate(ctx, err, sizeof(err))) {
+		fprintf(stderr, "workload: %s: %s\n", task->name, err);
+		return EXIT_BAD_INPUT;
+	}
+	if (*task_str(ctx, "cpus") && cpuset_apply(task_str(ctx, "cpus"), err, sizeof(err))) {
+		fprintf(stderr, "workload: %s\n", err);
+		return EXIT_BAD_INPUT;
+	}
+	if (model->validate && model->validate(ctx, err, sizeof(err))) {
+		fprintf(stderr, "workload: %s: %s\n", model->name, err);
+		return EXIT_BAD_INPUT;
 	}
 	return 0;
 }
@@ -316,7 +372,8 @@ int main(int argc, char **argv)
 	struct task_ctx ctx;
 	struct sched_knobs knobs;
 	struct record *rec;
-	char err[512], reason[256];
+	char reason[256];
+	bool check_only = false;
 	int ret;
 
 	start_ns = now_ns();
@@ -329,6 +386,11 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--check") == 0 && argc > 2) {
+		check_only = true;
+		argc--;
+		argv++;
 	}
 	task = find_task(argv[1]);
 	if (!task) {
@@ -345,30 +407,9 @@ int main(int argc, char **argv)
 		fputc('\n', stderr);
 		return EXIT_BAD_INPUT;
 	}
-	params_init(&ctx, task, model);
-	if (params_parse(&ctx, argc - 1, argv + 1, err, sizeof(err))) {
-		fprintf(stderr, "workload: %s: %s\n", task->name, err);
-		return EXIT_BAD_INPUT;
-	}
-	if (knobs_resolve(&ctx, "", NULL, &knobs, err, sizeof(err))) {
-		fprintf(stderr, "workload: %s: %s\n", task->name, err);
-		return EXIT_BAD_INPUT;
-	}
-	/* The record's params are as run: fifo/rr without --priority ran at 1. */
-	if (sched_policy_is_rt(knobs.policy) && !task_given(&ctx, "priority"))
-		params_set(&ctx, "priority", "1", err, sizeof(err));
-	if (task->validate && task->validate(&ctx, err, sizeof(err))) {
-		fprintf(stderr, "workload: %s: %s\n", task->name, err);
-		return EXIT_BAD_INPUT;
-	}
-	if (*task_str(&ctx, "cpus") && cpuset_apply(task_str(&ctx, "cpus"), err, sizeof(err))) {
-		fprintf(stderr, "workload: %s\n", err);
-		return EXIT_BAD_INPUT;
-	}
-	if (model->validate && model->validate(&ctx, err, sizeof(err))) {
-		fprintf(stderr, "workload: %s: %s\n", model->name, err);
-		return EXIT_BAD_INPUT;
-	}
+	ret = prepare(&ctx, task, model, argc - 1, argv + 1, &knobs);
+	if (ret || check_only)
+		return ret;
 
 	rec = rec_new(task->name, model->name);
 	if (!rec) {

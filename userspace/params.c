@@ -101,7 +101,7 @@ static int find_slot(const struct task_ctx *ctx, const char *key)
 	return -1;
 }
 
-static const char *value_of(const struct task_ctx *ctx, const char *key)
+static int slot_of(const struct task_ctx *ctx, const char *key)
 {
 	int i = find_slot(ctx, key);
 
@@ -111,7 +111,24 @@ static const char *value_of(const struct task_ctx *ctx, const char *key)
 			ctx->task->name, key);
 		abort();
 	}
-	return ctx->values[i];
+	return i;
+}
+
+static const char *value_of(const struct task_ctx *ctx, const char *key)
+{
+	return ctx->values[slot_of(ctx, key)];
+}
+
+static uint64_t count_at(const struct task_ctx *ctx, int i)
+{
+	if (strcmp(ctx->values[i], "auto") == 0)
+		return ctx->specs[i]->auto_count(ctx);
+	return strtoull(ctx->values[i], NULL, 10);
+}
+
+uint64_t task_count(const struct task_ctx *ctx, const char *key)
+{
+	return count_at(ctx, slot_of(ctx, key));
 }
 
 uint64_t task_u64(const struct task_ctx *ctx, const char *key)
@@ -194,6 +211,18 @@ int params_set(struct task_ctx *ctx, const char *key, const char *value, char *e
 	return 0;
 }
 
+int params_set_as_run(struct task_ctx *ctx, const char *key, const char *value)
+{
+	char err[128];
+	int i = find_slot(ctx, key);
+	bool given = i >= 0 && ctx->given[i];
+	int ret = params_set(ctx, key, value, err, sizeof(err));
+
+	if (i >= 0)
+		ctx->given[i] = given;
+	return ret;
+}
+
 int task_reserve(const struct task_ctx *ctx, const struct rt_demand *demand)
 {
 	if (!ctx->model || !ctx->model->reserve)
@@ -216,17 +245,38 @@ static int in_choices(const char *choices, const char *v)
 	return 0;
 }
 
-int params_check_one(const struct task_param *p, const char *v, char *err, size_t len)
+/* Decimal digits only: strtoull alone also takes " 2", "+2" and "-1" (as a
+ * huge number), spellings that would name one value two ways. Leading zeros
+ * are fine: the record holds the number. */
+static int parse_digits(const char *v, unsigned long long *out)
 {
 	char *end;
+
+	if (!*v || strspn(v, "0123456789") != strlen(v))
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	return errno ? -EINVAL : 0;
+}
+
+int params_check_one(const struct task_param *p, const char *v, char *err, size_t len)
+{
 	unsigned long long u;
 	long long i;
+	int neg;
 
 	switch (p->type) {
+	case PARAM_COUNT:
+		if (strcmp(v, "auto") == 0)
+			return 0;
+		if (parse_digits(v, &u) || u < p->min || u > p->max) {
+			snprintf(err, len, "--%s %s: expected auto or a count in %llu..%llu",
+				 p->key, v, (unsigned long long)p->min, (unsigned long long)p->max);
+			return -EINVAL;
+		}
+		return 0;
 	case PARAM_U64:
-		errno = 0;
-		u = strtoull(v, &end, 10);
-		if (!*v || *end || errno || v[0] == '-' || u < p->min || u > p->max) {
+		if (parse_digits(v, &u) || u < p->min || u > p->max) {
 			snprintf(err, len, "--%s %s: expected an integer in %llu..%llu%s%s", p->key,
 				 v, (unsigned long long)p->min, (unsigned long long)p->max,
 				 p->unit ? " " : "", p->unit ? p->unit : "");
@@ -234,9 +284,9 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 		}
 		return 0;
 	case PARAM_I64:
-		errno = 0;
-		i = strtoll(v, &end, 10);
-		if (!*v || *end || errno || i < p->smin || i > p->smax) {
+		neg = v[0] == '-';
+		if (parse_digits(v + neg, &u) || u > (unsigned long long)INT64_MAX ||
+		    (i = neg ? -(long long)u : (long long)u) < p->smin || i > p->smax) {
 			snprintf(err, len, "--%s %s: expected an integer in %lld..%lld%s%s", p->key,
 				 v, (long long)p->smin, (long long)p->smax, p->unit ? " " : "",
 				 p->unit ? p->unit : "");
@@ -262,12 +312,13 @@ int params_check_one(const struct task_param *p, const char *v, char *err, size_
 }
 
 /* The models that declare `key` ("coro, uring"), for a clearer refusal. */
-static void models_with(const char *key, char *out, size_t len)
+static void models_with(const struct rt_model *const *models, const char *key, char *out,
+			size_t len)
 {
 	size_t used = 0;
 
 	out[0] = '\0';
-	for (const struct rt_model *const *m = model_list; *m; m++)
+	for (const struct rt_model *const *m = models; m && *m; m++)
 		for (const struct task_param *p = (*m)->params; p && p->key; p++)
 			if (strcmp(p->key, key) == 0 && used < len)
 				used += (size_t)snprintf(out + used, len - used, "%s%s",
@@ -276,8 +327,8 @@ static void models_with(const char *key, char *out, size_t len)
 
 /* getopt_long takes any unambiguous prefix (--stack for --stack_bytes):
  * every --name must be spelled out in full. 0, or -EINVAL with err set. */
-static int names_exact(const struct task_ctx *ctx, const struct option *opts, int argc, char **argv,
-		       char *err, size_t len)
+static int names_exact(const struct task_ctx *ctx, const struct rt_model *const *models,
+		       const struct option *opts, int argc, char **argv, char *err, size_t len)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *eq;
@@ -302,7 +353,7 @@ static int names_exact(const struct task_ctx *ctx, const struct option *opts, in
 		for (char *q = key; *q; q++)
 			if (*q == '-')
 				*q = '_';
-		models_with(key, owners, sizeof(owners));
+		models_with(models, key, owners, sizeof(owners));
 		if (owners[0])
 			snprintf(err, len, "--%s is a parameter of the models %s, not of %s", key,
 				 owners, ctx->model ? ctx->model->name : "?");
@@ -318,11 +369,12 @@ static int names_exact(const struct task_ctx *ctx, const struct option *opts, in
 
 /* Options: every parameter twice (key_with_underscores, key-with-dashes),
  * then --model. getopt_long's index tells which parameter matched. */
-int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t len)
+int params_parse(struct task_ctx *ctx, const struct rt_model *const *models, int argc, char **argv,
+		 char *err, size_t len)
 {
 	struct option opts[2 * PARAMS_MAX + 2];
 	char dashed[PARAMS_MAX][64];
-	int n = 0, c, idx;
+	int n = 0, c, idx, model_seen = 0;
 
 	for (int i = 0; i < ctx->nvalues; i++) {
 		snprintf(dashed[i], sizeof(dashed[i]), "%s", ctx->specs[i]->key);
@@ -335,12 +387,16 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t 
 	opts[n++] = (struct option){"model", required_argument, NULL, 'm'};
 	opts[n] = (struct option){0};
 
-	if (names_exact(ctx, opts, argc, argv, err, len))
+	if (names_exact(ctx, models, opts, argc, argv, err, len))
 		return -EINVAL;
 	optind = 1;
 	opterr = 0;
 	/* "+:": stop at the first non-option, and report a missing value as ':' */
 	while ((c = getopt_long(argc, argv, "+:", opts, &idx)) != -1) {
+		if (c == 'm' && model_seen++) {
+			snprintf(err, len, "--model given twice: give it once");
+			return -EINVAL;
+		}
 		if (c == 'm')
 			continue; /* read earlier by params_model_name() */
 		if (c == '?' || c == ':') {
@@ -353,6 +409,13 @@ int params_parse(struct task_ctx *ctx, int argc, char **argv, char *err, size_t 
 					 "unknown parameter %s for task %s under model %s: run "
 					 "`workload --list` for the valid ones",
 					 bad, ctx->task->name, ctx->model ? ctx->model->name : "?");
+			return -EINVAL;
+		}
+		/* A second value would silently win: the cell would not be what
+		 * its command line seems to say. */
+		if (ctx->given[idx / 2]) {
+			snprintf(err, len, "--%s given twice (%s, then %s): give it once",
+				 ctx->specs[idx / 2]->key, ctx->values[idx / 2], optarg);
 			return -EINVAL;
 		}
 		ctx->values[idx / 2] = optarg;
@@ -380,6 +443,9 @@ void params_to_record(const struct task_ctx *ctx, struct record *rec)
 			break;
 		case PARAM_I64:
 			rec_param_i64(rec, p->key, strtoll(ctx->values[i], NULL, 10));
+			break;
+		case PARAM_COUNT:
+			rec_param_u64(rec, p->key, count_at(ctx, i));
 			break;
 		case PARAM_BOOL:
 			rec_param_bool(rec, p->key, strcmp(ctx->values[i], "true") == 0);

@@ -24,10 +24,13 @@
 #define SCHEDLAB_RT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+
+#include "lib/clock.h"
 
 struct rt;	    /* one per run: the model's private state */
 struct rt_task;	    /* a spawned task: a thread or a coroutine */
@@ -104,18 +107,34 @@ struct rt_demand {
 				 * the run find the limit */
 };
 
+/* What tests and the harness need to know of a model, declared with it
+ * rather than guessed from its name; `build/workload --list` prints them. */
+struct rt_traits {
+	/* Every task on one OS thread: events happen in one strict order, and
+	 * a second CPU is never used. */
+	bool one_thread;
+	/* The scheduler sees every parked task, so run() returns -EDEADLK when
+	 * all of them wait for good; the kernel cannot tell that of threads. */
+	bool sees_deadlocks;
+	/* Its place in every table and figure (0 first) and its colour there,
+	 * the same in every report. */
+	int order;
+	const char *colour; /* "#RRGGBB" */
+};
+
 /* A model, as main.c sees it. */
 struct rt_model {
 	const char *name;
 	const char *summary;
+	struct rt_traits traits;
 	/* The model's own parameters (variants of the runtime), declared and
 	 * parsed like a task's; NULL when it has none. Terminated by PARAM_END. */
 	const struct task_param *params;
 	/* The counters run() adds to the record, each named here without the
-	 * "<model>_" prefix the record gives it (--list adds it): up to two
-	 * lists (the shared coroutine runtime's, the model's own), each
-	 * terminated by METRIC_END; NULL where there is none. */
-	const struct task_metric *metrics[2];
+	 * "<model>_" prefix the record gives it (--list adds it): up to three
+	 * lists (the shared coroutine runtime's scheduler and fd counters, the
+	 * model's own), each terminated by METRIC_END; NULL where there is none. */
+	const struct task_metric *metrics[3];
 	/* 0 if this machine can run the model, else -errno and a one-line reason
 	 * ("io_uring_queue_init: Operation not permitted (io_uring_disabled=2?)") */
 	int (*probe)(char *reason, size_t reason_len);
@@ -192,7 +211,10 @@ static inline int rt_accept(struct rt *rt, int fd)
 }
 
 /* Relative sleep, for convenience. */
-int rt_sleep_ns(struct rt *rt, uint64_t ns);
+static inline int rt_sleep_ns(struct rt *rt, uint64_t ns)
+{
+	return rt_sleep_until(rt, now_ns() + ns);
+}
 /* A lock is an event with one unit. */
 static inline int rt_lock(struct rt *rt, struct rt_event *l)
 {

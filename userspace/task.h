@@ -20,6 +20,10 @@ enum param_type {
 	PARAM_ENUM, /* one of choices, "a|b|c" */
 	PARAM_STR,  /* free text (a path, a CPU list) */
 	PARAM_I64,  /* signed decimal integer in [smin, smax] */
+	/* A count in [min, max], or "auto": the count auto_count gives for the
+	 * run (called after cpus is applied). The record holds the count,
+	 * resolved, under the parameter's key. */
+	PARAM_COUNT,
 };
 
 struct task_param {
@@ -27,10 +31,11 @@ struct task_param {
 	enum param_type type;
 	const char *def;     /* default, as text */
 	const char *unit;    /* "us", "bytes", "count", ... ; NULL if none */
-	uint64_t min, max;   /* PARAM_U64 only: inclusive range */
+	uint64_t min, max;   /* PARAM_U64, PARAM_COUNT: inclusive range */
 	int64_t smin, smax;  /* PARAM_I64 only: inclusive range */
 	const char *choices; /* PARAM_ENUM only */
 	const char *help;    /* one line: what it means */
+	uint64_t (*auto_count)(const struct task_ctx *ctx); /* PARAM_COUNT only */
 };
 #define PARAM_END                                                                                  \
 	{                                                                                          \
@@ -131,6 +136,8 @@ int64_t task_i64(const struct task_ctx *ctx, const char *key);
  * to tell "--priority 1" from the default). */
 bool task_given(const struct task_ctx *ctx, const char *key);
 bool task_bool(const struct task_ctx *ctx, const char *key);
+/* A PARAM_COUNT's value, "auto" resolved. */
+uint64_t task_count(const struct task_ctx *ctx, const char *key);
 const char *task_str(const struct task_ctx *ctx, const char *key);
 
 #endif

@@ -18,13 +18,11 @@ Exit status: 0 written (whatever changed), 2 bad input.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 
 from harness.analyse import stats
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.records import catalog
 from harness.records.rundir import CellResults, RunDirError, load_run
 from harness.analyse.verdicts import MIN_N
@@ -41,8 +39,8 @@ def metrics_for(c: CellResults, cat: catalog.Catalog) -> list[tuple[str, str]]:
 
 
 def compare(cells_a: list[CellResults], cells_b: list[CellResults],
-            threshold: float = DEFAULT_THRESHOLD, cat: catalog.Catalog | None = None) -> dict:
-    cat = cat or catalog.load()
+            cat: catalog.Catalog, threshold: float = DEFAULT_THRESHOLD) -> dict:
+    """cat: the catalog of run B, whose headlines and directions decide the rows."""
     by_b = {c.id: c for c in cells_b}
     rows, only_a = [], []
     for ca in cells_a:
@@ -109,19 +107,8 @@ def render_md(doc: dict, a: str, b: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def cli(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(
-        prog="schedlab compare",
-        description="Per-cell ratio B/A with confidence intervals, and geometric means per task.",
-        epilog="example: ./schedlab compare results/2026-11-27T05:00 results/latest "
-               "--json cmp.json")
-    ap.add_argument("a", type=Path, help="results directory A (the baseline)")
-    ap.add_argument("b", type=Path, help="results directory B")
-    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                    help="smallest relative change worth flagging (def: 0.05)")
-    ap.add_argument("--json", type=Path, help="also write the comparison as JSON to this file")
-    ap.add_argument("--md", type=Path, help="write the Markdown here instead of stdout")
-    args = ap.parse_args(argv)
+def command(args) -> int:
+    """`schedlab compare A B [--threshold X] [--json F] [--md F]` (harness/cli.py)."""
     runs = []
     for p in (args.a, args.b):
         try:
@@ -133,7 +120,8 @@ def cli(argv: list[str]) -> int:
         for s in run.skipped:
             print(f"compare: {run.path}: skipped records.jsonl line {s.line}: {s.reason}",
                   file=sys.stderr)
-    doc = compare(runs[0].cells(), runs[1].cells(), args.threshold, catalog.load(runs[1].path))
+    doc = compare(runs[0].cells(), runs[1].cells(), catalog.load(runs[1].path),
+                  DEFAULT_THRESHOLD if args.threshold is None else args.threshold)
     doc["a"], doc["b"] = str(args.a), str(args.b)
     md = render_md(doc, str(args.a), str(args.b))
     if args.md:
@@ -143,7 +131,3 @@ def cli(argv: list[str]) -> int:
     if args.json:
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

@@ -55,7 +55,7 @@ def load_specs(directory: Path = DEFAULT_DIR) -> tuple[list[dict], list[str]]:
 def _values(cells: list[CellResults], task: str, model: str, where: dict,
             metric: str) -> tuple[list[float], str]:
     """The values of the one cell that matches, or the reason there is none."""
-    found = [c for c in cells if (c.task, c.model) == (task, model) and not verdicts.probes_of(c)
+    found = [c for c in cells if (c.task, c.model) == (task, model) and not c.traced
              and verdicts.matches(c, where, None) and c.values(metric)]
     if len(found) > 1:
         return [], ("cells with different parameters match, not pooled: "

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Iterable
 
-from harness.present import format as fmt
+from harness import format as fmt
 
 # The verdict words; verdicts.py takes them from here, the one place they are spelt.
 SUPPORTED = "supported"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
+from types import SimpleNamespace
 
 from harness.analyse import trace
 from harness.records.rundir import RunDir
@@ -41,8 +42,8 @@ def export(run: RunDir) -> list[dict]:
         rel = Path("traces") / f"{slug}.r{rep}.perfetto.json"
         err = io.StringIO()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-            rc = trace.cli([str(run.path), "--cell", cell, "--rep", str(rep),
-                            "--perfetto", str(run.path / rel)])
+            rc = trace.command(SimpleNamespace(dir=run.path, cell=cell, rep=rep,
+                                               perfetto=run.path / rel))
         why = err.getvalue().strip().splitlines()
         out.append({"cell": cell, "repetition": rep, "path": str(rel) if rc == 0 else None,
                     "note": why[-1] if rc != 0 and why else ""})

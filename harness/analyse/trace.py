@@ -33,7 +33,6 @@ records.jsonl line's "events" (relative to DIR).
 
 from __future__ import annotations
 
-import argparse
 import json
 import struct
 import sys
@@ -238,18 +237,8 @@ def find_events_file(run_dir: Path, line: dict) -> Path | None:
     return run_dir / rel if isinstance(rel, str) and rel else None
 
 
-def cli(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(
-        prog="schedlab trace",
-        description="Export a cell's event stream as Chrome Trace Event JSON for Perfetto.",
-        epilog="example: ./schedlab trace results/latest --cell pingpong/coro/placement=same "
-               "--perfetto pingpong.json   (then open it in https://ui.perfetto.dev)")
-    ap.add_argument("dir", type=Path, help="the results directory of a run")
-    ap.add_argument("--cell", required=True, help="cell id as in records.jsonl")
-    ap.add_argument("--rep", type=int, default=None,
-                    help="repetition (def: the first one with an event stream)")
-    ap.add_argument("--perfetto", type=Path, required=True, help="output JSON file")
-    args = ap.parse_args(argv)
+def command(args) -> int:
+    """`schedlab trace DIR --cell ID [--rep N] --perfetto F` (harness/cli.py)."""
     try:
         run = load_run(args.dir)
     except RunDirError as e:
@@ -288,7 +277,3 @@ def cli(argv: list[str]) -> int:
     args.perfetto.write_text(json.dumps(doc))
     print(f"trace: {len(doc['traceEvents'])} events -> {args.perfetto}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

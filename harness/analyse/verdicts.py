@@ -45,7 +45,7 @@ from typing import Any
 
 from harness import cpulist
 from harness.analyse import shares, stats
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.analyse.shares import INCONCLUSIVE, NUANCED, REFUTED, SUPPORTED
 from harness.records.rundir import CellResults
 
@@ -84,24 +84,6 @@ class Context:
 
 
 # ---- what a cell is -----------------------------------------------------------
-
-def probes_of(c: CellResults) -> list[str]:
-    """The probes requested for a cell's runs, attached or not: a cell that
-    asked for a probe is a traced cell whether or not it attached (the
-    config decides, so two runs of one config mark the same cells)."""
-    names: set[str] = set()
-    for ln in c.lines:
-        names.update(k for k in (ln.get("probes_skipped") or {}) if k != "events")
-        probes = ln.get("probes") or {}
-        if probes.get("perf"):
-            names.add("perf")
-        pmap = (probes.get("schedtrace") or {}).get("probes") or {}
-        names.update(k for k, v in pmap.items() if v.get("requested"))
-        names.discard("schedtrace")
-    if c.traced_usdt:
-        names.add("usdt")
-    return sorted(names)
-
 
 def client_utilization(c: CellResults) -> float | None:
     return stats.median(c.values("client_cpu_utilization"))
@@ -161,8 +143,8 @@ def _unjudgeable(c: CellResults, ctx: Context, where: dict | None) -> str | None
         c.params.get(k, KNOB_DEFAULTS[k]), KNOB_DEFAULTS[k])]
     if knobs:
         return f"kernel knobs set: {','.join(knobs)}"
-    if probes_of(c):
-        return f"traced: {','.join(probes_of(c))}"
+    if c.traced:
+        return f"traced: {','.join(c.probes)}"
     if is_client_bound(c, ctx):
         return f"client-bound: client CPU {client_utilization(c):.0%}"
     return None
@@ -666,10 +648,10 @@ def instrument_costs(specs: list[dict], ctx: Context) -> list[dict]:
     out = []
     for spec in specs:
         task, metric = spec["task"], spec["metric"]
-        bare = [c for c in ctx.cells if c.task == task and not probes_of(c)
+        bare = [c for c in ctx.cells if c.task == task and not c.traced
                 and c.values(metric)]
         for tc in ctx.cells:
-            probes = probes_of(tc)
+            probes = tc.probes
             if (tc.task != task or not probes or not tc.values(metric)
                     or tc.model not in (spec.get("models") or [tc.model])):
                 continue

@@ -1,6 +1,6 @@
 """The table `make bench` ends with: the headline speed figures of one run.
 
-    python3 -m harness.present.benchtable RUN_DIR [SWITCH_JSON]
+    ./schedlab bench-table RUN_DIR [SWITCH_JSON]
 
 Rows, each from the run in RUN_DIR (configs/bench.toml) and from the JSON
 build/bench/switch printed in the same `make bench` (SWITCH_JSON; copied to
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from harness.analyse import stats
-from harness.present import format as fmt
+from harness import format as fmt
 from harness.records.rundir import CellResults, RunDirError, load_run
 from harness.run.config import format_value
 
@@ -138,12 +138,10 @@ def table(run_dir: Path, sw: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cli(argv: list[str]) -> int:
-    if len(argv) not in (1, 2) or argv[0].startswith("-"):
-        print("usage: python3 -m harness.present.benchtable RUN_DIR [SWITCH_JSON]", file=sys.stderr)
-        return 2
-    run_dir = Path(argv[0])
-    sw_path = Path(argv[1]) if len(argv) == 2 else run_dir / "switch.json"
+def command(args) -> int:
+    """`schedlab bench-table RUN_DIR [SWITCH_JSON]` (harness/cli.py; make bench)."""
+    run_dir = Path(args.run_dir)
+    sw_path = Path(args.switch_json) if args.switch_json else run_dir / "switch.json"
     sw = None
     if sw_path.exists():
         try:
@@ -162,7 +160,3 @@ def cli(argv: list[str]) -> int:
     print(text, end="")
     print(f"bench: {run_dir / 'bench.md'}; full report: {run_dir / 'report.md'}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

@@ -5,7 +5,7 @@ One table per (connections, message_bytes, rate, cpus) of the run's bare,
 open-loop echo cells: server CPU per request and p99 latency from each
 request's due time (median [interval] over repetitions), the client's CPU
 utilization and how many repetitions met the offered rate. Traced and
-client-bound cells are left out (verdicts.probes_of, is_client_bound): what
+client-bound cells are left out (CellResults.traced, verdicts.is_client_bound): what
 they show is the instrument or the client. Closed-loop cells (rate = 0)
 measure a throughput the client may cap: they belong to the capacity sweep.
 """
@@ -13,8 +13,8 @@ measure a throughput the client may cap: they belong to the capacity sweep.
 from __future__ import annotations
 
 from harness.analyse import stats, verdicts
-from harness.present import format as fmt
-from harness.present.format import MODEL_ORDER
+from harness import format as fmt
+from harness.records import catalog
 from harness.records.rundir import CellResults
 
 HEAD = ["model", "server CPU per request (us)", "p99 latency from due time (ms)",
@@ -27,14 +27,14 @@ def _median_ci(values: list[float], scale: float) -> str:
     return "-" if s.median is None else fmt.estimate(s.median, s.ci_lo, s.ci_hi, s.ci_confidence)
 
 
-def _order(model: str) -> tuple[int, str]:
-    return (MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER), model)
-
-
-def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
+def tables(cells: list[CellResults], ctx: verdicts.Context,
+           shown: catalog.ModelDisplay | None = None) -> list[dict]:
+    """One table per (connections, message size, rate, cpus), models in
+    the order the run's catalog declares (shown)."""
+    order = (shown or catalog.display_of(None)).rank
     groups: dict[tuple, list[CellResults]] = {}
     for c in cells:
-        if c.task != "echo" or not c.ok_lines or verdicts.probes_of(c):
+        if c.task != "echo" or not c.ok_lines or c.traced:
             continue
         if verdicts.is_client_bound(c, ctx) or not c.params.get("rate"):
             continue
@@ -42,7 +42,7 @@ def tables(cells: list[CellResults], ctx: verdicts.Context) -> list[dict]:
     out = []
     for key, group in sorted(groups.items()):
         rows = []
-        for c in sorted(group, key=lambda c: _order(c.model)):
+        for c in sorted(group, key=lambda c: order(c.model)):
             met = [ln["record"]["metrics"].get("offered_rate_met") for ln in c.ok_lines]
             met = [m for m in met if isinstance(m, bool)]
             util = verdicts.client_utilization(c)

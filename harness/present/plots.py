@@ -2,14 +2,24 @@
 
 Each figure answers one question, and follows the same rules so that every
 plot of every report reads the same way:
-  - one colour per model, the same in every figure (MODEL_COLOURS);
-  - at most MAX_SERIES series per axes: a further parameter becomes small
-    multiples (one axes per value), never a pooled series;
-  - one cell per (model, parameters) point: cells that differ in any other
-    parameter are never pooled (the cell with the most repetitions, untraced
-    first, is drawn; the tables have the others);
-  - the legend sits outside every axes' data area (right of the figure);
-  - a caption under the axes says what is drawn, its unit and on which CPUs.
+  - one colour per model, the same in every figure: the one it declares
+    (the run's catalog.json, catalog.display_of());
+  - never pooled: a series is a set of cells that differ only in the x
+    parameter; cells that differ in anything else (a parameter the config
+    set, the CPUs they ran on) are another panel, when every model has that
+    parameter, or another series of the same colour with its own line style,
+    labelled with the difference (_layout); at one point of a series the
+    cell with the most repetitions, untraced first, is drawn;
+  - at most MAX_SERIES series per axes;
+  - no bars on a log axis: when values span more than LOG_SPAN the figure
+    draws points with their intervals on a log axis instead, and every panel
+    of a figure has the same scale type;
+  - distributions are survival plots (fraction of samples above x, log
+    axes), so the tail from p99 to max is as visible as the median;
+  - integer parameters get integer ticks; the legend lists only the series
+    drawn, right of every axes' data area;
+  - a caption under the axes says what is drawn, its unit, on which CPUs,
+    and the coverage the intervals really have at the n drawn.
 USDT-traced cells and cells that recorded an event stream are left out:
 their timings carry the probes' cost.
 
@@ -30,27 +40,34 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from harness import cpulist  # noqa: E402
 from harness.analyse import stats  # noqa: E402
-from harness.present.format import MODEL_ORDER  # noqa: E402
+from harness.present import firstscreen  # noqa: E402
+from harness.records import catalog  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
-# Colour-blind-safe (Okabe-Ito); any other model is grey.
-MODEL_COLOURS = {"threads": "#0072B2", "coro": "#E69F00", "uring": "#009E73",
-                 "mn": "#CC79A7", "asyncio": "#D55E00", "uvloop": "#56B4E9",
-                 "node": "#000000"}
-OTHER_COLOUR = "#777777"
 MAX_SERIES = 6
 LOG_SPAN = 20
 QUANTILES = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99),
              ("p999", 0.999), ("max", 1.0))
 CAPTION_GID = "caption"
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+# The kernel's knobs, as a label says them (_knobs_label); every other
+# parameter reads "key=value".
+KNOBS = ("policy", "priority", "nice", "slice_us", "hog_policy", "hog_priority", "hog_nice",
+         "hog_slice_us")
+
+
+# The models' order and colours in the figures being drawn: the run's
+# catalog's (makers() sets it), so an old run keeps the colours it had.
+_shown = catalog.display_of(None)
 
 
 def colour(model: str) -> str:
-    return MODEL_COLOURS.get(model, OTHER_COLOUR)
+    return _shown.colour(model)
 
 
 def cpu_set(env: dict | None) -> str | None:
@@ -70,17 +87,13 @@ def _plain(cells: list[CellResults], task: str) -> list[CellResults]:
 
 def _models(cells: list[CellResults]) -> list[str]:
     found = {c.model for c in cells}
-    return [m for m in MODEL_ORDER if m in found] + sorted(found - set(MODEL_ORDER))
-
-
-def _traced(c: CellResults) -> bool:
-    return any(((ln.get("probes") or {}).get("schedtrace")) for ln in c.lines)
+    return sorted(found, key=_shown.rank)
 
 
 def _pick(cells: list[CellResults], metric: str) -> CellResults | None:
     """The one cell drawn for a point: untraced first, then most repetitions."""
     have = [c for c in cells if c.values(metric)]
-    return min(have, key=lambda c: (_traced(c), -len(c.values(metric)), c.id), default=None)
+    return min(have, key=lambda c: (c.traced, -len(c.values(metric)), c.id), default=None)
 
 
 def _cpus(c: CellResults) -> str:
@@ -118,6 +131,129 @@ def _cpu_note(cells: list[CellResults], cpus: str | None) -> str:
     return f"CPUs: {run}; cells with cpus= ran on those CPUs only ({', '.join(pinned)})."
 
 
+def _condition(c: CellResults, skip: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+    """Everything that sets a cell apart but its model: the parameters the
+    config set (seed aside) and the CPUs it ran on, minus skip (the x axis)."""
+    items = {k: str(v) for k, v in c.id_params.items() if k not in skip and k != "seed"}
+    items["cpus"] = _cpus(c)
+    return tuple(sorted(items.items()))
+
+
+def _cpus_words(v: str) -> str:
+    if not v:
+        return "the run's CPUs"
+    try:
+        n = len(cpulist.parse(v))
+    except ValueError:
+        return f"CPUs {v}"
+    return f"{n} CPU{'s' if n > 1 else ''} ({v})"
+
+
+def _words(cond: dict[str, str]) -> str:
+    """A condition as a label says it: "1 CPU (0), hogs=1, SCHED_FIFO/10"."""
+    parts = [_cpus_words(cond["cpus"])] if "cpus" in cond else []
+    knobs = {k: v for k, v in cond.items() if k in KNOBS}
+    if knobs:
+        parts.append(_knobs_label(knobs))
+    parts += [STACK_LABELS.get(v, v) if k == "stack" else f"{k} default" if v == "-"
+              else f"{k}={v}" for k, v in cond.items() if k != "cpus" and k not in KNOBS]
+    return ", ".join(parts)
+
+
+Series = list[tuple[str, str, list[CellResults]]]     # (label, model, cells)
+
+
+def _layout(cells: list[CellResults], x: tuple[str, ...] = ()) -> list[tuple[str, Series]]:
+    """[(panel title, [(series label, model, cells)])]: cells apart by
+    everything but x. What every model of the figure has (the CPUs, a task
+    parameter) makes panels; what only some have (a model's own parameter,
+    a kernel knob the config set for threads alone) makes series of that
+    model's colour. Titles and labels name only what varies."""
+    conds = {c.id: dict(_condition(c, x)) for c in cells}
+    models = {c.model for c in cells}
+    common = [k for k in dict.fromkeys(k for d in conds.values() for k in d)
+              if all(any(k in conds[c.id] for c in cells if c.model == m) for m in models)]
+    panel_of = {c.id: tuple((k, conds[c.id].get(k, "-")) for k in common) for c in cells}
+    own_of = {c.id: tuple((k, v) for k, v in conds[c.id].items() if k not in common)
+              for c in cells}
+    panels = sorted(set(panel_of.values()), key=_natural)
+    shown_p = [k for k in common if len({dict(p).get(k) for p in panels}) > 1]
+    out = []
+    for panel in panels:
+        mine = [c for c in cells if panel_of[c.id] == panel]
+        keys = sorted({(c.model, own_of[c.id]) for c in mine},
+                      key=lambda mo: (_model_rank(mo[0]), _natural(mo[1])))
+        shown_s = {k for _, own in keys for k, _ in own
+                   if len({dict(o).get(k) for _, o in keys}) > 1}
+        series = []
+        for model, own in keys:
+            extra = _words({k: v for k, v in own if k in shown_s})
+            series.append((model + (f", {extra}" if extra else ""), model,
+                           [c for c in mine if c.model == model and own_of[c.id] == own]))
+        out.append((_words({k: v for k, v in panel if k in shown_p}), series))
+    return out
+
+
+def _flat_series(cells: list[CellResults],
+                 x: tuple[str, ...] = ()) -> list[tuple[str, str, list[CellResults]]]:
+    """[(label, model, cells)] for one axes: every difference but x is a
+    series, labelled with the keys that vary."""
+    conds = {c.id: dict(_condition(c, x)) for c in cells}
+    keys = sorted({(c.model, _condition(c, x)) for c in cells},
+                  key=lambda mc: (_model_rank(mc[0]), _natural(mc[1])))
+    varying = [k for k in dict.fromkeys(k for d in conds.values() for k in d)
+               if len({d.get(k) for d in conds.values()}) > 1]
+    out = []
+    for model, cond in keys:
+        extra = _words({k: dict(cond).get(k, "-") for k in varying})
+        out.append((model + (f", {extra}" if extra else ""), model,
+                    [c for c in cells if c.model == model and _condition(c, x) == cond]))
+    return out
+
+
+def _natural(items) -> tuple:
+    """Sort key: numbers as numbers, so 10 comes after 9."""
+    def one(v):
+        if v == "":
+            return (-1, 0.0, "")        # "not set" (the run's CPUs) first
+        try:
+            return (0, float(v), "")
+        except (TypeError, ValueError):
+            return (1, 0.0, str(v))
+    return tuple(one(v) for pair in items for v in (pair if isinstance(pair, tuple) else (pair,)))
+
+
+def _model_rank(model: str) -> tuple:
+    return _shown.rank(model)
+
+
+def _style(i: int) -> dict:
+    """The i-th series of one model: the model's colour, its own line style."""
+    return {"linestyle": LINESTYLES[i % len(LINESTYLES)], "marker": MARKERS[i % len(MARKERS)]}
+
+
+def _coverage(confidences, ns) -> str:
+    """What the intervals drawn cover, as the tables say it."""
+    confs = sorted({round(c, 3) for c in confidences if c is not None})
+    ns = sorted({n for n in ns if n})
+    if not confs:
+        return "No interval: fewer than 2 runs per point."
+    cov = (f"{confs[0]:.0%}" if len(confs) == 1 else f"{confs[0]:.0%} to {confs[-1]:.0%}")
+    n = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]} to {ns[-1]}"
+    return f"Intervals: order-statistic, coverage {cov} at {n}."
+
+
+def _drawn_coverage(cells: list[CellResults], metric: str) -> str:
+    sums = [stats.summarize(c.values(metric)) for c in cells]
+    return _coverage([s.ci_confidence for s in sums], [s.n for s in sums])
+
+
+def _integer_ticks(ax, values) -> None:
+    """Integer parameters (workers, hogs, connections) get integer ticks."""
+    if values and all(float(v).is_integer() for v in values):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 # ---- figure scaffolding -------------------------------------------------------
 
 def _figure(panels: int, width: float = 4.0):
@@ -130,76 +266,112 @@ def _figure(panels: int, width: float = 4.0):
     return fig, flat[:panels]
 
 
-def _finish(fig, axes, models: list[str], caption: str, extra: list | None = None):
-    """Model legend right of the axes, caption under them."""
-    handles = [Patch(color=colour(m), label=m) for m in models] + (extra or [])
-    fig.tight_layout(rect=(0, 0, 1, 1))
+def _finish(fig, axes, caption: str):
+    """Legend of the series drawn, right of the axes; caption under them."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if not label.startswith("_"):
+                handles.setdefault(label, h)
+        ax.title.set_fontsize("medium")
+        if ax.get_yscale() == "log":    # decades only: minor labels crowd a short range
+            ax.yaxis.set_minor_formatter(NullFormatter())
+    order = sorted(handles, key=lambda label: _model_rank(label.split(",")[0]))
+    handles = {label: handles[label] for label in order}
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if fig._suptitle else 1))
     right = max(ax.get_position().x1 for ax in axes)
     top = max(ax.get_position().y1 for ax in axes)
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(right + 0.01, top),
-               fontsize="small", frameon=False)
-    # Wrapped to the figure's width (about 15 small characters per inch), so
-    # a long caption does not widen the saved image and shrink the plot.
-    width = int(fig.get_figwidth() * 15)
+    fig.legend(handles=list(handles.values()), labels=list(handles), loc="upper left",
+               bbox_to_anchor=(right + 0.01, top), fontsize="small", frameon=False)
+    # Wrapped to the figure's width (about 13 characters per inch at this
+    # size), so a long caption does not widen the saved image.
+    width = int(fig.get_figwidth() * 13)
     fig.text(0.01, -0.01, textwrap.fill(caption, width), ha="left", va="top",
-             fontsize="small", gid=CAPTION_GID)
+             fontsize="medium", gid=CAPTION_GID)
     return fig
 
 
-def _grouped_bars(ax, groups: list[str], models: list[str], points: dict, unit: str,
-                  one_model_per_group: bool = False) -> None:
-    """points[(group, model)] = (median, [err_lo, err_hi]); one colour per model.
-    A log axis only when the bars span more than LOG_SPAN: bars on a log axis
-    start at an arbitrary floor, which misleads when values are close."""
-    # Side by side per group; or centred when each group is one model's.
-    width = 0.8 if one_model_per_group else 0.8 / max(len(models), 1)
-    for i, m in enumerate(models):
-        bars = [(g, points[(group, m)]) for g, group in enumerate(groups)
-                if points.get((group, m), (None,))[0] is not None]
-        ax.bar([g + (0 if one_model_per_group else i * width) for g, _ in bars],
-               [p[0] for _, p in bars], width,
-               yerr=[[p[1][0] for _, p in bars], [p[1][1] for _, p in bars]],
-               capsize=3, color=colour(m), label=m)
-    shift = 0 if one_model_per_group else width * (len(models) - 1) / 2
+def _log_scale(values) -> bool:
+    """One decision per figure: a log axis when the values span more than LOG_SPAN."""
+    vals = [v for v in values if v]
+    return bool(vals) and max(vals) > LOG_SPAN * min(vals)
+
+
+def _grouped_bars(ax, groups: list[str], bars: list[tuple[str, str]], points: dict,
+                  unit: str, log: bool, one_per_group: bool = False) -> None:
+    """points[(group, label)] = (median, [err_lo, err_hi]); bars: (label,
+    model) in drawing order, one colour per model. On a log axis (log, the
+    figure's decision) points with their intervals replace the bars: a bar
+    on a log axis starts at an arbitrary floor and a zero vanishes."""
+    width = 0.8 if one_per_group else 0.8 / max(len(bars), 1)
+    for i, (label, model) in enumerate(bars):
+        drawn = [(g, points[(group, label)]) for g, group in enumerate(groups)
+                 if points.get((group, label), (None,))[0] is not None]
+        if not drawn:
+            continue
+        xs = [g + (0 if one_per_group else i * width) for g, _ in drawn]
+        err = [[p[1][0] for _, p in drawn], [p[1][1] for _, p in drawn]]
+        ys = [p[0] for _, p in drawn]
+        if log:
+            ax.errorbar(xs, ys, yerr=err, marker="o", linestyle="none", capsize=3,
+                        color=colour(model), label=label)
+        else:
+            ax.bar(xs, ys, width, yerr=err, capsize=3, color=colour(model), label=label)
+    shift = 0 if one_per_group else width * (len(bars) - 1) / 2
     ax.set_xticks([g + shift for g in range(len(groups))], groups)
-    meds = [p[0] for p in points.values() if p[0]]
-    log = bool(meds) and max(meds) > LOG_SPAN * min(meds)
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(f"{unit} (log)" if log else unit)
     ax.grid(axis="y", alpha=0.3)
 
 
-def _bar_points(bars: list[tuple[str, str, list[CellResults]]], metric: str) -> dict:
-    """(label, model) -> the median and error of the one cell drawn (_pick)
-    of each bar's cells, as _grouped_bars takes them."""
-    return {(label, m): _med_err(c.values(metric)) for label, m, group in bars
-            if (c := _pick(group, metric))}
+def _point(cells: list[CellResults], metric: str, scale: float = 1.0):
+    """(median, [err_lo, err_hi]) of the one cell drawn (_pick), scaled; None without data."""
+    c = _pick(cells, metric)
+    if c is None:
+        return None
+    med, err = _med_err(c.values(metric))
+    return None if med is None else (med / scale, [err[0] / scale, err[1] / scale])
 
 
-def _points(cs: list[CellResults], model: str, param: str, metric: str,
-            scale: float) -> list[tuple[float, float, float, float]]:
-    """One point per value of param for model's cells: (value, median/scale,
-    err_lo/scale, err_hi/scale), one cell per point (_pick), never pooled."""
+def _sweep(cells: list[CellResults], param: str, metric: str,
+           scale: float = 1.0) -> list[tuple[float, float, float, float]]:
+    """One series' points: (x, median, err_lo, err_hi), one cell per x (_pick)."""
     pts = []
-    mine = [c for c in cs if c.model == model]
-    for v in _values_of(mine, param):
-        c = _pick([c for c in mine if str(c.params[param]) == v], metric)
-        if c is None:
-            continue
-        med, err = _med_err(c.values(metric))
-        pts.append((float(v), med / scale, err[0] / scale, err[1] / scale))
+    for v in _values_of(cells, param):
+        pt = _point([c for c in cells if str(c.params[param]) == v], metric, scale)
+        if pt:
+            pts.append((float(v), pt[0], pt[1][0], pt[1][1]))
     return pts
 
 
-def _line(ax, model: str, pts: list[tuple[float, float, float, float]], **kw) -> None:
-    """pts: (x, y, err_lo, err_hi)."""
+def _line(ax, label: str, model: str, pts: list[tuple[float, float, float, float]],
+          style: int = 0) -> None:
+    """pts: (x, y, err_lo, err_hi); style: the series' rank within its model."""
     if not pts:
         return
     pts.sort()
     ax.errorbar([p[0] for p in pts], [p[1] for p in pts],
-                yerr=[[p[2] for p in pts], [p[3] for p in pts]], marker="o", capsize=3,
-                color=colour(model), label=model, **kw)
+                yerr=[[p[2] for p in pts], [p[3] for p in pts]], capsize=3,
+                color=colour(model), label=label, **_style(style))
+
+
+def _lines(ax, series: list[tuple[str, str, list[CellResults]]], param: str, metric: str,
+           scale: float = 1.0) -> list[CellResults]:
+    """Every series of a panel as a line against param; returns the cells drawn."""
+    rank: dict[str, int] = {}
+    drawn = []
+    for label, model, cs in series:
+        pts = _sweep(cs, param, metric, scale)
+        _line(ax, label, model, pts, rank.get(model, 0))
+        rank[model] = rank.get(model, 0) + 1
+        drawn += [c for v in _values_of(cs, param)
+                  if (c := _pick([c for c in cs if str(c.params[param]) == v], metric))]
+    return drawn
+
+
+def _title(*parts: str) -> str:
+    return ": ".join(p for p in parts if p)
 
 
 # ---- the figures --------------------------------------------------------------
@@ -209,67 +381,72 @@ def plot_handoff(cells: list[CellResults], cpus: str | None = None):
     cs = [c for c in _plain(cells, "pingpong") if c.values("handoff_ns")]
     if not cs:
         return None
-    models, channels = _models(cs), _values_of(cs, "channel")
-    placements = _values_of(cs, "placement")
-    fig, axes = _figure(len(channels))
-    for ax, ch in zip(axes, channels):
-        points = _bar_points([(f"placement={p}", m, [
-            c for c in cs if c.model == m and _key(c, ("channel", "placement")) == (ch, p)])
-            for p in placements for m in models], "handoff_ns")
-        _grouped_bars(ax, [f"placement={p}" for p in placements], models, points,
-                      "ns per hand-off")
-        ax.set_title(f"channel={ch}")
+    layout = _layout(cs, ("placement",))
+    fig, axes = _figure(len(layout))
+    panels = []
+    for panel, series in layout:
+        mine = [c for _, _, group in series for c in group]
+        groups = _values_of(mine, "placement")
+        points = {(g, label): pt for label, _, group in series for g in groups
+                  if (pt := _point([c for c in group if str(c.params.get("placement")) == g],
+                                   "handoff_ns"))}
+        panels.append((panel, series, groups, points))
+    log = _log_scale(p[0] for *_, points in panels for p in points.values())
+    drawn = []
+    for ax, (panel, series, groups, points) in zip(axes, panels):
+        _grouped_bars(ax, [f"placement={g}" for g in groups],
+                      [(label, model) for label, model, _ in series],
+                      {(f"placement={g}", label): pt for (g, label), pt in points.items()},
+                      "ns per hand-off", log)
+        ax.set_title(panel)
+        drawn += [c for _, _, group in series for g in groups
+                  if (c := _pick([c for c in group if str(c.params.get("placement")) == g],
+                                 "handoff_ns"))]
     fig.suptitle("pingpong: what one hand-off costs")
-    return _finish(fig, axes, models,
-                   "Median ns per hand-off with its 95% CI, one cell per bar. "
+    return _finish(fig, axes,
+                   "Median ns per hand-off with its interval, one cell per bar or point. "
                    "placement=same: both tasks on one CPU; split: on two (threads only; "
                    "the coroutine models run on one thread either way). "
-                   + _cpu_note(cs, cpus))
+                   + _drawn_coverage(drawn, "handoff_ns") + " " + _cpu_note(cs, cpus))
 
 
-# The coroutine models' parameter `stack` (docs/stacks.md), as bar labels.
+# The coroutine models' parameter `stack` (docs/stacks.md), as labels say it.
 STACK_LABELS = {"guarded": "own+guard", "unguarded": "own", "shared": "shared"}
 
 
-def _stack_groups(cells: list[CellResults]) -> list[tuple[str, str | None]]:
-    """(model, stack) pairs in model order, then own+guard, own, shared."""
-    order = list(STACK_LABELS)
-    found = {(c.model, c.params.get("stack")) for c in cells}
-    return [(m, st) for m in _models(cells)
-            for st in sorted({st for mm, st in found if mm == m},
-                             key=lambda st: order.index(st) if st in order else len(order))]
+TOTAL_BYTES = "user_bytes_per_task+kernel_bytes_per_task"
 
 
 def plot_bytes_per_task(cells: list[CellResults], cpus: str | None = None):
-    """What does a parked task cost in memory, user and kernel side, per
-    model and coroutine stack kind? One bar per (model, stack) and any other
-    spawn parameter that varies within the model; never pooled."""
+    """What does a parked task cost in memory, user and kernel side and
+    their total (the figure C1 judges), per model and coroutine stack kind?
+    One bar per cell condition; never pooled."""
     cs = [c for c in _plain(cells, "spawn") if c.values("user_bytes_per_task")]
     if not cs:
         return None
-    bars: list[tuple[str, str, list[CellResults]]] = []      # (label, model, cells)
-    for m, st in _stack_groups(cs):
-        mine = [c for c in cs if c.model == m and c.params.get("stack") == st]
-        keys = tuple(k for k in ("tasks", "guard", "stack_bytes")
-                     if len(_values_of(mine, k)) > 1)
-        for g in sorted({_key(c, keys) for c in mine}):
-            parts = [m] + ([STACK_LABELS.get(st, st)] if st else [])
-            label = "\n".join(parts + [f"{k}={v}" for k, v in zip(keys, g)])
-            bars.append((label, m, [c for c in mine if _key(c, keys) == g]))
-    models = _models(cs)
-    panels = (("user_bytes_per_task", "user (RSS)"),
-              ("kernel_bytes_per_task", "kernel (stack, slab, page tables)"))
-    fig, axes = _figure(len(panels), width=max(4.0, 0.9 * len(bars)))
-    for ax, (metric, title) in zip(axes, panels):
-        _grouped_bars(ax, [b[0] for b in bars], models, _bar_points(bars, metric), "bytes per task",
-                      one_model_per_group=True)
-        ax.set_title(title)
+    layout = _layout(cs)
+    metrics = ((TOTAL_BYTES, "user + kernel (what C1 judges)"), ("user_bytes_per_task",
+               "user (RSS)"), ("kernel_bytes_per_task", "kernel (stack, slab, page tables)"))
+    nbars = max(len(series) for _, series in layout)
+    fig, axes = _figure(len(metrics) * len(layout), width=max(4.0, 0.75 * nbars))
+    log = _log_scale(pt[0] for _, series in layout for _, _, group in series for m, _ in metrics
+                     if (pt := _point(group, m)))
+    drawn = []
+    for i, (panel, series) in enumerate(layout):
+        labels = [label.replace(", ", "\n") for label, _, _ in series]
+        for ax, (metric, title) in zip(axes[i * len(metrics):], metrics):
+            points = {(lab, lab): pt for lab, (_, _, group) in zip(labels, series)
+                      if (pt := _point(group, metric))}
+            _grouped_bars(ax, labels, [(lab, model) for lab, (_, model, _) in zip(labels, series)],
+                          points, "bytes per task", log, one_per_group=True)
+            ax.set_title(_title(title, panel))
+        drawn += [c for _, _, group in series if (c := _pick(group, TOTAL_BYTES))]
     fig.suptitle("spawn: memory per parked task")
-    tasks = _values_of(cs, "tasks")
-    return _finish(fig, axes, models,
-                   "Median bytes per task with its 95% CI: RSS delta (user) and "
+    return _finish(fig, axes,
+                   "Median bytes per task with its interval: RSS delta (user) and "
                    "/proc/meminfo KernelStack+Slab+PageTables delta (kernel, system-wide), "
-                   f"tasks={'/'.join(tasks)}. " + _cpu_note(cs, cpus))
+                   "and their sum per run. " + _drawn_coverage(drawn, TOTAL_BYTES) + " "
+                   + _cpu_note(cs, cpus))
 
 
 def plot_speedup(cells: list[CellResults], cpus: int | None, cpu_list: str | None = None):
@@ -278,35 +455,46 @@ def plot_speedup(cells: list[CellResults], cpus: int | None, cpu_list: str | Non
           if c.params.get("workers") is not None and c.values("units_per_s")]
     if not cs:
         return None
-    confinements = sorted({_cpus(c) for c in cs})
-    fig, axes = _figure(len(confinements))
-    models = _models(cs)
-    for ax, conf in zip(axes, confinements):
-        for m in models:
-            mine = [c for c in cs if c.model == m and _cpus(c) == conf]
-            by_w = {w: _pick([c for c in mine if int(c.params["workers"]) == w], "units_per_s")
-                    for w in {int(c.params["workers"]) for c in mine}}
+    layout = _layout(cs, ("workers",))
+    fig, axes = _figure(len(layout))
+    confs, ns = [], []
+    for ax, (panel, series) in zip(axes, layout):
+        rank: dict[str, int] = {}
+        workers = []
+        for label, model, group in series:
+            by_w = {w: _pick([c for c in group if int(c.params["workers"]) == w], "units_per_s")
+                    for w in {int(c.params["workers"]) for c in group}}
             if by_w.get(1) is None:
                 continue
             base = by_w[1].values("units_per_s")
             rcs = {w: stats.ratio_ci(base, c.values("units_per_s")) for w, c in by_w.items()}
-            _line(ax, m, [(w, rc.value, max(rc.value - rc.lo, 0), max(rc.hi - rc.value, 0))
-                          for w, rc in rcs.items() if rc])
+            _line(ax, label, model, [(w, rc.value, max(rc.value - rc.lo, 0),
+                                      max(rc.hi - rc.value, 0)) for w, rc in rcs.items() if rc],
+                  rank.get(model, 0))
+            rank[model] = rank.get(model, 0) + 1
+            workers += list(by_w)
+            confs += [rc.confidence for w, rc in rcs.items() if rc and w != 1]
+            ns += [len(c.values("units_per_s")) for c in by_w.values()]
+        conf = _cpus(group[0]) if series else ""
         n = len(cpulist.parse(conf)) if conf else cpus
         if n:
             ax.axhline(n, color="grey", linestyle=":", alpha=0.7)
-        ax.set(title=f"cpus={conf}" if conf else f"every CPU of the run ({cpus or '?'})",
+        _integer_ticks(ax, workers)
+        ax.set(title=panel if conf else f"every CPU of the run ({cpus or '?'})",
                xlabel="workers", ylabel="speedup vs workers=1")
         ax.grid(alpha=0.3)
     fig.suptitle("compute: speedup against workers")
-    return _finish(fig, axes, models,
-                   "Units/s at N workers over units/s at 1 worker (median ratio, 95% CI). "
-                   "Dotted: the number of CPUs the cells could use. "
-                   + _cpu_note(cs, cpu_list))
+    return _finish(fig, axes,
+                   "Units/s at N workers over units/s at 1 worker (median ratio). Dotted: the "
+                   "number of CPUs the cells could use. "
+                   + (_coverage(confs, ns).replace("coverage", "coverage at least")
+                      if confs else _coverage([], ns)) + " " + _cpu_note(cs, cpu_list))
 
 
 def plot_lateness(cells: list[CellResults], cpus: str | None = None):
-    """How late do periodic tasks wake beside a hog, against how often it yields?"""
+    """How late do periodic tasks wake beside a hog, against how often it
+    yields? One panel per condition (CPUs, hogs ...): a one-CPU point never
+    continues a two-CPU line."""
     cs = [c for c in _plain(cells, "preempt")
           if c.params.get("hog_yield_us") is not None and c.values("lateness_ns.p99")]
     # hog_yield_us=0 means "never yields": it has no place on a log axis and
@@ -314,19 +502,19 @@ def plot_lateness(cells: list[CellResults], cpus: str | None = None):
     cs = [c for c in cs if float(c.params["hog_yield_us"]) > 0]
     if not cs:
         return None
-    models = _models(cs)
-    fig, axes = _figure(1, width=5.0)
-    ax = axes[0]
-    for m in models:
-        _line(ax, m, _points(cs, m, "hog_yield_us", "lateness_ns.p99", 1000))
-    ax.set(xscale="log", yscale="log", xlabel="hog yields every ... us (log)",
-           ylabel="p99 lateness, us (log)",
-           title="preempt: p99 lateness of periodic tasks beside a hog")
-    ax.grid(alpha=0.3)
-    return _finish(fig, axes, models,
+    layout = _layout(cs, ("hog_yield_us",))
+    fig, axes = _figure(len(layout), width=4.6)
+    drawn = []
+    for ax, (panel, series) in zip(axes, layout):
+        drawn += _lines(ax, series, "hog_yield_us", "lateness_ns.p99", 1000)
+        ax.set(xscale="log", yscale="log", xlabel="hog yields every ... us (log)",
+               ylabel="p99 lateness, us (log)", title=panel)
+        ax.grid(alpha=0.3)
+    fig.suptitle("preempt: p99 lateness of periodic tasks beside a hog")
+    return _finish(fig, axes,
                    "Median over repetitions of each run's p99 lateness, in us (log scale), "
-                   "with its 95% CI; hog_yield_us=0 (never yields) is in the tables. "
-                   + _cpu_note(cs, cpus))
+                   "with its interval; hog_yield_us=0 (never yields) is in the tables. "
+                   + _drawn_coverage(drawn, "lateness_ns.p99") + " " + _cpu_note(cs, cpus))
 
 
 def plot_echo(cells: list[CellResults], cpus: str | None = None):
@@ -343,62 +531,77 @@ def plot_echo(cells: list[CellResults], cpus: str | None = None):
     open_loop = all(c.params.get("rate") for c in cs)
     first = (("server_cpu_ns_per_request", 1000, "server CPU per request, us") if open_loop
              else ("requests_per_s", 1, "requests/s"))
-    ours = [m for m in _models(cs) if m in MODEL_ORDER]
-    peers = [m for m in _models(cs) if m not in MODEL_ORDER]
+    ours = [m for m in _models(cs) if _shown.ours(m)]
+    peers = [m for m in _models(cs) if not _shown.ours(m)]
     rows = [("our models", ours)] + ([("the peers beside coro", ["coro"] + peers)]
                                      if peers else [])
-    fig, axes = _figure(2 * len(rows))
-    for r, (who, models) in enumerate(rows):
+    layouts = [(who, panel, series) for who, models in rows
+               for panel, series in _layout([c for c in cs if c.model in models],
+                                            ("connections",))]
+    fig, axes = _figure(2 * len(layouts))
+    drawn = []
+    for r, (who, panel, series) in enumerate(layouts):
         for ax, (metric, scale, label) in zip(axes[2 * r:2 * r + 2], (
                 first, ("latency_ns.p99", 1000, "p99 latency, us (log)"))):
-            for m in models:
-                _line(ax, m, _points(cs, m, "connections", metric, scale))
-            ax.set(xscale="log", xlabel="connections (log)", ylabel=label,
-                   title=f"{label.split(',')[0]}: {who}")
+            drawn += _lines(ax, series, "connections", metric, scale)
+            ax.set(xscale="log", yscale="log", xlabel="connections (log)",
+                   ylabel=f"{label} (log)".replace(" (log) (log)", " (log)"),
+                   title=_title(f"{label.split(',')[0]}: {who}", panel))
             ax.grid(alpha=0.3)
-        axes[2 * r + 1].set_yscale("log")
     rates = sorted({str(c.params.get("rate")) for c in cs})
     fig.suptitle("echo: " + (f"at {', '.join(rates)} requests/s offered" if open_loop
                              else "closed loop") + ", against connections")
     client = sorted({str(c.params["client_cpus"]) for c in cs if c.params.get("client_cpus")})
-    return _finish(fig, axes, ours + peers,
-                   "Medians with 95% CI over repetitions: " + first[2] + " (process CPU time "
-                   "over loadgen's window) and each run's p99 latency (us) from each "
-                   "request's due time. " + _cpu_note(cs, cpus)
+    return _finish(fig, axes,
+                   "Medians with their intervals over repetitions: " + first[2]
+                   + " (process CPU time over loadgen's window) and each run's p99 latency "
+                   "(us) from each request's due time. " + _drawn_coverage(drawn, "latency_ns.p99")
+                   + " " + _cpu_note(cs, cpus)
                    + (f" loadgen on CPUs {', '.join(client)}." if client else ""))
 
 
-def _cdf(cells: list[CellResults], task: str, metric: str, split: str, title: str,
-         cpus: str | None):
-    """A CDF per model from the recorded percentiles, one axes per value of
-    split: a step through the known quantiles (the record keeps percentiles,
-    not samples)."""
+def _survival(cells: list[CellResults], task: str, metric: str, title: str,
+              cpus: str | None):
+    """The distribution of a latency per model as a survival plot: the
+    fraction of samples above x, both axes log, so p99, p99.9 and max sit
+    one decade apart instead of in the top 1% of a CDF. Steps through the
+    recorded percentiles (the record keeps percentiles, not samples), each
+    the median over repetitions; max is drawn at 1/n. One axes per
+    condition (_layout)."""
     cs = [c for c in _plain(cells, task) if c.distributions(metric)]
     if not cs:
         return None
-    models = _models(cs)
-    values = _values_of(cs, split)
-    fig, axes = _figure(len(values))
-    for ax, v in zip(axes, values):
-        for m in models:
-            c = _pick([c for c in cs if c.model == m and str(c.params.get(split, "-")) == v],
-                      f"{metric}.p50")
+    layout = _layout(cs)
+    fig, axes = _figure(len(layout))
+    drawn = []
+    for ax, (panel, series) in zip(axes, layout):
+        rank: dict[str, int] = {}
+        for label, model, group in series:
+            c = _pick(group, f"{metric}.p50")
             if c is None:
                 continue
-            meds = [(stats.median(d.get(key) for d in c.distributions(metric)), q)
-                    for key, q in QUANTILES]
-            steps = [(med / 1000, q) for med, q in meds if med is not None and med > 0]
+            dists = c.distributions(metric)
+            n = stats.median(d.get("n") for d in dists) or 0
+            steps = []
+            for key, q in QUANTILES:
+                med = stats.median(d.get(key) for d in dists)
+                above = 1 / n if key == "max" and n else 1 - q
+                if med is not None and med > 0 and above > 0:
+                    steps.append((med / 1000, above))
             if len(steps) >= 2:
-                ax.step([x for x, _ in steps], [q for _, q in steps], where="post", marker=".",
-                        color=colour(m), label=m)
-        ax.set(xscale="log", xlabel=f"{metric[:-3]}, us (log)", ylabel="fraction <= x",
-               title=f"{split}={v}")
+                ax.step([x for x, _ in steps], [y for _, y in steps], where="post",
+                        color=colour(model), label=label, **_style(rank.get(model, 0)))
+                rank[model] = rank.get(model, 0) + 1
+                drawn.append(c)
+        ax.set(xscale="log", yscale="log", xlabel=f"{metric[:-3]}, us (log)",
+               ylabel="fraction of samples above x (log)", title=panel)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    return _finish(fig, axes, models,
-                   f"{metric[:-3]} in us (log scale): each step is the median over "
-                   "repetitions of a recorded percentile (min, p50, p90, p99, p99.9, max). "
-                   + _cpu_note(cs, cpus))
+    reps = sorted({len(c.distributions(metric)) for c in drawn})
+    return _finish(fig, axes,
+                   f"{metric[:-3]} in us: each step is the median over {'/'.join(map(str, reps))} "
+                   "repetitions of a recorded percentile (min, p50, p90, p99, p99.9; max drawn "
+                   "at 1/samples); read the tail on the right. " + _cpu_note(cs, cpus))
 
 
 def _knobs_label(params: dict) -> str:
@@ -455,13 +658,17 @@ def plot_c7_knobs(cells: list[CellResults], preemption: str | None = None,
         return y if y > 0 else float("inf")     # "never" last
     yields = sorted({yield_key(c) for c in coros})
     ticks = ["never" if y == float("inf") else f"{y:g}" for y in yields]
-    for i, m in enumerate(_models(coros)):
-        # Each model a little to the right of the one before, so that
+    rank: dict[str, int] = {}
+    drawn = []
+    for i, (label, model, group) in enumerate(_flat_series(coros, ("hog_yield_us",))):
+        # Each series a little to the right of the one before, so that
         # intervals at the same tick do not hide each other.
         pts = [(yields.index(yield_key(c)) + 0.08 * i, med / 1000, err[0] / 1000, err[1] / 1000)
-               for c in coros if c.model == m
-               for med, err in [_med_err(c.values("lateness_ns.p99"))] if med is not None]
-        _line(left, m, pts)
+               for c in group for med, err in [_med_err(c.values("lateness_ns.p99"))]
+               if med is not None]
+        _line(left, label, model, pts, rank.get(model, 0))
+        rank[model] = rank.get(model, 0) + 1
+        drawn += group
     left.set_xticks(range(len(ticks)), ticks)
     left.set(xlabel="coroutines: the hog yields every ... us",
              ylabel="p99 tick lateness, us (log)", yscale="log")
@@ -470,23 +677,31 @@ def plot_c7_knobs(cells: list[CellResults], preemption: str | None = None,
     def knob_key(c: CellResults) -> tuple:
         policy = str(c.params.get("policy") or "other")
         return (policy != "other", int(c.params.get("slice_us") or 0), _threads_label(c))
-    groups: dict[str, list[float]] = {}
-    for c in sorted(threads, key=knob_key):
-        groups.setdefault(_threads_label(c), []).extend(c.values("lateness_ns.p99"))
-    labels = list(groups)
-    meds = [_med_err(groups[k]) for k in labels]
-    right.errorbar(range(len(labels)), [(m[0] or 0) / 1000 for m in meds],
-                   yerr=[[m[1][0] / 1000 for m in meds], [m[1][1] / 1000 for m in meds]],
-                   marker="s", capsize=3, linestyle="none", color=colour("threads"),
-                   label="threads")
+    # One point per cell: two cells with the same knobs but another
+    # difference (CPUs, tickers) get their own tick, named by it.
+    threads = sorted(threads, key=knob_key)
+    others = {c.id: dict(_condition(c, KNOBS + ("hog_yield_us",))) for c in threads}
+    varying = [k for k in dict.fromkeys(k for d in others.values() for k in d)
+               if len({d.get(k) for d in others.values()}) > 1]
+    labels = [", ".join(x for x in (_threads_label(c), _words(
+        {k: others[c.id].get(k, "-") for k in varying})) if x) for c in threads]
+    meds = [_med_err(c.values("lateness_ns.p99")) for c in threads]
+    if threads:
+        right.errorbar(range(len(labels)), [(m[0] or 0) / 1000 for m in meds],
+                       yerr=[[m[1][0] / 1000 for m in meds], [m[1][1] / 1000 for m in meds]],
+                       marker="s", capsize=3, linestyle="none", color=colour("threads"),
+                       label="threads")
     right.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
     right.set_xlabel("threads, hog never yields: the kernel's knobs")
     right.grid(alpha=0.3)
-    fig.suptitle("C7: p99 lateness of 1-CPU periodic ticks beside a hog"
-                 f" (kernel preemption: {preemption or 'unknown'})", fontsize="medium")
-    return _finish(fig, [left, right], _models(coros + threads),
+    fig.suptitle("C7: p99 lateness of 1-CPU periodic ticks beside a hog ("
+                 + firstscreen.PREEMPTION_SHORT.get(preemption, "kernel preemption model "
+                                                    + (preemption or "unknown")) + ")",
+                 fontsize="medium")
+    return _finish(fig, [left, right],
                    "Median over repetitions of each run's p99 tick lateness, in us (log "
-                   "scale), with its 95% CI; ticks and the hog share one CPU. "
+                   "scale), with its interval; ticks and the hog share one CPU. "
+                   + _drawn_coverage(drawn + threads, "lateness_ns.p99") + " "
                    + _cpu_note(cs, cpu_list))
 
 
@@ -497,34 +712,39 @@ def preemption(env: dict | None) -> str | None:
 
 
 def makers(cells: list[CellResults], cpus: int | None, cpu_list: str | None,
-           preempt_mode: str | None = None) -> dict:
+           preempt_mode: str | None = None,
+           shown: catalog.ModelDisplay | None = None) -> dict:
     """name -> a function drawing that figure (a Figure, or None without data).
     cpus is the run's CPU count, cpu_list its CPU set ("0-1", see cpu_set()),
-    preempt_mode the kernel's preemption mode (preemption())."""
+    preempt_mode the kernel's preemption mode (preemption()), shown the
+    models' order and colours (the run's catalog: catalog.load(DIR).display)."""
+    global _shown
+    _shown = shown or catalog.display_of(None)
     return {
         "handoff": lambda: plot_handoff(cells, cpu_list),
         "bytes_per_task": lambda: plot_bytes_per_task(cells, cpu_list),
         "speedup": lambda: plot_speedup(cells, cpus, cpu_list),
         "lateness": lambda: plot_lateness(cells, cpu_list),
         "echo": lambda: plot_echo(cells, cpu_list),
-        "latency_cdf": lambda: _cdf(cells, "echo", "latency_ns", "connections",
-                                    "echo: latency distribution per model", cpu_list),
-        "cdf_fileio": lambda: _cdf(cells, "fileio", "latency_ns", "cache",
-                                   "fileio: read latency distribution per model", cpu_list),
-        "cdf_timers": lambda: _cdf(cells, "timers", "lateness_ns", "tasks",
-                                   "timers: wake-up lateness distribution per model", cpu_list),
-        "cdf_preempt": lambda: _cdf(cells, "preempt", "lateness_ns", "hog_yield_us",
-                                    "preempt: tick lateness distribution per model", cpu_list),
+        "latency_cdf": lambda: _survival(cells, "echo", "latency_ns",
+                                         "echo: latency distribution per model", cpu_list),
+        "cdf_fileio": lambda: _survival(cells, "fileio", "latency_ns",
+                                        "fileio: read latency distribution per model", cpu_list),
+        "cdf_timers": lambda: _survival(cells, "timers", "lateness_ns",
+                                        "timers: wake-up lateness per model", cpu_list),
+        "cdf_preempt": lambda: _survival(cells, "preempt", "lateness_ns",
+                                         "preempt: tick lateness per model", cpu_list),
         "c7_knobs": lambda: plot_c7_knobs(cells, preempt_mode, cpu_list),
     }
 
 
 def render_all(cells: list[CellResults], cpus: int | None, out_dir: Path,
-               cpu_list: str | None = None, preempt_mode: str | None = None) -> dict[str, dict]:
+               cpu_list: str | None = None, preempt_mode: str | None = None,
+               shown: catalog.ModelDisplay | None = None) -> dict[str, dict]:
     """Draw every plot that has data. Returns name -> {path, png_base64}."""
     out: dict[str, dict] = {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, make in makers(cells, cpus, cpu_list, preempt_mode).items():
+    for name, make in makers(cells, cpus, cpu_list, preempt_mode, shown).items():
         fig = make()
         if fig is None:
             continue

@@ -20,7 +20,6 @@ one; the report still renders what is valid and lists what it skipped.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tomllib
@@ -28,12 +27,12 @@ from pathlib import Path
 
 from harness import REPO
 
-from harness.present import echo_table, plots
-from harness.present import format as fmt
+from harness import format as fmt
+from harness.present import answer, echo_table, firstscreen, plots
 from harness.run import probes as probes_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records import catalog
-from harness.records.rundir import CellResults, RunDir, RunDirError, load_run
+from harness.records.rundir import CellResults, RunDir, RunDirError, line_probes, load_run
 
 REPORT_SCHEMA = 2
 DEFAULT_CLAIMS = REPO / "configs" / "claims.toml"
@@ -70,7 +69,7 @@ def cell_doc(c: CellResults, ctx: verdicts.Context, headline: list[str] | None) 
                for m, s in summaries.items()}
     return {"id": c.id, "task": c.task, "model": c.model, "params": c.id_params,
             "cpus": verdicts.cpus_label(verdicts.cell_cpus(c, ctx)),
-            "traced": verdicts.probes_of(c),
+            "traced": c.probes,
             "client_cpu_utilization": verdicts.client_utilization(c),
             "client_bound": verdicts.is_client_bound(c, ctx), "statuses": c.statuses,
             "repetitions": len(c.lines), "reasons": c.reasons(), "metrics": metrics,
@@ -116,16 +115,13 @@ def instruments(run: RunDir) -> dict:
     seen = {name: 0 for name in (*tracer, "perf")}
     reasons: dict[str, str] = {}
     for ln in run.lines:
-        probes = ln.get("probes") or {}
-        pmap = (probes.get("schedtrace") or {}).get("probes") or {}
-        for name in tracer:
-            pr = pmap.get(name) or {}
-            if pr.get("attached"):
+        for name, pr in line_probes(ln).items():
+            if name not in seen:
+                continue
+            if pr["attached"]:
                 seen[name] += 1
-            elif pr.get("requested") and pr.get("reason"):
+            elif pr["reason"]:
                 reasons.setdefault(name, f"requested but not attached: {pr['reason']}")
-        if probes.get("perf"):
-            seen["perf"] += 1
     return {"present": [{"name": name, "lines": n} for name, n in seen.items() if n],
             "missing": [{"name": name, "reason": reasons.get(
                 name, "not requested by the config, or unavailable here "
@@ -156,6 +152,12 @@ def missing_probes(run: RunDir, instrument_rows: list[dict], claims: list[dict])
     return out
 
 
+def skipped_cells(cells: list[CellResults]) -> list[dict]:
+    """Every cell with a skipped or failed run: its statuses and reasons."""
+    return [{"id": c.id, "statuses": c.statuses, "reasons": c.reasons()}
+            for c in cells if any(s != "ok" for s in c.statuses)]
+
+
 def environment(env: dict | None) -> list[tuple[str, str]]:
     """env.json flattened to (key, value) rows, two levels deep."""
     def text(v) -> str:
@@ -178,14 +180,23 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
     specs, spec_problems = reproduce.load_specs(reproduce_dir)
     repro = reproduce.evaluate(specs, cells)
     cpus = verdicts.env_cpu_count(run.env)
-    figs = (plots.render_all(cells, cpus, run.path / "plots", plots.cpu_set(run.env),
-                             plots.preemption(run.env)) if with_plots else {})
     cat = catalog.load(run.path)
+    figs = (plots.render_all(cells, cpus, run.path / "plots", plots.cpu_set(run.env),
+                             plots.preemption(run.env), cat.display) if with_plots else {})
     heads = {c.id: cat.headline(c.task, c.model) for c in cells}
     cell_docs = [cell_doc(c, ctx, heads[c.id]) for c in cells]
+
+    def unit_of(task: str, model: str, name: str) -> str | None:
+        return (cat.metric(task, model, name) or {}).get("unit")
     return {
         "schema": REPORT_SCHEMA,
         "run": str(run.path),
+        "state": firstscreen.run_state(run),
+        "machine": firstscreen.machine(run.env),
+        "answers": answer.answers(results, spec["claims"], cells, unit_of),
+        "skipped_cells": skipped_cells(cells),
+        "repeated": run.repeated,
+        "config_text": run.config_text,
         "noisy_cov": spec["noisy_cov"],
         "client_bound": spec["client_bound"],
         "min_n": verdicts.MIN_N,
@@ -210,7 +221,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         "_figures": figs,
         "_headline": heads,
         "timelines": timelines.export(run),
-        "echo_tables": echo_table.tables(cells, ctx),
+        "echo_tables": echo_table.tables(cells, ctx, cat.display),
     }
 
 
@@ -273,6 +284,47 @@ def missing_lines(doc: dict) -> list[str]:
     return out
 
 
+LEFT_OUT = "; left out: "
+
+
+def split_left_out(why: str) -> dict:
+    """A verdict's reason without its list of left-out cells, and the list
+    ("cell (why)" items), so a page can fold the list behind its count."""
+    text, _, rest = (why or "").partition(LEFT_OUT)
+    return {"text": text, "left_out": [x for x in rest.split("; ") if x] if rest else []}
+
+
+def run_words(state: dict) -> str:
+    done = f"{state['done']} runs" + (f" of {state['planned']} planned"
+                                      if state.get("planned") and not state["complete"] else "")
+    statuses = ", ".join(f"{n} {k}" for k, n in sorted(state["statuses"].items()))
+    took = firstscreen.duration_words(state["duration_s"])
+    return f"{done} ({statuses or 'none'}), took {took}"
+
+
+def figure_homes(claims: list[dict], figures: dict) -> dict[str, str]:
+    """Each figure is shown once, with the first claim that names it."""
+    homes: dict[str, str] = {}
+    for c in claims:
+        for name in c["plots"]:
+            if name in figures:
+                homes.setdefault(name, c["id"])
+    return homes
+
+
+def toc(doc: dict) -> list[tuple[str, str]]:
+    """The page's sections in order: (anchor, title)."""
+    out = [("claims-table-head", "Claims at a glance")]
+    out += [(c["id"], f"{c['id']}: {c['verdict']}") for c in doc["claims"]]
+    if doc["timelines"]:
+        out.append(("timelines", "Timelines"))
+    out += [("instruments", "The instruments' own cost"),
+            ("reproductions", "Published measurements and peers"), ("cells", "Cells"),
+            ("environment", "Environment"), ("config", "The config as run"),
+            ("skipped", "Skipped and problems")]
+    return out
+
+
 def render(template: str, doc: dict) -> str:
     """report.html.j2 or report.md.j2 over the document; Markdown keeps
     the template's lines as they are, HTML is escaped."""
@@ -285,7 +337,9 @@ def render(template: str, doc: dict) -> str:
     env.globals.update(fmt_ci=fmt.ci, part_rows=part_rows, part_head=PART_HEAD,
                        table_metrics=lambda c: table_metrics(c, doc["_headline"][c["id"]]),
                        cell_flags=cell_flags, missing_lines=missing_lines, role_title=ROLE_TITLE,
-                       environment=environment, how_to_open=timelines.HOW_TO_OPEN)
+                       environment=environment, how_to_open=timelines.HOW_TO_OPEN,
+                       split_left_out=split_left_out, run_words=run_words, toc=toc(doc),
+                       figure_home=figure_homes(doc["claims"], doc["_figures"]))
     return env.get_template(template).render(
         doc=doc, tracer_cost_line=tracer_cost_line(doc["instruments"].get("tracer_cost")))
 
@@ -308,25 +362,16 @@ def verdict_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def cli(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(
-        prog="schedlab report",
-        description="Write report.md, report.json, report.html and plots/ for a run.",
-        epilog="example: ./schedlab report results/latest")
-    ap.add_argument("dir", type=Path, help="the results directory of a run")
-    ap.add_argument("--claims", type=Path, default=DEFAULT_CLAIMS,
-                    help="claims file (def: configs/claims.toml)")
-    ap.add_argument("--reproduce", type=Path, default=reproduce.DEFAULT_DIR,
-                    help="directory of reproduction files (def: configs/reproduce)")
-    ap.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
-    args = ap.parse_args(argv)
+def command(args) -> int:
+    """`schedlab report DIR [--claims F] [--reproduce DIR] [--no-plots]` (harness/cli.py)."""
     try:
         run = load_run(args.dir)
     except RunDirError as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
     try:
-        doc = build(run, args.claims, args.reproduce, with_plots=not args.no_plots)
+        doc = build(run, args.claims or DEFAULT_CLAIMS, args.reproduce or reproduce.DEFAULT_DIR,
+                    with_plots=not args.no_plots)
     except (OSError, tomllib.TOMLDecodeError) as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
@@ -338,7 +383,3 @@ def cli(argv: list[str]) -> int:
     print(verdict_table(doc))
     print(f"report: {paths['md']}\nreport: {paths['html']}\nreport: {paths['json']}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

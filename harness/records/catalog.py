@@ -1,13 +1,14 @@
-"""The catalog: `build/workload --list`, read once. Beside each task's and
-model's parameters it declares their metrics: unit, which direction is
-better, whether a table shows it (headline), kind (number, distribution,
-text, flag). The peers declare theirs in harness/run/peers.py. Report,
-compare and plots take units, directions and headlines from here and keep
-no lists of their own (docs/metrics.md).
+"""A run's catalog.json, read back: `build/workload --list` as the run saw
+it, with the peers' declarations beside it (harness/run/catalog.py writes
+it). Beside each task's and model's parameters it declares their metrics:
+unit, which direction is better, whether a table shows it (headline), kind
+(number, distribution, text, flag). Report, compare and plots take units,
+directions and headlines from here and keep no lists of their own
+(docs/metrics.md).
 
-`schedlab run` saves the listing it ran with as DIR/catalog.json, so a
-report on an old run reads the declarations of the binary that wrote its
-records; a run without one is read with the current build's.
+A report on an old run reads the declarations of the binary that wrote its
+records, never today's build; a run without catalog.json declares nothing,
+and tables then show every metric.
 """
 
 from __future__ import annotations
@@ -16,32 +17,16 @@ import json
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Callable
-
-from harness.run import peers, runner
-from harness.run.config import RunSettings
 
 FILE = "catalog.json"
 QUANTILES = ("p50", "p99")      # what a table shows of a headline distribution
-
-
-def listing(capture: Callable[[list[str]], str | None],
-            workload: str) -> tuple[dict | None, str | None]:
-    """(workload --list's document, None) or (None, why not)."""
-    out = capture([workload, "--list"])
-    if out is None:
-        return None, (f"{workload} --list failed or {workload} is missing: build it with "
-                      "`make build/workload`")
-    try:
-        return json.loads(out), None
-    except json.JSONDecodeError as e:
-        return None, f"{workload} --list printed invalid JSON: {e.msg}"
 
 
 @dataclass(frozen=True)
 class Catalog:
     tasks: dict[str, list[dict]]    # task -> its metrics, the common ones included
     models: dict[str, list[dict]]   # model -> its own counters, prefix included
+    display: "ModelDisplay"         # the models' declared order and colours
 
     def metric(self, task: str, model: str, name: str) -> dict | None:
         """The declaration of name ("latency_ns.p99" is latency_ns's)."""
@@ -62,29 +47,70 @@ class Catalog:
         return out
 
 
+# ---- how models are shown and which run by default: their declared traits ----
+
+GREY = "#777777"    # a model nobody declared a colour for
+
+
+@dataclass(frozen=True)
+class ModelDisplay:
+    """Our models in the order and colours they declare (`--list` traits),
+    the peers' after them in the colours they declare, anything else grey
+    and last by name. No model is named here: a fifth model shows up
+    where its declaration puts it."""
+    order: tuple[str, ...]          # our models, in their declared order
+    colours: dict[str, str]
+
+    def ours(self, model: str) -> bool:
+        return model in self.order
+
+    def rank(self, model: str) -> tuple[int, str]:
+        """Sort key: ours first in declared order, then the rest by name."""
+        return ((self.order.index(model), "") if model in self.order
+                else (len(self.order), model))
+
+    def colour(self, model: str) -> str:
+        return self.colours.get(model, GREY)
+
+
+def display_of(doc: dict | None) -> ModelDisplay:
+    """The display a --list document declares (with its peers', as a run
+    saves it); None declares nothing: every model grey, by name."""
+    ours = sorted((doc or {}).get("models", []), key=lambda m: m["traits"]["order"])
+    colours = {m: p["colour"] for p in (doc or {}).get("peers", []) if p.get("colour")
+               for m in p["models"]}
+    colours.update({m["name"]: m["traits"]["colour"] for m in ours})
+    return ModelDisplay(tuple(m["name"] for m in ours), colours)
+
+
+def default_models(doc: dict | None, task: str) -> tuple[str, ...]:
+    """The models a task runs under when its experiment names none: those
+    its declaration lists, in the models' declared order."""
+    shown = display_of(doc)
+    for t in (doc or {}).get("tasks", []):
+        if t.get("name") == task and t.get("models"):
+            return tuple(sorted(t["models"], key=shown.rank))
+    return shown.order
+
+
 def parse(doc: dict) -> Catalog:
-    """A catalog from a --list document, with the peers' declarations: a
-    peer's metrics are its task's when the workload has no such task, else
-    its models' own."""
+    """A catalog from a --list document and the peers it declares: a peer's
+    metrics are its task's when the workload has no such task, else its
+    models' own."""
     tasks = {t["name"]: t.get("metrics", []) for t in doc.get("tasks", [])}
     models = {m["name"]: m.get("metrics", []) for m in doc.get("models", [])}
-    for p in peers.PEERS.values():
-        if p.task not in tasks:
-            tasks[p.task] = list(p.metrics)
+    for p in doc.get("peers", []):
+        if p["task"] not in tasks:
+            tasks[p["task"]] = list(p["metrics"])
         else:
-            models.update({m: list(p.metrics) for m in p.model_names})
-    return Catalog(tasks, models)
+            models.update({m: list(p["metrics"]) for m in p["models"]})
+    return Catalog(tasks, models, display_of(doc))
 
 
-def load(run_dir: Path | None = None) -> Catalog:
-    """The run's saved catalog, else the current build's, else the peers' only."""
-    saved = run_dir / FILE if run_dir else None
-    doc = None
-    if saved and saved.is_file():
-        try:
-            doc = json.loads(saved.read_text())
-        except (OSError, json.JSONDecodeError):
-            doc = None
-    if doc is None:
-        doc = listing(runner.ProcessRunner().capture, RunSettings().workload)[0]
-    return parse(doc or {})
+def load(run_dir: Path) -> Catalog:
+    """The run's saved catalog; an empty one when it has none (or it is unreadable)."""
+    try:
+        doc = json.loads((run_dir / FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        doc = {}
+    return parse(doc if isinstance(doc, dict) else {})

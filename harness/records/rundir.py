@@ -5,6 +5,11 @@ write lines of a newer schema. Neither may stop a report: record.load keeps
 every valid line and lists each line it skipped with the reason, so the
 report can say what it left out.
 
+A line's probes, and whether a cell is traced, are answered here and
+nowhere else (line_probes, CellResults.probes): a cell is traced when its
+config asked for any probe, attached or not, so two runs of one config mark
+the same cells.
+
 Lines are grouped into cells. A cell traced with USDT probes pays about
 0.75 us per probe hit (docs/kernel-notes.md), which dwarfs a coroutine switch, so its
 timings are kept in a cell of their own (id suffixed " [usdt]") and are
@@ -41,6 +46,17 @@ class CellResults:
     id_params: dict[str, Any] = field(default_factory=dict)
     traced_usdt: bool = False
     lines: list[dict] = field(default_factory=list)
+
+    @property
+    def probes(self) -> list[str]:
+        """The probes requested for the cell's runs, attached or not."""
+        names = {p for ln in self.lines for p in line_probes(ln)}
+        return sorted(names | ({"usdt"} if self.traced_usdt else set()))
+
+    @property
+    def traced(self) -> bool:
+        """Whether any probe was asked for: such a cell never feeds a verdict."""
+        return bool(self.probes)
 
     @property
     def ok_lines(self) -> list[dict]:
@@ -82,6 +98,8 @@ class RunDir:
     lines: list[dict]
     skipped: list[record.Skipped]
     problems: list[str]
+    meta: dict | None = None        # run.json: seed, started_at, planned_runs
+    repeated: list[str] = field(default_factory=list)  # (cell, repetition) seen twice
 
     def cells(self) -> list[CellResults]:
         return group_cells(self.lines)
@@ -159,9 +177,27 @@ def coerce(v: Any) -> Any:
     return v
 
 
+def line_probes(line: dict) -> dict[str, dict]:
+    """Each probe the line's run asked for: {"attached": bool, "reason": why
+    not or None}. From the tracer's own document (its probes, requested or
+    not), perf's counters, and probes_skipped (the runner could not attach
+    them at all; "events" there is the event stream, not a probe)."""
+    out: dict[str, dict] = {}
+    for name, why in (line.get("probes_skipped") or {}).items():
+        if name != "events":
+            out[name] = {"attached": False, "reason": why}
+    probes = line.get("probes") or {}
+    if probes.get("perf"):
+        out["perf"] = {"attached": True, "reason": None}
+    tracer = (probes.get("schedtrace") or {}).get("probes") or {}
+    for name, p in tracer.items():
+        if isinstance(p, dict) and (p.get("requested") or p.get("attached")):
+            out[name] = {"attached": bool(p.get("attached")), "reason": p.get("reason")}
+    return out
+
+
 def is_usdt_traced(line: dict) -> bool:
-    st = (line.get("probes") or {}).get("schedtrace") or {}
-    return bool(((st.get("probes") or {}).get("usdt") or {}).get("attached"))
+    return bool(line_probes(line).get("usdt", {}).get("attached"))
 
 
 def group_cells(lines: list[dict]) -> list[CellResults]:
@@ -210,5 +246,34 @@ def load_run(path: str | Path) -> RunDir:
     cfg = p / "config.toml"
     config_text = cfg.read_text(errors="replace") if cfg.is_file() else None
     lines, skipped = record.load(rec_path)
+    lines, repeated = unique_runs(lines)
+    problems += [f"records.jsonl: {r}; counted once (the last line)" for r in repeated]
+    meta = None
+    meta_path = p / "run.json"
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            problems.append(f"run.json unreadable ({e}); planned runs unknown")
     return RunDir(path=p, env=env, config_text=config_text, lines=lines,
-                  skipped=skipped, problems=problems)
+                  skipped=skipped, problems=problems, meta=meta, repeated=repeated)
+
+
+def unique_runs(lines: list[dict]) -> tuple[list[dict], list[str]]:
+    """One line per (cell, repetition): a line written twice for one run
+    (a resume that re-ran it, two writers) would count that run twice. The
+    last line wins, at the place of the first; each repeat is named."""
+    seen: dict[tuple, int] = {}
+    out: list[dict] = []
+    counts: Counter = Counter()
+    for ln in lines:
+        key = (str(ln.get("cell")), ln.get("repetition"), is_usdt_traced(ln))
+        counts[key] += 1
+        if key in seen:
+            out[seen[key]] = ln
+        else:
+            seen[key] = len(out)
+            out.append(ln)
+    repeated = [f"{cell} repetition {rep} appears {n} times"
+                for (cell, rep, _), n in counts.items() if n > 1]
+    return out, repeated

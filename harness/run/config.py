@@ -27,8 +27,6 @@ from harness.records import record
 from harness.run import peers as peers_mod
 from harness.run import probes as probes_mod
 
-DEFAULT_MODELS = ("threads", "coro", "uring")
-
 
 class ConfigError(Exception):
     """One line: where the problem is and how to fix it."""
@@ -255,10 +253,13 @@ def _check_value(where: str, spec: dict, v: Any) -> None:
     pattern = spec.get("pattern")
     if pattern and isinstance(v, str) and not re.match(pattern, v):
         raise ConfigError(f"{where}: params.{key} = {v!r}: {spec.get('help') or pattern}")
-    if typ in ("u64", "i64"):
+    if typ == "count" and v == "auto":
+        return
+    if typ in ("u64", "i64", "count"):
         if isinstance(v, bool) or not isinstance(v, int):
             raise ConfigError(f"{where}: params.{key} = {v!r}: expected an integer "
-                              f"({spec.get('unit') or 'count'})")
+                              f"({spec.get('unit') or 'count'})"
+                              + (' or "auto"' if typ == "count" else ""))
         lo, hi = spec.get("min"), spec.get("max")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise ConfigError(f"{where}: params.{key} = {v} is out of range [{lo}, {hi}]")
@@ -277,16 +278,18 @@ def _check_value(where: str, spec: dict, v: Any) -> None:
 
 
 def resolve_models(exp: Experiment, catalog: dict | None) -> tuple[str, ...]:
-    """The models an experiment runs: its own list, or every model of its task."""
+    """The models an experiment runs: its own list, or every model its task
+    runs under, as the catalog (`build/workload --list`) declares them."""
+    from harness.records.catalog import default_models  # it imports this module
     if exp.models is not None:
         return exp.models
     if exp.peer:
         return peers_mod.PEERS[exp.peer].default_models
-    if catalog:
-        for t in catalog.get("tasks", []):
-            if t.get("name") == exp.task and t.get("models"):
-                return tuple(t["models"])
-    return DEFAULT_MODELS
+    models = default_models(catalog, exp.task)
+    if not models:
+        raise ConfigError(f"experiment {exp.task}: no models named, and no catalog to take "
+                          "them from: list `models`, or build build/workload (make build)")
+    return models
 
 
 def model_params(catalog: dict | None, model: str) -> dict[str, dict]:

@@ -11,8 +11,10 @@ the CPUs this process was given (the harness pins it with peer_exec.py,
 passes (at least one warmup round trip per connection, the same deadline),
 and the metrics carry the echo task's names (docs/echo.md). The server's CPU
 time is read from the kernel's clock for its process (every thread, ns)
-when loadgen starts and when it ends, so the interpreter's start-up is not
-counted.
+when loadgen starts, when loadgen marks the start and the end of its
+measured window (--window-marks), and when it ends, so the interpreter's
+start-up is not counted and server_cpu_ns_per_request is the steady window,
+set-up apart, as the echo task measures it.
 
 Prints ONE JSON line {"echo_peer": {"metrics": {...}}} on stdout and exits 0;
 on failure one line on stderr and exit 1 (a server that died says so, with
@@ -106,7 +108,7 @@ def loadgen_argv(loadgen: str, port: int, a: argparse.Namespace) -> list[str]:
             "--message-bytes", str(a.message_bytes), "--requests", str(a.requests),
             "--duration-ms", str(a.duration_ms), "--rate", str(a.rate),
             "--warmup", str(max(a.warmup, 1)), "--seed", str(a.seed),
-            "--deadline-s", str(deadline_s), "--cpus", client_cpus]
+            "--deadline-s", str(deadline_s), "--cpus", client_cpus, "--window-marks"]
 
 
 def raise_nofile(need: int) -> None:
@@ -125,8 +127,27 @@ def dist(doc: dict, key: str) -> dict:
     return {k: d[k] for k in DIST_KEYS}
 
 
-def metrics_of(lg: dict, a: argparse.Namespace, server_cpu_ns: int, server_wall_ns: int,
-               server_cpus: int, hello: dict) -> dict:
+def server_cpu_metrics(cpu: dict, lg: dict, total: int, server_cpus: int) -> dict:
+    """The server's CPU as the echo task reports it: the steady window over
+    loadgen's measured requests, set-up per connection, the whole span."""
+    span = cpu["end"] - cpu["start"]
+    window = cpu["window_end"] - cpu["window_start"]
+    setup = cpu["window_start"] - cpu["start"]
+    return {
+        "server_cpu_ns": span,
+        "server_cpu_ns_window": window,
+        "server_cpu_ns_per_request": window / lg["requests"] if lg["requests"] else 0.0,
+        "server_setup_cpu_ns": setup,
+        "server_setup_cpu_ns_per_connection":
+            setup / lg["connections"] if lg["connections"] else 0.0,
+        "server_span_cpu_ns_per_request": span / total if total else 0.0,
+        "server_cpu_utilization":
+            span / (cpu["wall"] * server_cpus) if cpu["wall"] else 0.0,
+    }
+
+
+def metrics_of(lg: dict, a: argparse.Namespace, cpu: dict, server_cpus: int,
+               hello: dict) -> dict:
     """The echo task's metrics (userspace/tasks/echo.c) from loadgen's report
     and the server's CPU. loadgen verified every echoed byte, so what it sent
     (warmup included) is what the server echoed."""
@@ -165,12 +186,29 @@ def metrics_of(lg: dict, a: argparse.Namespace, server_cpu_ns: int, server_wall_
         m["offered_rate_met"] = lg["offered_rate_met"]
     if a.rate:
         m["send_lag_ns"] = dist(lg, "send_lag_ns")
-    m["server_cpu_ns"] = server_cpu_ns
-    m["server_cpu_ns_per_request"] = server_cpu_ns / total if total else 0.0
-    m["server_cpu_utilization"] = (server_cpu_ns / (server_wall_ns * server_cpus)
-                                   if server_wall_ns else 0.0)
+    m.update(server_cpu_metrics(cpu, lg, total, server_cpus))
     m["server_runtime"] = str(hello.get("version", ""))
     return m
+
+
+def drive(argv: list[str], server_pid: int, cpu: dict,
+          workdir: Path) -> subprocess.CompletedProcess:
+    """Runs loadgen; reads the server's CPU clock into cpu as each window
+    mark arrives (lines before loadgen's JSON). Its stdout without the marks."""
+    errlog = workdir / "loadgen.stderr"
+    with open(errlog, "w") as err:
+        lg = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=err, text=True)
+        with lg:
+            line = lg.stdout.readline()
+            while line.strip() in ("window_start", "window_end"):
+                try:
+                    cpu[line.strip()] = process_cpu_ns(server_pid)
+                except OSError:
+                    pass        # the server is gone: the caller says so
+                line = lg.stdout.readline()
+            out = line + lg.stdout.read()
+    return subprocess.CompletedProcess(argv, lg.returncode, out, errlog.read_text())
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -194,10 +232,10 @@ def run(server_cmd: list[str], a: argparse.Namespace, loadgen: str, workdir: Pat
     try:
         hello = wait_listening(proc, errlog)
         server_cpus = len(os.sched_getaffinity(proc.pid))
-        wall0, cpu0 = time.monotonic_ns(), process_cpu_ns(proc.pid)
+        wall0 = time.monotonic_ns()
+        cpu = {"start": process_cpu_ns(proc.pid)}
         try:
-            lg_run = subprocess.run(loadgen_argv(loadgen, int(hello["port"]), a),
-                                    capture_output=True, text=True)
+            lg_run = drive(loadgen_argv(loadgen, int(hello["port"]), a), proc.pid, cpu, workdir)
         except OSError as e:
             raise Failed(f"cannot start loadgen {loadgen}: {e.strerror}")
         died = proc.poll()
@@ -214,7 +252,7 @@ def run(server_cmd: list[str], a: argparse.Namespace, loadgen: str, workdir: Pat
                 seen = None
             raise Failed(f"the server died during the run (exit status {died}): "
                          f"{tail(errlog)}; loadgen: {seen or 'no report'}")
-        cpu1, wall1 = process_cpu_ns(proc.pid), time.monotonic_ns()
+        cpu["end"], cpu["wall"] = process_cpu_ns(proc.pid), time.monotonic_ns() - wall0
         try:
             lg = json.loads(lg_run.stdout)
         except ValueError:
@@ -224,7 +262,9 @@ def run(server_cmd: list[str], a: argparse.Namespace, loadgen: str, workdir: Pat
             raise Failed(f"loadgen exited with status {lg_run.returncode}: {why}")
         if not isinstance(lg, dict):
             raise Failed(f"loadgen's output is not JSON: {lg_run.stdout.strip()[:120]}")
-        return metrics_of(lg, a, cpu1 - cpu0, wall1 - wall0, server_cpus, hello)
+        if "window_start" not in cpu or "window_end" not in cpu:
+            raise Failed("loadgen printed no window marks (--window-marks)")
+        return metrics_of(lg, a, cpu, server_cpus, hello)
     finally:
         stop(proc)
 

@@ -68,6 +68,7 @@ class Peer:
     # (harness/records/catalog.py): its task's, or its models' own when the
     # workload has the task.
     metrics: tuple[dict, ...] = ()
+    colour: str | None = None       # in every figure; ours come from their traits
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -158,6 +159,75 @@ SCHED_PIPE = Peer(
         ("ops_per_s", "per_s", "higher", False, "perf's ops/sec")))
 )
 
+# ---- build/bench/switch: the raw context switch, as cells ----------------------
+
+# Published raw switches (Boost.Context, libaco, minicoro) are a switch with no
+# scheduler behind it; our counterpart is build/bench/switch's `ours`
+# (userspace/bench/switch.c). Run as a peer it is repeated, interleaved and
+# recorded like any cell, so `make run` measures it. Each run reports, per
+# variant, the median over its own repetitions (ns per switch).
+SWITCH_BENCH_PATH = Path(__file__).resolve().parents[2] / "build" / "bench" / "switch"
+_SWITCH_VARIANTS = (
+    ("ours", "our switch (callee-saved registers, sp, pc), what the runtime uses"),
+    ("ours_fpctl", "ours plus the FP control words"),
+    ("floor", "a minimal register-only switch, the floor"),
+    ("swapcontext", "glibc swapcontext (a signal-mask system call per switch)"),
+    ("handoff_own", "the runtime's hand-off between two coroutines, own stacks"),
+    ("handoff_shared", "the same on one shared stack (copies per switch)"),
+)
+
+
+def _switch_tool() -> tuple[str | None, str | None]:
+    if SWITCH_BENCH_PATH.exists():
+        return str(SWITCH_BENCH_PATH), None
+    return None, f"{SWITCH_BENCH_PATH} is not built: run make build"
+
+
+def _switch_argv(tool: str, model: str, params: dict) -> list[str]:
+    return [tool, str(params["repetitions"])]
+
+
+def _switch_parse(stdout: str, model: str, params: dict) -> dict:
+    try:
+        doc = json.loads(stdout)
+        metrics = {f"{key}_ns": float(doc[key]["median"]) for key, _ in _SWITCH_VARIANTS}
+    except (ValueError, KeyError, TypeError) as e:
+        raise PeerOutputError(f"build/bench/switch printed no JSON with every variant's "
+                              f"median ({type(e).__name__}: {e})") from None
+    if doc.get("repetitions") != params["repetitions"]:
+        raise PeerOutputError(f"build/bench/switch ran {doc.get('repetitions')} repetitions, "
+                              f"{params['repetitions']} were asked for")
+    metrics["handoff_shared_copy_bytes_per_switch"] = float(
+        doc.get("handoff_shared_copy_bytes_per_switch", 0.0))
+    return metrics
+
+
+SWITCH_BENCH = Peer(
+    name="switch-bench",
+    task="switchbench",
+    tool="switch",
+    summary="build/bench/switch: a raw user-space context switch, no scheduler",
+    models=(("raw", ()),),
+    default_models=("raw",),
+    params=(
+        {"key": "repetitions", "type": "u64", "default": "3", "unit": "count", "min": 1,
+         "max": 1000, "help": "interleaved repetitions inside one run (the median is kept)"},
+        {"key": "cpus", "type": "str", "default": "", "unit": None,
+         "pattern": r"^(\d+(-\d+)?)?$",
+         "help": "CPUs the bench may use (it pins itself to the first), e.g. \"0\""},
+    ),
+    argv=_switch_argv,
+    parse=_switch_parse,
+    find_tool=_switch_tool,
+    metrics=tuple({"name": f"{key}_ns", "kind": "number", "unit": "ns", "better": "lower",
+                   "headline": key == "ours", "optional": False,
+                   "help": f"ns per switch, median of the run's repetitions: {text}"}
+                  for key, text in _SWITCH_VARIANTS) + (
+        {"name": "handoff_shared_copy_bytes_per_switch", "kind": "number", "unit": "bytes",
+         "better": None, "headline": False, "optional": False,
+         "help": "bytes of stack copied per shared-stack hand-off"},),
+)
+
 # ---- echo servers of other runtimes, driven by build/loadgen ---------------------
 
 # Each runs its server on `cpus` and build/loadgen on `client_cpus` through
@@ -229,12 +299,12 @@ def _echo_parse(stdout: str, model: str, params: dict) -> dict:
     raise PeerOutputError("echo_peer.py printed no {\"echo_peer\": {\"metrics\": ...}} line")
 
 
-def _echo_peer(name: str, server: str, summary: str,
+def _echo_peer(name: str, server: str, summary: str, colour: str,
                find_tool: Callable[[], tuple[str | None, str | None]]) -> Peer:
     return Peer(name=name, task="echo", tool=server, summary=summary,
                 models=((server, ()),), default_models=(server,), params=_ECHO_PARAMS,
                 argv=_echo_argv(server), parse=_echo_parse,
-                unsupported=("echo peer skipped:",), find_tool=find_tool,
+                unsupported=("echo peer skipped:",), find_tool=find_tool, colour=colour,
                 metrics=({"name": "server_runtime", "kind": "text", "unit": None,
                           "better": None, "headline": False, "optional": False,
                           "help": "the server's runtime and its version"},))
@@ -242,14 +312,15 @@ def _echo_peer(name: str, server: str, summary: str,
 
 ECHO_ASYNCIO = _echo_peer("echo-asyncio", "asyncio",
                           "echo server on Python asyncio (Protocol), one thread",
-                          _python_tool)
+                          "#D55E00", _python_tool)
 ECHO_UVLOOP = _echo_peer("echo-uvloop", "uvloop",
-                         "the asyncio echo server on uvloop (libuv), one thread", _uvloop_tool)
+                         "the asyncio echo server on uvloop (libuv), one thread", "#56B4E9",
+                         _uvloop_tool)
 ECHO_NODE = _echo_peer("echo-node", "node", "echo server on Node.js net, one event loop",
-                       _node_tool)
+                       "#000000", _node_tool)
 
 PEERS: dict[str, Peer] = {
-    p.name: p for p in (SCHED_PIPE, ECHO_ASYNCIO, ECHO_UVLOOP, ECHO_NODE)}
+    p.name: p for p in (SCHED_PIPE, SWITCH_BENCH, ECHO_ASYNCIO, ECHO_UVLOOP, ECHO_NODE)}
 
 
 # ---- command and record ---------------------------------------------------------

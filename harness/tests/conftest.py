@@ -62,9 +62,15 @@ CATALOG = {
          ] + COMMON},
     ],
     "models": [
-        {"name": "threads", "summary": "pthreads", "available": True, "reason": None},
-        {"name": "coro", "summary": "coroutines", "available": True, "reason": None},
+        {"name": "threads", "summary": "pthreads", "available": True, "reason": None,
+         "traits": {"one_thread": False, "sees_deadlocks": False, "order": 0,
+                    "colour": "#0072B2"}},
+        {"name": "coro", "summary": "coroutines", "available": True, "reason": None,
+         "traits": {"one_thread": True, "sees_deadlocks": True, "order": 1,
+                    "colour": "#E69F00"}},
         {"name": "uring", "summary": "io_uring", "available": True, "reason": None,
+         "traits": {"one_thread": True, "sees_deadlocks": True, "order": 2,
+                    "colour": "#009E73"},
          "params": [
              {"key": "uring_timers", "type": "enum", "default": "heap", "unit": None,
               "choices": ["heap", "request"], "help": "sleeps"},

@@ -14,9 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from harness.run import catalog as run_catalog
+
 # What sysinfo wrote for a real `./schedlab run` on a 2-CPU machine (affinity
 # [0, 1]); test_schemas.py checks it against schemas/env.schema.json.
 ENV = Path(__file__).parent / "data" / "env-schedlab-run.json"
+# A real `build/workload --list`: every synthetic run saves it, with the
+# peers' declarations, as its catalog.json, as `schedlab run` does.
+LISTING = Path(__file__).parent / "data" / "workload-list.json"
 # A real tracer document (test_schemas.py says how it was made); lines take
 # their own totals and probes.
 TRACER = Path(__file__).parent / "data" / "tracer-pingpong-coro.json"
@@ -102,6 +107,8 @@ def make_run(path: Path, specs: list[Spec], reps: int = 5, seed: int = 1,
     rng = random.Random(seed)
     (path / "env.json").write_text(json.dumps(env or real_env()))
     (path / "config.toml").write_text("# synthetic\n")
+    (path / "catalog.json").write_text(json.dumps(
+        run_catalog.with_peers(json.loads(LISTING.read_text()))))
     lines = []
     for rep in range(reps):
         for spec in specs:

@@ -5,7 +5,7 @@ import json
 
 from synthrun import Spec, jitter, make_run
 
-from harness.present import benchtable
+from harness.cli import run_main
 
 SWITCH = {"schema": 1, "bench": "switch", "repetitions": 11, "cpu": 0,
           "ours": {"median": 3.85}, "floor": {"median": 3.5}, "swapcontext": {"median": 231.0},
@@ -39,7 +39,7 @@ def test_every_figure_from_the_run(tmp_path, capsys):
     run = bench_run(tmp_path / "r")
     sw = tmp_path / "switch.json"
     sw.write_text(json.dumps(SWITCH))
-    assert benchtable.cli([str(run), str(sw)]) == 0
+    assert run_main(["bench-table", str(run), str(sw)]) == 0
     out = capsys.readouterr().out
     assert (run / "bench.md").read_text() in out
     assert json.loads((run / "switch.json").read_text()) == SWITCH
@@ -66,14 +66,14 @@ def test_every_figure_from_the_run(tmp_path, capsys):
 
 def test_without_switch_json_the_row_says_so(tmp_path, capsys):
     run = bench_run(tmp_path / "r")
-    assert benchtable.cli([str(run)]) == 0
+    assert run_main(["bench-table", str(run)]) == 0
     assert "| one context switch | not measured (no switch.json) |" in capsys.readouterr().out
 
 
 def test_bad_input_exits_2(tmp_path, capsys):
-    assert benchtable.cli([str(tmp_path)]) == 2
+    assert run_main(["bench-table", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("benchtable: ")
     run = bench_run(tmp_path / "r")
     (tmp_path / "bad.json").write_text("{")
-    assert benchtable.cli([str(run), str(tmp_path / "bad.json")]) == 2
-    assert benchtable.cli([]) == 2
+    assert run_main(["bench-table", str(run), str(tmp_path / "bad.json")]) == 2
+    assert run_main(["bench-table"]) == 2

@@ -10,7 +10,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
 from harness.analyse import compare  # noqa: E402
+from harness.records import catalog  # noqa: E402
 from harness.records.rundir import load_run  # noqa: E402
+from harness.run import catalog as run_catalog  # noqa: E402
+from harness.cli import run_main  # noqa: E402
+
+# what every synthetic run saves as its catalog.json
+CAT = catalog.parse(run_catalog.with_peers(json.loads(synthrun.LISTING.read_text())))
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +26,7 @@ def run_a(tmp_path_factory):
 
 def test_self_compare_no_significant_change(run_a, tmp_path, capsys):
     out = tmp_path / "cmp.json"
-    assert compare.cli([str(run_a), str(run_a), "--json", str(out)]) == 0
+    assert run_main(["compare", str(run_a), str(run_a), "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["rows"] and doc["significant"] == 0
     for r in doc["rows"]:
@@ -35,7 +41,7 @@ def test_self_compare_no_significant_change(run_a, tmp_path, capsys):
 
 def test_slower_run_flagged(run_a, tmp_path):
     b = synthrun.make_run(tmp_path / "b", synthrun.full_matrix(scale=1.5), seed=7)
-    doc = compare.compare(load_run(run_a).cells(), load_run(b).cells())
+    doc = compare.compare(load_run(run_a).cells(), load_run(b).cells(), CAT)
     rows = {(r["cell"], r["metric"]): r for r in doc["rows"]}
     r = rows[("pingpong/coro/channel=event,placement=same,iterations=200000,cpus=0-1",
               "handoff_ns")]
@@ -52,9 +58,9 @@ def test_small_change_below_threshold_not_flagged(tmp_path):
     specs_b = [synthrun.Spec("pingpong", "coro", {"placement": "same"}, {"handoff_ns": 102.0})]
     a = load_run(synthrun.make_run(tmp_path / "a", specs_a)).cells()
     b = load_run(synthrun.make_run(tmp_path / "b", specs_b)).cells()
-    row = compare.compare(a, b)["rows"][0]
+    row = compare.compare(a, b, CAT)["rows"][0]
     assert row["ratio"] == pytest.approx(1.02) and not row["significant"]
-    assert compare.compare(a, b, threshold=0.01)["rows"][0]["significant"]
+    assert compare.compare(a, b, CAT, threshold=0.01)["rows"][0]["significant"]
 
 
 def test_fewer_than_five_runs_never_significant(tmp_path):
@@ -63,7 +69,7 @@ def test_fewer_than_five_runs_never_significant(tmp_path):
     a = load_run(synthrun.make_run(tmp_path / "a", spec, reps=5)).cells()
     for reps, significant in ((1, False), (4, False), (5, True)):
         b = load_run(synthrun.make_run(tmp_path / f"b{reps}", slow, reps=reps)).cells()
-        row = compare.compare(a, b)["rows"][0]
+        row = compare.compare(a, b, CAT)["rows"][0]
         assert row["ratio"] == pytest.approx(2.0, rel=0.02)
         assert row["significant"] is significant, reps
         assert ("fewer than 5 runs" in row["note"]) is not significant
@@ -72,10 +78,10 @@ def test_fewer_than_five_runs_never_significant(tmp_path):
 def test_cells_in_one_run_only_listed(tmp_path):
     a = synthrun.make_run(tmp_path / "a", [synthrun.Spec("x", "coro", {}, {"y_ns": 1.0})])
     b = synthrun.make_run(tmp_path / "b", [synthrun.Spec("z", "coro", {}, {"y_ns": 1.0})])
-    doc = compare.compare(load_run(a).cells(), load_run(b).cells())
+    doc = compare.compare(load_run(a).cells(), load_run(b).cells(), CAT)
     assert doc["only_in_a"] == ["x/coro/"] and doc["only_in_b"] == ["z/coro/"]
 
 
 def test_bad_input(tmp_path, capsys):
-    assert compare.cli([str(tmp_path), str(tmp_path)]) == 2
+    assert run_main(["compare", str(tmp_path), str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err

@@ -47,8 +47,10 @@ def test_parse_good_config(tmp_path):
 def test_defaults(tmp_path):
     cfg = config.load(write_config(tmp_path, '[[experiment]]\ntask = "spawn"\n'))
     assert cfg.run == config.RunSettings()
-    assert config.resolve_models(cfg.experiments[0], None) == config.DEFAULT_MODELS
+    # the models come from the catalog, in the order they declare
     assert config.resolve_models(cfg.experiments[0], CATALOG) == ("threads", "coro", "uring")
+    with pytest.raises(config.ConfigError, match="no catalog"):
+        config.resolve_models(cfg.experiments[0], None)
 
 
 @pytest.mark.parametrize("body, needle", [

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import doctor
+from harness.cli import run_main  # noqa: E402
 
 
 def btf_blob(names: list[str]) -> bytes:
@@ -54,7 +55,7 @@ def test_io_uring_disabled_is_reported(tmp_path):
 
 
 def test_cli_json_lists_every_row_with_a_reason(capsys):
-    assert doctor.cli(["--json", "--no-perf"]) == 0
+    assert run_main(["doctor", "--json", "--no-perf"]) == 0
     rows = json.loads(capsys.readouterr().out)
     names = {r["name"] for r in rows}
     assert {"root", "kernel BTF", "sched_switch", "io_uring", "bpftool"} <= names
@@ -62,7 +63,7 @@ def test_cli_json_lists_every_row_with_a_reason(capsys):
 
 
 def test_cli_bad_argument_is_exit_2(capsys):
-    assert doctor.cli(["--bogus"]) == 2
+    assert run_main(["doctor", "--bogus"]) == 2
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/btf/vmlinux").exists(),

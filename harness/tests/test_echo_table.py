@@ -4,6 +4,7 @@ from synthrun import Spec, dist, jitter, make_run
 
 from harness.present import echo_table
 from harness.analyse import verdicts
+from harness.records import catalog
 from harness.records.rundir import load_run
 
 BASE = {"connections": 1000, "message_bytes": 64, "rate": 10000, "cpus": "0"}
@@ -23,7 +24,7 @@ def test_rows_per_model_and_peer_without_traced_client_bound_or_closed_loop(tmp_
              Spec("echo", "coro", {**BASE, "timer_slack_ns": 1}, {}, probes=("sched",))]
     run = load_run(make_run(tmp_path / "r", specs))
     ctx = verdicts.Context(cells=run.cells(), env=run.env)
-    tables = echo_table.tables(run.cells(), ctx)
+    tables = echo_table.tables(run.cells(), ctx, catalog.load(run.path).display)
     assert [t["title"] for t in tables] == \
         ["connections=1000, message_bytes=64, rate=10000, cpus=0"]
     rows = tables[0]["rows"]

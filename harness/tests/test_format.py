@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.present import format as fmt
+from harness import format as fmt
 
 
 @pytest.mark.parametrize("x,text", [(None, "n/a"), (float("nan"), "n/a"), (0.012345, "0.0123"),

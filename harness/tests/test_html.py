@@ -10,14 +10,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
-from harness.present import report  # noqa: E402
+from harness.cli import run_main  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_html_self_contained(tmp_path):
     d = synthrun.make_run(tmp_path / "run", synthrun.full_matrix(), reps=3)
-    assert report.cli([str(d)]) == 0
+    assert run_main(["report", str(d)]) == 0
     html = (d / "report.html").read_text()
     assert "data:image/png;base64," in html
     # No network needed to view it: nothing is fetched from elsewhere.
@@ -28,7 +28,7 @@ def test_html_self_contained(tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make deps installs it)")
 def test_chromium_renders_claims_table(tmp_path):
     d = synthrun.make_run(tmp_path / "run", synthrun.full_matrix(), reps=3)
-    assert report.cli([str(d)]) == 0
+    assert run_main(["report", str(d)]) == 0
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
            f"--user-data-dir={tmp_path / 'profile'}", (d / "report.html").as_uri()]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

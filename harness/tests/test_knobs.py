@@ -200,3 +200,108 @@ def test_rt_priority_not_given_runs_and_is_recorded_at_1():
     r = record(out)
     assert r["params"]["priority"] == 1 and r["metrics"]["sched_priority"] == 1
     assert run("pingpong", "--iterations", "100").stdout.count('"priority":0') == 1
+
+
+# ---- a knob not given keeps what the process inherited ---------------------------------------
+# These read the kernel's answer against a source the workload cannot echo: a
+# record that stated the request (nice 0, slice 0) instead of sched_getattr's
+# answer, or a workload that applied the defaults anyway, fails them.
+
+def kernel_slice_ns() -> int:
+    """The slice a fresh process without a custom one runs with (se.slice in
+    /proc/PID/sched, Linux 6.12+), read from a process of its own."""
+    out = subprocess.run(["cat", "/proc/self/sched"], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        if line.startswith("se.slice"):
+            return int(line.split(":")[1])
+    pytest.skip("/proc/self/sched has no se.slice here (before Linux 6.12)")
+
+
+def test_no_slice_given_records_the_kernels_slice():
+    out = run("compute", "--model", "threads", "--work_units", "2")
+    assert out.returncode == 0, out.stderr
+    r = record(out)
+    assert r["params"]["slice_us"] == 0            # nothing was asked ...
+    assert r["metrics"]["sched_slice_ns"] == kernel_slice_ns() > 0   # ... the kernel's is said
+
+
+def at_nice(n):
+    return lambda: os.nice(n - os.nice(0))
+
+
+def test_inherited_nice_is_kept_and_recorded():
+    out = run("compute", "--model", "threads", "--work_units", "2", preexec_fn=at_nice(19))
+    assert out.returncode == 0, out.stderr
+    r = record(out)
+    assert r["metrics"]["sched_nice"] == 19
+    assert r["params"]["nice"] == 19                # the params are as run
+
+
+def test_inherited_nice_reaches_every_role():
+    out = run("preempt", "--model", "threads", "--hog_ms", "50", "--hog_nice", "19",
+              preexec_fn=at_nice(10))
+    assert out.returncode == 0, out.stderr
+    m = record(out)["metrics"]
+    assert (m["sched_ticks_nice"], m["sched_hog_nice"]) == (10, 19)
+
+
+def test_given_knob_keeps_the_inherited_others():
+    out = run("compute", "--model", "threads", "--work_units", "2", "--slice_us", "300",
+              preexec_fn=at_nice(7))
+    assert out.returncode == 0, out.stderr
+    m = record(out)["metrics"]
+    assert (m["sched_nice"], m["sched_slice_ns"]) == (7, 300_000)
+
+
+@pytest.mark.root
+def test_inherited_nice_runs_as_an_unprivileged_user():
+    """`nice -n 19 build/workload ...` as an ordinary user: nothing asks for a
+    lower nice, so nothing is refused."""
+    prefix, limits = unprivileged()
+
+    def nice_and_limits():
+        limits()
+        os.nice(19 - os.nice(0))
+    out = subprocess.run([*prefix, str(WORKLOAD), "compute", "--model", "threads",
+                          "--work_units", "2"], capture_output=True, text=True,
+                         timeout=60, preexec_fn=nice_and_limits)
+    if out.returncode in (126, 127):
+        pytest.skip(f"user nobody cannot run {WORKLOAD}: {out.stderr.strip()}")
+    assert out.returncode == 0, out.stderr
+    assert record(out)["metrics"]["sched_nice"] == 19
+
+
+@pytest.mark.root
+def test_rt_hogs_beside_fair_ticks_record_the_rt_throttling():
+    need_root()
+    out = run("preempt", "--model", "threads", "--hog_policy", "fifo", "--hog_ms", "50")
+    assert out.returncode == 0, out.stderr
+    m = record(out)["metrics"]
+    want = int(Path("/proc/sys/kernel/sched_rt_runtime_us").read_text())
+    assert m["sched_ticks_policy"] == "other" and m["sched_hog_policy"] == "fifo"
+    assert m["sched_rt_runtime_us"] == want
+
+
+# ---- --check: the rules a config check and the run share ---------------------------------------
+
+@pytest.mark.parametrize("args, needle", [
+    (["compute", "--model", "threads", "--policy", "fifo", "--priority", "0"], "--priority 0"),
+    (["compute", "--model", "threads", "--slice_us", "50"], "--slice_us 50"),
+    (["compute", "--model", "threads", "--priority", "3"], "policy other"),
+    (["compute", "--model", "threads", "--policy", "fifo", "--nice", "2"], "--nice with policy"),
+    (["preempt", "--model", "threads", "--tick_work_us", "1000", "--period_us", "1000"],
+     "tick_work_us (1000) must be < period_us (1000)"),
+    (["compute", "--model", "threads", "--cpus", str(os.cpu_count() + 8)],
+     "not every CPU is available"),
+    (["compute", "--model", "mn", "--cpus", "0", "--mn_workers", "2"], "mn_workers=2"),
+])
+def test_check_refuses_what_the_run_refuses(args, needle):
+    check = run("--check", *args)
+    assert check.returncode == 2 and check.stdout == ""
+    assert needle in check.stderr and check.stderr.count("\n") == 1
+    assert run(*args).stderr == check.stderr
+
+
+def test_check_runs_nothing():
+    out = run("--check", "preempt", "--model", "threads", "--hog_ms", "100000")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")

@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import synthrun  # noqa: E402
 
-from harness.present import report  # noqa: E402
 from harness.analyse import reproduce, stats, verdicts  # noqa: E402
 from harness.records.rundir import load_run  # noqa: E402
+from harness.cli import run_main  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 
@@ -21,7 +21,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     d = synthrun.make_run(tmp_path_factory.mktemp("r") / "run", synthrun.full_matrix())
-    assert report.cli([str(d)]) == 0
+    assert run_main(["report", str(d)]) == 0
     return d
 
 
@@ -83,17 +83,18 @@ def test_reproductions_side_by_side(full_run, tmp_path):
     assert peer["rows"][0]["ratio"] is None and "peer perfbench not run" in peer["rows"][0]["note"]
     gooch = next(r for r in doc["reproductions"] if r["id"] == "thread-switch-gooch")
     assert gooch["rows"][0]["measured"]["value"] == pytest.approx(2100, rel=0.03)
-    # Raw switches compare with build/bench/switch's raw switch, not a hand-off.
-    (tmp_path / "switch.json").write_text(json.dumps(
-        {"ours": {"samples": [3.9, 3.8, 3.7, 4.0, 3.8]},
-         "ours_fpctl": {"samples": [5.0, 5.1, 4.9, 5.0, 5.2]}}))
+    # Raw switches compare with build/bench/switch's raw switch, run as cells of
+    # the run (peer switch-bench), not with a hand-off.
+    switch = synthrun.Spec("switchbench", "raw", {"repetitions": 1, "cpus": "0"},
+                           {"ours_ns": 3.8, "ours_fpctl_ns": 5.0})
+    cells = load_run(synthrun.make_run(tmp_path / "switch", [switch])).cells()
     specs, _ = reproduce.load_specs()
-    rows = {r["id"]: r["rows"][0] for r in reproduce.evaluate(specs, [], tmp_path)}
+    rows = {r["id"]: r["rows"][0] for r in reproduce.evaluate(specs, cells)}
     assert rows["libaco-switch"]["measured"]["value"] == 3.8
     assert rows["libaco-switch"]["ratio"] == pytest.approx(3.8 / 10.29)
     assert rows["boost-context-switch"]["measured"]["value"] == 5.0
-    missing = reproduce.evaluate(specs, [], tmp_path / "nope")
-    assert "run make bench" in next(r for r in missing if r["id"] == "minicoro-switch")[
+    missing = reproduce.evaluate(specs, [])
+    assert "not measured in this run" in next(r for r in missing if r["id"] == "minicoro-switch")[
         "rows"][0]["note"]
 
 
@@ -111,7 +112,7 @@ def test_noisy_cells_flagged(tmp_path):
     specs = [synthrun.Spec("pingpong", "coro", {"placement": "same", "channel": "event"},
                            lambda r: {"handoff_ns": r.choice([5.0, 50.0])})]
     d = synthrun.make_run(tmp_path / "run", specs, reps=6)
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     doc = json.loads((d / "report.json").read_text())
     assert doc["noisy_cells"] == ["pingpong/coro/placement=same,channel=event"]
     assert "noisy" in (d / "report.md").read_text()
@@ -127,7 +128,7 @@ def test_traced_and_client_bound_cells_marked(tmp_path):
              synthrun.Spec("echo", "coro", {"rate": 5000},
                            {"requests_per_s": 5000.0, "client_cpu_utilization": 0.93})]
     d = synthrun.make_run(tmp_path / "run", specs)
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     doc = json.loads((d / "report.json").read_text())
     assert doc["traced_cells"] == ["spawn/threads/tasks=100,stack_bytes=16384"]
     assert doc["client_bound_cells"] == ["echo/coro/rate=5000"]
@@ -148,7 +149,7 @@ def test_missing_probe_said_first(tmp_path, capsys):
                            {"handoff_ns": 30.0}, probes=("sched",),
                            skipped={"sched": "build/schedtrace not built: run make"})]
     d = synthrun.make_run(tmp_path / "run", specs)
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     md = (d / "report.md").read_text()
     first = md.split("## Claims")[0]
     assert "probe sched requested but not attached in 5 run(s)" in first
@@ -158,9 +159,9 @@ def test_missing_probe_said_first(tmp_path, capsys):
 
 
 def test_not_a_run_dir(tmp_path, capsys):
-    assert report.cli([str(tmp_path)]) == 2
+    assert run_main(["report", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
-    assert report.cli([str(tmp_path / "nope")]) == 2
+    assert run_main(["report", str(tmp_path / "nope")]) == 2
 
 
 @pytest.mark.parametrize("golden,reason", [
@@ -171,7 +172,7 @@ def test_bad_lines_skipped_and_listed(tmp_path, capsys, golden, reason):
     d = tmp_path / "run"
     d.mkdir()
     shutil.copy(DATA / golden, d / "records.jsonl")
-    assert report.cli([str(d), "--no-plots"]) == 0
+    assert run_main(["report", str(d), "--no-plots"]) == 0
     err = capsys.readouterr().err
     assert reason in err and "env.json missing" in err
     doc = json.loads((d / "report.json").read_text())

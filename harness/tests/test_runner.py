@@ -16,6 +16,7 @@ from harness.run import matrix, probes, runner
 from harness.records import record
 from harness.cli import main
 from harness.run.config import parse
+from harness.run.catalog import with_peers
 from harness.run.runner import ProcResult, ProcessRunner
 
 NO_TOOLS = probes.Tools("build/schedtrace", "not built", "perf", "no perf")
@@ -170,7 +171,7 @@ def test_run_writes_everything(tmp_path, fake_runner, capsys):
     assert meta["seed"] == 5 and meta["planned_runs"] == 12
     env = json.loads((out / "env.json").read_text())
     assert env["config"]["sha256"] == meta["config_sha256"]
-    assert json.loads((out / "catalog.json").read_text()) == fake_runner.catalog
+    assert json.loads((out / "catalog.json").read_text()) == with_peers(fake_runner.catalog)
     assert "done: 12 ok" in capsys.readouterr().err
 
 
@@ -359,7 +360,7 @@ def test_probe_wrapping_in_lines(tmp_path, fake_runner):
             assert ln["command"][0] == "build/workload"
 
 
-def test_list_and_hooks(tmp_path, fake_runner, capsys):
+def test_list(tmp_path, fake_runner, capsys):
     with pytest.raises(SystemExit) as e:
         main(["list"], runner=fake_runner)
     assert e.value.code == 0
@@ -429,15 +430,6 @@ def test_execute_directly_counts(tmp_path):
     o = runner.execute(runs, d, "w", NO_TOOLS, FakeRunner(tmp_path), 1)
     assert (o.exit_code, o.ran, o.skipped_done) == (0, 0, 12)
     assert o.statuses == {"ok": 12}
-
-
-def test_missing_hook_module_says_so(monkeypatch, capsys):
-    from harness import cli
-    monkeypatch.setitem(cli.HOOKS, "report", ("no_such_module", "x"))
-    with pytest.raises(SystemExit) as e:
-        main(["report", "somewhere"])
-    assert e.value.code == 1
-    assert "harness/no_such_module.py is missing" in capsys.readouterr().err
 
 
 def test_launcher_dry_run(tmp_path, fake_workload):

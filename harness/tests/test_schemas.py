@@ -243,6 +243,9 @@ def perf_in_a_line(path: Path) -> list[dict]:
 
 
 FIXTURES = {
+    "workload-list.json": (
+        "catalog", "build/workload --list; synthrun saves it as a run's catalog.json",
+        lambda p: [json.loads(p.read_text())]),
     "events-pingpong-mn.bin": (
         "events", "build/schedtrace --events F --probes sched,usdt -- "
         "build/workload pingpong --model mn --iterations 3 --warmup 0", decoded_events),

@@ -16,6 +16,7 @@ import synthrun  # noqa: E402
 
 from harness.analyse import trace  # noqa: E402
 from harness.records import record  # noqa: E402
+from harness.cli import run_main  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 RECORDING = DATA / "events-pingpong-mn.bin"
@@ -35,7 +36,7 @@ def traced_run(tmp_path):
 def export(traced_run, tmp_path):
     import json
     out = tmp_path / "t.json"
-    assert trace.cli([str(traced_run), "--cell", CELL, "--perfetto", str(out)]) == 0
+    assert run_main(["trace", str(traced_run), "--cell", CELL, "--perfetto", str(out)]) == 0
     return json.loads(out.read_text())
 
 
@@ -101,9 +102,10 @@ def test_truncated_newer_and_foreign_streams(tmp_path):
 
 def test_missing_stream_and_unknown_cell(traced_run, tmp_path, capsys):
     (traced_run / "traces" / "ev.events").unlink()
-    assert trace.cli([str(traced_run), "--cell", CELL, "--perfetto", str(tmp_path / "x")]) == 2
+    out = str(tmp_path / "x")
+    assert run_main(["trace", str(traced_run), "--cell", CELL, "--perfetto", out]) == 2
     assert "no event stream" in capsys.readouterr().err
-    assert trace.cli([str(traced_run), "--cell", "nope", "--perfetto", str(tmp_path / "x")]) == 2
+    assert run_main(["trace", str(traced_run), "--cell", "nope", "--perfetto", out]) == 2
     assert "no cell 'nope'" in capsys.readouterr().err
 
 

@@ -167,7 +167,7 @@ def test_requested_but_unattached_probe_still_marks_the_cell(tmp_path):
     specs = [Spec("pingpong", "coro", {"channel": "pipe"}, {"handoff_ns": 50.0},
                   probes=("sched",), skipped={"sched": "build/schedtrace not built"})]
     run = load_run(synthrun.make_run(tmp_path / "r", specs))
-    assert verdicts.probes_of(run.cells()[0]) == ["sched"]
+    assert run.cells()[0].probes == ["sched"]
 
 
 def test_client_bound_cells_refused(tmp_path):

@@ -31,7 +31,7 @@ def test_list_describes_every_task_and_model():
         assert {"cpus", "seed", "warmup"} <= keys, task["name"]
         for p in task["params"]:
             assert p["help"], (task["name"], p["key"])
-            if p["type"] == "u64":
+            if p["type"] in ("u64", "count") and p["default"] != "auto":
                 assert p["min"] <= int(p["default"]) <= p["max"], (task["name"], p["key"])
 
 
@@ -47,6 +47,18 @@ def test_list_describes_every_task_and_model():
     (["pingpong", "--cpus", "0-x"], "bad CPU list"),
     (["pingpong", "--cpus", "1000"], "not every CPU is available"),
     (["pingpong", "stray"], "unexpected argument 'stray'"),
+    # one value, one spelling: a sign or a blank would split a cell in two
+    (["pingpong", "--iterations", "+5"], "--iterations +5: expected an integer"),
+    (["pingpong", "--iterations", " 5"], "--iterations  5: expected an integer"),
+    (["pingpong", "--nice", "+1"], "--nice +1: expected an integer"),
+    (["pingpong", "--model", "mn", "--mn_workers", " 2"], "expected auto or a count in 1..64"),
+    (["pingpong", "--model", "mn", "--mn_workers", "+2"], "expected auto or a count in 1..64"),
+    (["pingpong", "--model", "mn", "--mn_workers", "0"], "expected auto or a count in 1..64"),
+    (["pingpong", "--seed", "1", "--seed", "2"], "--seed given twice (1, then 2)"),
+    (["pingpong", "--seed", "1", "--seed=2"], "--seed given twice"),
+    (["pingpong", "--hog-ms", "1"], "unknown parameter --hog_ms"),
+    (["pingpong", "--iterations", "5", "--iterations", "5"], "--iterations given twice"),
+    (["pingpong", "--model", "coro", "--model", "threads"], "--model given twice"),
 ])
 def test_bad_input_exits_2_with_one_line_and_no_record(args, needle):
     out = run(*args)
@@ -54,6 +66,27 @@ def test_bad_input_exits_2_with_one_line_and_no_record(args, needle):
     assert needle in out.stderr
     assert out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_models_declare_traits_the_report_and_tests_read():
+    models = json.loads(run("--list").stdout)["models"]
+    traits = {m["name"]: m["traits"] for m in models}
+    # one place and one colour each, so a figure never shows two as one
+    assert len({t["order"] for t in traits.values()}) == len(traits)
+    assert len({t["colour"] for t in traits.values()}) == len(traits)
+    # a one-thread runtime's scheduler holds every task, so it sees a deadlock
+    assert all(t["sees_deadlocks"] for t in traits.values() if t["one_thread"])
+
+
+@pytest.mark.parametrize("given, recorded", [("auto", None), ("01", 1), ("1", 1)])
+def test_a_count_or_auto_is_recorded_resolved_under_its_own_name(given, recorded):
+    out = run("pingpong", "--model", "mn", "--cpus", "0", "--iterations", "100",
+              "--mn_workers", given)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(out.stdout)
+    # auto on one CPU is one worker; the record never holds the text "auto"
+    assert rec["params"]["mn_workers"] == (recorded or 1)
+    assert "mn_workers" not in rec["metrics"]
 
 
 def test_dashed_and_underscored_spellings_are_the_same_parameter():

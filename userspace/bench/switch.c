@@ -195,7 +195,8 @@ static double copy_bytes_per_switch; /* of the last handoff_shared run */
 
 static double time_handoff(uint64_t switches, int shared)
 {
-	struct coro_opts opts = {.stack_bytes = 16384, .shared = shared};
+	struct coro_opts opts = {.stack_bytes = 16384,
+				 .stack = shared ? CORO_STACK_SHARED : CORO_STACK_GUARDED};
 	struct coro_sched s;
 	struct yielder y[2];
 	uint64_t t0, dt;

@@ -32,7 +32,7 @@
 
 #include "coro/copystack.h"
 #include "coro/ctxswitch.h"
-#include "coro/stack.h"
+#include "coro/mapping.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CORO_ASAN 1
@@ -49,14 +49,14 @@
 #define COPIER_STACK_BYTES (64 * 1024)
 
 struct coro_shared {
-	struct coro_shstack *stacks; /* one per size */
+	struct coro_stackmem *stacks; /* one per size */
 	struct coro_ctx copier_ctx;
 	void *copier_map;
 	size_t copier_map_bytes;
 	struct coro *copy_to; /* whom the copier enters next */
 };
 
-static void take(struct coro_sched *s, struct coro_shstack *st, struct coro *to);
+static void take(struct coro_sched *s, struct coro_stackmem *st, struct coro *to);
 
 static void copier_entry(void *arg)
 {
@@ -66,7 +66,7 @@ static void copier_entry(void *arg)
 	for (;;) {
 		struct coro *to = sh->copy_to;
 
-		take(s, to->shared, to);
+		take(s, to->stack, to);
 		CORO_SWITCH(&sh->copier_ctx, &to->ctx);
 	}
 }
@@ -91,9 +91,9 @@ static struct coro_shared *shared_of(struct coro_sched *s)
 	return sh;
 }
 
-static struct coro_shstack *stack_for(struct coro_sched *s, struct coro_shared *sh, size_t usable)
+static struct coro_stackmem *stack_for(struct coro_sched *s, struct coro_shared *sh, size_t usable)
 {
-	struct coro_shstack *st;
+	struct coro_stackmem *st;
 
 	for (st = sh->stacks; st; st = st->next)
 		if (st->usable == usable)
@@ -105,6 +105,7 @@ static struct coro_shstack *stack_for(struct coro_sched *s, struct coro_shared *
 		free(st);
 		return NULL;
 	}
+	st->kind = CORO_STACK_SHARED;
 	st->usable = usable;
 	st->top = (char *)(((uintptr_t)st->map + st->map_bytes) & ~(uintptr_t)15);
 	st->next = sh->stacks;
@@ -113,18 +114,16 @@ static struct coro_shstack *stack_for(struct coro_sched *s, struct coro_shared *
 	return st;
 }
 
-int coro_shared_alloc(struct coro_sched *s, size_t usable, struct coro **out)
+int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable, struct coro **out)
 {
 	struct coro_shared *sh = shared_of(s);
-	struct coro_shstack *st = sh ? stack_for(s, sh, usable) : NULL;
+	struct coro_stackmem *st = sh ? stack_for(s, sh, usable) : NULL;
 	struct coro *c;
 
+	(void)kind;
 	if (!st || !(c = calloc(1, sizeof(*c))))
 		return -ENOMEM;
-	c->shared = st;
-	/* For the overflow report (guard.c): the shared stack's guard. */
-	c->stack_base = st->map;
-	c->stack_bytes = st->usable;
+	c->stack = st;
 	*out = c;
 	return 0;
 }
@@ -132,9 +131,9 @@ int coro_shared_alloc(struct coro_sched *s, size_t usable, struct coro **out)
 void coro_shared_free(struct coro_sched *s, struct coro *c)
 {
 	(void)s;
-	if (c->shared->owner == c)
-		c->shared->owner = NULL;
-	free(c->save_buf);
+	if (c->stack->owner == c)
+		c->stack->owner = NULL;
+	free(c->saved.buf);
 	free(c);
 }
 
@@ -145,7 +144,7 @@ void coro_shared_release(struct coro_sched *s)
 	if (!sh)
 		return;
 	while (sh->stacks) {
-		struct coro_shstack *next = sh->stacks->next;
+		struct coro_stackmem *next = sh->stacks->next;
 
 		munmap(sh->stacks->map, sh->stacks->map_bytes);
 		free(sh->stacks);
@@ -175,7 +174,7 @@ static __attribute__((no_sanitize_address)) void frame_copy(void *dst, const voi
  * whose epilogues never ran: clear it before another coroutine runs there
  * (its own redzones are poisoned again as its functions are entered; the
  * restored frames lose theirs). */
-static void stack_unpoison(struct coro_shstack *st)
+static void stack_unpoison(struct coro_stackmem *st)
 {
 	char *lo = (char *)st->map + coro_page_bytes();
 
@@ -183,26 +182,26 @@ static void stack_unpoison(struct coro_shstack *st)
 }
 #else
 #define frame_copy memcpy
-static void stack_unpoison(struct coro_shstack *st)
+static void stack_unpoison(struct coro_stackmem *st)
 {
 	(void)st;
 }
 #endif
 
 /* o is suspended: its frame is [o->ctx.sp, top). */
-static void save(struct coro_sched *s, struct coro_shstack *st, struct coro *o)
+static void save(struct coro_sched *s, struct coro_stackmem *st, struct coro *o)
 {
 	size_t len = (size_t)(st->top - (char *)o->ctx.sp);
 
-	if (len > o->save_cap) {
+	if (len > o->saved.cap) {
 		size_t cap = (len + 15) & ~(size_t)15;
 		void *buf;
 
 		/* a quarter more than asked: a frame that grows a little at
 		 * each switch does not realloc at each one */
-		if (cap < o->save_cap + o->save_cap / 4)
-			cap = (o->save_cap + o->save_cap / 4 + 15) & ~(size_t)15;
-		buf = realloc(o->save_buf, cap);
+		if (cap < o->saved.cap + o->saved.cap / 4)
+			cap = (o->saved.cap + o->saved.cap / 4 + 15) & ~(size_t)15;
+		buf = realloc(o->saved.buf, cap);
 		if (!buf) {
 			fprintf(stderr,
 				"coro: out of memory saving the %zu-byte stack of coroutine %llu "
@@ -210,35 +209,35 @@ static void save(struct coro_sched *s, struct coro_shstack *st, struct coro *o)
 				len, (unsigned long long)o->id);
 			abort();
 		}
-		o->save_buf = buf;
-		o->save_cap = (uint32_t)cap;
+		o->saved.buf = buf;
+		o->saved.cap = (uint32_t)cap;
 	}
-	frame_copy(o->save_buf, o->ctx.sp, len);
-	o->save_len = (uint32_t)len;
+	frame_copy(o->saved.buf, o->ctx.sp, len);
+	o->saved.len = (uint32_t)len;
 	s->stats.stack_copies++;
 	s->stats.copy_bytes += len;
 }
 
-static void take(struct coro_sched *s, struct coro_shstack *st, struct coro *to)
+static void take(struct coro_sched *s, struct coro_stackmem *st, struct coro *to)
 {
 	struct coro *o = st->owner;
 
 	if (o && o->state != CORO_DONE)
 		save(s, st, o);
 	stack_unpoison(st);
-	if (to->save_len) {
-		frame_copy(st->top - to->save_len, to->save_buf, to->save_len);
+	if (to->saved.len) {
+		frame_copy(st->top - to->saved.len, to->saved.buf, to->saved.len);
 		s->stats.stack_copies++;
-		s->stats.copy_bytes += to->save_len;
+		s->stats.copy_bytes += to->saved.len;
 	}
 	st->owner = to;
 }
 
 void coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to)
 {
-	struct coro_shstack *st = to->shared;
+	struct coro_stackmem *st = to->stack;
 
-	if (from->shared == st) {
+	if (from->stack == st) {
 		/* from stands on st (it is the owner): rewrite it from elsewhere */
 		s->shared->copy_to = to;
 		CORO_SWITCH(&from->ctx, &s->shared->copier_ctx);
@@ -255,10 +254,10 @@ int coro_on_shared_stack(const struct coro_sched *s, const void *p, size_t len)
 	const struct coro *c = s->current;
 	const char *lo, *q = p;
 
-	if (!c || !c->shared)
+	if (!c || c->stack->kind != CORO_STACK_SHARED)
 		return 0;
-	lo = (const char *)c->shared->map + coro_page_bytes();
-	return q < c->shared->top && q + (len ? len : 1) > lo;
+	lo = (const char *)c->stack->map + coro_page_bytes();
+	return q < c->stack->top && q + (len ? len : 1) > lo;
 }
 
 void coro_stack_check(const struct coro_sched *s, const void *p, const char *what)

@@ -8,31 +8,24 @@
 #include "coro/coro.h"
 
 /* A malloc'ed control block on the shared stack of `usable` bytes (created
- * on first use). 0 or -ENOMEM. */
-int coro_shared_alloc(struct coro_sched *s, size_t usable, struct coro **out);
+ * on first use); kind is CORO_STACK_SHARED. 0 or -ENOMEM. */
+int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable, struct coro **out);
 /* Frees the block and its saved frame. */
 void coro_shared_free(struct coro_sched *s, struct coro *c);
 /* Destroy: unmaps the shared stacks and the copier. */
 void coro_shared_release(struct coro_sched *s);
 
-/* 1 when `to` runs on a shared stack that holds another frame now. */
-static inline int coro_shared_needs_copy(const struct coro *to);
 /* Switches from `from` to `to` (one that coro_shared_needs_copy()): saves
  * the frame on to's stack, restores to's, and enters it; through the
  * copier's own stack when `from` stands on the stack being rewritten. */
 void coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to);
 
-struct coro_shstack {
-	void *map; /* mapping start: the guard page */
-	size_t map_bytes, usable;
-	char *top;	    /* 16-aligned; new coroutines start here */
-	struct coro *owner; /* whose frame is on it; NULL: nobody's */
-	struct coro_shstack *next;
-};
-
+/* 1 when `to` runs on a shared stack that holds another frame now. An own
+ * stack's owner is its coroutine for good, so this is one load and one
+ * compare on every switch, whatever the kind. */
 static inline int coro_shared_needs_copy(const struct coro *to)
 {
-	return to->shared && to->shared->owner != to;
+	return to->stack->owner != to;
 }
 
 #endif

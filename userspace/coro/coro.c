@@ -19,6 +19,7 @@
 #include "coro/ctxswitch.h"
 #include "coro/guard.h"
 #include "coro/probes.h"
+#include "coro/mapping.h"
 #include "coro/stack.h"
 #include "coro/tsan.h"
 #include "lib/clock.h"
@@ -128,6 +129,9 @@ int coro_sched_init(struct coro_sched *s)
 	s->main.state = CORO_RUNNING;
 	s->main.sched = s;
 	s->main.id = 0;
+	/* The thread's own stack: nobody else's frame ever goes there. */
+	s->main.own.owner = &s->main;
+	s->main.stack = &s->main.own;
 	s->current = &s->main;
 	coro_tsan_thread(&s->main);
 	s->next_id = 1;

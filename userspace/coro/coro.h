@@ -29,7 +29,7 @@
  * is parked (stats.parked == stats.live): if the model has nothing that could
  * wake one, it reports "no runnable coroutines, <stats.parked> parked".
  *
- * Own stacks come from mmap, with a guard page below each unless no_guard,
+ * Own stacks come from mmap, with a guard page below each unless unguarded,
  * and an explicit size (never SIGSTKSZ). A fault in a guard page prints
  * "coro: stack overflow in coroutine <id> (stack <bytes> bytes): raise stack_bytes"
  * on stderr and aborts, instead of corrupting a neighbour. Where the kernel
@@ -41,7 +41,7 @@
  * no malloc per coroutine, and a parked coroutine costs one touched page
  * (4 KiB) in all. Freed stacks of the common size are cached and reused.
  *
- * Shared stacks (coro_opts.shared, copystack.c): coroutines of one size run
+ * Shared stacks (CORO_STACK_SHARED, copystack.c): coroutines of one size run
  * on one guarded stack per scheduler. The one whose frame is on it owns it;
  * when another is resumed there, the owner's used part (from its saved stack
  * pointer to the top) is copied into a buffer of its own, grown to fit, and
@@ -96,8 +96,45 @@ enum coro_state {
 };
 
 struct coro_sched;
+struct coro;
 
-struct coro_shstack; /* copystack.c: a stack shared by coroutines */
+/* What a coroutine's frames live on (docs/stacks.md); the model parameter
+ * `stack` names one, and coro_stack_parse() is the one place a name becomes
+ * a kind. */
+enum coro_stack {
+	CORO_STACK_GUARDED,   /* its own, with a guard page below */
+	CORO_STACK_UNGUARDED, /* its own, without: an overflow corrupts silently */
+	CORO_STACK_SHARED,    /* the scheduler's, copied out and back on switches */
+	CORO_STACK_KINDS,
+};
+extern const char *const coro_stack_names[CORO_STACK_KINDS];
+/* The kind called name ("guarded", "unguarded", "shared"), or -EINVAL. */
+int coro_stack_parse(const char *name);
+const char *coro_stack_name(enum coro_stack kind);
+
+/* A stack, as libaco's share stack is one object: its kind, and the guard
+ * page is a property of the kind (guarded and shared stacks have one below
+ * `map + page`, unguarded ones none). An own stack holds one coroutine,
+ * whose control block sits at its top and is its owner for good; a shared
+ * stack belongs to the scheduler and holds the frame of its current owner. */
+struct coro_stackmem {
+	enum coro_stack kind;
+	int in_arena;		    /* carved from an arena (stack.c), not mapped alone */
+	void *map;		    /* mapping start: the guard page, when it has one */
+	size_t map_bytes;	    /* the whole mapping (or arena slice) */
+	size_t usable;		    /* bytes above the guard */
+	char *top;		    /* frames grow down from here */
+	struct coro *owner;	    /* whose frame is on it; NULL: nobody's (shared) */
+	struct coro_stackmem *next; /* shared: the scheduler's other sizes */
+};
+static inline int coro_stack_kind_guarded(enum coro_stack kind)
+{
+	return kind != CORO_STACK_UNGUARDED;
+}
+static inline int coro_stack_guarded(const struct coro_stackmem *st)
+{
+	return coro_stack_kind_guarded(st->kind);
+}
 
 /* Bytes of coro_park_slot(): the largest wait record a model keeps while a
  * coroutine is parked (an offload request is 56). */
@@ -116,16 +153,10 @@ struct coro_shstack; /* copystack.c: a stack shared by coroutines */
 struct coro {
 	struct coro_ctx ctx;
 	enum coro_state state;
-	int no_guard;	     /* stack mapped without a guard page */
-	int in_arena;	     /* stack carved from an arena (stack.c) */
 	struct coro *next;   /* run queue / any wait queue link */
 	struct coro *joiner; /* parked in coro_join() on this one */
 	void (*fn)(void *);
 	void *arg;
-	void *stack_base;   /* mapping start (the guard page) */
-	size_t stack_bytes; /* usable bytes above the guard (the control
-			     * block takes the top ~256 of them) */
-	size_t map_bytes;
 	uint64_t id;
 	uint64_t ready_ns; /* when it last became READY; filled only when
 			    * coro_sched.clock_ready is set (a clock read
@@ -133,12 +164,19 @@ struct coro {
 	void *user;	   /* the model's per-coroutine data */
 	struct coro_sched *sched;
 	struct coro *all_prev, *all_next; /* every coroutine not yet freed */
-	/* stack=shared (copystack.c): the stack it runs on, and its frame
-	 * while another coroutine has that stack (save_len used bytes of
-	 * save_cap, the top save_len bytes of the stack). NULL for own stacks. */
-	struct coro_shstack *shared;
-	void *save_buf;
-	uint32_t save_len, save_cap;
+	/* The stack it runs on: &own, or the scheduler's shared one. */
+	struct coro_stackmem *stack;
+	union {
+		/* own stacks: the one this block sits at the top of (the
+		 * block takes the top ~300 of its usable bytes) */
+		struct coro_stackmem own;
+		/* shared: its frame while another coroutine has the stack
+		 * (len used bytes of cap, the top len bytes of the stack) */
+		struct {
+			void *buf;
+			uint32_t len, cap;
+		} saved;
+	};
 	/* Memory that stays put while the coroutine is parked: see
 	 * coro_park_slot(). */
 	_Alignas(16) unsigned char park_slot[CORO_PARK_SLOT_BYTES];
@@ -189,15 +227,13 @@ struct coro_sched {
 #define CORO_STACK_CACHE_MAX	 1024
 
 struct coro_opts {
-	size_t stack_bytes; /* usable stack; rounded up to pages; 0 -> 64 KiB */
-	int no_guard;	    /* 1: no guard page: stacks carved back to back from
-			     * arenas, so a million fit under the default
-			     * vm.max_map_count; an overflow then corrupts the
-			     * neighbour silently (not by default) */
-	int shared;	    /* 1: run on the scheduler's shared stack of this
-			     * size (copied out when another coroutine needs it;
-			     * see "Shared stacks" above); no_guard is ignored:
-			     * the shared stack always has its guard page */
+	size_t stack_bytes;    /* usable stack; rounded up to pages; 0 -> 64 KiB */
+	enum coro_stack stack; /* guarded (0, the default); unguarded: carved
+				* back to back from arenas, so a million fit
+				* under the default vm.max_map_count, and an
+				* overflow corrupts the neighbour silently;
+				* shared: the scheduler's stack of this size
+				* (see "Shared stacks" above), always guarded */
 };
 
 /* How guarded stacks get their guard page on this kernel, decided once per
@@ -205,6 +241,8 @@ struct coro_opts {
  * mapping, no VMA of its own) or "mprotect" (a PROT_NONE page: one more VMA
  * per stack). */
 const char *coro_guard_method(void);
+/* 1 for madv_guard_install: a guard needs no mapping of its own. */
+int coro_guard_in_page_table(void);
 
 /* Memory of the running coroutine that stays put while it is parked, for
  * what a waker writes into (a model's wait record): under stack=shared the

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "coro/guard.h"
-#include "coro/stack.h"
+#include "coro/mapping.h"
 
 /* 64 KiB: room for the handler and for libc's abort() with margin; SIGSTKSZ
  * is too small for some CPUs' signal frames (AVX-512, SME) and no longer a
@@ -64,7 +64,7 @@ static void report_overflow(const struct coro *c)
 	n += put_str(msg + n, "coro: stack overflow in coroutine ");
 	n += put_u64(msg + n, c->id);
 	n += put_str(msg + n, " (stack ");
-	n += put_u64(msg + n, c->stack_bytes);
+	n += put_u64(msg + n, c->stack->usable);
 	n += put_str(msg + n, " bytes): raise stack_bytes\n");
 	/* Nothing useful to do if stderr is gone: we abort either way. */
 	if (write(STDERR_FILENO, msg, n) < 0)
@@ -77,9 +77,9 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 	struct coro_sched *s = coro_tls_sched;
 	struct coro *c = s ? s->current : NULL;
 
-	if (c && c != &s->main && !c->no_guard) {
+	if (c && c != &s->main && coro_stack_guarded(c->stack)) {
 		uintptr_t addr = (uintptr_t)si->si_addr;
-		uintptr_t guard = (uintptr_t)c->stack_base;
+		uintptr_t guard = (uintptr_t)c->stack->map;
 
 		if (addr >= guard && addr < guard + coro_page_bytes())
 			report_overflow(c);

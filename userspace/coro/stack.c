@@ -1,5 +1,7 @@
-/* stack.c: mmap'd coroutine stacks with a guard page, and a cache of freed
- * ones.
+/* stack.c: a coroutine's stack by its kind (enum coro_stack): own stacks,
+ * guarded or not, with a cache of freed ones, here; shared stacks in
+ * copystack.c. One table says which functions serve a kind, so nothing
+ * else branches on it.
  *
  * Why the control block lives in the stack mapping rather than in malloc:
  * the top page of a stack is touched anyway (the first frame lands there), so
@@ -29,20 +31,16 @@
  * by the guard alone.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "coro/copystack.h"
+#include "coro/mapping.h"
 #include "coro/stack.h"
 #include "lib/clock.h"
-
-#ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102 /* include/uapi/asm-generic/mman-common.h, 6.13 */
-#endif
+#include "lib/names.h"
 
 #define ARENA_FIRST_BYTES ((size_t)2 << 20)
 #define ARENA_MAX_BYTES	  ((size_t)256 << 20)
@@ -67,63 +65,22 @@ struct coro_arenas {
 	size_t nfreed, cap_freed;
 };
 
-size_t coro_page_bytes(void)
+const char *const coro_stack_names[CORO_STACK_KINDS] = {
+	[CORO_STACK_GUARDED] = "guarded",
+	[CORO_STACK_UNGUARDED] = "unguarded",
+	[CORO_STACK_SHARED] = "shared",
+};
+
+int coro_stack_parse(const char *name)
 {
-	static size_t page_bytes;
+	int kind = name_index(coro_stack_names, CORO_STACK_KINDS, name);
 
-	/* Racy but idempotent: every thread computes the same value. */
-	if (!page_bytes) {
-		long v = sysconf(_SC_PAGESIZE);
-
-		page_bytes = v > 0 ? (size_t)v : 4096;
-	}
-	return page_bytes;
+	return kind < 0 ? -EINVAL : kind;
 }
 
-/* Probed on a scratch mapping: EINVAL before 6.13 (unknown advice) and
- * under seccomp filters that refuse it. An emulator may also answer 0 and do
- * nothing (qemu-user ignores advice it does not know), so the guard must
- * then make the kernel refuse to read the page: write(2) from it into a
- * pipe fails with EFAULT. */
-static int have_guard_install(void)
+const char *coro_stack_name(enum coro_stack kind)
 {
-	static int state; /* 0 unknown, 1 yes, -1 no; racy but idempotent */
-	size_t page = coro_page_bytes();
-	int fds[2];
-	void *p;
-
-	if (state)
-		return state > 0;
-	p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return 0; /* no verdict: try again next time */
-	if (pipe2(fds, O_CLOEXEC)) {
-		munmap(p, 2 * page);
-		return 0;
-	}
-	state = -1;
-	if (madvise(p, page, MADV_GUARD_INSTALL) == 0 && write(fds[1], p, 1) < 0 && errno == EFAULT)
-		state = 1;
-	close(fds[0]);
-	close(fds[1]);
-	munmap(p, 2 * page);
-	return state > 0;
-}
-
-const char *coro_guard_method(void)
-{
-	return have_guard_install() ? "madv_guard_install" : "mprotect";
-}
-
-size_t coro_stack_usable(size_t stack_bytes)
-{
-	size_t page = coro_page_bytes();
-
-	if (stack_bytes == 0)
-		stack_bytes = CORO_DEFAULT_STACK_BYTES;
-	if (stack_bytes > CORO_MAX_STACK_BYTES)
-		return 0;
-	return (stack_bytes + page - 1) & ~(page - 1);
+	return (unsigned)kind < CORO_STACK_KINDS ? coro_stack_names[kind] : "?";
 }
 
 static struct coro *block_at_top(void *base, size_t map_bytes)
@@ -134,56 +91,25 @@ static struct coro *block_at_top(void *base, size_t map_bytes)
 	return (struct coro *)((top - sizeof(struct coro)) & ~(uintptr_t)63);
 }
 
-static void init_block(struct coro *c, void *base, size_t map_bytes, size_t stack_bytes,
-		       int no_guard, int in_arena)
+/* A zeroed control block at the top of its own stack, which describes the
+ * stack it sits on; the first frame goes right below it. */
+static struct coro *own_block(enum coro_stack kind, void *base, size_t map_bytes, size_t usable,
+			      int in_arena)
 {
+	struct coro *c = block_at_top(base, map_bytes);
+
 	memset(c, 0, sizeof(*c));
-	c->stack_base = base;
-	c->map_bytes = map_bytes;
-	c->stack_bytes = stack_bytes;
-	c->no_guard = no_guard;
-	c->in_arena = in_arena;
-}
-
-static void *map_noreserve(struct coro_sched *s, size_t bytes)
-{
-	uint64_t t0 = now_ns();
-	/* MAP_NORESERVE: only touched pages count against overcommit, so a
-	 * million 64 KiB stacks do not need 64 GiB of commit. */
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-
-	s->stats.map_ns += now_ns() - t0;
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static int install_guard(struct coro_sched *s, void *page_addr, int madv)
-{
-	uint64_t t0 = now_ns();
-	/* mprotect fails with ENOMEM when the split would exceed
-	 * vm.max_map_count; madvise with ENOMEM when out of memory for the
-	 * page table that holds the marker. */
-	int err = madv ? madvise(page_addr, coro_page_bytes(), MADV_GUARD_INSTALL)
-		       : mprotect(page_addr, coro_page_bytes(), PROT_NONE);
-
-	s->stats.guard_ns += now_ns() - t0;
-	return err ? -ENOMEM : 0;
-}
-
-int coro_map_guarded(struct coro_sched *s, size_t usable, void **base, size_t *map_bytes)
-{
-	size_t bytes = usable + coro_page_bytes();
-	void *p = map_noreserve(s, bytes);
-
-	if (!p)
-		return -ENOMEM;
-	if (install_guard(s, p, have_guard_install())) {
-		munmap(p, bytes);
-		return -ENOMEM;
-	}
-	*base = p;
-	*map_bytes = bytes;
-	return 0;
+	c->own = (struct coro_stackmem){
+		.kind = kind,
+		.in_arena = in_arena,
+		.map = base,
+		.map_bytes = map_bytes,
+		.usable = usable,
+		.top = (char *)c,
+		.owner = c,
+	};
+	c->stack = &c->own;
+	return c;
 }
 
 /* A stack of map_bytes out of the arenas, with a guard in its first page
@@ -209,7 +135,7 @@ static int arena_carve(struct coro_sched *s, size_t map_bytes, int guard, void *
 			return -ENOMEM;
 		if (bytes < map_bytes)
 			bytes = map_bytes;
-		ar->base = map_noreserve(s, bytes);
+		ar->base = coro_map_noreserve(s, bytes);
 		if (!ar->base) {
 			free(ar);
 			return -ENOMEM;
@@ -223,65 +149,41 @@ static int arena_carve(struct coro_sched *s, size_t map_bytes, int guard, void *
 		s->stats.arena_maps++;
 	}
 	base = a->next;
-	if (guard && install_guard(s, base, 1))
+	if (guard && coro_guard_install(s, base, 1))
 		return -ENOMEM;
 	a->next += map_bytes;
 	*out = base;
 	return 0;
 }
 
-static int alloc_own(struct coro_sched *s, size_t usable, int no_guard, struct coro **out)
+static int own_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable, struct coro **out)
 {
-	size_t map_bytes = usable + (no_guard ? 0 : coro_page_bytes());
-	int in_arena = no_guard || have_guard_install();
-	struct coro *c;
+	int guard = kind == CORO_STACK_GUARDED;
+	size_t map_bytes = usable + (guard ? coro_page_bytes() : 0);
+	int in_arena = !guard || coro_guard_in_page_table();
+	struct coro *c = s->stack_cache;
 	uint64_t t0;
 	void *base;
 	int err;
 
-	if (s->stack_cache && s->cache_map_bytes == map_bytes) {
-		c = s->stack_cache;
-		if (c->no_guard == no_guard) {
-			s->stack_cache = c->next;
-			s->cache_len--;
-			base = c->stack_base;
-			c = block_at_top(base, map_bytes);
-			init_block(c, base, map_bytes, usable, no_guard, in_arena);
-			s->stats.stack_reuses++;
-			*out = c;
-			return 0;
-		}
+	if (c && s->cache_map_bytes == map_bytes && c->own.kind == kind) {
+		s->stack_cache = c->next;
+		s->cache_len--;
+		*out = own_block(kind, c->own.map, map_bytes, usable, c->own.in_arena);
+		s->stats.stack_reuses++;
+		return 0;
 	}
 	if (in_arena)
-		err = arena_carve(s, map_bytes, !no_guard, &base);
+		err = arena_carve(s, map_bytes, guard, &base);
 	else
 		err = coro_map_guarded(s, usable, &base, &map_bytes);
 	if (err)
 		return err;
 	t0 = now_ns();
-	c = block_at_top(base, map_bytes);
-	init_block(c, base, map_bytes, usable, no_guard, in_arena);
+	*out = own_block(kind, base, map_bytes, usable, in_arena);
 	s->stats.touch_ns += now_ns() - t0;
 	s->stats.stack_maps++;
-	*out = c;
 	return 0;
-}
-
-int coro_stack_alloc(struct coro_sched *s, const struct coro_opts *opts, struct coro **out)
-{
-	size_t usable = coro_stack_usable(opts ? opts->stack_bytes : 0);
-
-	if (!usable)
-		return -EINVAL;
-	if (opts && opts->shared)
-		return coro_shared_alloc(s, usable, out);
-	return alloc_own(s, usable, opts ? opts->no_guard : 0, out);
-}
-
-void *coro_stack_top(struct coro *c)
-{
-	/* An own stack grows down from just below its control block. */
-	return c->shared ? (void *)c->shared->top : (void *)c;
 }
 
 /* An arena stack nobody caches: its pages go back to the kernel, its
@@ -304,43 +206,72 @@ static void arena_release(struct coro_sched *s, void *base, size_t map_bytes, in
 	a->freed[a->nfreed++] = (struct freed_stack){base, map_bytes, guard};
 }
 
-static void stack_unmap(struct coro_sched *s, struct coro *c)
+/* Gives an own stack back; c lives inside it. */
+static void own_unmap(struct coro_sched *s, struct coro *c)
 {
-	/* c lives inside the mapping: read what we need first. */
-	void *base = c->stack_base;
-	size_t map_bytes = c->map_bytes;
+	struct coro_stackmem st = c->own;
 
-	if (c->shared)
-		coro_shared_free(s, c);
-	else if (c->in_arena)
-		arena_release(s, base, map_bytes, !c->no_guard);
+	if (st.in_arena)
+		arena_release(s, st.map, st.map_bytes, coro_stack_guarded(&st));
 	else
-		munmap(base, map_bytes);
+		munmap(st.map, st.map_bytes);
 }
 
-void coro_stack_free(struct coro_sched *s, struct coro *c)
+/* The cache holds one size and kind (the common case: every spawn uses the
+ * model's default); a stack of another is given back. Cached stacks keep
+ * their touched pages: that is what makes reuse cheap. */
+static void own_free(struct coro_sched *s, struct coro *c)
 {
-	/* The cache holds one size (the common case: every spawn uses the
-	 * model's default); a stack of another size is given back. Cached
-	 * stacks keep their touched pages: that is what makes reuse cheap. */
-	if (!c->shared && s->cache_len < s->cache_max &&
-	    (!s->stack_cache || (s->cache_map_bytes == c->map_bytes &&
-				 ((struct coro *)s->stack_cache)->no_guard == c->no_guard))) {
-		s->cache_map_bytes = c->map_bytes;
-		c->next = s->stack_cache;
+	struct coro *cached = s->stack_cache;
+
+	if (s->cache_len < s->cache_max && (!cached || (s->cache_map_bytes == c->own.map_bytes &&
+							cached->own.kind == c->own.kind))) {
+		s->cache_map_bytes = c->own.map_bytes;
+		c->next = cached;
 		s->stack_cache = c;
 		s->cache_len++;
 		return;
 	}
-	stack_unmap(s, c);
+	own_unmap(s, c);
+}
+
+/* Arena stacks go with their arena in coro_stack_release_all. */
+static void own_discard(struct coro_sched *s, struct coro *c)
+{
+	(void)s;
+	if (!c->own.in_arena)
+		munmap(c->own.map, c->own.map_bytes);
+}
+
+/* What serves each kind. */
+static const struct {
+	int (*alloc)(struct coro_sched *s, enum coro_stack kind, size_t usable, struct coro **out);
+	void (*free)(struct coro_sched *s, struct coro *c);
+	void (*discard)(struct coro_sched *s, struct coro *c);
+} kinds[CORO_STACK_KINDS] = {
+	[CORO_STACK_GUARDED] = {own_alloc, own_free, own_discard},
+	[CORO_STACK_UNGUARDED] = {own_alloc, own_free, own_discard},
+	[CORO_STACK_SHARED] = {coro_shared_alloc, coro_shared_free, coro_shared_free},
+};
+
+int coro_stack_alloc(struct coro_sched *s, const struct coro_opts *opts, struct coro **out)
+{
+	size_t usable = coro_stack_usable(opts ? opts->stack_bytes : 0);
+	enum coro_stack kind = opts ? opts->stack : CORO_STACK_GUARDED;
+
+	if (!usable || (unsigned)kind >= CORO_STACK_KINDS)
+		return -EINVAL;
+	return kinds[kind].alloc(s, kind, usable, out);
+}
+
+void coro_stack_free(struct coro_sched *s, struct coro *c)
+{
+	kinds[c->stack->kind].free(s, c);
 }
 
 void coro_stack_discard(struct coro_sched *s, struct coro *c)
 {
-	if (c->shared)
-		coro_shared_free(s, c);
-	else if (!c->in_arena)
-		munmap(c->stack_base, c->map_bytes);
+	kinds[c->stack->kind].discard(s, c);
 }
 
 void coro_stack_release_all(struct coro_sched *s)
@@ -351,8 +282,7 @@ void coro_stack_release_all(struct coro_sched *s)
 	while (c) {
 		struct coro *next = c->next;
 
-		if (!c->in_arena)
-			munmap(c->stack_base, c->map_bytes);
+		own_discard(s, c);
 		c = next;
 	}
 	s->stack_cache = NULL;

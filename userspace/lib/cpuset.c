@@ -87,3 +87,26 @@ int cpuset_count_allowed(void)
 		return 1;
 	return CPU_COUNT(&set);
 }
+
+void cpuset_format(const cpu_set_t *set, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (int c = 0; c < CPU_SETSIZE && used < len; c++) {
+		int last = c;
+		int n;
+
+		if (!CPU_ISSET(c, set))
+			continue;
+		while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, set))
+			last++;
+		n = last == c ? snprintf(buf + used, len - used, "%s%d", used ? "," : "", c)
+			      : snprintf(buf + used, len - used, "%s%d-%d", used ? "," : "", c, last);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+		c = last;
+	}
+}

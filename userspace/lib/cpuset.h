@@ -15,5 +15,7 @@ int cpuset_apply(const char *list, char *err, size_t err_len);
 int cpuset_nth_allowed(int n);
 /* How many CPUs the calling thread may run on. */
 int cpuset_count_allowed(void);
+/* set as a list ("0-1", "0,2-3"; "" when empty) into buf, cut at len. */
+void cpuset_format(const cpu_set_t *set, char *buf, size_t len);
 
 #endif

@@ -23,4 +23,12 @@ uint64_t proc_vm_bytes(void);
  * there is no pids controller, *max = -1 when it is "max". */
 int proc_cgroup_pids(int64_t *current, int64_t *max);
 
+/* Context switches of the calling thread so far
+ * (/proc/thread-self/status: voluntary_ctxt_switches and
+ * nonvoluntary_ctxt_switches). Per thread, unlike getrusage(RUSAGE_SELF). */
+struct thread_switches {
+	uint64_t voluntary, involuntary;
+};
+int proc_thread_switches(struct thread_switches *sw); /* 0 or -errno */
+
 #endif

@@ -172,12 +172,23 @@ int sched_knobs_check(const struct sched_knobs *want, const struct sched_knobs *
 
 int sched_knobs_apply_self(const struct sched_knobs *want, char *why, size_t len)
 {
-	struct sched_knobs got;
+	struct sched_knobs now, got;
+	bool fair = sched_policy_is_fair(want->policy);
 	int err = sched_knobs_precheck(want, why, len);
 
 	if (err)
 		return err;
-	err = sched_knobs_apply(0, want);
+	/* Ask the kernel only for what differs, so that what was inherited and
+	 * not asked about stays as it was: a nice alone goes through
+	 * setpriority(), which leaves a custom slice alone (sched_setattr()
+	 * would reset it); a thread already as wanted asks for nothing. */
+	err = sched_knobs_read(0, &now);
+	if (!err && (want->policy != now.policy || want->priority != now.priority ||
+		     (fair && want->slice_ns != now.slice_ns)))
+		err = sched_knobs_apply(0, want);
+	else if (!err && fair && want->nice != now.nice &&
+		 setpriority(PRIO_PROCESS, 0, want->nice)) /* this thread: Linux */
+		err = errno == EACCES ? -EPERM : -errno;
 	if (!err)
 		err = sched_knobs_read(0, &got);
 	if (err) {
@@ -222,4 +233,14 @@ int sched_rt_limits(int64_t *runtime_us, int64_t *period_us)
 	int err = read_sysctl("/proc/sys/kernel/sched_rt_runtime_us", runtime_us);
 
 	return err ? err : read_sysctl("/proc/sys/kernel/sched_rt_period_us", period_us);
+}
+
+void sched_rt_limits_record(struct record *rec)
+{
+	int64_t runtime_us, period_us;
+
+	if (sched_rt_limits(&runtime_us, &period_us))
+		return;
+	rec_metric_i64(rec, "sched_rt_runtime_us", runtime_us);
+	rec_metric_i64(rec, "sched_rt_period_us", period_us);
 }

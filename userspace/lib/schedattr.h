@@ -62,11 +62,12 @@ int sched_knobs_precheck(const struct sched_knobs *want, char *why, size_t len);
  * privilege or limit is missing). */
 void sched_knobs_refusal(const struct sched_knobs *want, int err, char *why, size_t len);
 
-/* Applies want to the calling thread and checks the read-back. 0 when the
- * kernel applied it; otherwise writes one line into why and returns
- * -EPERM (not permitted here: the caller skips), -EOPNOTSUPP (the kernel
- * ignored part of it: no custom slices before 6.12: skip too) or another
- * -errno (a failure). */
+/* Applies want to the calling thread and checks the read-back: only what
+ * differs from the thread's current attributes is asked for (nothing when
+ * they are already as wanted). 0 when the kernel applied it; otherwise
+ * writes one line into why and returns -EPERM (not permitted here: the
+ * caller skips), -EOPNOTSUPP (the kernel ignored part of it: no custom
+ * slices before 6.12: skip too) or another -errno (a failure). */
 int sched_knobs_apply_self(const struct sched_knobs *want, char *why, size_t len);
 
 /* Adds <prefix>_policy, _priority, _nice, _slice_ns to the record's metrics. */
@@ -75,5 +76,8 @@ void sched_knobs_record(struct record *rec, const char *prefix, const struct sch
 /* RT throttling: /proc/sys/kernel/sched_rt_runtime_us (-1: none) and
  * sched_rt_period_us. 0, or -errno when unreadable. */
 int sched_rt_limits(int64_t *runtime_us, int64_t *period_us);
+/* sched_rt_runtime_us and sched_rt_period_us into the record's metrics, when
+ * readable: the RT throttling a real-time thread of the run was under. */
+void sched_rt_limits_record(struct record *rec);
 
 #endif

@@ -154,14 +154,6 @@ static int fail(struct loop *l, int err, const char *fmt, ...)
 	return err < 0 ? err : -EIO;
 }
 
-static uint64_t cpu_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Time this thread spent runnable but not running (/proc/thread-self/
  * schedstat, second field), ns; 0 where the kernel does not say. A client
  * starved of its CPU by others measures them, not the server. */
@@ -335,15 +327,24 @@ static void plan_open_loop(struct loop *l)
 	l->send_until = l->t_end + (d / 10 > 100000000ull ? d / 10 : 100000000ull);
 }
 
+/* A mark for the server (--window-marks): one write, so it arrives whole
+ * and before the JSON, which stdio writes at exit. */
+static void mark(const struct loop *l, const char *line)
+{
+	if (l->o->window_marks && write(STDOUT_FILENO, line, strlen(line)) < 0)
+		perror("loadgen: window mark");
+}
+
 static int begin_measure(struct loop *l, uint64_t now)
 {
 	int err = 0;
 
+	mark(l, LG_MARK_START);
 	l->phase = P_MEASURE;
 	l->t0 = now;
 	l->t_end = now + l->o->duration_ms * 1000000ull;
 	plan_open_loop(l);
-	l->cpu0_ns = cpu_now_ns();
+	l->cpu0_ns = process_cpu_ns();
 	l->wait0_ns = runqueue_wait_ns();
 	for (uint64_t i = 0; i < l->o->connections && !err; i++)
 		err = schedule_next(l, &l->conns[i], now, 0);
@@ -682,7 +683,8 @@ static int loop_run(struct loop *l)
 		err = reap(l);
 	}
 	if (l->phase == P_MEASURE) {
-		l->res->cpu_ns_window = cpu_now_ns() - l->cpu0_ns;
+		mark(l, LG_MARK_END);
+		l->res->cpu_ns_window = process_cpu_ns() - l->cpu0_ns;
 		l->res->runqueue_wait_ns_window = runqueue_wait_ns() - l->wait0_ns;
 		l->res->wall_ns_window = now_ns() - l->t0;
 	}

@@ -48,6 +48,9 @@
 	"  --seed N             seed of the message content (def: 1)\n"                            \
 	"  --cpus LIST          CPU affinity of loadgen, e.g. 1 or 0-1 (def: inherited)\n"         \
 	"  --deadline-s N       give up after N seconds in total, seconds (def: 60)\n"             \
+	"  --window-marks       print a line window_start when the measured window opens and\n"   \
+	"                       window_end when it closes, before the JSON (the server reads\n"   \
+	"                       its own CPU time at each)\n"                                        \
 	"EXAMPLES\n"                                                                               \
 	"  loadgen --port 7000 --connections 1000 --duration-ms 2000 --cpus 1\n"                   \
 	"  loadgen --port 7000 --rate 20000 --requests 100000   # open loop, CO-corrected\n"
@@ -115,6 +118,7 @@ static int parse_args(int argc, char **argv, struct lg_opts *o, const char **cpu
 		{"seed", required_argument, NULL, 's'},
 		{"cpus", required_argument, NULL, 'C'},
 		{"deadline-s", required_argument, NULL, 'D'},
+		{"window-marks", no_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
@@ -155,6 +159,9 @@ static int parse_args(int argc, char **argv, struct lg_opts *o, const char **cpu
 			break;
 		case 'D':
 			err = parse_u64("deadline-s", optarg, 1, 86400, &o->deadline_s);
+			break;
+		case 'M':
+			o->window_marks = 1;
 			break;
 		case 'H':
 			fputs(USAGE, stdout);

@@ -20,7 +20,13 @@ struct lg_opts {
 	uint64_t warmup; /* untimed round trips per connection first */
 	uint64_t seed;
 	uint64_t deadline_s; /* overall limit, connect to drain */
+	int window_marks;    /* write "window_start\n" and "window_end\n" to stdout */
 };
+
+/* The lines --window-marks writes, each with one write(2) before the JSON. */
+#define LG_MARK_START "window_start\n"
+#define LG_MARK_END   "window_end\n"
+
 
 struct lg_result {
 	uint64_t requests; /* measured (after warmup), all verified */

@@ -40,7 +40,7 @@
 #include <unistd.h>
 
 #include "models/co/cofd.h"
-#include "coro/stack_param.h"
+#include "models/co/stack_param.h"
 #include "models/co/cosched.h"
 #include "lib/clock.h"
 #include "lib/record.h"
@@ -67,9 +67,7 @@ struct coro_rt {
 	struct offload_pool pool;
 	int pool_started;
 	uint64_t offloads_inflight;
-	/* counters for the record */
-	uint64_t epoll_waits, eagain_parks, pread_offloads, file_offloads;
-	uint64_t pread_inline; /* page-cache hits served by RWF_NOWAIT */
+	struct cofd_stats st; /* for the record */
 	int nowait_unsupported;
 	int warned_unadded;
 };
@@ -133,7 +131,7 @@ static int park_on_fd(struct rt *rt, int fd, int dir)
 		return -EBUSY;
 	*slot = self;
 	c->fd_waits++;
-	c->eagain_parks++;
+	c->st.eagain_parks++;
 	coro_park(&c->cs.sched);
 	return 0;
 }
@@ -200,7 +198,7 @@ static int coro_poll(struct cosched *cs, int block)
 
 	/* Timers alone need no syscall when we must not block. */
 	if (block || c->fd_waits || c->offloads_inflight) {
-		c->epoll_waits++;
+		c->st.epoll_waits++;
 		n = cofd_epoll_wait(c->epfd, evs, c->have_pwait2, block,
 				    cosched_next_deadline(&c->cs));
 		if (n < 0)
@@ -287,7 +285,7 @@ static ssize_t fd_rw(struct rt *rt, int fd, void *buf, size_t len, int writing)
 	if (!e)
 		return -EBADF;
 	if (e->kind == COFD_FILE) {
-		c->file_offloads++;
+		c->st.file_offloads++;
 		return offload(c, writing ? OFFLOAD_WRITE : OFFLOAD_READ, fd, buf, len, 0);
 	}
 	return cofd_rw(rt, fd, buf, len, writing, park_on_fd);
@@ -320,7 +318,7 @@ static ssize_t coro_pread(struct rt *rt, int fd, void *buf, size_t len, off_t of
 	if (!c->nowait_unsupported && !e->direct) {
 		n = cofd_pread_nowait(fd, buf, len, off);
 		if (n >= 0) {
-			c->pread_inline++;
+			c->st.pread_inline++;
 			return n;
 		}
 		if (n == -EOPNOTSUPP)
@@ -328,7 +326,7 @@ static ssize_t coro_pread(struct rt *rt, int fd, void *buf, size_t len, off_t of
 		else if (n != -EAGAIN)
 			return n;
 	}
-	c->pread_offloads++;
+	c->st.pread_offloads++;
 	return offload(c, OFFLOAD_PREAD, fd, buf, len, off);
 }
 
@@ -379,7 +377,7 @@ static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, vo
 		fprintf(stderr, "coro: scheduler init: %s\n", strerror(-err));
 		goto cleanup;
 	}
-	cosched_use_stack(&c->cs, task_str(ctx, "stack"));
+	cosched_use_stack(&c->cs, co_stack_param(ctx));
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0) {
 		err = -errno;
@@ -400,11 +398,7 @@ static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, vo
 	if (rec) {
 		cosched_metrics(&c->cs, rec);
 		rec_metric_u64(rec, "coro_timer_wakeups", c->cs.timer_wakeups);
-		rec_metric_u64(rec, "coro_epoll_waits", c->epoll_waits);
-		rec_metric_u64(rec, "coro_eagain_parks", c->eagain_parks);
-		rec_metric_u64(rec, "coro_pread_offloads", c->pread_offloads);
-		rec_metric_u64(rec, "coro_pread_inline", c->pread_inline);
-		rec_metric_u64(rec, "coro_file_offloads", c->file_offloads);
+		cofd_stats_record(&c->st, "coro", rec);
 		rec_metric_str(rec, "coro_epoll_call",
 			       c->have_pwait2 ? "epoll_pwait2" : "epoll_wait_ms");
 	}
@@ -423,7 +417,7 @@ cleanup:
 
 /* Variants of the runtime, declared like a task's parameters. */
 static const struct task_param coro_params[] = {
-	CORO_STACK_PARAM,
+	CORO_STACK_PARAM("guarded|unguarded|shared"),
 	{.key = "coro_epoll",
 	 .type = PARAM_ENUM,
 	 .def = "pwait2",
@@ -436,17 +430,6 @@ static const struct task_param coro_params[] = {
 /* The counters coro_run() adds, without the prefix. */
 static const struct task_metric coro_metrics[] = {
 	{.name = "timer_wakeups", .unit = "count", .help = "wake-ups from the timer heap"},
-	{.name = "epoll_waits", .unit = "count", .help = "epoll_wait calls"},
-	{.name = "eagain_parks",
-	 .unit = "count",
-	 .help = "operations that got EAGAIN and parked until epoll said ready"},
-	{.name = "pread_offloads", .unit = "count", .help = "preads handed to a helper thread"},
-	{.name = "pread_inline",
-	 .unit = "count",
-	 .help = "preads done on the scheduler's thread (page cache hit)"},
-	{.name = "file_offloads",
-	 .unit = "count",
-	 .help = "other file operations handed to a helper thread"},
 	{.name = "epoll_call",
 	 .kind = METRIC_TEXT,
 	 .help = "epoll_pwait2 (ns timeouts) or epoll_wait (ms)"},
@@ -454,8 +437,9 @@ static const struct task_metric coro_metrics[] = {
 };
 
 const struct rt_model coro_model = {
-	.metrics = {cosched_metric_list, coro_metrics},
+	.metrics = {cosched_metric_list, cofd_metric_list, coro_metrics},
 	.name = "coro",
+	.traits = {.one_thread = true, .sees_deadlocks = true, .order = 1, .colour = "#E69F00"},
 	.params = coro_params,
 	.summary = "stackful coroutines on one thread; non-blocking fds + epoll, "
 		   "timer heap, preads on helper threads",

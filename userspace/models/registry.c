@@ -12,10 +12,3 @@ const struct rt_model *const model_list[] = {
 	NULL,
 };
 /* clang-format on */
-
-#include "lib/clock.h"
-
-int rt_sleep_ns(struct rt *rt, uint64_t ns)
-{
-	return rt_sleep_until(rt, now_ns() + ns);
-}

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "coro/coro.h"
+#include "models/co/stack_param.h"
 #include "lib/limits.h"
 #include "lib/procfs.h"
 #include "lib/record.h"
@@ -86,7 +87,7 @@ int reserve_coroutines(const struct task_ctx *ctx, const struct rt_demand *d)
 	 * ones are a few mappings in all, and guards installed with
 	 * MADV_GUARD_INSTALL are no mapping of their own: only mprotect guards
 	 * split every stack in two (the model parameter `stack`). */
-	if (strcmp(task_str(ctx, "stack"), "guarded") || strcmp(coro_guard_method(), "mprotect"))
+	if (co_stack_param(ctx) != CORO_STACK_GUARDED || coro_guard_in_page_table())
 		return 0;
 	return reserve_maps(ctx, d->tasks, 2);
 }

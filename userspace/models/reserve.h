@@ -11,7 +11,7 @@
 int reserve_threads(const struct task_ctx *ctx, const struct rt_demand *demand);
 /* Coroutines on a fixed set of threads: mappings of guarded stacks, only
  * where guards are mprotect'ed pages. The model declares the parameter
- * `stack` (coro/stack_param.h). */
+ * `stack` (models/co/stack_param.h). */
 int reserve_coroutines(const struct task_ctx *ctx, const struct rt_demand *demand);
 
 #endif

@@ -283,6 +283,7 @@ static const struct task_metric threads_metrics[] = {
 const struct rt_model threads_model = {
 	.metrics = {threads_metrics},
 	.name = "threads",
+	.traits = {.one_thread = false, .sees_deadlocks = false, .order = 0, .colour = "#0072B2"},
 	.summary = "one pthread per task, blocking syscalls, futex wait/wake; the kernel schedules",
 	.probe = threads_probe,
 	.reserve = reserve_threads,

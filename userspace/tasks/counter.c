@@ -23,9 +23,17 @@
  *            (workers - 1) of every `workers` increments are lost. mutex and
  *            atomic never lose one, yield or not.
  *
- * Metrics: expected (workers * increments), final, lost_updates
- * (expected - final), increment_ns (window / expected), cas_retries,
- * window_ns.
+ * Run length: `increments` per worker, or with run_us > 0 as many as each
+ * worker does in run_us of wall time from its own start (increments then
+ * caps it). A preemption inside the window loses the other worker's whole
+ * stretch, so a run either loses many updates or none, and whether it does
+ * depends on whether the run outlasts a time slice (a few scheduler ticks):
+ * lost_any (0 or 1) is the per-run outcome, judged as a share of runs, and
+ * run_us is the dimension along which that share rises.
+ *
+ * Metrics: expected (increments done by all workers), final, lost_updates
+ * (expected - final), lost_any, increment_ns (window / expected),
+ * cas_retries, window_ns.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -33,17 +41,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/record.h"
 #include "task.h"
 #include "tasks/crew.h"
 
 enum counter_sync { SYNC_NONE, SYNC_MUTEX, SYNC_ATOMIC };
 
+/* With run_us, how many increments between two reads of the clock (a few
+ * microseconds of work: a run ends at most that late). */
+#define COUNTER_CLOCK_EVERY 256
+
 struct counter_run;
 
 struct counter_worker {
 	struct counter_run *run;
 	uint64_t cas_retries;
+	uint64_t done; /* increments this worker made */
 };
 
 struct counter_run {
@@ -53,6 +67,7 @@ struct counter_run {
 	struct crew crew;     /* every worker starts at once */
 	enum counter_sync sync;
 	uint64_t increments, window_iters;
+	uint64_t run_ns; /* 0: a fixed number of increments */
 	int yield_in_window;
 };
 
@@ -99,10 +114,25 @@ static void counter_worker_fn(void *arg)
 	struct counter_worker *w = arg;
 	struct counter_run *run = w->run;
 
+	uint64_t i = 0, end;
+
 	if (!crew_wait_start(&run->crew))
 		return;
-	for (uint64_t i = 0; i < run->increments; i++)
-		counter_increment(run, w);
+	if (!run->run_ns) {
+		for (; i < run->increments; i++)
+			counter_increment(run, w);
+	} else {
+		/* the clock read every COUNTER_CLOCK_EVERY increments, outside
+		 * the window, so the window is the same as without run_us */
+		end = now_ns() + run->run_ns;
+		while (i < run->increments) {
+			for (uint64_t j = 0; j < COUNTER_CLOCK_EVERY && i < run->increments; j++, i++)
+				counter_increment(run, w);
+			if (now_ns() >= end)
+				break;
+		}
+	}
+	w->done = i;
 	crew_worker_done(&run->crew);
 }
 
@@ -125,10 +155,11 @@ static int counter_run(struct rt *rt, struct task_ctx *ctx)
 		.sync = counter_sync_of(task_str(ctx, "sync")),
 		.increments = task_u64(ctx, "increments"),
 		.window_iters = task_u64(ctx, "window_iters"),
+		.run_ns = task_u64(ctx, "run_us") * 1000,
 		.yield_in_window = task_bool(ctx, "yield_in_window"),
 	};
 	struct counter_worker *workers, scratch = {.run = &run};
-	uint64_t window_ns, expected, final_count, retries = 0;
+	uint64_t window_ns, expected = 0, final_count, retries = 0;
 	int ret;
 
 	workers = calloc(nworkers, sizeof(*workers));
@@ -145,19 +176,22 @@ static int counter_run(struct rt *rt, struct task_ctx *ctx)
 	for (uint64_t w = 0; w < nworkers; w++)
 		workers[w].run = &run;
 	ret = crew_run(&run.crew, rt, ctx, nworkers, counter_worker_fn, workers, sizeof(*workers));
-	for (uint64_t w = 0; w < nworkers; w++)
+	for (uint64_t w = 0; w < nworkers; w++) {
 		retries += workers[w].cas_retries;
+		expected += workers[w].done;
+	}
 	if (ret)
 		goto cleanup;
 	window_ns = crew_window_ns(&run.crew);
-	expected = nworkers * run.increments;
 	final_count = atomic_load(&run.counter);
 	rec_metric_u64(ctx->rec, "expected", expected);
 	rec_metric_u64(ctx->rec, "final", final_count);
 	/* Signed: a racing store can only lose increments, but say so in the
 	 * data rather than assume it. */
 	rec_metric_i64(ctx->rec, "lost_updates", (int64_t)expected - (int64_t)final_count);
-	rec_metric_f64(ctx->rec, "increment_ns", (double)window_ns / (double)expected);
+	rec_metric_u64(ctx->rec, "lost_any", final_count != expected);
+	rec_metric_f64(ctx->rec, "increment_ns",
+		       expected ? (double)window_ns / (double)expected : 0.0);
 	rec_metric_u64(ctx->rec, "cas_retries", retries);
 	rec_metric_u64(ctx->rec, "window_ns", window_ns);
 	rec_metric_u64(ctx->rec, "warmup_increments", warmup);
@@ -211,17 +245,31 @@ static const struct task_param counter_params[] = {
 	 .type = PARAM_BOOL,
 	 .def = "false",
 	 .help = "call rt_yield() between the read and the write"},
+	{.key = "run_us",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "us",
+	 .min = 0,
+	 .max = 600000000,
+	 .help = "0: each worker does `increments`; >0: each increments for this long from its "
+		 "own start (at most `increments`)"},
 	PARAM_END,
 };
 
 /* What the record's metrics hold (units, direction, headline: task.h). */
 static const struct task_metric counter_metrics[] = {
-	{.name = "expected", .unit = "count", .help = "increments done by every task together"},
+	{.name = "expected",
+	 .unit = "count",
+	 .help = "increments done by every task together (each worker counts its own)"},
 	{.name = "final", .unit = "count", .help = "the counter's value at the end"},
 	{.name = "lost_updates",
 	 .unit = "count",
 	 .headline = true,
 	 .help = "expected - final: increments another task's write undid"},
+	{.name = "lost_any",
+	 .unit = "count",
+	 .headline = true,
+	 .help = "1 when this run lost any update, else 0: judged as a share of runs"},
 	{.name = "increment_ns",
 	 .unit = "ns",
 	 .better = BETTER_LOWER,

@@ -33,10 +33,17 @@
  * loadgen does at least one untimed round trip per connection (warmup), so
  * the measured window starts with every connection accepted and served.
  *
- * Server CPU is getrusage(RUSAGE_SELF) (the child is excluded) over the window
- * from the first accept to the last connection closing, so it includes the
- * accepts, loadgen's warmup and the drain: server_cpu_ns_per_request divides
- * it by every request the server echoed in that window.
+ * Server CPU is the process's CPU clock (CLOCK_PROCESS_CPUTIME_ID: every
+ * thread, the child excluded), read when loadgen starts, when it marks the
+ * start and the end of its measured window (--window-marks: one line each on
+ * its stdout, which the monitor task reads), and when the last connection
+ * has closed. server_cpu_ns_per_request is the steady state: the server's CPU
+ * between the marks over the requests loadgen measured in its window.
+ * Connection set-up (accepts, a task per connection, the warm-up round
+ * trips) is reported apart, per connection (server_setup_cpu_ns_per_connection),
+ * and the whole span, first accept to last close, over every request echoed,
+ * is server_span_cpu_ns_per_request. A mark reaches the server when its
+ * monitor task next runs: the window is the server's, within that delay.
  *
  * No stray processes: loadgen gets PR_SET_PDEATHSIG (set before exec, and by
  * loadgen itself), has its own deadline and an alarm() backstop, and this task
@@ -69,6 +76,7 @@
 #include "lib/hist.h"
 #include "lib/limits.h"
 #include "lib/procfs.h"
+#include "loadgen/loadgen.h"
 #include "task.h"
 #include "tasks/loadgen_out.h"
 
@@ -146,6 +154,10 @@ struct echo_monitor {
 	_Atomic int loadgen_done;
 	_Atomic int accept_done;
 	int wake_fd; /* a connection made only to wake the acceptor */
+	/* loadgen's window marks: where its JSON starts in out, and the
+	 * server's CPU clock when each mark was read (0: not seen) */
+	size_t marks_len;
+	uint64_t cpu_window_start_ns, cpu_window_end_ns;
 };
 
 /* ---- the server's two kinds of task ---------------------------------- */
@@ -186,6 +198,28 @@ cleanup:
 	c->fd = -1;
 }
 
+/* The window marks at the head of what loadgen printed so far: the CPU clock
+ * is read as each one is first seen. */
+static void take_marks(struct echo_monitor *m)
+{
+	static const char start[] = LG_MARK_START, end[] = LG_MARK_END;
+
+	for (;;) {
+		const char *at = m->out + m->marks_len;
+		size_t left = m->len - m->marks_len;
+
+		if (left >= sizeof(start) - 1 && !memcmp(at, start, sizeof(start) - 1)) {
+			m->cpu_window_start_ns = process_cpu_ns();
+			m->marks_len += sizeof(start) - 1;
+		} else if (left >= sizeof(end) - 1 && !memcmp(at, end, sizeof(end) - 1)) {
+			m->cpu_window_end_ns = process_cpu_ns();
+			m->marks_len += sizeof(end) - 1;
+		} else {
+			return;
+		}
+	}
+}
+
 /* Reads loadgen's stdout until it exits (EOF), then makes sure the acceptor
  * is not left waiting for connections that will never come. */
 static void echo_watch(void *arg)
@@ -212,6 +246,7 @@ static void echo_watch(void *arg)
 			break;
 		}
 		m->len += (size_t)n;
+		take_marks(m);
 	}
 	if (m->out)
 		m->out[m->len] = '\0';
@@ -311,14 +346,6 @@ static int echo_setup(struct task_ctx *ctx)
 	return 0;
 }
 
-static uint64_t ru_cpu_ns(const struct rusage *ru)
-{
-	return (uint64_t)ru->ru_utime.tv_sec * 1000000000ull +
-	       (uint64_t)ru->ru_utime.tv_usec * 1000ull +
-	       (uint64_t)ru->ru_stime.tv_sec * 1000000000ull +
-	       (uint64_t)ru->ru_stime.tv_usec * 1000ull;
-}
-
 /* The client's cost over its measured window. Above this fraction of the
  * CPU it may use, the client may have set the pace: the cell measures the
  * client, not the server. Its run-queue wait is reported beside: a client
@@ -342,10 +369,47 @@ static void merge_client(struct record *rec, const struct lg_out *lg)
 	rec_metric_str(rec, "client_ring_setup", lg->ring_setup);
 }
 
+/* The server's CPU clock at loadgen's start, at the window's marks and after
+ * the last close; the wall time from start to last close. */
+struct server_cpu {
+	uint64_t start_ns, window_start_ns, window_end_ns, end_ns, wall_ns;
+};
+
+/* The server's CPU: the steady window (the C5 figure), set-up per connection,
+ * and the whole span. 0, or 1 when loadgen gave no marks. */
+static int merge_server_cpu(struct record *rec, const struct server_cpu *cpu,
+			    const struct lg_out *lg, uint64_t server_requests)
+{
+	uint64_t span = cpu->end_ns - cpu->start_ns, window, setup;
+	cpu_set_t set;
+
+	if (!cpu->window_start_ns || !cpu->window_end_ns) {
+		rec_fail(rec, "loadgen printed no window marks (--window-marks): the server's "
+			      "steady-state CPU cannot be told from its set-up");
+		return 1;
+	}
+	window = cpu->window_end_ns - cpu->window_start_ns;
+	setup = cpu->window_start_ns - cpu->start_ns;
+	rec_metric_u64(rec, "server_cpu_ns", span);
+	rec_metric_u64(rec, "server_cpu_ns_window", window);
+	rec_metric_f64(rec, "server_cpu_ns_per_request",
+		       lg->requests ? (double)window / (double)lg->requests : 0.0);
+	rec_metric_u64(rec, "server_setup_cpu_ns", setup);
+	rec_metric_f64(rec, "server_setup_cpu_ns_per_connection",
+		       lg->connections ? (double)setup / (double)lg->connections : 0.0);
+	rec_metric_f64(rec, "server_span_cpu_ns_per_request",
+		       server_requests ? (double)span / (double)server_requests : 0.0);
+	/* per CPU of the server's affinity, whatever the model makes of them */
+	if (!sched_getaffinity(0, sizeof(set), &set) && cpu->wall_ns)
+		rec_metric_f64(rec, "server_cpu_utilization",
+			       (double)span / ((double)cpu->wall_ns * CPU_COUNT(&set)));
+	return 0;
+}
+
 /* Checks loadgen's verdict and merges its numbers. 0, or 1 (rec_fail or
  * rec_skip called). */
 static int echo_merge(struct task_ctx *ctx, const char *out, int status, uint64_t server_bytes,
-		      uint64_t server_cpu_ns, uint64_t server_wall_ns)
+		      const struct server_cpu *cpu)
 {
 	struct record *rec = ctx->rec;
 	uint64_t mb = task_u64(ctx, "message_bytes");
@@ -353,7 +417,6 @@ static int echo_merge(struct task_ctx *ctx, const char *out, int status, uint64_
 	struct lg_out *lg = malloc(sizeof(*lg)); /* large: not on a coroutine's stack */
 	char err[256];
 	int parsed, ret = 1;
-	cpu_set_t set;
 
 	if (!lg) {
 		rec_fail(rec, "out of memory for loadgen's report");
@@ -398,13 +461,8 @@ static int echo_merge(struct task_ctx *ctx, const char *out, int status, uint64_
 	rec_metric_u64(rec, "connect_ns", lg->connect_ns);
 	rec_metric_u64(rec, "window_ns", lg->window_ns);
 	merge_client(rec, lg);
-	rec_metric_u64(rec, "server_cpu_ns", server_cpu_ns);
-	rec_metric_f64(rec, "server_cpu_ns_per_request",
-		       server_requests ? (double)server_cpu_ns / (double)server_requests : 0.0);
-	/* per CPU of the server's affinity, whatever the model makes of them */
-	if (!sched_getaffinity(0, sizeof(set), &set) && server_wall_ns)
-		rec_metric_f64(rec, "server_cpu_utilization",
-			       (double)server_cpu_ns / ((double)server_wall_ns * CPU_COUNT(&set)));
+	if (merge_server_cpu(rec, cpu, lg, server_requests))
+		goto out;
 	if (lg->mismatches) {
 		rec_fail(rec, "%" PRIu64 " echoed messages differ from what was sent",
 			 lg->mismatches);
@@ -446,8 +504,8 @@ static int echo_run(struct rt *rt, struct task_ctx *ctx)
 						     : (size_t)mb;
 	uint64_t warmup = task_u64(ctx, "warmup");
 	int lfd_added = 0;
-	struct rusage ru0, ru1;
-	uint64_t wall0 = 0, wall1 = 0;
+	struct server_cpu cpu = {0};
+	uint64_t wall0 = 0;
 	pid_t pid = -1;
 
 	conns = calloc(nconn, sizeof(*conns));
@@ -524,6 +582,7 @@ static int echo_run(struct rt *rt, struct task_ctx *ctx)
 	ARG("%" PRIu64, deadline_s);
 	ARG("--cpus");
 	ARG("%s", client_cpus);
+	ARG("--window-marks");
 #undef ARG
 	argv[argc] = NULL;
 	rec_metric_str(rec, "client_cpus_effective", client_cpus);
@@ -533,7 +592,7 @@ static int echo_run(struct rt *rt, struct task_ctx *ctx)
 		rec_fail(rec, "pipe2: %s", strerror(errno));
 		goto cleanup;
 	}
-	getrusage(RUSAGE_SELF, &ru0);
+	cpu.start_ns = process_cpu_ns();
 	wall0 = now_ns();
 	err = loadgen_start(path, argv, pfd[1], &pid);
 	if (err) {
@@ -595,8 +654,8 @@ static int echo_run(struct rt *rt, struct task_ctx *ctx)
 		conns[i].task = NULL;
 		server_bytes += conns[i].bytes;
 	}
-	getrusage(RUSAGE_SELF, &ru1);
-	wall1 = now_ns();
+	cpu.end_ns = process_cpu_ns();
+	cpu.wall_ns = now_ns() - wall0;
 	rt_join(rt, mon_task);
 	mon_task = NULL;
 	if (waitpid(pid, &status, 0) < 0) {
@@ -609,8 +668,10 @@ static int echo_run(struct rt *rt, struct task_ctx *ctx)
 		rec_fail(rec, "reading loadgen's output: %s", strerror(-mon.err));
 		goto cleanup;
 	}
-	ret = echo_merge(ctx, mon.out, status, server_bytes, ru_cpu_ns(&ru1) - ru_cpu_ns(&ru0),
-			 wall1 - wall0);
+	cpu.window_start_ns = mon.cpu_window_start_ns;
+	cpu.window_end_ns = mon.cpu_window_end_ns;
+	ret = echo_merge(ctx, mon.out ? mon.out + mon.marks_len : NULL, status, server_bytes,
+			 &cpu);
 	if (!ret) {
 		uint64_t resets = 0;
 
@@ -710,11 +771,28 @@ static const struct task_metric echo_metrics[] = {
 	{.name = "server_cpu_ns",
 	 .unit = "ns",
 	 .help = "the server process's CPU time from the first accept to the last close"},
+	{.name = "server_cpu_ns_window",
+	 .unit = "ns",
+	 .help = "the server process's CPU between loadgen's window marks"},
+	{.name = "server_setup_cpu_ns",
+	 .unit = "ns",
+	 .help = "the server's CPU from loadgen's start to the window's start: accepts, tasks, "
+		 "warm-up"},
+	{.name = "server_setup_cpu_ns_per_connection",
+	 .unit = "ns",
+	 .better = BETTER_LOWER,
+	 .help = "server_setup_cpu_ns / connections"},
+	{.name = "server_span_cpu_ns_per_request",
+	 .unit = "ns",
+	 .better = BETTER_LOWER,
+	 .help = "server_cpu_ns (first accept to last close) / every request echoed, warm-up "
+		 "included"},
 	{.name = "server_cpu_ns_per_request",
 	 .unit = "ns",
 	 .better = BETTER_LOWER,
 	 .headline = true,
-	 .help = "server_cpu_ns / server_requests"},
+	 .help = "steady state: server_cpu_ns_window / the requests loadgen measured in its "
+		 "window (set-up excluded)"},
 	{.name = "server_cpu_utilization",
 	 .unit = "ratio",
 	 .optional = true,

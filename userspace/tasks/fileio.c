@@ -497,7 +497,7 @@ static int fileio_run(struct rt *rt, struct task_ctx *ctx)
 	_Atomic uint64_t issued = 0;
 	struct hist *lat = malloc(sizeof(*lat));
 	uint64_t reads = 0, bytes = 0, mismatches = 0, sum = 0, sum_expected = 0;
-	uint64_t t_start = UINT64_MAX, t_end = 0, spawned = 0;
+	uint64_t t_start = UINT64_MAX, t_end = 0, spawned = 0, cpu0, cpu_ns;
 	int ret = 1, err, failed = 0;
 	struct statfs sfs;
 
@@ -511,6 +511,7 @@ static int fileio_run(struct rt *rt, struct task_ctx *ctx)
 		goto cleanup;
 	}
 	hist_init(lat);
+	cpu0 = process_cpu_ns();
 	for (uint64_t i = 0; i < ntasks; i++) {
 		struct reader *r = &readers[i];
 
@@ -558,6 +559,7 @@ static int fileio_run(struct rt *rt, struct task_ctx *ctx)
 		if (r->t_end > t_end)
 			t_end = r->t_end;
 	}
+	cpu_ns = process_cpu_ns() - cpu0;
 	rt_close(rt, st.rfd);
 	st.rfd = -1;
 	if (failed)
@@ -568,6 +570,12 @@ static int fileio_run(struct rt *rt, struct task_ctx *ctx)
 	rec_metric_u64(rec, "window_ns", t_end - t_start);
 	rec_metric_f64(rec, "iops",
 		       t_end > t_start ? (double)reads * 1e9 / (double)(t_end - t_start) : 0.0);
+	/* per CPU-second: a model that keeps two CPUs busy is not twice as
+	 * efficient as one that keeps one busy for the same iops */
+	rec_metric_u64(rec, "cpu_ns_window", cpu_ns);
+	rec_metric_f64(rec, "cpus_busy",
+		       t_end > t_start ? (double)cpu_ns / (double)(t_end - t_start) : 0.0);
+	rec_metric_f64(rec, "iops_per_cpu_s", cpu_ns ? (double)reads * 1e9 / (double)cpu_ns : 0.0);
 	rec_metric_hist(rec, "latency_ns", lat);
 	rec_metric_u64(rec, "checksum", sum);
 	rec_metric_u64(rec, "checksum_expected", sum_expected);
@@ -609,6 +617,18 @@ static const struct task_metric fileio_metrics[] = {
 	 .better = BETTER_HIGHER,
 	 .headline = true,
 	 .help = "reads completed in the window per second"},
+	{.name = "iops_per_cpu_s",
+	 .unit = "per_s",
+	 .better = BETTER_HIGHER,
+	 .headline = true,
+	 .help = "reads per CPU-second the whole process used over the readers' run (helper "
+		 "threads and io-wq workers included)"},
+	{.name = "cpu_ns_window",
+	 .unit = "ns",
+	 .help = "the process's CPU time from spawning the readers to joining them"},
+	{.name = "cpus_busy",
+	 .unit = "ratio",
+	 .help = "cpu_ns_window / window_ns: how many CPUs the model kept busy on average"},
 	{.name = "latency_ns",
 	 .kind = METRIC_DIST,
 	 .unit = "ns",

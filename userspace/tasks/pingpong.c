@@ -19,17 +19,35 @@
  *
  * Method: the initiator runs `warmup` untimed round trips, then times
  * `iterations` round trips; handoff_ns = window / (2 * iterations).
+ *
+ * work_ns: each task spins that long after it receives the token and before
+ * it passes it on, so a hand-off is work plus switch, as in a real pipeline
+ * stage; handoff_overhead_share (1 - measured work / window) says what
+ * share of the time the hand-offs cost, and a sweep of work_ns finds the work
+ * below which they cost more than a given share.
+ *
+ * Where the tasks ran: every few round trips each task notes its CPU
+ * (sched_getcpu, the same round for both), so the record says which CPUs
+ * were used (cpus_used, beside the process's cpus_allowed) and in what share
+ * of those samples the two tasks were on different CPUs (cross_cpu_share):
+ * a split hand-off is one that crossed CPUs, whatever the placement asked.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/cpuset.h"
+#include "lib/spin.h"
 #include "task.h"
+
+/* At most this many CPU samples per task per run. */
+#define CPU_SAMPLES_MAX 4096
 
 static const struct task_param pingpong_params[] = {
 	{.key = "iterations",
@@ -49,6 +67,13 @@ static const struct task_param pingpong_params[] = {
 	 .def = "event",
 	 .choices = "event|pipe",
 	 .help = "how the token travels: the model's wait/wake (event) or a pipe (real I/O)"},
+	{.key = "work_ns",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "ns",
+	 .min = 0,
+	 .max = 1000000000,
+	 .help = "work (a timed spin) each task does between receiving the token and passing it"},
 	{.key = "warmup",
 	 .type = PARAM_U64,
 	 .def = "1000",
@@ -69,7 +94,30 @@ struct player {
 	int err;
 	uint64_t t0, t1; /* the initiator's timed window */
 	struct rusage ru0, ru1;
+	uint64_t work_ns, spun_ns; /* asked per hand-off; spun in the window */
+	uint64_t sample_every;	   /* timed round trips between two CPU samples */
+	short *cpu;		   /* the CPU of each sample, CPU_SAMPLES_MAX of them */
+	uint64_t samples;
 };
+
+/* After receiving: the work of this stage, then a CPU sample now and then.
+ * Both only count in the timed rounds. */
+static void stage(struct player *p, uint64_t i)
+{
+	uint64_t t;
+
+	if (i < p->warmup) {
+		spin_for_ns(p->work_ns);
+		return;
+	}
+	if (p->work_ns) {
+		t = now_ns();
+		spin_for_ns(p->work_ns);
+		p->spun_ns += now_ns() - t;
+	}
+	if ((i - p->warmup) % p->sample_every == 0 && p->samples < CPU_SAMPLES_MAX)
+		p->cpu[p->samples++] = (short)sched_getcpu();
+}
 
 /* One hand-off in each direction goes through one of these two. */
 static int pass(struct player *p)
@@ -110,10 +158,14 @@ static void play(void *arg)
 			err = pass(p);
 			if (!err)
 				err = receive(p);
+			if (!err)
+				stage(p, i);
 		} else {
 			err = receive(p);
-			if (!err)
+			if (!err) {
+				stage(p, i);
 				err = pass(p);
+			}
 		}
 	}
 	if (p->initiator) {
@@ -140,6 +192,33 @@ static int pingpong_validate(const struct task_ctx *ctx, char *err, size_t len)
 	return 0;
 }
 
+/* Where the two tasks ran: the process's allowed CPUs, the CPUs seen in
+ * the samples, and the share of samples with the two on different CPUs. */
+static void record_cpus(struct task_ctx *ctx, const struct player *a, const struct player *b)
+{
+	uint64_t n = a->samples < b->samples ? a->samples : b->samples, apart = 0;
+	char list[256];
+	cpu_set_t set;
+
+	if (!sched_getaffinity(0, sizeof(set), &set)) {
+		cpuset_format(&set, list, sizeof(list));
+		rec_metric_str(ctx->rec, "cpus_allowed", list);
+	}
+	CPU_ZERO(&set);
+	for (uint64_t i = 0; i < n; i++) {
+		if (a->cpu[i] >= 0 && a->cpu[i] < CPU_SETSIZE)
+			CPU_SET(a->cpu[i], &set);
+		if (b->cpu[i] >= 0 && b->cpu[i] < CPU_SETSIZE)
+			CPU_SET(b->cpu[i], &set);
+		apart += a->cpu[i] != b->cpu[i];
+	}
+	cpuset_format(&set, list, sizeof(list));
+	rec_metric_str(ctx->rec, "cpus_used", list);
+	rec_metric_u64(ctx->rec, "cpu_samples", n);
+	if (n)
+		rec_metric_f64(ctx->rec, "cross_cpu_share", (double)apart / (double)n);
+}
+
 static int pingpong_run(struct rt *rt, struct task_ctx *ctx)
 {
 	struct rt_event ev_a = RT_EVENT_INIT(0), ev_b = RT_EVENT_INIT(0);
@@ -164,7 +243,16 @@ static int pingpong_run(struct rt *rt, struct task_ctx *ctx)
 	uint64_t window;
 
 	a.rounds = b.rounds = warmup + iterations;
-	a.warmup = warmup;
+	a.warmup = b.warmup = warmup;
+	a.work_ns = b.work_ns = task_u64(ctx, "work_ns");
+	a.sample_every = b.sample_every = (iterations + CPU_SAMPLES_MAX - 1) / CPU_SAMPLES_MAX;
+	a.cpu = calloc(CPU_SAMPLES_MAX, sizeof(*a.cpu));
+	b.cpu = calloc(CPU_SAMPLES_MAX, sizeof(*b.cpu));
+	if (!a.cpu || !b.cpu) {
+		rec_fail(ctx->rec, "out of memory for the CPU samples");
+		err = 1;
+		goto cleanup;
+	}
 	/* A placement hint: the model decides what a CPU means for a task
 	 * (threads pin to it; a one-thread runtime has only its own thread). */
 	oa.cpu = cpuset_nth_allowed(0);
@@ -172,7 +260,8 @@ static int pingpong_run(struct rt *rt, struct task_ctx *ctx)
 	if (ob.cpu < 0) {
 		rec_skip(ctx->rec, "placement=split needs 2 CPUs; this process may use %d",
 			 cpuset_count_allowed());
-		return 1;
+		err = 1;
+		goto cleanup;
 	}
 	rec_metric_i64(ctx->rec, "cpu_a", oa.cpu);
 	rec_metric_i64(ctx->rec, "cpu_b", ob.cpu);
@@ -223,7 +312,14 @@ static int pingpong_run(struct rt *rt, struct task_ctx *ctx)
 		       (uint64_t)(a.ru1.ru_nvcsw - a.ru0.ru_nvcsw));
 	rec_metric_u64(ctx->rec, "window_involuntary_switches",
 		       (uint64_t)(a.ru1.ru_nivcsw - a.ru0.ru_nivcsw));
+	rec_metric_f64(ctx->rec, "work_ns_per_handoff",
+		       (double)(a.spun_ns + b.spun_ns) / (double)(2 * iterations));
+	rec_metric_f64(ctx->rec, "handoff_overhead_share",
+		       window ? 1.0 - (double)(a.spun_ns + b.spun_ns) / (double)window : 0.0);
+	record_cpus(ctx, &a, &b);
 cleanup:
+	free(a.cpu);
+	free(b.cpu);
 	if (tb)
 		rt_join(rt, tb);
 	for (int i = 0; i < 2; i++) {
@@ -256,6 +352,23 @@ static const struct task_metric pingpong_metrics[] = {
 	{.name = "cpu_a",
 	 .help = "the CPU the first task is placed on (a hint one-thread models ignore)"},
 	{.name = "cpu_b", .help = "the CPU the second task is placed on"},
+	{.name = "work_ns_per_handoff",
+	 .unit = "ns",
+	 .help = "the work measured between receiving and passing, per hand-off (work_ns asked)"},
+	{.name = "handoff_overhead_share",
+	 .unit = "ratio",
+	 .better = BETTER_LOWER,
+	 .help = "1 - work / window: the share of the time the hand-offs took"},
+	{.name = "cpus_allowed",
+	 .kind = METRIC_TEXT,
+	 .help = "the CPUs the process may run on (its affinity after --cpus)"},
+	{.name = "cpus_used",
+	 .kind = METRIC_TEXT,
+	 .help = "the CPUs the two tasks were seen on (sched_getcpu samples in the window)"},
+	{.name = "cpu_samples", .unit = "count", .help = "samples per task behind cpus_used"},
+	{.name = "cross_cpu_share",
+	 .unit = "ratio",
+	 .help = "share of the samples in which the two tasks were on different CPUs"},
 	METRIC_END,
 };
 

@@ -32,9 +32,21 @@
  * RLIMIT_RTTIME (hog_ms + 1 s of CPU without blocking, SIGKILL) bounds an RT
  * thread should that deadline ever be missed.
  *
+ * Switches of the hogs themselves (claim C7): each hog reads its own OS
+ * thread's counters (/proc/thread-self/status) when it starts and when it
+ * stops; hogs that ran on one thread (the one-thread models) count that
+ * thread once, from the first start to the last stop. getrusage would count
+ * the whole process, tickers included, and a ticker woken every period_us
+ * preempts whatever runs: the rate per hog-thread-second is then the wake
+ * rate, which is why the C7 cells vary period_us and the hogs' slice.
+ * A hog whose thread changed between its start and its stop (mn moves a
+ * coroutine at a yield) is counted in hog_thread_changes and left out.
+ *
  * Metrics: lateness_ns (distribution over every recorded tick), missed_ticks,
  * ticks_recorded, hog_yields, hog_work_units (spin chunks done by all hogs),
- * window_ns (t0 to the last hog finishing); sched_ticks_* and sched_hog_*:
+ * window_ns (t0 to the last hog finishing); hog_involuntary_switches,
+ * hog_voluntary_switches, hog_threads, hog_thread_ns, hog_involuntary_per_s,
+ * hog_thread_changes; sched_ticks_* and sched_hog_*:
  * the attributes the kernel reports for the thread that ran the first ticker
  * and the first hog (under one-thread models the same thread); with a
  * real-time policy, rttime_limit_us.
@@ -45,11 +57,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/hist.h"
+#include "lib/procfs.h"
 #include "lib/record.h"
 #include "lib/schedattr.h"
+#include "lib/spin.h"
 #include "knobs.h"
 #include "task.h"
 
@@ -71,30 +86,20 @@ struct preempt_run {
 	int ticks_err, hog_err;
 };
 
+/* A hog's OS thread and its switch counters at the hog's start and stop. */
+struct hog_thread_span {
+	pid_t tid0, tid1;
+	uint64_t t0_ns, t1_ns;
+	struct thread_switches sw0, sw1;
+	int err; /* -errno from /proc, or 0 */
+};
+
 struct preempt_task {
 	struct preempt_run *run;
 	struct rt_task *task;
 	int first; /* the first ticker or the first hog: reads back its thread */
+	struct hog_thread_span span;
 };
-
-/* Serial integer work: a dependency chain the compiler cannot drop. */
-static uint64_t spin_steps(uint64_t x, unsigned steps)
-{
-	for (unsigned i = 0; i < steps; i++) {
-		x = x * 6364136223846793005ull + 1442695040888963407ull;
-		x ^= x >> 29;
-	}
-	return x;
-}
-
-static void spin_for_ns(uint64_t ns)
-{
-	uint64_t end = now_ns() + ns, x = end;
-
-	while (now_ns() < end)
-		x = spin_steps(x, 16);
-	__asm__ __volatile__("" : : "r"(x));
-}
 
 static void preempt_ticker(void *arg)
 {
@@ -137,6 +142,9 @@ static void preempt_hog(void *arg)
 
 	if (t->first)
 		run->hog_err = sched_knobs_read(0, &run->hog_sched);
+	t->span.tid0 = gettid();
+	t->span.err = proc_thread_switches(&t->span.sw0);
+	t->span.t0_ns = now = now_ns();
 	while (now < run->hog_end_ns) {
 		x = spin_steps(x, HOG_CHUNK_STEPS);
 		units++;
@@ -148,6 +156,10 @@ static void preempt_hog(void *arg)
 			next_yield = now + run->hog_yield_ns;
 		}
 	}
+	t->span.t1_ns = now_ns();
+	t->span.tid1 = gettid();
+	if (!t->span.err)
+		t->span.err = proc_thread_switches(&t->span.sw1);
 	__asm__ __volatile__("" : : "r"(x));
 	atomic_fetch_add(&run->yields, yields);
 	atomic_fetch_add(&run->work_units, units);
@@ -198,6 +210,10 @@ static int preempt_setup(struct task_ctx *ctx)
 		return 1;
 	}
 	rec_metric_u64(ctx->rec, "rttime_limit_us", rl.rlim_cur);
+	/* main.c records the RT throttling for real-time ticks; RT hogs beside
+	 * fair ticks are under it as much */
+	if (!sched_policy_is_rt(ticks.policy))
+		sched_rt_limits_record(ctx->rec);
 	return 0;
 }
 
@@ -253,6 +269,61 @@ static int preempt_check_sched(struct task_ctx *ctx, struct preempt_run *run,
 		if (err)
 			return 1;
 	}
+	return 0;
+}
+
+/* The hogs' own switches, per distinct OS thread: a thread that ran several
+ * hogs (coro, uring) counts once, from the first hog's start to the last
+ * one's stop (the counters only grow, so the difference is that thread's). */
+static int record_hog_switches(struct task_ctx *ctx, struct preempt_task *hogs, uint64_t n)
+{
+	uint64_t threads = 0, changes = 0, invol = 0, vol = 0, span_ns = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		const struct hog_thread_span *a = &hogs[i].span;
+		struct hog_thread_span t = *a;
+		int seen = 0;
+
+		if (a->err) {
+			rec_fail(ctx->rec, "preempt: reading /proc/thread-self/status: %s",
+				 strerror(-a->err));
+			return 1;
+		}
+		if (a->tid0 != a->tid1) {
+			changes++;
+			continue;
+		}
+		for (uint64_t j = 0; j < n && !seen; j++)
+			seen = j < i && hogs[j].span.tid0 == a->tid0 &&
+			       hogs[j].span.tid1 == hogs[j].span.tid0;
+		if (seen)
+			continue; /* counted with the first hog of its thread */
+		for (uint64_t j = i + 1; j < n; j++) {
+			const struct hog_thread_span *b = &hogs[j].span;
+
+			if (b->tid0 != a->tid0 || b->tid1 != b->tid0)
+				continue;
+			if (b->t0_ns < t.t0_ns) {
+				t.t0_ns = b->t0_ns;
+				t.sw0 = b->sw0;
+			}
+			if (b->t1_ns > t.t1_ns) {
+				t.t1_ns = b->t1_ns;
+				t.sw1 = b->sw1;
+			}
+		}
+		threads++;
+		invol += t.sw1.involuntary - t.sw0.involuntary;
+		vol += t.sw1.voluntary - t.sw0.voluntary;
+		span_ns += t.t1_ns - t.t0_ns;
+	}
+	rec_metric_u64(ctx->rec, "hog_threads", threads);
+	rec_metric_u64(ctx->rec, "hog_thread_changes", changes);
+	rec_metric_u64(ctx->rec, "hog_thread_ns", span_ns);
+	rec_metric_u64(ctx->rec, "hog_involuntary_switches", invol);
+	rec_metric_u64(ctx->rec, "hog_voluntary_switches", vol);
+	if (span_ns)
+		rec_metric_f64(ctx->rec, "hog_involuntary_per_s", (double)invol * 1e9 / (double)span_ns);
 	return 0;
 }
 
@@ -346,6 +417,7 @@ static int preempt_run(struct rt *rt, struct task_ctx *ctx)
 	rec_metric_u64(ctx->rec, "warmup_ticks_per_ticker", run.warmup);
 	rec_metric_u64(ctx->rec, "hog_work_units", atomic_load(&run.work_units));
 	rec_metric_u64(ctx->rec, "window_ns", end_ns > run.t0_ns ? end_ns - run.t0_ns : 0);
+	ret = record_hog_switches(ctx, tasks + nticks, nhogs);
 cleanup:
 	free(run.lateness);
 	free(tasks);
@@ -445,6 +517,24 @@ static const struct task_metric preempt_metrics[] = {
 	 .help = "untimed ticks per ticker first"},
 	{.name = "hog_work_units", .unit = "count", .help = "work units the hogs did"},
 	{.name = "window_ns", .unit = "ns", .help = "the measured window"},
+	{.name = "hog_involuntary_switches",
+	 .unit = "count",
+	 .help = "involuntary switches of the OS threads that ran hogs, each from its first hog's "
+		 "start to its last hog's stop (/proc/thread-self/status)"},
+	{.name = "hog_voluntary_switches",
+	 .unit = "count",
+	 .help = "voluntary switches of the same threads over the same spans"},
+	{.name = "hog_threads", .unit = "count", .help = "distinct OS threads that ran hogs"},
+	{.name = "hog_thread_ns",
+	 .unit = "ns",
+	 .help = "the spans of those threads, summed (hog-thread time)"},
+	{.name = "hog_involuntary_per_s",
+	 .unit = "per_s",
+	 .headline = true,
+	 .help = "hog_involuntary_switches per hog-thread-second (per thread, not per process)"},
+	{.name = "hog_thread_changes",
+	 .unit = "count",
+	 .help = "hogs whose OS thread changed between start and stop (mn): not counted above"},
 	{.name = "rttime_limit_us",
 	 .unit = "us",
 	 .optional = true,

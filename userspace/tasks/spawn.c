@@ -18,6 +18,16 @@
  *            stack used, copied out (docs/stacks.md).
  *   uring    the same coroutines as coro: same figures expected.
  *
+ * stack_touch_bytes: what a real task holds on its stack while it waits (a
+ * handler deep in its calls, a buffer in its frame). Each task writes that
+ * many bytes of a frame that stays live while it is parked, the same code
+ * under every model: threads and own-stack coroutines keep those pages
+ * resident, a shared-stack coroutine copies them out when it parks. Memory
+ * per task then grows by about that much on every side, and the comparison
+ * can cross over (a shared stack's save buffer grows by a quarter at a
+ * time). Each task's stack is raised to stack_touch_bytes + 16 KiB when
+ * stack_bytes is smaller (stack_bytes_per_task says what it got).
+ *
  * Method: after `warmup` untimed spawn/join pairs, measure RSS and
  * /proc/meminfo, spawn every task, wait until all have parked on one event,
  * measure again; wake and join them all. kernel_bytes_per_task is the delta
@@ -50,24 +60,64 @@ static const struct task_param spawn_params[] = {
 	 .unit = "bytes",
 	 .min = 4096,
 	 .max = 1ull << 30,
-	 .help = "stack size per task (threads: raised to PTHREAD_STACK_MIN if below)"},
+	 .help = "stack size per task (threads: raised to PTHREAD_STACK_MIN if below; raised to "
+		 "stack_touch_bytes + 16 KiB if below)"},
+	{.key = "stack_touch_bytes",
+	 .type = PARAM_U64,
+	 .def = "0",
+	 .unit = "bytes",
+	 .min = 0,
+	 .max = 64ull << 20,
+	 .help = "bytes of its own stack each task writes and keeps live while it is parked"},
 	PARAM_END,
 };
+
+/* Room a task's own calls (the wait, the model underneath) need beside the
+ * bytes it touches. */
+#define SPAWN_STACK_HEADROOM (16u << 10)
 
 struct spawn_state {
 	struct rt *rt;
 	struct rt_event go, all_parked;
 	_Atomic uint64_t parked;
 	uint64_t target;
+	size_t touch_bytes;
 };
+
+static void park(struct spawn_state *st)
+{
+	if (atomic_fetch_add(&st->parked, 1) + 1 == st->target)
+		rt_wake(st->rt, &st->all_parked);
+	rt_wait(st->rt, &st->go);
+}
 
 static void parked_task(void *arg)
 {
 	struct spawn_state *st = arg;
 
-	if (atomic_fetch_add(&st->parked, 1) + 1 == st->target)
-		rt_wake(st->rt, &st->all_parked);
-	rt_wait(st->rt, &st->go);
+	if (st->touch_bytes) {
+		/* live until park() returns: the frame is part of what a
+		 * parked task holds */
+		unsigned char *frame = __builtin_alloca(st->touch_bytes);
+
+		memset(frame, 0xa5, st->touch_bytes);
+		__asm__ __volatile__("" : : "r"(frame) : "memory");
+		park(st);
+		__asm__ __volatile__("" : : "r"(frame) : "memory");
+		return;
+	}
+	park(st);
+}
+
+/* The stack each task gets: stack_bytes, or enough for what it touches. */
+static size_t spawn_stack_bytes(const struct task_ctx *ctx)
+{
+	size_t want = task_u64(ctx, "stack_bytes"), touch = task_u64(ctx, "stack_touch_bytes");
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (touch && want < touch + SPAWN_STACK_HEADROOM)
+		want = (touch + SPAWN_STACK_HEADROOM + page - 1) / page * page;
+	return want;
 }
 
 static void empty_task(void *arg)
@@ -81,7 +131,7 @@ static void empty_task(void *arg)
 static int spawn_setup(struct task_ctx *ctx)
 {
 	struct rt_demand d = {.tasks = task_u64(ctx, "tasks") + task_u64(ctx, "warmup"),
-			      .stack_bytes = task_u64(ctx, "stack_bytes")};
+			      .stack_bytes = spawn_stack_bytes(ctx)};
 
 	return task_reserve(ctx, &d);
 }
@@ -103,7 +153,7 @@ static void name_the_limit(struct task_ctx *ctx, uint64_t reached, int err)
 	if (getrlimit(RLIMIT_AS, &as))
 		as.rlim_cur = RLIM_INFINITY;
 	if (as.rlim_cur != RLIM_INFINITY &&
-	    proc_vm_bytes() + 2 * task_u64(ctx, "stack_bytes") + (8u << 20) >= as.rlim_cur)
+	    proc_vm_bytes() + 2 * spawn_stack_bytes(ctx) + (8u << 20) >= as.rlim_cur)
 		limit = "RLIMIT_AS (address space)";
 	else if (maps > 0 && map_max > 0 && maps + 4 >= map_max)
 		limit = "vm.max_map_count";
@@ -131,8 +181,9 @@ static void name_the_limit(struct task_ctx *ctx, uint64_t reached, int err)
 static int spawn_run(struct rt *rt, struct task_ctx *ctx)
 {
 	uint64_t n = task_u64(ctx, "tasks"), warmup = task_u64(ctx, "warmup"), reached = 0;
-	struct rt_spawn_opts opts = {.stack_bytes = task_u64(ctx, "stack_bytes"), .cpu = -1};
-	struct spawn_state st = {.rt = rt, .target = n};
+	struct rt_spawn_opts opts = {.stack_bytes = spawn_stack_bytes(ctx), .cpu = -1};
+	struct spawn_state st = {
+		.rt = rt, .target = n, .touch_bytes = task_u64(ctx, "stack_touch_bytes")};
 	struct kernel_mem km0, km1;
 	struct rt_task **handles;
 	uint64_t rss0, rss1, t0, t_spawned, t_parked, t_joined;
@@ -185,6 +236,7 @@ static int spawn_run(struct rt *rt, struct task_ctx *ctx)
 	free(handles);
 
 	rec_metric_u64(ctx->rec, "tasks", reached);
+	rec_metric_u64(ctx->rec, "stack_bytes_per_task", opts.stack_bytes);
 	if (reached) {
 		double r = (double)reached;
 		int64_t kstack = (int64_t)(km1.kernel_stack - km0.kernel_stack);
@@ -248,6 +300,10 @@ static const struct task_metric spawn_metrics[] = {
 	 .better = BETTER_LOWER,
 	 .help = "the PageTables part of kernel_bytes_per_task"},
 	{.name = "rss_parked_bytes", .unit = "bytes", .help = "process RSS with every task parked"},
+	{.name = "stack_bytes_per_task",
+	 .unit = "bytes",
+	 .help = "the stack size each task was given (stack_bytes, or raised for "
+		 "stack_touch_bytes)"},
 	{.name = "limit_hit",
 	 .kind = METRIC_TEXT,
 	 .optional = true,

@@ -69,14 +69,6 @@ struct timers_run {
 	struct hist *lateness; /* shared: hist_add_atomic */
 };
 
-static uint64_t process_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void timers_task_fn(void *arg)
 {
 	struct timers_task *t = arg;

@@ -622,8 +622,9 @@ static void run_many(struct many *m)
 
 static void test_many_unguarded(void **state)
 {
-	struct many m = {
-		.opts = {.stack_bytes = 16384, .no_guard = 1}, .total = MANY, .wave = MANY};
+	struct many m = {.opts = {.stack_bytes = 16384, .stack = CORO_STACK_UNGUARDED},
+			 .total = MANY,
+			 .wave = MANY};
 	int before = count_maps();
 
 	(void)state;
@@ -643,7 +644,7 @@ static void check_merge(void *arg)
 static void test_unguarded_stacks_merge(void **state)
 {
 	struct coro_sched s;
-	struct coro_opts opts = {.stack_bytes = 16384, .no_guard = 1};
+	struct coro_opts opts = {.stack_bytes = 16384, .stack = CORO_STACK_UNGUARDED};
 	int maps = 0, before = count_maps(), i;
 
 	(void)state;

@@ -78,7 +78,7 @@ static void child(bool yield_between)
 	int ret;
 
 	params_init(&ctx, task, model);
-	if (params_parse(&ctx, 7, argv, err, sizeof(err))) {
+	if (params_parse(&ctx, model_list, 7, argv, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		_exit(2);
 	}

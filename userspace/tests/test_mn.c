@@ -510,9 +510,45 @@ static int variant(void **state)
 		cmocka_unit_test_prestate_setup_teardown(test_sleepers, variant, NULL,             \
 							 (void *)(n))
 
+/* The worker counts main.c refuses (exit 2): by the parameter's own check
+ * (not a count, out of 1..64, a sign or a blank) or by the model's (more
+ * workers than the CPUs of a pinned run). */
+static int workers_refused(const char *cpus, const char *count)
+{
+	struct task_ctx ctx;
+	char err[256] = "";
+
+	params_init(&ctx, &test_task, &mn_model);
+	assert_int_equal(params_set(&ctx, "cpus", cpus, err, sizeof(err)), 0);
+	if (params_set(&ctx, "mn_workers", count, err, sizeof(err)) == 0 &&
+	    mn_model.validate(&ctx, err, sizeof(err)) == 0)
+		return 0;
+	assert_non_null(strstr(err, "mn_workers"));
+	return 1;
+}
+
+static void test_worker_counts(void **state)
+{
+	char many[16];
+
+	(void)state;
+	assert_true(workers_refused("", "0"));
+	assert_true(workers_refused("", "65"));
+	assert_true(workers_refused("", "two"));
+	assert_true(workers_refused("", " 2"));
+	assert_true(workers_refused("", "+2"));
+	assert_false(workers_refused("", "01"));
+	assert_false(workers_refused("", "auto"));
+	snprintf(many, sizeof(many), "%d", 2 * cpuset_count_allowed() + 1);
+	assert_false(workers_refused("", many)); /* unpinned: more than the CPUs */
+	snprintf(many, sizeof(many), "%d", cpuset_count_allowed() + 1);
+	assert_true(workers_refused("0", many)); /* pinned: no more than its CPUs */
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {CASES(0), CASES(1), CASES(2)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_worker_counts), CASES(0), CASES(1),
+					   CASES(2)};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,7 +106,7 @@ static void check_takers(const struct taker *t, int n)
 /* Shared coroutines hand the stack to each other (through the copier). */
 static void test_shared_locals_survive(void **state)
 {
-	struct coro_opts opts = {.stack_bytes = 64 * 1024, .shared = 1};
+	struct coro_opts opts = {.stack_bytes = 64 * 1024, .stack = CORO_STACK_SHARED};
 	struct taker t[TAKERS];
 	struct coro_sched s;
 
@@ -129,7 +129,7 @@ static void test_shared_locals_survive(void **state)
  * and a budget that sends every resume through the scheduler's context. */
 static void test_shared_mixed_with_own(void **state)
 {
-	struct coro_opts shared = {.stack_bytes = 64 * 1024, .shared = 1};
+	struct coro_opts shared = {.stack_bytes = 64 * 1024, .stack = CORO_STACK_SHARED};
 	struct coro_opts own = {.stack_bytes = 64 * 1024};
 	struct taker t[TAKERS];
 	struct coro_sched s;
@@ -156,7 +156,7 @@ static void count_one(void *arg)
 
 static void test_shared_finished_owner_not_saved(void **state)
 {
-	struct coro_opts opts = {.stack_bytes = 16384, .shared = 1};
+	struct coro_opts opts = {.stack_bytes = 16384, .stack = CORO_STACK_SHARED};
 	struct coro_sched s;
 	int ran = 0;
 
@@ -176,7 +176,7 @@ static void test_shared_finished_owner_not_saved(void **state)
 static void test_shared_rss_per_parked(void **state)
 {
 	enum { N = 20000 };
-	struct coro_opts opts = {.stack_bytes = 16384, .shared = 1};
+	struct coro_opts opts = {.stack_bytes = 16384, .stack = CORO_STACK_SHARED};
 	struct coro_sched s;
 	long before, after;
 	double bytes_each;
@@ -228,7 +228,8 @@ static void test_guarded_stacks_share_mappings(void **state)
 
 static int overflow_child(int shared)
 {
-	struct coro_opts opts = {.stack_bytes = 16384, .shared = shared};
+	struct coro_opts opts = {.stack_bytes = 16384,
+				 .stack = shared ? CORO_STACK_SHARED : CORO_STACK_GUARDED};
 	struct coro_sched s;
 
 	if (coro_sched_init(&s) != 0)
@@ -295,7 +296,7 @@ static void hand_out_heap(void *arg)
 
 static int child_stack_check(void)
 {
-	struct coro_opts opts = {.stack_bytes = 16384, .shared = 1};
+	struct coro_opts opts = {.stack_bytes = 16384, .stack = CORO_STACK_SHARED};
 	int *heap = malloc(sizeof(*heap));
 
 	if (!heap || coro_sched_init(&check_sched) != 0)

@@ -11,6 +11,39 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "lib/record.h"
+#include "task.h"
+
+const struct task_metric cofd_metric_list[] = {
+	{.name = "epoll_waits", .unit = "count", .help = "epoll_wait calls"},
+	{.name = "eagain_parks",
+	 .unit = "count",
+	 .help = "operations that got EAGAIN and parked until epoll said ready"},
+	{.name = "pread_offloads", .unit = "count", .help = "preads handed to a helper thread"},
+	{.name = "pread_inline",
+	 .unit = "count",
+	 .help = "preads served from the page cache without a helper thread (RWF_NOWAIT)"},
+	{.name = "file_offloads",
+	 .unit = "count",
+	 .help = "other file operations handed to a helper thread"},
+	METRIC_END,
+};
+
+void cofd_stats_record(const struct cofd_stats *st, const char *model, struct record *rec)
+{
+	const uint64_t values[] = {st->epoll_waits, st->eagain_parks, st->pread_offloads,
+				   st->pread_inline, st->file_offloads};
+	char name[64];
+
+	/* values[] is in cofd_metric_list's order */
+	_Static_assert(sizeof(values) / sizeof(values[0]) ==
+			       sizeof(cofd_metric_list) / sizeof(cofd_metric_list[0]) - 1,
+		       "one value per declared metric");
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		snprintf(name, sizeof(name), "%s_%s", model, cofd_metric_list[i].name);
+		rec_metric_u64(rec, name, values[i]);
+	}
+}
 
 int cofd_probe(char *reason, size_t reason_len)
 {

@@ -15,6 +15,7 @@
 
 #include "offload.h"
 #include "rt.h"
+#include "task.h"
 
 #define COFD_EPOLL_BATCH     64
 #define COFD_OFFLOAD_THREADS 2 /* the machine has 2 CPUs; preads are short */
@@ -24,6 +25,19 @@
 #define COFD_WRITE_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
 
 enum cofd_kind { COFD_UNKNOWN, COFD_EPOLL, COFD_FILE };
+
+/* The counters both models keep of their fds and helper threads; in the
+ * record as <model>_<name>, declared for --list by cofd_metric_list. */
+struct cofd_stats {
+	uint64_t epoll_waits;	 /* epoll_wait calls */
+	uint64_t eagain_parks;	 /* operations that got EAGAIN and parked */
+	uint64_t pread_offloads; /* preads handed to a helper thread */
+	uint64_t pread_inline;	 /* page-cache hits served by RWF_NOWAIT */
+	uint64_t file_offloads;	 /* other file operations handed to a helper */
+};
+extern const struct task_metric cofd_metric_list[];
+/* Adds st to rec as <model>_epoll_waits, ... */
+void cofd_stats_record(const struct cofd_stats *st, const char *model, struct record *rec);
 enum { COFD_READ, COFD_WRITE }; /* the direction a coroutine waits in */
 
 /* After EAGAIN on fd: park the calling coroutine until the fd's next edge

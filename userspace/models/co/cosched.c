@@ -13,10 +13,6 @@
 #include "lib/record.h"
 #include "main_call.h"
 
-/* The first task gets a big stack: task bodies keep a struct hist (about
- * 30 KB) or two on their stack. Only touched pages cost memory. */
-#define MAIN_STACK_BYTES (1024 * 1024)
-
 /* Resumes before the loop polls I/O even though coroutines are still ready:
  * coroutines that hand an event back and forth never empty the run queue
  * (coro.h, "I/O starvation"). Yields poll on their own (cosched_yield), so
@@ -30,7 +26,6 @@ int cosched_init(struct cosched *cs, const struct rt_ops *ops, const struct cosc
 
 	memset(cs, 0, sizeof(*cs));
 	cs->rt.ops = ops;
-	cs->stack = "guarded";
 	cs->be = be;
 	err = coro_sched_init(&cs->sched);
 	if (err)
@@ -39,11 +34,9 @@ int cosched_init(struct cosched *cs, const struct rt_ops *ops, const struct cosc
 	return 0;
 }
 
-void cosched_use_stack(struct cosched *cs, const char *stack)
+void cosched_use_stack(struct cosched *cs, enum coro_stack kind)
 {
-	cs->stack = stack;
-	cs->spawn_opts.no_guard = strcmp(stack, "unguarded") == 0;
-	cs->spawn_opts.shared = strcmp(stack, "shared") == 0;
+	cs->spawn_opts.stack = kind;
 }
 
 void cosched_destroy(struct cosched *cs)
@@ -58,7 +51,7 @@ int cosched_run(struct cosched *cs, int (*main_fn)(struct rt *rt, void *arg), vo
 		int *main_ret)
 {
 	struct main_call box = {.fn = main_fn, .arg = arg, .rt = &cs->rt, .ret = 0};
-	struct coro_opts opts = {.stack_bytes = MAIN_STACK_BYTES};
+	struct coro_opts opts = {.stack_bytes = MAIN_CALL_STACK_BYTES};
 	struct coro *main_co;
 	int err;
 
@@ -166,8 +159,9 @@ void cosched_metrics(const struct cosched *cs, struct record *rec)
 	metric(rec, m, "parked", st->parked); /* at the end: nonzero after -EDEADLK */
 	metric(rec, m, "yield_polls", cs->yield_polls);
 	/* how the tasks' stacks were made, and what that cost */
-	metric_str(rec, m, "stack", cs->stack);
-	metric_str(rec, m, "stack_guard", cs->spawn_opts.no_guard ? "none" : coro_guard_method());
+	metric_str(rec, m, "stack", coro_stack_name(cs->spawn_opts.stack));
+	metric_str(rec, m, "stack_guard",
+		   coro_stack_kind_guarded(cs->spawn_opts.stack) ? coro_guard_method() : "none");
 	metric(rec, m, "stack_maps", st->stack_maps);
 	metric(rec, m, "stack_arena_maps", st->arena_maps);
 	metric(rec, m, "stack_copies", st->stack_copies);

@@ -67,8 +67,7 @@ struct cosched {
 	uint64_t yield_polls; /* non-blocking polls done by yield */
 	uint64_t timer_wakeups;
 	int sched_ready;	     /* coro_sched_init succeeded */
-	struct coro_opts spawn_opts; /* the model parameter `stack` */
-	const char *stack;	     /* its value, for the record */
+	struct coro_opts spawn_opts; /* .stack: the model parameter `stack` */
 };
 
 static inline struct cosched *cosched_of(struct rt *rt)
@@ -77,10 +76,10 @@ static inline struct cosched *cosched_of(struct rt *rt)
 }
 
 int cosched_init(struct cosched *cs, const struct rt_ops *ops, const struct cosched_backend *be);
-/* How rt_spawn'ed tasks get their stack: the value of the model parameter
- * `stack` (coro/stack_param.h). The first task always has its own 1 MiB
- * stack: it holds the run's histograms and what its children share. */
-void cosched_use_stack(struct cosched *cs, const char *stack);
+/* How rt_spawn'ed tasks get their stack: the model parameter `stack`
+ * (stack_param.h). The first task always has its own 1 MiB stack: it holds
+ * the run's histograms and what its children share. */
+void cosched_use_stack(struct cosched *cs, enum coro_stack kind);
 /* Runs main_fn as the first coroutine (1 MiB stack: task bodies keep
  * histograms on the stack) and drives the loop above until no coroutine is
  * live. 0 with *main_ret set, -EDEADLK, or the backend's -errno. */

@@ -9,6 +9,10 @@
 
 #include "rt.h"
 
+/* The first task gets a big stack: task bodies keep a struct hist (about
+ * 30 KB) or two on their stack. Only touched pages cost memory. */
+#define MAIN_CALL_STACK_BYTES (1024 * 1024)
+
 struct main_call {
 	int (*fn)(struct rt *rt, void *arg);
 	void *arg;

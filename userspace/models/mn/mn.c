@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "models/co/cofd.h"
+#include "models/co/stack_param.h"
 #include "lib/cpuset.h"
 #include "lib/record.h"
 #include "mn_io.h"
@@ -46,36 +47,28 @@ static const struct rt_ops mn_ops = {
 	.accept = mn_accept,
 };
 
-/* The worker count of ctx, or 0 with the reason in err. */
-static int workers_of(const struct task_ctx *ctx, char *err, size_t len)
+/* mn_workers=auto: one per CPU the process may use (cpus applied). */
+static uint64_t auto_workers(const struct task_ctx *ctx)
 {
-	const char *v = task_str(ctx, "mn_workers");
 	int allowed = cpuset_count_allowed();
-	char *end;
-	unsigned long n;
 
-	if (strcmp(v, "auto") == 0)
-		return allowed > MN_MAX_WORKERS ? MN_MAX_WORKERS : allowed > 0 ? allowed : 1;
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || *end || end == v || n == 0 || n > MN_MAX_WORKERS) {
-		snprintf(err, len, "mn_workers must be auto or a count from 1 to %d (got '%s')",
-			 MN_MAX_WORKERS, v);
-		return 0;
-	}
-	if (*task_str(ctx, "cpus") && (int)n > allowed) {
-		snprintf(err, len,
-			 "mn_workers=%lu is more than the %d CPUs of cpus=%s: lower mn_workers or "
-			 "widen cpus",
-			 n, allowed, task_str(ctx, "cpus"));
-		return 0;
-	}
-	return (int)n;
+	(void)ctx;
+	return allowed > MN_MAX_WORKERS ? MN_MAX_WORKERS : allowed > 0 ? (uint64_t)allowed : 1;
 }
 
 static int mn_validate(const struct task_ctx *ctx, char *err, size_t len)
 {
-	return workers_of(ctx, err, len) == 0;
+	uint64_t n = task_count(ctx, "mn_workers");
+	int allowed = cpuset_count_allowed();
+
+	if (*task_str(ctx, "cpus") && n > (uint64_t)allowed) {
+		snprintf(err, len,
+			 "mn_workers=%llu is more than the %d CPUs of cpus=%s: lower mn_workers or "
+			 "widen cpus",
+			 (unsigned long long)n, allowed, task_str(ctx, "cpus"));
+		return 1;
+	}
+	return 0;
 }
 
 static void metric_w(struct record *rec, int i, const char *what, uint64_t v)
@@ -113,8 +106,7 @@ static void record_metrics(struct mn_rt *m, struct record *rec)
 		sum.global_gets += s->global_gets;
 		sum.polls += s->polls;
 	}
-	rec_metric_u64(rec, "mn_workers", (uint64_t)m->nworkers);
-	rec_metric_str(rec, "mn_stack", m->no_guard ? "unguarded" : "guarded");
+	rec_metric_str(rec, "mn_stack", coro_stack_name(m->stack));
 	rec_metric_u64(rec, "mn_switches", sum.switches);
 	rec_metric_u64(rec, "mn_resumes", sum.resumes);
 	rec_metric_u64(rec, "mn_steals", sum.steals);
@@ -133,11 +125,7 @@ static void record_metrics(struct mn_rt *m, struct record *rec)
 	rec_metric_u64(rec, "mn_nonblock_polls", sum.polls);
 	rec_metric_u64(rec, "mn_timer_wakeups", atomic_load(&m->timer_wakeups));
 	mn_io_stats(m, &io);
-	rec_metric_u64(rec, "mn_epoll_waits", io.epoll_waits);
-	rec_metric_u64(rec, "mn_eagain_parks", io.eagain_parks);
-	rec_metric_u64(rec, "mn_pread_offloads", io.pread_offloads);
-	rec_metric_u64(rec, "mn_pread_inline", io.pread_inline);
-	rec_metric_u64(rec, "mn_file_offloads", io.file_offloads);
+	cofd_stats_record(&io.fd, "mn", rec);
 	rec_metric_u64(rec, "mn_poller_breaks", io.breaks);
 }
 
@@ -146,15 +134,9 @@ static int mn_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void
 {
 	struct mn_rt *m;
 	int cpus[MN_MAX_WORKERS];
-	char why[256];
-	int n, i, err, ret = 0;
+	int n = (int)task_count(ctx, "mn_workers"); /* 1..MN_MAX_WORKERS: checked */
+	int i, err, ret = 0;
 
-	n = workers_of(ctx, why, sizeof(why));
-	if (n == 0) {
-		/* mn_validate refused this before the record existed */
-		fprintf(stderr, "mn: %s\n", why);
-		return -EINVAL;
-	}
 	for (i = 0; i < n; i++)
 		cpus[i] = cpuset_nth_allowed(i);
 	m = calloc(1, sizeof(*m));
@@ -162,7 +144,7 @@ static int mn_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void
 		return -ENOMEM;
 	m->rt.ops = &mn_ops;
 	m->spin_ns = task_u64(ctx, "mn_spin_ns");
-	m->no_guard = strcmp(task_str(ctx, "stack"), "unguarded") == 0;
+	m->stack = co_stack_param(ctx);
 	err = mn_sched_init(m, n, cpus);
 	if (!err)
 		err = mn_io_init(m);
@@ -180,23 +162,21 @@ cleanup:
 	return err ? err : ret;
 }
 
-/* stack: coro's parameter (coro/stack_param.h) without `shared`: a shared
- * stack is one per scheduler thread, and a coroutine whose frames live in
- * one worker's shared stack cannot resume on another; pinning every such
- * coroutine to its first worker would turn stealing off for them. So
- * stack=shared under mn is bad input (exit 2), as any value not declared. */
+/* stack: no `shared`: a shared stack is one per scheduler thread, and a
+ * coroutine whose frames live in one worker's shared stack cannot resume on
+ * another; pinning every such coroutine to its first worker would turn
+ * stealing off for them. */
 static const struct task_param mn_params[] = {
-	{.key = "stack",
-	 .type = PARAM_ENUM,
-	 .def = "guarded",
-	 .choices = "guarded|unguarded",
-	 .help = "tasks' stacks: own with a guard page (guarded) or without (unguarded); no "
-		 "shared stacks (a coroutine moves between workers)"},
+	CORO_STACK_PARAM("guarded|unguarded"),
 	{.key = "mn_workers",
-	 .type = PARAM_STR,
+	 .type = PARAM_COUNT,
 	 .def = "auto",
-	 .help = "worker threads: auto (one per CPU in cpus) or a count "
-		 "from 1 to 64 (at most the CPUs of cpus when cpus is set)"},
+	 .unit = "count",
+	 .min = 1,
+	 .max = MN_MAX_WORKERS,
+	 .auto_count = auto_workers,
+	 .help = "worker threads: auto (one per CPU in cpus) or a count (at most the CPUs of "
+		 "cpus when cpus is set); the record holds the count"},
 	{.key = "mn_spin_ns",
 	 .type = PARAM_U64,
 	 .def = "50000",
@@ -215,7 +195,6 @@ static const struct task_metric mn_metrics[] = {
 	{.name = "w*_parks", .unit = "count", .help = "futex parks of worker *"},
 	{.name = "w*_wakes", .unit = "count", .help = "wakes of worker *"},
 	{.name = "w*_spun_ns", .unit = "ns", .help = "time worker * spun idle before parking"},
-	{.name = "workers", .unit = "count", .help = "worker threads"},
 	{.name = "stack", .kind = METRIC_TEXT, .help = "guarded or unguarded coroutine stacks"},
 	{.name = "switches", .unit = "count", .help = "coroutine switches, every worker"},
 	{.name = "resumes", .unit = "count", .help = "coroutines resumed"},
@@ -242,24 +221,14 @@ static const struct task_metric mn_metrics[] = {
 	{.name = "global_gets", .unit = "count", .help = "coroutines taken from the global queue"},
 	{.name = "nonblock_polls", .unit = "count", .help = "non-blocking polls for I/O"},
 	{.name = "timer_wakeups", .unit = "count", .help = "wake-ups from the timer heap"},
-	{.name = "epoll_waits", .unit = "count", .help = "epoll_wait calls"},
-	{.name = "eagain_parks",
-	 .unit = "count",
-	 .help = "operations that got EAGAIN and parked until epoll said ready"},
-	{.name = "pread_offloads", .unit = "count", .help = "preads handed to a helper thread"},
-	{.name = "pread_inline",
-	 .unit = "count",
-	 .help = "preads done on a worker (page cache hit)"},
-	{.name = "file_offloads",
-	 .unit = "count",
-	 .help = "other file operations handed to a helper thread"},
 	{.name = "poller_breaks", .unit = "count", .help = "wakes of the worker blocked in epoll"},
 	METRIC_END,
 };
 
 const struct rt_model mn_model = {
-	.metrics = {mn_metrics},
+	.metrics = {mn_metrics, cofd_metric_list},
 	.name = "mn",
+	.traits = {.one_thread = false, .sees_deadlocks = true, .order = 3, .colour = "#CC79A7"},
 	.params = mn_params,
 	.summary = "coroutines over N worker threads with work stealing; one shared epoll, "
 		   "one timer heap, preads on helper threads",

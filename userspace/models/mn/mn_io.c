@@ -56,6 +56,10 @@ struct mn_io {
 	_Atomic uint64_t breaks;
 };
 
+static void io_break(struct mn_rt *m);
+static int io_poll(struct mn_rt *m, struct mn_worker *w, int block);
+static const struct mn_io_ops io_ops = {.poll = io_poll, .wake = io_break};
+
 int mn_io_init(struct mn_rt *m)
 {
 	struct mn_io *io = calloc(1, sizeof(*io));
@@ -67,6 +71,7 @@ int mn_io_init(struct mn_rt *m)
 	io->epfd = io->breakfd = -1;
 	pthread_mutex_init(&io->pool_lock, NULL);
 	m->io = io;
+	m->io_ops = &io_ops;
 	/* Sized once from RLIMIT_NOFILE (tasks raise it in setup, before the
 	 * run): an fd number above it cannot exist. */
 	io->nfds =
@@ -103,9 +108,10 @@ void mn_io_destroy(struct mn_rt *m)
 	free(io->fds);
 	free(io);
 	m->io = NULL;
+	m->io_ops = NULL;
 }
 
-void mn_io_break(struct mn_rt *m)
+static void io_break(struct mn_rt *m)
 {
 	uint64_t one = 1;
 
@@ -120,11 +126,11 @@ void mn_io_stats(const struct mn_rt *m, struct mn_io_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (!io)
 		return;
-	out->epoll_waits = atomic_load(&io->epoll_waits);
-	out->eagain_parks = atomic_load(&io->eagain_parks);
-	out->pread_offloads = atomic_load(&io->pread_offloads);
-	out->pread_inline = atomic_load(&io->pread_inline);
-	out->file_offloads = atomic_load(&io->file_offloads);
+	out->fd.epoll_waits = atomic_load(&io->epoll_waits);
+	out->fd.eagain_parks = atomic_load(&io->eagain_parks);
+	out->fd.pread_offloads = atomic_load(&io->pread_offloads);
+	out->fd.pread_inline = atomic_load(&io->pread_inline);
+	out->fd.file_offloads = atomic_load(&io->file_offloads);
 	out->breaks = atomic_load(&io->breaks);
 }
 
@@ -199,7 +205,7 @@ static int epoll_call(struct mn_rt *m, struct epoll_event *evs, int block)
 	return n;
 }
 
-int mn_io_poll(struct mn_rt *m, struct mn_worker *w, int block)
+static int io_poll(struct mn_rt *m, struct mn_worker *w, int block)
 {
 	struct mn_io *io = m->io;
 	struct epoll_event evs[COFD_EPOLL_BATCH];

@@ -2,7 +2,7 @@
  * (docs/mn.md says why not one per worker), sockets and pipes non-blocking
  * and edge-triggered as under coro, blocking file reads on coro's helper
  * threads (offload.h). Only the worker holding mn_rt.poller calls
- * mn_io_poll; any worker may start a wait.
+ * the poll; any worker may start a wait.
  */
 #ifndef SCHEDLAB_MN_IO_H
 #define SCHEDLAB_MN_IO_H
@@ -10,21 +10,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "models/co/cofd.h"
 #include "mn_sched.h"
 
 struct mn_io_stats {
-	uint64_t epoll_waits, eagain_parks, pread_offloads, pread_inline, file_offloads;
+	struct cofd_stats fd;
 	uint64_t breaks; /* a blocked poller woken to run work */
 };
 
+/* Creates the shared epoll instance and installs mn_io_ops in m. */
 int mn_io_init(struct mn_rt *m);
 void mn_io_destroy(struct mn_rt *m);
-/* The caller holds the poller role. Waits for fds, offloads and the break
- * (block=1: until one, or the earliest timer), readies their coroutines on
- * w and expires due timers. 0 or -errno. */
-int mn_io_poll(struct mn_rt *m, struct mn_worker *w, int block);
-/* Wakes a poller blocked in mn_io_poll (an eventfd write). */
-void mn_io_break(struct mn_rt *m);
 void mn_io_stats(const struct mn_rt *m, struct mn_io_stats *out);
 
 int mn_fd_add(struct rt *rt, int fd);

@@ -17,7 +17,7 @@
  */
 #include "mn_runq.h"
 
-#include "mn_sched.h"
+#include "mn_co.h"
 
 #define MASK (MN_RUNQ_CAP - 1)
 

@@ -36,7 +36,6 @@
 #include "coro/tsan.h"
 #include "lib/clock.h"
 #include "models/co/main_call.h"
-#include "mn_io.h"
 
 #ifdef CORO_HAVE_USDT
 CORO_SEMAPHORE_DEFINE(mn_worker);
@@ -45,8 +44,6 @@ CORO_SEMAPHORE_DEFINE(mn_park);
 CORO_SEMAPHORE_DEFINE(mn_unpark);
 #endif
 
-/* The first task's stack, as under coro: task bodies keep histograms there. */
-#define MAIN_STACK_BYTES (1024 * 1024)
 /* As Go's scheduler: every 61st pick looks at the global queue (and polls)
  * first, so that neither starves behind a busy local queue. */
 #define GLOBAL_EVERY 61
@@ -111,6 +108,12 @@ static void futex_wake(_Atomic uint32_t *word)
 	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+static void io_wake(struct mn_rt *m)
+{
+	if (m->io_ops)
+		m->io_ops->wake(m);
+}
+
 /* The caller cleared idx's idle bit: the wake-up is ours to deliver. */
 static void unpark(struct mn_rt *m, struct mn_worker *by, int idx)
 {
@@ -121,7 +124,7 @@ static void unpark(struct mn_rt *m, struct mn_worker *by, int idx)
 	CORO_PROBE2(mn_unpark, idx, by ? by->index : -1);
 	atomic_store(&t->sleep, 0);
 	if (atomic_load(&t->park_kind) == PARK_POLL)
-		mn_io_break(m);
+		io_wake(m);
 	else
 		futex_wake(&t->sleep);
 }
@@ -167,7 +170,7 @@ static void finish_run(struct mn_rt *m, struct mn_worker *by, int err)
 	atomic_store(&m->done, 1);
 	for (i = 0; i < m->nworkers; i++)
 		claim(m, by, i);
-	mn_io_break(m);
+	io_wake(m);
 }
 
 void mn_need_poller(struct mn_rt *m, struct mn_worker *w)
@@ -361,7 +364,7 @@ static void poll_nonblock(struct mn_worker *w)
 		mn_timers_expire(m, w, now_ns());
 	if (atomic_load(&m->io_pending) &&
 	    atomic_compare_exchange_strong(&m->poller, &none, w->index)) {
-		int err = mn_io_poll(m, w, 0);
+		int err = m->io_ops->poll(m, w, 0);
 
 		w->st.polls++;
 		atomic_store(&m->poller, -1);
@@ -491,7 +494,7 @@ static void park(struct mn_worker *w)
 	w->st.parks++;
 	CORO_PROBE2(mn_park, w->index, kind);
 	if (kind == PARK_POLL) {
-		int err = mn_io_poll(m, w, 1);
+		int err = m->io_ops->poll(m, w, 1);
 
 		if (err)
 			finish_run(m, w, err);
@@ -593,10 +596,10 @@ static void co_entry(void *arg)
 }
 
 static int co_create(struct mn_worker *w, void (*fn)(void *), void *arg, size_t stack_bytes,
-		     int no_guard, int home, struct mn_co **out)
+		     enum coro_stack stack, int home, struct mn_co **out)
 {
 	struct mn_rt *m = w->rt;
-	struct coro_opts opts = {.stack_bytes = stack_bytes, .no_guard = no_guard};
+	struct coro_opts opts = {.stack_bytes = stack_bytes, .stack = stack};
 	struct coro *co;
 	struct mn_co *c;
 	uint64_t live, peak;
@@ -671,7 +674,7 @@ int mn_spawn(struct rt *rt, void (*fn)(void *), void *arg, const struct rt_spawn
 		return -EOPNOTSUPP;
 	err = co_create(w, fn, arg,
 			opts && opts->stack_bytes ? opts->stack_bytes : RT_DEFAULT_STACK_BYTES,
-			m->no_guard, opts ? home_of(m, opts->cpu) : -1, &c);
+			m->stack, opts ? home_of(m, opts->cpu) : -1, &c);
 	if (err)
 		return err;
 	CORO_PROBE1(coro_ready, c->co->id);
@@ -839,7 +842,7 @@ int mn_sleep_until(struct rt *rt, uint64_t deadline_ns)
 	 * re-reads next_deadline after publishing poll_deadline: one of the
 	 * two sees the other). */
 	if (deadline_ns < atomic_load(&m->poll_deadline))
-		mn_io_break(m);
+		io_wake(m);
 	mn_need_poller(m, w);
 	mn_block(w);
 	return 0;
@@ -973,7 +976,8 @@ int mn_sched_run(struct mn_rt *m, int (*main_fn)(struct rt *, void *), void *arg
 
 	err = worker_start(w0);
 	if (!err)
-		err = co_create(w0, main_call_run, &box, MAIN_STACK_BYTES, 0, -1, &c);
+		err = co_create(w0, main_call_run, &box, MAIN_CALL_STACK_BYTES, CORO_STACK_GUARDED,
+				-1, &c);
 	if (err) {
 		fprintf(stderr, "mn: start: %s\n", strerror(-err));
 		goto out;

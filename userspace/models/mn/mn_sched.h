@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "coro/coro.h"
+#include "mn_co.h"
 #include "mn_runq.h"
 #include "rt.h"
 #include "models/co/timerheap.h"
@@ -49,19 +50,16 @@ struct mn_worker;
 struct mn_rt;
 struct mn_io;
 
-/* A coroutine's state beside its struct coro, at the top of its own stack
- * (no allocation per coroutine, as under coro). */
-struct mn_co {
-	struct coro *co;	  /* stack, saved context, id, TSan fiber */
-	struct mn_co *next;	  /* run-queue batch, global queue, event FIFO */
-	_Atomic int on_cpu;	  /* see above */
-	struct mn_worker *worker; /* the worker running it (set before each resume) */
-	int home;		  /* the worker it is pinned to, or -1 */
-	int list;		  /* the worker whose all-list holds it */
-	struct rt_event done;	  /* one unit when fn returned: join waits on it */
-	void (*fn)(void *);
-	void *arg;
-	struct mn_co *all_prev, *all_next; /* for teardown of unfinished ones */
+/* The I/O side (mn_io.c), which the scheduler drives without calling it by
+ * name: mn_io_init installs it, so that mn_io.c builds on this header and the two
+ * files do not call each other. */
+struct mn_io_ops {
+	/* The caller holds the poller role. Waits for fds, offloads and the
+	 * break (block=1: until one, or the earliest timer), readies their
+	 * coroutines on w and expires due timers. 0 or -errno. */
+	int (*poll)(struct mn_rt *m, struct mn_worker *w, int block);
+	/* Wakes a poller blocked in poll (an eventfd write). */
+	void (*wake)(struct mn_rt *m);
 };
 
 struct mn_stats {
@@ -112,8 +110,8 @@ struct mn_rt {
 	struct rt rt; /* first: tasks see &mn->rt */
 	int nworkers;
 	struct mn_worker *w;
-	uint64_t spin_ns; /* mn_spin_ns */
-	int no_guard;	  /* stack=unguarded */
+	uint64_t spin_ns;      /* mn_spin_ns */
+	enum coro_stack stack; /* guarded or unguarded */
 	_Atomic uint64_t idle_mask;
 	_Atomic int nspinning;
 	_Atomic uint64_t live, peak_live, next_id, finished;
@@ -130,6 +128,7 @@ struct mn_rt {
 	_Atomic uint64_t next_deadline; /* UINT64_MAX: none */
 	_Atomic uint64_t timer_wakeups;
 	/* I/O: one shared poller, one worker polls at a time */
+	const struct mn_io_ops *io_ops; /* NULL until installed */
 	struct mn_io *io;
 	_Atomic int poller;		/* worker index polling, -1 none */
 	_Atomic uint64_t poll_deadline; /* deadline of a blocked poll, or UINT64_MAX */

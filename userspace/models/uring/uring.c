@@ -49,7 +49,7 @@
  * whether completions wait: needs_enter()).
  *
  * Reads go into the SQ ring after everything else of their batch
- * (flush_reads, right before each submit): a read of an empty pipe is
+ * (uring_flush_reads, right before each submit): a read of an empty pipe is
  * poll-armed and completes only through task work after the write, so with
  * the other side's write first the read finds the byte already there
  * (docs/kernel-notes.md, "Read after write"). Requests of one batch are
@@ -77,7 +77,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "coro/stack_param.h"
+#include "models/co/stack_param.h"
 #include "models/co/cosched.h"
 #include "lib/clock.h"
 #include "lib/record.h"
@@ -185,30 +185,12 @@ static int timer_arm(struct uring_rt *u)
 	return 0;
 }
 
-/* Moves the queued reads into the SQ ring, behind the batch's writes. */
-static void flush_reads(struct uring_rt *u)
-{
-	while (u->reads_head) {
-		struct uwait *w = u->reads_head;
-		/* a full SQ ring is submitted by uring_get_sqe; NULL only
-		 * if even that failed: the rest wait for the next poll */
-		struct io_uring_sqe *sqe = uring_get_sqe(u);
-
-		if (!sqe)
-			return;
-		u->reads_head = w->next;
-		io_uring_prep_read(sqe, w->fd, w->buf, w->len, (uint64_t)-1);
-		io_uring_sqe_set_data(sqe, w);
-	}
-	u->reads_tail = NULL;
-}
-
 static int uring_poll(struct cosched *cs, int block)
 {
 	struct uring_rt *u = (struct uring_rt *)cs;
 	int ret;
 
-	flush_reads(u);
+	uring_flush_reads(u);
 	if (cosched_timers_pending(cs)) {
 		/* Sleepers already due need no kernel timer, and must not
 		 * wait behind a blocking enter. */
@@ -250,31 +232,6 @@ static uint64_t uring_pending(struct cosched *cs)
 	return u->inflight + u->accept_waiters + u->recv_waiters + cosched_timers_pending(cs);
 }
 
-struct io_uring_sqe *uring_get_sqe(struct uring_rt *u)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-
-	if (sqe)
-		return sqe;
-	/* SQ ring full: submit what is queued now rather than wait for the
-	 * run queue to drain. */
-	u->sq_full_submits++;
-	u->submits++;
-	io_uring_submit(&u->ring);
-	return io_uring_get_sqe(&u->ring);
-}
-
-int32_t uring_await(struct uring_rt *u, struct io_uring_sqe *sqe, struct uwait *w)
-{
-	w->co = coro_current(&u->cs.sched);
-	w->res = 0;
-	io_uring_sqe_set_data(sqe, w);
-	u->sqes++;
-	u->inflight++;
-	coro_park(&u->cs.sched);
-	return w->res;
-}
-
 /* ---- operations ------------------------------------------------------------ */
 
 static int uring_sleep_until(struct rt *rt, uint64_t deadline_ns)
@@ -304,7 +261,7 @@ static int uring_sleep_until(struct rt *rt, uint64_t deadline_ns)
 	return res == -ETIME || res == 0 ? 0 : res;
 }
 
-int uring_fd_add(struct rt *rt, int fd)
+static int uring_fd_add(struct rt *rt, int fd)
 {
 	int flags = fcntl(fd, F_GETFL);
 
@@ -322,7 +279,7 @@ static int uring_close(struct rt *rt, int fd)
 
 	uring_accept_forget(u, fd);
 	uring_recv_forget(u, fd); /* its cancel goes in before the close */
-	flush_reads(u);
+	uring_flush_reads(u);
 	sqe = uring_get_sqe(u);
 	if (!sqe)
 		return -EBUSY;
@@ -353,34 +310,6 @@ static ssize_t rw(struct uring_rt *u, int write, int fd, void *buf, size_t len, 
 		io_uring_prep_read(sqe, fd, bounce, (unsigned)len, off);
 	res = uring_await(u, sqe, COSCHED_PARK_RECORD(&u->cs, struct uwait));
 	cosched_unbounce(bounce, buf, write ? 0 : res);
-	return res;
-}
-
-ssize_t uring_read_plain(struct uring_rt *u, int fd, void *buf, size_t len)
-{
-	unsigned n = len > INT_MAX ? INT_MAX : (unsigned)len; /* res is an int */
-	void *bounce = cosched_bounce(&u->cs, buf, n, 0);     /* filled after we park */
-	struct uwait *w;
-	ssize_t res;
-
-	if (!bounce)
-		return -ENOMEM;
-	/* queued, not prepared: flush_reads puts it behind the writes */
-	w = COSCHED_PARK_RECORD(&u->cs, struct uwait);
-	w->fd = fd;
-	w->buf = bounce;
-	w->len = n;
-	w->co = coro_current(&u->cs.sched);
-	if (u->reads_tail)
-		u->reads_tail->next = w;
-	else
-		u->reads_head = w;
-	u->reads_tail = w;
-	u->sqes++;
-	u->inflight++;
-	coro_park(&u->cs.sched);
-	res = w->res;
-	cosched_unbounce(bounce, buf, res);
 	return res;
 }
 
@@ -581,7 +510,7 @@ static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, v
 		fprintf(stderr, "uring: scheduler init: %s\n", strerror(-err));
 		goto cleanup;
 	}
-	cosched_use_stack(&u->cs, task_str(ctx, "stack"));
+	cosched_use_stack(&u->cs, co_stack_param(ctx));
 	err = ring_setup(u, task_str(ctx, "uring_setup"));
 	if (err) {
 		fprintf(stderr, "uring: queue_init: %s\n", u->fallback);
@@ -642,7 +571,7 @@ cleanup:
 
 /* Variants of the runtime, declared like a task's parameters. */
 static const struct task_param uring_params[] = {
-	CORO_STACK_PARAM,
+	CORO_STACK_PARAM("guarded|unguarded|shared"),
 	{.key = "uring_setup",
 	 .type = PARAM_ENUM,
 	 .def = "auto",
@@ -718,6 +647,7 @@ static const struct task_metric uring_metrics[] = {
 const struct rt_model uring_model = {
 	.metrics = {cosched_metric_list, uring_metrics},
 	.name = "uring",
+	.traits = {.one_thread = true, .sees_deadlocks = true, .order = 2, .colour = "#009E73"},
 	.params = uring_params,
 	.summary = "the same coroutines; every wait is an io_uring request, "
 		   "submitted in batches when the run queue is empty",

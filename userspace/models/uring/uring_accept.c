@@ -232,7 +232,7 @@ int uring_accept(struct rt *rt, int fd)
 	} while (nfd == -ECONNABORTED || nfd == -EINTR);
 	if (nfd < 0)
 		return nfd;
-	err = uring_fd_add(rt, nfd);
+	err = rt_fd_add(rt, nfd);
 	if (err) {
 		close(nfd);
 		return err;

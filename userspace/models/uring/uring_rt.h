@@ -1,5 +1,6 @@
 /* uring_rt.h: the uring model's state, shared by uring.c (the model: ring
- * setup, submission, completion, read/write/timeout/close), uring_accept.c
+ * setup, completion, read/write/timeout/close), uring_ring.c (submission and
+ * the park until a completion, which the others build on), uring_accept.c
  * (accept, multishot where the kernel has it) and uring_recv.c (reads of
  * stream sockets: multishot recv into provided buffers where the kernel has
  * it). Private to those files.
@@ -83,14 +84,17 @@ struct uring_rt {
 #define UD_RECV	    3ull
 #define UD_TAG_MASK 3ull
 
-/* uring.c */
+/* uring_ring.c: the core the other files build on (it calls none of them).
+ * An SQE; when the SQ ring is full, what is queued is submitted first. NULL
+ * only if even that failed. */
 struct io_uring_sqe *uring_get_sqe(struct uring_rt *u);
 /* Parks the caller until the CQE of sqe arrives; returns cqe->res. */
 int32_t uring_await(struct uring_rt *u, struct io_uring_sqe *sqe, struct uwait *w);
-int uring_fd_add(struct rt *rt, int fd);
 /* One IORING_OP_READ at the file position, queued behind the batch's
  * writes: read(2) semantics. */
 ssize_t uring_read_plain(struct uring_rt *u, int fd, void *buf, size_t len);
+/* Moves the queued reads into the SQ ring (before every submit). */
+void uring_flush_reads(struct uring_rt *u);
 
 /* uring_accept.c */
 int uring_accept(struct rt *rt, int fd);
@@ -109,7 +113,7 @@ void uring_accept_free(struct uring_rt *u);
 /* multishot: uring_recv=multishot asked for it; it is used only when the
  * kernel has IORING_OP_RECV. After the ring is set up; 0. */
 int uring_recv_init(struct uring_rt *u, int multishot);
-/* From uring_fd_add: a stream socket gets multishot state. 0 or -errno. */
+/* From rt_fd_add: a stream socket gets multishot state. 0 or -errno. */
 int uring_recv_fd_add(struct uring_rt *u, int fd);
 /* rt_read: from provided buffers for a stream socket, else plain. */
 ssize_t uring_recv_read(struct uring_rt *u, int fd, void *buf, size_t len);

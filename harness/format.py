@@ -6,14 +6,13 @@ numbers with thousands separators from 100 on: 0.0123, 3.85, 21.4, 227,
 23,830. Ratios that compare differs by a fraction of a percent keep three
 decimals (ratio: 1.003, where num would say 1), differences of shares a
 sign (signed). Absent values print as n/a. Our models are shown in one order
-everywhere (MODEL_ORDER), peers after them.
+everywhere, the one they declare (harness/records/catalog.py, display_of()),
+peers after them.
 """
 
 from __future__ import annotations
 
 import math
-
-MODEL_ORDER = ("threads", "coro", "uring", "mn")
 
 
 def num(x, unit: str = "") -> str:

@@ -1,0 +1,237 @@
+"""A run session: the one owner of a run directory.
+
+It makes the directory (results/<UTC timestamp>, linked as results/latest,
+or --out DIR), holds its lock for as long as the run lasts, and writes every
+file in it: config.toml (the config as given), env.json (the machine),
+run.json (seed, order, argv, resumes), catalog.json (what the workload and
+the peers declared), and through the runner records.jsonl, warmup.jsonl and
+traces/. harness/records/ reads them back; nothing else writes there.
+
+--resume DIR reopens a directory: the run's own copy of the config, its
+seed, its catalog; run.json gains an entry in "resumes".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import random
+import signal
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.records import catalog as saved_catalog
+from harness.run import catalog as run_catalog
+from harness.run import config as config_mod
+from harness.run import matrix, probes, runner as runner_mod, sysinfo
+from harness.run.progress import fmt_duration
+
+
+class UsageError(Exception):
+    """Bad arguments or run directory: exit 2 with this one line."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `schedlab run` was asked (harness/cli.py parses it)."""
+
+    config: str | None
+    out: str | None
+    resume: str | None
+    only: str
+    dry_run: bool
+    seed: int | None
+    argv: tuple[str, ...]
+
+
+def _timestamp_dir(root: Path) -> Path:
+    base = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    d = root / base
+    n = 2
+    while d.exists():
+        d = root / f"{base}-{n}"
+        n += 1
+    return d
+
+
+def _link_latest(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest-{os.getpid()}"
+    try:
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(run_dir.name)
+        # rename() over the old link is atomic: results/latest is never absent.
+        tmp.replace(latest)
+    except OSError as e:
+        print(f"schedlab: note: could not update {latest}: {e.strerror}", file=sys.stderr)
+
+
+def _print_plan(cfg, cells, runs, seed, history) -> None:
+    measured = [r for r in runs if not r.warmup]
+    warm = len(runs) - len(measured)
+    print(f"config {cfg.path} (sha256 {cfg.sha256[:12]}), seed {seed}, order {cfg.run.order}")
+    for i, c in enumerate(cells, start=1):
+        est, src = runner_mod.estimate(c, history)
+        print(f"{i:3d}  {c.id}  x{c.repetitions}  probes={','.join(c.probes) or '-'}  "
+              f"~{est:.1f}s/run ({src})  timeout {c.timeout_s:g}s")
+        print(f"       $ {' '.join(runner_mod.workload_command(cfg.run.workload, c))}")
+    total, worst = runner_mod.describe_estimate(runs, history, cfg.run.cooldown_s)
+    print(f"{len(cells)} cells, {len(measured)} runs" + (f" + {warm} warm-up" if warm else "")
+          + f": about {fmt_duration(total)} (at most {fmt_duration(worst)} if every run "
+          "times out)")
+
+
+def _lock_run_dir(run_dir: Path):
+    """Hold DIR/.lock for the rest of this process: one run per directory.
+
+    flock() belongs to the open file, so the kernel drops it when the holder
+    exits, however it exits: a .lock left by a dead run blocks nothing. The
+    file keeps the holder's pid to name it in the refusal.
+    """
+    f = open(run_dir / ".lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise UsageError(f"{run_dir} is in use by another schedlab run (pid {holder}); "
+                         "wait for it to finish, or stop it and resume") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
+def _sigterm_to_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _resumed(req: Request) -> tuple[Path | None, dict, str | None]:
+    """(run directory, its run.json, config path): --resume DIR's, with its own
+    copy of the config; without --resume, (None, {}, CONFIG)."""
+    if not req.resume:
+        return None, {}, req.config
+    run_dir = Path(req.resume)
+    if req.out:
+        raise UsageError("--out and --resume exclude each other: --resume DIR is the "
+                         "run directory")
+    meta = run_dir / "run.json"
+    if not meta.is_file():
+        raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
+    run_meta = json.loads(meta.read_text())
+    if req.config and config_mod.load(req.config).sha256 != run_meta.get("config_sha256"):
+        raise UsageError(f"--resume {run_dir}: {req.config} differs from the config "
+                         "the run started with; omit CONFIG to use the run's copy")
+    return run_dir, run_meta, str(run_dir / "config.toml")
+
+
+def run(req: Request, rnr) -> int:
+    """`schedlab run`: the exit status. The run directory's lock is held
+    until the run ends, however it ends."""
+    with contextlib.ExitStack() as locks:
+        return _run(req, rnr, locks)
+
+
+def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
+    run_dir, run_meta, cfg_path = _resumed(req)
+    if not cfg_path:
+        raise UsageError("run: give a CONFIG (e.g. configs/smoke.toml) or --resume DIR")
+    cfg = config_mod.load(cfg_path)
+    catalog, why = run_catalog.listing(rnr.capture, cfg.run.workload)
+    if catalog is None and not req.dry_run:
+        raise UsageError(why)
+    if catalog is not None:
+        config_mod.check_catalog(cfg, catalog)
+    elif why:
+        print(f"schedlab: note: {why}; names not checked", file=sys.stderr)
+    cells = matrix.select(matrix.expand(cfg, catalog), matrix.parse_only(req.only))
+    if run_meta:
+        seed = int(run_meta["seed"])
+    elif req.seed is not None:
+        seed = req.seed
+    elif cfg.run.seed is not None:
+        seed = cfg.run.seed
+    else:
+        seed = random.SystemRandom().randrange(2 ** 31)
+    runs = matrix.order(cells, seed, shuffle=cfg.run.order == "random",
+                        warmup_runs=cfg.run.warmup_runs)
+    results_root = (run_dir.parent if run_dir else
+                    Path(req.out).parent if req.out else repo_of(rnr) / "results")
+    history = runner_mod.previous_durations(results_root)
+    if req.dry_run:
+        _print_plan(cfg, cells, runs, seed, history)
+        return runner_mod.EXIT_OK
+
+    for m in (catalog or {}).get("models", []):
+        if not m.get("available", True) and any(c.model == m["name"] for c in cells):
+            print(f"schedlab: note: model {m['name']} is not available here "
+                  f"({m.get('reason')}); its cells will be recorded as skipped",
+                  file=sys.stderr)
+    run_dir = _open(req, rnr, cfg, run_dir, run_meta, results_root, seed, len(runs), locks)
+    if not (run_dir / saved_catalog.FILE).exists():     # the listing its records were made with
+        (run_dir / saved_catalog.FILE).write_text(
+            json.dumps(run_catalog.with_peers(catalog), indent=1) + "\n")
+
+    tools = probes.detect(cfg.run.schedtrace, cwd=repo_of(rnr))
+    wanted = {p for c in cells for p in c.probes}
+    traced = wanted & set(probes.tracer_probes())
+    if traced and tools.schedtrace_missing:
+        print(f"schedlab: note: probes {','.join(sorted(traced))} not attached: "
+              f"{tools.schedtrace_missing}", file=sys.stderr)
+    if "perf" in wanted and tools.perf_missing:
+        print(f"schedlab: note: perf not attached: {tools.perf_missing}", file=sys.stderr)
+    print(f"schedlab: run {run_dir} (seed {seed}, {len(runs)} runs)", file=sys.stderr)
+    old = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    try:
+        outcome = runner_mod.execute(
+            runs, run_dir, cfg.run.workload, tools, rnr, seed,
+            cooldown_s=cfg.run.cooldown_s, history=history,
+            resume_hint=f"./schedlab run --resume {run_dir}"
+            + (f" --only {req.only}" if req.only else ""))
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    return outcome.exit_code
+
+
+def _open(req: Request, rnr, cfg, run_dir: Path | None, run_meta: dict, results_root: Path,
+          seed: int, planned: int, locks: contextlib.ExitStack) -> Path:
+    """The run directory, locked, with config.toml, env.json and run.json
+    written (a new run) or run.json's resumes extended (--resume)."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    argv = ["schedlab", *req.argv]
+    if run_dir is None:
+        run_dir = Path(req.out) if req.out else _timestamp_dir(results_root)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        locks.enter_context(_lock_run_dir(run_dir))
+        if (run_dir / "records.jsonl").exists():
+            raise UsageError(f"--out {run_dir} already holds a run; use --resume "
+                             f"{run_dir} to continue it, or another directory")
+        (run_dir / "config.toml").write_text(cfg.text)
+        run_meta = {"schema": 1, "seed": seed, "order": cfg.run.order,
+                    "config_path": str(cfg.path), "config_sha256": cfg.sha256,
+                    "started_at": now, "argv": argv,
+                    "only": req.only, "planned_runs": planned, "resumes": []}
+        env = sysinfo.collect("/", run=rnr.capture, repo=repo_of(rnr),
+                              config_path=str(cfg.path), config_text=cfg.text,
+                              config_sha256=cfg.sha256, argv=argv)
+        (run_dir / "env.json").write_text(json.dumps(env, indent=2) + "\n")
+        if not req.out:
+            _link_latest(run_dir)
+    else:
+        locks.enter_context(_lock_run_dir(run_dir))
+        run_meta.setdefault("resumes", []).append(
+            {"started_at": now, "argv": argv, "only": req.only})
+    (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
+    return run_dir
+
+
+def repo_of(rnr) -> Path:
+    """The directory the runner runs in (the repository; a test's tmp_path)."""
+    return Path(getattr(rnr, "cwd", runner_mod.REPO))

@@ -1,0 +1,82 @@
+"""The delay probe on real recordings: every traced thread's run-queue wait is
+cut into the run segments of the tasks that ran meanwhile, and what cannot be
+told goes to a named remainder. Checked against the sched probe of the same
+run: per thread, attributed + remainder equals its run-queue time within 1%
+(the ring's segments must tile each wait), and the remainder stays under 5%.
+
+Needs root, kernel BTF and a built tracer and workload; skips otherwise.
+No timing is judged: only how the same nanoseconds are accounted.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.tests.test_schedtrace import WORKLOAD, needs_bpf, trace, validate
+
+pytestmark = [pytest.mark.bpf, pytest.mark.root, needs_bpf]
+
+
+def runq_by_tid(doc: dict) -> dict[int, int]:
+    return {t["tid"]: t["runq_latency_ns"]["sum"]
+            for p in doc["processes"] for t in p["threads"]}
+
+
+def workload_rows(doc: dict) -> list[dict]:
+    """The delay rows of the workload's own threads (not the tracer's fork
+    before its exec), each with waits to account for."""
+    return [v for v in doc["delay"]["threads"] if v["comm"] == "workload" and v["waits"]]
+
+
+CELLS = {
+    "pingpong-same": ["pingpong", "--model", "threads", "--iterations", "5000",
+                      "--placement", "same"],
+    "pingpong-split": ["pingpong", "--model", "threads", "--iterations", "5000",
+                       "--placement", "split"],
+    "preempt": ["preempt", "--model", "threads", "--hog_ms", "200"],
+}
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_every_wait_is_attributed_or_a_named_remainder(tmp_path, cell):
+    if not WORKLOAD.exists():
+        pytest.skip("build/workload not built: run make")
+    _, doc = trace(tmp_path, [str(WORKLOAD), *CELLS[cell]], probes="sched,delay")
+    validate(doc)
+    assert doc["probes"]["delay"]["attached"], doc["probes"]["delay"]["reason"]
+    runq = runq_by_tid(doc)
+    rows = workload_rows(doc)
+    assert rows, "no workload thread waited"
+    for v in rows:
+        remainder = sum(v["remainder_ns"].values())
+        culprits = sum(c["total_ns"] for c in v["culprits"]) + v["others"]["total_ns"]
+        assert culprits == v["attributed_ns"], v
+        assert v["attributed_ns"] + remainder == pytest.approx(runq[v["tid"]], rel=0.01), v
+        assert remainder <= 0.05 * v["wait_ns"], v
+        shares = [c["share"] for c in v["culprits"]]
+        assert shares == sorted(shares, reverse=True)
+
+
+def test_pingpong_partner_delays_each_thread(tmp_path):
+    """On one CPU each pingpong thread waits while the other runs: its
+    partner is among its culprits, with a segment for nearly every hand-off."""
+    if not WORKLOAD.exists():
+        pytest.skip("build/workload not built: run make")
+    _, doc = trace(tmp_path, [str(WORKLOAD), *CELLS["pingpong-same"]], probes="sched,delay")
+    rows = [v for v in workload_rows(doc) if v["waits"] > 1000]
+    assert len(rows) == 2, [(v["tid"], v["waits"]) for v in workload_rows(doc)]
+    a, b = rows
+    for me, partner in ((a, b), (b, a)):
+        mine = {c["tid"]: c for c in me["culprits"]}
+        assert partner["tid"] in mine, me["culprits"]
+        assert mine[partner["tid"]]["segments"] >= me["waits"] // 2
+
+
+def test_delay_needs_an_exact_clock(tmp_path):
+    if not WORKLOAD.exists():
+        pytest.skip("build/workload not built: run make")
+    _, doc = trace(tmp_path, [str(WORKLOAD), *CELLS["pingpong-same"]],
+                   probes="sched,delay", extra=["--clock", "kernel"])
+    assert not doc["probes"]["delay"]["attached"]
+    assert "--clock" in doc["probes"]["delay"]["reason"]
+    assert doc["delay"] is None
