@@ -14,13 +14,12 @@ different configs), one line on stderr.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from harness.analyse import fleet as fleet_mod
-from harness.present import format as fmt
+from harness import format as fmt
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -128,14 +127,8 @@ def write(doc: dict, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def cli(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(
-        prog="schedlab fleet-report",
-        description="Claims x hosts of a fleet run, and which claims flip with the machine.",
-        epilog="example: ./schedlab fleet-report results/fleet-lab1")
-    ap.add_argument("fleet_dir", type=Path, help="the fleet's directory: one results "
-                    "directory per host (fleet/playbook.yml writes results/fleet-<id>/)")
-    args = ap.parse_args(argv)
+def command(args) -> int:
+    """`schedlab fleet-report FLEET_DIR` (harness/cli.py)."""
     try:
         doc = fleet_mod.build(args.fleet_dir)
     except fleet_mod.FleetError as e:
@@ -143,12 +136,7 @@ def cli(argv: list[str]) -> int:
         return 2
     paths = write(doc, args.fleet_dir)
     md = render_md(doc)
-    table = md[md.index("## Claims x hosts"):md.index("## What differs")]
-    sys.stdout.write(table)
+    sys.stdout.write(md[md.index("## Claims x hosts"):md.index("## What differs")])
     for p in paths.values():
         print(f"fleet-report: {p}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

@@ -5,8 +5,9 @@ Both hosts start from one real recording: the report.json and env.json of
 `make run CONFIG=fleet/smoke.toml` on this VM (data/report-fleet-smoke.json,
 data/env-schedlab-run.json). The second host stands for a bare-metal box: its
 env.json says so (no hypervisor, tsc, eIBRS instead of retpolines, full
-preemption) and its C2 verdict is supported where the VM's is refuted. The
-report must name C2 as the one flip and exactly the facts that were changed.
+preemption) and its C2 verdict differs from the VM's (supported, or refuted
+where the VM's is supported). The report must name C2 as the one flip and
+exactly the facts that were changed.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from pathlib import Path
 import pytest
 
 from harness.analyse import fleet as fleet_mod
-from harness.present import fleet as fleet_report
+from harness import cli
 from harness.records import record
 
 DATA = Path(__file__).parent / "data"
 REPORT = json.loads((DATA / "report-fleet-smoke.json").read_text())
 ENV = json.loads((DATA / "env-schedlab-run.json").read_text())
+CATALOG = (DATA / "catalog-fleet-smoke.json").read_text()
+VM_C2 = next(c["verdict"] for c in REPORT["claims"] if c["id"] == "C2")
+METAL_C2 = "refuted" if VM_C2 == "supported" else "supported"
 
 
 def put_host(root: Path, name: str, report: dict | None, env: dict | None,
@@ -32,6 +36,7 @@ def put_host(root: Path, name: str, report: dict | None, env: dict | None,
     d.mkdir(parents=True)
     if report is not None:
         (d / "report.json").write_text(json.dumps(report))
+        (d / "catalog.json").write_text(CATALOG)
     if env is not None:
         (d / "env.json").write_text(json.dumps(env))
         (d / "run.json").write_text(json.dumps({"config_sha256": config_sha256}))
@@ -53,15 +58,15 @@ def bare_metal(env: dict) -> dict:
     return e
 
 
-def c2_supported(report: dict) -> dict:
+def c2_flipped(report: dict) -> dict:
     r = copy.deepcopy(report)
     c2 = next(c for c in r["claims"] if c["id"] == "C2")
     figure = "threads/coro handoff_ns 1.61 [1.42, 1.80] 88%"
-    c2.update(verdict="supported", figure=figure)
+    c2.update(verdict=METAL_C2, figure=figure)
     for p in c2["parts"]:
         if p["role"] == "test":
-            p.update(verdict="supported", figure=figure)
-            p["rows"][0].update(ratio=1.61, lo=1.42, hi=1.80, verdict="supported")
+            p.update(verdict=METAL_C2, figure=figure)
+            p["rows"][0].update(ratio=1.61, lo=1.42, hi=1.80, verdict=METAL_C2)
     return r
 
 
@@ -69,15 +74,15 @@ def c2_supported(report: dict) -> dict:
 def fleet_dir(tmp_path):
     root = tmp_path / "fleet-two"
     put_host(root, "vm", REPORT, ENV)
-    put_host(root, "metal", c2_supported(REPORT), bare_metal(ENV))
+    put_host(root, "metal", c2_flipped(REPORT), bare_metal(ENV))
     put_host(root, "lost", None, None, failed={"host": "lost", "step": "reach the host",
                                                "message": "unreachable", "rc": None})
     return root
 
 
-def test_the_recording_has_the_verdicts_the_test_relies_on():
+def test_the_recording_has_the_claims_the_test_relies_on():
     verdicts = {c["id"]: c["verdict"] for c in REPORT["claims"]}
-    assert verdicts["C2"] == "refuted" and verdicts["C1"] == "supported"
+    assert verdicts["C1"] != "not tested here" and verdicts["C2"] != "not tested here"
 
 
 def test_flip_names_the_claim_and_the_facts_that_differ(fleet_dir):
@@ -85,7 +90,8 @@ def test_flip_names_the_claim_and_the_facts_that_differ(fleet_dir):
     assert record.schema_errors(doc, "fleet") == []
     assert doc["flips"] == ["C2"]
     c2 = next(c for c in doc["claims"] if c["id"] == "C2")
-    assert c2["decided_both_ways"] and c2["verdicts"] == ["refuted", "supported"]
+    assert c2["verdicts"] == sorted({VM_C2, METAL_C2})
+    assert c2["decided_both_ways"] == ({VM_C2, METAL_C2} == {"supported", "refuted"})
     assert c2["hosts"]["metal"]["value"] == 1.61 and c2["hosts"]["metal"]["lo"] == 1.42
     assert c2["hosts"]["vm"]["value"] < 1 and c2["hosts"]["vm"]["confidence"] > 0.8
     keys = {k["key"]: k for k in c2["differing_keys"]}
@@ -109,16 +115,16 @@ def test_separates_only_when_each_verdict_has_one_value(tmp_path):
     other_vm["kernel"]["clocksource"]["current"] = "tsc"
     put_host(root, "vm-tsc", REPORT, other_vm)
     metal = bare_metal(ENV)
-    put_host(root, "metal", c2_supported(REPORT), metal)
+    put_host(root, "metal", c2_flipped(REPORT), metal)
     c2 = next(c for c in fleet_mod.build(root)["claims"] if c["id"] == "C2")
     keys = {k["key"]: k["separates"] for k in c2["differing_keys"]}
     assert keys["virtualised"] is True and keys["clocksource"] is False
 
 
 def test_cli_writes_the_three_files(fleet_dir, capsys):
-    assert fleet_report.cli([str(fleet_dir)]) == 0
+    assert cli.run_main(["fleet-report", str(fleet_dir)]) == 0
     out = capsys.readouterr().out
-    assert "| C2 |" in out and "decided both ways" in out
+    assert "| C2 |" in out and f"**{METAL_C2}** threads/coro handoff_ns 1.61" in out
     md = (fleet_dir / "fleet.md").read_text()
     assert "- **lost**: machine not recorded (no env.json) — FAILED at step" in md
     assert "| clocksource | tsc | kvm-clock | yes |" in md or \
@@ -133,14 +139,14 @@ def test_different_configs_are_refused_in_one_line(tmp_path, capsys):
     root = tmp_path / "fleet-mixed"
     put_host(root, "a", REPORT, ENV, config_sha256="aaaa")
     put_host(root, "b", REPORT, ENV, config_sha256="bbbb")
-    assert fleet_report.cli([str(root)]) == 2
+    assert cli.run_main(["fleet-report", str(root)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "different configs" in err
     assert not (root / "fleet.md").exists()
 
 
 def test_not_a_fleet_is_one_line(tmp_path, capsys):
-    assert fleet_report.cli([str(tmp_path / "nowhere")]) == 2
-    assert fleet_report.cli([str(tmp_path)]) == 2
+    assert cli.run_main(["fleet-report", str(tmp_path / "nowhere")]) == 2
+    assert cli.run_main(["fleet-report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and "not a directory" in err[0] and "no host results" in err[1]

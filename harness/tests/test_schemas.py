@@ -255,6 +255,9 @@ FIXTURES = {
     "line-v1-truncated.jsonl": (
         "line", "records.jsonl cut inside its last line (every complete line checked)",
         jsonl_lines),
+    "catalog-fleet-smoke.json": (
+        "catalog", "make run CONFIG=fleet/smoke.toml: its catalog.json (fleet-report's "
+        "headline metrics)", lambda p: [json.loads(p.read_text())]),
     "report-fleet-smoke.json": (
         "report", "make run CONFIG=fleet/smoke.toml: a fleet host's report.json, brought "
         "back by fleet/playbook.yml", lambda p: [json.loads(p.read_text())]),
