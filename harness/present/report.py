@@ -28,7 +28,7 @@ from pathlib import Path
 from harness import REPO
 
 from harness import format as fmt
-from harness.present import answer, echo_table, firstscreen, plots
+from harness.present import answer, echo_table, firstscreen, plots, waits
 from harness.run import probes as probes_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records import catalog
@@ -222,6 +222,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         "_headline": heads,
         "timelines": timelines.export(run),
         "echo_tables": echo_table.tables(cells, ctx, cat.display),
+        "waits": waits.section(cells, run.path, cat.display),
     }
 
 
@@ -339,7 +340,9 @@ def render(template: str, doc: dict) -> str:
                        cell_flags=cell_flags, missing_lines=missing_lines, role_title=ROLE_TITLE,
                        environment=environment, how_to_open=timelines.HOW_TO_OPEN,
                        split_left_out=split_left_out, run_words=run_words, toc=toc(doc),
-                       figure_home=figure_homes(doc["claims"], doc["_figures"]))
+                       figure_home=figure_homes(doc["claims"], doc["_figures"]),
+                       waits_by_task=waits.by_task(doc["waits"]),
+                       waits_assets=waits.assets(doc["waits"]) if not md else {})
     return env.get_template(template).render(
         doc=doc, tracer_cost_line=tracer_cost_line(doc["instruments"].get("tracer_cost")))
 

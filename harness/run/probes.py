@@ -41,6 +41,9 @@ PROBE_TABLE = REPO / "bpf" / "probe_table.c"
 # threads); the line keeps the busiest ones and the full document stays in
 # traces/, named by the line's probe_files.
 LINE_THREAD_ROWS = 64
+# Folded stacks kept per kind in the line (the heaviest); every stack is in
+# traces/NAME.KIND.folded (split_folded).
+LINE_FOLDED_ROWS = 50
 PERF_EVENTS = ("context-switches", "cpu-migrations", "task-clock", "page-faults",
                "major-faults", "minor-faults")
 
@@ -73,9 +76,11 @@ def _list_from_sources() -> tuple[dict, ...]:
                 for k in ("always", "is_default", "writes_events")}
         essential = re.search(r'\.essential\s*=\s*"(\w+)"', desc)
         progs = (PROBE_TABLE.parent / f"{name}.bpf.c").read_text()
-        attach = [{"program": prog, "section": sec,
-                   "essential": bool(essential) and essential.group(1) == prog}
-                  for sec, prog in re.findall(r'SEC\("([^"]+)"\)\s*int\s+\w+\((\w+)', progs)]
+        # `int BPF_PROG(name, ...)` or a plain `int name(ctx)`
+        found = re.findall(r'SEC\("([^"]+)"\)\s*int\s+(?:BPF_\w+\((\w+)|(\w+)\()', progs)
+        attach = [{"program": macro or plain, "section": sec,
+                   "essential": bool(essential) and essential.group(1) == (macro or plain)}
+                  for sec, macro, plain in found]
         out.append({"name": name, "selectable": not flag["always"],
                     "default": flag["is_default"], "events": flag["writes_events"],
                     "attach": attach})
@@ -276,7 +281,7 @@ def collect(w: Wrapped) -> tuple[dict, dict[str, str]]:
             if not isinstance(doc, dict):
                 skipped["schedtrace"] = f"schedtrace JSON is not an object ({path.name})"
                 continue
-            probes["schedtrace"] = trim_threads(doc, LINE_THREAD_ROWS)
+            probes["schedtrace"] = trim_threads(split_folded(doc, path), LINE_THREAD_ROWS)
     return probes, skipped
 
 
@@ -288,6 +293,29 @@ def events_file(w: Wrapped) -> Path | None:
         return w.events if w.events.stat().st_size > 0 else None
     except OSError:
         return None
+
+
+def folded_path(trace: Path, kind: str) -> Path:
+    """traces/NAME.schedtrace.json -> traces/NAME.KIND.folded"""
+    return trace.with_name(trace.name.removesuffix(".schedtrace.json") + f".{kind}.folded")
+
+
+def split_folded(doc: dict, trace: Path) -> dict:
+    """The stacks probe's folded stacks, each kind into its own file beside
+    the document (`frame;frame;frame value` lines, for flamegraph.pl,
+    speedscope, Perfetto); the line keeps the heaviest LINE_FOLDED_ROWS per
+    kind and counts the rest in `omitted`."""
+    kinds = (doc.get("stacks") or {}).get("kinds") or {}
+    for kind, k in kinds.items():
+        rows = k.get("folded") or []
+        if not rows:
+            continue
+        folded_path(trace, kind).write_text(
+            "".join(f"{r['stack']} {r['value']}\n" for r in rows))
+        if len(rows) > LINE_FOLDED_ROWS:
+            k["omitted"] = int(k.get("omitted") or 0) + len(rows) - LINE_FOLDED_ROWS
+            k["folded"] = rows[:LINE_FOLDED_ROWS]
+    return doc
 
 
 def trim_threads(doc: dict, keep: int) -> dict:

@@ -29,6 +29,7 @@ CORO_SEMAPHORE_DEFINE(coro_spawn);
 CORO_SEMAPHORE_DEFINE(coro_ready);
 CORO_SEMAPHORE_DEFINE(coro_switch);
 CORO_SEMAPHORE_DEFINE(coro_exit);
+CORO_SEMAPHORE_DEFINE(coro_park);
 #endif
 
 /* coro_sched_run(): a budget that is never spent. */
@@ -243,6 +244,8 @@ void coro_park(struct coro_sched *s)
 	c->state = CORO_PARKED;
 	s->stats.parks++;
 	s->stats.parked++;
+	/* where it parks: the tracer's stacks probe takes the user stack here */
+	CORO_PROBE1(coro_park, c->id);
 	switch_next(s, c);
 }
 
