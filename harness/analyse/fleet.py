@@ -202,26 +202,34 @@ def flip_keys(row: dict, machines: dict[str, dict]) -> list[dict]:
 
 # ---- headline metrics ---------------------------------------------------------
 
+def headline_summaries(report: dict, run_dir: Path) -> list[dict]:
+    """Each cell's headline metrics that have a median, as the run's catalog
+    declares them: cell, metric, unit, better and the summary (median, its
+    interval and coverage, n, CoV)."""
+    cat = catalog_mod.load(run_dir)
+    out = []
+    for cell in report.get("cells", []):
+        for metric in cat.headline(cell["task"], cell["model"]) or []:
+            s = cell["metrics"].get(metric)
+            if not s or s.get("median") is None:
+                continue
+            decl = cat.metric(cell["task"], cell["model"], metric) or {}
+            out.append({"cell": cell["id"], "metric": metric, "unit": decl.get("unit") or "",
+                        "better": decl.get("better"),
+                        "summary": {k: s.get(k) for k in ("median", "ci_lo", "ci_hi",
+                                                           "ci_confidence", "n", "cov")}})
+    return out
+
+
 def headline_metrics(hosts: list[Host]) -> list[dict]:
-    """(cell, metric) rows with each host's median, interval, coverage and n,
-    for the headline metrics the run's catalog declares."""
+    """(cell, metric) rows with each host's summary side by side."""
     rows: dict[tuple[str, str], dict] = {}
     for h in hosts:
-        if not h.report:
-            continue
-        cat = catalog_mod.load(h.path)
-        for cell in h.report.get("cells", []):
-            for metric in cat.headline(cell["task"], cell["model"]) or []:
-                s = cell["metrics"].get(metric)
-                if not s or s.get("median") is None:
-                    continue
-                decl = cat.metric(cell["task"], cell["model"], metric) or {}
-                row = rows.setdefault((cell["id"], metric), {
-                    "cell": cell["id"], "metric": metric, "unit": decl.get("unit") or "",
-                    "better": decl.get("better"), "hosts": {}})
-                row["hosts"][h.name] = {k: s.get(k) for k in
-                                        ("median", "ci_lo", "ci_hi", "ci_confidence", "n",
-                                         "cov")}
+        for m in headline_summaries(h.report or {}, h.path):
+            row = rows.setdefault((m["cell"], m["metric"]), {
+                "cell": m["cell"], "metric": m["metric"], "unit": m["unit"],
+                "better": m["better"], "hosts": {}})
+            row["hosts"][h.name] = m["summary"]
     return list(rows.values())
 
 

@@ -104,3 +104,21 @@ def test_second_run_skips_the_finished_and_resumes_the_cut(fleet):
     records = (b / "records.jsonl").read_text().splitlines()
     assert len(records) == 20 and records[:19] == fleet["b_records"][:19]
     assert "2 of 4 host(s) finished (here-a, here-b)" in fleet["second"].stdout
+
+
+def test_fleet_report_and_compare_read_what_came_back(fleet, capsys):
+    from harness import cli
+    root = fleet["root"]
+    assert cli.run_main(["fleet-report", str(root)]) == 0
+    table = capsys.readouterr().out
+    assert "| claim | here-a | here-b | flips |" in table
+    for name in ("fleet.md", "fleet.html", "fleet.json"):
+        assert (root / name).is_file()
+    doc = json.loads((root / "fleet.json").read_text())
+    status = {h["name"]: h["status"] for h in doc["hosts"]}
+    assert status == {"here-a": "reported", "here-b": "reported", "no-dir": "failed",
+                      "no-host": "failed"}
+    # one machine twice: any flip here is noise, and no machine fact differs
+    assert all(c["differing_keys"] == [] for c in doc["claims"])
+    assert cli.run_main(["compare", str(root / "here-a"), str(root / "here-b")]) == 0
+    assert "| pingpong/" in capsys.readouterr().out
