@@ -27,6 +27,7 @@ from harness.records import catalog as catalog_mod
 
 FLEET_SCHEMA = 1
 NOT_RECORDED = "not recorded"     # a fact an older env.json (schema 1) lacks
+SUMMARY_KEYS = ("median", "ci_lo", "ci_hi", "ci_confidence", "n", "cov")
 
 
 class FleetError(Exception):
@@ -214,10 +215,9 @@ def headline_summaries(report: dict, run_dir: Path) -> list[dict]:
             if not s or s.get("median") is None:
                 continue
             decl = cat.metric(cell["task"], cell["model"], metric) or {}
+            summary = {k: s.get(k) for k in SUMMARY_KEYS}
             out.append({"cell": cell["id"], "metric": metric, "unit": decl.get("unit") or "",
-                        "better": decl.get("better"),
-                        "summary": {k: s.get(k) for k in ("median", "ci_lo", "ci_hi",
-                                                           "ci_confidence", "n", "cov")}})
+                        "better": decl.get("better"), "summary": summary})
     return out
 
 
