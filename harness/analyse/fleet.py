@@ -148,13 +148,15 @@ def machine_line(m: dict) -> str:
 # ---- claims -----------------------------------------------------------------
 
 def deciding(claim: dict) -> dict:
-    """The claim's deciding figure: its text and, from the deciding part's
-    first row, the number, its interval and the interval's coverage."""
+    """The claim's deciding figure: its text and its number with interval and
+    coverage, from the claim's "decision" where the report has one, else from
+    the deciding part's first row; and the claim's crossover, as reported."""
     out = {"figure": claim.get("figure") or "", "value": None, "lo": None, "hi": None,
            "confidence": None, "crossover": claim.get("crossover")}
     part = next((p for p in claim.get("parts", []) if p.get("role") == "test"
                  and p.get("figure") and p.get("figure") == claim.get("figure")), None)
-    for row in (part or {}).get("rows", []):
+    rows = [claim["decision"]] if isinstance(claim.get("decision"), dict) else []
+    for row in rows + (part or {}).get("rows", []):
         value = row.get("ratio", row.get("value"))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out.update(value=value, lo=row.get("lo"), hi=row.get("hi"),

@@ -32,13 +32,20 @@ def estimate(d: dict) -> str:
 
 
 def crossover(d: dict) -> str:
+    """The crossover in the report's own words (its "words", or why there is
+    none), else its parameter and value with the interval."""
     x = d.get("crossover")
     if not x:
         return ""
-    if isinstance(x, dict):
-        where = x.get("text") or x.get("figure") or json.dumps(x, sort_keys=True)
-        return f"crossover: {where}"
-    return f"crossover: {x}"
+    if not isinstance(x, dict):
+        return f"crossover: {x}"
+    if x.get("words") or x.get("none"):
+        return f"crossover: {x.get('words') or x['none']}"
+    if x.get("value") is None:
+        return ""
+    return (f"crossover: {x.get('param', '?')} = "
+            + fmt.estimate(x["value"], x.get("lo"), x.get("hi"), x.get("confidence"))
+            + (f" {x['unit']}" if x.get("unit") else ""))
 
 
 def cell_text(d: dict | None) -> str:

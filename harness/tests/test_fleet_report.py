@@ -62,7 +62,10 @@ def c2_flipped(report: dict) -> dict:
     r = copy.deepcopy(report)
     c2 = next(c for c in r["claims"] if c["id"] == "C2")
     figure = "threads/coro handoff_ns 1.61 [1.42, 1.80] 88%"
-    c2.update(verdict=METAL_C2, figure=figure)
+    c2.update(verdict=METAL_C2, figure=figure, crossover={
+        "param": "iterations", "unit": "count", "value": 900.0, "lo": 600.0, "hi": 1400.0,
+        "confidence": 0.9, "none": None,
+        "words": "threads cost more per hand-off from about 900 iterations on"})
     for p in c2["parts"]:
         if p["role"] == "test":
             p.update(verdict=METAL_C2, figure=figure)
@@ -125,6 +128,7 @@ def test_cli_writes_the_three_files(fleet_dir, capsys):
     assert cli.run_main(["fleet-report", str(fleet_dir)]) == 0
     out = capsys.readouterr().out
     assert "| C2 |" in out and f"**{METAL_C2}** threads/coro handoff_ns 1.61" in out
+    assert "crossover: threads cost more per hand-off from about 900 iterations on" in out
     md = (fleet_dir / "fleet.md").read_text()
     assert "- **lost**: machine not recorded (no env.json) — FAILED at step" in md
     assert "| clocksource | tsc | kvm-clock | yes |" in md or \
