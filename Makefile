@@ -195,10 +195,32 @@ $(BUILD)/bpf/tests/%: bpf/tests/%.c
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
+# The Go peer (peers/go/): the distribution's toolchain, standard library
+# only, so no module and no network; its caches stay under build/.
+GO ?= go
+GO_SRCS := $(wildcard peers/go/*.go)
+GO_ENV := GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/go/path \
+	GOPROXY=off GOFLAGS="-trimpath -buildvcs=false" CGO_ENABLED=0
+ifneq ($(GO_SRCS),)
+ifneq ($(shell command -v $(GO)),)
+GO_PEER := $(BUILD)/peers/gotasks
+else
+GO_SKIP := peers/go: needs Go (Debian: golang-go; run `make deps`); its cells are skipped
+endif
+endif
+
+$(BUILD)/peers/gotasks: $(GO_SRCS)
+	@mkdir -p $(@D)
+	$(call msg,GO,$@)
+	$(Q)$(GO_ENV) $(GO) build -o $@ $(GO_SRCS)
+
 # ---- top-level targets ------------------------------------------------------
-build: $(USERSPACE) $(TRACER)
+build: $(USERSPACE) $(TRACER) $(GO_PEER)
 ifneq ($(TRACER_SKIP),)
 	@printf '  %-8s %s\n' SKIP "$(TRACER_SKIP)"
+endif
+ifneq ($(GO_SKIP),)
+	@printf '  %-8s %s\n' SKIP "$(GO_SKIP)"
 endif
 
 deps:

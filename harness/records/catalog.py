@@ -76,10 +76,14 @@ class ModelDisplay:
 def display_of(doc: dict | None) -> ModelDisplay:
     """The display a --list document declares (with its peers', as a run
     saves it); None declares nothing: every model grey, by name."""
-    ours = sorted((doc or {}).get("models", []), key=lambda m: m["traits"]["order"])
+    # A catalog saved before models declared traits lists them without:
+    # shown in their listed order, grey.
+    models = (doc or {}).get("models", [])
+    ours = sorted((m for m in models if "traits" in m), key=lambda m: m["traits"]["order"])
+    ours += [m for m in models if "traits" not in m]
     colours = {m: p["colour"] for p in (doc or {}).get("peers", []) if p.get("colour")
                for m in p["models"]}
-    colours.update({m["name"]: m["traits"]["colour"] for m in ours})
+    colours.update({m["name"]: m["traits"]["colour"] for m in ours if "traits" in m})
     return ModelDisplay(tuple(m["name"] for m in ours), colours)
 
 
@@ -102,8 +106,10 @@ def parse(doc: dict) -> Catalog:
     for p in doc.get("peers", []):
         if p["task"] not in tasks:
             tasks[p["task"]] = list(p["metrics"])
-        else:
-            models.update({m: list(p["metrics"]) for m in p["models"]})
+        else:       # a peer of several tasks (Go) declares its models' metrics per task
+            for m in p["models"]:
+                have = {d["name"] for d in models.get(m, [])}
+                models[m] = models.get(m, []) + [d for d in p["metrics"] if d["name"] not in have]
     return Catalog(tasks, models, display_of(doc))
 
 

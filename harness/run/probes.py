@@ -14,7 +14,10 @@ of its document, not mixed into the workload's.
 
 An experiment with events = true also passes `--events traces/NAME.events`
 to schedtrace: the per-event stream (bpf/events.h) that `schedlab trace`
-turns into a Perfetto timeline; the line names it in "events".
+turns into a Perfetto timeline; the line names it in "events". Such a cell
+also runs with `--cost` (the kernel's BPF run-time statistics), so the
+timeline states what each probe's event cost in that very run: the cell is
+a traced one already, never judged on time.
 
 A probe that cannot be attached here (no tracer built, not root, no perf)
 is left out with a one-line reason in the line's probes_skipped; the cell
@@ -35,7 +38,6 @@ from pathlib import Path
 
 from harness import REPO  # noqa: E402
 TRACER = REPO / "build" / "schedtrace"
-PROBE_TABLE = REPO / "bpf" / "probe_table.c"
 # Thread rows kept per process in a records.jsonl line. The tracer lists up
 # to 1024 threads per process (about 0.9 MB of JSON for spawn with 10,000
 # threads); the line keeps the busiest ones and the full document stays in
@@ -49,47 +51,34 @@ PERF_EVENTS = ("context-switches", "cpu-migrations", "task-clock", "page-faults"
 
 
 @functools.lru_cache(maxsize=None)
-def tracer_list() -> tuple[dict, ...]:
+def tracer_list() -> tuple[dict, ...] | None:
     """The tracer's probes, as `schedtrace --list` prints them (name,
     summary, selectable, default, events, programs, attach: each program's
-    ELF section and whether the probe needs it), in its table's order.
-
-    Before the tracer is built (a config is checked before `make` ran), the
-    same facts are read from its sources: the table (bpf/probe_table.c) and
-    each probe's descriptor (bpf/<probe>.c); a test keeps the two equal."""
+    ELF section and whether the probe needs it), in its table's order; None
+    when the tracer is not built (or its --list fails): a config's probe
+    names then go unchecked, with a note, like workload names."""
     if TRACER.is_file() and os.access(TRACER, os.X_OK):
-        p = subprocess.run([str(TRACER), "--list"], capture_output=True, text=True,
-                           timeout=30)
-        if p.returncode == 0:
-            return tuple(json.loads(p.stdout)["probes"])
-    return _list_from_sources()
+        try:
+            p = subprocess.run([str(TRACER), "--list"], capture_output=True, text=True,
+                               timeout=30)
+            if p.returncode == 0:
+                return tuple(json.loads(p.stdout)["probes"])
+        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+            pass
+    return None
 
 
-def _list_from_sources() -> tuple[dict, ...]:
-    table = PROBE_TABLE.read_text()
-    body = table[table.index("probe_table[]"):]
-    out = []
-    for name in re.findall(r"&(\w+)_probe\b", body):
-        src = (PROBE_TABLE.parent / f"{name}.c").read_text()
-        desc = src[src.index(f"const struct probe_ops {name}_probe = {{"):]
-        flag = {k: bool(re.search(rf"\.{k}\s*=\s*true", desc))
-                for k in ("always", "is_default", "writes_events")}
-        essential = re.search(r'\.essential\s*=\s*"(\w+)"', desc)
-        progs = (PROBE_TABLE.parent / f"{name}.bpf.c").read_text()
-        # `int BPF_PROG(name, ...)` or a plain `int name(ctx)`
-        found = re.findall(r'SEC\("([^"]+)"\)\s*int\s+(?:BPF_\w+\((\w+)|(\w+)\()', progs)
-        attach = [{"program": macro or plain, "section": sec,
-                   "essential": bool(essential) and essential.group(1) == (macro or plain)}
-                  for sec, macro, plain in found]
-        out.append({"name": name, "selectable": not flag["always"],
-                    "default": flag["is_default"], "events": flag["writes_events"],
-                    "attach": attach})
-    return tuple(out)
+def tracer_probes() -> tuple[str, ...] | None:
+    """The probe names a config may give the tracer (`--probes`); None when
+    the tracer is not built."""
+    listed = tracer_list()
+    return None if listed is None else tuple(p["name"] for p in listed if p["selectable"])
 
 
-def tracer_probes() -> tuple[str, ...]:
-    """The probe names a config may give the tracer (`--probes`)."""
-    return tuple(p["name"] for p in tracer_list() if p["selectable"])
+def event_writers() -> tuple[str, ...] | None:
+    """The probes that feed the --events stream; None when the tracer is not built."""
+    listed = tracer_list()
+    return None if listed is None else tuple(p["name"] for p in listed if p["events"])
 
 
 BENCH_TRACER = REPO / "build" / "bench-tracer.json"
@@ -183,7 +172,9 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
             w.outputs["perf"] = out
             w.command = [tools.perf, "stat", "-x,", "-e", ",".join(PERF_EVENTS),
                          "-o", str(out), "--"] + w.command
-    traced = [p for p in tracer_probes() if p in probes]
+    # without the tracer's list every probe but perf is the tracer's
+    known = tracer_probes()
+    traced = [p for p in probes if p != "perf" and (known is None or p in known)]
     if traced:
         if tools.schedtrace_missing:
             for p in traced:
@@ -194,10 +185,9 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
             out = trace_dir / f"{name}.schedtrace.json"
             w.outputs["schedtrace"] = out
             extra: list[str] = []
-            writers = {p["name"] for p in tracer_list() if p["events"]}
-            if events and writers & set(traced):
+            if events and set(event_writers() or ()) & set(traced):
                 w.events = trace_dir / f"{name}.events"
-                extra = ["--events", str(w.events)]
+                extra = ["--events", str(w.events), "--cost"]
             # user-space probes attach to the workload's executable, not perf's
             w.command = [tools.schedtrace, "--json", str(out), *extra, "--probes",
                          ",".join(traced), "--binary", command[0], "--"] + w.command
