@@ -39,6 +39,8 @@ def crossover(d: dict) -> str:
         return ""
     if not isinstance(x, dict):
         return f"crossover: {x}"
+    if x.get("value") is None and not x.get("sweeps", True):
+        return ""       # nothing swept on this host: the claims table says it once
     if x.get("words") or x.get("none"):
         return f"crossover: {x.get('words') or x['none']}"
     if x.get("value") is None:

@@ -62,14 +62,17 @@ def c2_flipped(report: dict) -> dict:
     r = copy.deepcopy(report)
     c2 = next(c for c in r["claims"] if c["id"] == "C2")
     figure = "threads/coro handoff_ns 1.61 [1.42, 1.80] 88%"
-    c2.update(verdict=METAL_C2, figure=figure, crossover={
-        "param": "iterations", "unit": "count", "value": 900.0, "lo": 600.0, "hi": 1400.0,
-        "confidence": 0.9, "none": None,
-        "words": "threads cost more per hand-off from about 900 iterations on"})
+    crossover = {"param": "iterations", "unit": "count", "value": 900.0, "lo": 600.0,
+                 "hi": 1400.0, "confidence": 0.9, "none": None,
+                 "words": "threads cost more per hand-off from about 900 iterations on"}
+    c2.update(verdict=METAL_C2, figure=figure, crossover=crossover)
+    if isinstance(c2.get("decision"), dict):
+        c2["decision"].update(value=1.61, lo=1.42, hi=1.80, verdict=METAL_C2)
     for p in c2["parts"]:
-        if p["role"] == "test":
+        if p["role"] == "test" and p["figure"]:
             p.update(verdict=METAL_C2, figure=figure)
-            p["rows"][0].update(ratio=1.61, lo=1.42, hi=1.80, verdict=METAL_C2)
+            for row in p["rows"][:1]:
+                row.update(ratio=1.61, lo=1.42, hi=1.80, verdict=METAL_C2)
     return r
 
 
