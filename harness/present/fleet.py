@@ -40,7 +40,7 @@ def crossover(d: dict) -> str:
     if not isinstance(x, dict):
         return f"crossover: {x}"
     if x.get("value") is None and not x.get("sweeps", True):
-        return ""       # nothing swept on this host: the claims table says it once
+        return ""       # nothing was swept on this host: no crossover to show
     if x.get("words") or x.get("none"):
         return f"crossover: {x.get('words') or x['none']}"
     if x.get("value") is None:
