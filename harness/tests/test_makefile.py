@@ -116,11 +116,13 @@ def test_without_the_tools_the_build_says_why(fresh):
 
 def test_run_takes_seed_out_and_resume(fresh):
     # the variables fleet/playbook.yml passes: a fresh run in a named directory
-    # with a seed, and the same directory resumed (its own config and seed)
-    cp, log = fresh("run", "CONFIG=fleet/smoke.toml", "SEED=7", "OUT=results/fleet-x")
+    # with a seed, and the same directory resumed (its own config and seed);
+    # -n prints the commands without building anything
+    cp, _ = fresh("-n", "run", "CONFIG=fleet/smoke.toml", "SEED=7", "OUT=results/fleet-x",
+                  deps="no-deps")
     assert cp.returncode == 0, cp.stderr
-    assert "fake-python -m harness run fleet/smoke.toml --out results/fleet-x --seed 7" in log
-    assert "fake-python -m harness report results/fleet-x" in log
-    cp, log = fresh("run", "RESUME=results/fleet-x", "SEED=7")
+    assert "fake-python -m harness run fleet/smoke.toml --out results/fleet-x --seed 7" in cp.stdout
+    assert "fake-python -m harness report results/fleet-x" in cp.stdout
+    cp, _ = fresh("-n", "run", "RESUME=results/fleet-x", "SEED=7", deps="no-deps")
     assert cp.returncode == 0, cp.stderr
-    assert "fake-python -m harness run --resume results/fleet-x\n" in log
+    assert "fake-python -m harness run --resume results/fleet-x;" in cp.stdout
