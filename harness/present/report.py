@@ -371,7 +371,7 @@ def verdict_table(doc: dict) -> str:
     lines += [f"missing: {x}" for x in missing_lines(doc)]
     for a in doc["answers"]:
         lines.append(f"{a['id']:<4} {a['verdict']:<{width}}  {a['answer']}"
-                     + (f"; {a['crossover']}" if a["crossover"] else ""))
+                     + (f"; crossover: {a['crossover']}" if a["crossover"] else ""))
         if a["figure"]:
             lines.append(f"{'':<{width + 7}}deciding figure: {a['figure']}"
                          + (" (noisy)" if a["noisy"] else ""))
