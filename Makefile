@@ -19,6 +19,7 @@ BPFTOOL ?= bpftool
 PYTHON  ?= /usr/bin/python3
 DEPS    ?= ./scripts/deps
 LIBBPF_H ?= /usr/include/bpf/libbpf.h
+LIBDWFL_H ?= /usr/include/elfutils/libdwfl.h
 ARCH    := $(shell uname -m)
 CONFIG  ?= configs/default.toml
 
@@ -26,6 +27,9 @@ CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-function-declaration \
 	-Werror=incompatible-pointer-types -Werror=return-type -MMD -MP \
 	-Iuserspace -I$(BUILD)
+# Frame pointers everywhere: the tracer's stacks probe unwinds user stacks by
+# them (the kernel's only user unwinder), coroutine stacks included.
+override CFLAGS += -fno-omit-frame-pointer
 LDLIBS  := -luring -lpthread -lm
 # json-c reads loadgen's report in the echo task: only what links the tasks
 TASK_LIBS := -ljson-c
@@ -119,13 +123,13 @@ BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall \
 	-I$(BUILD) -I$(dir $(VMLINUX_H)) -Ibpf -I/usr/include/$(HOST_TRIPLET)
 HAVE_BPF_TOOLS := $(shell command -v $(CLANG) >/dev/null && command -v $(BPFTOOL) >/dev/null \
-	&& test -r $(LIBBPF_H) && echo yes)
+	&& test -r $(LIBBPF_H) && test -r $(LIBDWFL_H) && echo yes)
 
 ifneq ($(TRACER_SRCS),)
 ifeq ($(HAVE_BPF_TOOLS),yes)
 TRACER := $(BUILD)/schedtrace $(TRACER_TESTS) $(BUILD)/bench/schedtrace-floor
 else
-TRACER_SKIP := schedtrace: needs clang, bpftool and libbpf-dev (run `make deps`)
+TRACER_SKIP := schedtrace: needs clang, bpftool, libbpf-dev and libdw-dev (run `make deps`)
 endif
 endif
 
@@ -155,7 +159,7 @@ $(TRACER_OBJS): $(BUILD)/bpf/%.o: bpf/%.c $(SKELETONS)
 $(BUILD)/schedtrace: $(TRACER_OBJS) \
 		$(filter $(BUILD)/userspace/lib/%,$(CORE_OBJS))
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ -lbpf -ldw -lelf -lz $(LDLIBS) -o $@
 
 # scripts/bench-tracer's floor: schedtrace with the sched probe's programs
 # compiled empty (-DSCHED_FLOOR), attached to the same tracepoints: what
@@ -177,21 +181,44 @@ $(FLOOR_DIR)/sched.o: bpf/sched.c $(FLOOR_DIR)/sched.skel.h $(SKELETONS)
 $(BUILD)/bench/schedtrace-floor: $(filter-out $(BUILD)/bpf/sched.o,$(TRACER_OBJS)) \
 		$(FLOOR_DIR)/sched.o $(filter $(BUILD)/userspace/lib/%,$(CORE_OBJS))
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lbpf -lelf -lz $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ -lbpf -ldw -lelf -lz $(LDLIBS) -o $@
 
 $(BUILD)/bpf/tests/%: bpf/tests/%.c
 	@mkdir -p $(@D)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
+# The Go peer (peers/go/): the distribution's toolchain, standard library
+# only, so no module and no network; its caches stay under build/.
+GO ?= go
+GO_SRCS := $(wildcard peers/go/*.go)
+GO_ENV := GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/go/path \
+	GOPROXY=off GOFLAGS="-trimpath -buildvcs=false" CGO_ENABLED=0
+ifneq ($(GO_SRCS),)
+ifneq ($(shell command -v $(GO)),)
+GO_PEER := $(BUILD)/peers/gotasks
+else
+GO_SKIP := peers/go: needs Go (Debian: golang-go; run `make deps`); its cells are skipped
+endif
+endif
+
+$(BUILD)/peers/gotasks: $(GO_SRCS)
+	@mkdir -p $(@D)
+	$(call msg,GO,$@)
+	$(Q)$(GO_ENV) $(GO) build -o $@ $(GO_SRCS)
+
 # ---- top-level targets ------------------------------------------------------
-build: $(USERSPACE) $(TRACER)
+build: $(USERSPACE) $(TRACER) $(GO_PEER)
 ifneq ($(TRACER_SKIP),)
 	@printf '  %-8s %s\n' SKIP "$(TRACER_SKIP)"
+endif
+ifneq ($(GO_SKIP),)
+	@printf '  %-8s %s\n' SKIP "$(GO_SKIP)"
 endif
 
 deps:
 	$(Q)$(DEPS)
+	$(Q)./scripts/deps-js
 
 # After deps, in a make that reads this file again (see the top).
 BUILD_AFTER_DEPS = $(Q)$(MAKE) --no-print-directory build

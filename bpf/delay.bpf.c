@@ -145,10 +145,11 @@ static __always_inline void charge(__u32 victim, __u32 victim_tgid, struct delay
 	v->attributed_ns += ns;
 }
 
-/* bpf_loop's walk back through this CPU's ring over [lo, hi). */
+/* bpf_loop's walk back through one CPU's ring over [lo, hi). */
 struct walk {
 	__u64 lo, hi; /* hi moves back to each segment's start */
 	__u64 head;
+	__u32 cpu;
 	__u32 victim, victim_tgid;
 	struct delay_victim *v;
 };
@@ -156,8 +157,7 @@ struct walk {
 static long walk_one(__u32 i, void *arg)
 {
 	struct walk *w = arg;
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct delay_cpu *dc = bpf_map_lookup_elem(&delay_ring, &cpu);
+	struct delay_cpu *dc = bpf_map_lookup_elem(&delay_ring, &w->cpu);
 	struct delay_seg *s;
 	__u64 from, to;
 
@@ -171,6 +171,21 @@ static long walk_one(__u32 i, void *arg)
 	if (s->start < w->hi)
 		w->hi = s->start;
 	return s->start <= w->lo; /* reached the wait's start */
+}
+
+/* Charges [lo, hi) along cpu's ring; returns what it could not reach. */
+static __always_inline __u64 walk_ring(struct walk *w, __u32 cpu, __u64 lo, __u64 hi)
+{
+	struct delay_cpu *dc = bpf_map_lookup_elem(&delay_ring, &cpu);
+
+	if (!dc)
+		return hi - lo;
+	w->cpu = cpu;
+	w->lo = lo;
+	w->hi = hi;
+	w->head = dc->head;
+	bpf_loop(DELAY_RING, walk_one, w, 0);
+	return w->hi > w->lo ? w->hi - w->lo : 0;
 }
 
 /* Closes prev's segment on this CPU at now. */
@@ -202,7 +217,7 @@ int BPF_PROG(dl_switch, bool preempt, struct task_struct *prev, struct task_stru
 	struct delay_cpu *dc;
 	struct walk w = {};
 	__u32 zero = 0, cpu = bpf_get_smp_processor_id();
-	__u64 now;
+	__u64 now, start;
 
 	count_run(DELAY_RUN_SWITCH);
 	sc = bpf_map_lookup_elem(&cpu_state, &zero);
@@ -228,21 +243,20 @@ int BPF_PROG(dl_switch, bool preempt, struct task_struct *prev, struct task_stru
 	v->waits++;
 	v->wait_ns += now - ns->enq_ts;
 	count(DELAY_CNT_WAITS);
-	w.lo = ns->enq_ts;
-	w.hi = now;
-	/* queued on another CPU first: that part is not in this CPU's ring */
-	if (v->mig_ts > w.lo && v->mig_ts < w.hi) {
-		v->remainder_ns[DELAY_REM_MIGRATION] += v->mig_ts - w.lo;
-		w.lo = v->mig_ts;
-	}
-	v->mig_ts = 0;
-	w.head = dc->head;
 	w.victim = next->pid;
 	w.victim_tgid = next->tgid;
 	w.v = v;
-	bpf_loop(DELAY_RING, walk_one, &w, 0);
-	if (w.hi > w.lo)
-		v->remainder_ns[DELAY_REM_WINDOW] += w.hi - w.lo;
+	start = ns->enq_ts;
+	/* Queued on another CPU first: that part is walked along that CPU's
+	 * ring (read while its CPU writes on: only slots it finished, below
+	 * its head, are read). What it cannot reach, such as a task still
+	 * running there since, or an earlier move, stays a migration. */
+	if (v->mig_ts > start && v->mig_ts < now && v->mig_cpu != cpu) {
+		v->remainder_ns[DELAY_REM_MIGRATION] += walk_ring(&w, v->mig_cpu, start, v->mig_ts);
+		start = v->mig_ts;
+	}
+	v->mig_ts = 0;
+	v->remainder_ns[DELAY_REM_WINDOW] += walk_ring(&w, cpu, start, now);
 	return 0;
 }
 
@@ -259,7 +273,10 @@ int BPF_PROG(dl_migrate, struct task_struct *p, int dest_cpu)
 	if (!p->on_rq || !bpf_task_storage_get(&threads, p, 0, 0))
 		return 0;
 	v = victim_of(p);
-	if (v)
+	if (v) {
 		v->mig_ts = bpf_ktime_get_ns();
+		/* set_task_cpu() has not moved it yet: its CPU is the source */
+		v->mig_cpu = p->thread_info.cpu;
+	}
 	return 0;
 }

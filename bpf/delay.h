@@ -25,7 +25,8 @@ enum delay_run { DELAY_RUN_SWITCH, DELAY_RUN_MIGRATE, DELAY_RUN_NR };
 /* What a part of a wait is charged to when not to a task. */
 enum delay_remainder {
 	DELAY_REM_WINDOW,    /* the CPU's kept run segments did not reach back far enough */
-	DELAY_REM_MIGRATION, /* waited on another CPU's run queue before a migration */
+	DELAY_REM_MIGRATION, /* waited on another CPU before a migration, out of that
+			      * CPU's ring's reach (or before an earlier migration) */
 	DELAY_REM_LOST,	     /* the (victim, culprit) row could not be stored */
 	DELAY_REM_NR,
 };
@@ -73,7 +74,9 @@ struct delay_victim {
 	__u64 wait_ns;	     /* their length, as the sched probe takes it */
 	__u64 attributed_ns; /* charged to tasks */
 	__u64 remainder_ns[DELAY_REM_NR];
-	__u64 mig_ts; /* last migration while it waited (sched's clock) */
+	__u64 mig_ts;  /* last migration while it waited (sched's clock) */
+	__u32 mig_cpu; /* ... and the CPU it left */
+	__u32 pad2;
 };
 
 enum delay_count {

@@ -39,6 +39,9 @@ struct probe_ops {
 	 * (the loader then calls close). Set p->obj and p->priv. */
 	int (*open)(struct tracer *t, struct probe_slot *p, const struct btf *vmlinux);
 	void (*close)(struct probe_slot *p);
+	/* While the command runs, every few tens of milliseconds: what must be
+	 * read from processes before they are reaped. */
+	void (*tick)(struct tracer *t, struct probe_slot *p);
 	/* After the command ended: wait (bounded) until the probe saw its
 	 * threads' last events; false when it could not tell. */
 	bool (*settle)(struct tracer *t, struct probe_slot *p, unsigned timeout_ms);

@@ -2,7 +2,8 @@
  * probe first: the others share its maps. */
 #include "probe.h"
 
-extern const struct probe_ops track_probe, sched_probe, uring_probe, usdt_probe, delay_probe;
+extern const struct probe_ops track_probe, sched_probe, uring_probe, usdt_probe, delay_probe,
+	stacks_probe;
 
 /* clang-format off */
 const struct probe_ops *const probe_table[] = {
@@ -11,6 +12,7 @@ const struct probe_ops *const probe_table[] = {
 	&uring_probe,
 	&usdt_probe,
 	&delay_probe,
+	&stacks_probe,
 	NULL,
 };
 /* clang-format on */

@@ -549,6 +549,7 @@ static int wait_loop(struct tracer *t, int sfd, int pidfd)
 	uint64_t interval_ns = (uint64_t)(t->opts.interval_s * 1e9);
 	uint64_t next_summary = interval_ns ? t->start_ns + interval_ns : 0;
 	struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+	bool ticking = trace_tick(t);
 	int err;
 
 	for (;;) {
@@ -568,13 +569,15 @@ static int wait_loop(struct tracer *t, int sfd, int pidfd)
 			wake = next_summary;
 		if (wake)
 			timeout = (int)((wake - now) / 1000000) + 1;
-		if (t->rb && (timeout < 0 || timeout > 50))
-			timeout = 50; /* the ring buffer does not wake us */
+		/* the ring buffer does not wake us; ticking probes need a beat */
+		if ((t->rb || ticking) && (timeout < 0 || timeout > 50))
+			timeout = 50;
 		n = poll(fds, pidfd >= 0 ? 2 : 1, timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		if ((err = trace_events_drain(t)))
 			return err;
+		trace_tick(t);
 		if (pidfd >= 0 && (fds[1].revents & POLLIN))
 			return 0; /* --pid: the process ended */
 		if (n > 0 && (fds[0].revents & POLLIN)) {

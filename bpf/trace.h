@@ -131,6 +131,8 @@ void trace_data_free(struct tracer *t, struct trace_data *d);
 struct trace_proc *trace_proc_get(struct trace_data *d, __u32 tgid); /* NULL: no memory */
 /* Waits (bounded) until every probe saw its traced threads' ends. */
 bool trace_settle(struct tracer *t, unsigned timeout_ms);
+/* Runs the probes' tick hooks; false when no attached probe has one. */
+bool trace_tick(struct tracer *t);
 
 /* trace_report.c */
 int trace_write_json(struct tracer *t, const struct trace_data *d, FILE *out);

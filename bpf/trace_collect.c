@@ -105,3 +105,18 @@ bool trace_settle(struct tracer *t, unsigned timeout_ms)
 	}
 	return any && all;
 }
+
+bool trace_tick(struct tracer *t)
+{
+	bool any = false;
+
+	for (int i = 0; i < t->nprobes; i++) {
+		struct probe_slot *p = &t->probe[i];
+
+		if (!p->attached || !p->ops->tick)
+			continue;
+		p->ops->tick(t, p);
+		any = true;
+	}
+	return any;
+}

@@ -81,9 +81,9 @@ def check_tracer(root: Path, euid: int) -> list[Check]:
                        "available: `schedtrace --cost` measures cost.run_time_ns (off by "
                        "default: it slows every BPF program)",
                        "kernel.bpf_stats_enabled missing: cost has counts but no run time"))
-    # what each probe attaches to, from `schedtrace --list` (or its sources)
+    # what each probe attaches to, from `schedtrace --list` (nothing before a build)
     usdt_probes = []
-    for probe in probes_mod.tracer_list():
+    for probe in probes_mod.tracer_list() or ():
         for a in probe["attach"]:
             kind, _, tp = a["section"].partition("/")
             if kind == "usdt" and probe["name"] not in usdt_probes:
@@ -268,6 +268,13 @@ def check_tools() -> list[Check]:
 
 def _runtime_version(peer_name: str, path: str) -> str:
     """The version a peer's runtime reports, or why it could not say."""
+    if peer_name.startswith("go-"):
+        try:
+            out = subprocess.run([path, "version"], capture_output=True, text=True,
+                                 timeout=10)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"version unknown: {e}"
+        return out.stdout.strip() or f"version unknown: {out.stderr.strip()}"
     if peer_name == "echo-node":
         try:
             out = subprocess.run([path, "--version"], capture_output=True, text=True,
@@ -285,7 +292,8 @@ def _runtime_version(peer_name: str, path: str) -> str:
 
 
 def check_peers() -> list[Check]:
-    """The echo-server peers (harness/run/peers.py): installed, and which version."""
+    """The echo-server peers (harness/run/peers.py): installed, and which version;
+    Go's (go-echo) stands for all of build/peers/gotasks."""
     out = []
     for peer in peers_mod.PEERS.values():
         if peer.find_tool is None or peer.task != "echo":

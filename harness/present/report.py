@@ -28,10 +28,10 @@ from pathlib import Path
 from harness import REPO
 
 from harness import format as fmt
-from harness.present import answer, echo_table, firstscreen, plots
-from harness.run import probes as probes_mod
+from harness.present import answer, echo_table, firstscreen, plots, waits
 from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records import catalog
+from harness.records import tracer as saved_tracer
 from harness.records.rundir import CellResults, RunDir, RunDirError, line_probes, load_run
 
 REPORT_SCHEMA = 2
@@ -108,10 +108,14 @@ def tracer_cost_line(cost: dict | None) -> str:
 def instruments(run: RunDir) -> dict:
     """Which instruments produced data in this run, and why others did not.
 
-    The tracer's document says per probe whether it was requested and
+    The probes are those the run's tracer offered (DIR/tracer.json), never
+    today's build's; a run that saved none (no tracer built) lists those its
+    lines name. Each line says per probe whether it was requested and
     attached, and why not; perf is present when a line carries its counters.
     """
-    tracer = probes_mod.tracer_probes()
+    saved = saved_tracer.load(run.path)
+    tracer = saved.probes if saved else sorted(
+        {p for ln in run.lines for p in line_probes(ln)} - {"perf"})
     seen = {name: 0 for name in (*tracer, "perf")}
     reasons: dict[str, str] = {}
     for ln in run.lines:
@@ -126,7 +130,7 @@ def instruments(run: RunDir) -> dict:
             "missing": [{"name": name, "reason": reasons.get(
                 name, "not requested by the config, or unavailable here "
                 "(./schedlab doctor says which)")} for name, n in seen.items() if not n],
-            "tracer_cost": probes_mod.tracer_cost()}
+            "tracer_cost": saved.cost if saved else None}
 
 
 def missing_probes(run: RunDir, instrument_rows: list[dict], claims: list[dict]) -> list[dict]:
@@ -222,6 +226,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         "_headline": heads,
         "timelines": timelines.export(run),
         "echo_tables": echo_table.tables(cells, ctx, cat.display),
+        "waits": waits.section(cells, run.path, cat.display),
     }
 
 
@@ -339,7 +344,9 @@ def render(template: str, doc: dict) -> str:
                        cell_flags=cell_flags, missing_lines=missing_lines, role_title=ROLE_TITLE,
                        environment=environment, how_to_open=timelines.HOW_TO_OPEN,
                        split_left_out=split_left_out, run_words=run_words, toc=toc(doc),
-                       figure_home=figure_homes(doc["claims"], doc["_figures"]))
+                       figure_home=figure_homes(doc["claims"], doc["_figures"]),
+                       waits_by_task=waits.by_task(doc["waits"]),
+                       waits_assets=waits.assets(doc["waits"]) if not md else {})
     return env.get_template(template).render(
         doc=doc, tracer_cost_line=tracer_cost_line(doc["instruments"].get("tracer_cost")))
 

@@ -102,8 +102,10 @@ def parse(doc: dict) -> Catalog:
     for p in doc.get("peers", []):
         if p["task"] not in tasks:
             tasks[p["task"]] = list(p["metrics"])
-        else:
-            models.update({m: list(p["metrics"]) for m in p["models"]})
+        else:       # a peer of several tasks (Go) declares its models' metrics per task
+            for m in p["models"]:
+                have = {d["name"] for d in models.get(m, [])}
+                models[m] = models.get(m, []) + [d for d in p["metrics"] if d["name"] not in have]
     return Catalog(tasks, models, display_of(doc))
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import jsonschema
 
 from harness.records import record
-from harness.run import peers as peers_mod
+from harness.run.catalog import Listing
 from harness.run import probes as probes_mod
 
 
@@ -56,7 +56,6 @@ class Experiment:
     timeout_s: float
     estimate_s: float | None = None
     events: bool = False                    # schedtrace --events (needs a probe that writes it)
-    peer: str | None = None                 # an external peer (peers.py) instead of a task
 
 
 @dataclass(frozen=True)
@@ -80,18 +79,21 @@ def _type_name(v: Any) -> str:
             list: "list", dict: "table"}.get(type(v), type(v).__name__)
 
 
-def valid_probes() -> tuple[str, ...]:
-    """The tracer's probes (it lists them: schedtrace --list) and perf."""
-    return (*probes_mod.tracer_probes(), "perf")
+def valid_probes() -> tuple[str, ...] | None:
+    """The tracer's probes (it lists them: schedtrace --list) and perf; None
+    when the tracer is not built and the names cannot be checked."""
+    tracer = probes_mod.tracer_probes()
+    return None if tracer is None else (*tracer, "perf")
 
 
 @functools.lru_cache(maxsize=None)
 def _validator():
-    """schemas/config.schema.json with the probe and peer names of their owners."""
+    """schemas/config.schema.json with the probe names of their owner."""
     schema = record.load_schema("config")
-    schema["$defs"]["probes"]["items"]["enum"] = list(valid_probes())
-    schema["properties"]["experiment"]["items"]["properties"]["peer"]["enum"] = \
-        list(peers_mod.PEERS)
+    if valid_probes() is not None:
+        schema["$defs"]["probes"]["items"]["enum"] = list(valid_probes())
+    else:
+        schema["$defs"]["probes"]["items"]["type"] = "string"
     cls = jsonschema.validators.validator_for(schema)
     # TOML tells 1000 from 1000.0 and so does the workload: 1000.0 is no integer.
     strict = cls.TYPE_CHECKER.redefine(
@@ -114,13 +116,6 @@ def _message(e: jsonschema.ValidationError, key: str) -> str:
     if kind == "required":
         missing = next(k for k in want if k not in v)
         return f"missing '{missing}': {s['properties'][missing]['description']}"
-    if kind == "oneOf":       # task or peer
-        keys = [alt["required"][0] for alt in want]
-        lead = (f"give either {' or '.join(keys)}, not both" if all(k in v for k in keys)
-                else "missing " + " or ".join(f"'{k}'" for k in keys))
-        known = [f"; valid {k}s: {', '.join(s['properties'][k]['enum'])}" for k in keys
-                 if "enum" in s["properties"][k]]
-        return f"{lead}: {hint}" + "".join(known)
     if kind == "enum" and "title" in s:
         return f"unknown {s['title']} {v!r}; valid {s['title']}s: {', '.join(want)}"
     if kind == "enum":
@@ -166,28 +161,15 @@ def _check_top_level(where: str, doc: dict) -> None:
                               "(experiments are [[experiment]] tables)")
 
 
-def _check_peer(where: str, peer: peers_mod.Peer, models: tuple[str, ...] | None,
-                params: tuple[tuple[str, tuple[Any, ...]], ...]) -> None:
-    """A peer's models and parameters, checked like a task's against --list."""
-    for m in models or ():
-        if m not in peer.model_names:
-            raise ConfigError(f"{where}: peer {peer.name} has no model '{m}'; valid models: "
-                              f"{', '.join(peer.model_names)}")
-    _check_params(where, f"peer {peer.name}", {s["key"]: s for s in peer.params}, params)
-
-
 def _experiment(where: str, t: dict, run: RunSettings) -> Experiment:
     """An [[experiment]] the schema accepted, with the rules across its keys."""
-    peer = peers_mod.PEERS.get(t.get("peer"))
-    task = peer.task if peer else t["task"]
+    task = t["task"]
     models = tuple(t["models"]) if "models" in t else None
     values = tuple((k, tuple(v) if isinstance(v, list) else (v,))
                    for k, v in t.get("params", {}).items())
-    if peer:
-        _check_peer(where, peer, models, values)
     probes = tuple(t["probes"]) if "probes" in t else run.probes
-    writers = [p["name"] for p in probes_mod.tracer_list() if p["events"]]
-    if t.get("events") and not set(writers) & set(probes):
+    writers = probes_mod.event_writers()
+    if t.get("events") and writers is not None and not set(writers) & set(probes):
         raise ConfigError(f"{where}: events = true needs a probe that writes the event "
                           f"stream ({' or '.join(writers)}): add one to probes, got "
                           f"[{', '.join(probes)}]")
@@ -195,7 +177,7 @@ def _experiment(where: str, t: dict, run: RunSettings) -> Experiment:
         name=t.get("name", task), task=task, models=models, params=values, probes=probes,
         repetitions=t.get("repetitions", run.repetitions),
         timeout_s=float(t.get("timeout_s", run.timeout_s)), estimate_s=t.get("estimate_s"),
-        events=t.get("events", False), peer=peer.name if peer else None)
+        events=t.get("events", False))
 
 
 def parse(text: str, path: str | Path = "<config>") -> Config:
@@ -277,53 +259,39 @@ def _check_value(where: str, spec: dict, v: Any) -> None:
             raise ConfigError(f"{where}: params.{key} = {v!r}: expected a string (quoted)")
 
 
-def resolve_models(exp: Experiment, catalog: dict | None) -> tuple[str, ...]:
-    """The models an experiment runs: its own list, or every model its task
-    runs under, as the catalog (`build/workload --list`) declares them."""
-    from harness.records.catalog import default_models  # it imports this module
+def resolve_models(exp: Experiment, listing: Listing) -> tuple[str, ...]:
+    """The models an experiment runs: its own list, or its task's defaults
+    as the listing declares them (run/catalog.py)."""
     if exp.models is not None:
         return exp.models
-    if exp.peer:
-        return peers_mod.PEERS[exp.peer].default_models
-    models = default_models(catalog, exp.task)
+    models = listing.default_models(exp.task)
     if not models:
         raise ConfigError(f"experiment {exp.task}: no models named, and no catalog to take "
                           "them from: list `models`, or build build/workload (make build)")
     return models
 
 
-def model_params(catalog: dict | None, model: str) -> dict[str, dict]:
-    """A model's own parameters (variants of its runtime), by key."""
-    for m in (catalog or {}).get("models", []):
-        if m.get("name") == model:
-            return {p["key"]: p for p in m.get("params", [])}
-    return {}
-
-
-def foreign_params(catalog: dict | None, model: str) -> set[str]:
-    """Keys that other models declare and this one does not: a config that
-    sweeps `mn_workers` over threads, coro and mn passes it to mn only."""
-    mine = set(model_params(catalog, model))
-    return {k for m in (catalog or {}).get("models", []) if m.get("name") != model
-            for k in model_params(catalog, m["name"])} - mine
-
-
-def check_catalog(cfg: Config, catalog: dict) -> None:
-    """Check task, model and parameter names and values against --list."""
-    tasks = {t["name"]: t for t in catalog.get("tasks", [])}
-    models = [m["name"] for m in catalog.get("models", [])]
+def check_catalog(cfg: Config, listing: Listing) -> None:
+    """Check task, model and parameter names and values against the listing:
+    each cell's parameters against what its task and model take (a key
+    another model declares as its own is that model's only)."""
     for i, exp in enumerate(cfg.experiments, start=1):
         where = f"{cfg.path}: [[experiment]] #{i} ({exp.name})"
-        if exp.peer:
-            continue            # checked against peers.py when parsed
-        if exp.task not in tasks:
+        if exp.task not in listing.task_names():
             raise ConfigError(f"{where}: unknown task '{exp.task}'; valid tasks: "
-                              f"{', '.join(tasks) or '(none)'}")
+                              f"{', '.join(listing.task_names()) or '(none)'}")
+        valid = listing.model_names(exp.task)
         for m in exp.models or ():
-            if models and m not in models:
+            if valid and m not in valid:
                 raise ConfigError(f"{where}: unknown model '{m}'; valid models: "
-                                  f"{', '.join(models)}")
-        specs = {p["key"]: p for p in tasks[exp.task].get("params", [])}
-        for m in resolve_models(exp, catalog):
-            specs.update(model_params(catalog, m))
-        _check_params(where, f"task {exp.task}", specs, exp.params)
+                                  f"{', '.join(valid)}")
+        models = resolve_models(exp, listing)
+        for m in models:
+            foreign = listing.foreign_params(m)
+            _check_params(where, listing.owner(exp.task, m), listing.params(exp.task, m),
+                          tuple((k, v) for k, v in exp.params if k not in foreign))
+        taken = {k for m in models for k in listing.params(exp.task, m)}
+        for key, _ in exp.params:
+            if key not in taken:
+                raise ConfigError(f"{where}: unknown parameter '{key}': no model of the "
+                                  f"experiment ({', '.join(models)}) takes it")

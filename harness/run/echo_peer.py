@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Drive an echo-server peer (asyncio, uvloop, Node.js) with build/loadgen.
+"""Drive an echo-server peer (asyncio, uvloop, Node.js, Go) with build/loadgen.
 
-    python3 harness/run/echo_peer.py --server asyncio|uvloop|node [--loadgen PATH]
+    python3 harness/run/echo_peer.py --server asyncio|uvloop|node|go|go_locked [--loadgen PATH]
         [--client_cpus LIST] [--connections N] [--message_bytes N] [--requests N]
         [--duration_ms N] [--rate N] [--warmup N] [--seed N]
 
@@ -40,6 +40,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SERVERS = REPO / "peers" / "echo"
+GOTASKS = REPO / "build" / "peers" / "gotasks"     # peers/go/, built by make
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SKIPPED = 1, 2, 77
 LISTEN_TIMEOUT_S = 20
 EXIT_GRACE_S = 2
@@ -63,6 +64,11 @@ def server_argv(server: str, backlog: int) -> list[str]:
             raise Skip("uvloop is not installed for /usr/bin/python3 (Debian: python3-uvloop)")
         return [sys.executable, str(SERVERS / "asyncio_echo.py"), "--loop", server,
                 "--backlog", str(backlog)]
+    if server in ("go", "go_locked"):
+        if not GOTASKS.is_file():
+            raise Skip(f"{GOTASKS} is not built (Go: Debian golang-go, then make build)")
+        return [str(GOTASKS), "echo-server", "--backlog", str(backlog)] + (
+            ["--locked"] if server == "go_locked" else [])
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
         raise Skip("Node.js is not installed (Debian: nodejs)")
@@ -271,7 +277,8 @@ def run(server_cmd: list[str], a: argparse.Namespace, loadgen: str, workdir: Pat
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--server", choices=["asyncio", "uvloop", "node"], required=True)
+    ap.add_argument("--server", choices=["asyncio", "uvloop", "node", "go", "go_locked"],
+                    required=True)
     ap.add_argument("--loadgen", default=str(REPO / "build" / "loadgen"))
     ap.add_argument("--client_cpus", default="")
     for key, default in (("connections", 50), ("message_bytes", 64), ("requests", 0),

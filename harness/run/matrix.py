@@ -19,7 +19,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from harness.run.config import Config, ConfigError, foreign_params, format_value, resolve_models
+from harness.run.catalog import Listing
+from harness.run.config import Config, ConfigError, format_value, resolve_models
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,6 @@ class CellPlan:
     timeout_s: float
     estimate_s: float | None = None
     events: bool = False            # schedtrace --events stream for each measured run
-    peer: str | None = None         # an external peer (peers.py) runs instead of the workload
 
     @property
     def params_dict(self) -> dict[str, Any]:
@@ -62,17 +62,18 @@ def cell_id(task: str, model: str, params: Iterable[tuple[str, Any]]) -> str:
     return f"{task}/{model}/" + ",".join(f"{k}={format_value(v)}" for k, v in params)
 
 
-def expand(cfg: Config, catalog: dict | None = None) -> list[CellPlan]:
+def expand(cfg: Config, listing: Listing | None = None) -> list[CellPlan]:
     """Every cell of every experiment, in config order, duplicates merged.
 
     A cell produced by two experiments runs once, with the larger number of
     repetitions; if the two ask for different probes it is an error (the
     lines could not tell which instrument ran).
     """
+    listing = listing or Listing(None)
     cells: dict[str, CellPlan] = {}
     for exp in cfg.experiments:
-        for model in resolve_models(exp, catalog):
-            foreign = foreign_params(catalog, model)
+        for model in resolve_models(exp, listing):
+            foreign = listing.foreign_params(model)
             swept = [(k, vals) for k, vals in exp.params if k not in foreign]
             keys = [k for k, _ in swept]
             for combo in itertools.product(*(vals for _, vals in swept)):
@@ -81,16 +82,11 @@ def expand(cfg: Config, catalog: dict | None = None) -> list[CellPlan]:
                 cell = CellPlan(id=cid, experiment=exp.name, task=exp.task, model=model,
                                 params=params, probes=exp.probes,
                                 repetitions=exp.repetitions, timeout_s=exp.timeout_s,
-                                estimate_s=exp.estimate_s, events=exp.events, peer=exp.peer)
+                                estimate_s=exp.estimate_s, events=exp.events)
                 old = cells.get(cid)
                 if old is None:
                     cells[cid] = cell
                     continue
-                if old.peer != cell.peer:
-                    raise ConfigError(
-                        f"{cfg.path}: cell {cid} is in experiments '{old.experiment}' and "
-                        f"'{exp.name}', one a peer and one a task; rename the task or set a "
-                        "parameter that tells them apart")
                 if set(old.probes) != set(cell.probes) or old.events != cell.events:
                     raise ConfigError(
                         f"{cfg.path}: cell {cid} is in experiments '{old.experiment}' and "

@@ -1,28 +1,30 @@
-"""External peers: established benchmarks run as cells of our own run.
+"""Peers: programs we did not write the runtime of, run as cells of our run.
 
-A reproduction config may take its reference figure from a live peer
-instead of a published one (configs/reproduce/perf-bench-pipe.toml): the
-peer runs on the same machine, kernel and moment as our cells, through the
-same runner (timeout, interleaving, repetitions, one records.jsonl line
-each), so the two sides differ only in the code measured.
-
-A config asks for one with
+A peer serves task/model pairs of its own: an established benchmark under a
+task only it has (perf bench sched pipe: perfbench/threads), or another
+runtime under one of our tasks (echo/asyncio, echo/node; Go's goroutines:
+pingpong/go, spawn/go, compute/go, echo/go, and go_locked). It runs on the
+same machine, kernel and moment as our cells, through the same runner
+(timeout, interleaving, repetitions, one records.jsonl line each), so the
+two sides differ only in the code measured, and it never votes in a
+verdict: claims name our models. A config asks for one by task and model:
 
     [[experiment]]
-    peer = "perf-bench-sched-pipe"
+    task = "perfbench"
     params = { loops = 1000000, cpus = "0" }
 
 Each peer here declares the task and models its cells are filed under, its
 parameters (in `build/workload --list`'s format, so config.py checks them
 with the same rules), how to build its command, and how to turn its output
 into a record shaped like the workload's (schema, task, model, params,
-status, reason, metrics, usage), so the report reads both alike. The
-command runs under peer_exec.py, which pins it (sched_setaffinity, like
-taskset) and reports its rusage for the record's `usage`.
+status, reason, metrics, usage), so the report reads both alike; the run
+saves the declarations in catalog.json beside the workload's. The command
+runs under peer_exec.py, which pins it (sched_setaffinity, like taskset)
+and reports its rusage for the record's `usage`. cells.py is how the runner
+meets them.
 
 This module builds argument lists and parses text; the runner spawns.
 """
-
 from __future__ import annotations
 
 import importlib.util
@@ -86,6 +88,12 @@ class Peer:
                 for s in self.params}
 
 
+# A peer confined to a CPU set, as peer_exec.py pins it.
+_PINNED_CPUS = {"key": "cpus", "type": "str", "default": "", "unit": None,
+                "pattern": r"^(\d+(-\d+)?)?$",
+                "help": "CPUs the peer is confined to (sched_setaffinity before it starts), "
+                        "e.g. \"0\" or \"0-1\"; empty: not pinned"}
+
 # ---- perf bench sched pipe ----------------------------------------------------
 
 # tools/perf/bench/sched-pipe.c, default output format (perf 6.1):
@@ -141,10 +149,7 @@ SCHED_PIPE = Peer(
     params=(
         {"key": "loops", "type": "u64", "default": "1000000", "unit": "count", "min": 1,
          "max": 1000000000, "help": "round trips (perf's -l)"},
-        {"key": "cpus", "type": "str", "default": "", "unit": None,
-         "pattern": r"^(\d+(-\d+)?)?$",
-         "help": "CPUs the peer is confined to (sched_setaffinity before it starts), "
-                 "e.g. \"0\" or \"0-1\"; empty: not pinned"},
+        _PINNED_CPUS,
     ),
     argv=_sched_pipe_argv,
     parse=_sched_pipe_parse,
@@ -212,9 +217,7 @@ SWITCH_BENCH = Peer(
     params=(
         {"key": "repetitions", "type": "u64", "default": "3", "unit": "count", "min": 1,
          "max": 1000, "help": "interleaved repetitions inside one run (the median is kept)"},
-        {"key": "cpus", "type": "str", "default": "", "unit": None,
-         "pattern": r"^(\d+(-\d+)?)?$",
-         "help": "CPUs the bench may use (it pins itself to the first), e.g. \"0\""},
+        _PINNED_CPUS,
     ),
     argv=_switch_argv,
     parse=_switch_parse,
@@ -319,16 +322,134 @@ ECHO_UVLOOP = _echo_peer("echo-uvloop", "uvloop",
 ECHO_NODE = _echo_peer("echo-node", "node", "echo server on Node.js net, one event loop",
                        "#000000", _node_tool)
 
+# ---- Go: goroutines beside mn ------------------------------------------------------
+
+# build/peers/gotasks (peers/go/) runs pingpong, spawn and compute as the
+# workload does and prints a record of the same shape; its echo server runs
+# under echo_peer.py like the other servers. go_locked locks every goroutine
+# the task creates to its own OS thread (runtime.LockOSThread).
+GOTASKS = Path(__file__).resolve().parents[2] / "build" / "peers" / "gotasks"
+GO_MODELS = (("go", ()), ("go_locked", ()))
+GO_COLOUR = "#00ADD8"       # the Go project's own blue
+
+
+def _gotasks_tool() -> tuple[str | None, str | None]:
+    if GOTASKS.is_file():
+        return str(GOTASKS), None
+    if shutil.which("go") is None:
+        return None, "Go is not installed (Debian: golang-go; make deps installs it)"
+    return None, f"{GOTASKS} is not built: run make build"
+
+
+def _count(key: str, default: str, unit: str | None, text: str, lo: int = 0) -> dict:
+    return {"key": key, "type": "u64", "default": default, "unit": unit, "min": lo,
+            "max": 1 << 40, "help": text}
+
+
+_GO_COMMON = (
+    {"key": "cpus", "type": "str", "default": "", "unit": None,
+     "pattern": r"^(\d+(-\d+)?(,\d+(-\d+)?)*)?$",
+     "help": "CPUs the process is confined to before Go starts (GOMAXPROCS is their "
+             "number), e.g. \"0\" or \"0-1\"; empty: not pinned"},
+    _count("seed", "1", None, "seed of every pseudo-random choice the task makes"),
+)
+_GO_TASKS = {
+    "pingpong": (_count("iterations", "100000", "count",
+                        "timed round trips (two hand-offs each)", 1),
+                 _count("warmup", "1000", "count", "untimed round trips first")),
+    "spawn": (_count("tasks", "10000", "count", "goroutines to create and park", 1),
+              _count("warmup", "0", "count", "goroutines created and joined first")),
+    "compute": (_count("work_units", "12000", "count",
+                       "total units of work, split evenly across the workers", 1),
+                _count("workers", "2", "count", "goroutines sharing the work", 1),
+                _count("unit_iters", "100000", "count",
+                       "dependent multiply/xor-shift steps per unit (the workload's)", 1),
+                _count("warmup", "0", "count", "untimed units first")),
+}
+
+
+def _go_metric(name: str, unit: str | None, text: str, kind: str = "number",
+               optional: bool = True) -> dict:
+    return {"name": name, "kind": kind, "unit": unit, "better": None, "headline": False,
+            "optional": optional, "help": text}
+
+
+# the go models' own, declared once for every task they serve (optional: the
+# echo server's records carry server_runtime instead)
+_GO_METRICS = (_go_metric("gomaxprocs", "count", "Go's GOMAXPROCS: the CPUs the process had"),
+               _go_metric("go_version", None, "runtime.Version()", "text"))
+_GO_EXTRA = {
+    "pingpong": (_go_metric("round_trip_ns", "ns", "window_ns / iterations: the unit golang/go "
+                            "issue 18023 timed"),),
+    "spawn": (_go_metric("go_stack_bytes_per_task", "bytes",
+                         "runtime.MemStats.StackInuse delta per parked goroutine"),),
+    "compute": (),
+}
+
+
+def _gotasks_argv(task: str) -> Callable[[str, str, dict], list[str]]:
+    def argv(tool: str, model: str, params: dict) -> list[str]:
+        args = [tool, task, "--model", model]
+        for k, v in params.items():
+            if k != "cpus":     # peer_exec.py pins the process before Go starts
+                args += [f"--{k}", str(v)]
+        return args
+    return argv
+
+
+def _gotasks_parse(stdout: str, model: str, params: dict) -> dict:
+    """gotasks prints one record shaped like the workload's: its metrics."""
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                metrics = json.loads(line)["metrics"]
+            except (ValueError, KeyError, TypeError):
+                break
+            if isinstance(metrics, dict) and metrics:
+                return metrics
+            break
+    raise PeerOutputError("gotasks printed no record with metrics")
+
+
+def _go_peer(task: str) -> Peer:
+    return Peer(name=f"go-{task}", task=task, tool="gotasks",
+                summary=f"{task} on Go's goroutines (go), or each goroutine locked to its own "
+                        "thread (go_locked)",
+                models=GO_MODELS, default_models=("go",), params=_GO_TASKS[task] + _GO_COMMON,
+                argv=_gotasks_argv(task), parse=_gotasks_parse, find_tool=_gotasks_tool,
+                metrics=_GO_METRICS + _GO_EXTRA[task], colour=GO_COLOUR)
+
+
+def _go_echo_argv(tool: str, model: str, params: dict) -> list[str]:
+    return _echo_argv(model)(tool, model, params)
+
+
+GO_ECHO = Peer(name="go-echo", task="echo", tool="gotasks",
+               summary="echo server on Go's net package: a goroutine per connection "
+                       "(go_locked: each locked to its own thread)",
+               models=GO_MODELS, default_models=("go",), params=_ECHO_PARAMS,
+               argv=_go_echo_argv, parse=_echo_parse, unsupported=("echo peer skipped:",),
+               find_tool=_gotasks_tool, colour=GO_COLOUR, metrics=(
+                   {"name": "server_runtime", "kind": "text", "unit": None, "better": None,
+                    "headline": False, "optional": False,
+                    "help": "the server's runtime and its version"},))
+
 PEERS: dict[str, Peer] = {
-    p.name: p for p in (SCHED_PIPE, SWITCH_BENCH, ECHO_ASYNCIO, ECHO_UVLOOP, ECHO_NODE)}
+    p.name: p for p in (SCHED_PIPE, SWITCH_BENCH, ECHO_ASYNCIO, ECHO_UVLOOP, ECHO_NODE,
+                        *(_go_peer(t) for t in _GO_TASKS), GO_ECHO)}
 
 
 # ---- command and record ---------------------------------------------------------
 
-def command(peer_name: str, model: str, params: dict, tool_path: str | None = None,
+def serving(task: str, model: str) -> Peer | None:
+    """The peer whose cells are task/model, or None (the workload's)."""
+    return next((p for p in PEERS.values()
+                 if p.task == task and model in p.model_names), None)
+
+
+def command(peer: Peer, model: str, params: dict, tool_path: str | None = None,
             python: str = sys.executable) -> list[str]:
     """The exact argv: the pinning shim, then the peer's own command line."""
-    peer = PEERS[peer_name]
     p = peer.params_as_run(params)
     if peer.find_tool:
         tool_path = peer.find_tool()[0]
@@ -338,14 +459,13 @@ def command(peer_name: str, model: str, params: dict, tool_path: str | None = No
     return cmd + ["--"] + peer.argv(tool_path or peer.tool, model, p)
 
 
-def unavailable(peer_name: str, tool_missing: str | None) -> str | None:
+def unavailable(peer: Peer, tool_missing: str | None) -> str | None:
     """Why the peer cannot run here at all (its tool is missing), or None.
     tool_missing: why perf is missing, for the peers that run perf."""
-    peer = PEERS[peer_name]
     if peer.find_tool:
         tool_missing = peer.find_tool()[1]
     if tool_missing:
-        return f"peer {peer_name} not run: {tool_missing}"
+        return f"peer {peer.name} not run: {tool_missing}"
     return None
 
 
@@ -364,10 +484,9 @@ def split_shim(stdout: str) -> tuple[str, dict | None]:
     return stdout, None
 
 
-def record(peer_name: str, model: str, params: dict, status: str, reason: str | None,
+def record(peer: Peer, model: str, params: dict, status: str, reason: str | None,
            metrics: dict | None = None, usage: dict | None = None) -> dict:
     """A record shaped like build/workload's (schemas/record.schema.json)."""
-    peer = PEERS[peer_name]
     return {"schema": RECORD_SCHEMA, "task": peer.task, "model": model,
             "params": peer.params_as_run(params), "status": status,
             "reason": reason, "metrics": metrics or {},
@@ -380,7 +499,7 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def make_record(peer_name: str, model: str, params: dict, exit_status: int | None,
+def make_record(peer: Peer, model: str, params: dict, exit_status: int | None,
                 stdout: str, stderr: str) -> dict:
     """The record of one finished peer run (not for timeouts: nothing to read).
 
@@ -388,7 +507,6 @@ def make_record(peer_name: str, model: str, params: dict, exit_status: int | Non
     this benchmark here, or the CPUs asked for are not available; failed:
     anything else, with the reason.
     """
-    peer = PEERS[peer_name]
     p = peer.params_as_run(params)
     own, shim = split_shim(stdout)
     usage = None
@@ -396,12 +514,12 @@ def make_record(peer_name: str, model: str, params: dict, exit_status: int | Non
         usage = {k: int(shim["usage"].get(k) or 0) for k in USAGE_KEYS}
     status, why = _peer_status(peer, exit_status, own, stderr, shim is not None)
     if status != "ok":
-        return record(peer_name, model, p, status, why, usage=usage)
+        return record(peer, model, p, status, why, usage=usage)
     try:
         metrics = peer.parse(own, model, p)
     except PeerOutputError as e:
-        return record(peer_name, model, p, "failed", str(e), usage=usage)
-    return record(peer_name, model, p, "ok", None, metrics, usage)
+        return record(peer, model, p, "failed", str(e), usage=usage)
+    return record(peer, model, p, "ok", None, metrics, usage)
 
 
 def _peer_status(peer: Peer, exit_status: int | None, own: str, stderr: str,

@@ -35,56 +35,47 @@ from pathlib import Path
 
 from harness import REPO  # noqa: E402
 TRACER = REPO / "build" / "schedtrace"
-PROBE_TABLE = REPO / "bpf" / "probe_table.c"
 # Thread rows kept per process in a records.jsonl line. The tracer lists up
 # to 1024 threads per process (about 0.9 MB of JSON for spawn with 10,000
 # threads); the line keeps the busiest ones and the full document stays in
 # traces/, named by the line's probe_files.
 LINE_THREAD_ROWS = 64
+# Folded stacks kept per kind in the line (the heaviest); every stack is in
+# traces/NAME.KIND.folded (split_folded).
+LINE_FOLDED_ROWS = 50
 PERF_EVENTS = ("context-switches", "cpu-migrations", "task-clock", "page-faults",
                "major-faults", "minor-faults")
 
 
 @functools.lru_cache(maxsize=None)
-def tracer_list() -> tuple[dict, ...]:
+def tracer_list() -> tuple[dict, ...] | None:
     """The tracer's probes, as `schedtrace --list` prints them (name,
     summary, selectable, default, events, programs, attach: each program's
-    ELF section and whether the probe needs it), in its table's order.
-
-    Before the tracer is built (a config is checked before `make` ran), the
-    same facts are read from its sources: the table (bpf/probe_table.c) and
-    each probe's descriptor (bpf/<probe>.c); a test keeps the two equal."""
+    ELF section and whether the probe needs it), in its table's order; None
+    when the tracer is not built (or its --list fails): a config's probe
+    names then go unchecked, with a note, like workload names."""
     if TRACER.is_file() and os.access(TRACER, os.X_OK):
-        p = subprocess.run([str(TRACER), "--list"], capture_output=True, text=True,
-                           timeout=30)
-        if p.returncode == 0:
-            return tuple(json.loads(p.stdout)["probes"])
-    return _list_from_sources()
+        try:
+            p = subprocess.run([str(TRACER), "--list"], capture_output=True, text=True,
+                               timeout=30)
+            if p.returncode == 0:
+                return tuple(json.loads(p.stdout)["probes"])
+        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+            pass
+    return None
 
 
-def _list_from_sources() -> tuple[dict, ...]:
-    table = PROBE_TABLE.read_text()
-    body = table[table.index("probe_table[]"):]
-    out = []
-    for name in re.findall(r"&(\w+)_probe\b", body):
-        src = (PROBE_TABLE.parent / f"{name}.c").read_text()
-        desc = src[src.index(f"const struct probe_ops {name}_probe = {{"):]
-        flag = {k: bool(re.search(rf"\.{k}\s*=\s*true", desc))
-                for k in ("always", "is_default", "writes_events")}
-        essential = re.search(r'\.essential\s*=\s*"(\w+)"', desc)
-        progs = (PROBE_TABLE.parent / f"{name}.bpf.c").read_text()
-        attach = [{"program": prog, "section": sec,
-                   "essential": bool(essential) and essential.group(1) == prog}
-                  for sec, prog in re.findall(r'SEC\("([^"]+)"\)\s*int\s+\w+\((\w+)', progs)]
-        out.append({"name": name, "selectable": not flag["always"],
-                    "default": flag["is_default"], "events": flag["writes_events"],
-                    "attach": attach})
-    return tuple(out)
+def tracer_probes() -> tuple[str, ...] | None:
+    """The probe names a config may give the tracer (`--probes`); None when
+    the tracer is not built."""
+    listed = tracer_list()
+    return None if listed is None else tuple(p["name"] for p in listed if p["selectable"])
 
 
-def tracer_probes() -> tuple[str, ...]:
-    """The probe names a config may give the tracer (`--probes`)."""
-    return tuple(p["name"] for p in tracer_list() if p["selectable"])
+def event_writers() -> tuple[str, ...] | None:
+    """The probes that feed the --events stream; None when the tracer is not built."""
+    listed = tracer_list()
+    return None if listed is None else tuple(p["name"] for p in listed if p["events"])
 
 
 BENCH_TRACER = REPO / "build" / "bench-tracer.json"
@@ -178,7 +169,9 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
             w.outputs["perf"] = out
             w.command = [tools.perf, "stat", "-x,", "-e", ",".join(PERF_EVENTS),
                          "-o", str(out), "--"] + w.command
-    traced = [p for p in tracer_probes() if p in probes]
+    # without the tracer's list every probe but perf is the tracer's
+    known = tracer_probes()
+    traced = [p for p in probes if p != "perf" and (known is None or p in known)]
     if traced:
         if tools.schedtrace_missing:
             for p in traced:
@@ -189,8 +182,7 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
             out = trace_dir / f"{name}.schedtrace.json"
             w.outputs["schedtrace"] = out
             extra: list[str] = []
-            writers = {p["name"] for p in tracer_list() if p["events"]}
-            if events and writers & set(traced):
+            if events and set(event_writers() or ()) & set(traced):
                 w.events = trace_dir / f"{name}.events"
                 extra = ["--events", str(w.events)]
             # user-space probes attach to the workload's executable, not perf's
@@ -276,7 +268,7 @@ def collect(w: Wrapped) -> tuple[dict, dict[str, str]]:
             if not isinstance(doc, dict):
                 skipped["schedtrace"] = f"schedtrace JSON is not an object ({path.name})"
                 continue
-            probes["schedtrace"] = trim_threads(doc, LINE_THREAD_ROWS)
+            probes["schedtrace"] = trim_threads(split_folded(doc, path), LINE_THREAD_ROWS)
     return probes, skipped
 
 
@@ -288,6 +280,29 @@ def events_file(w: Wrapped) -> Path | None:
         return w.events if w.events.stat().st_size > 0 else None
     except OSError:
         return None
+
+
+def folded_path(trace: Path, kind: str) -> Path:
+    """traces/NAME.schedtrace.json -> traces/NAME.KIND.folded"""
+    return trace.with_name(trace.name.removesuffix(".schedtrace.json") + f".{kind}.folded")
+
+
+def split_folded(doc: dict, trace: Path) -> dict:
+    """The stacks probe's folded stacks, each kind into its own file beside
+    the document (`frame;frame;frame value` lines, for flamegraph.pl,
+    speedscope, Perfetto); the line keeps the heaviest LINE_FOLDED_ROWS per
+    kind and counts the rest in `omitted`."""
+    kinds = (doc.get("stacks") or {}).get("kinds") or {}
+    for kind, k in kinds.items():
+        rows = k.get("folded") or []
+        if not rows:
+            continue
+        folded_path(trace, kind).write_text(
+            "".join(f"{r['stack']} {r['value']}\n" for r in rows))
+        if len(rows) > LINE_FOLDED_ROWS:
+            k["omitted"] = int(k.get("omitted") or 0) + len(rows) - LINE_FOLDED_ROWS
+            k["folded"] = rows[:LINE_FOLDED_ROWS]
+    return doc
 
 
 def trim_threads(doc: dict, keep: int) -> dict:

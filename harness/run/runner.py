@@ -8,10 +8,9 @@ SIGTERM to the process group, then SIGKILL after a grace period.
 execute() drives a whole run: it takes the planned runs (matrix.order),
 skips those --resume finds done, wraps each command with its probes, and
 appends one line to records.jsonl as each run finishes (fsynced: see
-record.py). A cell of an external peer (peers.py: perf bench sched pipe)
-runs the same way, with the peer's command in place of the workload's and
-its output turned into a workload-shaped record by peers.py; when the
-peer's tool is missing it is not started and its line says skipped, why.
+record.py). What a cell runs, and how its outcome becomes a record, is
+its kind's (cells.py: build/workload's, or another program's); a cell whose kind
+cannot run here is not started and its line says skipped, why.
 Tests inject a fake runner with the same two methods, run()
 and capture(), so nothing real is spawned by accident (kunit.py style).
 """
@@ -19,7 +18,6 @@ and capture(), so nothing real is spawned by accident (kunit.py style).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import statistics
@@ -29,40 +27,20 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 
-from harness.run import peers as peers_mod
+from harness.run import cells as cells_mod
 from harness.run import probes as probes_mod
 from harness.records import record as record_mod
-from harness.run.config import format_value
+from harness.run.cells import GRACE_S, EXIT_OK, EXIT_FAILED, ProcResult
 from harness.run.matrix import CellPlan, RunPlan
 from harness.run.progress import make as make_progress
 
 from harness import REPO  # noqa: E402
-GRACE_S = 5.0
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_BYTES = 4000
 DEFAULT_ESTIMATE_S = 3.0
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SKIPPED = 0, 1, 2, 77
 EXIT_INTERRUPTED = 130   # the shell's convention for SIGINT
-
-
-class Status(Enum):
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    TIMEOUT = "timeout"
-
-
-@dataclass
-class ProcResult:
-    exit_status: int | None        # negative: killed by that signal; None: never started
-    stdout: str
-    stderr: str
-    duration_s: float
-    timed_out: bool = False
-    error: str | None = None       # why it could not start
 
 
 class ProcessRunner:
@@ -132,98 +110,21 @@ class ProcessRunner:
 
 # ---- one run -> one line -----------------------------------------------------
 
-def workload_command(workload: str, cell: CellPlan, tool_path: str | None = None) -> list[str]:
-    """The cell's command before probes: build/workload's, or its peer's
-    (tool_path: where the peer's tool was found; def: its name, on PATH)."""
-    if cell.peer:
-        return peers_mod.command(cell.peer, cell.model, cell.params_dict, tool_path)
-    cmd = [workload, cell.task, "--model", cell.model]
-    for k, v in cell.params:
-        cmd += [f"--{k}", format_value(v)]
-    return cmd
-
-
 def stderr_tail(text: str) -> str:
     return "\n".join(text.rstrip("\n").splitlines()[-STDERR_TAIL_LINES:])[-STDERR_TAIL_BYTES:]
-
-
-def parse_record(stdout: str) -> dict | None:
-    """The workload's record: the last stdout line that is a JSON object."""
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            return None
-        return obj if isinstance(obj, dict) else None
-    return None
-
-
-def _signal_name(n: int) -> str:
-    try:
-        return signal.Signals(n).name
-    except ValueError:
-        return f"signal {n}"
-
-
-def classify(res: ProcResult, rec: dict | None, timeout_s: float) -> tuple[Status, str | None]:
-    """The line's status and reason from the exit status and the record."""
-    last_err = (res.stderr.strip().splitlines() or [""])[-1].strip()
-    rec_reason = rec.get("reason") if rec else None
-    if res.timed_out:
-        return Status.TIMEOUT, (f"timed out after {timeout_s:g}s (SIGTERM, SIGKILL after "
-                                f"{GRACE_S:g}s more)")
-    if res.error:
-        return Status.FAILED, res.error
-    code = res.exit_status
-    if code == EXIT_OK:
-        if rec is None:
-            return Status.FAILED, "exit status 0 but no JSON record on stdout"
-        if rec.get("status") != "ok":
-            return Status.FAILED, (f"exit status 0 but record status {rec.get('status')!r}: "
-                                   f"{rec_reason}")
-        return Status.OK, None
-    if code == EXIT_SKIPPED:
-        return Status.SKIPPED, rec_reason or last_err or "skipped (exit 77) without a reason"
-    if code is not None and code < 0:
-        return Status.FAILED, (f"killed by {_signal_name(-code)}"
-                               + (f": {last_err}" if last_err else ""))
-    why = rec_reason or last_err or "no reason given"
-    return Status.FAILED, f"exit status {code}: {why}"
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def peer_outcome(cell: CellPlan, res: ProcResult,
-                 why_not: str | None = None) -> tuple[dict | None, Status, str | None]:
-    """(record, status, reason) of a peer's run; why_not: it was not started."""
-    if why_not:
-        rec = peers_mod.record(cell.peer, cell.model, cell.params_dict, "skipped", why_not)
-        return rec, Status.SKIPPED, why_not
-    if res.timed_out or res.error:
-        status, reason = classify(res, None, cell.timeout_s)
-        return None, status, reason
-    rec = peers_mod.make_record(cell.peer, cell.model, cell.params_dict, res.exit_status,
-                                res.stdout, res.stderr)
-    return rec, Status(rec["status"]), rec["reason"]
-
-
 def make_line(run: RunPlan, command: list[str], cwd: Path, started_at: str, res: ProcResult,
-              probes: dict, probes_skipped: dict, seed: int,
-              outcome: tuple[dict | None, Status, str | None] | None = None) -> dict:
-    """One records.jsonl line. outcome: (record, status, reason) when the
-    caller already has them (a peer's run); else read from the workload's
-    stdout and exit status."""
+              probes: dict, probes_skipped: dict, seed: int, outcome: cells_mod.Outcome,
+              tags: dict | None = None) -> dict:
+    """One records.jsonl line. outcome: (record, status, reason) from the
+    cell's kind; tags: the fields that name the kind (cells.py)."""
     cell = run.cell
-    if outcome is None:
-        rec = parse_record(res.stdout)
-        status, reason = classify(res, rec, cell.timeout_s)
-    else:
-        rec, status, reason = outcome
+    rec, status, reason = outcome
     line = {
         "schema": record_mod.LINE_SCHEMA,
         "cell": cell.id,
@@ -244,9 +145,8 @@ def make_line(run: RunPlan, command: list[str], cwd: Path, started_at: str, res:
         "probes": probes,
         "probes_skipped": probes_skipped,
         "stderr_tail": stderr_tail(res.stderr),
+        **(tags or {}),
     }
-    if cell.peer:
-        line["peer"] = cell.peer
     return line
 
 
@@ -289,27 +189,29 @@ def _warmup_file(run_dir: Path, needed: bool):
     return contextlib.nullcontext(None)
 
 
-def _run_one(run: RunPlan, workload: str, tools: probes_mod.Tools, runner, run_dir: Path,
-             seed: int) -> tuple[dict, ProcResult]:
-    """One planned run with its probes (not started when its peer cannot run
+def _run_one(run: RunPlan, kind: cells_mod.CellKind, tools: probes_mod.Tools, runner,
+             run_dir: Path, seed: int) -> tuple[dict, ProcResult]:
+    """One planned run with its probes (not started when its kind cannot run
     here), and its line."""
     cell = run.cell
     name = probes_mod.slug(cell.id) + (
         f".w{-run.repetition}" if run.warmup else f".r{run.repetition}")
     # The event stream is for measured runs: a warm-up's would only
     # fill the disk (it can be hundreds of MB).
-    wrapped = probes_mod.wrap(workload_command(workload, cell, tools.perf), cell.probes, tools,
+    wrapped = probes_mod.wrap(kind.command(cell), cell.probes, tools,
                               run_dir / "traces", name, events=cell.events and not run.warmup)
-    why_not = peers_mod.unavailable(cell.peer, tools.perf_missing) if cell.peer else None
+    why_not = kind.unavailable(cell)
     started = utc_now()
     if why_not:
         res = ProcResult(None, "", "", 0.0)
         found, skipped = {}, {p: f"cell not run: {why_not}" for p in cell.probes}
+        outcome = kind.outcome(cell, None)
     else:
         res = runner.run(wrapped.command, cell.timeout_s)
         found, skipped = probes_mod.collect(wrapped)
+        outcome = kind.outcome(cell, res)
     line = make_line(run, wrapped.command, getattr(runner, "cwd", REPO), started, res, found,
-                     skipped, seed, peer_outcome(cell, res, why_not) if cell.peer else None)
+                     skipped, seed, outcome, kind.tags)
     events = None if why_not else probes_mod.events_file(wrapped)
     if events is not None:
         line["events"] = _in_run_dir(events, run_dir)
@@ -337,9 +239,11 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
             runner, seed: int, cooldown_s: float = 0.0,
             history: dict[str, list[float]] | None = None, resume_hint: str = "") -> Outcome:
     """Run every planned run not yet in records.jsonl; append a line for each.
+    workload: build/workload's path (cells.resolver picks each cell's kind).
 
     Warm-up runs (repetition < 0) go to warmup.jsonl, never to records.jsonl.
     """
+    kind_of = cells_mod.resolver(workload, tools)
     records = run_dir / "records.jsonl"
     record_mod.repair(records)
     existing, _ = record_mod.load(records)
@@ -360,7 +264,7 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
                     runner.sleep(cooldown_s)
                 label = f"{run.cell.id} #{'warmup' if run.warmup else run.repetition}"
                 progress.start(label)
-                line, res = _run_one(run, workload, tools, runner, run_dir, seed)
+                line, res = _run_one(run, kind_of(run.cell), tools, runner, run_dir, seed)
                 if run.warmup:
                     record_mod.append_line(warm_fp, line)
                 else:

@@ -4,8 +4,10 @@ It makes the directory (results/<UTC timestamp>, linked as results/latest,
 or --out DIR), holds its lock for as long as the run lasts, and writes every
 file in it: config.toml (the config as given), env.json (the machine),
 run.json (seed, order, argv, resumes), catalog.json (what the workload and
-the peers declared), and through the runner records.jsonl, warmup.jsonl and
-traces/. harness/records/ reads them back; nothing else writes there.
+the peers declared), tracer.json (the tracer's --list and its measured cost,
+when the tracer is built), and through the runner records.jsonl,
+warmup.jsonl and traces/. harness/records/ reads them back; nothing else
+writes there, so a report of an old run on a new build says what that run had.
 
 --resume DIR reopens a directory: the run's own copy of the config, its
 seed, its catalog; run.json gains an entry in "resumes".
@@ -25,7 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.records import catalog as saved_catalog
+from harness.records import tracer as saved_tracer
 from harness.run import catalog as run_catalog
+from harness.run import cells as cells_mod
 from harness.run import config as config_mod
 from harness.run import matrix, probes, runner as runner_mod, sysinfo
 from harness.run.progress import fmt_duration
@@ -71,7 +75,7 @@ def _link_latest(run_dir: Path) -> None:
         print(f"schedlab: note: could not update {latest}: {e.strerror}", file=sys.stderr)
 
 
-def _print_plan(cfg, cells, runs, seed, history) -> None:
+def _print_plan(cfg, cells, runs, seed, history, kind_of) -> None:
     measured = [r for r in runs if not r.warmup]
     warm = len(runs) - len(measured)
     print(f"config {cfg.path} (sha256 {cfg.sha256[:12]}), seed {seed}, order {cfg.run.order}")
@@ -79,7 +83,7 @@ def _print_plan(cfg, cells, runs, seed, history) -> None:
         est, src = runner_mod.estimate(c, history)
         print(f"{i:3d}  {c.id}  x{c.repetitions}  probes={','.join(c.probes) or '-'}  "
               f"~{est:.1f}s/run ({src})  timeout {c.timeout_s:g}s")
-        print(f"       $ {' '.join(runner_mod.workload_command(cfg.run.workload, c))}")
+        print(f"       $ {' '.join(kind_of(c).command(c))}")
     total, worst = runner_mod.describe_estimate(runs, history, cfg.run.cooldown_s)
     print(f"{len(cells)} cells, {len(measured)} runs" + (f" + {warm} warm-up" if warm else "")
           + f": about {fmt_duration(total)} (at most {fmt_duration(worst)} if every run "
@@ -147,11 +151,13 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
     catalog, why = run_catalog.listing(rnr.capture, cfg.run.workload)
     if catalog is None and not req.dry_run:
         raise UsageError(why)
+    saved = run_catalog.with_peers(catalog or {})
+    listing = run_catalog.Listing(saved)
     if catalog is not None:
-        config_mod.check_catalog(cfg, catalog)
+        config_mod.check_catalog(cfg, listing)
     elif why:
         print(f"schedlab: note: {why}; names not checked", file=sys.stderr)
-    cells = matrix.select(matrix.expand(cfg, catalog), matrix.parse_only(req.only))
+    cells = matrix.select(matrix.expand(cfg, listing), matrix.parse_only(req.only))
     if run_meta:
         seed = int(run_meta["seed"])
     elif req.seed is not None:
@@ -165,8 +171,9 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
     results_root = (run_dir.parent if run_dir else
                     Path(req.out).parent if req.out else repo_of(rnr) / "results")
     history = runner_mod.previous_durations(results_root)
+    tools = probes.detect(cfg.run.schedtrace, cwd=repo_of(rnr))
     if req.dry_run:
-        _print_plan(cfg, cells, runs, seed, history)
+        _print_plan(cfg, cells, runs, seed, history, cells_mod.resolver(cfg.run.workload, tools))
         return runner_mod.EXIT_OK
 
     for m in (catalog or {}).get("models", []):
@@ -176,12 +183,15 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
                   file=sys.stderr)
     run_dir = _open(req, rnr, cfg, run_dir, run_meta, results_root, seed, len(runs), locks)
     if not (run_dir / saved_catalog.FILE).exists():     # the listing its records were made with
-        (run_dir / saved_catalog.FILE).write_text(
-            json.dumps(run_catalog.with_peers(catalog), indent=1) + "\n")
+        (run_dir / saved_catalog.FILE).write_text(json.dumps(saved, indent=1) + "\n")
 
-    tools = probes.detect(cfg.run.schedtrace, cwd=repo_of(rnr))
+    _save_tracer(run_dir)
+
     wanted = {p for c in cells for p in c.probes}
-    traced = wanted & set(probes.tracer_probes())
+    traced = wanted - {"perf"}
+    if traced and probes.tracer_probes() is None:
+        print(f"schedlab: note: probe names {','.join(sorted(traced))} not checked: the "
+              "tracer is not built", file=sys.stderr)
     if traced and tools.schedtrace_missing:
         print(f"schedlab: note: probes {','.join(sorted(traced))} not attached: "
               f"{tools.schedtrace_missing}", file=sys.stderr)
@@ -230,6 +240,22 @@ def _open(req: Request, rnr, cfg, run_dir: Path | None, run_meta: dict, results_
             {"started_at": now, "argv": argv, "only": req.only})
     (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
     return run_dir
+
+
+def _save_tracer(run_dir: Path) -> None:
+    """DIR/tracer.json: `schedtrace --list` with the tracer's measured cost on
+    this machine (`cost`, from the last `make bench-tracer`; absent when it
+    never ran). Written once, like catalog.json: a resumed run keeps the list
+    its first records were made with. No tracer built: no file."""
+    path = run_dir / saved_tracer.FILE
+    listed = probes.tracer_list()
+    if path.exists() or listed is None:
+        return
+    doc = {"schema": 1, "probes": list(listed)}
+    cost = probes.tracer_cost()
+    if cost is not None:
+        doc["cost"] = cost
+    path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 def repo_of(rnr) -> Path:

@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from harness.run.runner import ProcResult  # noqa: E402
+from harness.run.catalog import Listing, with_peers  # noqa: E402
+from harness.run.cells import ProcResult  # noqa: E402
 
 COMMON = [
     {"key": "cpus", "type": "str", "default": "", "unit": None, "help": "CPUs"},
@@ -42,6 +43,8 @@ CATALOG = {
               "choices": ["same", "split"], "help": "CPUs"},
              {"key": "channel", "type": "enum", "default": "event", "unit": None,
               "choices": ["event", "pipe"], "help": "how"},
+             {"key": "work_ns", "type": "u64", "default": "0", "unit": "ns", "min": 0,
+              "max": 1000000000, "help": "work between hand-offs"},
          ] + COMMON},
         {"name": "spawn", "summary": "many parked tasks",
          "models": ["threads", "coro", "uring"], "skip_reason": None,
@@ -77,6 +80,8 @@ CATALOG = {
          ]},
     ],
 }
+# what a run checks a config against: the catalog with the peers beside it
+LISTING = Listing(with_peers(CATALOG))
 
 
 def fake_record(task: str, model: str, params: dict, status: str = "ok",
@@ -99,6 +104,18 @@ def fake_record(task: str, model: str, params: dict, status: str = "ok",
                       "voluntary_switches": 1, "involuntary_switches": 0,
                       "minor_faults": 1, "major_faults": 0},
             "limits": []}
+
+
+def as_run(task: str, params: dict) -> dict:
+    """Every parameter the fake task declares, as the workload's record
+    gives them: the ones given, the others at their defaults."""
+    spec = next((t for t in CATALOG["tasks"] if t["name"] == task), {"params": []})
+    out = {}
+    for p in spec["params"]:
+        d = p["default"]
+        out[p["key"]] = int(d) if p["type"] == "u64" else (d == "true" if p["type"] == "bool"
+                                                           else d)
+    return {**out, **params}
 
 
 def parse_argv(argv: list[str]) -> tuple[str, str, dict]:
@@ -124,7 +141,7 @@ FAKE_SCRIPT = r'''#!/usr/bin/python3
 # A stand-in for build/workload: same flags, canned records (conftest.py).
 import json, os, signal, sys, time
 sys.path.insert(0, {repo!r})
-from harness.tests.conftest import CATALOG, fake_record, parse_argv
+from harness.tests.conftest import CATALOG, as_run, fake_record, parse_argv
 LOG = {log!r}
 argv = sys.argv
 with open(LOG, "a") as f:
@@ -133,6 +150,7 @@ if argv[1:] == ["--list"]:
     print(json.dumps(CATALOG))
     sys.exit(0)
 task, model, params = parse_argv(argv)
+params = as_run(task, params)
 behave = params.get("behave", "ok")
 time.sleep(int(params.get("sleep_ms", 0)) / 1000)
 print("fake: running " + task + " under " + model, file=sys.stderr, flush=True)

@@ -23,9 +23,10 @@ LISTING = {"tasks": [{"name": "pingpong", "metrics": [
     metric("handoff_ns", better="lower", headline=True),
     metric("lateness_ns", kind="distribution", better="lower", headline=True),
     metric("handoffs", unit="count"), metric("window_ns", better="higher", headline=True)]}],
-    "models": [{"name": "mn", "metrics": [metric("mn_w*_parks", unit="count"),
-                                          metric("mn_parks", unit="count", headline=True)]},
-               {"name": "coro", "metrics": []}]}
+    "models": [{"name": "mn", "traits": {"order": 1, "colour": "#CC79A7"},
+                "metrics": [metric("mn_w*_parks", unit="count"),
+                            metric("mn_parks", unit="count", headline=True)]},
+               {"name": "coro", "traits": {"order": 0, "colour": "#E69F00"}, "metrics": []}]}
 
 
 def test_headlines_task_first_then_model_distributions_as_quantiles():

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CATALOG, REPO, write_config
+from conftest import LISTING, REPO, write_config
 from harness.run import config
+from harness.run.catalog import Listing, with_peers
 from harness.records import record
 from harness.cli import main
 
@@ -41,16 +42,16 @@ def test_parse_good_config(tmp_path):
     assert sp.models is None and sp.repetitions == 2 and sp.probes == ()
     assert sp.params == (("tasks", (10, 100)), ("touch", (True,)))
     assert len(cfg.sha256) == 64
-    config.check_catalog(cfg, CATALOG)
+    config.check_catalog(cfg, LISTING)
 
 
 def test_defaults(tmp_path):
     cfg = config.load(write_config(tmp_path, '[[experiment]]\ntask = "spawn"\n'))
     assert cfg.run == config.RunSettings()
     # the models come from the catalog, in the order they declare
-    assert config.resolve_models(cfg.experiments[0], CATALOG) == ("threads", "coro", "uring")
+    assert config.resolve_models(cfg.experiments[0], LISTING) == ("threads", "coro", "uring")
     with pytest.raises(config.ConfigError, match="no catalog"):
-        config.resolve_models(cfg.experiments[0], None)
+        config.resolve_models(cfg.experiments[0], Listing(None))
 
 
 @pytest.mark.parametrize("body, needle", [
@@ -116,11 +117,11 @@ def test_missing_file():
 
 
 @pytest.mark.parametrize("body, needle", [
-    ("task='echo'", "unknown task 'echo'; valid tasks: pingpong, spawn, fake"),
+    ("task='echoo'", "unknown task 'echoo'; valid tasks: pingpong, spawn, fake, "),
     ("task='pingpong'\nmodels=['fibers']", "unknown model 'fibers'; valid models: threads"),
     ("task='pingpong'\nparams={iteratons=5}",
      "unknown parameter 'iteratons' for task pingpong; valid: iterations, placement, "
-     "channel, cpus, seed, warmup"),
+     "channel, work_ns, cpus, seed, warmup"),
     ("task='pingpong'\nparams={iterations=0}", "out of range [1, 1000000000]"),
     ("task='pingpong'\nparams={iterations='5'}", "expected an integer"),
     ("task='pingpong'\nparams={channel='carrier-pigeon'}", "expected one of event, pipe"),
@@ -130,7 +131,7 @@ def test_missing_file():
 def test_catalog_check(tmp_path, body, needle):
     cfg = config.load(write_config(tmp_path, "[[experiment]]\n" + body + "\n"))
     with pytest.raises(config.ConfigError) as e:
-        config.check_catalog(cfg, CATALOG)
+        config.check_catalog(cfg, LISTING)
     assert needle in str(e.value)
 
 
@@ -174,7 +175,7 @@ def test_repo_configs_match_the_real_workload(path: Path):
     out = ProcessRunner().capture([str(workload), "--list"])
     assert out is not None, "build/workload --list failed"
     import json
-    config.check_catalog(config.load(path), json.loads(out))
+    config.check_catalog(config.load(path), Listing(with_peers(json.loads(out))))
 
 
 def test_signed_parameters_take_negative_integers():

@@ -26,7 +26,8 @@ from harness.run.runner import ProcessRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADGEN = ROOT / "build" / "loadgen"
-SERVERS = {"echo-asyncio": "asyncio", "echo-uvloop": "uvloop", "echo-node": "node"}
+SERVERS = {"echo-asyncio": "asyncio", "echo-uvloop": "uvloop", "echo-node": "node",
+           "go-echo": "go"}
 
 pytestmark = pytest.mark.skipif(not LOADGEN.exists(),
                                 reason="build/loadgen is not built: run `make build`")
@@ -67,14 +68,14 @@ def test_missing_runtime_is_skipped_by_the_driver_and_the_harness(monkeypatch, c
     monkeypatch.setattr(peers.shutil, "which", lambda name: None)
     assert drive("node", "--requests", "10") == echo_peer.EXIT_SKIPPED
     assert "echo peer skipped: Node.js is not installed" in capsys.readouterr().err
-    why = peers.unavailable("echo-node", None)
+    why = peers.unavailable(peers.PEERS["echo-node"], None)
     assert why and "Node.js is not installed" in why
     # what the runner records for a peer that was not started
-    rec = peers.record("echo-node", "node", {}, "skipped", why)
+    rec = peers.record(peers.PEERS["echo-node"], "node", {}, "skipped", why)
     assert rec["status"] == "skipped" and rec["task"] == "echo"
     assert record.schema_errors(rec, "record") == []
     # and a driver that found the runtime missing on its own: skipped, not failed
-    rec = peers.make_record("echo-uvloop", "uvloop", {}, 77, "",
+    rec = peers.make_record(peers.PEERS["echo-uvloop"], "uvloop", {}, 77, "",
                             "echo peer skipped: uvloop is not installed\n")
     assert rec["status"] == "skipped" and "uvloop is not installed" in rec["reason"]
 
@@ -114,7 +115,8 @@ def test_a_peer_experiment_runs_through_the_harness(tmp_path, fake_workload):
         workload = "{fake_workload}"
         seed = 1
         [[experiment]]
-        peer = "echo-asyncio"
+        task = "echo"
+        models = ["asyncio"]
         repetitions = 1
         params = {{ connections = 20, requests = 500, rate = 5000, cpus = "0", client_cpus = "1" }}
         ''')

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CATALOG, REPO, FakeRunner, write_config
+from conftest import LISTING, REPO, FakeRunner, write_config
 from harness.run import config, matrix, probes, runner
 from harness.records import record
 from harness.analyse import trace
@@ -63,14 +63,14 @@ def test_events_with_run_level_sched_probe(tmp_path):
     cfg = config.load(write_config(tmp_path, '[run]\nprobes = ["sched"]\n[[experiment]]\n'
                                              'task = "pingpong"\nevents = true\n'))
     assert cfg.experiments[0].events
-    assert all(c.events for c in matrix.expand(cfg, CATALOG))
+    assert all(c.events for c in matrix.expand(cfg, LISTING))
 
 
 def test_duplicate_cell_with_different_events_is_an_error(tmp_path):
     cfg = config.load(write_config(tmp_path, EVENTS_EXP + EVENTS_EXP.replace(
         "events = true", "events = false")))
     with pytest.raises(config.ConfigError, match="different probes or events"):
-        matrix.expand(cfg, CATALOG)
+        matrix.expand(cfg, LISTING)
 
 
 # ---- wrapping and lines ------------------------------------------------------------
@@ -99,7 +99,7 @@ def _writes_events(calls_log: list):
 def test_lines_name_the_event_stream(tmp_path):
     cfg = config.parse("[run]\nwarmup_runs = 1\nrepetitions = 2\n" + EVENTS_EXP,
                        tmp_path / "c.toml")
-    cells = matrix.expand(cfg, CATALOG)
+    cells = matrix.expand(cfg, LISTING)
     d = tmp_path / "run"
     d.mkdir()
     fr = FakeRunner(tmp_path)
@@ -123,7 +123,7 @@ def test_missing_stream_is_reported(tmp_path):
     cfg = config.parse(EVENTS_EXP, tmp_path / "c.toml")
     d = tmp_path / "run"
     d.mkdir()
-    runner.execute(matrix.order(matrix.expand(cfg, CATALOG), 1), d, "wl", TOOLS,
+    runner.execute(matrix.order(matrix.expand(cfg, LISTING), 1), d, "wl", TOOLS,
                    FakeRunner(tmp_path), 1)
     lines, _ = record.load(d / "records.jsonl")
     for ln in lines:
@@ -136,7 +136,7 @@ def test_no_tracer_skips_events_with_reason(tmp_path):
     d = tmp_path / "run"
     d.mkdir()
     fr = FakeRunner(tmp_path)
-    runner.execute(matrix.order(matrix.expand(cfg, CATALOG), 1), d, "wl", NO_TRACER, fr, 1)
+    runner.execute(matrix.order(matrix.expand(cfg, LISTING), 1), d, "wl", NO_TRACER, fr, 1)
     lines, _ = record.load(d / "records.jsonl")
     assert all(ln["probes_skipped"]["events"] == "st not built" for ln in lines)
     assert all("--events" not in c for c in fr.calls)

@@ -5,7 +5,8 @@ Nothing here depends on what this machine has installed. Every tool the
 Makefile calls is a shim in tmp_path that logs its arguments and writes the
 file it is asked for: the compiler (CC), the Python that runs the harness
 (PYTHON), and the package installer (DEPS). The BPF tools (CLANG, BPFTOOL)
-and libbpf's header (LIBBPF_H) have names no machine has, and the fake deps
+and the headers of libbpf and libdwfl (LIBBPF_H, LIBDWFL_H) have names no
+machine has, and the fake deps
 creates them: before it runs they are absent, as on a fresh machine.
 """
 
@@ -39,7 +40,7 @@ DEPS = """#!/bin/sh
 echo "deps" >> "{log}"
 cp "{bin}/fake-cc" "{bin}/fresh-clang"
 cp "{bin}/fake-cc" "{bin}/fresh-bpftool"
-mkdir -p "{inc}" && : > "{inc}/libbpf.h"
+mkdir -p "{inc}" && : > "{inc}/libbpf.h" && : > "{inc}/libdwfl.h"
 """
 
 
@@ -70,7 +71,7 @@ def fresh(tmp_path):
             ["make", "-C", str(REPO), "--no-print-directory", *targets,
              f"BUILD={tmp_path / 'build'}", "CC=fake-cc", "PYTHON=fake-python",
              "CLANG=fresh-clang", "BPFTOOL=fresh-bpftool", f"LIBBPF_H={inc}/libbpf.h",
-             f"DEPS={bin_dir / deps}"],
+             f"LIBDWFL_H={inc}/libdwfl.h", f"DEPS={bin_dir / deps}"],
             env=env, capture_output=True, text=True, timeout=120)
         return cp, log.read_text() if log.exists() else ""
 
@@ -107,7 +108,7 @@ def test_without_the_tools_the_build_says_why(fresh):
     # tracer is named as skipped with the fix, and the run still happens.
     cp, log = fresh("run", deps="no-deps")
     assert cp.returncode == 0, cp.stderr
-    assert "SKIP     schedtrace: needs clang, bpftool and libbpf-dev" in cp.stdout
+    assert "SKIP     schedtrace: needs clang, bpftool, libbpf-dev and libdw-dev" in cp.stdout
     assert not _calls(log, "fresh-bpftool")
     assert any(ln.endswith("/build/workload") for ln in _calls(log, "fake-cc"))
     assert "fake-python -m harness run configs/default.toml" in log

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import CATALOG, write_config
+from conftest import LISTING, write_config
 from harness.run import config, matrix
 
 CFG = """
@@ -25,7 +25,7 @@ params = { tasks = [10, 100] }
 
 @pytest.fixture
 def cells(tmp_path):
-    return matrix.expand(config.load(write_config(tmp_path, CFG)), CATALOG)
+    return matrix.expand(config.load(write_config(tmp_path, CFG)), LISTING)
 
 
 def test_cross_product(cells):
@@ -48,8 +48,8 @@ models = ["threads", "uring"]
 iterations = 1000
 uring_timers = ["heap", "request"]
 """))
-    config.check_catalog(cfg, CATALOG)
-    ids = [c.id for c in matrix.expand(cfg, CATALOG)]
+    config.check_catalog(cfg, LISTING)
+    ids = [c.id for c in matrix.expand(cfg, LISTING)]
     assert ids == ["pingpong/threads/iterations=1000",
                    "pingpong/uring/iterations=1000,uring_timers=heap",
                    "pingpong/uring/iterations=1000,uring_timers=request"]
@@ -63,7 +63,7 @@ models = ["threads", "coro"]
 params = { uring_timers = "heap" }
 """))
     with pytest.raises(config.ConfigError, match="unknown parameter 'uring_timers'"):
-        config.check_catalog(cfg, CATALOG)
+        config.check_catalog(cfg, LISTING)
 
 
 def test_cell_id_formats_booleans():

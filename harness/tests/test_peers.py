@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_config
+from harness.run import catalog as run_catalog
 from harness.run import config, matrix, peers
 from harness.records import record, rundir
 from harness.analyse import reproduce
@@ -27,6 +28,7 @@ from harness.run.runner import ProcessRunner
 DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = (DATA / "perf-bench-sched-pipe-T-l1000.txt").read_text()
 PEER = "perf-bench-sched-pipe"
+PERF = peers.PEERS[PEER]
 
 FAKE_PERF = r'''#!/usr/bin/python3
 # A stand-in for perf: prints perf bench sched pipe's real output format.
@@ -104,7 +106,7 @@ def run_config(tmp_path, fake_workload, body, code=0):
 
 PEER_EXP = """
 [[experiment]]
-peer = "perf-bench-sched-pipe"
+task = "perfbench"
 repetitions = 2
 params = { loops = 3000, cpus = "0" }
 """
@@ -112,44 +114,48 @@ params = { loops = 3000, cpus = "0" }
 
 # ---- config ------------------------------------------------------------------
 
+def listing():
+    from conftest import CATALOG
+    return run_catalog.Listing(run_catalog.with_peers(CATALOG))
+
+
 def test_peer_experiment_parses_and_expands(tmp_path):
     cfg = config.load(write_config(tmp_path, PEER_EXP))
     exp, = cfg.experiments
-    assert (exp.peer, exp.task, exp.name, exp.models) == (PEER, "perfbench", "perfbench", None)
-    cells = matrix.expand(cfg)
+    assert (exp.task, exp.name, exp.models) == ("perfbench", "perfbench", None)
+    config.check_catalog(cfg, listing())
+    cells = matrix.expand(cfg, listing())
     assert [c.id for c in cells] == ["perfbench/threads/loops=3000,cpus=0"]
-    assert cells[0].peer == PEER and cells[0].repetitions == 2
-    # the catalog of build/workload has no perfbench task: peers are not checked there
-    from conftest import CATALOG
-    config.check_catalog(cfg, CATALOG)
+    assert cells[0].repetitions == 2
+    assert peers.serving("perfbench", "threads") is PERF
+    assert peers.serving("pingpong", "threads") is None
 
 
 @pytest.mark.parametrize("body, needle", [
-    ('peer = "perf-bench-sched-pipes"',
-     "unknown peer 'perf-bench-sched-pipes'; valid peers: perf-bench-sched-pipe"),
-    ('peer = 3', "unknown peer 3; valid peers: perf-bench-sched-pipe"),
-    ('peer = "perf-bench-sched-pipe"\ntask = "pingpong"', "either task or peer"),
-    ('peer = "perf-bench-sched-pipe"\nmodels = ["coro"]',
-     "peer perf-bench-sched-pipe has no model 'coro'; valid models: threads, processes"),
-    ('peer = "perf-bench-sched-pipe"\nparams = { iterations = 5 }',
-     "unknown parameter 'iterations' for peer perf-bench-sched-pipe; valid: loops, cpus"),
-    ('peer = "perf-bench-sched-pipe"\nparams = { loops = 0 }', "out of range"),
-    ('peer = "perf-bench-sched-pipe"\nparams = { cpus = "zero" }', "CPUs the peer"),
-    ('params = { loops = 1 }', "missing 'task' or 'peer'"),
-    ('params = { loops = 1 }', "valid peers: perf-bench-sched-pipe"),
+    ('task = "perfbenc"', "unknown task 'perfbenc'; valid tasks: "),
+    ('task = "perfbench"\nmodels = ["coro"]',
+     "unknown model 'coro'; valid models: threads, processes"),
+    ('task = "perfbench"\nparams = { iterations = 5 }',
+     "unknown parameter 'iterations' for perf-bench-sched-pipe (perfbench/threads); "
+     "valid: loops, cpus"),
+    ('task = "perfbench"\nparams = { loops = 0 }', "out of range"),
+    ('task = "perfbench"\nparams = { cpus = "zero" }', "CPUs the peer"),
+    ('task = "pingpong"\nmodels = ["go"]\nparams = { placement = "same" }',
+     "unknown parameter 'placement' for go-pingpong (pingpong/go)"),
 ])
 def test_bad_peer_config(tmp_path, body, needle):
     with pytest.raises(config.ConfigError) as e:
-        config.load(write_config(tmp_path, "[[experiment]]\n" + body + "\n"))
+        cfg = config.load(write_config(tmp_path, "[[experiment]]\n" + body + "\n"))
+        config.check_catalog(cfg, listing())
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
-def test_unknown_peer_exits_2_listing_known_peers(tmp_path, fake_runner, capsys):
-    p = write_config(tmp_path, '[[experiment]]\npeer = "hackbench"\n')
+def test_unknown_task_exits_2_listing_the_peers_tasks(tmp_path, fake_runner, capsys):
+    p = write_config(tmp_path, '[[experiment]]\ntask = "hackbench"\n')
     with pytest.raises(SystemExit) as e:
         main(["run", str(p), "--out", str(tmp_path / "o")], runner=fake_runner)
     assert e.value.code == 2
-    assert "valid peers: perf-bench-sched-pipe" in capsys.readouterr().err
+    assert "perfbench" in capsys.readouterr().err
     assert fake_runner.calls == []
 
 
@@ -169,7 +175,7 @@ def shim_line(code=0):
 
 
 def test_golden_output_becomes_a_workload_shaped_record():
-    rec = peers.make_record(PEER, "threads", {"loops": 1000, "cpus": "0"}, 0,
+    rec = peers.make_record(PERF, "threads", {"loops": 1000, "cpus": "0"}, 0,
                             GOLDEN + shim_line(), "")
     assert record.schema_errors(rec, "record") == []
     assert (rec["task"], rec["model"], rec["status"], rec["reason"]) == \
@@ -197,21 +203,21 @@ def test_golden_output_becomes_a_workload_shaped_record():
     ("threads", {}, "", -9, "", "failed", "killed by signal 9"),
 ])
 def test_output_problems(model, params, stdout, code, stderr, status, needle):
-    rec = peers.make_record(PEER, model, params, code, stdout, stderr)
+    rec = peers.make_record(PERF, model, params, code, stdout, stderr)
     assert rec["status"] == status and needle in rec["reason"]
     assert record.schema_errors(rec, "record") == []
 
 
 def test_defaults_fill_the_record_params():
-    rec = peers.record(PEER, "threads", {}, "skipped", "no perf")
+    rec = peers.record(PERF, "threads", {}, "skipped", "no perf")
     assert rec["params"] == {"loops": 1000000, "cpus": ""}
 
 
 def test_command_is_the_shim_then_perf():
-    cmd = peers.command(PEER, "threads", {"loops": 5, "cpus": "1"}, "/x/perf", python="py")
+    cmd = peers.command(PERF, "threads", {"loops": 5, "cpus": "1"}, "/x/perf", python="py")
     assert cmd == ["py", str(peers.PEER_EXEC), "--cpus", "1", "--", "/x/perf", "bench",
                    "sched", "pipe", "-T", "-l", "5"]
-    assert peers.command(PEER, "processes", {}, "perf", python="py")[2:] == \
+    assert peers.command(PERF, "processes", {}, "perf", python="py")[2:] == \
         ["--", "perf", "bench", "sched", "pipe", "-l", "1000000"]
 
 
@@ -282,7 +288,7 @@ def test_run_with_fake_perf(tmp_path, fake_workload, fake_perf):
 
 
 def test_unpinned_peer_passes_no_cpus(tmp_path, fake_workload, fake_perf):
-    _, lines = run_config(tmp_path, fake_workload, '[[experiment]]\npeer = "perf-bench-sched-pipe"'
+    _, lines = run_config(tmp_path, fake_workload, '[[experiment]]\ntask = "perfbench"'
                           '\nrepetitions = 1\nmodels = ["processes"]\nparams = { loops = 7 }\n')
     ln, = lines
     assert ln["status"] == "ok" and ln["model"] == "processes"

@@ -98,25 +98,25 @@ def test_trim_threads_keeps_the_busiest():
 
 # ---- the probe list comes from the tracer ---------------------------------
 
-def test_probe_list_from_the_sources_matches_the_tracer():
-    """The harness reads `schedtrace --list`; before a build it reads the
-    same facts from bpf/probe_table.c and the descriptors: they must agree."""
+def test_probe_list_is_the_tracers():
     import os
 
     import pytest
     if not (probes.TRACER.is_file() and os.access(probes.TRACER, os.X_OK)):
-        pytest.skip("build/schedtrace not built")
+        assert probes.tracer_list() is None and probes.tracer_probes() is None
+        pytest.skip("build/schedtrace not built: no list, and names go unchecked")
     listed = probes.tracer_list()
-    keys = ("name", "selectable", "default", "events", "attach")
-    assert [{k: p[k] for k in keys} for p in listed] == \
-        [{k: p[k] for k in keys} for p in probes._list_from_sources()]
     assert probes.tracer_probes() == tuple(p["name"] for p in listed if p["selectable"])
     assert all(p["programs"] and p["summary"] for p in listed)
     assert [p for p in listed if p["default"]], "no default probe"
 
 
 def test_config_accepts_exactly_the_listed_probes(tmp_path):
+    import pytest
+
     from harness.run import config
+    if probes.tracer_list() is None:
+        pytest.skip("build/schedtrace not built")
     assert config.valid_probes() == (*probes.tracer_probes(), "perf")
     fixed = [p for p in probes.tracer_list() if not p["selectable"]]
     for p in fixed:     # always on: not a config's to name
@@ -124,8 +124,9 @@ def test_config_accepts_exactly_the_listed_probes(tmp_path):
 
 
 def test_events_go_to_the_tracer_when_a_probe_writes_them(tmp_path):
-    writers = [p["name"] for p in probes.tracer_list() if p["events"]]
-    others = [p["name"] for p in probes.tracer_list() if p["selectable"] and not p["events"]]
+    listed = probes.tracer_list() or ()
+    writers = [p["name"] for p in listed if p["events"]]
+    others = [p["name"] for p in listed if p["selectable"] and not p["events"]]
     for name in writers:
         w = probes.wrap(CMD, (name,), tools(), tmp_path, "e", events=True)
         assert "--events" in w.command

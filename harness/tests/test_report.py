@@ -100,7 +100,8 @@ def test_reproductions_side_by_side(full_run, tmp_path):
 
 def test_reproduction_never_pools_different_parameters(tmp_path):
     specs = [synthrun.Spec("pingpong", "threads", {"channel": "event", "placement": "same",
-                                                   "iterations": n}, {"handoff_ns": v})
+                                                   "iterations": n}, {"handoff_ns": v},
+                           defaults=synthrun.PINGPONG_AS_RUN)
              for n, v in ((20000, 2000.0), (100000, 9000.0))]
     run = load_run(synthrun.make_run(tmp_path / "run", specs))
     gooch = [s for s in reproduce.load_specs()[0] if s["id"] == "thread-switch-gooch"]
@@ -183,3 +184,30 @@ def test_bad_lines_skipped_and_listed(tmp_path, capsys, golden, reason):
     assert cell["metrics"]["handoff_ns"]["max"] < 99999
     md = (d / "report.md").read_text()
     assert "Partial report" in md and f"line {doc['skipped_lines'][0]['line']}" in md
+
+
+def test_an_old_run_is_reported_with_its_own_tracer(tmp_path):
+    """The report reads the run's tracer.json, never today's build: a run
+    made when the tracer offered other probes, and measured another cost,
+    is reported with those."""
+    specs = [synthrun.Spec("pingpong", "coro", {"channel": "event"}, {"handoff_ns": 20.0},
+                           probes=("sched",))]
+    d = synthrun.make_run(tmp_path / "run", specs)
+    probe = {"summary": "x", "selectable": True, "default": False, "events": False,
+             "programs": ["p"], "attach": [{"program": "p", "section": "tp_btf/x",
+                                            "essential": True}]}
+    (d / "tracer.json").write_text(json.dumps({"schema": 1, "probes": [
+        {**probe, "name": "sched", "default": True}, {**probe, "name": "oldprobe"}],
+        "cost": {"measured_at": "2026-01-02 03:04 UTC", "reps": 7, "workload": "w",
+                 "variants": {"schedtrace": {"cpu_ratio": 1.31, "wall_ratio": 1.4}}}}))
+    assert run_main(["report", str(d), "--no-plots"]) == 0
+    inst = json.loads((d / "report.json").read_text())["instruments"]
+    names = [p["name"] for p in inst["present"] + inst["missing"]]
+    assert sorted(names) == ["oldprobe", "perf", "sched"]
+    assert inst["tracer_cost"]["measured_at"] == "2026-01-02 03:04 UTC"
+    assert "schedtrace 1.31x" in (d / "report.md").read_text()
+    (d / "tracer.json").unlink()       # a run without one: the probes its lines name
+    assert run_main(["report", str(d), "--no-plots"]) == 0
+    inst = json.loads((d / "report.json").read_text())["instruments"]
+    assert sorted(p["name"] for p in inst["present"] + inst["missing"]) == ["perf", "sched"]
+    assert inst["tracer_cost"] is None

@@ -12,12 +12,13 @@ import time
 import pytest
 
 from conftest import REPO, FakeRunner, write_config
-from harness.run import matrix, probes, runner
+from harness.run import cells, matrix, probes, runner
 from harness.records import record
 from harness.cli import main
 from harness.run.config import parse
 from harness.run.catalog import with_peers
-from harness.run.runner import ProcResult, ProcessRunner
+from harness.run.cells import ProcResult
+from harness.run.runner import ProcessRunner
 
 NO_TOOLS = probes.Tools("build/schedtrace", "not built", "perf", "no perf")
 
@@ -31,10 +32,11 @@ def fake_cell(behave="ok", timeout_s=30.0, sleep_ms=0, model="threads", probes_=
 
 def run_one(fake_workload, tmp_path, cell, grace_s=0.5):
     rnr = ProcessRunner(cwd=tmp_path, grace_s=grace_s)
-    cmd = runner.workload_command(str(fake_workload), cell)
+    kind = cells.WorkloadCells(str(fake_workload))
+    cmd = kind.command(cell)
     res = rnr.run(cmd, cell.timeout_s)
     return res, runner.make_line(matrix.RunPlan(cell, 0), cmd, tmp_path, runner.utc_now(), res,
-                                 {}, {}, 1)
+                                 {}, {}, 1, kind.outcome(cell, res))
 
 
 def check_line(line):
@@ -104,8 +106,8 @@ def test_timeout_sigkill_when_sigterm_ignored(fake_workload, tmp_path):
 def test_cannot_start(tmp_path):
     res = ProcessRunner(cwd=tmp_path).run([str(tmp_path / "nope")], 1)
     assert res.exit_status is None and "cannot start" in res.error
-    status, why = runner.classify(res, None, 1)
-    assert status is runner.Status.FAILED and why == res.error
+    status, why = cells.classify(res, None, 1)
+    assert status is cells.Status.FAILED and why == res.error
 
 
 def test_capture(tmp_path, fake_workload):
@@ -123,9 +125,9 @@ def test_stderr_tail_is_bounded():
 
 
 def test_parse_record_takes_last_json_line():
-    assert runner.parse_record('noise\n{"a": 1}\n') == {"a": 1}
-    assert runner.parse_record("") is None
-    assert runner.parse_record('{"a": \n') is None
+    assert cells.parse_record('noise\n{"a": 1}\n') == {"a": 1}
+    assert cells.parse_record("") is None
+    assert cells.parse_record('{"a": \n') is None
 
 
 # ---- whole runs through main() ----------------------------------------------

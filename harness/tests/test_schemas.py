@@ -163,18 +163,20 @@ def probe_lists(run: Path) -> list[dict]:
     # --list needs no privilege: it reads the built objects without loading them
     listed = subprocess.run([str(TRACER), "--list"], capture_output=True, text=True,
                             check=True, timeout=60).stdout
-    return [json.loads(listed)]
+    return [json.loads(listed), json.loads((run / "tracer.json").read_text())]
 
 
 PRODUCERS = {
-    "catalog": ("build/workload --list, and the tiny run's catalog.json (harness/cli.py)",
+    "catalog": ("build/workload --list, and the tiny run's catalog.json "
+                "(harness/run/session.py)",
                 catalogs),
-    "probes": ("build/schedtrace --list", probe_lists),
+    "probes": ("build/schedtrace --list, and the tiny run's tracer.json "
+               "(harness/run/session.py)", probe_lists),
     "record": ("build/workload: tasks x models, a skipped run, the records of the tiny run",
                records_of_the_workload),
     "line": ("./schedlab run: records.jsonl and warmup.jsonl (harness/run/runner.py)",
              _lines_and_warmups),
-    "run": ("./schedlab run and --resume: run.json (harness/cli.py)",
+    "run": ("./schedlab run and --resume: run.json (harness/run/session.py)",
             lambda run: [json.loads((run / "run.json").read_text())]),
     "env": ("./schedlab run: env.json (harness/run/sysinfo.py)",
             lambda run: [json.loads((run / "env.json").read_text())]),
@@ -257,7 +259,7 @@ FIXTURES = {
         "in a line's probes.perf", perf_in_a_line),
     "perf-bench-sched-pipe-T-l1000.txt": (
         "record", "perf bench sched pipe -T -l 1000; peers.make_record makes the record",
-        lambda p: [peers.make_record("perf-bench-sched-pipe", "threads",
+        lambda p: [peers.make_record(peers.PEERS["perf-bench-sched-pipe"], "threads",
                                      {"loops": 1000, "cpus": "0"}, 0,
                                      p.read_text() + shim_line(), "")]),
 }

@@ -225,3 +225,55 @@ def test_switch_bench_runs_as_a_peer_cell():
     assert rec["status"] == "ok", rec["reason"]
     m = rec["metrics"]
     assert all(m[f"{k}_ns"] > 0 for k in ("ours", "floor", "swapcontext", "handoff_own"))
+
+
+# ---- reproductions: each measured figure names one like-with-like cell ----------
+
+def _as_run(cell, listing) -> dict:
+    """The cell's parameters as the workload runs them (defaults filled in)."""
+    if cell.peer:
+        return {**cell.params_dict, "peer": cell.peer}
+    task = next(t for t in listing["tasks"] if t["name"] == cell.task)
+    defaults = {p["key"]: p["default"] for p in task["params"]}
+    return {**defaults, **{k: str(v).lower() if isinstance(v, bool) else str(v)
+                           for k, v in cell.params}}
+
+
+def _candidates(config: str, task: str, model: str, where: dict) -> list[str]:
+    from harness.analyse.verdicts import KNOB_DEFAULTS
+    from harness.run import config as config_mod, matrix
+    from harness.tests.builtworkload import listing
+
+    found = []
+    for cell in matrix.expand(config_mod.load(ROOT / "configs" / config), listing()):
+        p = _as_run(cell, listing())
+        if (cell.task, cell.model) != (task, model) or cell.probes:
+            continue
+        if any(str(p.get(k, v)).lower() != str(v).lower() for k, v in KNOB_DEFAULTS.items()
+               if k not in where):
+            continue
+        if all(str(p.get(k)).lower() == str(v).lower() for k, v in where.items()):
+            found.append(cell.id)
+    return found
+
+
+@NEEDS_WORKLOAD
+def test_each_reproduction_matches_exactly_one_bare_cell():
+    from harness.analyse import reproduce
+    specs, problems = reproduce.load_specs()
+    assert not problems
+    for spec in specs:
+        m = spec["measured"]
+        # closed-loop echo saturates the client on 2 CPUs: full.toml only
+        config = "full.toml" if spec["id"] == "io-uring-echo" else "default.toml"
+        for point in spec.get("point") or [{}]:
+            where = {**m.get("where", {}), **point.get("where", {})}
+            for model in (m["model"], m.get("den_model")):
+                if model:
+                    cells = _candidates(config, m["task"], model, where)
+                    assert len(cells) == 1, (spec["id"], model, where, cells)
+        if "peer" in spec:
+            peer = spec["peer"]
+            cells = _candidates(config, peer["task"], peer.get("model", "threads"),
+                                peer.get("where", {}))
+            assert len(cells) == 1, (spec["id"], cells)

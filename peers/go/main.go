@@ -58,7 +58,6 @@ func (p params) u64(key string) uint64 {
 
 type metrics map[string]any
 
-
 var start = time.Now()
 
 // elapsed is CLOCK_MONOTONIC-based (time.Since uses the monotonic reading).
@@ -119,6 +118,10 @@ func usage() map[string]any {
 func main() {
 	if len(os.Args) < 2 {
 		badInput("usage: gotasks TASK --model go|go_locked [--KEY VALUE ...] | gotasks echo-server")
+	}
+	if os.Args[1] == "version" {
+		fmt.Println(runtime.Version())
+		return
 	}
 	if os.Args[1] == "echo-server" {
 		os.Exit(echoServer(os.Args[2:]))

@@ -30,6 +30,7 @@ CORO_SEMAPHORE_DEFINE(coro_spawn);
 CORO_SEMAPHORE_DEFINE(coro_ready);
 CORO_SEMAPHORE_DEFINE(coro_switch);
 CORO_SEMAPHORE_DEFINE(coro_exit);
+CORO_SEMAPHORE_DEFINE(coro_park);
 #endif
 
 /* Every coroutine starts here (through the trampoline) and never returns:

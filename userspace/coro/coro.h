@@ -64,6 +64,7 @@
  *   coro_switch(from_id, to_id)  fired once for every switch counted in
  *                                stats.switches, just before it happens
  *   coro_exit(id)                id's function returned (it is DONE)
+ *   coro_park(id)                id parks (coro_park): its user stack is the park site
  * All arguments are uint64_t. One scheduler per thread at a time: the ids of
  * two schedulers in one process overlap (tell them apart by thread).
  */

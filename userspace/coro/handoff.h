@@ -94,6 +94,9 @@ static inline void coro_park_inline(struct coro_sched *s)
 	c->state = CORO_PARKED;
 	s->stats.parks++;
 	s->stats.parked++;
+	/* where it parks: the tracer's stacks probe takes the user stack here
+	 * (inlined, so every caller is a site of the probe) */
+	CORO_PROBE1(coro_park, c->id);
 	switch_next(s, c);
 }
 

@@ -27,6 +27,7 @@ extern volatile unsigned short schedlab_coro_spawn_semaphore;
 extern volatile unsigned short schedlab_coro_ready_semaphore;
 extern volatile unsigned short schedlab_coro_switch_semaphore;
 extern volatile unsigned short schedlab_coro_exit_semaphore;
+extern volatile unsigned short schedlab_coro_park_semaphore;
 /* The mn model's (models/mn_sched.c defines them; arguments in mn_sched.h). */
 extern volatile unsigned short schedlab_mn_worker_semaphore;
 extern volatile unsigned short schedlab_mn_steal_semaphore;

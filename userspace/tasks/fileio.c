@@ -28,7 +28,10 @@
  * before the window say how cold it really was. `tasks` readers then read
  * random block_bytes-aligned blocks for duration_ms (or `requests` in total);
  * each block read is checksummed and compared with the table, outside the
- * timed read, and a single mismatch fails the run.
+ * timed read, and a single mismatch fails the run. The process's CPU time
+ * over the readers' run (helper threads and io-wq workers included) gives
+ * iops_per_cpu_s: threads may keep both CPUs busy where a one-thread model
+ * keeps one, so operations per second alone would credit them the second.
  */
 #include <errno.h>
 #include <fcntl.h>
