@@ -33,26 +33,14 @@
 #include "hist.bpf.h"
 #include "sched.h"
 #include "delay.h"
+/* sched.bpf.c's thread storage and per-CPU state (the loader reuses its fds) */
+#include "sched_maps.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define PF_KTHREAD 0x00200000
-
-/* sched.bpf.c's, shared (the loader reuses its fds): declared identically */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sched_thread);
-} threads SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sched_cpu);
-} cpu_state SEC(".maps");
 
 /* One ring per CPU, indexed by CPU id (max_entries set by the loader): a
  * plain array, because a per-CPU value may not exceed 32 KiB. Each is
@@ -89,10 +77,7 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&delay_counts, &idx);
-
-	if (c)
-		(*c)++;
+	count_in(&delay_counts, idx);
 }
 
 /* The victim's row, created on first sight. */
@@ -100,20 +85,15 @@ static __always_inline struct delay_victim *victim_of(struct task_struct *t)
 {
 	static const struct delay_victim zero;
 	__u32 tid = t->pid;
-	struct delay_victim *v = bpf_map_lookup_elem(&delay_victims, &tid);
+	struct delay_victim *v = lookup_or_init(&delay_victims, &tid, &zero);
 
-	if (v)
-		return v;
-	if (bpf_map_update_elem(&delay_victims, &tid, &zero, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&delay_victims, &tid)) {
+	if (!v) {
 		count(DELAY_CNT_LOST_VICTIMS);
 		return NULL;
 	}
-	v = bpf_map_lookup_elem(&delay_victims, &tid);
-	if (v) {
-		v->tgid = t->tgid;
-		__builtin_memcpy(v->comm, t->comm, sizeof(v->comm));
-	}
+	/* the name as of its last wait: the first may predate an exec */
+	v->tgid = t->tgid;
+	__builtin_memcpy(v->comm, t->comm, sizeof(v->comm));
 	return v;
 }
 
@@ -125,15 +105,13 @@ static __always_inline void charge(__u32 victim, __u32 victim_tgid, struct delay
 	struct delay_key key = {.victim = victim, .culprit = s->tid};
 	struct delay_row *r;
 
-	r = bpf_map_lookup_elem(&delay_rows, &key);
+	r = lookup_or_init(&delay_rows, &key, &zero);
 	if (!r) {
-		bpf_map_update_elem(&delay_rows, &key, &zero, BPF_NOEXIST);
-		r = bpf_map_lookup_elem(&delay_rows, &key);
-		if (!r) {
-			count(DELAY_CNT_LOST_ROWS);
-			v->remainder_ns[DELAY_REM_LOST] += ns;
-			return;
-		}
+		count(DELAY_CNT_LOST_ROWS);
+		v->remainder_ns[DELAY_REM_LOST] += ns;
+		return;
+	}
+	if (!r->waits) {
 		r->victim_tgid = victim_tgid;
 		r->culprit_tgid = s->tgid;
 		r->kthread = s->kthread;

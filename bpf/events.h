@@ -29,6 +29,9 @@ enum event_type {
 	EV_CORO_READY = 6,
 	EV_CORO_SWITCH = 7,
 	EV_CORO_EXIT = 8,
+	/* struct event_uring, written by uring.bpf.c */
+	EV_URING_SUBMIT = 9,   /* a request submitted (io_uring_submit_req) */
+	EV_URING_COMPLETE = 10, /* its completion posted (io_uring_complete) */
 };
 
 #define EV_F_PREEMPT   0x1 /* switch: the preempt argument was set */
@@ -55,6 +58,21 @@ struct event_coro {
 	__u32 pid, tgid;
 	__u64 coro; /* the coroutine; switch: the one switched from */
 	__u64 to;   /* switch: the coroutine switched to; else 0 */
+};
+
+/* An io_uring request's submission or completion, the same size as struct
+ * event_sched: pid/tgid is the current task (for a completion, whoever
+ * posted it: the submitter, an io-wq worker, or an interrupted task, in
+ * which case tgid is the ring's owner instead). user_data pairs the two. */
+struct event_uring {
+	__u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u16 version; /* EVENTS_VERSION */
+	__u16 type;    /* EV_URING_* */
+	__u32 cpu;
+	__u32 pid, tgid;
+	__u64 user_data; /* the SQE's user_data, echoed in its CQE */
+	__u32 opcode;	 /* submit: IORING_OP_*; complete: 0 */
+	__s32 res;	 /* complete: the CQE's res; submit: 0 */
 };
 
 #endif

@@ -72,7 +72,9 @@
 #include "hist.bpf.h"
 #include "sched.h"
 #include "track.bpf.h"
+#include "sched_maps.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
 #include "events.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -97,13 +99,6 @@ const volatile bool targ_events = false;	  /* --events: write ring buffer record
 const volatile __u32 targ_clock = SCHED_CLOCK_RQ; /* --clock */
 const volatile __u32 targ_wake_sample = 1;	  /* --wake-sample: time 1 wakeup in N */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sched_thread);
-} threads SEC(".maps");
-
 /* Rows of threads that ended; max_entries set by the loader (--max-threads). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -120,19 +115,9 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sched_cpu);
-} cpu_state SEC(".maps");
-
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&counts, &idx);
-
-	if (c)
-		(*c)++;
+	count_in(&counts, idx);
 }
 
 /* The thread's storage, created on first sight if its process is traced;

@@ -27,6 +27,7 @@
 #include "stacks.h"
 #include "track.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -67,10 +68,7 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&stacks_counts, &idx);
-
-	if (c)
-		(*c)++;
+	count_in(&stacks_counts, idx);
 }
 
 static __always_inline __s32 stack_of(void *ctx, __u64 flags)
@@ -84,17 +82,12 @@ static __always_inline __s32 stack_of(void *ctx, __u64 flags)
 
 static __always_inline void add(struct stacks_key *key, __u64 value)
 {
-	struct stacks_value *v = bpf_map_lookup_elem(&stack_counts, key);
+	static const struct stacks_value zero;
+	struct stacks_value *v = lookup_or_init(&stack_counts, key, &zero);
 
 	if (!v) {
-		struct stacks_value zero = {};
-
-		bpf_map_update_elem(&stack_counts, key, &zero, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&stack_counts, key);
-		if (!v) {
-			count(STACKS_CNT_LOST_COUNTS);
-			return;
-		}
+		count(STACKS_CNT_LOST_COUNTS);
+		return;
 	}
 	__sync_fetch_and_add(&v->value, value);
 	__sync_fetch_and_add(&v->count, 1);

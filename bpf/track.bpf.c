@@ -20,6 +20,7 @@
 
 #include "track.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -37,10 +38,7 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&track_counts, &idx);
-
-	if (c)
-		(*c)++;
+	count_in(&track_counts, idx);
 }
 
 SEC("tp_btf/sched_process_fork")

@@ -16,6 +16,10 @@
  *
  * How many workers ran and how often they were switched comes from the
  * `sched` probe's thread rows (PF_IO_WORKER), not from here.
+ *
+ * With --events, each submission and completion of an owned ring is also a
+ * record in the shared stream (events.h, struct event_uring), paired by the
+ * request's user_data, so a timeline can draw requests in flight.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,8 +29,12 @@
 #include "uring.h"
 #include "track.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
+#include "events.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+const volatile bool targ_events = false; /* --events: a record per submission and completion */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -51,10 +59,33 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&uring_counts, &idx);
+	count_in(&uring_counts, idx);
+}
 
-	if (c)
-		(*c)++;
+static __always_inline void emit(__u16 type, __u32 tgid, __u32 opcode, __u64 user_data,
+				 __s32 res)
+{
+	struct event_uring *e;
+
+	if (!targ_events)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(URING_CNT_LOST_EVENTS);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->version = EVENTS_VERSION;
+	e->type = type;
+	e->cpu = bpf_get_smp_processor_id();
+	e->pid = (__u32)bpf_get_current_pid_tgid();
+	e->tgid = tgid;
+	e->opcode = opcode;
+	e->user_data = user_data;
+	e->res = res;
+	/* the loader drains on a timer, as for sched.bpf.c's records */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	count(URING_CNT_EVENTS);
 }
 
 static __always_inline bool ring_is_ours(void *ctx)
@@ -87,19 +118,25 @@ int BPF_PROG(st_uring_submit, struct io_kiocb *req)
 	c = bpf_map_lookup_elem(&uring_opcodes, &op);
 	if (c)
 		(*c)++;
+	emit(EV_URING_SUBMIT, tgid, op, req->cqe.user_data, 0);
 	return 0;
 }
 
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(st_uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
+	__u64 key = (__u64)ring;
+	__u32 *owner;
+
 	count_run(URING_RUN_COMPLETE);
+	owner = bpf_map_lookup_elem(&rings, &key);
 	/* a ring not ours */
-	if (!ring_is_ours(ring))
+	if (!owner)
 		return 0;
 	count(URING_CNT_COMPLETED);
 	if (cqe->res < 0)
 		count(URING_CNT_COMPLETED_ERR);
+	emit(EV_URING_COMPLETE, *owner, 0, cqe->user_data, cqe->res);
 	return 0;
 }
 

@@ -100,6 +100,7 @@ static int uring_open(struct tracer *t, struct probe_slot *p, const struct btf *
 	p->priv = skel;
 	if (!trace_check_tracepoints(skel->obj, vmlinux, uring_probe.essential, p))
 		return -ENOENT;
+	skel->rodata->targ_events = t->events_fd >= 0;
 	err = trace_share_maps(t, skel->obj);
 	if (!err)
 		err = uring_bpf__load(skel);
@@ -188,6 +189,7 @@ static void uring_json_lost(struct json *j, const struct tracer *t, const void *
 
 	(void)t;
 	json_u64(j, "uring_rings", ud->counts[URING_CNT_LOST_RINGS]);
+	json_u64(j, "uring_events", ud->counts[URING_CNT_LOST_EVENTS]);
 }
 
 static void uring_print_summary(FILE *out, const struct trace_data *d, const void *data)
@@ -221,4 +223,5 @@ const struct probe_ops uring_probe = {
 	.json_top = uring_json_top,
 	.json_lost = uring_json_lost,
 	.print_summary = uring_print_summary,
+	.writes_events = true,
 };

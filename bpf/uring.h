@@ -25,6 +25,8 @@ enum uring_count {
 	URING_CNT_POLL_ARMS,	 /* io_uring_poll_arm: waits on a file's poll */
 	URING_CNT_TASK_WORK,	 /* io_uring_task_add: completion via task work */
 	URING_CNT_LOST_RINGS,	 /* `rings` full: a ring's events are not counted */
+	URING_CNT_EVENTS,	 /* --events records written */
+	URING_CNT_LOST_EVENTS,	 /* --events ring buffer full: record dropped */
 	URING_CNT_NR,
 };
 

@@ -27,6 +27,7 @@
 #include "usdt.h"
 #include "track.bpf.h"
 #include "runs.bpf.h"
+#include "maps.bpf.h"
 #include "events.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -61,10 +62,7 @@ struct {
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&usdt_counts, &idx);
-
-	if (c)
-		(*c)++;
+	count_in(&usdt_counts, idx);
 }
 
 /* The calling thread's counters, if its process is traced. */

@@ -94,10 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", type=Path, help="also write the comparison as JSON to this file")
     cmp.add_argument("--md", type=Path, help="write the Markdown here instead of stdout")
 
+    # The example's cell is one configs/default.toml records with events.
     tr = _sub(sub, "trace", "export a cell's event stream as Chrome Trace Event JSON for "
               "Perfetto", "example: ./schedlab trace results/latest --cell "
-              "pingpong/coro/placement=same --perfetto pingpong.json\n"
-              "(then open it in https://ui.perfetto.dev)")
+              "pingpong/coro/channel=event,placement=same,iterations=2000 --perfetto "
+              "pingpong.json\n(then open it in https://ui.perfetto.dev; `./schedlab report "
+              "DIR` exports every traced cell to DIR/traces/)")
     tr.add_argument("dir", type=Path, help="the results directory of a run")
     tr.add_argument("--cell", required=True, help="cell id as in records.jsonl")
     tr.add_argument("--rep", type=int, default=None,
@@ -166,21 +168,50 @@ def cmd_list(args, rnr) -> int:
                               for m in t.get("metrics", []) if m["headline"])
             print(f"  {'':<10} headline metrics: {heads or '-'}")
             for p in t.get("params", []):
-                unit = f" {p['unit']}" if p.get("unit") else ""
-                rng = f" [{'|'.join(p.get('choices') or [])}]" if p.get("type") == "enum" else ""
-                print(f"  {'':<10}   --{p['key']} (default {p.get('default') or '-'}{unit})"
-                      f"{rng}: {p.get('help') or ''}")
+                print(f"  {'':<10}   {_param_line(p)}")
         print("models:")
         for m in catalog.get("models", []):
             state = "available" if m.get("available") else f"unavailable: {m.get('reason')}"
             print(f"  {m['name']:<10} {m.get('summary') or ''} ({state})")
-    print("configs:")
-    root = repo_of(rnr) / "configs"
-    for f in sorted(root.rglob("*.toml")):
-        first = next((ln.lstrip("# ").strip() for ln in f.read_text().splitlines()
-                      if ln.startswith("#") and ln.strip("# ")), "")
-        print(f"  {f.relative_to(repo_of(rnr))}: {first}")
+            for p in m.get("params", []):
+                print(f"  {'':<10}   variant {_param_line(p)}")
+    configs = sorted((repo_of(rnr) / "configs").rglob("*.toml"))
+    groups = (("configs you can run (./schedlab run CONFIG)",
+               [f for f in configs if f.parent.name == "configs" and f.name != "claims.toml"]),
+              ("published figures the report reproduces (configs/reproduce/, read by "
+               "./schedlab report)", [f for f in configs if f.parent.name == "reproduce"]),
+              ("the article's claims and their rules (read by ./schedlab report)",
+               [f for f in configs if f.name == "claims.toml"]))
+    for title, files in groups:
+        print(f"{title}:")
+        for f in files:
+            print(f"  {f.relative_to(repo_of(rnr))}: {config_summary(f.read_text())}")
     return 0
+
+
+def _param_line(p: dict) -> str:
+    """--key (default, unit) [choices]: help, as `list` prints a parameter."""
+    unit = f" {p['unit']}" if p.get("unit") else ""
+    rng = f" [{'|'.join(p.get('choices') or [])}]" if p.get("type") == "enum" else ""
+    return f"--{p['key']} (default {p.get('default') or '-'}{unit}){rng}: {p.get('help') or ''}"
+
+
+def config_summary(text: str) -> str:
+    """A config's description: its opening comment up to the end of the
+    sentence running at the end of its first line, so no sentence is cut
+    and the paragraph's details (units, formats) stay in the file."""
+    words: list[str] = []
+    for line in text.splitlines():
+        if not line.startswith("#") or not line.strip("# "):
+            if words:
+                break
+            continue
+        words.append(line.lstrip("# ").strip())
+    para = " ".join(words)
+    start = max(len(words[0]) - 1, 0) if words else 0
+    end = next((i + 1 for i in range(start, len(para)) if para[i] == "."
+                and (i + 1 == len(para) or para[i + 1] == " ")), len(para))
+    return para[:end]
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "compare": cmd_compare,

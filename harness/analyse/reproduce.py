@@ -11,21 +11,21 @@ A [peer] instead of [published] takes the reference figure from another
 cell of the same run (perf bench sched pipe run as a live peer), so both
 sides share the machine, kernel and moment.
 
-A [measured] with bench = "switch" takes our figure from a benchmark
-program's JSON instead of the run's cells (build/bench/switch.json, written
-by `make bench`: our raw context switch, the thing Boost.Context, libaco and
-minicoro publish); `key` names the samples' object in it.
-
 Cells are never pooled across different parameters: when cells that ran
 different parameters match a point, the row says which and measures nothing
-(add a `where` to pick one). Traced cells never match.
+(add a `where` to pick one). Traced cells and cells that set a kernel knob
+the `where` does not name never match, as verdicts never judge them.
+
+A file with `context = true` has no like-with-like counterpart here (a
+1998 uniprocessor's sched_yield against a futex hand-off in a VM): its rows
+put the two figures side by side as context and never divide them. A row
+whose cells the run lacks names the config that measures them.
 
 The result is measured / published: above 1 means slower (or bigger) here.
 """
 
 from __future__ import annotations
 
-import json
 import tomllib
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from harness.analyse import stats, verdicts
 from harness.records.rundir import CellResults
 
 DEFAULT_DIR = REPO / "configs" / "reproduce"
-BENCH_DIR = REPO / "build" / "bench"
+CONFIGS = ("default.toml", "full.toml")
 
 
 def load_specs(directory: Path = DEFAULT_DIR) -> tuple[list[dict], list[str]]:
@@ -56,33 +56,44 @@ def _values(cells: list[CellResults], task: str, model: str, where: dict,
             metric: str) -> tuple[list[float], str]:
     """The values of the one cell that matches, or the reason there is none."""
     found = [c for c in cells if (c.task, c.model) == (task, model) and not c.traced
+             and not verdicts.knobs_set(c, where)
              and verdicts.matches(c, where, None) and c.values(metric)]
     if len(found) > 1:
         return [], ("cells with different parameters match, not pooled: "
                     + ", ".join(c.id for c in found))
     if not found:
         label = f"{task}/{model} " + ",".join(f"{k}={v}" for k, v in where.items())
-        return [], f"{label}: not measured in this run (untraced)"
+        return [], f"{label}: not measured in this run ({measured_by(task, model, where)})"
     return found[0].values(metric), ""
 
 
-def _bench_values(m: dict, bench_dir: Path) -> tuple[list[float], str]:
-    path = bench_dir / f"{m['bench']}.json"
-    try:
-        doc = json.loads(path.read_text())
-        return [float(x) for x in doc[m["key"]]["samples"]], ""
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        return [], f"{path} unreadable ({type(e).__name__}): run make bench"
+def measured_by(task: str, model: str, where: dict) -> str:
+    """Which of the repository's configs runs a matching cell, in words."""
+    tasks = set()
+    for name in CONFIGS:
+        try:
+            cfg = tomllib.loads((REPO / "configs" / name).read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        for e in cfg.get("experiment", []):
+            tasks.add(e.get("task"))
+            if e.get("task") != task or model not in e.get("models", []):
+                continue
+            params = e.get("params", {})
+            if all(k not in params or any(verdicts._same(v, x) for x in (
+                    params[k] if isinstance(params[k], list) else [params[k]]))
+                   for k, v in where.items()):
+                return f"configs/{name} measures it, experiment {e.get('name', '?')}"
+    if task not in tasks:    # a peer's task: the configs name the peer, not the task
+        return f"{task} is run by a peer of configs/{CONFIGS[0]} (experiments with `peer`)"
+    return (f"no experiment of {' or '.join('configs/' + c for c in CONFIGS)} runs it "
+            "with these parameters")
 
 
-def _measure(spec: dict, where: dict, cells: list[CellResults],
-             bench_dir: Path) -> tuple[dict | None, str]:
+def _measure(spec: dict, where: dict, cells: list[CellResults]) -> tuple[dict | None, str]:
     m = spec["measured"]
     scale = float(m.get("scale", 1.0))
-    if m.get("bench"):
-        vals, why = _bench_values(m, bench_dir)
-    else:
-        vals, why = _values(cells, m["task"], m["model"], where, m["metric"])
+    vals, why = _values(cells, m["task"], m["model"], where, m["metric"])
     if not vals:
         return None, why
     if m.get("den_model"):
@@ -113,24 +124,28 @@ def _reference(spec: dict, point: dict, cells: list[CellResults]) -> tuple[float
     return float(pub), ""
 
 
-def evaluate(specs: list[dict], cells: list[CellResults],
-             bench_dir: Path = BENCH_DIR) -> list[dict]:
+def evaluate(specs: list[dict], cells: list[CellResults]) -> list[dict]:
     out = []
     for spec in specs:
         points = spec.get("point") or [{}]
+        context = bool(spec.get("context"))
         rows = []
         for pt in points:
             where = {**spec["measured"].get("where", {}), **pt.get("where", {})}
             ref, ref_why = _reference(spec, pt, cells)
-            meas, meas_why = _measure(spec, where, cells, bench_dir)
+            meas, meas_why = _measure(spec, where, cells)
+            notes = [w for w in (ref_why, meas_why) if w]
+            if context:
+                notes.insert(0, "context only: no like-with-like counterpart here, no ratio")
             rows.append({"label": pt.get("label", ""), "where": where, "reference": ref,
-                         "measured": meas, "ratio": meas["value"] / ref if ref and meas else None,
-                         "note": "; ".join(w for w in (ref_why, meas_why) if w)})
+                         "measured": meas,
+                         "ratio": meas["value"] / ref if ref and meas and not context else None,
+                         "note": "; ".join(notes)})
         pub = spec.get("published", {})
         out.append({
             "id": spec["id"], "file": spec["file"], "title": spec.get("title", spec["id"]),
             "source": spec.get("source", {}),
-            "kind": "peer" if "peer" in spec else "published",
+            "kind": "context" if context else ("peer" if "peer" in spec else "published"),
             "unit": pub.get("unit") or spec.get("peer", {}).get("unit", ""),
             "what": pub.get("what") or spec.get("peer", {}).get("what", ""),
             "conditions": pub.get("conditions", ""),

@@ -5,7 +5,6 @@
     median_ci(xs, confidence)       -> Interval | None (order statistic, exact)
     median_ci_k(n, confidence)      -> (k, coverage)
     ratio_ci(a, b)                  -> Interval | None median(b) / median(a)
-    loglog_slope_ci(points)         -> Interval | None (bootstrap of a slope)
     geomean(xs)                     -> float | None   of the positive values
     summarize(xs)                   -> Summary        what a report row prints
 
@@ -16,9 +15,8 @@ median, a zero baseline no ratio): a report meets that case all the time
 (a skipped cell, one repetition) and prints "n/a".
 
 Every Interval carries the confidence it really has at the n used: the
-order-statistic interval's is exact, a ratio's a lower bound, the slope's
-bootstrap approximate. The bootstrap uses numpy's Generator with a fixed
-seed so that a report computed twice from the same records is identical.
+order-statistic interval's is exact, a ratio's a lower bound. The
+intervals verdicts decide with, at any level, are in intervals.py.
 """
 
 from __future__ import annotations
@@ -31,8 +29,6 @@ import numpy as np
 from scipy import stats as _sps
 
 CONFIDENCE = 0.95
-RESAMPLES = 10_000
-SEED = 20261127
 
 
 @dataclass(frozen=True)
@@ -140,44 +136,6 @@ def ratio_ci(a_xs: Iterable, b_xs: Iterable) -> Interval | None:
     ia, ib = median_ci(a), median_ci(b)
     return Interval(ib.value / ia.value, ib.lo / ia.hi, ib.hi / ia.lo,
                     ia.confidence * ib.confidence, "order statistic ratio")
-
-
-def loglog_slope_ci(points: Iterable[tuple[float, float]]) -> Interval | None:
-    """Least-squares slope of log(y) on log(x) over every point, with a
-    percentile-bootstrap interval (points resampled within each x, so every
-    x of the sweep stays in every resample).
-
-    The slope is an elasticity: 1 when y grows in proportion to x, 0 when y
-    does not depend on x. The bootstrap's coverage is approximate (it is
-    not exact at small n); the method field says "bootstrap". None with
-    positive points at fewer than 2 x values.
-    """
-    groups: dict[float, list[float]] = {}
-    for x, y in points:
-        if x is None or y is None or x <= 0 or y <= 0:
-            continue
-        groups.setdefault(math.log(float(x)), []).append(math.log(float(y)))
-    if len(groups) < 2:
-        return None
-    xs = np.array([x for x, ys in groups.items() for _ in ys])
-    ys = np.array([y for ys in groups.values() for y in ys])
-
-    def slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        xm = x.mean(axis=-1, keepdims=True)
-        ym = y.mean(axis=-1, keepdims=True)
-        return ((x - xm) * (y - ym)).sum(axis=-1) / ((x - xm) ** 2).sum(axis=-1)
-
-    value = float(slope(xs, ys))
-    rng = np.random.default_rng(SEED)
-    cols_x, cols_y = [], []
-    for x, yl in groups.items():
-        arr = np.asarray(yl)
-        cols_y.append(arr[rng.integers(0, arr.size, size=(RESAMPLES, arr.size))])
-        cols_x.append(np.full((RESAMPLES, arr.size), x))
-    sl = slope(np.hstack(cols_x), np.hstack(cols_y))
-    alpha = (1.0 - CONFIDENCE) / 2.0
-    return Interval(value, float(np.quantile(sl, alpha)), float(np.quantile(sl, 1.0 - alpha)),
-                    CONFIDENCE, "bootstrap")
 
 
 def geomean(xs: Iterable) -> float | None:

@@ -5,7 +5,10 @@ export(run) runs `schedlab trace` (harness/analyse/trace.py, the one converter) 
 the first repetition of each such cell and writes
 DIR/traces/<cell, '/' and ',' as '_'>.r<N>.perfetto.json. A cell whose
 stream cannot be converted is listed with the converter's reason instead.
-The report's templates show the list and how to open a file.
+Each entry states what the probes cost per event in that very recording
+(the tracer's BPF run-time statistics, which event cells turn on), since a
+traced coroutine switch is mostly probe. The report's templates show the
+list and how to open a file.
 """
 
 from __future__ import annotations
@@ -16,12 +19,34 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from harness.analyse import trace
+from harness import format as fmt
 from harness.records.rundir import RunDir
 
 HOW_TO_OPEN = ("Open https://ui.perfetto.dev, choose \"Open trace file\" and pick the file "
-               "(it stays on your machine). Each thread is a track of its run slices, "
-               "wake-ups are instants, and coroutines, where recorded, have tracks of their "
-               "own under the thread they ran on.")
+               "(it stays on your machine). Each thread is a track named by its comm and id, "
+               "holding its on-CPU slices; a coroutine's run is a slice nested in the slice "
+               "of the thread that ran it; arrows follow each wake-up from the waker to the "
+               "woken; io_uring requests show their submission and completion. Timings "
+               "include the probes' own cost, stated beside each file.")
+
+
+def cost_words(doc: dict | None) -> str:
+    """The probes' cost per event in one recording, in one sentence."""
+    cost = (doc or {}).get("cost") or {}
+    progs = [p for p in cost.get("programs") or [] if p.get("run_cnt")]
+    if cost.get("method") != "bpf_stats" or not any(p.get("run_time_ns") for p in progs):
+        return ("probe cost per event not measured in this recording (schedtrace ran without "
+                "--cost)")
+    by_probe: dict[str, list[int]] = {}
+    for p in progs:
+        if p.get("run_time_ns") is not None:
+            t = by_probe.setdefault(p["probe"], [0, 0])
+            t[0] += p["run_time_ns"]
+            t[1] += p["run_cnt"]
+    parts = [f"{name} {fmt.duration(ns / n)}" for name, (ns, n) in sorted(by_probe.items()) if n]
+    events = sum(n for _, n in by_probe.values())
+    return (f"probes cost per event in this recording: {', '.join(parts)} "
+            f"(BPF run-time statistics over {fmt.num(events)} events)")
 
 
 def export(run: RunDir) -> list[dict]:
@@ -46,5 +71,6 @@ def export(run: RunDir) -> list[dict]:
                                                perfetto=run.path / rel))
         why = err.getvalue().strip().splitlines()
         out.append({"cell": cell, "repetition": rep, "path": str(rel) if rc == 0 else None,
-                    "note": why[-1] if rc != 0 and why else ""})
+                    "note": why[-1] if rc != 0 and why else "",
+                    "cost": cost_words(trace.tracer_document(run.path, line))})
     return out

@@ -1,9 +1,10 @@
 """Turn measurements into verdicts: the rules behind configs/claims.toml.
 
-A claim is data (configs/claims.toml): the article's words and parts, each
-naming a rule, its thresholds and its role. No verdict is ever typed in.
-docs/verdicts.md states every claim's rule, its controls, and on which
-machine it would come out the other way.
+A claim is data (configs/claims.toml, checked by claims.py): the article's
+words and parts, each naming a rule, its thresholds and its role. No verdict
+is ever typed in. docs/verdicts.md states every claim's deciding test, why
+its outcome is not fixed by how the models are built, its controls, and on
+which machine or parameter it would come out the other way.
 
 Roles of a part:
   test     can come out supported, refuted or inconclusive; only tests vote
@@ -13,20 +14,21 @@ Roles of a part:
   nuance   a named condition (a coroutine that yields inside its window),
            reported in the claim's section, never pooled into the test
 
-Decisions are symmetric: a test is supported only when its interval clears
-the support threshold, refuted only when it clears the refute threshold,
-otherwise inconclusive with the reason (fewer than MIN_N runs, the interval
-straddles the threshold). Rules:
+A rule turns cells into rows; each row that can decide is a decide.Vote (a
+figure, its interval family, the two thresholds). decide.py settles a
+claim's votes together (Holm's step-down, symmetric thresholds, the one
+combination rule). Rules:
 
-  model_ratio  median(num) / median(den) for cells run with the same
-               parameters AND the same CPU set (pairs whose CPU sets differ
-               are refused); interval from stats.ratio_ci
+  model_ratio  num/den of a metric between cells paired by their parameters
+               and CPUs (the allowed set, and how many CPUs each side really
+               used where the record says): Hodges-Lehmann ratio, Moses interval
   speedup      units_per_s at N workers / at 1 worker on the same CPUs
-  trend        slope of log(metric) on log(param) over every repetition of
-               the sweep, bootstrap interval
-  level        a cell's median against a threshold, order-statistic interval
-  share_difference  the share of runs with a yes/no outcome, num - den
-               (harness/analyse/shares.py: Newcombe's interval, Wilson per side)
+  trend        expect "increasing": log-log slope (bootstrap); expect "flat":
+               max/min of the sweep's medians (every point, Bonferroni)
+  level        a cell's median against a threshold (order statistics)
+  share        the share of runs with a yes/no outcome (lost any update)
+               against a threshold (Clopper-Pearson)
+  share_difference  num's share minus den's (Newcombe from Clopper-Pearson)
   checks       plain comparisons over every run (controls only)
   untestable   the reason why nothing here can measure it
 
@@ -40,21 +42,20 @@ cells feed instrument_costs() instead: the bare/traced ratios.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from harness import cpulist
-from harness.analyse import shares, stats
 from harness import format as fmt
-from harness.analyse.shares import INCONCLUSIVE, NUANCED, REFUTED, SUPPORTED
+from harness.analyse import crossover, decide, intervals, stats
+from harness.analyse.decide import (INCONCLUSIVE, MIN_N, NUANCED, REFUTED, SUPPORTED,
+                                    UNTESTABLE, Vote)
 from harness.records.rundir import CellResults
 
-UNTESTABLE = "not tested here"
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, NUANCED, UNTESTABLE)
 # A control's answer to "is the setup as intended?"
 SETUP = {SUPPORTED: "yes", REFUTED: "no"}
 
-MIN_N = 5
 # The claims compare models under the kernel's default scheduling; a cell
 # that sets a knob (docs/kernel-knobs.md) feeds a verdict only when the
 # part names that knob in its `where`.
@@ -73,6 +74,10 @@ class Result:
     role: str = "test"
     figure: str = ""
     cpus: str = ""
+    votes: list[Vote] = field(default_factory=list)
+    notes: str = ""          # cells left out, pairs refused: said after the verdict's reason
+    rule: str = ""
+    decision: dict | None = None
 
 
 @dataclass
@@ -81,6 +86,7 @@ class Context:
     env: dict | None = None
     noisy_cov: float = DEFAULT_NOISY_COV
     client_bound: float = CLIENT_BOUND
+    family_error: float = decide.FAMILY_ERROR
 
 
 # ---- what a cell is -----------------------------------------------------------
@@ -114,9 +120,37 @@ def env_cpu_count(env: dict | None) -> int | None:
     return len(cpus) if cpus else None
 
 
+def _recorded(c: CellResults, key: str) -> list[str]:
+    """A text field of the record's metrics over the cell's ok runs."""
+    vals = [((ln.get("record") or {}).get("metrics") or {}).get(key) for ln in c.ok_lines]
+    return [v for v in vals if isinstance(v, str) and v]
+
+
 def cell_cpus(c: CellResults, ctx: Context) -> tuple[int, ...] | None:
-    """The CPU set a cell ran on: its cpus parameter, else what the run had."""
+    """The CPU set a cell was allowed: what its record says the process
+    had (cpus_allowed), else its cpus parameter, else what the run had."""
+    recorded = {_cpu_list(v) for v in _recorded(c, "cpus_allowed")} - {None}
+    if len(recorded) == 1:
+        return recorded.pop()
     return _cpu_list(c.params.get("cpus")) or env_cpus(ctx.env)
+
+
+def cpus_used(c: CellResults) -> int | None:
+    """How many CPUs the cell's tasks were seen on (the record's cpus_used,
+    the most over its runs); None where the task does not record it."""
+    counts = [len(_cpu_list(v) or ()) for v in _recorded(c, "cpus_used")]
+    return max(counts) if counts else None
+
+
+def footprint(c: CellResults, ctx: Context) -> tuple:
+    """What two paired cells must share: the allowed CPUs and, where both
+    record it, how many of them the tasks really ran on."""
+    return cell_cpus(c, ctx), cpus_used(c)
+
+
+def footprint_label(c: CellResults, ctx: Context) -> str:
+    used = cpus_used(c)
+    return cpus_label(cell_cpus(c, ctx)) + (f" (ran on {used})" if used else "")
 
 
 def cpus_label(cpus: tuple[int, ...] | None) -> str:
@@ -137,10 +171,15 @@ def matches(c: CellResults, where: dict | None, exclude: dict | None) -> bool:
     return True
 
 
+def knobs_set(c: CellResults, where: dict | None) -> list[str]:
+    """The kernel knobs a cell set that `where` does not name."""
+    return [k for k in KNOB_DEFAULTS if k not in (where or {}) and not _same(
+        c.params.get(k, KNOB_DEFAULTS[k]), KNOB_DEFAULTS[k])]
+
+
 def _unjudgeable(c: CellResults, ctx: Context, where: dict | None) -> str | None:
     """Why a cell may not feed a verdict (a knob set, traced, client-bound)."""
-    knobs = [k for k in KNOB_DEFAULTS if k not in (where or {}) and not _same(
-        c.params.get(k, KNOB_DEFAULTS[k]), KNOB_DEFAULTS[k])]
+    knobs = knobs_set(c, where)
     if knobs:
         return f"kernel knobs set: {','.join(knobs)}"
     if c.traced:
@@ -206,7 +245,7 @@ def _params_label(params: dict, keys=None) -> str:
     return ",".join(f"{k}={v}" for k, v in items) or "default"
 
 
-# ---- deciding ----------------------------------------------------------------
+# ---- votes --------------------------------------------------------------------
 
 def thresholds(part: dict) -> tuple[float, float, bool]:
     """(support, refute, above): the claim is that the figure is above
@@ -218,138 +257,102 @@ def thresholds(part: dict) -> tuple[float, float, bool]:
     return sup, float(part.get("refuted_above", sup)), False
 
 
-def decide(lo: float, hi: float, sup: float, ref: float, above: bool) -> tuple[str, str]:
-    """Supported only when the interval clears the support threshold,
-    refuted only when it clears the refute threshold (a tie at the refute
-    threshold refutes: "no more than"), else inconclusive."""
-    iv, side = fmt.ci(lo, hi), "above" if above else "below"
-    if (lo > sup) if above else (hi < sup):
-        return SUPPORTED, f"interval {iv} {side} {sup:g}"
-    if (hi <= ref) if above else (lo >= ref):
-        return REFUTED, f"interval {iv} not {side} {ref:g}"
-    return INCONCLUSIVE, f"interval {iv} straddles {sup:g}" + (f"..{ref:g}" if ref != sup else "")
+decide_interval = decide.decide     # (lo, hi, sup, ref, above) -> (verdict, why)
 
 
-def too_few(*ns: int) -> str:
-    if min(ns) < MIN_N:
-        return f"too few runs (n={'/'.join(str(n) for n in ns)}; needs {MIN_N} on each side)"
+def too_few(*ns: int, min_n: int = MIN_N) -> str:
+    if min(ns) < min_n:
+        return f"too few runs (n={'/'.join(str(n) for n in ns)}; needs {min_n} on each side)"
     return ""
 
 
-def combine(results: list[Result]) -> Result:
-    """Rows or parts -> one verdict. Supported beside refuted: nuanced,
-    naming where each holds. Decided results that agree: that verdict
-    (inconclusive ones are named). Nothing decided: inconclusive, or not
-    tested here when nothing could be evaluated. One result stays as it is."""
-    if len(results) == 1:
-        return results[0]
-    rows = [r for res in results for r in res.rows]
-    kinds = {r.verdict for r in results}
-    decided = [r for r in results if r.verdict in (SUPPORTED, REFUTED, NUANCED)]
-    undecided = [r for r in results if r not in decided]
+def _vote(label: str, row: dict, family, part: dict, few: str = "",
+          limits: tuple[float, float, bool] | None = None, fmt_value=fmt.num) -> Vote:
+    sup, ref, above = limits or thresholds(part)
+    iv = family(0.95) if family else None
+    if iv is not None:      # shown until settle() puts the level Holm used
+        row.update(value=iv.value, lo=iv.lo, hi=iv.hi, confidence=iv.confidence,
+                   method=iv.method)
+    row.update(threshold={"supported": sup, "refuted": ref, "above": above})
+    return Vote(label, row, family, sup, ref, above, few, fmt_value,
+                part=part.get("what", ""))
 
-    def say(rs: list[Result]) -> str:
-        return "; ".join(f"{r.what + ': ' if r.what else ''}{r.verdict}"
-                         + (f" ({r.why})" if r.why else "") for r in rs)
-    if not decided:
-        v = INCONCLUSIVE if INCONCLUSIVE in kinds else UNTESTABLE
-        return Result(v, say(results), rows)
-    dk = {r.verdict for r in decided}
-    v = dk.pop() if len(dk) == 1 else NUANCED
-    why = say(decided) if v == NUANCED or len(decided) > 1 else decided[0].why
-    if v != NUANCED and len(decided) == 1 and decided[0].what and len(results) > 1:
-        why = f"{decided[0].what}: {why}"
-    if undecided:
-        why += "; not decided: " + say(undecided)
-    return Result(v, why, rows)
+
+def _result(rows: list[dict], votes: list[Vote], left: list[str], refused: list[str] = (),
+            context: str = "") -> Result:
+    """A rule's result before the claim settles its votes."""
+    notes = ""
+    if refused:
+        notes += f"; refused ({context or 'CPU sets differ'}): " + "; ".join(refused)
+    if left:
+        notes += "; left out: " + "; ".join(dict.fromkeys(left))
+    return Result(INCONCLUSIVE, "", rows, votes=votes, notes=notes,
+                  cpus=", ".join(sorted({r["cpus"] for r in rows if r.get("cpus")})))
+
+
+def sides(spec: dict) -> tuple[tuple[dict | None, dict | None], tuple[dict | None, dict | None]]:
+    """((where, exclude) of num, (where, exclude) of den): the common ones
+    and each side's own (num_where, den_exclude ...), e.g. the same model
+    with and without a kernel knob (the knob's key then goes in `ignore`)."""
+    def merge(a: str, b: str) -> dict | None:
+        return {**(spec.get(a) or {}), **(spec.get(b) or {})} or None
+    return ((merge("where", "num_where"), merge("exclude", "num_exclude")),
+            (merge("where", "den_where"), merge("exclude", "den_exclude")))
+
+
+def _pairs_key(c: CellResults, ignore: set[str]) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k not in ignore))
 
 
 # ---- rules -----------------------------------------------------------------
 
 def rule_untestable(part: dict, ctx: Context) -> Result:
-    return Result(UNTESTABLE, part.get("reason", "no experiment measures this"))
+    return Result(UNTESTABLE, part["reason"])
 
 
 def rule_model_ratio(part: dict, ctx: Context) -> Result:
     task, metric = part["task"], part["metric"]
     num, den = part["num"], part["den"]
-    where, exclude = part.get("where"), part.get("exclude")
     ignore = set(part.get("ignore", [])) | {"cpus"}
-    sup, ref, above = thresholds(part)
     left: list[str] = []
-    # num_where/den_where: one side's own condition, e.g. the same model with
-    # and without a kernel knob (the knob's key then goes in `ignore`).
-    nwhere = {**(where or {}), **part.get("num_where", {})} or None
-    dwhere = {**(where or {}), **part.get("den_where", {})} or None
-    ncells = [c for c in select(ctx, task, num, nwhere, exclude, left) if c.values(metric)]
-    dcells = [c for c in select(ctx, task, den, dwhere, exclude, left) if c.values(metric)]
+    (nwhere, nexclude), (dwhere, dexclude) = sides(part)
+    ncells = [c for c in select(ctx, task, num, nwhere, nexclude, left) if c.values(metric)]
+    dcells = [c for c in select(ctx, task, den, dwhere, dexclude, left) if c.values(metric)]
     if not ncells:
         return Result(UNTESTABLE, missing_reason(ctx, task, num, nwhere, left))
     if not dcells:
         return Result(UNTESTABLE, missing_reason(ctx, task, den, dwhere, left))
-
-    def key(c: CellResults) -> tuple:
-        return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k not in ignore))
-
     split = part.get("split_by", [])
-    shown = _varying(ncells, ignore)
-    groups: dict[str, list[Result]] = {}
-    rows, refused = [], []
+    shown = [k for k in _varying(ncells) if k not in ignore or k in split] or split
+    rows, votes, refused = [], [], []
     for nc in ncells:
-        ncpu = cell_cpus(nc, ctx)
-        for dc in (dc for dc in dcells if key(dc) == key(nc)):
-            dcpu = cell_cpus(dc, ctx)
-            plabel = _params_label(nc.id_params, shown or split)
-            if ncpu != dcpu or ncpu is None:
-                refused.append(f"{plabel}: {num} on CPUs {cpus_label(ncpu)}, "
-                               f"{den} on {cpus_label(dcpu)}")
+        for dc in (d for d in dcells if _pairs_key(d, ignore) == _pairs_key(nc, ignore)):
+            plabel = _params_label(nc.id_params, shown)
+            if footprint(nc, ctx) != footprint(dc, ctx) or cell_cpus(nc, ctx) is None:
+                refused.append(f"{plabel}: {num} on CPUs {footprint_label(nc, ctx)}, "
+                               f"{den} on {footprint_label(dc, ctx)}")
                 continue
-            rc = stats.ratio_ci(dc.values(metric), nc.values(metric))
-            if rc is None:
+            fam = intervals.ratio_family(dc.values(metric), nc.values(metric))
+            if fam is None:
                 continue
             nrow, drow = cell_row(nc, metric, ctx), cell_row(dc, metric, ctx)
-            few = too_few(nrow["n"], drow["n"])
-            v, why = (INCONCLUSIVE, few) if few else decide(rc.lo, rc.hi, sup, ref, above)
-            rows.append({"label": f"{num}/{den} {plabel}", "kind": "ratio",
-                         "metric": metric, "ratio": rc.value, "lo": rc.lo, "hi": rc.hi,
-                         "confidence": rc.confidence, "cpus": cpus_label(ncpu), "verdict": v,
-                         "noisy": nrow["noisy"] or drow["noisy"], "cells": [nrow, drow]})
-            gkey = _params_label(nc.id_params, split) if split else ""
-            groups.setdefault(gkey, []).append(Result(v, why, what=plabel))
+            row = {"label": f"{num}/{den} {plabel}", "kind": "ratio",
+                   "statistic": "ratio", "head": f"{num}/{den} {metric}", "where": plabel,
+                   "metric": metric, "num": num, "den": den, "cpus": footprint_label(nc, ctx),
+                   "noisy": nrow["noisy"] or drow["noisy"], "cells": [nrow, drow]}
+            votes.append(_vote(plabel, row, fam, part, too_few(nrow["n"], drow["n"])))
+            row["ratio"] = row["value"]
+            rows.append(row)
     if not rows:
         return Result(UNTESTABLE, "CPU sets differ, not compared: " + "; ".join(refused)
                       if refused else f"no {task} cells of {num} and {den} with the same "
-                      "parameters and successful runs", rows)
-    subs = [replace(combine(rs), what=g) for g, rs in sorted(groups.items())]
-    res = _combined(subs, rows, left, "; refused (CPU sets differ): " + "; ".join(refused)
-                    if refused else "")
-    head = _headline(rows)
-    res.figure = (f"{num}/{den} {metric} "
-                  f"{fmt.estimate(head['ratio'], head['lo'], head['hi'], head['confidence'])}")
-    if len(rows) > 1:
-        res.figure += f" ({head['label'].split(' ', 1)[1]}; {len(rows)} pairs)"
-    return res
-
-
-def _combined(subs: list[Result], rows: list[dict], left: list[str], refused: str = "") -> Result:
-    """A rule's one result from its sub-results: every row, the CPU sets
-    they ran on, and the cells it could not judge (traced, client-bound,
-    knobs) named."""
-    res = combine(subs)
-    res.rows = rows
-    res.why += refused
-    if left:
-        res.why += "; left out: " + "; ".join(dict.fromkeys(left))
-    res.cpus = ", ".join(sorted({r["cpus"] for r in rows}))
-    return res
-
-
-def _headline(rows: list[dict]) -> dict:
-    """The row a one-line summary shows: the first decided one, else the first."""
-    return next((r for r in rows if r.get("verdict") in (SUPPORTED, REFUTED)), rows[0])
+                      "parameters and successful runs")
+    return _result(rows, votes, left, refused)
 
 
 def rule_speedup(part: dict, ctx: Context) -> Result:
+    """units_per_s at N workers over 1 worker, per CPU set; the most workers
+    on each set votes (fewer workers than CPUs cannot show the full speedup)."""
     task = part.get("task", "compute")
     metric = part.get("metric", "units_per_s")
     param = part.get("param", "workers")
@@ -362,57 +365,49 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
     by_cpus: dict[tuple, list[CellResults]] = {}
     for c in cells:
         by_cpus.setdefault(cell_cpus(c, ctx) or (), []).append(c)
-    subs, rows = [], []
+    rows, votes, unusable = [], [], []
     for cpus, group in sorted(by_cpus.items()):
-        base = [c for c in group if _same(c.params.get(param), 1)]
-        if not base:
+        base = next((c for c in group if _same(c.params.get(param), 1)), None)
+        more = sorted((c for c in group if float(c.params[param]) > 1),
+                      key=lambda c: float(c.params[param]))
+        if base is None or not more:
             continue
-        bvals = base[0].values(metric)
-        for c in sorted(group, key=lambda c: float(c.params[param])):
+        if expect == "scales" and len(cpus) < 2:
+            unusable.append(f"CPUs {cpus_label(cpus)}: " + (
+                "CPU set unknown (env.json has no affinity)" if not cpus
+                else f"only {len(cpus)} CPU: no speedup can show"))
+            continue
+        for c in more:
             w = float(c.params[param])
-            if w <= 1:
+            fam = intervals.ratio_family(base.values(metric), c.values(metric))
+            if fam is None:
                 continue
-            rc = stats.ratio_ci(bvals, c.values(metric))
-            if rc is None:
-                continue
-            if expect == "scales" and not cpus:
-                v, why = UNTESTABLE, "CPU set unknown (env.json has no affinity)"
-            elif expect == "scales" and min(w, len(cpus)) < 2:
-                v, why = UNTESTABLE, f"only {len(cpus)} CPU: no speedup can show"
-            elif expect == "scales":
+            if expect == "scales":
                 target = part.get("efficiency", 0.7) * min(w, len(cpus))
-                v, why = decide(rc.lo, rc.hi, target, target, True)
-            elif expect == "flat":
-                flat = part.get("flat_max", 1.2)
-                v, why = decide(rc.lo, rc.hi, flat, flat, False)
+                limits = (target, target, True)
             else:
-                raise ValueError(f"speedup rule: unknown expect {expect!r}")
-            few = too_few(len(bvals), len(c.values(metric)))
-            if few and v in (SUPPORTED, REFUTED):
-                v, why = INCONCLUSIVE, few
+                limits = (part.get("flat_max", 1.2), part.get("flat_max", 1.2), False)
             row = cell_row(c, metric, ctx, label=f"{model} {param}={c.params[param]}")
-            row.update({"kind": "speedup", "workers": c.params[param],
-                        "ratio": rc.value, "lo": rc.lo, "hi": rc.hi, "confidence": rc.confidence,
-                        "cpus": cpus_label(cpus), "verdict": v})
+            row.update({"kind": "speedup", "statistic": "speedup", "workers": c.params[param],
+                        "head": f"{model} speedup at {param}={c.params[param]}",
+                        "cpus": cpus_label(cpus)})
+            vote = _vote(f"{param}={c.params[param]} on CPUs {cpus_label(cpus)}", row, fam,
+                         part, too_few(len(base.values(metric)), len(c.values(metric))), limits)
+            row["ratio"] = row["value"]
             rows.append(row)
-            subs.append(Result(v, why, what=f"{param}={c.params[param]} on CPUs "
-                               f"{cpus_label(cpus)}"))
-    if not rows:
-        return Result(UNTESTABLE, f"{task}/{model}: no {param}=1 and {param}>1 pair "
-                      "on the same CPUs", rows)
-    # The most workers on each CPU set decides: fewer workers than CPUs
-    # cannot show the claim's full speedup.
-    last = {row["cpus"]: i for i, row in enumerate(rows)}
-    res = _combined([subs[i] for i in last.values()], rows, left)
-    top = rows[next(iter(last.values()))]
-    res.figure = (f"{model} speedup at {param}={top['workers']} "
-                  f"{fmt.estimate(top['ratio'], top['lo'], top['hi'], top['confidence'])}")
-    return res
+            if c is more[-1]:
+                votes.append(vote)
+            else:
+                row["verdict"] = "context"
+    if not votes:
+        return Result(UNTESTABLE, "; ".join(unusable) or f"{task}/{model}: no {param}=1 and "
+                      f"{param}>1 pair on the same CPUs", rows)
+    return _result(rows, votes, left + unusable)
 
 
 def rule_trend(part: dict, ctx: Context) -> Result:
-    """One slope per sweep: cells that differ only in `param` (and run on
-    the same CPUs) form a sweep; sweeps are judged apart and combined."""
+    """One figure per sweep: cells that differ only in `param` (and run on
+    the same CPUs) form a sweep; sweeps are judged apart."""
     task, model, metric, param = part["task"], part["model"], part["metric"], part["param"]
     left: list[str] = []
     cells = [c for c in select(ctx, task, model, part.get("where"), part.get("exclude"), left)
@@ -428,80 +423,98 @@ def rule_trend(part: dict, ctx: Context) -> Result:
                       f"fewer than 2 values of {param}")
     varying = {k for k, _ in next(iter(sweeps))
                if len({dict(key).get(k) for key in sweeps}) > 1}
-    subs = [replace(_one_trend(part, ctx, sorted(group, key=lambda c: float(c.params[param]))),
-                    what=",".join(f"{k}={v}" for k, v in key if k in varying))
-            for key, group in sorted(sweeps.items())]
-    res = _combined(subs, [r for sub in subs for r in sub.rows], left)
-    res.figure = subs[0].figure
-    return res
-
-
-def _one_trend(part: dict, ctx: Context, cells: list[CellResults]) -> Result:
-    model, metric, param = part["model"], part["metric"], part["param"]
-    rows = [cell_row(c, metric, ctx, label=f"{model} {param}={c.params[param]}")
-            for c in cells]
-    for r, c in zip(rows, cells):
-        r.update({"kind": "trend", "x": c.params[param]})
-    points = [(float(c.params[param]), v) for c in cells for v in c.values(metric)]
-    iv = stats.loglog_slope_ci(points)
-    if iv is None:
-        return Result(UNTESTABLE, f"{metric} not positive at 2 or more values of {param}", rows)
-    bound = float(part.get("slope", 0.3))
-    fig = (f"log-log slope of {metric} on {param} "
-           + fmt.estimate(iv.value, iv.lo, iv.hi, iv.confidence))
-    few = too_few(*[r["n"] for r in rows])
-    if few:
-        return Result(INCONCLUSIVE, few, rows, figure=fig)
-    if part["expect"] == "increasing":
-        v, why = decide(iv.lo, iv.hi, bound, bound, True)
-    elif part["expect"] == "flat":
-        if -bound < iv.lo and iv.hi < bound:
-            v, why = SUPPORTED, f"slope interval within +-{bound:g}"
-        elif iv.lo >= bound or iv.hi <= -bound:
-            v, why = REFUTED, f"slope interval beyond +-{bound:g}"
+    rows, votes = [], []
+    for key, group in sorted(sweeps.items()):
+        group.sort(key=lambda c: float(c.params[param]))
+        label = ",".join(f"{k}={v}" for k, v in key if k in varying) or "the sweep"
+        points = [cell_row(c, metric, ctx, label=f"{model} {param}={c.params[param]}")
+                  for c in group]
+        for r, c in zip(points, group):
+            r.update({"kind": "trend", "x": c.params[param]})
+        few = too_few(*[r["n"] for r in points])
+        if part["expect"] == "flat":
+            fam = intervals.flat_family([c.values(metric) for c in group])
+            flat = float(part.get("flat_max", 2.0))
+            limits, stat = (flat, flat, False), f"max/min of the medians over {param}"
         else:
-            v, why = INCONCLUSIVE, f"slope interval {fmt.ci(iv.lo, iv.hi)} reaches +-{bound:g}"
-    else:
-        raise ValueError(f"trend rule: unknown expect {part['expect']!r}")
-    return Result(v, f"{fig}: {why} ({len(points)} runs at {len(rows)} values)", rows,
-                  figure=fig)
+            fam = intervals.slope_family([(float(c.params[param]), v)
+                                          for c in group for v in c.values(metric)])
+            bound = float(part.get("slope", 0.3))
+            limits, stat = (bound, bound, True), f"log-log slope on {param}"
+        if fam is None:
+            left.append(f"{label}: {metric} not positive at 2 or more values of {param}")
+            continue
+        row = {"label": f"{model} {label}", "kind": part["expect"], "statistic": stat,
+               "head": f"{model} {metric} {stat}", "where": label,
+               "metric": metric, "cpus": points[0]["cpus"], "n": sum(r["n"] for r in points),
+               "noisy": any(r["noisy"] for r in points), "points": len(points)}
+        votes.append(_vote(label, row, fam, part, few, limits))
+        rows += [row] + points
+    if not votes:
+        return Result(UNTESTABLE, "; ".join(left), rows)
+    return _result(rows, votes, left)
 
 
 def rule_level(part: dict, ctx: Context) -> Result:
     """Each matching cell's median of a metric against a threshold, with
-    the median's order-statistic interval; cells differing in split_by
-    parameters may disagree (nuanced)."""
+    the median's order-statistic interval."""
     task, metric, model = part["task"], part["metric"], part.get("model")
-    sup, ref, above = thresholds(part)
     left: list[str] = []
     found = select(ctx, task, model, part.get("where"), part.get("exclude"), left)
     cells = [c for c in found if c.values(metric)]
     if not cells:
         return Result(UNTESTABLE, f"{metric} not in the records of {found[0].id}" if found
                       else missing_reason(ctx, task, model, part.get("where"), left))
-    rows, subs = [], []
+    rows, votes = [], []
     shown = _varying(cells)
     for c in cells:
-        label = c.model + (f" {_params_label(c.id_params, shown)}" if shown else "")
-        row = cell_row(c, metric, ctx, label=label)
-        few = too_few(row["n"])
-        v, why = (INCONCLUSIVE, few) if few else decide(row["lo"], row["hi"], sup, ref, above)
-        row.update({"kind": "level", "verdict": v})
+        plabel = c.model + (f" {_params_label(c.id_params, shown)}" if shown else "")
+        row = cell_row(c, metric, ctx, label=plabel)
+        row.update({"kind": "level", "statistic": f"median {part.get('name', metric)}",
+                    "head": f"{plabel}: median {part.get('name', metric)}"})
+        votes.append(_vote(f"{plabel} on CPUs {row['cpus']}", row,
+                           intervals.median_family(c.values(metric)), part, too_few(row["n"])))
+        row["median"] = row["value"]
         rows.append(row)
-        subs.append(Result(v, why, what=f"{c.model} on CPUs {row['cpus']}"))
-    res = _combined(subs, rows, left)
-    head = _headline(rows)
-    res.figure = (f"{head['label']}: median {part.get('name', metric)} "
-                  f"{fmt.estimate(head['median'], head['lo'], head['hi'], head['confidence'])}")
-    return res
+    return _result(rows, votes, left)
+
+
+def _count(c: CellResults, metric: str) -> tuple[int, int]:
+    return intervals.count_outcome(c.values(metric))
+
+
+def rule_share(part: dict, ctx: Context) -> Result:
+    """Each matching cell's share of runs with a yes/no outcome (lost any
+    update) against a threshold, with the Clopper-Pearson interval."""
+    task, metric, model = part["task"], part["metric"], part.get("model")
+    left: list[str] = []
+    cells = [c for c in select(ctx, task, model, part.get("where"), part.get("exclude"), left)
+             if c.values(metric)]
+    if not cells:
+        return Result(UNTESTABLE, missing_reason(ctx, task, model, part.get("where"), left))
+    rows, votes = [], []
+    shown = _varying(cells)
+    for c in cells:
+        k, n = _count(c, metric)
+        plabel = c.model + (f" {_params_label(c.id_params, shown)}" if shown else "")
+        row = {"label": plabel, "cell": c.id, "kind": "share",
+               "statistic": f"share of runs {metric}",
+               "head": f"{plabel}: share of runs {metric}",
+               "metric": metric, "k": k, "n": n, "share": k / n,
+               "cpus": footprint_label(c, ctx), "noisy": False}
+        votes.append(_vote(f"{plabel} on CPUs {row['cpus']}", row, intervals.share_family(k, n),
+                           part, too_few(n, min_n=int(part.get("min_n", MIN_N)))))
+        rows.append(row)
+    return _result(rows, votes, left)
 
 
 def rule_share_difference(part: dict, ctx: Context) -> Result:
-    """Shares of runs with a yes/no outcome (deadlocked), num minus den,
-    cells paired by their parameters as run (the same CPUs above all);
-    harness/analyse/shares.py decides each pair with Newcombe's interval."""
+    """Shares of runs with a yes/no outcome, num minus den, cells paired by
+    their parameters as run and their CPUs; supported when the difference
+    clears `margin`, refuted when it lies wholly below it."""
     task, metric, num, den = part["task"], part["metric"], part["num"], part["den"]
     where, exclude = part.get("where"), part.get("exclude")
+    ignore = set(part.get("ignore", [])) | {"cpus"}
     left: list[str] = []
     ncells = [c for c in select(ctx, task, num, where, exclude, left) if c.values(metric)]
     dcells = [c for c in select(ctx, task, den, where, exclude, left) if c.values(metric)]
@@ -509,32 +522,39 @@ def rule_share_difference(part: dict, ctx: Context) -> Result:
         return Result(UNTESTABLE, missing_reason(ctx, task, num if not ncells else den,
                                                  where, left))
     # Paired by the parameters the config set (a model's own, such as
-    # coro_epoll, are in the records of that model only) and the CPU set.
-
-    def key(c: CellResults) -> tuple:
-        return tuple(sorted((k, str(v)) for k, v in c.id_params.items() if k != "cpus")) + (
-            ("cpus", cpus_label(cell_cpus(c, ctx))),)
-
-    keys = sorted({key(c) for c in ncells} & {key(c) for c in dcells})
-    varying = {k for k, _ in keys[0]} if keys else set()
-    varying = {k for k in varying if len({dict(kk).get(k) for kk in keys}) > 1}
-    pairs = [(",".join(f"{n}={v}" for n, v in k if n in varying) or "all",
-              [c for c in ncells if key(c) == k], [c for c in dcells if key(c) == k])
-             for k in keys]
-    if not pairs:
-        return Result(UNTESTABLE, f"no {task} cells of {num} and {den} with the same "
+    # coro_epoll, are in the records of that model only) and the CPUs.
+    shown = _varying(ncells, ignore - {"cpus"}) or ["cpus"]
+    margin, min_n = float(part["margin"]), int(part.get("min_n", MIN_N))
+    rows, votes, refused = [], [], []
+    for nc in ncells:
+        for dc in (d for d in dcells if _pairs_key(d, ignore) == _pairs_key(nc, ignore)):
+            plabel = _params_label({**nc.id_params, "cpus": cpus_label(cell_cpus(nc, ctx))},
+                                   shown)
+            if footprint(nc, ctx) != footprint(dc, ctx):
+                refused.append(f"{plabel}: {num} on CPUs {footprint_label(nc, ctx)}, "
+                               f"{den} on {footprint_label(dc, ctx)}")
+                continue
+            (k1, n1), (k2, n2) = _count(nc, metric), _count(dc, metric)
+            for name, k, n in ((num, k1, n1), (den, k2, n2)):
+                lo, hi = intervals.clopper_pearson(k, n)
+                rows.append({"label": f"{plabel}: {name}", "kind": "share", "metric": metric,
+                             "k": k, "n": n, "share": k / n, "lo": lo, "hi": hi,
+                             "confidence": 0.95, "cpus": footprint_label(nc, ctx)})
+            row = {"label": f"{plabel}: {num} - {den}", "kind": "difference",
+                   "statistic": f"difference of shares of runs {metric}", "metric": metric,
+                   "head": f"{num} - {den} share of runs {metric}", "where": plabel,
+                   "margin": margin, "k_n": [[k1, n1], [k2, n2]], "num": num, "den": den,
+                   "cpus": footprint_label(nc, ctx), "noisy": False}
+            votes.append(_vote(plabel, row, intervals.share_difference_family(k1, n1, k2, n2),
+                               part, too_few(n1, n2, min_n=min_n), (margin, margin, True),
+                               fmt.signed))
+            row["difference"] = row["value"]
+            rows.append(row)
+    if not votes:
+        return Result(UNTESTABLE, "CPU sets differ, not compared: " + "; ".join(refused)
+                      if refused else f"no {task} cells of {num} and {den} with the same "
                       "parameters")
-    out = shares.rule_share_difference(part, pairs)
-    rows = out["rows"]
-    cpus_of = {label: cpus_label(cell_cpus(n[0], ctx)) for label, n, _ in pairs}
-    for r in rows:
-        r["cpus"] = cpus_of.get(r["label"].split(":")[0], "")
-    head = _headline([r for r in rows if r["kind"] == "difference"])
-    fig = (f"{num} - {den} share of runs {metric} " + fmt.estimate(
-        head["difference"], head["lo"], head["hi"], head["confidence"], fmt.signed)
-        + f" ({head['label'].split(':')[0]})" if head["lo"] is not None else "")
-    return Result(out["verdict"], out["why"], rows, figure=fig,
-                  cpus=", ".join(sorted(set(cpus_of.values()))))
+    return _result(rows, votes, left, refused)
 
 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
@@ -545,8 +565,6 @@ STATS = {"max": max, "min": min, "median": stats.median}
 def rule_checks(part: dict, ctx: Context) -> Result:
     """Plain comparisons over every run: for controls only (a comparison
     without an interval cannot be refuted symmetrically)."""
-    if part.get("role") != "control":
-        raise ValueError("the checks rule judges controls only (role = \"control\")")
     rows, failed, missing = [], [], []
     for chk in part["checks"]:
         task = chk.get("task", part.get("task"))
@@ -576,11 +594,12 @@ def rule_checks(part: dict, ctx: Context) -> Result:
                                        for r in rows), rows, cpus=cpus)
 
 
-RULES = {
+RULES: dict[str, Callable[[dict, Context], Result]] = {
     "model_ratio": rule_model_ratio,
     "speedup": rule_speedup,
     "trend": rule_trend,
     "level": rule_level,
+    "share": rule_share,
     "share_difference": rule_share_difference,
     "checks": rule_checks,
     "untestable": rule_untestable,
@@ -588,37 +607,105 @@ RULES = {
 ROLES = ("test", "control", "nuance")
 
 
+# ---- claims --------------------------------------------------------------------
+
+def _figure(v: Vote) -> str:
+    """"threads/coro handoff_ns 2.72 [2.66, 2.76] 97% (channel=pipe)"."""
+    r = v.row
+    where = r.get("where")
+    return (f"{r['head']} "
+            + fmt.estimate(r.get("value"), r.get("lo"), r.get("hi"), r.get("confidence"),
+                           v.fmt_value)
+            + (f" ({where})" if where and where not in ("default", "the sweep") else ""))
+
+
+def _headline(votes: list[Vote], verdict: str | None = None) -> Vote:
+    """The vote a one-line summary shows: the first with the verdict, else
+    the first decided, else the first."""
+    return next((v for v in votes if v.verdict == verdict), next(
+        (v for v in votes if v.verdict in (SUPPORTED, REFUTED)), votes[0]))
+
+
+def _finish(res: Result) -> None:
+    """A part's verdict, reason and figure from its settled votes."""
+    if not res.votes:
+        return
+    res.verdict, res.why = decide.combine(res.votes)
+    res.why += res.notes
+    res.figure = _figure(_headline(res.votes, res.verdict))
+    if len(res.votes) > 1:
+        res.figure += f" ({len(res.votes)} rows)"
+
+
 def evaluate_part(part: dict, ctx: Context) -> Result:
-    rule = RULES.get(part.get("rule", ""))
-    role = part.get("role", "test")
-    if rule is None or role not in ROLES:
-        bad = f"rule {part.get('rule')!r}" if rule is None else f"role {role!r}"
-        return Result(UNTESTABLE, f"unknown {bad} in claims file", what=part.get("what", ""))
-    try:
-        res = rule(part, ctx)
-    except (KeyError, TypeError, ValueError) as e:
-        # A malformed claim must not take the whole report down.
-        res = Result(UNTESTABLE, f"rule {part['rule']} could not be evaluated: "
-                     f"{type(e).__name__}: {e}")
-    res.what = part.get("what", "")
-    res.role = role
+    res = RULES[part["rule"]](part, ctx)
+    res.what, res.role, res.rule = part.get("what", ""), part.get("role", "test"), part["rule"]
     return res
+
+
+def _decision(part: Result, head: Vote, xover: dict | None) -> dict:
+    """The deciding figure as fields the report words (report.json)."""
+    r = head.row
+    sides = [c for c in r.get("cells", [])]
+    metric = r.get("metric", "")
+    return {"part": part.what, "rule": part.rule, "metric": metric, "unit": _unit(metric),
+            "statistic": r.get("statistic", ""), "label": r.get("label", ""),
+            "sides": [{"model": m, "median": c.get("median"), "lo": c.get("lo"),
+                       "hi": c.get("hi"), "confidence": c.get("confidence"), "n": c.get("n"),
+                       "cpus": c.get("cpus"), "cov": c.get("cov")}
+                      for m, c in zip((r.get("num"), r.get("den")), sides)],
+            "value": r.get("value"), "lo": r.get("lo"), "hi": r.get("hi"),
+            "confidence": r.get("confidence"), "method": r.get("method"),
+            "threshold": r.get("threshold"), "k_n": r.get("k_n"),
+            "direction": _direction(r), "verdict": head.verdict, "p": head.p,
+            "noisy": bool(r.get("noisy")), "cpus": r.get("cpus", ""), "crossover": xover}
+
+
+def _unit(metric: str) -> str:
+    for suffix, unit in (("_ns", "ns"), ("_bytes", "bytes"), ("_per_s", "per s"),
+                         ("_us", "us")):
+        if metric.split(".")[0].endswith(suffix) or metric.endswith(suffix):
+            return unit
+    return ""
+
+
+def _direction(r: dict) -> str | None:
+    """num against den on the point estimate: "higher", "lower" or "same"."""
+    v = r.get("value")
+    if v is None or r.get("kind") not in ("ratio", "speedup", "difference"):
+        return None
+    one = 0.0 if r["kind"] == "difference" else 1.0
+    return "same" if v == one else ("higher" if v > one else "lower")
 
 
 def evaluate_claim(claim: dict, ctx: Context) -> dict:
     parts = [evaluate_part(p, ctx) for p in claim.get("part", [])]
     tests = [p for p in parts if p.role == "test"]
-    if tests:
-        res = combine(tests)
-        # The headline figure is the deciding part's: the first test whose
-        # verdict is the claim's, else the first with a figure.
-        head = next((p for p in tests if p.figure and p.verdict == res.verdict),
-                    next((p for p in tests if p.figure), tests[0]))
-        figure, cpus = head.figure, head.cpus
+    votes = [v for p in tests for v in p.votes]
+    decide.settle(votes, ctx.family_error)
+    for p in parts:
+        # a control or nuance never votes: each row is judged on its own
+        for v in p.votes if p.role != "test" else ():
+            decide.settle([v], ctx.family_error)
+        _finish(p)
+    xover = crossover_of(claim.get("crossover"), ctx)
+    figure, cpus, decision = "", "", None
+    if votes:
+        verdict, why = decide.combine(votes, with_part=len(tests) > 1)
+        untested = [p for p in tests if not p.votes]
+        if untested:
+            why += "; not evaluated: " + "; ".join(f"{p.what}: {p.why}" for p in untested)
+        head = _headline(votes, verdict)
+        hpart = next(p for p in tests if head in p.votes)
+        figure, cpus = _figure(head), hpart.cpus
+        decision = _decision(hpart, head, xover)
+    elif tests:
+        verdict = UNTESTABLE
+        why = "; ".join(f"{p.what}: {p.why}" for p in tests)
     else:
-        res = Result(UNTESTABLE, "every part is a control: nothing here tests the claim"
-                     if parts else "the claim has no rule")
-        figure, cpus = "", ""
+        verdict = UNTESTABLE
+        why = ("every part is a control: nothing here tests the claim" if parts
+               else "the claim has no rule")
     controls = [{"what": p.what, "setup": SETUP.get(p.verdict, "n/a"), "why": p.why}
                 for p in parts if p.role == "control"]
     return {
@@ -626,18 +713,69 @@ def evaluate_claim(claim: dict, ctx: Context) -> dict:
         "experiments": claim.get("experiments", []),
         "plots": claim.get("plots", []),
         "tables": claim.get("tables", []),
-        "verdict": res.verdict, "why": res.why, "figure": figure, "cpus": cpus,
+        "verdict": verdict, "why": why, "figure": figure, "cpus": cpus,
         "controls": controls,
-        "parts": [{"what": p.what, "role": p.role, "verdict": p.verdict,
+        "parts": [{"what": p.what, "role": p.role, "rule": p.rule, "verdict": p.verdict,
                    "setup": SETUP.get(p.verdict, "n/a") if p.role == "control" else "",
-                   "why": p.why, "figure": p.figure, "cpus": p.cpus, "rows": p.rows}
-                  for p in parts],
-        "noisy": any(r.get("noisy") for p in tests for r in p.rows),
+                   "why": p.why, "figure": p.figure, "cpus": p.cpus, "rows": p.rows,
+                   "not_fixed_by": spec.get("not_fixed_by", "")}
+                  for p, spec in zip(parts, claim.get("part", []))],
+        "combination": {"rule": "holm", "family_error": ctx.family_error, "rows": len(votes),
+                        "text": decide.family_text(len(votes), ctx.family_error)},
+        "decision": decision,
+        "crossover": xover,
+        # noisy only when the deciding figure's own cells are
+        "noisy": bool(decision and decision["noisy"]),
     }
 
 
 def evaluate(claims: list[dict], ctx: Context) -> list[dict]:
     return [evaluate_claim(c, ctx) for c in claims]
+
+
+# ---- where a claim flips ----------------------------------------------------------
+
+def crossover_of(spec: dict | None, ctx: Context) -> dict | None:
+    """The claim's crossover along spec["param"] (crossover.py finds it):
+    per sweep (cells differing only in param), the figure at each value of
+    the parameter, num and den cells paired as model_ratio pairs them."""
+    if not spec:
+        return None
+    task, metric, param = spec["task"], spec["metric"], spec["param"]
+    kind = spec.get("kind", "ratio")
+    left: list[str] = []
+    (nwhere, nexclude), (dwhere, dexclude) = sides(spec)
+    ignore = set(spec.get("ignore", [])) | {"cpus", param}
+    ncells = [c for c in select(ctx, task, spec["num"], nwhere, nexclude, left)
+              if c.values(metric) and c.params.get(param) is not None]
+    dcells = ([c for c in select(ctx, task, spec["den"], dwhere, dexclude, left)
+               if c.values(metric)] if kind == "ratio" else [])
+    # the den side is paired at the same value of param unless param is one
+    # the spec lets differ (one threads cell against a coroutine sweep)
+    same_x = param not in spec.get("ignore", [])
+    sweeps: dict[tuple, list] = {}
+    for nc in ncells:
+        if kind == "ratio":
+            dc = next((d for d in dcells if _pairs_key(d, ignore) == _pairs_key(nc, ignore)
+                       and (not same_x or _same(d.params.get(param), nc.params.get(param)))
+                       and footprint(d, ctx) == footprint(nc, ctx)), None)
+            fam = dc and intervals.ratio_family(dc.values(metric), nc.values(metric))
+        elif kind == "share":
+            fam = intervals.share_family(*_count(nc, metric))
+        else:
+            fam = intervals.median_family(nc.values(metric))
+        if fam:
+            key = _pairs_key(nc, {"cpus", param}) + (("cpus", cpus_label(cell_cpus(nc, ctx))),)
+            sweeps.setdefault(key, []).append((float(nc.params[param]), fam))
+    found = []
+    for key, points in sorted(sweeps.items()):
+        if len(points) < 2:
+            continue
+        res = crossover.find(sorted(points, key=lambda p: p[0]), float(spec.get("at", 1.0)))
+        varying = [k for k, _ in key if len({dict(kk).get(k) for kk in sweeps}) > 1]
+        res.update(sweep=",".join(f"{k}={v}" for k, v in key if k in varying) or "all")
+        found.append(res)
+    return crossover.summary(spec, found)
 
 
 # ---- the instruments' own cost ------------------------------------------------

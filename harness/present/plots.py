@@ -522,8 +522,9 @@ def plot_echo(cells: list[CellResults], cpus: str | None = None):
     connections grow? At a fixed offered rate (open loop) every server
     answers the same requests/s, so the first panel is server CPU per
     request; a closed-loop run shows requests/s instead. Our models on the
-    first row; the peers (asyncio, uvloop, Node.js), where the run has them,
-    on a second row beside coro, so no axes holds more than MAX_SERIES."""
+    first row; the peers (asyncio, uvloop, Node.js, Go), where the run has
+    them, on a second row beside coro and mn, so no axes holds more than
+    MAX_SERIES."""
     cs = [c for c in _plain(cells, "echo")
           if c.params.get("connections") is not None and c.values("latency_ns.p99")]
     if not cs:
@@ -533,8 +534,10 @@ def plot_echo(cells: list[CellResults], cpus: str | None = None):
              else ("requests_per_s", 1, "requests/s"))
     ours = [m for m in _models(cs) if _shown.ours(m)]
     peers = [m for m in _models(cs) if not _shown.ours(m)]
-    rows = [("our models", ours)] + ([("the peers beside coro", ["coro"] + peers)]
-                                     if peers else [])
+    # the one-thread peers beside coro, Go's M:N runtime beside mn
+    beside = [m for m in ("coro", "mn") if m in ours]
+    rows = [("our models", ours)] + ([(f"the peers beside {' and '.join(beside)}",
+                                       beside + peers)] if peers else [])
     layouts = [(who, panel, series) for who, models in rows
                for panel, series in _layout([c for c in cs if c.model in models],
                                             ("connections",))]

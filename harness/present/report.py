@@ -22,30 +22,29 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from pathlib import Path
-
-from harness import REPO
 
 from harness import format as fmt
 from harness.present import answer, echo_table, firstscreen, plots, waits
+from harness.run import catalog as run_catalog
+from harness.run import runner
+from harness.run.config import RunSettings
+from harness.analyse import claims as claims_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records import catalog
 from harness.records import tracer as saved_tracer
 from harness.records.rundir import CellResults, RunDir, RunDirError, line_probes, load_run
 
 REPORT_SCHEMA = 2
-DEFAULT_CLAIMS = REPO / "configs" / "claims.toml"
+DEFAULT_CLAIMS = claims_mod.DEFAULT
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 
 # ---- building the document --------------------------------------------------
 
-def load_claims(path: Path) -> dict:
-    doc = tomllib.loads(path.read_text())
-    return {"claims": doc.get("claim", []), "instruments": doc.get("instrument", []),
-            "noisy_cov": float(doc.get("noisy_cov", verdicts.DEFAULT_NOISY_COV)),
-            "client_bound": float(doc.get("client_bound", verdicts.CLIENT_BOUND))}
+def built_listing() -> dict | None:
+    """`build/workload --list` of the current build; None when not built."""
+    return run_catalog.listing(runner.ProcessRunner().capture, RunSettings().workload)[0]
 
 
 def scalar_metrics(c: CellResults) -> list[str]:
@@ -175,12 +174,15 @@ def environment(env: dict | None) -> list[tuple[str, str]]:
 
 def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
           reproduce_dir: Path = reproduce.DEFAULT_DIR, with_plots: bool = True) -> dict:
-    spec = load_claims(claims_path)
+    # The claims file is the repository's, so its names are checked against
+    # the workload as built now (not the run's catalog: a run from before a
+    # metric existed gets "not tested here", not a refused claims file).
+    spec = claims_mod.load(claims_path, built_listing())
     cells = run.cells()
-    ctx = verdicts.Context(cells=cells, env=run.env, noisy_cov=spec["noisy_cov"],
-                           client_bound=spec["client_bound"])
-    results = verdicts.evaluate(spec["claims"], ctx)
-    costs = verdicts.instrument_costs(spec["instruments"], ctx)
+    ctx = verdicts.Context(cells=cells, env=run.env, noisy_cov=spec.noisy_cov,
+                           client_bound=spec.client_bound, family_error=spec.family_error)
+    results = verdicts.evaluate(spec.claims, ctx)
+    costs = verdicts.instrument_costs(spec.instruments, ctx)
     specs, spec_problems = reproduce.load_specs(reproduce_dir)
     repro = reproduce.evaluate(specs, cells)
     cpus = verdicts.env_cpu_count(run.env)
@@ -197,14 +199,14 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         "run": str(run.path),
         "state": firstscreen.run_state(run),
         "machine": firstscreen.machine(run.env),
-        "answers": answer.answers(results, spec["claims"], cells, unit_of),
+        "answers": answer.answers(results, spec.claims, cells, unit_of),
         "skipped_cells": skipped_cells(cells),
         "repeated": run.repeated,
         "config_text": run.config_text,
-        "noisy_cov": spec["noisy_cov"],
-        "client_bound": spec["client_bound"],
+        "noisy_cov": spec.noisy_cov,
+        "client_bound": spec.client_bound,
         "min_n": verdicts.MIN_N,
-        "missing_probes": missing_probes(run, costs, spec["claims"]),
+        "missing_probes": missing_probes(run, costs, spec.claims),
         "summary": [{"id": r["id"], "says": r["says"], "verdict": r["verdict"],
                      "figure": r["figure"], "cpus": r["cpus"],
                      "controls": "; ".join(f"{c['what']}: {c['setup']}" for c in r["controls"]),
@@ -362,10 +364,17 @@ def write(doc: dict, out_dir: Path) -> dict[str, Path]:
 
 
 def verdict_table(doc: dict) -> str:
-    width = max((len(s["verdict"]) for s in doc["summary"]), default=8)
-    lines = [f"missing: {x}" for x in missing_lines(doc)]
-    lines += [f"{s['id']:<4} {s['verdict']:<{width}}  {(s['figure'] or s['why'])[:90]}"
-              + (f"  on CPUs {s['cpus']}" if s["cpus"] else "") for s in doc["summary"]]
+    """The first screen on a terminal: the run's state, then one line per
+    claim (its answer in plain words, whole) and its deciding figure."""
+    width = max((len(a["verdict"]) for a in doc["answers"]), default=8)
+    lines = [doc["state"]["headline"]] if doc["state"]["headline"] else []
+    lines += [f"missing: {x}" for x in missing_lines(doc)]
+    for a in doc["answers"]:
+        lines.append(f"{a['id']:<4} {a['verdict']:<{width}}  {a['answer']}"
+                     + (f"; crossover: {a['crossover']}" if a["crossover"] else ""))
+        if a["figure"]:
+            lines.append(f"{'':<{width + 7}}deciding figure: {a['figure']}"
+                         + (" (noisy)" if a["noisy"] else ""))
     return "\n".join(lines)
 
 
@@ -379,7 +388,10 @@ def command(args) -> int:
     try:
         doc = build(run, args.claims or DEFAULT_CLAIMS, args.reproduce or reproduce.DEFAULT_DIR,
                     with_plots=not args.no_plots)
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except claims_mod.ClaimsError as e:
+        print(f"report: {(args.claims or DEFAULT_CLAIMS).name}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
     paths = write(doc, run.path)

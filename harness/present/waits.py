@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness import REPO
 from harness import format as fmt
+from harness.analyse import trace
 from harness.records import catalog
 from harness.records.rundir import CellResults
 from harness.run import probes as probes_mod
@@ -77,6 +78,65 @@ def coroutine_view(doc: dict) -> str | None:
     return (f"coroutines (USDT): {fmt.num(u.get('coro_switches'))} switches; "
             f"{fmt.num(q.get('n'))} waits for their scheduler thread, "
             f"{fmt.duration(q.get('sum') or 0)} in all, p99 {fmt.duration(q.get('p99') or 0)}")
+
+
+def coroutine_delays(events: list[dict]) -> list[dict]:
+    """The coroutine scheduler's "who delayed me", from the event stream's
+    USDT records: each coroutine's wait from coro_ready (or its creation)
+    to the coro_switch to it, cut into the run segments of the coroutines
+    its scheduler thread ran meanwhile (coroutine 0: the scheduler itself).
+    The kernel cannot see these: they all run on one thread. A wait that
+    began before the thread's first recorded switch is left unattributed."""
+    ready: dict[tuple[int, int], int] = {}
+    running: dict[int, tuple[int, int]] = {}          # tid -> (coro, since)
+    segments: dict[int, list[tuple[int, int, int]]] = {}
+    victims: dict[tuple[int, int], dict] = {}
+    for ev in events:
+        kind = ev["type"]
+        if kind in ("coro_ready", "coro_create"):
+            ready[(ev["tgid"], ev["coro"])] = ev["ts_ns"]
+        if kind != "coro_switch":
+            continue
+        tid, now = ev["tid"], ev["ts_ns"]
+        if tid in running:
+            coro, since = running[tid]
+            segments.setdefault(tid, []).append((since, now, coro))
+        running[tid] = (ev["to"], now)
+        start = ready.pop((ev["tgid"], ev["to"]), None)
+        if start is None or start > now:
+            continue
+        v = victims.setdefault((ev["tgid"], ev["to"]),
+                               {"coro": ev["to"], "waits": 0, "wait_ns": 0, "by": {}})
+        v["waits"] += 1
+        v["wait_ns"] += now - start
+        for s_start, s_end, coro in reversed(segments.get(tid, [])):
+            if s_end <= start:
+                break
+            overlap = min(s_end, now) - max(s_start, start)
+            if overlap > 0:
+                v["by"][coro] = v["by"].get(coro, 0) + overlap
+    rows = []
+    for v in sorted(victims.values(), key=lambda v: -v["wait_ns"])[:TOP_THREADS]:
+        wait = v["wait_ns"] or 1
+        top = sorted(v["by"].items(), key=lambda kv: -kv[1])[:TOP_CULPRITS]
+        rows.append({"coro": v["coro"], "waits": v["waits"],
+                     "wait": fmt.duration(v["wait_ns"]),
+                     "culprits": [f"{'scheduler' if c == 0 else f'coro {c}'} {fmt.pct(ns / wait)}"
+                                  for c, ns in top],
+                     "remainder": fmt.pct(1 - sum(v["by"].values()) / wait)})
+    return rows
+
+
+def _coroutine_rows(ln: dict, run_path: Path) -> list[dict]:
+    """coroutine_delays() of the line's event stream, when it kept one."""
+    rel = ln.get("events")
+    if not rel:
+        return []
+    try:
+        _, events, _ = trace.read_events(run_path / rel)
+    except (OSError, trace.TraceError):
+        return []
+    return coroutine_delays(events)
 
 
 def tree(rows: list[tuple[str, int]], root: str) -> dict:
@@ -171,6 +231,7 @@ def section(cells: list[CellResults], run_path: Path,
         if delayed or graphs:
             out["cells"].append({"cell": c.id, "task": c.task, "model": c.model,
                                  "delayed": delayed, "coroutines": coroutine_view(doc),
+                                 "coro_delayed": _coroutine_rows(ln, run_path),
                                  "flames": graphs})
     return out
 

@@ -76,10 +76,14 @@ class ModelDisplay:
 def display_of(doc: dict | None) -> ModelDisplay:
     """The display a --list document declares (with its peers', as a run
     saves it); None declares nothing: every model grey, by name."""
-    ours = sorted((doc or {}).get("models", []), key=lambda m: m["traits"]["order"])
+    # A catalog saved before models declared traits lists them without:
+    # shown in their listed order, grey.
+    models = (doc or {}).get("models", [])
+    ours = sorted((m for m in models if "traits" in m), key=lambda m: m["traits"]["order"])
+    ours += [m for m in models if "traits" not in m]
     colours = {m: p["colour"] for p in (doc or {}).get("peers", []) if p.get("colour")
                for m in p["models"]}
-    colours.update({m["name"]: m["traits"]["colour"] for m in ours})
+    colours.update({m["name"]: m["traits"]["colour"] for m in ours if "traits" in m})
     return ModelDisplay(tuple(m["name"] for m in ours), colours)
 
 

@@ -14,7 +14,10 @@ of its document, not mixed into the workload's.
 
 An experiment with events = true also passes `--events traces/NAME.events`
 to schedtrace: the per-event stream (bpf/events.h) that `schedlab trace`
-turns into a Perfetto timeline; the line names it in "events".
+turns into a Perfetto timeline; the line names it in "events". Such a cell
+also runs with `--cost` (the kernel's BPF run-time statistics), so the
+timeline states what each probe's event cost in that very run: the cell is
+a traced one already, never judged on time.
 
 A probe that cannot be attached here (no tracer built, not root, no perf)
 is left out with a one-line reason in the line's probes_skipped; the cell
@@ -184,7 +187,7 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
             extra: list[str] = []
             if events and set(event_writers() or ()) & set(traced):
                 w.events = trace_dir / f"{name}.events"
-                extra = ["--events", str(w.events)]
+                extra = ["--events", str(w.events), "--cost"]
             # user-space probes attach to the workload's executable, not perf's
             w.command = [tools.schedtrace, "--json", str(out), *extra, "--probes",
                          ",".join(traced), "--binary", command[0], "--"] + w.command

@@ -27,6 +27,11 @@ LISTING = Path(__file__).parent / "data" / "workload-list.json"
 TRACER = Path(__file__).parent / "data" / "tracer-pingpong-coro.json"
 
 
+# The workload records every parameter as run, defaults included: the
+# defaults the claims filter on.
+TASK_DEFAULTS = {"pingpong": {"work_ns": 0}, "spawn": {"stack_touch_bytes": 0}}
+
+
 def dist(p50: float, spread: float = 4.0, n: int = 1000) -> dict:
     """A latency distribution object {n, sum, min, p50, ...} around p50."""
     return {"n": n, "sum": int(p50 * n * 1.2), "min": int(p50 / 3),
@@ -52,7 +57,7 @@ class Spec:
 
 
 # pingpong's parameters a config leaves at their defaults, as a record has them
-PINGPONG_AS_RUN = {"work_ns": 0}
+PINGPONG_AS_RUN = TASK_DEFAULTS["pingpong"]
 
 
 def cell_id(task: str, model: str, params: dict) -> str:
@@ -69,7 +74,8 @@ def line_for(spec: Spec, rep: int, rng: random.Random) -> dict:
     metrics = spec.metrics(rng) if callable(spec.metrics) else dict(spec.metrics)
     ok = spec.status == "ok"
     rec = {"schema": 1, "task": spec.task, "model": spec.model,
-           "params": {"cpus": "", "seed": 1, "warmup": 0, **spec.defaults, **spec.params},
+           "params": {"cpus": "", "seed": 1, "warmup": 0, **TASK_DEFAULTS.get(spec.task, {}),
+                      **spec.defaults, **spec.params},
            "status": spec.status, "reason": spec.reason,
            "metrics": metrics if ok else {},
            "usage": {"wall_ns": 1_000_000_000, "user_ns": 900_000_000, "sys_ns": 50_000_000,
@@ -137,54 +143,93 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
             t = thr * (10 if placement == "split" else 1)
             S.append(Spec("pingpong", "threads", {"channel": channel, "placement": placement,
                                                   "iterations": 20000, **two},
-                          lambda r, t=t: {"handoff_ns": jitter(r, t * scale), "handoffs": 40000},
-                          defaults=PINGPONG_AS_RUN))
+                          lambda r, t=t: {"handoff_ns": jitter(r, t * scale), "handoffs": 40000}))
         S.append(Spec("pingpong", "coro", {"channel": channel, "placement": "same",
                                            "iterations": 200000, **two},
-                      lambda r, c=co: {"handoff_ns": jitter(r, c * scale), "handoffs": 400000},
-                      defaults=PINGPONG_AS_RUN))
+                      lambda r, c=co: {"handoff_ns": jitter(r, c * scale), "handoffs": 400000}))
+        S.append(Spec("pingpong", "mn", {"channel": channel, "placement": "split",
+                                         "iterations": 20000, **two},
+                      lambda r, t=thr: {"handoff_ns": jitter(r, t * 4 * scale),
+                                        "handoffs": 40000}))
+    # the work each side does between hand-offs (C2's crossover)
+    for model, h in (("threads", 5400), ("coro", 2000)):
+        for work in (1000, 10000, 100000):
+            S.append(Spec("pingpong", model, {"channel": "pipe", "placement": "same",
+                                              "iterations": 2000, "work_ns": work, **two},
+                          lambda r, h=h, w=work: {
+                              "handoff_ns": jitter(r, (h + w) * scale), "handoffs": 4000,
+                              "handoff_overhead_share": jitter(r, h / (h + w))}))
     for model, user, kern, create in (("threads", 8700, 22000, 15000), ("coro", 4100, 34, 900),
                                       ("uring", 4100, 34, 950)):
-        S.append(Spec("spawn", model, {"tasks": 10000},
-                      lambda r, u=user, k=kern, c=create: {
-                          "tasks": 10000, "create_ns": jitter(r, c * scale),
-                          "user_bytes_per_task": jitter(r, u),
-                          "kernel_bytes_per_task": jitter(r, k)}))
-    for model, per in (("threads", 1.0), ("coro", 0.0)):
+        for touch in (0, 16384):    # the stack each task touches, paid by both sides
+            S.append(Spec("spawn", model, {"tasks": 10000, "stack_touch_bytes": touch},
+                          lambda r, u=user + touch, k=kern, c=create: {
+                              "tasks": 10000, "create_ns": jitter(r, c * scale),
+                              "user_bytes_per_task": jitter(r, u),
+                              "kernel_bytes_per_task": jitter(r, k)}))
+    for model, per in (("threads", 1.0), ("coro", 0.0), ("mn", 0.0)):
         for w in (1, 2):
             for cpus in ("0-1", "0"):
+                if model == "mn" and cpus == "0":
+                    continue
                 speed = 1 + per * (w - 1) * 0.95 * (cpus == "0-1")
                 S.append(Spec("compute", model, {"workers": w, "cpus": cpus},
                               lambda r, s=speed: {"work_units": 4000,
                                                   "units_per_s": jitter(r, 1000 * s / scale)}))
-    for model in ("threads", "coro"):
+    for model in ("threads", "coro", "mn"):
         for y in (0, 100, 1000, 10000):
             if model == "threads":
                 p99 = 20_000
                 extra = {}
             else:
                 p99 = (500_000_000 if y == 0 else y * 1000)
-                extra = {"coro_yields": 0 if y == 0 else 500_000 // y,
-                         "coro_switches": 3000}
+                extra = ({"coro_yields": 0 if y == 0 else 500_000 // y,
+                          "coro_switches": 3000} if model == "coro" else {})
             S.append(Spec("preempt", model, {"hog_yield_us": y, "hog_ms": 500, "hogs": 2, **two},
-                          lambda r, p=p99, e=extra, y=y: {
+                          lambda r, p=p99, e=extra, y=y, m=model: {
                               "lateness_ns": dist(jitter(r, p * scale) / 4),
                               "missed_ticks": 0, "window_ns": 500_000_000,
+                              "hog_involuntary_per_s": jitter(r, 250) if m == "threads" else 0,
                               "hog_yields": 0 if y == 0 else 500_000 // y, **e},
                           involuntary=50 if model == "threads" else 0))
-    counter = [("threads", sync, yw, cpus) for sync in ("none", "mutex")
-               for yw in (False, True) for cpus in ("0-1", "0")]
-    counter += [("coro", "none", yw, "0-1") for yw in (False, True)]
-    for model, sync, yw, cpus in counter:
-        if model == "threads":
-            lost = 12000 if sync == "none" else 0
-        else:
-            lost = 200000 if yw else 0
-        S.append(Spec("counter", model, {"sync": sync, "yield_in_window": yw, "cpus": cpus},
+    # one CPU, one hog: coroutines yielding every y against a preempted thread
+    one = {"cpus": "0", "hogs": 1, "hog_ms": 500}
+    S.append(Spec("preempt", "threads", {**one, "hog_yield_us": 0},
+                  lambda r: {"lateness_ns": dist(jitter(r, 20_000 * scale) / 4),
+                             "window_ns": 500_000_000, "hog_yields": 0,
+                             "hog_involuntary_per_s": jitter(r, 1000)}))
+    for y in (100, 750, 3000, 0):
+        p99 = 500_000_000 if y == 0 else y * 1000
+        S.append(Spec("preempt", "coro", {**one, "hog_yield_us": y},
+                      lambda r, p=p99, y=y: {"lateness_ns": dist(jitter(r, p * scale) / 4),
+                                             "window_ns": 500_000_000,
+                                             "hog_yields": 0 if y == 0 else 500_000 // y,
+                                             "coro_yields": 0 if y == 0 else 500_000 // y}))
+    # the hog's preemptions follow the tickers' wake rate and the hogs' slice
+    for period, rate in ((1000, 1000), (4000, 250)):
+        S.append(Spec("preempt", "threads", {**one, "hog_yield_us": 0, "period_us": period},
+                      lambda r, x=rate: {"lateness_ns": dist(20_000), "window_ns": 500_000_000,
+                                         "hog_yields": 0, "hog_involuntary_per_s": jitter(r, x)}))
+    for slice_us, rate in ((3000, 160), (12000, 45)):
+        S.append(Spec("preempt", "threads", {**one, "hogs": 2, "ticks": 1, "hog_yield_us": 0,
+                                             "period_us": 100000, "hog_slice_us": slice_us},
+                      lambda r, x=rate: {"lateness_ns": dist(20_000), "window_ns": 500_000_000,
+                                         "hog_yields": 0, "hog_involuntary_per_s": jitter(r, x)}))
+    # counter: did a run lose any update? threads and mn race on 2 CPUs;
+    # in these numbers mn does not (a runtime that serialises them would not)
+    counter = [(m, "none", False, cpus, run) for m in ("threads", "mn")
+               for cpus in ("0", "0-1") for run in (1000, 16000)]
+    counter += [("coro", "none", False, "0-1", 16000)]
+    counter += [("threads", "mutex", False, cpus, 4000) for cpus in ("0", "0-1")]
+    counter += [(m, "none", True, "0-1", 4000) for m in ("coro", "mn")]
+    for model, sync, yw, cpus, run in counter:
+        lost = 200000 if (model == "threads" and sync == "none") or yw else 0
+        S.append(Spec("counter", model, {"sync": sync, "yield_in_window": yw, "cpus": cpus,
+                                         "run_us": run},
                       lambda r, lost=lost: {"expected": 400000, "final": 400000 - lost,
-                                            "lost_updates": lost,
+                                            "lost_updates": lost, "lost_any": int(lost > 0),
                                             "increment_ns": jitter(r, 5)}))
-    for model in ("threads", "coro"):
+    for model in ("threads", "coro", "mn"):
         for yb in (False, True):
             for cpus in ("0", "0-1"):
                 dl = 1 if (model == "threads" or yb) else 0
@@ -204,6 +249,7 @@ def full_matrix(scale: float = 1.0) -> list[Spec]:
     for model, iops in (("threads", 50000), ("uring", 80000)):
         S.append(Spec("fileio", model, {"cache": "warm", **two},
                       lambda r, x=iops: {"iops": jitter(r, x / scale),
+                                         "iops_per_cpu_s": jitter(r, x / scale),
                                          "latency_ns": dist(jitter(r, 40000 * scale)),
                                          "bytes_read": 1 << 30}))
     for model, cpu in (("threads", 9000), ("coro", 2000)):

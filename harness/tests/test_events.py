@@ -15,8 +15,8 @@ import pytest
 from conftest import LISTING, REPO, FakeRunner, write_config
 from harness.run import config, matrix, probes, runner
 from harness.records import record
-from harness.analyse import trace
-from harness.cli import main
+from harness.analyse import timelines, trace
+from harness.cli import main, run_main
 from harness.run.runner import ProcessRunner
 
 TRACER = REPO / "build" / "schedtrace"
@@ -36,12 +36,12 @@ params = { iterations = 2000, placement = "same" }
 
 # ---- config -------------------------------------------------------------------
 
-NO_WRITER = "events = true needs a probe that writes the event stream (sched or usdt)"
+NO_WRITER = "events = true needs a probe that writes the event stream (sched or uring or usdt)"
 
 
 @pytest.mark.parametrize("body, needle", [
     ('task = "pingpong"\nevents = true', NO_WRITER),
-    ('task = "pingpong"\nprobes = ["perf", "uring"]\nevents = true', NO_WRITER),
+    ('task = "pingpong"\nprobes = ["perf"]\nevents = true', NO_WRITER),
     ('task = "pingpong"\nprobes = ["sched"]\nevents = "yes"', "events must be true or false"),
 ])
 def test_events_config_errors(tmp_path, body, needle):
@@ -179,12 +179,32 @@ def test_events_end_to_end_to_perfetto(tmp_path):
                        timeout=120, cwd=REPO)
     assert p.returncode == 0, p.stderr
     doc = json.loads(perfetto.read_text())
-    assert trace.overlaps(doc) == []
+    assert record.schema_errors(doc, "chrome-trace") == []
+    assert trace.improper(doc) == [] and trace.overlaps_per_cpu(doc) == []
     # The timeline agrees with the tracer's own counts: one run segment per
     # switch of each workload thread (the last one may be closed at the end).
     st = ln["probes"]["schedtrace"]
     assert st["lost"]["events"] == 0
     proc, = [pr for pr in st["processes"] if pr["tgid"] == st["tgid"]]
+    # Only the traced processes, named by their comm with the id in brackets.
+    traced = {pr["tgid"] for pr in st["processes"]}
+    assert {ev["pid"] for ev in doc["traceEvents"]} <= traced
+    names = {(ev["name"], ev["tid"]): ev["args"]["name"] for ev in doc["traceEvents"]
+             if ev["ph"] == "M"}
+    assert names[("process_name", st["tgid"])] == f"{proc['comm']} [{st['tgid']}]"
+    for t in proc["threads"]:
+        if ("thread_name", t["tid"]) in names:
+            assert names[("thread_name", t["tid"])] == f"{t['comm']} [{t['tid']}]"
+    # Each hand-off wakes the other thread: arrows from waker to woken,
+    # between two different threads, paired by id.
+    starts = {ev["id"]: ev for ev in doc["traceEvents"] if ev["ph"] == "s"}
+    ends = {ev["id"]: ev for ev in doc["traceEvents"] if ev["ph"] == "f"}
+    assert len(starts) >= 2000 and set(starts) == set(ends)
+    assert all(starts[i]["tid"] != ends[i]["tid"] and starts[i]["ts"] <= ends[i]["ts"]
+               for i in starts)
+    # the events cell ran with --cost: the report can state the probes' cost
+    assert st["cost"]["method"] == "bpf_stats"
+    assert "per event in this recording: sched " in timelines.cost_words(st)
     segments: dict[int, int] = {}
     for ev in doc["traceEvents"]:
         if ev["ph"] == "X" and ev["pid"] == st["tgid"]:
@@ -233,15 +253,62 @@ def test_coroutine_tracks_from_a_real_run(tmp_path):
     assert p.returncode == 0, p.stderr
     doc = json.loads(perfetto.read_text())
     assert record.schema_errors(doc, "chrome-trace") == []
-    assert trace.overlaps(doc) == []
+    assert trace.improper(doc) == [] and trace.overlaps_per_cpu(doc) == []
     runs = [ev for ev in doc["traceEvents"] if ev["ph"] == "X" and ev.get("cat") == "coro"]
-    # one segment per coroutine switch: each switch starts one, the next ends it
-    assert len(runs) == st["usdt"]["coro_switches"] > 0
-    tracks = {(ev["args"]["thread"], ev["args"]["coro"]): ev["tid"] for ev in runs}
-    assert len(set(tracks.values())) == len(tracks)         # a track per coroutine
+    oncpu = [ev for ev in doc["traceEvents"] if ev["ph"] == "X" and ev.get("cat") == "sched"]
+    # each coroutine switch starts a run, cut where its thread left the CPU
+    assert len(runs) >= st["usdt"]["coro_switches"] > 0
+    # a coroutine's run is on the track of the thread that ran it, inside
+    # one of that thread's on-CPU slices
     threads = {t["tid"] for pr in st["processes"] for t in pr["threads"]}
-    assert {thread for thread, _ in tracks} <= threads        # under a traced thread
+    assert {ev["tid"] for ev in runs} <= threads
+    for ev in runs:
+        assert any(o["tid"] == ev["tid"] and o["ts"] <= ev["ts"] + 1e-6
+                   and ev["ts"] + ev["dur"] <= o["ts"] + o["dur"] + 1e-6 for o in oncpu), ev
     # every spawned coroutine ran, and so did the scheduler's own context
-    assert len({coro for _, coro in tracks}) == st["usdt"]["spawns"] + 1
+    ran = {ev["args"]["coro"] for ev in runs}
+    assert len(ran) == st["usdt"]["spawns"] + 1 and 0 in ran
+    assert {ev["name"] for ev in runs if ev["args"]["coro"] == 0} == {"scheduler"}
     lives = [ev for ev in doc["traceEvents"] if ev["ph"] == "b" and ev["cat"] == "coro"]
     assert len(lives) == st["usdt"]["spawns"]
+
+
+URING_EXP = """
+[[experiment]]
+task = "pingpong"
+models = ["uring"]
+probes = ["sched", "uring"]
+events = true
+params = { iterations = 300, channel = "pipe" }
+"""
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+@pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
+def test_uring_requests_from_a_real_run(tmp_path):
+    """The uring probe streams each submission and completion: the timeline
+    shows as many as the tracer counted, and requests in flight as async
+    slices from submission to completion."""
+    cfg = write_config(tmp_path, "[run]\nrepetitions = 1\nseed = 1\ntimeout_s = 60\n"
+                       + URING_EXP)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(cfg), "--out", str(out)], runner=ProcessRunner(cwd=REPO))
+    assert e.value.code == 0
+    (ln,), problems = record.load(out / "records.jsonl")
+    assert problems == [] and ln["status"] == "ok", ln["reason"]
+    st = ln["probes"]["schedtrace"]
+    if not st["probes"]["uring"]["attached"]:
+        pytest.skip(f"uring probe not attached: {st['probes']['uring']['reason']}")
+    assert st["lost"]["uring_events"] == 0
+    perfetto = tmp_path / "trace.json"
+    assert run_main(["trace", str(out), "--cell", ln["cell"], "--perfetto", str(perfetto)]) == 0
+    doc = json.loads(perfetto.read_text())
+    assert record.schema_errors(doc, "chrome-trace") == []
+    marks = [ev["name"].split()[0] for ev in doc["traceEvents"]
+             if ev["ph"] == "i" and ev["cat"] == "uring"]
+    assert marks.count("submit") == st["uring"]["submitted"] > 2 * 300
+    assert marks.count("complete") == st["uring"]["completed"]
+    flights = [ev for ev in doc["traceEvents"] if ev["ph"] == "b" and ev["cat"] == "uring"]
+    assert 0 < len(flights) <= st["uring"]["submitted"]

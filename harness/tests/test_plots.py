@@ -326,13 +326,15 @@ def test_echo_peers_get_their_own_row_and_colours(tmp_path):
                    lambda r: {"server_cpu_ns_per_request": jitter(r, 70000.0),
                               "latency_ns": dist(jitter(r, 900000.0)),
                               "client_cpu_utilization": 0.3})
-              for m in ("asyncio", "uvloop", "node")]
+              for m in ("asyncio", "uvloop", "node", "go")]
     run = load_run(make_run(tmp_path / "run", specs))
-    fig = plots.plot_echo(run.cells(), "0-1")
+    # the run's catalog says which models are ours and their colours
+    fig = plots.makers(run.cells(), 2, "0-1", shown=catalog.load(run.path).display)["echo"]()
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["server CPU per request: our models", "p99 latency: our models",
-                      "server CPU per request: the peers beside coro",
-                      "p99 latency: the peers beside coro"]
-    assert set(series(fig.axes[2])) == {"coro", "asyncio", "uvloop", "node"}
-    assert len({colour_of(h) for ax in fig.axes for h in series(ax).values()}) == 7
+                      "server CPU per request: the peers beside coro and mn",
+                      "p99 latency: the peers beside coro and mn"]
+    # the one-thread peers beside coro, Go's M:N runtime beside mn
+    assert set(series(fig.axes[2])) == {"coro", "mn", "asyncio", "uvloop", "node", "go"}
+    assert len({colour_of(h) for ax in fig.axes for h in series(ax).values()}) == 8
     plt.close(fig)

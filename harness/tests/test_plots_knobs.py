@@ -40,7 +40,7 @@ def test_draws_both_sides_with_the_mode_in_the_title():
         cell("threads", [1.0], {"hog_yield_us": 100}),
     ]
     fig = plots.plot_c7_knobs(cells, "none")
-    assert "kernel preemption: none" in fig._suptitle.get_text()
+    assert "kernel built without forced preemption" in fig._suptitle.get_text()
     left, right = fig.axes
     assert [t.get_text() for t in left.get_xticklabels()] == ["100", "never"]
     assert [t.get_text() for t in right.get_xticklabels()] == ["default", "fifo, hog other"]

@@ -39,7 +39,9 @@ def test_json_structure(full_run):
     # One headline per claim: verdict, deciding figure with its interval, CPUs.
     c2 = doc["summary"][1]
     assert c2["verdict"] == "supported" and c2["cpus"] == "0-1"
-    assert "threads/coro handoff_ns" in c2["figure"] and "] 88%" in c2["figure"]
+    # the coverage printed is the interval's at the level Holm judged it
+    level = doc["claims"][1]["decision"]["confidence"]
+    assert "threads/coro handoff_ns" in c2["figure"] and f"] {level:.0%}" in c2["figure"]
     assert "setup as intended" not in c2["controls"] and c2["controls"].endswith(": yes")
     assert len(doc["reproductions"]) >= 6
     assert doc["skipped_lines"] == [] and "_figures" not in doc
@@ -184,6 +186,43 @@ def test_bad_lines_skipped_and_listed(tmp_path, capsys, golden, reason):
     assert cell["metrics"]["handoff_ns"]["max"] < 99999
     md = (d / "report.md").read_text()
     assert "Partial report" in md and f"line {doc['skipped_lines'][0]['line']}" in md
+
+
+def test_reproductions_never_match_knob_or_traced_cells(tmp_path):
+    # The thread hand-off of the Gooch row: a SCHED_FIFO cell and a perf
+    # stat cell ran the same placement and channel; only the bare default
+    # cell may be its counterpart.
+    base = {"channel": "event", "placement": "same", "iterations": 20000}
+    specs = [synthrun.Spec("pingpong", "threads", {**base, "policy": "fifo"},
+                           {"handoff_ns": 1500.0}),
+             synthrun.Spec("pingpong", "threads", {**base, "warmup": 1000},
+                           {"handoff_ns": 2600.0}, probes=("perf",)),
+             synthrun.Spec("pingpong", "threads", base, {"handoff_ns": 2100.0})]
+    run = load_run(synthrun.make_run(tmp_path / "run", specs))
+    gooch = [s for s in reproduce.load_specs()[0] if s["id"] == "thread-switch-gooch"]
+    row = reproduce.evaluate(gooch, run.cells())[0]["rows"][0]
+    assert row["measured"]["value"] == pytest.approx(2100)
+
+
+def test_a_context_reproduction_is_never_a_ratio(tmp_path):
+    spec = {"id": "old", "file": "old.toml", "context": True,
+            "published": {"value": 1000, "unit": "ns"},
+            "measured": {"task": "pingpong", "model": "threads", "metric": "handoff_ns",
+                         "where": {"channel": "event"}}}
+    run = load_run(synthrun.make_run(tmp_path / "run", [synthrun.Spec(
+        "pingpong", "threads", {"channel": "event"}, {"handoff_ns": 2100.0})]))
+    got = reproduce.evaluate([spec], run.cells())[0]
+    assert got["kind"] == "context" and got["rows"][0]["ratio"] is None
+    assert got["rows"][0]["measured"]["value"] == 2100 and "context" in got["rows"][0]["note"]
+
+
+def test_reproduction_notes_name_a_config_never_a_path_or_an_exception():
+    specs, _ = reproduce.load_specs()
+    for r in reproduce.evaluate(specs, []):
+        for row in r["rows"]:
+            assert "/work" not in row["note"] and str(reproduce.REPO) not in row["note"]
+            assert "Error" not in row["note"] and "Traceback" not in row["note"]
+            assert "configs/" in row["note"] or "peer" in row["note"], row["note"]
 
 
 def test_an_old_run_is_reported_with_its_own_tracer(tmp_path):

@@ -182,6 +182,8 @@ PRODUCERS = {
             lambda run: [json.loads((run / "env.json").read_text())]),
     "config": ("configs/*.toml and the tiny run's config, as tomllib parses them",
                repo_configs),
+    "claims": ("configs/claims.toml, as harness/analyse/claims.py reads it",
+               lambda run: [tomllib.loads((REPO / "configs" / "claims.toml").read_text())]),
     "tracer": ("build/schedtrace --json: the tiny run's traces and lines", tracer_documents),
     "events": ("harness/analyse/trace.py read_events of build/schedtrace --events",
                lambda run: [d for p in _traced(run, "*.events") for d in decoded_events(p)]),

@@ -205,22 +205,22 @@ SWITCH_JSON = {"schema": 1, "bench": "switch", "repetitions": 1, "cpu": 0,
 
 
 def test_switch_bench_output_becomes_a_record():
-    rec = peers.make_record("switch-bench", "raw", {"repetitions": 1, "cpus": "0"}, 0,
+    rec = peers.make_record(peers.SWITCH_BENCH, "raw", {"repetitions": 1, "cpus": "0"}, 0,
                             json.dumps(SWITCH_JSON), "")
     assert rec["status"] == "ok" and rec["task"] == "switchbench"
     assert rec["metrics"]["ours_ns"] == 3.5 and rec["metrics"]["swapcontext_ns"] == 220.0
-    wrong = peers.make_record("switch-bench", "raw", {"repetitions": 3}, 0,
+    wrong = peers.make_record(peers.SWITCH_BENCH, "raw", {"repetitions": 3}, 0,
                               json.dumps(SWITCH_JSON), "")
     assert wrong["status"] == "failed" and "repetitions" in wrong["reason"]
-    broken = peers.make_record("switch-bench", "raw", {}, 0, "not json", "")
+    broken = peers.make_record(peers.SWITCH_BENCH, "raw", {}, 0, "not json", "")
     assert broken["status"] == "failed"
 
 
 @pytest.mark.skipif(not peers.SWITCH_BENCH_PATH.exists(), reason="build/bench/switch not built")
 def test_switch_bench_runs_as_a_peer_cell():
-    cmd = peers.command("switch-bench", "raw", {"repetitions": 1, "cpus": "0"})
+    cmd = peers.command(peers.SWITCH_BENCH, "raw", {"repetitions": 1, "cpus": "0"})
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    rec = peers.make_record("switch-bench", "raw", {"repetitions": 1, "cpus": "0"},
+    rec = peers.make_record(peers.SWITCH_BENCH, "raw", {"repetitions": 1, "cpus": "0"},
                             out.returncode, out.stdout, out.stderr)
     assert rec["status"] == "ok", rec["reason"]
     m = rec["metrics"]
@@ -230,23 +230,21 @@ def test_switch_bench_runs_as_a_peer_cell():
 # ---- reproductions: each measured figure names one like-with-like cell ----------
 
 def _as_run(cell, listing) -> dict:
-    """The cell's parameters as the workload runs them (defaults filled in)."""
-    if cell.peer:
-        return {**cell.params_dict, "peer": cell.peer}
-    task = next(t for t in listing["tasks"] if t["name"] == cell.task)
-    defaults = {p["key"]: p["default"] for p in task["params"]}
+    """The cell's parameters as its record gives them (defaults filled in)."""
+    defaults = {k: spec["default"] for k, spec in listing.params(cell.task, cell.model).items()}
     return {**defaults, **{k: str(v).lower() if isinstance(v, bool) else str(v)
                            for k, v in cell.params}}
 
 
 def _candidates(config: str, task: str, model: str, where: dict) -> list[str]:
     from harness.analyse.verdicts import KNOB_DEFAULTS
-    from harness.run import config as config_mod, matrix
+    from harness.run import catalog, config as config_mod, matrix
     from harness.tests.builtworkload import listing
 
     found = []
-    for cell in matrix.expand(config_mod.load(ROOT / "configs" / config), listing()):
-        p = _as_run(cell, listing())
+    known = catalog.Listing(catalog.with_peers(listing()))
+    for cell in matrix.expand(config_mod.load(ROOT / "configs" / config), known):
+        p = _as_run(cell, known)
         if (cell.task, cell.model) != (task, model) or cell.probes:
             continue
         if any(str(p.get(k, v)).lower() != str(v).lower() for k, v in KNOB_DEFAULTS.items()

@@ -118,3 +118,19 @@ def test_flame_graphs_render_in_headless_chromium(recorded, tmp_path):
     assert dom.count('data-rendered="1"') == graphs, dom[-2000:]
     assert dom.count("<rect") > graphs
     assert "coro_park" in dom and "receive" in dom
+
+
+def test_coroutine_delays_cut_each_wait_along_the_thread_s_segments():
+    ev = [{"ts_ns": 0, "type": "coro_switch", "tid": 7, "tgid": 7, "from": 0, "to": 1},
+          {"ts_ns": 10, "type": "coro_ready", "tid": 7, "tgid": 7, "coro": 2},
+          {"ts_ns": 20, "type": "coro_switch", "tid": 7, "tgid": 7, "from": 1, "to": 0},
+          {"ts_ns": 40, "type": "coro_switch", "tid": 7, "tgid": 7, "from": 0, "to": 2},
+          # made ready before anything was recorded on this thread
+          {"ts_ns": 5, "type": "coro_ready", "tid": 8, "tgid": 7, "coro": 3},
+          {"ts_ns": 50, "type": "coro_switch", "tid": 8, "tgid": 7, "from": 0, "to": 3}]
+    ev.sort(key=lambda e: e["ts_ns"])
+    rows = {r["coro"]: r for r in waits.coroutine_delays(ev)}
+    assert rows[2]["waits"] == 1
+    assert rows[2]["culprits"] == ["scheduler 66.7%", "coro 1 33.3%"]
+    assert rows[2]["remainder"] == "0.0%"
+    assert rows[3]["culprits"] == [] and rows[3]["remainder"] == "100.0%"
