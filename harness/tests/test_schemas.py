@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -166,6 +167,15 @@ def probe_lists(run: Path) -> list[dict]:
     return [json.loads(listed), json.loads((run / "tracer.json").read_text())]
 
 
+def fleet_of_two(run: Path) -> list[dict]:
+    from harness.analyse import fleet
+    root = run.parent / "fleet-of-two"
+    for host in ("a", "b"):
+        if not (root / host).exists():
+            shutil.copytree(run, root / host)
+    return [fleet.build(root)]
+
+
 PRODUCERS = {
     "catalog": ("build/workload --list, and the tiny run's catalog.json "
                 "(harness/run/session.py)",
@@ -189,6 +199,8 @@ PRODUCERS = {
                lambda run: [d for p in _traced(run, "*.events") for d in decoded_events(p)]),
     "report": ("./schedlab report: report.json (harness/present/report.py)",
                lambda run: [json.loads((run / "report.json").read_text())]),
+    "fleet": ("./schedlab fleet-report of two hosts holding the tiny run "
+              "(harness/analyse/fleet.py)", fleet_of_two),
     "chrome-trace": ("./schedlab report's timelines (harness/analyse/trace.py convert)",
                      lambda run: [json.loads(p.read_text())
                                   for p in _traced(run, "*.perfetto.json")]),
@@ -247,6 +259,12 @@ FIXTURES = {
     "line-v1-truncated.jsonl": (
         "line", "records.jsonl cut inside its last line (every complete line checked)",
         jsonl_lines),
+    "catalog-fleet-smoke.json": (
+        "catalog", "make run CONFIG=fleet/smoke.toml: its catalog.json (fleet-report's "
+        "headline metrics)", lambda p: [json.loads(p.read_text())]),
+    "report-fleet-smoke.json": (
+        "report", "make run CONFIG=fleet/smoke.toml: a fleet host's report.json, brought "
+        "back by fleet/playbook.yml", lambda p: [json.loads(p.read_text())]),
     "records-v1-truncated.jsonl": (
         "line", "synthrun lines, the last one cut (every complete line checked)", jsonl_lines),
     "records-v2-newer.jsonl": (
