@@ -327,8 +327,10 @@ def toc(doc: dict) -> list[tuple[str, str]]:
         out.append(("timelines", "Timelines"))
     out += [("instruments", "The instruments' own cost"),
             ("reproductions", "Published measurements and peers"), ("cells", "Cells"),
-            ("environment", "Environment"), ("config", "The config as run"),
-            ("skipped", "Skipped and problems")]
+            ("environment", "Environment")]
+    if doc["waits"].get("cells") or doc["waits"].get("bills"):   # waits.html.j2's section
+        out.append(("waits", "Who delayed me, where each model waits"))
+    out += [("config", "The config as run"), ("skipped", "Skipped and problems")]
     return out
 
 
