@@ -33,27 +33,14 @@
 #include "hist.bpf.h"
 #include "sched.h"
 #include "delay.h"
+/* sched.bpf.c's thread storage and per-CPU state (the loader reuses its fds) */
+#include "sched_maps.bpf.h"
 #include "runs.bpf.h"
 #include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define PF_KTHREAD 0x00200000
-
-/* sched.bpf.c's, shared (the loader reuses its fds): declared identically */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sched_thread);
-} threads SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sched_cpu);
-} cpu_state SEC(".maps");
 
 /* One ring per CPU, indexed by CPU id (max_entries set by the loader): a
  * plain array, because a per-CPU value may not exceed 32 KiB. Each is

@@ -72,6 +72,7 @@
 #include "hist.bpf.h"
 #include "sched.h"
 #include "track.bpf.h"
+#include "sched_maps.bpf.h"
 #include "runs.bpf.h"
 #include "maps.bpf.h"
 #include "events.bpf.h"
@@ -98,13 +99,6 @@ const volatile bool targ_events = false;	  /* --events: write ring buffer record
 const volatile __u32 targ_clock = SCHED_CLOCK_RQ; /* --clock */
 const volatile __u32 targ_wake_sample = 1;	  /* --wake-sample: time 1 wakeup in N */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sched_thread);
-} threads SEC(".maps");
-
 /* Rows of threads that ended; max_entries set by the loader (--max-threads). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -120,13 +114,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counts SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sched_cpu);
-} cpu_state SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {

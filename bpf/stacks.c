@@ -184,16 +184,19 @@ static void stacks_close(struct probe_slot *p)
 	free(st);
 }
 
-/* While the command runs: every traced process's memory map, for later. */
+/* While the command runs: every traced process's memory map, for later
+ * (symbols_snapshot decides how often). */
 static void stacks_tick(struct tracer *t, struct probe_slot *p)
 {
 	struct stacks_state *st = p->priv;
 	__u32 key, next, *prev = NULL;
+	struct track_proc tp;
 
 	while (!bpf_map_get_next_key(t->tracked_fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		symbols_snapshot(st->syms, (pid_t)key);
+		if (!bpf_map_lookup_elem(t->tracked_fd, &key, &tp))
+			symbols_snapshot(st->syms, (pid_t)key, tp.execs);
 	}
 }
 

@@ -13,6 +13,9 @@
 
 #include "symbols.h"
 
+/* snapshots of a process's maps between two execs (every tick until then) */
+#define SYMBOLS_SNAPSHOTS 10
+
 struct ksym {
 	uint64_t addr;
 	char *name;
@@ -20,9 +23,11 @@ struct ksym {
 
 struct proc_maps {
 	pid_t tgid;
-	char *maps; /* the last snapshot */
+	char *maps; /* the last snapshot: its file mappings */
 	size_t len;
-	Dwfl *dwfl; /* built from maps at the first lookup; NULL until then */
+	unsigned snapshots;
+	unsigned execs; /* the process's exec count at the last snapshot */
+	Dwfl *dwfl;	/* built from maps at the first lookup; NULL until then */
 	bool dwfl_failed;
 };
 
@@ -139,13 +144,19 @@ static struct proc_maps *proc_of(struct symbols *s, pid_t tgid, bool create)
 	return n;
 }
 
-bool symbols_snapshot(struct symbols *s, pid_t tgid)
+bool symbols_snapshot(struct symbols *s, pid_t tgid, unsigned execs)
 {
-	char path[64], *text = NULL;
+	char path[64], line[4096], *text = NULL;
 	size_t len = 0;
-	struct proc_maps *p;
+	struct proc_maps *p = proc_of(s, tgid, false);
 	FILE *f, *out;
 
+	/* The dynamic loader maps the libraries in the first moments; after
+	 * that only an exec changes the code (dlopen aside), and a process
+	 * with a million coroutine stacks has a maps file of 150 MB: read a
+	 * few times early, then again only after an exec. */
+	if (p && p->execs == execs && p->snapshots >= SYMBOLS_SNAPSHOTS)
+		return true;
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)tgid);
 	f = fopen(path, "re");
 	if (!f)
@@ -155,8 +166,11 @@ bool symbols_snapshot(struct symbols *s, pid_t tgid)
 		fclose(f);
 		return false;
 	}
-	for (int c; (c = fgetc(f)) != EOF;)
-		fputc(c, out);
+	/* only mappings of files (libdwfl lays out each module from all of
+	 * its segments): stacks and heaps are anonymous */
+	while (fgets(line, sizeof(line), f))
+		if (strchr(line, '/'))
+			fputs(line, out);
 	fclose(f);
 	fclose(out);
 	/* a reaped or exiting process reads empty: keep the older snapshot */
@@ -168,6 +182,8 @@ bool symbols_snapshot(struct symbols *s, pid_t tgid)
 	free(p->maps);
 	p->maps = text;
 	p->len = len;
+	p->snapshots = p->execs == execs ? p->snapshots + 1 : 1;
+	p->execs = execs;
 	if (p->dwfl)
 		dwfl_end(p->dwfl);
 	p->dwfl = NULL;

@@ -13,9 +13,10 @@ struct symbols;
 
 struct symbols *symbols_new(void);
 void symbols_free(struct symbols *s);
-/* Keeps the current /proc/PID/maps of tgid (replacing an older one);
- * false when it could not be read (the process is gone). */
-bool symbols_snapshot(struct symbols *s, pid_t tgid);
+/* Keeps the current /proc/PID/maps of tgid (replacing an older one), the
+ * first few times it is asked and again after each exec (execs: the
+ * process's exec count); false when it could not be read (it is gone). */
+bool symbols_snapshot(struct symbols *s, pid_t tgid, unsigned execs);
 /* The name of the function holding addr (a return address: looked up at
  * addr - 1), or "[module+0xoff]", or "[unknown]". Into buf. */
 const char *symbols_kernel(struct symbols *s, uint64_t addr, char *buf, size_t len);

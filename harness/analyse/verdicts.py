@@ -136,10 +136,11 @@ def cell_cpus(c: CellResults, ctx: Context) -> tuple[int, ...] | None:
 
 
 def cpus_used(c: CellResults) -> int | None:
-    """How many CPUs the cell's tasks were seen on (the record's cpus_used,
-    the most over its runs); None where the task does not record it."""
+    """How many CPUs the cell's tasks were seen on in a typical run (the
+    record's cpus_used, median over its runs); None where the task does not
+    record it."""
     counts = [len(_cpu_list(v) or ()) for v in _recorded(c, "cpus_used")]
-    return max(counts) if counts else None
+    return round(stats.median(counts)) if counts else None
 
 
 def footprint(c: CellResults, ctx: Context) -> tuple:
@@ -662,9 +663,13 @@ def _decision(part: Result, head: Vote, xover: dict | None) -> dict:
 
 
 def _unit(metric: str) -> str:
-    for suffix, unit in (("_ns", "ns"), ("_bytes", "bytes"), ("_per_s", "per s"),
-                         ("_us", "us")):
-        if metric.split(".")[0].endswith(suffix) or metric.endswith(suffix):
+    """The unit a metric's name carries (its first term's: user+kernel
+    bytes per task are bytes); "" for a product or quotient of names."""
+    if any(op in metric for op in "*/"):
+        return ""
+    name = metric.split("+")[0].split(".")[0]
+    for part, unit in (("_per_s", "per s"), ("_ns", "ns"), ("_us", "us"), ("_bytes", "bytes")):
+        if part in name:
             return unit
     return ""
 

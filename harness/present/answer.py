@@ -64,16 +64,22 @@ def _model(cell_id: str) -> str:
 
 def _deciding(claim: dict) -> tuple[int, dict] | None:
     tests = [(i, p) for i, p in enumerate(claim["parts"]) if p["role"] == "test"]
+    decision = claim.get("decision") or {}
+    for i, p in tests:
+        if decision.get("part") and p["what"] == decision["part"]:
+            return i, p
     for i, p in tests:
         if p["figure"] and p["figure"] == claim["figure"]:
             return i, p
     return next(((i, p) for i, p in tests if p["figure"]), tests[0] if tests else None)
 
 
-def _row(part: dict) -> dict | None:
+def _row(part: dict, label: str | None = None) -> dict | None:
+    """The deciding row: the decision's (by label), else the first decided."""
     rows = [r for r in part["rows"] if r.get("kind") != "share"]
-    return next((r for r in rows if r.get("verdict") in ("supported", "refuted")),
-                rows[0] if rows else None)
+    return next((r for r in rows if label and r.get("label") == label),
+                next((r for r in rows if r.get("verdict") in ("supported", "refuted")),
+                     rows[0] if rows else None))
 
 
 def _unit(unit_of, task: str | None, model: str | None, metric: str) -> str | None:
@@ -108,7 +114,8 @@ def _speedup_words(spec: dict, part: dict, row: dict) -> str:
 
 def _share_words(part: dict) -> str:
     shares = [r for r in part["rows"] if r.get("kind") == "share"]
-    return "; ".join(f"{r['label'].split(': ')[-1]} in {r['k']} of {r['n']} runs"
+    return "; ".join(f"{r['label'].split(': ')[-1]} {r['metric'].replace('_', ' ')} in "
+                     f"{r['k']} of {r['n']} runs"
                      + (f" ({r['label'].split(': ')[0]})" if ": " in r["label"]
                         and r["label"].split(": ")[0] != "all" else "") for r in shares)
 
@@ -145,8 +152,12 @@ def _trend_words(spec: dict, part: dict, row_fig: str) -> str:
 
 
 def crossover_words(x: dict | None) -> str:
+    """The verdict's crossover in one sentence: the rules' own words when
+    they give them."""
     if not x:
         return ""
+    if x.get("words"):
+        return str(x["words"]).rstrip(".")
     if x.get("none"):
         return str(x["none"])
     unit = x.get("unit")
@@ -164,7 +175,8 @@ def answer(claim: dict, spec: dict, cells: dict[str, CellResults], unit_of) -> d
     model, metric) the catalog's unit lookup."""
     out = {"id": claim["id"], "says": claim["says"], "verdict": claim["verdict"],
            "answer": "", "figure": claim["figure"] or "", "cpus": claim["cpus"],
-           "crossover": crossover_words((claim.get("decision") or {}).get("crossover")),
+           "crossover": crossover_words(claim.get("crossover")
+                                        or (claim.get("decision") or {}).get("crossover")),
            "noisy": False}
     found = _deciding(claim)
     if found is None or not found[1]["rows"]:
@@ -172,9 +184,10 @@ def answer(claim: dict, spec: dict, cells: dict[str, CellResults], unit_of) -> d
         return out
     i, part = found
     pspec = (spec.get("part") or [{}] * (i + 1))[i] if i < len(spec.get("part") or []) else {}
-    row = _row(part)
+    row = _row(part, (claim.get("decision") or {}).get("label"))
     rule = pspec.get("rule")
-    out["noisy"] = bool(row and (row.get("noisy") or any(
+    decision = claim.get("decision")
+    out["noisy"] = bool(decision["noisy"]) if decision else bool(row and (row.get("noisy") or any(
         c.get("noisy") for c in row.get("cells") or [])))
     if rule == "model_ratio" and row and row.get("cells"):
         words = _ratio_words(pspec, part, row, unit_of)

@@ -327,8 +327,10 @@ def toc(doc: dict) -> list[tuple[str, str]]:
         out.append(("timelines", "Timelines"))
     out += [("instruments", "The instruments' own cost"),
             ("reproductions", "Published measurements and peers"), ("cells", "Cells"),
-            ("environment", "Environment"), ("config", "The config as run"),
-            ("skipped", "Skipped and problems")]
+            ("environment", "Environment")]
+    if doc["waits"].get("cells") or doc["waits"].get("bills"):   # waits.html.j2's section
+        out.append(("waits", "Who delayed me, where each model waits"))
+    out += [("config", "The config as run"), ("skipped", "Skipped and problems")]
     return out
 
 
@@ -371,7 +373,7 @@ def verdict_table(doc: dict) -> str:
     lines += [f"missing: {x}" for x in missing_lines(doc)]
     for a in doc["answers"]:
         lines.append(f"{a['id']:<4} {a['verdict']:<{width}}  {a['answer']}"
-                     + (f"; {a['crossover']}" if a["crossover"] else ""))
+                     + (f"; crossover: {a['crossover']}" if a["crossover"] else ""))
         if a["figure"]:
             lines.append(f"{'':<{width + 7}}deciding figure: {a['figure']}"
                          + (" (noisy)" if a["noisy"] else ""))
@@ -394,6 +396,10 @@ def command(args) -> int:
     except OSError as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
+    if not run.lines:
+        print(f"report: warning: {run.path / 'records.jsonl'} holds no usable run "
+              f"({len(run.skipped)} line(s) skipped): every claim below is 'not tested "
+              "here'; run or resume the run first", file=sys.stderr)
     paths = write(doc, run.path)
     for s in doc["skipped_lines"]:
         print(f"report: skipped records.jsonl line {s['line']}: {s['reason']}", file=sys.stderr)

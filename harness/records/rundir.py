@@ -234,29 +234,29 @@ def load_run(path: str | Path) -> RunDir:
         raise RunDirError(f"{p}: not a run directory (no records.jsonl; "
                           "make one with ./schedlab run CONFIG)")
     problems: list[str] = []
-    env = None
-    env_path = p / "env.json"
-    if env_path.is_file():
-        try:
-            env = json.loads(env_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            problems.append(f"env.json unreadable ({e}); environment not shown")
-    else:
+    env = _json_file(p / "env.json", "environment not shown", problems)
+    if env is None and not (p / "env.json").is_file():
         problems.append("env.json missing; environment not shown")
     cfg = p / "config.toml"
     config_text = cfg.read_text(errors="replace") if cfg.is_file() else None
     lines, skipped = record.load(rec_path)
     lines, repeated = unique_runs(lines)
     problems += [f"records.jsonl: {r}; counted once (the last line)" for r in repeated]
-    meta = None
-    meta_path = p / "run.json"
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            problems.append(f"run.json unreadable ({e}); planned runs unknown")
+    meta = _json_file(p / "run.json", "planned runs unknown", problems)
     return RunDir(path=p, env=env, config_text=config_text, lines=lines,
                   skipped=skipped, problems=problems, meta=meta, repeated=repeated)
+
+
+def _json_file(path: Path, lost: str, problems: list[str]) -> dict | None:
+    """A run directory's JSON file, or None (absent, or unreadable: then a
+    problem saying what the report loses)."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        problems.append(f"{path.name} unreadable ({e}); {lost}")
+        return None
 
 
 def unique_runs(lines: list[dict]) -> tuple[list[dict], list[str]]:

@@ -277,28 +277,39 @@ def _node_tool() -> tuple[str | None, str | None]:
     return (node, None) if node else (None, "Node.js is not installed (Debian: nodejs)")
 
 
+def _flags(params: dict) -> list[str]:
+    """--KEY VALUE for every parameter as run but cpus (peer_exec.py pins the
+    process before the peer starts)."""
+    return [a for k, v in params.items() if k != "cpus" for a in (f"--{k}", str(v))]
+
+
+def _last_metrics(stdout: str, marker: str, *path: str) -> dict | None:
+    """The metrics object of the last stdout line that starts with marker,
+    found at path inside it; None when there is none."""
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith(marker):
+            try:
+                doc = json.loads(line)
+                for key in path:
+                    doc = doc[key]
+            except (ValueError, KeyError, TypeError):
+                return None
+            return doc if isinstance(doc, dict) and doc else None
+    return None
+
+
 def _echo_argv(server: str) -> Callable[[str, str, dict], list[str]]:
     def argv(tool: str, model: str, params: dict) -> list[str]:
         # the tool (python or node) is found again by echo_peer.py itself;
         # the harness's interpreter runs the driver
-        args = [sys.executable, str(ECHO_PEER), "--server", server]
-        for spec in _ECHO_PARAMS:
-            if spec["key"] != "cpus":
-                args += [f"--{spec['key']}", str(params[spec["key"]])]
-        return args
+        return [sys.executable, str(ECHO_PEER), "--server", server, *_flags(params)]
     return argv
 
 
 def _echo_parse(stdout: str, model: str, params: dict) -> dict:
-    for line in reversed(stdout.strip().splitlines()):
-        if line.startswith('{"echo_peer"'):
-            try:
-                metrics = json.loads(line)["echo_peer"]["metrics"]
-            except (ValueError, KeyError, TypeError):
-                break
-            if isinstance(metrics, dict) and "requests_per_s" in metrics:
-                return metrics
-            break
+    metrics = _last_metrics(stdout, '{"echo_peer"', "echo_peer", "metrics")
+    if metrics and "requests_per_s" in metrics:
+        return metrics
     raise PeerOutputError("echo_peer.py printed no {\"echo_peer\": {\"metrics\": ...}} line")
 
 
@@ -389,25 +400,15 @@ _GO_EXTRA = {
 
 def _gotasks_argv(task: str) -> Callable[[str, str, dict], list[str]]:
     def argv(tool: str, model: str, params: dict) -> list[str]:
-        args = [tool, task, "--model", model]
-        for k, v in params.items():
-            if k != "cpus":     # peer_exec.py pins the process before Go starts
-                args += [f"--{k}", str(v)]
-        return args
+        return [tool, task, "--model", model, *_flags(params)]
     return argv
 
 
 def _gotasks_parse(stdout: str, model: str, params: dict) -> dict:
     """gotasks prints one record shaped like the workload's: its metrics."""
-    for line in reversed(stdout.strip().splitlines()):
-        if line.startswith("{"):
-            try:
-                metrics = json.loads(line)["metrics"]
-            except (ValueError, KeyError, TypeError):
-                break
-            if isinstance(metrics, dict) and metrics:
-                return metrics
-            break
+    metrics = _last_metrics(stdout, "{", "metrics")
+    if metrics:
+        return metrics
     raise PeerOutputError("gotasks printed no record with metrics")
 
 

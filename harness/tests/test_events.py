@@ -215,6 +215,19 @@ def test_events_end_to_end_to_perfetto(tmp_path):
     assert sum(segments.values()) >= 2 * 2000
 
 
+def one_real_run(tmp_path: Path, experiment: str) -> tuple[Path, dict]:
+    """`schedlab run` of a one-cell config with the real tracer: (run dir, its line)."""
+    cfg = write_config(tmp_path, "[run]\nrepetitions = 1\nseed = 1\ntimeout_s = 60\n"
+                       + experiment)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(cfg), "--out", str(out)], runner=ProcessRunner(cwd=REPO))
+    assert e.value.code == 0
+    (ln,), problems = record.load(out / "records.jsonl")
+    assert problems == [] and ln["status"] == "ok", ln["reason"]
+    return out, ln
+
+
 CORO_EXP = """
 [[experiment]]
 task = "pingpong"
@@ -235,14 +248,7 @@ def test_coroutine_tracks_from_a_real_run(tmp_path):
     notes = subprocess.run(["readelf", "-n", str(WORKLOAD)], capture_output=True, text=True)
     if "coro_switch" not in notes.stdout:
         pytest.skip("build/workload has no schedlab:coro_switch USDT probe (no sys/sdt.h)")
-    cfg = write_config(tmp_path, "[run]\nrepetitions = 1\nseed = 1\ntimeout_s = 60\n"
-                       + CORO_EXP)
-    out = tmp_path / "run"
-    with pytest.raises(SystemExit) as e:
-        main(["run", str(cfg), "--out", str(out)], runner=ProcessRunner(cwd=REPO))
-    assert e.value.code == 0
-    (ln,), problems = record.load(out / "records.jsonl")
-    assert problems == [] and ln["status"] == "ok", ln["reason"]
+    out, ln = one_real_run(tmp_path, CORO_EXP)
     st = ln["probes"]["schedtrace"]
     assert st["probes"]["usdt"]["attached"], st["probes"]["usdt"]
     assert st["lost"]["events"] == 0 and st["lost"]["usdt_events"] == 0
@@ -290,14 +296,7 @@ def test_uring_requests_from_a_real_run(tmp_path):
     """The uring probe streams each submission and completion: the timeline
     shows as many as the tracer counted, and requests in flight as async
     slices from submission to completion."""
-    cfg = write_config(tmp_path, "[run]\nrepetitions = 1\nseed = 1\ntimeout_s = 60\n"
-                       + URING_EXP)
-    out = tmp_path / "run"
-    with pytest.raises(SystemExit) as e:
-        main(["run", str(cfg), "--out", str(out)], runner=ProcessRunner(cwd=REPO))
-    assert e.value.code == 0
-    (ln,), problems = record.load(out / "records.jsonl")
-    assert problems == [] and ln["status"] == "ok", ln["reason"]
+    out, ln = one_real_run(tmp_path, URING_EXP)
     st = ln["probes"]["schedtrace"]
     if not st["probes"]["uring"]["attached"]:
         pytest.skip(f"uring probe not attached: {st['probes']['uring']['reason']}")

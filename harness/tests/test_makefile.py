@@ -4,8 +4,8 @@ command that installs clang, bpftool and libbpf-dev.
 Nothing here depends on what this machine has installed. Every tool the
 Makefile calls is a shim in tmp_path that logs its arguments and writes the
 file it is asked for: the compiler (CC), the Python that runs the harness
-(PYTHON), and the package installer (DEPS). The BPF tools (CLANG, BPFTOOL)
-and the headers of libbpf and libdwfl (LIBBPF_H, LIBDWFL_H) have names no
+(PYTHON), and the package installer (DEPS). The BPF tools (CLANG, BPFTOOL),
+Go (GO) and the headers of libbpf and libdwfl (LIBBPF_H, LIBDWFL_H) have names no
 machine has, and the fake deps
 creates them: before it runs they are absent, as on a fresh machine.
 """
@@ -40,6 +40,7 @@ DEPS = """#!/bin/sh
 echo "deps" >> "{log}"
 cp "{bin}/fake-cc" "{bin}/fresh-clang"
 cp "{bin}/fake-cc" "{bin}/fresh-bpftool"
+cp "{bin}/fake-cc" "{bin}/fresh-go"
 mkdir -p "{inc}" && : > "{inc}/libbpf.h" && : > "{inc}/libdwfl.h"
 """
 
@@ -70,7 +71,8 @@ def fresh(tmp_path):
         cp = subprocess.run(
             ["make", "-C", str(REPO), "--no-print-directory", *targets,
              f"BUILD={tmp_path / 'build'}", "CC=fake-cc", "PYTHON=fake-python",
-             "CLANG=fresh-clang", "BPFTOOL=fresh-bpftool", f"LIBBPF_H={inc}/libbpf.h",
+             "CLANG=fresh-clang", "BPFTOOL=fresh-bpftool", "GO=fresh-go",
+             f"LIBBPF_H={inc}/libbpf.h",
              f"LIBDWFL_H={inc}/libdwfl.h", f"DEPS={bin_dir / deps}"],
             env=env, capture_output=True, text=True, timeout=120)
         return cp, log.read_text() if log.exists() else ""
@@ -97,6 +99,9 @@ def test_tracer_built_in_the_make_that_installs_its_tools(fresh, target):
     linked = [i for i, ln in enumerate(lines)
               if ln.startswith("fake-cc") and ln.endswith("/build/schedtrace")]
     assert linked, "schedtrace was not linked"
+    # the Go peer too: deps installed Go, the second make found it
+    assert any(ln.endswith("/build/peers/gotasks") or "/build/peers/gotasks " in ln
+               for ln in _calls(log, "fresh-go"))
     harness = [i for i, ln in enumerate(lines) if ln.startswith("fake-python -m")]
     assert harness and linked[0] < harness[0]
     if target == "run":
@@ -109,6 +114,21 @@ def test_without_the_tools_the_build_says_why(fresh):
     cp, log = fresh("run", deps="no-deps")
     assert cp.returncode == 0, cp.stderr
     assert "SKIP     schedtrace: needs clang, bpftool, libbpf-dev and libdw-dev" in cp.stdout
+    assert "SKIP     peers/go: needs Go (Debian: golang-go" in cp.stdout
     assert not _calls(log, "fresh-bpftool")
     assert any(ln.endswith("/build/workload") for ln in _calls(log, "fake-cc"))
     assert "fake-python -m harness run configs/default.toml" in log
+
+
+def test_run_takes_seed_out_and_resume(fresh):
+    # the variables fleet/playbook.yml passes: a fresh run in a named directory
+    # with a seed, and the same directory resumed (its own config and seed);
+    # -n prints the commands without building anything
+    cp, _ = fresh("-n", "run", "CONFIG=fleet/smoke.toml", "SEED=7", "OUT=results/fleet-x",
+                  deps="no-deps")
+    assert cp.returncode == 0, cp.stderr
+    assert "fake-python -m harness run fleet/smoke.toml --out results/fleet-x --seed 7" in cp.stdout
+    assert "fake-python -m harness report results/fleet-x" in cp.stdout
+    cp, _ = fresh("-n", "run", "RESUME=results/fleet-x", "SEED=7", deps="no-deps")
+    assert cp.returncode == 0, cp.stderr
+    assert "fake-python -m harness run --resume results/fleet-x;" in cp.stdout

@@ -236,7 +236,7 @@ def test_deadlock_shares_paired_by_cpus(tmp_path):
 
 def test_kernel_knob_cells_feed_no_verdict_unless_named(tmp_path):
     m = synthrun.full_matrix()
-    m.append(Spec("preempt", "threads", {"hog_yield_us": 0, "hogs": 1, "cpus": "0",
+    m.append(Spec("preempt", "threads", {"hog_yield_us": 0, "hogs": 1, "cpus": "0-1",
                                          "policy": "fifo", "hog_policy": "other"},
                   {"lateness_ns": dist(1e9), "window_ns": 5e8, "hog_yields": 0},
                   involuntary=0))
