@@ -21,7 +21,14 @@ DEPS    ?= ./scripts/deps
 LIBBPF_H ?= /usr/include/bpf/libbpf.h
 LIBDWFL_H ?= /usr/include/elfutils/libdwfl.h
 ARCH    := $(shell uname -m)
+# make run: CONFIG the experiment config; SEED=N the run order's seed instead
+# of the config's; OUT=DIR the run directory (default results/<UTC time>,
+# linked as results/latest); RESUME=DIR finishes the interrupted run in DIR
+# with its own config and seed instead. fleet/playbook.yml passes all four.
 CONFIG  ?= configs/default.toml
+SEED    ?=
+OUT     ?=
+RESUME  ?=
 
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror=implicit-function-declaration \
@@ -227,13 +234,16 @@ BUILD_AFTER_DEPS = $(Q)$(MAKE) --no-print-directory build
 # cells are in it, with their reasons. A bad config (exit 2) stops here.
 define run_and_report
 	$(Q)$(PYTHON) -m harness run $(1); rc=$$?; \
-	if [ $$rc -le 1 ]; then $(PYTHON) -m harness report results/latest || rc=1; fi; \
+	if [ $$rc -le 1 ]; then $(PYTHON) -m harness report $(2) || rc=1; fi; \
 	exit $$rc
 endef
+RUN_ARGS = $(if $(RESUME),--resume $(RESUME),$(CONFIG) $(if $(OUT),--out $(OUT)) \
+	$(if $(SEED),--seed $(SEED)))
+RUN_DIR = $(or $(RESUME),$(OUT),results/latest)
 
 run: deps
 	$(BUILD_AFTER_DEPS)
-	$(call run_and_report,$(CONFIG))
+	$(call run_and_report,$(RUN_ARGS),$(RUN_DIR))
 
 ctest: build
 	$(Q)./scripts/run-ctests $(TESTS)

@@ -8,6 +8,7 @@ arguments and hold no parser of their own.
     compare A B                  harness/analyse/compare.py
     trace DIR --cell ID          harness/analyse/trace.py
     doctor                       harness/doctor.py
+    fleet-report FLEET_DIR       harness/present/fleet.py
     bench-table RUN [SWITCH]     harness/present/benchtable.py (make bench)
 
 A subcommand's module is imported only when it is called, so a broken
@@ -26,6 +27,7 @@ import os
 import sys
 from pathlib import Path
 
+from harness.records import safefs
 from harness.run import catalog as run_catalog
 from harness.run import config as config_mod
 from harness.run import runner as runner_mod
@@ -110,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--json", action="store_true", help="print the checks as JSON")
     doc.add_argument("--no-perf", action="store_true", help="skip running perf stat")
 
+    fr = _sub(sub, "fleet-report", "claims x hosts of a fleet run (fleet/playbook.yml), and "
+              "which claims flip with the machine: writes FLEET_DIR/fleet.md, fleet.html, "
+              "fleet.json", "example: ./schedlab fleet-report results/fleet-lab1")
+    fr.add_argument("fleet_dir", type=Path, metavar="FLEET_DIR",
+                    help="the fleet's directory: one results directory per host")
+
     bt = _sub(sub, "bench-table", "the headline speed figures of a `make bench` run: "
               "writes RUN_DIR/bench.md and prints it")
     bt.add_argument("run_dir", metavar="RUN_DIR", help="the results directory of the bench run")
@@ -142,6 +150,11 @@ def cmd_trace(args, rnr) -> int:
 def cmd_doctor(args, rnr) -> int:
     from harness import doctor
     return doctor.command(args)
+
+
+def cmd_fleet_report(args, rnr) -> int:
+    from harness.present import fleet
+    return fleet.command(args)
 
 
 def cmd_bench_table(args, rnr) -> int:
@@ -215,7 +228,8 @@ def config_summary(text: str) -> str:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "compare": cmd_compare,
-            "trace": cmd_trace, "doctor": cmd_doctor, "bench-table": cmd_bench_table}
+            "trace": cmd_trace, "doctor": cmd_doctor, "bench-table": cmd_bench_table,
+            "fleet-report": cmd_fleet_report}
 
 
 def run_main(argv: list[str], rnr=None) -> int:
@@ -232,9 +246,13 @@ def run_main(argv: list[str], rnr=None) -> int:
     rnr = rnr or runner_mod.ProcessRunner()
     try:
         return int(COMMANDS[args.command](args, rnr) or 0)
-    except (ConfigError, UsageError) as e:
+    except (ConfigError, UsageError, safefs.UnsafePath) as e:
         print(f"schedlab: {e}", file=sys.stderr)
         return 2
+    except safefs.DiskFull as e:
+        print(f"schedlab: {e}; free space and run again (--resume DIR continues a run)",
+              file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None, runner=None) -> None:

@@ -2,12 +2,13 @@
 
 First the machine (virtual or bare metal and the hypervisor, clocksource,
 cpufreq governor, CPU vulnerabilities and their mitigations: what env.json
-records and a fleet report compares), then one row per capability: the tracer's needs (root, kernel BTF, each
-tracepoint the probes attach to, uprobes for USDT, BPF run-time statistics),
-io_uring, the kernel's scheduling knobs (preemption mode, EEVDF base slice,
-whether custom slices and real-time policies are allowed), perf software and
-hardware counters, and the tools the report and the tracer benchmark use.
-Each row says ok / missing and, when missing, why and what would fix it.
+records and a fleet report compares), then one row per capability: the
+tracer's needs (root, kernel BTF, each tracepoint the probes attach to,
+uprobes for USDT, BPF run-time statistics), io_uring, the kernel's
+scheduling knobs (preemption mode, EEVDF base slice, whether custom slices
+and real-time policies are allowed), perf software and hardware counters,
+and the tools the report and the tracer benchmark use. Each row says ok /
+missing and, when missing, why and what would fix it.
 Nothing here changes the machine.
 
 Tracepoints are looked up the way the tracer does: a tp_btf program needs the

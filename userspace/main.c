@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
@@ -29,6 +31,9 @@ static const char usage_text[] =
 	"       workload --check TASK [--model MODEL] [--PARAM VALUE ...]\n"
 	"                              refuse what the run would refuse (exit 2,\n"
 	"                              one line), run nothing (exit 0)\n"
+	"       workload --check -     the same for each line of stdin (the words\n"
+	"                              of one command line, tab-separated): one\n"
+	"                              line out per line in, \"ok\" or the refusal\n"
 	"\n"
 	"Runs one cell of an experiment and prints one JSON record on stdout;\n"
 	"human messages go to stderr. A parameter is spelled as in configs\n"
@@ -171,6 +176,7 @@ static int list_everything(void)
 	json_init(&j, stdout);
 	json_obj_open(&j, NULL);
 	json_u64(&j, "schema", RECORD_SCHEMA);
+	json_bool(&j, "check", true); /* --check exists: the harness checks cells with it */
 	json_arr_open(&j, "tasks");
 	for (const struct task *const *t = task_list; *t; t++) {
 		json_obj_open(&j, NULL);
@@ -364,11 +370,114 @@ static int prepare(struct task_ctx *ctx, const struct task *task, const struct r
 	return 0;
 }
 
+/* argv[0] is the task: the task, the model and every check before a run
+ * (prepare). 0, or EXIT_BAD_INPUT with one line on stderr. */
+static int resolve_cell(int argc, char **argv, struct task_ctx *ctx, const struct task **task,
+			const struct rt_model **model, struct sched_knobs *knobs)
+{
+	const char *model_name;
+
+	*task = find_task(argv[0]);
+	if (!*task) {
+		fprintf(stderr, "workload: unknown task '%s': valid tasks are ", argv[0]);
+		print_names(stderr, "tasks");
+		fputc('\n', stderr);
+		return EXIT_BAD_INPUT;
+	}
+	model_name = params_model_name(argc, argv, "threads");
+	*model = find_model(model_name);
+	if (!*model) {
+		fprintf(stderr, "workload: unknown model '%s': valid models are ", model_name);
+		print_names(stderr, "models");
+		fputc('\n', stderr);
+		return EXIT_BAD_INPUT;
+	}
+	return prepare(ctx, *task, *model, argc, argv, knobs);
+}
+
+/* One cell's check in a child of its own (a fork, no exec: cheap), since a
+ * check pins the CPUs and parsing keeps state: "ok", or its one line. */
+static void check_one(int argc, char **argv)
+{
+	char out[1024], *last;
+	size_t used = 0;
+	ssize_t n;
+	int pipefd[2], status = 0;
+	pid_t pid;
+
+	fflush(stdout);
+	if (pipe2(pipefd, O_CLOEXEC) || (pid = fork()) < 0) {
+		printf("workload: --check: %s\n", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		const struct task *task;
+		const struct rt_model *model;
+		struct task_ctx ctx;
+		struct sched_knobs knobs;
+
+		dup2(pipefd[1], STDERR_FILENO);
+		_exit(resolve_cell(argc, argv, &ctx, &task, &model, &knobs));
+	}
+	close(pipefd[1]);
+	for (;;) { /* to the end, so the child never blocks; a long tail is dropped */
+		char drop[256];
+
+		if (used < sizeof(out) - 1)
+			n = read(pipefd[0], out + used, sizeof(out) - 1 - used);
+		else
+			n = read(pipefd[0], drop, sizeof(drop));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (used < sizeof(out) - 1)
+			used += (size_t)n;
+	}
+	close(pipefd[0]);
+	waitpid(pid, &status, 0);
+	out[used] = '\0';
+	while (used && out[used - 1] == '\n')
+		out[--used] = '\0';
+	last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		puts("ok");
+	else if (*last)
+		puts(last);
+	else
+		printf("workload: --check ended with status %d\n", status);
+}
+
+/* --check -: one cell per line of stdin, its words separated by tabs (TASK,
+ * --model, MODEL, --key, value, ...); one line out per line in, "ok" or the
+ * refusal, so that the harness checks a whole config with one exec. */
+static int check_lines(void)
+{
+	char *line = NULL, *words[2 * PARAMS_MAX + 8];
+	const int max_words = (int)(sizeof(words) / sizeof(*words)) - 1;
+	size_t cap = 0;
+	ssize_t n;
+
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		char *rest = line, *w;
+		int nwords = 0;
+
+		if (line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		while ((w = strsep(&rest, "\t")) && nwords < max_words)
+			words[nwords++] = w;
+		words[nwords] = NULL;
+		check_one(nwords, words);
+	}
+	free(line);
+	fflush(stdout);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const struct task *task;
 	const struct rt_model *model;
-	const char *model_name;
 	struct task_ctx ctx;
 	struct sched_knobs knobs;
 	struct record *rec;
@@ -387,27 +496,14 @@ int main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return EXIT_OK;
 	}
+	if (strcmp(argv[1], "--check") == 0 && argc == 3 && strcmp(argv[2], "-") == 0)
+		return check_lines();
 	if (strcmp(argv[1], "--check") == 0 && argc > 2) {
 		check_only = true;
 		argc--;
 		argv++;
 	}
-	task = find_task(argv[1]);
-	if (!task) {
-		fprintf(stderr, "workload: unknown task '%s': valid tasks are ", argv[1]);
-		print_names(stderr, "tasks");
-		fputc('\n', stderr);
-		return EXIT_BAD_INPUT;
-	}
-	model_name = params_model_name(argc - 1, argv + 1, "threads");
-	model = find_model(model_name);
-	if (!model) {
-		fprintf(stderr, "workload: unknown model '%s': valid models are ", model_name);
-		print_names(stderr, "models");
-		fputc('\n', stderr);
-		return EXIT_BAD_INPUT;
-	}
-	ret = prepare(&ctx, task, model, argc - 1, argv + 1, &knobs);
+	ret = resolve_cell(argc - 1, argv + 1, &ctx, &task, &model, &knobs);
 	if (ret || check_only)
 		return ret;
 

@@ -45,7 +45,8 @@ struct sched_knobs; /* lib/schedattr.h */
  * waiter. A lock is an event initialised with one unit. Tasks own the
  * storage; its layout serves every model:
  *   threads          count is the futex word, waiters counts sleepers
- *   coro, uring      head/tail is a FIFO of parked coroutines
+ *   coro, uring      head/tail is a FIFO of parked coroutines; waiters unused
+ *                    (one thread: nothing on the hand-off is atomic)
  *   mn               the same FIFO; waiters is the lock that guards it */
 struct rt_event {
 	_Atomic uint32_t count;

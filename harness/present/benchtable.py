@@ -12,7 +12,12 @@ RUN_DIR/switch.json, which is read when SWITCH_JSON is not given):
   - the pingpong hand-off of every pingpong cell (median [CI]), with the spin
     an mn worker burnt per hand-off where the model reports it;
   - the memory and creation cost per task of every spawn cell;
-  - compute's speedup from 1 task to 2 on the same CPUs, per model.
+  - compute's speedup from 1 task to 2 on the same CPUs, per model;
+  - the runtime's targets, each a ratio within one run with "met" or "not
+    met" (TARGETS): the event hand-off under coro at most 3x the raw switch
+    and under mn on one worker at most 1.2x coro (both from the switch
+    benchmark's interleaved repetitions), and a parked shared-stack
+    coroutine at most 280 user bytes among 1,000,000 (the spawn cell).
 Writes RUN_DIR/bench.md and prints it. A figure the run lacks is named as
 missing, with the reason when the cell failed; never left out silently.
 Exit 0, or 2 when RUN_DIR is not a run directory or SWITCH_JSON unreadable.
@@ -121,6 +126,44 @@ def speedup_rows(cells: list[CellResults]) -> list[list[str]]:
     return rows
 
 
+# (what, measured, bound): met when measured <= bound. The first two are
+# ratios of medians from one switch benchmark run (interleaved), the third
+# the median of the spawn cell's repetitions.
+HANDOFF_OVER_SWITCH = 3.0       # coro's event hand-off / one raw switch
+MN_OVER_CORO = 1.2              # mn on one worker / coro, the same hand-off
+SHARED_PARKED_BYTES = 280       # user bytes per parked stack=shared coroutine
+SHARED_PARKED_TASKS = 1_000_000
+
+
+def verdict(measured: float, bound: float) -> str:
+    return "met" if measured <= bound else "not met"
+
+
+def target_rows(sw: dict, spawn: list[CellResults]) -> list[list[str]]:
+    rows = []
+    series = {k: (sw.get(k) or {}).get("median") for k in ("ours", "event_coro", "event_mn1")}
+    ours, coro, mn = series["ours"], series["event_coro"], series["event_mn1"]
+    what = f"target: coro event hand-off <= {HANDOFF_OVER_SWITCH:g}x one raw switch"
+    rows.append([what, "missing from the switch benchmark's output" if not (ours and coro) else
+                 f"{coro / ours:.2f}x ({fmt.num(coro)} / {fmt.num(ours)} ns, medians of "
+                 f"{sw.get('repetitions', '?')} interleaved repetitions): "
+                 f"{verdict(coro / ours, HANDOFF_OVER_SWITCH)}"])
+    what = f"target: mn on one worker <= {MN_OVER_CORO:g}x coro, the same hand-off"
+    rows.append([what, "missing from the switch benchmark's output" if not (coro and mn) else
+                 f"{mn / coro:.2f}x ({fmt.num(mn)} / {fmt.num(coro)} ns): "
+                 f"{verdict(mn / coro, MN_OVER_CORO)}"])
+    what = (f"target: a parked stack=shared coroutine <= {SHARED_PARKED_BYTES} user bytes "
+            f"among {SHARED_PARKED_TASKS:,}")
+    cell = next((c for c in spawn if c.model == "coro" and c.params.get("stack") == "shared"
+                 and c.params.get("tasks") == SHARED_PARKED_TASKS), None)
+    s = stats.summarize(cell.values("user_bytes_per_task")) if cell else None
+    rows.append([what, "no such spawn cell in this run" if cell is None else
+                 missing(cell) if s.median is None else
+                 f"{fmt.num(s.median)} bytes (median of {s.n}): "
+                 f"{verdict(s.median, SHARED_PARKED_BYTES)}"])
+    return rows
+
+
 def table(run_dir: Path, sw: dict | None) -> str:
     run = load_run(run_dir)
     cells = [c for c in run.cells() if not c.traced_usdt]
@@ -130,6 +173,7 @@ def table(run_dir: Path, sw: dict | None) -> str:
     rows += pingpong_rows([c for c in cells if c.task == "pingpong"])
     rows += spawn_rows([c for c in cells if c.task == "spawn"])
     rows += speedup_rows([c for c in cells if c.task == "compute"])
+    rows += target_rows(sw or {}, [c for c in cells if c.task == "spawn"])
     reps = sorted({ln.get("repetition", 0) for ln in run.lines})
     lines = [f"bench: {run_dir} ({len(run.lines)} process runs, up to {len(reps)} "
              "repetitions per cell; median [95% CI])", "",

@@ -327,8 +327,10 @@ def toc(doc: dict) -> list[tuple[str, str]]:
         out.append(("timelines", "Timelines"))
     out += [("instruments", "The instruments' own cost"),
             ("reproductions", "Published measurements and peers"), ("cells", "Cells"),
-            ("environment", "Environment"), ("config", "The config as run"),
-            ("skipped", "Skipped and problems")]
+            ("environment", "Environment")]
+    if doc["waits"].get("cells") or doc["waits"].get("bills"):   # waits.html.j2's section
+        out.append(("waits", "Who delayed me, where each model waits"))
+    out += [("config", "The config as run"), ("skipped", "Skipped and problems")]
     return out
 
 
@@ -394,6 +396,10 @@ def command(args) -> int:
     except OSError as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
+    if not run.lines:
+        print(f"report: warning: {run.path / 'records.jsonl'} holds no usable run "
+              f"({len(run.skipped)} line(s) skipped): every claim below is 'not tested "
+              "here'; run or resume the run first", file=sys.stderr)
     paths = write(doc, run.path)
     for s in doc["skipped_lines"]:
         print(f"report: skipped records.jsonl line {s['line']}: {s['reason']}", file=sys.stderr)

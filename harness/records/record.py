@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable
 
 from harness import REPO
+from harness.records import safefs
 
 LINE_SCHEMA = 1
 RECORD_SCHEMA = 1
@@ -54,14 +55,13 @@ def dumps(obj: dict) -> str:
 
 
 def append_line(fp: IO[str], obj: dict) -> None:
-    """Append one line and make it durable before returning.
+    """Append one line and make it durable before returning (safefs.DiskFull
+    when it did not fit).
 
     fsync per line costs a few milliseconds, negligible next to a process
     run, and it is what lets --resume trust every complete line it finds.
     """
-    fp.write(dumps(obj) + "\n")
-    fp.flush()
-    os.fsync(fp.fileno())
+    safefs.append_line(fp, dumps(obj) + "\n")
 
 
 def parse_jsonl(text: str, check=None) -> tuple[list[dict], list[Skipped]]:
@@ -128,13 +128,14 @@ def repair(path: str | Path) -> int:
     removed: a complete but invalid line in the middle is left for a human.
     """
     p = Path(path)
-    if not p.exists():
+    if not os.path.lexists(p):
         return 0
-    data = p.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return 0
-    keep = data.rfind(b"\n") + 1
-    with open(p, "r+b") as f:
+    fd = safefs.open_fd(p, os.O_RDWR)
+    with os.fdopen(fd, "r+b") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
         f.truncate(keep)
         f.flush()
         os.fsync(f.fileno())

@@ -15,6 +15,7 @@ import difflib
 import functools
 import hashlib
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -124,6 +125,8 @@ def _message(e: jsonschema.ValidationError, key: str) -> str:
         return f"{key} lists a {s['items'].get('title', 'value')} twice: {v}"
     if kind in ("minimum", "exclusiveMinimum"):
         return f"{key} must be {'>=' if kind == 'minimum' else '>'} {want}, got {v}"
+    if kind == "maximum":
+        return f"{key} must be <= {want:,}, got {v:,}"
     if kind in ("type", "pattern", "minItems", "minLength"):
         types = ([want] if isinstance(want, str) else want) if kind == "type" else []
         what = hint or " or ".join(_WHAT[t] for t in types) or e.message
@@ -180,6 +183,21 @@ def _experiment(where: str, t: dict, run: RunSettings) -> Experiment:
         events=t.get("events", False))
 
 
+def _non_finite(node: Any, where: str = "") -> str | None:
+    """The key of the first inf or nan in a parsed TOML document (TOML has
+    them; no setting of ours means them), or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return where
+    items = (node.items() if isinstance(node, dict) else
+             enumerate(node) if isinstance(node, list) else ())
+    for k, v in items:
+        found = _non_finite(v, f"{where}[{k + 1}]" if isinstance(k, int)
+                            else f"{where}.{k}" if where else k)
+        if found:
+            return found
+    return None
+
+
 def parse(text: str, path: str | Path = "<config>") -> Config:
     """Parse and validate a config's text (the catalog check is separate)."""
     p = Path(path)
@@ -187,6 +205,10 @@ def parse(text: str, path: str | Path = "<config>") -> Config:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    bad = _non_finite(doc)
+    if bad:
+        raise ConfigError(f"{p}: {bad} is not a finite number (inf or nan); write a number "
+                          "of seconds such as 120")
     _check_top_level(str(p), doc)
     _check_schema(p, doc)
     run = RunSettings(**{k: float(v) if k.endswith("_s") else tuple(v) if k == "probes" else v
@@ -211,9 +233,15 @@ def parse(text: str, path: str | Path = "<config>") -> Config:
 def load(path: str | Path) -> Config:
     p = Path(path)
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); "
+                          "TOML is UTF-8: save the file as UTF-8") from None
     return parse(text, p)
 
 

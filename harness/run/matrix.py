@@ -15,12 +15,19 @@ shuffle uses random.Random(seed), so a seed reproduces the order exactly.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from harness.run.catalog import Listing
 from harness.run.config import Config, ConfigError, format_value, resolve_models
+
+# What one run may hold. A config beyond them is a typo (repetitions =
+# 100000000), refused before anything is built in memory: the counts are
+# multiplied out first, the cells and runs made only when they fit.
+MAX_CELLS = 100_000
+MAX_RUNS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,12 @@ def expand(cfg: Config, listing: Listing | None = None) -> list[CellPlan]:
     """
     listing = listing or Listing(None)
     cells: dict[str, CellPlan] = {}
+    planned = sum(math.prod(len(vals) for _, vals in exp.params) * len(resolve_models(exp, listing))
+                  for exp in cfg.experiments)
+    if planned > MAX_CELLS:
+        raise ConfigError(f"{cfg.path}: the parameter lists multiply out to {planned:,} cells, "
+                          f"more than the {MAX_CELLS:,} a run may hold; shorten the lists or "
+                          "split the config")
     for exp in cfg.experiments:
         for model in resolve_models(exp, listing):
             foreign = listing.foreign_params(model)
@@ -100,6 +113,11 @@ def expand(cfg: Config, listing: Listing | None = None) -> list[CellPlan]:
 def order(cells: list[CellPlan], seed: int, shuffle: bool = True,
           warmup_runs: int = 0) -> list[RunPlan]:
     """Warm-up runs first (one round per warm-up), then the measured rounds."""
+    total = sum(c.repetitions + warmup_runs for c in cells)
+    if total > MAX_RUNS:
+        raise ConfigError(f"{len(cells):,} cells x their repetitions and warm-up runs make "
+                          f"{total:,} process runs, more than the {MAX_RUNS:,} a run may hold; "
+                          "lower repetitions or split the config")
     rng = random.Random(seed)
 
     def round_of(batch: list[CellPlan]) -> list[CellPlan]:

@@ -3,7 +3,9 @@
 ProcessRunner starts one command in its own session (so a timeout or a
 Ctrl-C can take down the workload and every child it made, tracer and
 loadgen included), captures stdout and stderr, and enforces the timeout:
-SIGTERM to the process group, then SIGKILL after a grace period.
+SIGTERM to the process group, then SIGKILL after a grace period. Each
+command also dies with the harness, even a SIGKILLed one (lifetime.py), and
+`started` tells the run's lock which session is running (runlock.py).
 
 execute() drives a whole run: it takes the planned runs (matrix.order),
 skips those --resume finds done, wraps each command with its probes, and
@@ -28,10 +30,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from harness.run import cells as cells_mod
+from harness.run import lifetime
+from harness.run import peers as peers_mod
 from harness.run import probes as probes_mod
+from harness.records import history as history_mod
 from harness.records import record as record_mod
+from harness.records import safefs
+from harness.run.config import ConfigError
 from harness.run.cells import GRACE_S, EXIT_OK, EXIT_FAILED, ProcResult
 from harness.run.matrix import CellPlan, RunPlan
 from harness.run.progress import make as make_progress
@@ -48,6 +56,8 @@ class ProcessRunner:
 
     def __init__(self, cwd: Path = REPO, grace_s: float = GRACE_S):
         self.cwd = cwd
+        # called with the session of each command started, None when it ended
+        self.started: Callable[[int | None], None] | None = None
         self.grace_s = grace_s
 
     def capture(self, argv: list[str]) -> str | None:
@@ -55,7 +65,8 @@ class ProcessRunner:
         or hangs."""
         try:
             p = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True,
-                               timeout=30, errors="replace")
+                               timeout=30, errors="replace",
+                               preexec_fn=lifetime.die_with_parent())
         except (OSError, subprocess.TimeoutExpired):
             return None
         return p.stdout if p.returncode == 0 else None
@@ -83,11 +94,14 @@ class ProcessRunner:
         try:
             proc = subprocess.Popen(argv, cwd=self.cwd, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    preexec_fn=lifetime.die_with_parent())
         except OSError as e:
             return ProcResult(None, "", "", time.monotonic() - t0,
                               error=f"cannot start {argv[0]}: {e.strerror}")
         timed_out = False
+        if self.started:
+            self.started(proc.pid)      # a session leader: its pid is the session's id
         try:
             try:
                 out, err = proc.communicate(timeout=timeout_s)
@@ -103,9 +117,37 @@ class ProcessRunner:
         # is the leader's pid, just reaped: reuse of that pid as a new group
         # leader within microseconds is not a practical risk.
         self._kill(proc, signal.SIGKILL)
+        if self.started:
+            self.started(None)
         return ProcResult(proc.returncode, out.decode("utf-8", "replace"),
                           err.decode("utf-8", "replace"), time.monotonic() - t0,
                           timed_out=timed_out)
+
+
+# ---- before the first run: the workload's own checks -------------------------
+
+def check_cells(cells: list[CellPlan], workload: str, catalog: dict | None, where: str,
+                cwd: Path = REPO) -> None:
+    """Every cell of build/workload through `workload --check -` (when its
+    --list says it has one), all in one process: the rules across parameters
+    live in the workload alone, and a config is refused with the workload's
+    own line, exit 2, before anything runs. A check that cannot run is left
+    to the run, which records what happens."""
+    cells = [c for c in cells if not peers_mod.serving(c.task, c.model)]
+    if not cells or not (catalog or {}).get("check"):
+        return
+    kind = cells_mod.WorkloadCells(workload)
+    lines = ["\t".join(kind.command(c)[1:]) + "\n" for c in cells]
+    try:
+        p = subprocess.run([workload, "--check", "-"], cwd=cwd, input="".join(lines),
+                           capture_output=True, text=True, errors="replace", timeout=120,
+                           preexec_fn=lifetime.die_with_parent())
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    for cell, answer in zip(cells, p.stdout.splitlines()):
+        if answer != "ok":
+            raise ConfigError(f"{where}: experiment '{cell.experiment}', cell {cell.id}: "
+                              f"{answer.removeprefix('workload: ')}")
 
 
 # ---- one run -> one line -----------------------------------------------------
@@ -153,19 +195,13 @@ def make_line(run: RunPlan, command: list[str], cwd: Path, started_at: str, res:
 # ---- estimates -----------------------------------------------------------------
 
 def previous_durations(results_root: Path) -> dict[str, list[float]]:
-    """duration_s of every ok line in the 20 most recent results directories."""
-    out: dict[str, list[float]] = {}
-    if not results_root.is_dir():
-        return out
-    dirs = sorted((d for d in results_root.iterdir()
-                   if d.is_dir() and not d.is_symlink() and (d / "records.jsonl").exists()),
-                  key=lambda d: d.stat().st_mtime, reverse=True)[:20]
-    for d in dirs:
-        lines, _ = record_mod.load(d / "records.jsonl")
-        for ln in lines:
-            if ln.get("status") == "ok" and isinstance(ln.get("duration_s"), (int, float)):
-                out.setdefault(str(ln["cell"]), []).append(float(ln["duration_s"]))
-    return out
+    """duration_s of every ok line in recent runs under results_root (history.py);
+    what it had to skip is one note on stderr."""
+    found, notes = history_mod.previous_durations(results_root)
+    if notes:
+        more = f" and {len(notes) - 1} more" if len(notes) > 1 else ""
+        print(f"schedlab: note: estimates skip {notes[0]}{more}", file=sys.stderr)
+    return found
 
 
 def estimate(cell: CellPlan, history: dict[str, list[float]]) -> tuple[float, str]:
@@ -185,7 +221,7 @@ def _in_run_dir(path: Path, run_dir: Path) -> str:
 
 def _warmup_file(run_dir: Path, needed: bool):
     if needed:
-        return open(run_dir / "warmup.jsonl", "a", encoding="utf-8")
+        return safefs.open_append(run_dir / "warmup.jsonl")
     return contextlib.nullcontext(None)
 
 
@@ -257,7 +293,7 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
     progress = make_progress(len(todo), sum(est[r.cell.id] for r in todo))
     outcome = Outcome(EXIT_OK, ran=0, skipped_done=len(runs) - len(todo))
     try:
-        with open(records, "a", encoding="utf-8") as rec_fp, \
+        with safefs.open_append(records) as rec_fp, \
                 _warmup_file(run_dir, any(r.warmup for r in todo)) as warm_fp:
             for i, run in enumerate(todo):
                 if i and cooldown_s:
@@ -274,6 +310,13 @@ def execute(runs: list[RunPlan], run_dir: Path, workload: str, tools: probes_mod
                                 line["reason"])
     except KeyboardInterrupt:
         outcome.interrupted = True
+    except safefs.DiskFull as e:
+        progress.close()
+        print(f"schedlab: {e}; {outcome.ran} run(s) kept in {records}; free space, then "
+              f"resume with: {resume_hint or './schedlab run --resume ' + str(run_dir)}",
+              file=sys.stderr, flush=True)
+        outcome.exit_code = EXIT_FAILED
+        return outcome
     finally:
         progress.close()
     lines, problems = record_mod.load(records)

@@ -16,7 +16,6 @@ seed, its catalog; run.json gains an entry in "resumes".
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import random
@@ -27,11 +26,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.records import catalog as saved_catalog
+from harness.records import safefs
 from harness.records import tracer as saved_tracer
 from harness.run import catalog as run_catalog
 from harness.run import cells as cells_mod
 from harness.run import config as config_mod
-from harness.run import matrix, probes, runner as runner_mod, sysinfo
+from harness.run import lifetime, matrix, probes, runner as runner_mod, sysinfo
+from harness.run.runlock import LockBusy, RunLock
 from harness.run.progress import fmt_duration
 
 
@@ -90,27 +91,40 @@ def _print_plan(cfg, cells, runs, seed, history, kind_of) -> None:
           "times out)")
 
 
-def _lock_run_dir(run_dir: Path):
-    """Hold DIR/.lock for the rest of this process: one run per directory.
+# Every file a run writes at its top level.
+RUN_FILES = (".lock", "config.toml", "env.json", "run.json", saved_catalog.FILE,
+             saved_tracer.FILE, "records.jsonl", "warmup.jsonl", "traces")
 
-    flock() belongs to the open file, so the kernel drops it when the holder
-    exits, however it exits: a .lock left by a dead run blocks nothing. The
-    file keeps the holder's pid to name it in the refusal.
-    """
-    f = open(run_dir / ".lock", "a+")
+
+def _lock_run_dir(run_dir: Path, rnr) -> RunLock:
+    """Hold DIR/.lock for the rest of this process (runlock.py); the runner
+    tells it the session of each command it starts."""
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "?"
-        f.close()
-        raise UsageError(f"{run_dir} is in use by another schedlab run (pid {holder}); "
-                         "wait for it to finish, or stop it and resume") from None
-    f.seek(0)
-    f.truncate()
-    f.write(f"{os.getpid()}\n")
-    f.flush()
-    return f
+        lock = RunLock(run_dir)
+    except LockBusy as e:
+        raise UsageError(str(e)) from None
+    if hasattr(rnr, "started"):
+        rnr.started = lock.running
+    return lock
+
+
+def _refuse_leftovers(run_dir: Path, lock: RunLock) -> None:
+    """--resume beside a process of the earlier run would contaminate the
+    new records (it still takes CPU): refuse, naming it."""
+    alive = lifetime.live_members(lock.earlier_sessions)
+    if alive:
+        pid, comm, sid = alive[0]
+        more = f" and {len(alive) - 1} more" if len(alive) > 1 else ""
+        raise UsageError(f"--resume {run_dir}: process {pid} ({comm}){more} of the earlier run "
+                         f"is still alive; stop it (kill -- -{sid}) and resume")
+
+
+def _check_names(run_dir: Path) -> None:
+    """No file a run writes may be a symlink (planted before the run)."""
+    for name in RUN_FILES:
+        if (run_dir / name).is_symlink():
+            raise UsageError(f"{run_dir / name} is a symlink; a run never follows one: "
+                             "remove it")
 
 
 def _sigterm_to_interrupt(signum, frame):
@@ -126,10 +140,15 @@ def _resumed(req: Request) -> tuple[Path | None, dict, str | None]:
     if req.out:
         raise UsageError("--out and --resume exclude each other: --resume DIR is the "
                          "run directory")
+    safefs.check_owned_dir(run_dir, "--resume")
+    _check_names(run_dir)
     meta = run_dir / "run.json"
-    if not meta.is_file():
-        raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
-    run_meta = json.loads(meta.read_text())
+    try:
+        run_meta = json.loads(safefs.read_regular(meta))
+    except FileNotFoundError:
+        raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"--resume {run_dir}: run.json is not valid JSON ({e})") from None
     if req.config and config_mod.load(req.config).sha256 != run_meta.get("config_sha256"):
         raise UsageError(f"--resume {run_dir}: {req.config} differs from the config "
                          "the run started with; omit CONFIG to use the run's copy")
@@ -147,6 +166,8 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
     run_dir, run_meta, cfg_path = _resumed(req)
     if not cfg_path:
         raise UsageError("run: give a CONFIG (e.g. configs/smoke.toml) or --resume DIR")
+    if req.seed is not None and req.seed < 0:
+        raise UsageError(f"--seed {req.seed}: expected an integer >= 0")
     cfg = config_mod.load(cfg_path)
     catalog, why = run_catalog.listing(rnr.capture, cfg.run.workload)
     if catalog is None and not req.dry_run:
@@ -158,6 +179,7 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
     elif why:
         print(f"schedlab: note: {why}; names not checked", file=sys.stderr)
     cells = matrix.select(matrix.expand(cfg, listing), matrix.parse_only(req.only))
+    runner_mod.check_cells(cells, cfg.run.workload, catalog, str(cfg.path), cwd=repo_of(rnr))
     if run_meta:
         seed = int(run_meta["seed"])
     elif req.seed is not None:
@@ -183,7 +205,7 @@ def _run(req: Request, rnr, locks: contextlib.ExitStack) -> int:
                   file=sys.stderr)
     run_dir = _open(req, rnr, cfg, run_dir, run_meta, results_root, seed, len(runs), locks)
     if not (run_dir / saved_catalog.FILE).exists():     # the listing its records were made with
-        (run_dir / saved_catalog.FILE).write_text(json.dumps(saved, indent=1) + "\n")
+        safefs.write_text(run_dir / saved_catalog.FILE, json.dumps(saved, indent=1) + "\n")
 
     _save_tracer(run_dir)
 
@@ -218,12 +240,13 @@ def _open(req: Request, rnr, cfg, run_dir: Path | None, run_meta: dict, results_
     argv = ["schedlab", *req.argv]
     if run_dir is None:
         run_dir = Path(req.out) if req.out else _timestamp_dir(results_root)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        locks.enter_context(_lock_run_dir(run_dir))
+        safefs.make_run_dir(run_dir)
+        _check_names(run_dir)
+        locks.enter_context(_lock_run_dir(run_dir, rnr))
         if (run_dir / "records.jsonl").exists():
             raise UsageError(f"--out {run_dir} already holds a run; use --resume "
                              f"{run_dir} to continue it, or another directory")
-        (run_dir / "config.toml").write_text(cfg.text)
+        safefs.write_text(run_dir / "config.toml", cfg.text)
         run_meta = {"schema": 1, "seed": seed, "order": cfg.run.order,
                     "config_path": str(cfg.path), "config_sha256": cfg.sha256,
                     "started_at": now, "argv": argv,
@@ -231,14 +254,14 @@ def _open(req: Request, rnr, cfg, run_dir: Path | None, run_meta: dict, results_
         env = sysinfo.collect("/", run=rnr.capture, repo=repo_of(rnr),
                               config_path=str(cfg.path), config_text=cfg.text,
                               config_sha256=cfg.sha256, argv=argv)
-        (run_dir / "env.json").write_text(json.dumps(env, indent=2) + "\n")
+        safefs.write_text(run_dir / "env.json", json.dumps(env, indent=2) + "\n")
         if not req.out:
             _link_latest(run_dir)
     else:
-        locks.enter_context(_lock_run_dir(run_dir))
+        _refuse_leftovers(run_dir, locks.enter_context(_lock_run_dir(run_dir, rnr)))
         run_meta.setdefault("resumes", []).append(
             {"started_at": now, "argv": argv, "only": req.only})
-    (run_dir / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
+    safefs.write_text(run_dir / "run.json", json.dumps(run_meta, indent=2) + "\n")
     return run_dir
 
 
@@ -255,7 +278,7 @@ def _save_tracer(run_dir: Path) -> None:
     cost = probes.tracer_cost()
     if cost is not None:
         doc["cost"] = cost
-    path.write_text(json.dumps(doc, indent=1) + "\n")
+    safefs.write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
 def repo_of(rnr) -> Path:

@@ -10,7 +10,8 @@ from harness.cli import run_main
 SWITCH = {"schema": 1, "bench": "switch", "repetitions": 11, "cpu": 0,
           "ours": {"median": 3.85}, "floor": {"median": 3.5}, "swapcontext": {"median": 231.0},
           "handoff_own": {"median": 20.0}, "handoff_shared": {"median": 45.0},
-          "handoff_shared_copy_bytes_per_switch": 96.0}
+          "handoff_shared_copy_bytes_per_switch": 96.0,
+          "event_coro": {"median": 11.0}, "event_mn1": {"median": 14.3}}
 
 
 def bench_run(path):
@@ -32,6 +33,10 @@ def bench_run(path):
              lambda r: {"user_bytes_per_task": jitter(r, 4096.0),
                         "kernel_bytes_per_task": jitter(r, 676.0),
                         "create_ns": jitter(r, 16300.0)}, reps=3),
+        Spec("spawn", "coro", {"tasks": 1000000, "stack": "shared"},
+             lambda r: {"user_bytes_per_task": jitter(r, 250.0),
+                        "kernel_bytes_per_task": jitter(r, 1.0),
+                        "create_ns": jitter(r, 300.0)}, reps=3),
     ])
 
 
@@ -62,6 +67,25 @@ def test_every_figure_from_the_run(tmp_path, capsys):
     spawn = rows["spawn: 1,000,000 parked tasks, coro (stack=guarded)"]
     assert "user bytes + " in spawn and "kernel bytes each; 16" in spawn
     assert "us [" in spawn
+    # each target is a ratio of one run, met or not, and can come out either way
+    assert rows["target: coro event hand-off <= 3x one raw switch"].startswith(
+        "2.86x (11 / 3.85 ns, medians of 11 interleaved repetitions): met")
+    assert rows["target: mn on one worker <= 1.2x coro, the same hand-off"].startswith(
+        "1.30x (14.3 / 11 ns): not met")
+    assert rows["target: a parked stack=shared coroutine <= 280 user bytes among "
+                "1,000,000"].endswith(": met")
+
+
+def test_a_target_the_run_lacks_is_named(tmp_path, capsys):
+    run = make_run(tmp_path / "r", [
+        Spec("pingpong", "coro", {"channel": "event"}, lambda r: {"handoff_ns": 20.0})])
+    sw = tmp_path / "switch.json"
+    sw.write_text(json.dumps({"schema": 1, "ours": {"median": 3.85}}))
+    assert run_main(["bench-table", str(run), str(sw)]) == 0
+    out = capsys.readouterr().out
+    assert "| target: coro event hand-off <= 3x one raw switch | missing from the switch " \
+        "benchmark's output |" in out
+    assert "among 1,000,000 | no such spawn cell in this run |" in out
 
 
 def test_without_switch_json_the_row_says_so(tmp_path, capsys):

@@ -16,8 +16,8 @@ from harness.run import catalog as run_catalog
 from harness.run import config, matrix, runner
 
 EXAMPLE = re.compile(r"(\./schedlab [^`\n#]+)")
-# An example's run directory: any run a reader has made.
-RUN_DIRS = re.compile(r"^results/(latest|\d{8}-\d{6})$")
+# An example's results directory (a run, a fleet's runs): one the reader made.
+RUN_DIRS = re.compile(r"^results/[\w.-]+$")
 
 
 def help_examples() -> list[str]:

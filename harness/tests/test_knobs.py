@@ -305,3 +305,22 @@ def test_check_refuses_what_the_run_refuses(args, needle):
 def test_check_runs_nothing():
     out = run("--check", "preempt", "--model", "threads", "--hog_ms", "100000")
     assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+
+
+def test_check_lines_answers_each_line_in_order():
+    lines = ["compute\t--model\tthreads\t--work_units\t2",
+             "compute\t--model\tthreads\t--policy\tfifo\t--priority\t0",
+             "compute\t--model\tthreads\t--seed\t1\t--seed\t2",
+             "preempt\t--model\tthreads\t--tick_work_us\t5\t--period_us\t5",
+             "compute\t--model\tthreads\t--cpus\t"]
+    out = subprocess.run([str(WORKLOAD), "--check", "-"], input="\n".join(lines) + "\n",
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    answers = out.stdout.splitlines()
+    assert len(answers) == len(lines)
+    assert answers[0] == "ok" and answers[4] == "ok"       # an empty value is a value
+    assert "--priority 0 with policy fifo" in answers[1]
+    assert "--seed given twice" in answers[2]
+    assert "tick_work_us (5) must be < period_us (5)" in answers[3]
+    # the same words as one command line give the same line
+    assert run("--check", *lines[3].split("\t")).stderr.strip() == answers[3]

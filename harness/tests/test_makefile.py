@@ -118,3 +118,17 @@ def test_without_the_tools_the_build_says_why(fresh):
     assert not _calls(log, "fresh-bpftool")
     assert any(ln.endswith("/build/workload") for ln in _calls(log, "fake-cc"))
     assert "fake-python -m harness run configs/default.toml" in log
+
+
+def test_run_takes_seed_out_and_resume(fresh):
+    # the variables fleet/playbook.yml passes: a fresh run in a named directory
+    # with a seed, and the same directory resumed (its own config and seed);
+    # -n prints the commands without building anything
+    cp, _ = fresh("-n", "run", "CONFIG=fleet/smoke.toml", "SEED=7", "OUT=results/fleet-x",
+                  deps="no-deps")
+    assert cp.returncode == 0, cp.stderr
+    assert "fake-python -m harness run fleet/smoke.toml --out results/fleet-x --seed 7" in cp.stdout
+    assert "fake-python -m harness report results/fleet-x" in cp.stdout
+    cp, _ = fresh("-n", "run", "RESUME=results/fleet-x", "SEED=7", deps="no-deps")
+    assert cp.returncode == 0, cp.stderr
+    assert "fake-python -m harness run --resume results/fleet-x;" in cp.stdout

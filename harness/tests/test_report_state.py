@@ -92,3 +92,14 @@ def test_machine_in_words_on_the_first_screen(tmp_path):
     for words in ("AMD EPYC, 2 vCPUs", "GiB", "Linux 6.18", "virtualised (kvm)", "HZ 250",
                   "no forced preemption of kernel code"):
         assert words in first, words
+
+
+def test_table_of_contents_leads_to_every_section(tmp_path):
+    import re
+    d = _run(tmp_path)
+    html = (d / "report.html").read_text()
+    toc = html[html.index('<nav class="toc"'):html.index("</nav>")]
+    anchors = re.findall(r'href="#([^"]+)"', toc)
+    assert len(anchors) >= 14
+    for a in anchors:
+        assert f'id="{a}"' in html, a

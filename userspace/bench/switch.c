@@ -16,12 +16,21 @@
  *                   also saves the leaving frame and restores the other,
  *                   through the copier's stack (docs/stacks.md); the bytes
  *                   copied per switch are reported beside it
+ * And the hand-off a task sees, rt_wake then rt_wait on an event between two
+ * tasks (pingpong's channel=event), through the models themselves:
+ *   event_coro  under the coro model (one thread: no atomic read-modify-
+ *               write on the path, docs/design.md)
+ *   event_mn1   under mn with one worker (the same hand-off through mn's
+ *               event lock and run queue)
  * Repetitions are interleaved (ours, floor, swapcontext, ours, ...) so a noisy
- * stretch hits all three; the median and min of the per-repetition ns/switch
- * are reported. Pinned to one CPU (the first of the allowed set), warmed up.
+ * stretch hits all of them; the median and min of the per-repetition
+ * ns/switch (ns per hand-off for event_*) are reported. Pinned to one CPU
+ * (the first of the allowed set), warmed up.
  *
  * Output: one JSON object on stdout (schema 1), a human summary on stderr.
- * Targets (measured, not tested): ours <= 1.25x floor, swapcontext >= 30x ours.
+ * Targets (measured, not tested; `make bench` prints them met or not):
+ * ours <= 1.25x floor, swapcontext >= 30x ours, event_coro <= 3x ours,
+ * event_mn1 <= 1.2x event_coro.
  *
  * Usage: build/bench/switch [REPETITIONS]   (def: 11)
  */
@@ -37,6 +46,9 @@
 #include "coro/coro.h"
 #include "lib/clock.h"
 #include "lib/json.h"
+#include "params.h"
+#include "rt.h"
+#include "task.h"
 
 #define STACK_BYTES	 (64 * 1024)
 #define SWITCHES_FAST	 20000000ull /* ~70 ms at 3.5 ns */
@@ -233,6 +245,72 @@ static double time_handoff_shared(uint64_t switches)
 	return time_handoff(switches, 1);
 }
 
+/* ---- the event hand-off through a model -------------------------------------
+ * Two tasks pass one unit back and forth through two events; the time is
+ * taken inside the first task, so the model's start and teardown are not in
+ * it. A failure to run is reported as a negative time. */
+struct event_pp {
+	struct rt *rt;
+	struct rt_event ping, pong;
+	uint64_t rounds;
+	double ns_per_handoff;
+};
+
+static void event_partner(void *p)
+{
+	struct event_pp *pp = p;
+
+	for (uint64_t i = 0; i < pp->rounds; i++) {
+		rt_wait(pp->rt, &pp->ping);
+		rt_wake(pp->rt, &pp->pong);
+	}
+}
+
+static int event_main(struct rt *rt, void *p)
+{
+	struct event_pp *pp = p;
+	struct rt_task *t;
+	uint64_t t0;
+
+	pp->rt = rt;
+	if (rt_spawn(rt, event_partner, pp, NULL, &t))
+		return 1;
+	t0 = now_ns();
+	for (uint64_t i = 0; i < pp->rounds; i++) {
+		rt_wake(rt, &pp->ping);
+		rt_wait(rt, &pp->pong);
+	}
+	pp->ns_per_handoff = (double)(now_ns() - t0) / (double)(2 * pp->rounds);
+	return rt_join(rt, t);
+}
+
+static const struct task bench_task = {.name = "bench"};
+
+static double time_event(const struct rt_model *model, const char *key, const char *value,
+			 uint64_t handoffs)
+{
+	struct event_pp pp = {.rounds = handoffs / 2};
+	struct task_ctx ctx;
+	char err[256];
+
+	params_init(&ctx, &bench_task, model);
+	if (key && params_set(&ctx, key, value, err, sizeof(err)))
+		return -1;
+	if (model->run(&ctx, event_main, &pp, NULL) != 0)
+		return -1;
+	return pp.ns_per_handoff;
+}
+
+static double time_event_coro(uint64_t handoffs)
+{
+	return time_event(&coro_model, NULL, NULL, handoffs);
+}
+
+static double time_event_mn1(uint64_t handoffs)
+{
+	return time_event(&mn_model, "mn_workers", "1", handoffs);
+}
+
 /* ---- statistics and output ------------------------------------------------ */
 struct series {
 	const char *name;
@@ -309,7 +387,7 @@ static int pin_first_cpu(void)
 	return cpu;
 }
 
-#define NSERIES 6
+#define NSERIES 8
 
 int main(int argc, char **argv)
 {
@@ -320,6 +398,8 @@ int main(int argc, char **argv)
 		{"ours_fpctl", time_fpctl, SWITCHES_FAST, NULL, 0, 0, 0},
 		{"handoff_own", time_handoff_own, SWITCHES_HANDOFF, NULL, 0, 0, 0},
 		{"handoff_shared", time_handoff_shared, SWITCHES_HANDOFF, NULL, 0, 0, 0},
+		{"event_coro", time_event_coro, SWITCHES_HANDOFF, NULL, 0, 0, 0},
+		{"event_mn1", time_event_mn1, SWITCHES_HANDOFF, NULL, 0, 0, 0},
 	};
 	char *stacks = NULL;
 	struct json j;
@@ -389,6 +469,8 @@ int main(int argc, char **argv)
 	json_f64(&j, "ours_fpctl_over_floor", series[3].median / series[1].median);
 	json_f64(&j, "handoff_shared_over_own", series[5].median / series[4].median);
 	json_f64(&j, "handoff_shared_copy_bytes_per_switch", copy_bytes_per_switch);
+	json_f64(&j, "event_coro_over_ours", series[6].median / series[0].median);
+	json_f64(&j, "event_mn1_over_event_coro", series[7].median / series[6].median);
 	json_obj_close(&j);
 	fputc('\n', stdout);
 	fflush(stdout);
@@ -406,6 +488,10 @@ int main(int argc, char **argv)
 		series[3].median / series[1].median);
 	fprintf(stderr, "  handoff_shared/handoff_own %.2fx, %.0f bytes copied per switch\n",
 		series[5].median / series[4].median, copy_bytes_per_switch);
+	fprintf(stderr,
+		"  event_coro/ours %.2fx (target <= 3x), event_mn1/event_coro %.2fx (target <= "
+		"1.2x)\n",
+		series[6].median / series[0].median, series[7].median / series[6].median);
 	err = 0;
 cleanup:
 	for (k = 0; k < NSERIES; k++)

@@ -260,13 +260,8 @@ int coro_on_shared_stack(const struct coro_sched *s, const void *p, size_t len)
 	return q < c->stack->top && q + (len ? len : 1) > lo;
 }
 
-void coro_stack_check(const struct coro_sched *s, const void *p, const char *what)
+void coro_stack_check_shared(const struct coro_sched *s, const void *p, const char *what)
 {
-#ifdef NDEBUG
-	(void)s;
-	(void)p;
-	(void)what;
-#else
 	if (!coro_on_shared_stack(s, p, 1))
 		return;
 	fprintf(stderr,
@@ -275,5 +270,4 @@ void coro_stack_check(const struct coro_sched *s, const void *p, const char *wha
 		"the stack\n",
 		(unsigned long long)s->current->id, what, p);
 	abort();
-#endif
 }

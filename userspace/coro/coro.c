@@ -18,6 +18,7 @@
 #include "coro/coro.h"
 #include "coro/ctxswitch.h"
 #include "coro/guard.h"
+#include "coro/handoff.h"
 #include "coro/probes.h"
 #include "coro/mapping.h"
 #include "coro/stack.h"
@@ -31,72 +32,6 @@ CORO_SEMAPHORE_DEFINE(coro_switch);
 CORO_SEMAPHORE_DEFINE(coro_exit);
 CORO_SEMAPHORE_DEFINE(coro_park);
 #endif
-
-/* coro_sched_run(): a budget that is never spent. */
-#define BUDGET_UNLIMITED UINT64_MAX
-
-static void rq_push(struct coro_sched *s, struct coro *c)
-{
-	c->next = NULL;
-	if (s->rq_tail)
-		s->rq_tail->next = c;
-	else
-		s->rq_head = c;
-	s->rq_tail = c;
-	s->rq_len++;
-}
-
-static struct coro *rq_pop(struct coro_sched *s)
-{
-	struct coro *c = s->rq_head;
-
-	if (c) {
-		s->rq_head = c->next;
-		if (!s->rq_head)
-			s->rq_tail = NULL;
-		c->next = NULL;
-		s->rq_len--;
-	}
-	return c;
-}
-
-static void make_ready(struct coro_sched *s, struct coro *c)
-{
-	c->state = CORO_READY;
-	if (s->clock_ready)
-		c->ready_ns = now_ns();
-	rq_push(s, c);
-	CORO_PROBE1(coro_ready, c->id);
-}
-
-static void switch_to(struct coro_sched *s, struct coro *from, struct coro *to)
-{
-	if (to != &s->main) {
-		to->state = CORO_RUNNING;
-		s->stats.resumes++;
-		if (s->budget != BUDGET_UNLIMITED)
-			s->budget--;
-	}
-	s->current = to;
-	s->stats.switches++;
-	CORO_PROBE2(coro_switch, from->id, to->id);
-	coro_tsan_switch(to);
-	if (coro_shared_needs_copy(to))
-		coro_shared_switch(s, from, to);
-	else
-		CORO_SWITCH(&from->ctx, &to->ctx);
-}
-
-/* From a coroutine that stops running: the next ready one, or the scheduler
- * when none is ready or the budget is spent. */
-static void switch_next(struct coro_sched *s, struct coro *from)
-{
-	struct coro *to = NULL;
-
-	if (s->budget)
-		to = rq_pop(s);
-	switch_to(s, from, to ? to : &s->main);
-}
 
 /* Every coroutine starts here (through the trampoline) and never returns:
  * its last act is to switch away from a stack that coro_join() may then free.
@@ -181,7 +116,7 @@ uint64_t coro_sched_run_max(struct coro_sched *s, uint64_t max_resumes)
 
 uint64_t coro_sched_run(struct coro_sched *s)
 {
-	return coro_sched_run_max(s, BUDGET_UNLIMITED);
+	return coro_sched_run_max(s, CORO_BUDGET_UNLIMITED);
 }
 
 int coro_spawn(struct coro_sched *s, const struct coro_opts *opts, void (*fn)(void *), void *arg,
@@ -229,7 +164,7 @@ void coro_yield(struct coro_sched *s)
 	/* Alone and under coro_sched_run(): nobody to yield to, and the
 	 * scheduler would only resume us. Under a budget, go back to it so
 	 * the model can poll for I/O and timers. */
-	if (!s->rq_head && s->budget == BUDGET_UNLIMITED)
+	if (!s->rq_head && s->budget == CORO_BUDGET_UNLIMITED)
 		return;
 	make_ready(s, c);
 	switch_next(s, c);
@@ -237,24 +172,14 @@ void coro_yield(struct coro_sched *s)
 
 void coro_park(struct coro_sched *s)
 {
-	struct coro *c = s->current;
-
-	if (c == &s->main)
-		return;
-	c->state = CORO_PARKED;
-	s->stats.parks++;
-	s->stats.parked++;
-	/* where it parks: the tracer's stacks probe takes the user stack here */
-	CORO_PROBE1(coro_park, c->id);
-	switch_next(s, c);
+	coro_park_inline(s);
 }
 
 int coro_ready(struct coro_sched *s, struct coro *c)
 {
 	if (!s || !c || c->sched != s || c == &s->main || c->state != CORO_PARKED)
 		return -EINVAL;
-	s->stats.parked--;
-	make_ready(s, c);
+	coro_ready_inline(s, c);
 	return 0;
 }
 
@@ -283,9 +208,4 @@ int coro_join(struct coro_sched *s, struct coro *c)
 	coro_tsan_destroy(c);
 	coro_stack_free(s, c);
 	return 0;
-}
-
-struct coro *coro_current(const struct coro_sched *s)
-{
-	return s->current;
 }

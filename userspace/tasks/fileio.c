@@ -97,7 +97,8 @@ static const struct task_param fileio_params[] = {
 	{.key = "dir",
 	 .type = PARAM_STR,
 	 .def = "",
-	 .help = "existing writable directory for the file (default: the workload's own, build/)"},
+	 .help = "existing writable directory for the file, absolute or relative (default: "
+		 "/var/tmp, on disk and writable by every user; /tmp may be memory)"},
 	PARAM_END,
 };
 
@@ -154,26 +155,16 @@ static uint64_t block_checksum(const unsigned char *buf, size_t len)
 
 /* ---- setup: the file ----------------------------------------------------- */
 
-/* "" means the directory that holds the workload binary (build/). */
+/* "" means /var/tmp: a disk directory (FHS) every user may write, where the
+ * checkout's build/ may be root's; the file is unnamed or O_EXCL there, so a
+ * shared directory cannot steer it. */
 static int resolve_dir(const char *dir, char *out, size_t len)
 {
-	ssize_t n;
-	char *slash;
-
-	if (*dir) {
-		if (strlen(dir) >= len)
-			return -ENAMETOOLONG;
-		strcpy(out, dir);
-		return 0;
-	}
-	n = readlink("/proc/self/exe", out, len - 1);
-	if (n < 0)
-		return -errno;
-	out[n] = '\0';
-	slash = strrchr(out, '/');
-	if (!slash)
-		return -ENOENT;
-	*slash = '\0';
+	if (!*dir)
+		dir = "/var/tmp";
+	if (strlen(dir) >= len)
+		return -ENAMETOOLONG;
+	strcpy(out, dir);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coro/handoff.h"
 #include "lib/clock.h"
 #include "lib/record.h"
 #include "main_call.h"
@@ -241,10 +242,9 @@ int cosched_wait(struct rt *rt, struct rt_event *ev)
 	else
 		ev->head = self;
 	ev->tail = self;
-	atomic_fetch_add_explicit(&ev->waiters, 1, memory_order_relaxed);
 	/* The waker dequeues us and hands its unit over directly, so count
 	 * stays 0 while anyone waits: no barging past the FIFO. */
-	coro_park(&cs->sched);
+	coro_park_inline(&cs->sched);
 	return 0;
 }
 
@@ -254,15 +254,17 @@ void cosched_wake(struct rt *rt, struct rt_event *ev)
 	struct coro *c = ev->head;
 
 	if (!c) {
-		atomic_fetch_add_explicit(&ev->count, 1, memory_order_relaxed);
+		/* one thread: a load and a store, no locked read-modify-write */
+		atomic_store_explicit(&ev->count,
+				      atomic_load_explicit(&ev->count, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
 		return;
 	}
 	ev->head = c->next;
 	if (!ev->head)
 		ev->tail = NULL;
 	c->next = NULL;
-	atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_relaxed);
-	coro_ready(&cs->sched, c);
+	coro_ready_inline(&cs->sched, c);
 }
 
 /* ---- park records, bounce buffers, timers (timerheap.h) -------------------- */
