@@ -172,6 +172,15 @@ def environment(env: dict | None) -> list[tuple[str, str]]:
     return rows
 
 
+def without_run_path(env: dict | None, path: Path) -> dict | None:
+    """env.json with the run directory named as the run, not by where this
+    machine keeps it (its --out in argv): a report shows no path of the machine."""
+    if env is None:
+        return None
+    return json.loads(json.dumps(env).replace(json.dumps(str(path.resolve()))[1:-1], path.name)
+                      .replace(json.dumps(str(path))[1:-1], path.name))
+
+
 def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
           reproduce_dir: Path = reproduce.DEFAULT_DIR, with_plots: bool = True) -> dict:
     # The claims file is the repository's, so its names are checked against
@@ -196,7 +205,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         return (cat.metric(task, model, name) or {}).get("unit")
     return {
         "schema": REPORT_SCHEMA,
-        "run": str(run.path),
+        "run": run.path.name,
         "state": firstscreen.run_state(run),
         "machine": firstscreen.machine(run.env),
         "answers": answer.answers(results, spec.claims, cells, unit_of),
@@ -218,7 +227,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         "noisy_cells": [c["id"] for c in cell_docs if c["noisy"]],
         "traced_cells": [c["id"] for c in cell_docs if c["traced"]],
         "client_bound_cells": [c["id"] for c in cell_docs if c["client_bound"]],
-        "environment": run.env,
+        "environment": without_run_path(run.env, run.path),
         "cpus": cpus,
         "instruments": instruments(run),
         "skipped_lines": [{"line": s.line, "reason": s.reason} for s in run.skipped],

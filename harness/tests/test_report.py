@@ -250,3 +250,16 @@ def test_an_old_run_is_reported_with_its_own_tracer(tmp_path):
     inst = json.loads((d / "report.json").read_text())["instruments"]
     assert sorted(p["name"] for p in inst["present"] + inst["missing"]) == ["perf", "sched"]
     assert inst["tracer_cost"] is None
+
+
+def test_no_path_of_the_machine(full_run, tmp_path):
+    # a run's env.json records its argv, --out included: the report names the
+    # run, never where this machine keeps it
+    run = tmp_path / "elsewhere" / "run-x"
+    shutil.copytree(full_run, run)
+    env = json.loads((run / "env.json").read_text())
+    env["argv"] = ["schedlab", "run", "configs/default.toml", "--out", str(run)]
+    (run / "env.json").write_text(json.dumps(env))
+    assert run_main(["report", str(run), "--no-plots"]) == 0
+    for name in ("report.md", "report.html", "report.json"):
+        assert str(tmp_path) not in (run / name).read_text(), name
