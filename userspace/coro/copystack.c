@@ -233,18 +233,17 @@ static void take(struct coro_sched *s, struct coro_stackmem *st, struct coro *to
 	st->owner = to;
 }
 
-void coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to)
+int coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to)
 {
 	struct coro_stackmem *st = to->stack;
 
 	if (from->stack == st) {
 		/* from stands on st (it is the owner): rewrite it from elsewhere */
 		s->shared->copy_to = to;
-		CORO_SWITCH(&from->ctx, &s->shared->copier_ctx);
-		return;
+		return CORO_SWITCH(&from->ctx, &s->shared->copier_ctx);
 	}
 	take(s, st, to);
-	CORO_SWITCH(&from->ctx, &to->ctx);
+	return CORO_SWITCH(&from->ctx, &to->ctx);
 }
 
 /* ---- pointers into a shared stack ------------------------------------------ */

@@ -159,9 +159,6 @@ struct coro {
 	void (*fn)(void *);
 	void *arg;
 	uint64_t id;
-	uint64_t ready_ns; /* when it last became READY; filled only when
-			    * coro_sched.clock_ready is set (a clock read
-			    * per wake-up is not free), else 0 */
 	void *user;	   /* the model's per-coroutine data */
 	struct coro_sched *sched;
 	struct coro *all_prev, *all_next; /* every coroutine not yet freed */
@@ -213,10 +210,10 @@ struct coro_sched {
 	void *stack_cache; /* freed stacks kept for reuse (same size) */
 	uint64_t next_id;
 	uint64_t rq_len;	       /* coroutines on the run queue */
-	uint64_t budget;	       /* resumes left before returning to the scheduler */
+	uint64_t resume_limit;	       /* stats.resumes at which to go back to the
+					* scheduler (coro_sched_run_max) */
 	size_t cache_map_bytes;	       /* mapping size of the cached stacks */
 	uint64_t cache_len, cache_max; /* cache_max: default CORO_STACK_CACHE_MAX */
-	int clock_ready;	       /* 1: stamp coro.ready_ns on every READY */
 	struct coro_sched *prev_tls;   /* scheduler active on this thread before */
 	/* Stacks carved from arenas (stack.c) and shared stacks with their
 	 * copier (copystack.c); NULL until first needed. */
@@ -275,8 +272,9 @@ static inline void coro_stack_check(const struct coro_sched *s, const void *p, c
 	(void)p;
 	(void)what;
 #else
-	/* inline: one load and a branch on every wait of an own-stack task */
-	if (s->current && s->current->stack->kind == CORO_STACK_SHARED)
+	/* inline: one load and a branch (no shared stack in this scheduler)
+	 * on every wait of an own-stack task */
+	if (s->shared && s->current && s->current->stack->kind == CORO_STACK_SHARED)
 		coro_stack_check_shared(s, p, what);
 #endif
 }
@@ -334,9 +332,16 @@ static inline struct coro *coro_current(const struct coro_sched *s)
  * masks must restore them before it yields, parks or returns.
  * coro_switch_fpctl also switches it (per-coroutine FP modes); the runtime
  * uses it when compiled with -DCORO_SAVE_FP_CONTROL. Never mix the two on one
- * pair of contexts. */
-void coro_switch(struct coro_ctx *from, struct coro_ctx *to);
-void coro_switch_fpctl(struct coro_ctx *from, struct coro_ctx *to);
+ * pair of contexts.
+ *
+ * Both return 0, in the context that resumes: a wait whose last act is the
+ * switch tail-calls it (`return coro_switch(...)`), so the resumed side
+ * continues right at its own call site, as in a raw switch, with no return
+ * from the runtime in between. Such a return would land in the other
+ * coroutine's code, a guess the return-address predictor misses every time
+ * the two coroutines wait from different places (docs/stacks.md). */
+int coro_switch(struct coro_ctx *from, struct coro_ctx *to);
+int coro_switch_fpctl(struct coro_ctx *from, struct coro_ctx *to);
 void coro_ctx_make(struct coro_ctx *ctx, void *stack_top, void (*entry)(void *), void *arg);
 
 #endif

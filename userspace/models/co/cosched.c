@@ -221,31 +221,46 @@ void cosched_yield(struct rt *rt)
 }
 
 /* ev->head/tail: FIFO of parked coroutines linked through coro->next, which
- * is free while a coroutine is parked (it is not on the run queue). */
-int cosched_wait(struct rt *rt, struct rt_event *ev)
+ * is free while a coroutine is parked (it is not on the run queue). The
+ * waker dequeues us and hands its unit over directly, so count stays 0
+ * while anyone waits: no barging past the FIFO. The park is the last act,
+ * a tail call: we resume at our caller's call site (coro.h, coro_switch). */
+HANDOFF_INLINE int wait_park(struct coro_sched *s, struct coro *self, struct rt_event *ev)
 {
-	struct cosched *cs = cosched_of(rt);
-	struct coro *self = coro_current(&cs->sched);
-	uint32_t units = atomic_load_explicit(&ev->count, memory_order_relaxed);
-
-	if (!ev->head && units > 0) {
-		atomic_store_explicit(&ev->count, units - 1, memory_order_relaxed);
-		return 0;
-	}
-	if (!self || self == &cs->sched.main)
-		return -EPERM; /* the scheduler itself cannot park */
-	/* The waker reads and writes ev while we are parked. */
-	coro_stack_check(&cs->sched, ev, "the event it waits on");
 	self->next = NULL;
 	if (ev->tail)
 		((struct coro *)ev->tail)->next = self;
 	else
 		ev->head = self;
 	ev->tail = self;
-	/* The waker dequeues us and hands its unit over directly, so count
-	 * stays 0 while anyone waits: no barging past the FIFO. */
-	coro_park_inline(&cs->sched);
-	return 0;
+	return coro_park_inline(s);
+}
+
+/* Only a scheduler with a shared stack checks where the event is (out of
+ * line, so the hand-off path keeps no registers across a call). */
+static __attribute__((noinline)) int wait_checked(struct coro_sched *s, struct coro *self,
+						  struct rt_event *ev)
+{
+	/* The waker reads and writes ev while we are parked. */
+	coro_stack_check(s, ev, "the event it waits on");
+	return wait_park(s, self, ev);
+}
+
+int cosched_wait(struct rt *rt, struct rt_event *ev)
+{
+	struct coro_sched *s = &cosched_of(rt)->sched;
+	struct coro *self = coro_current(s);
+	uint32_t units = atomic_load_explicit(&ev->count, memory_order_relaxed);
+
+	if (!ev->head && units > 0) {
+		atomic_store_explicit(&ev->count, units - 1, memory_order_relaxed);
+		return 0;
+	}
+	if (self == &s->main)
+		return -EPERM; /* the scheduler itself cannot park */
+	if (__builtin_expect(s->shared != NULL, 0))
+		return wait_checked(s, self, ev);
+	return wait_park(s, self, ev);
 }
 
 void cosched_wake(struct rt *rt, struct rt_event *ev)
