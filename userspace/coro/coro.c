@@ -107,7 +107,7 @@ uint64_t coro_sched_run_max(struct coro_sched *s, uint64_t max_resumes)
 	prev = coro_tls_sched;
 	coro_tls_sched = s;
 	s->resume_limit = max_resumes > CORO_BUDGET_UNLIMITED - before ? CORO_BUDGET_UNLIMITED
-									: before + max_resumes;
+								       : before + max_resumes;
 	while (s->stats.resumes != s->resume_limit && s->rq_head)
 		switch_to(s, &s->main, rq_pop(s));
 	s->resume_limit = s->stats.resumes; /* no budget outside a run */

@@ -159,7 +159,7 @@ struct coro {
 	void (*fn)(void *);
 	void *arg;
 	uint64_t id;
-	void *user;	   /* the model's per-coroutine data */
+	void *user; /* the model's per-coroutine data */
 	struct coro_sched *sched;
 	struct coro *all_prev, *all_next; /* every coroutine not yet freed */
 	/* The stack it runs on: &own, or the scheduler's shared one. */
