@@ -12,6 +12,7 @@
 #include "coro/handoff.h"
 #include "lib/clock.h"
 #include "lib/record.h"
+#include "event_fifo.h"
 #include "main_call.h"
 
 /* Resumes before the loop polls I/O even though coroutines are still ready:
@@ -227,12 +228,7 @@ void cosched_yield(struct rt *rt)
  * a tail call: we resume at our caller's call site (coro.h, coro_switch). */
 HANDOFF_INLINE int wait_park(struct coro_sched *s, struct coro *self, struct rt_event *ev)
 {
-	self->next = NULL;
-	if (ev->tail)
-		((struct coro *)ev->tail)->next = self;
-	else
-		ev->head = self;
-	ev->tail = self;
+	EVENT_FIFO_PUSH(ev, self);
 	return coro_park_inline(s);
 }
 
@@ -266,8 +262,9 @@ int cosched_wait(struct rt *rt, struct rt_event *ev)
 void cosched_wake(struct rt *rt, struct rt_event *ev)
 {
 	struct cosched *cs = cosched_of(rt);
-	struct coro *c = ev->head;
+	struct coro *c;
 
+	EVENT_FIFO_POP(ev, c);
 	if (!c) {
 		/* one thread: a load and a store, no locked read-modify-write */
 		atomic_store_explicit(&ev->count,
@@ -275,10 +272,6 @@ void cosched_wake(struct rt *rt, struct rt_event *ev)
 				      memory_order_relaxed);
 		return;
 	}
-	ev->head = c->next;
-	if (!ev->head)
-		ev->tail = NULL;
-	c->next = NULL;
 	coro_ready_inline(&cs->sched, c);
 }
 

@@ -35,6 +35,7 @@
 #include "coro/stack.h"
 #include "coro/tsan.h"
 #include "lib/clock.h"
+#include "models/co/event_fifo.h"
 #include "models/co/main_call.h"
 
 #ifdef CORO_HAVE_USDT
@@ -718,12 +719,7 @@ MN_SWITCH_PATH struct mn_worker *ev_wait(struct mn_worker *w, struct rt_event *e
 		ev_unlock(ev);
 		return w;
 	}
-	self->next = NULL;
-	if (ev->tail)
-		((struct mn_co *)ev->tail)->next = self;
-	else
-		ev->head = self;
-	ev->tail = self;
+	EVENT_FIFO_PUSH(ev, self);
 	mn_parked_add(w, 1);
 	ev_unlock(ev);
 	/* A waker may ready us from here on, before we switched out: the
@@ -751,16 +747,12 @@ void mn_wake(struct rt *rt, struct rt_event *ev)
 
 	(void)rt;
 	ev_lock(ev);
-	c = ev->head;
+	EVENT_FIFO_POP(ev, c);
 	if (!c) {
 		atomic_fetch_add_explicit(&ev->count, 1, memory_order_relaxed);
 		ev_unlock(ev);
 		return;
 	}
-	ev->head = c->next;
-	if (!ev->head)
-		ev->tail = NULL;
-	c->next = NULL;
 	ev_unlock(ev);
 	mn_ready(w, c);
 }
