@@ -33,6 +33,7 @@
 #include "coro/copystack.h"
 #include "coro/ctxswitch.h"
 #include "coro/mapping.h"
+#include "coro/tsan.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CORO_ASAN 1
@@ -54,6 +55,7 @@ struct coro_shared {
 	void *copier_map;
 	size_t copier_map_bytes;
 	struct coro *copy_to; /* whom the copier enters next */
+	void *copier_fiber;   /* TSan builds (coro/tsan.h) */
 };
 
 static void take(struct coro_sched *s, struct coro_stackmem *st, struct coro *to);
@@ -67,6 +69,7 @@ static void copier_entry(void *arg)
 		struct coro *to = sh->copy_to;
 
 		take(s, to->stack, to);
+		coro_tsan_switch(to);
 		CORO_SWITCH(&sh->copier_ctx, &to->ctx);
 	}
 }
@@ -87,6 +90,7 @@ static struct coro_shared *shared_of(struct coro_sched *s)
 	}
 	coro_ctx_make(&sh->copier_ctx, (char *)sh->copier_map + sh->copier_map_bytes, copier_entry,
 		      s);
+	sh->copier_fiber = coro_tsan_fiber_new();
 	s->shared = sh;
 	return sh;
 }
@@ -151,6 +155,7 @@ void coro_shared_release(struct coro_sched *s)
 		sh->stacks = next;
 	}
 	munmap(sh->copier_map, sh->copier_map_bytes);
+	coro_tsan_fiber_free(sh->copier_fiber);
 	free(sh);
 	s->shared = NULL;
 }
@@ -240,10 +245,12 @@ int coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to)
 	if (from->stack == st) {
 		/* from stands on st (it is the owner): rewrite it from elsewhere */
 		s->shared->copy_to = to;
-		return CORO_SWITCH(&from->ctx, &s->shared->copier_ctx);
+		coro_tsan_fiber_enter(s->shared->copier_fiber);
+		return CORO_NOT_TAIL(CORO_SWITCH(&from->ctx, &s->shared->copier_ctx));
 	}
 	take(s, st, to);
-	return CORO_SWITCH(&from->ctx, &to->ctx);
+	coro_tsan_switch(to);
+	return CORO_NOT_TAIL(CORO_SWITCH(&from->ctx, &to->ctx));
 }
 
 /* ---- pointers into a shared stack ------------------------------------------ */

@@ -67,12 +67,12 @@ HANDOFF_INLINE int switch_to(struct coro_sched *s, struct coro *from, struct cor
 	s->current = to;
 	s->stats.switches++;
 	CORO_PROBE2(coro_switch, from->id, to->id);
-	coro_tsan_switch(to);
 	/* s->shared is NULL until a shared stack exists: one load of a hot
 	 * line instead of two dependent ones on own stacks */
 	if (__builtin_expect(s->shared != NULL, 0) && coro_shared_needs_copy(to))
-		return coro_shared_switch(s, from, to);
-	return CORO_SWITCH(&from->ctx, &to->ctx);
+		return CORO_NOT_TAIL(coro_shared_switch(s, from, to));
+	coro_tsan_switch(to);
+	return CORO_NOT_TAIL(CORO_SWITCH(&from->ctx, &to->ctx));
 }
 
 /* From a coroutine that stops running: the next ready one, or the scheduler
