@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "coro/copystack.h"
+#include "coro/framepool.h"
 #include "coro/ctxswitch.h"
 #include "coro/mapping.h"
 #include "coro/tsan.h"
@@ -56,6 +57,9 @@ struct coro_shared {
 	size_t copier_map_bytes;
 	struct coro *copy_to; /* whom the copier enters next */
 	void *copier_fiber;   /* TSan builds (coro/tsan.h) */
+	/* the control blocks, saved frames and park slots of the coroutines
+	 * on these stacks */
+	struct framepool pool;
 };
 
 static void take(struct coro_sched *s, struct coro_stackmem *st, struct coro *to);
@@ -125,8 +129,9 @@ int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable,
 	struct coro *c;
 
 	(void)kind;
-	if (!st || !(c = calloc(1, sizeof(*c))))
+	if (!st || !(c = framepool_alloc(&sh->pool, sizeof(*c))))
 		return -ENOMEM;
+	memset(c, 0, sizeof(*c));
 	c->stack = st;
 	*out = c;
 	return 0;
@@ -134,11 +139,26 @@ int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable,
 
 void coro_shared_free(struct coro_sched *s, struct coro *c)
 {
-	(void)s;
+	struct framepool *pool = &s->shared->pool;
+
 	if (c->stack->owner == c)
 		c->stack->owner = NULL;
-	free(c->saved.buf);
-	free(c);
+	framepool_free(pool, c->saved.buf, c->saved.cap);
+	framepool_free(pool, c->park_slot, CORO_PARK_SLOT_BYTES);
+	framepool_free(pool, c, sizeof(*c));
+}
+
+void *coro_park_slot_new(struct coro *c)
+{
+	/* own stacks have theirs from the start (stack.c) */
+	c->park_slot = framepool_alloc(&c->sched->shared->pool, CORO_PARK_SLOT_BYTES);
+	if (!c->park_slot) {
+		fprintf(stderr, "coro: out of memory for the park slot of coroutine %llu "
+				"(stack=shared)\n",
+			(unsigned long long)c->id);
+		abort();
+	}
+	return c->park_slot;
 }
 
 void coro_shared_release(struct coro_sched *s)
@@ -156,6 +176,7 @@ void coro_shared_release(struct coro_sched *s)
 	}
 	munmap(sh->copier_map, sh->copier_map_bytes);
 	coro_tsan_fiber_free(sh->copier_fiber);
+	framepool_destroy(&sh->pool);
 	free(sh);
 	s->shared = NULL;
 }
@@ -199,14 +220,15 @@ static void save(struct coro_sched *s, struct coro_stackmem *st, struct coro *o)
 	size_t len = (size_t)(st->top - (char *)o->ctx.sp);
 
 	if (len > o->saved.cap) {
-		size_t cap = (len + 15) & ~(size_t)15;
+		size_t cap = framepool_round(len);
 		void *buf;
 
 		/* a quarter more than asked: a frame that grows a little at
-		 * each switch does not realloc at each one */
-		if (cap < o->saved.cap + o->saved.cap / 4)
-			cap = (o->saved.cap + o->saved.cap / 4 + 15) & ~(size_t)15;
-		buf = realloc(o->saved.buf, cap);
+		 * each switch does not move at each one (the old bytes are
+		 * overwritten: no copy) */
+		if (o->saved.cap && cap < o->saved.cap + o->saved.cap / 4)
+			cap = framepool_round(o->saved.cap + o->saved.cap / 4);
+		buf = framepool_alloc(&s->shared->pool, cap);
 		if (!buf) {
 			fprintf(stderr,
 				"coro: out of memory saving the %zu-byte stack of coroutine %llu "
@@ -214,6 +236,7 @@ static void save(struct coro_sched *s, struct coro_stackmem *st, struct coro *o)
 				len, (unsigned long long)o->id);
 			abort();
 		}
+		framepool_free(&s->shared->pool, o->saved.buf, o->saved.cap);
 		o->saved.buf = buf;
 		o->saved.cap = (uint32_t)cap;
 	}

@@ -66,8 +66,8 @@ int coro_sched_init(struct coro_sched *s)
 	s->main.sched = s;
 	s->main.id = 0;
 	/* The thread's own stack: nobody else's frame ever goes there. */
-	s->main.own.owner = &s->main;
-	s->main.stack = &s->main.own;
+	s->main_stack.owner = &s->main;
+	s->main.stack = &s->main_stack;
 	s->current = &s->main;
 	coro_tsan_thread(&s->main);
 	s->next_id = 1;

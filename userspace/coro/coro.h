@@ -46,7 +46,8 @@
  * when another is resumed there, the owner's used part (from its saved stack
  * pointer to the top) is copied into a buffer of its own, grown to fit, and
  * the newcomer's saved part copied back: a parked coroutine costs its control
- * block (malloc) plus the bytes its stack used. A frame always returns to
+ * block plus the bytes its stack used, both from the scheduler's frame pool
+ * (framepool.h: no allocator header, sizes in steps of 16 bytes). A frame always returns to
  * the address it left, so pointers into it stay right while it runs; while
  * it is parked that memory holds someone else's frame, so nothing outside
  * may point into it then (coro_park_slot, coro_on_shared_stack,
@@ -151,6 +152,10 @@ static inline int coro_stack_guarded(const struct coro_stackmem *st)
 #endif
 #endif
 
+/* The control block. A parked shared-stack coroutine is this, its saved
+ * frame and (once it needed one) its park slot, so nothing here is only
+ * for own stacks: what describes an own stack is its stack object, beside
+ * this block at the top of the stack (stack.c). */
 struct coro {
 	struct coro_ctx ctx;
 	enum coro_state state;
@@ -159,25 +164,21 @@ struct coro {
 	void (*fn)(void *);
 	void *arg;
 	uint64_t id;
-	void *user; /* the model's per-coroutine data */
 	struct coro_sched *sched;
 	struct coro *all_prev, *all_next; /* every coroutine not yet freed */
-	/* The stack it runs on: &own, or the scheduler's shared one. */
+	/* The stack it runs on: its own, or the scheduler's shared one. */
 	struct coro_stackmem *stack;
-	union {
-		/* own stacks: the one this block sits at the top of (the
-		 * block takes the top ~300 of its usable bytes) */
-		struct coro_stackmem own;
-		/* shared: its frame while another coroutine has the stack
-		 * (len used bytes of cap, the top len bytes of the stack) */
-		struct {
-			void *buf;
-			uint32_t len, cap;
-		} saved;
-	};
-	/* Memory that stays put while the coroutine is parked: see
-	 * coro_park_slot(). */
-	_Alignas(16) unsigned char park_slot[CORO_PARK_SLOT_BYTES];
+	/* stack=shared: its frame while another coroutine has the stack (len
+	 * used bytes of cap, the top len bytes of the stack), from the
+	 * scheduler's frame pool */
+	struct {
+		void *buf;
+		uint32_t len, cap;
+	} saved;
+	/* Memory that stays put while the coroutine is parked, see
+	 * coro_park_slot(): own stacks have it beside the block; a shared-stack
+	 * coroutine gets it from the frame pool the first time it asks. */
+	void *park_slot;
 #ifdef CORO_TSAN
 	void *tsan_fiber;
 #endif
@@ -204,6 +205,7 @@ struct coro_stats {
 
 struct coro_sched {
 	struct coro main; /* the scheduler's own context (the OS thread) */
+	struct coro_stackmem main_stack; /* the thread's: main's for good */
 	struct coro *current;
 	struct coro *rq_head, *rq_tail;
 	struct coro_stats stats;
@@ -246,10 +248,14 @@ int coro_guard_in_page_table(void);
  * what a waker writes into (a model's wait record): under stack=shared the
  * stack of a parked coroutine is somewhere else, so a record on it would
  * send the waker's writes into another coroutine's frame.
- * CORO_PARK_SLOT_BYTES, 16-aligned, the caller's until it next parks. */
+ * CORO_PARK_SLOT_BYTES, 16-aligned, the caller's until it next parks. A
+ * shared-stack coroutine gets it on its first call (most never park
+ * anywhere but on an event, which needs none); out of memory then aborts
+ * with a message, as a frame that cannot be saved does. */
+void *coro_park_slot_new(struct coro *c);
 static inline void *coro_park_slot(struct coro *c)
 {
-	return c->park_slot;
+	return c->park_slot ? c->park_slot : coro_park_slot_new(c);
 }
 
 /* 1 if [p, p + len) overlaps the stack of the running coroutine and that

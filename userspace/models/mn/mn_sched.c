@@ -617,7 +617,6 @@ static int co_create(struct mn_worker *w, void (*fn)(void *), void *arg, size_t 
 	c = (struct mn_co *)(((uintptr_t)co - sizeof(*c)) & ~(uintptr_t)63);
 	memset(c, 0, sizeof(*c));
 	c->co = co;
-	co->user = c;
 	co->sched = &w->cs;
 	co->fn = fn;
 	co->arg = arg;

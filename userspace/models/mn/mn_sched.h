@@ -173,10 +173,6 @@ int mn_sleep_until(struct rt *rt, uint64_t deadline_ns);
 void mn_block(struct mn_worker *w);
 /* c becomes runnable (on w's queue, or its home's). */
 void mn_ready(struct mn_worker *w, struct mn_co *c);
-static inline struct mn_co *mn_co_of(struct coro *c)
-{
-	return c->user;
-}
 /* Readies every timer due at now; the count. */
 uint64_t mn_timers_expire(struct mn_rt *m, struct mn_worker *w, uint64_t now);
 /* A wait that only the poller ends started (fd, offload): a worker must
