@@ -153,8 +153,9 @@ void *coro_park_slot_new(struct coro *c)
 	/* own stacks have theirs from the start (stack.c) */
 	c->park_slot = framepool_alloc(&c->sched->shared->pool, CORO_PARK_SLOT_BYTES);
 	if (!c->park_slot) {
-		fprintf(stderr, "coro: out of memory for the park slot of coroutine %llu "
-				"(stack=shared)\n",
+		fprintf(stderr,
+			"coro: out of memory for the park slot of coroutine %llu "
+			"(stack=shared)\n",
 			(unsigned long long)c->id);
 		abort();
 	}
