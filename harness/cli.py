@@ -30,6 +30,8 @@ from pathlib import Path
 from harness.records import safefs
 from harness.run import catalog as run_catalog
 from harness.run import config as config_mod
+from harness.run import peers as peers_mod
+from harness.run import probes
 from harness.run import runner as runner_mod
 from harness.run import session
 from harness.run.config import ConfigError
@@ -188,6 +190,7 @@ def cmd_list(args, rnr) -> int:
             print(f"  {m['name']:<10} {m.get('summary') or ''} ({state})")
             for p in m.get("params", []):
                 print(f"  {'':<10}   variant {_param_line(p)}")
+    _list_peers()
     configs = sorted((repo_of(rnr) / "configs").rglob("*.toml"))
     groups = (("configs you can run (./schedlab run CONFIG)",
                [f for f in configs if f.parent.name == "configs" and f.name != "claims.toml"]),
@@ -200,6 +203,18 @@ def cmd_list(args, rnr) -> int:
         for f in files:
             print(f"  {f.relative_to(repo_of(rnr))}: {config_summary(f.read_text())}")
     return 0
+
+
+def _list_peers() -> None:
+    """Programs of other authors run as cells: a config names them by task
+    and model, like ours; whether each can run here, and if not why."""
+    perf_missing = probes.detect().perf_missing
+    print("peers (other programs, run as cells; a config names them by task and model):")
+    for peer in peers_mod.PEERS.values():
+        why = peers_mod.unavailable(peer, perf_missing)
+        state = "available" if why is None else f"unavailable: {why.split(': ', 1)[-1]}"
+        print(f"  {peer.task}/{'|'.join(peer.model_names)}: {peer.summary} ({state})")
+        print(f"  {'':<10} params: {', '.join('--' + p['key'] for p in peer.params)}")
 
 
 def _param_line(p: dict) -> str:

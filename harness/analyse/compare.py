@@ -24,6 +24,7 @@ import sys
 from harness.analyse import stats
 from harness import format as fmt
 from harness.records import catalog
+from harness.records import safefs
 from harness.records.rundir import CellResults, RunDirError, load_run
 from harness.analyse.verdicts import MIN_N
 
@@ -125,9 +126,9 @@ def command(args) -> int:
     doc["a"], doc["b"] = str(args.a), str(args.b)
     md = render_md(doc, str(args.a), str(args.b))
     if args.md:
-        args.md.write_text(md)
+        safefs.write_text(args.md, md)
     else:
         sys.stdout.write(md)
     if args.json:
-        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+        safefs.write_text(args.json, json.dumps(doc, indent=1) + "\n")
     return 0

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.records.rundir import RunDirError, load_run
+from harness.records import safefs
 
 TRACE_FORMAT = "schedtrace --events (bpf/events.h v1)"
 
@@ -401,6 +402,6 @@ def command(args) -> int:
         # that Perfetto would silently truncate.
         print("trace: internal error, overlapping slices: " + "; ".join(bad[:3]), file=sys.stderr)
         return 1
-    args.perfetto.write_text(json.dumps(doc))
+    safefs.write_text(args.perfetto, json.dumps(doc))
     print(f"trace: {len(doc['traceEvents'])} events -> {args.perfetto}")
     return 0

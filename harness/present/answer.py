@@ -75,8 +75,9 @@ def _deciding(claim: dict) -> tuple[int, dict] | None:
 
 
 def _row(part: dict, label: str | None = None) -> dict | None:
-    """The deciding row: the decision's (by label), else the first decided."""
-    rows = [r for r in part["rows"] if r.get("kind") != "share"]
+    """The deciding row: the decision's (by label), else the first decided;
+    a share difference's own row, not the shares it is made of."""
+    rows = [r for r in part["rows"] if r.get("kind") != "share"] or part["rows"]
     return next((r for r in rows if label and r.get("label") == label),
                 next((r for r in rows if r.get("verdict") in ("supported", "refuted")),
                      rows[0] if rows else None))
@@ -118,6 +119,24 @@ def _share_words(part: dict) -> str:
                      f"{r['k']} of {r['n']} runs"
                      + (f" ({r['label'].split(': ')[0]})" if ": " in r["label"]
                         and r["label"].split(": ")[0] != "all" else "") for r in shares)
+
+
+def _one_share_words(row: dict) -> str:
+    """The deciding row of a share part: "threads run_us=1000: lost any in
+    9 of 20 runs"."""
+    return f"{row['label']}: {row['metric'].replace('_', ' ')} in {row['k']} of {row['n']} runs"
+
+
+def _parts_words(claim: dict) -> str:
+    """Why a claim is nuanced, part by part: which of its tests held and
+    which did not (each part's own sentence; the rows stay in its section)."""
+    said = {"supported": "Holds", "refuted": "Does not hold"}
+    groups: dict[str, list[str]] = {}
+    for p in claim["parts"]:
+        if p["role"] == "test":
+            groups.setdefault(said.get(p["verdict"], "undecided"), []).append(p["what"])
+    return ". ".join(f"{k}: {'; '.join(v)}" for k, v in groups.items()
+                     if k in said.values())
 
 
 def _yes_no(spec: dict) -> bool:
@@ -195,6 +214,8 @@ def answer(claim: dict, spec: dict, cells: dict[str, CellResults], unit_of) -> d
         words = _speedup_words(pspec, part, row)
     elif rule == "share_difference":
         words = _share_words(part)
+    elif rule == "share" and row and "k" in row:
+        words = _one_share_words(row)
     elif rule == "level":
         words = _level_words(pspec, part, cells, unit_of)
         if _yes_no(pspec):
@@ -205,6 +226,8 @@ def answer(claim: dict, spec: dict, cells: dict[str, CellResults], unit_of) -> d
         words = claim["why"]
     if row and row.get("cpus") and "CPUs" not in words and "cpus=" not in words:
         words += f" (CPUs {row['cpus']})"
+    if claim["verdict"] == "nuanced" and _parts_words(claim):
+        words += ". " + _parts_words(claim)
     out["answer"] = words
     return out
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from harness.analyse import stats
 from harness import format as fmt
 from harness.records.rundir import CellResults, RunDirError, load_run
+from harness.records import safefs
 from harness.run.config import format_value
 
 
@@ -199,8 +200,8 @@ def command(args) -> int:
         print(f"benchtable: {e}", file=sys.stderr)
         return 2
     if sw is not None and sw_path != run_dir / "switch.json":
-        (run_dir / "switch.json").write_text(json.dumps(sw, indent=1) + "\n")
-    (run_dir / "bench.md").write_text(text)
+        safefs.write_text(run_dir / "switch.json", json.dumps(sw, indent=1) + "\n")
+    safefs.write_text(run_dir / "bench.md", text)
     print(text, end="")
     print(f"bench: {run_dir / 'bench.md'}; full report: {run_dir / 'report.md'}")
     return 0

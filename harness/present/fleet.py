@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.analyse import fleet as fleet_mod
 from harness import format as fmt
+from harness.records import safefs
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -130,9 +131,9 @@ def render_html(doc: dict) -> str:
 def write(doc: dict, out_dir: Path) -> dict[str, Path]:
     paths = {"json": out_dir / "fleet.json", "md": out_dir / "fleet.md",
              "html": out_dir / "fleet.html"}
-    paths["json"].write_text(json.dumps(doc, indent=1) + "\n")
-    paths["md"].write_text(render_md(doc))
-    paths["html"].write_text(render_html(doc))
+    safefs.write_text(paths["json"], json.dumps(doc, indent=1) + "\n")
+    safefs.write_text(paths["md"], render_md(doc))
+    safefs.write_text(paths["html"], render_html(doc))
     return paths
 
 

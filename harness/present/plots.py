@@ -46,6 +46,7 @@ from harness import cpulist  # noqa: E402
 from harness.analyse import stats  # noqa: E402
 from harness.present import firstscreen  # noqa: E402
 from harness.records import catalog  # noqa: E402
+from harness.records import safefs  # noqa: E402
 from harness.records.rundir import CellResults  # noqa: E402
 
 MAX_SERIES = 6
@@ -746,7 +747,7 @@ def render_all(cells: list[CellResults], cpus: int | None, out_dir: Path,
                shown: catalog.ModelDisplay | None = None) -> dict[str, dict]:
     """Draw every plot that has data. Returns name -> {path, png_base64}."""
     out: dict[str, dict] = {}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    safefs.make_subdir(out_dir)
     for name, make in makers(cells, cpus, cpu_list, preempt_mode, shown).items():
         fig = make()
         if fig is None:
@@ -756,7 +757,7 @@ def render_all(cells: list[CellResults], cpus: int | None, out_dir: Path,
         plt.close(fig)
         data = buf.getvalue()
         path = out_dir / f"{name}.png"
-        path.write_bytes(data)
+        safefs.write_bytes(path, data)
         out[name] = {"path": f"plots/{name}.png",
                      "png_base64": base64.b64encode(data).decode("ascii")}
     return out

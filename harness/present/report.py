@@ -32,6 +32,7 @@ from harness.run.config import RunSettings
 from harness.analyse import claims as claims_mod
 from harness.analyse import reproduce, stats, timelines, verdicts
 from harness.records import catalog
+from harness.records import safefs
 from harness.records import tracer as saved_tracer
 from harness.records.rundir import CellResults, RunDir, RunDirError, line_probes, load_run
 
@@ -368,9 +369,10 @@ def write(doc: dict, out_dir: Path) -> dict[str, Path]:
     paths = {"json": out_dir / "report.json", "md": out_dir / "report.md",
              "html": out_dir / "report.html"}
     public = {k: v for k, v in doc.items() if not k.startswith("_")}
-    paths["json"].write_text(json.dumps(public, indent=1, sort_keys=False, default=str) + "\n")
-    paths["md"].write_text(render("report.md.j2", doc))
-    paths["html"].write_text(render("report.html.j2", doc))
+    safefs.write_text(paths["json"], json.dumps(public, indent=1, sort_keys=False, default=str)
+                      + "\n")
+    safefs.write_text(paths["md"], render("report.md.j2", doc))
+    safefs.write_text(paths["html"], render("report.html.j2", doc))
     return paths
 
 

@@ -81,8 +81,11 @@ def display_of(doc: dict | None) -> ModelDisplay:
     models = (doc or {}).get("models", [])
     ours = sorted((m for m in models if "traits" in m), key=lambda m: m["traits"]["order"])
     ours += [m for m in models if "traits" not in m]
-    colours = {m: p["colour"] for p in (doc or {}).get("peers", []) if p.get("colour")
-               for m in p["models"]}
+    colours = {}
+    for p in (doc or {}).get("peers", []):
+        # a run saved before peers declared a colour per model has one for all
+        colours.update(p.get("colours") or {m: p["colour"] for m in p["models"]
+                                            if p.get("colour")})
     colours.update({m["name"]: m["traits"]["colour"] for m in ours if "traits" in m})
     return ModelDisplay(tuple(m["name"] for m in ours), colours)
 

@@ -126,10 +126,31 @@ def open_lock(path: Path):
     return open(path, "a+", encoding="utf-8", opener=_opener)
 
 
+def make_subdir(path: Path) -> None:
+    """A directory inside a run directory (plots/, traces/): created, or
+    accepted when it is already a directory of ours that nobody else can
+    write; a symlink planted there is refused, never followed."""
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        if os.path.islink(path):
+            raise UnsafePath(f"{path} is a symlink; a run never follows one: remove it") \
+                from None
+        check_owned_dir(path, "directory")
+    except OSError as e:
+        if _full(e):
+            raise DiskFull(path, 4096) from None
+        raise UnsafePath(f"cannot create {path}: {e.strerror}") from None
+
+
 def write_text(path: Path, text: str) -> None:
     """path's whole content, atomically: a temporary name beside it, fsynced,
     renamed over it (a symlink at path is replaced, never followed)."""
-    data = text.encode("utf-8")
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """write_text for bytes (a plot's PNG)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         os.unlink(tmp)                  # a leftover of a killed run of this pid

@@ -33,7 +33,7 @@ def with_peers(doc: dict) -> dict:
     return {**doc, "peers": [
         {"name": p.name, "task": p.task, "summary": p.summary, "models": list(p.model_names),
          "params": [dict(s) for s in p.params], "metrics": [dict(m) for m in p.metrics],
-         "colour": p.colour}
+         "colours": p.colours()}
         for p in peers.PEERS.values()]}
 
 

@@ -70,7 +70,9 @@ class Peer:
     # (harness/records/catalog.py): its task's, or its models' own when the
     # workload has the task.
     metrics: tuple[dict, ...] = ()
-    colour: str | None = None       # in every figure; ours come from their traits
+    # In every figure: one colour for all its models, or one per model
+    # (ours come from their traits).
+    colour: str | dict[str, str] | None = None
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -78,6 +80,12 @@ class Peer:
 
     def model_args(self, model: str) -> tuple[str, ...]:
         return dict(self.models)[model]
+
+    def colours(self) -> dict[str, str]:
+        """model -> its colour, for the models that declare one."""
+        if isinstance(self.colour, dict):
+            return dict(self.colour)
+        return {m: self.colour for m in self.model_names} if self.colour else {}
 
     def params_as_run(self, given: dict) -> dict:
         """Every parameter with its value: the config's, else the default
@@ -341,7 +349,9 @@ ECHO_NODE = _echo_peer("echo-node", "node", "echo server on Node.js net, one eve
 # the task creates to its own OS thread (runtime.LockOSThread).
 GOTASKS = Path(__file__).resolve().parents[2] / "build" / "peers" / "gotasks"
 GO_MODELS = (("go", ()), ("go_locked", ()))
-GO_COLOUR = "#00ADD8"       # the Go project's own blue
+# The Go project's own blue; go_locked a darker shade of it, so the two
+# read as one runtime yet stay apart in a figure.
+GO_COLOUR = {"go": "#00ADD8", "go_locked": "#00607A"}
 
 
 def _gotasks_tool() -> tuple[str | None, str | None]:

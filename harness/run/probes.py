@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import REPO  # noqa: E402
+from harness.records import safefs  # noqa: E402
+
 TRACER = REPO / "build" / "schedtrace"
 # Thread rows kept per process in a records.jsonl line. The tracer lists up
 # to 1024 threads per process (about 0.9 MB of JSON for spawn with 10,000
@@ -192,7 +194,7 @@ def wrap(command: list[str], probes: tuple[str, ...] | list[str], tools: Tools,
             w.command = [tools.schedtrace, "--json", str(out), *extra, "--probes",
                          ",".join(traced), "--binary", command[0], "--"] + w.command
     if w.outputs:
-        trace_dir.mkdir(parents=True, exist_ok=True)
+        safefs.make_subdir(trace_dir)
     return w
 
 

@@ -90,6 +90,17 @@ def test_list_shows_variants_and_configs_apart(capsys):
             assert line.rstrip().endswith((".", ")")), f"cut description: {line}"
 
 
+def test_list_shows_every_peer_by_task_and_model(capsys):
+    """A config names a peer by task and model: `list` says which exist."""
+    from harness.run import peers
+    assert cli.run_main(["list"]) == 0
+    out = capsys.readouterr().out
+    section = out[out.index("\npeers"):out.index("configs you can run")]
+    for peer in peers.PEERS.values():
+        line = f"  {peer.task}/{'|'.join(peer.model_names)}: {peer.summary} ("
+        assert line in section, peer.name
+
+
 def test_config_summary_keeps_whole_sentences():
     text = "# a: first line runs on,\n# to here. Then more\n# and more.\n\n[run]\n"
     assert cli.config_summary(text) == "a: first line runs on, to here."

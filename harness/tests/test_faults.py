@@ -564,3 +564,25 @@ def test_report_of_an_empty_run_warns(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "warning" in err and "holds no usable run" in err
+
+
+@pytest.mark.parametrize("name", ["report.json", "report.md", "report.html", "plots"])
+def test_a_symlink_where_the_report_writes_is_never_followed(tmp_path, fake_runner, capsys,
+                                                             name):
+    """The report writes into a run directory too, often as root: a planted
+    file symlink is replaced, a planted directory symlink refused."""
+    out, victim = tmp_path / "o", tmp_path / "victim"
+    victim.mkdir()
+    (victim / "report.html").write_text("precious\n")
+    cfg = fake_config(tmp_path, "build/workload")
+    assert run_main(["run", str(cfg), "--out", str(out)], fake_runner) == 0
+    capsys.readouterr()
+    (out / name).symlink_to(victim / "report.html" if "." in name else victim)
+    code = run_main(["report", str(out)])
+    err = capsys.readouterr().err
+    assert (victim / "report.html").read_text() == "precious\n"
+    assert sorted(p.name for p in victim.iterdir()) == ["report.html"]
+    if code == 2:
+        assert name in one_line(err) and "symlink" in err
+    else:
+        assert code == 0 and not (out / name).is_symlink(), err

@@ -119,3 +119,14 @@ def test_without_go_every_go_cell_is_skipped_with_the_reason(
     for ln in lines:
         assert ln["status"] == "skipped" and ln["exit_status"] is None
         assert "Go is not installed (Debian: golang-go" in ln["reason"]
+
+
+def test_go_and_go_locked_are_told_apart_by_colour():
+    """One runtime, two models: each its own colour in every figure, also
+    read back from a run's saved catalog (and an old one's single colour)."""
+    from harness.records.catalog import display_of
+    from harness.run.catalog import with_peers
+    shown = display_of(with_peers({"models": []}))
+    assert shown.colour("go") != shown.colour("go_locked")
+    old = {"peers": [{"models": ["go", "go_locked"], "colour": "#00ADD8"}]}
+    assert display_of(old).colour("go_locked") == "#00ADD8"

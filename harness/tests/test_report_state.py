@@ -103,3 +103,24 @@ def test_table_of_contents_leads_to_every_section(tmp_path):
     assert len(anchors) >= 14
     for a in anchors:
         assert f'id="{a}"' in html, a
+
+
+def test_a_nuanced_claim_says_which_tests_held():
+    """Nuanced means some tests held and others did not: the line names
+    them, part by part, never row by row."""
+    from harness.present import answer
+
+    def part(what, verdict, role="test"):
+        return {"what": what, "verdict": verdict, "role": role, "figure": "",
+                "rows": [{"label": "threads run_us=1000", "kind": "share", "metric": "lost_any",
+                          "k": 9, "n": 20, "verdict": verdict}]}
+    claim = {"id": "C8", "says": "s", "verdict": "nuanced", "why": "every row, long",
+             "figure": "f", "cpus": "0", "decision": None,
+             "parts": [part("threads lose updates", "supported"),
+                       part("threads lose more than mn", "refuted"),
+                       part("setup holds", "supported", role="control")]}
+    spec = {"part": [{"rule": "share"}, {"rule": "share"}, {"rule": "share"}]}
+    words = answer.answer(claim, spec, {}, lambda *a: None)["answer"]
+    assert words.startswith("threads run_us=1000: lost any in 9 of 20 runs")
+    assert "Holds: threads lose updates. Does not hold: threads lose more than mn" in words
+    assert "setup" not in words and "every row" not in words

@@ -52,6 +52,8 @@ def test_each_stream_is_exported_and_linked(tmp_path):
     md, html = paths["md"].read_text(), paths["html"].read_text()
     assert f"]({good['path']})" in md and f'href="{good["path"]}"' in html
     assert "not exported: " + bad["note"] in md
+    # one list item a line, whether or not the item carries its cost
+    assert "\n- pingpong/uring/iterations=2000: not exported" in md
     for text in (md, html):
         assert "ui.perfetto.dev" in text and "Open trace file" in text
 
