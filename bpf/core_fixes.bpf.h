@@ -25,4 +25,13 @@
  * then leaves rq->clock where the wakeup left it. */
 #define RQCF_REQ_SKIP 0x01
 
+/* The run queue a task is on (or last ran on): the per-CPU `runqueues`
+ * symbol is out of reach without CONFIG_KALLSYMS_ALL, but every task points
+ * at its CPU's run queue through its CFS run queue (CONFIG_FAIR_GROUP_SCHED;
+ * set_task_rq() keeps it for every class). Needs vmlinux.h first. */
+static __always_inline struct rq *rq_of(struct task_struct *t)
+{
+	return t->se.cfs_rq->rq;
+}
+
 #endif

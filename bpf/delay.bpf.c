@@ -8,9 +8,13 @@
  * walked back through that CPU's ring (bpf_loop, bounded by the ring) and
  * each overlapping segment charges its overlap to (victim, culprit) in
  * `delay_rows`: total ns, segments, a log2 histogram of single overlaps.
- * What the ring cannot cover goes to a named remainder: the ring did not
- * reach back (window), the thread waited on another CPU before a migration
- * (migration), or its row could not be stored (lost).
+ * A thread moved while it waits has the part spent on the CPU it leaves
+ * charged at the move, along that CPU's ring and to the task running there
+ * (dl_migrate). What a ring cannot cover goes to a named remainder, never
+ * nowhere: the ring did not reach back, or had a hole (window; on the CPU
+ * left, migration), or the row could not be stored (lost). Each ring starts
+ * at the moment the loader stamps after attaching (attached_ns): whatever a
+ * CPU runs at its first switch seen has run since then.
  *
  * The wait itself is the sched probe's, not a second measurement: this
  * object shares sched.bpf.c's `threads` task storage and `cpu_state` (the
@@ -20,8 +24,7 @@
  * clock in cpu_state.in_ts and the thread's storage still holds the start
  * of its wait (enq_ts): the same interval the sched probe will add to its
  * run-queue histogram. So attributed + remainder is the sched probe's
- * run-queue time exactly when the ring's segments tile the wait, which the
- * tests check. The clock must be ktime (--clock ktime or both): the ring
+ * run-queue time; the tests check it, and that the remainder is small. The clock must be ktime (--clock ktime or both): the ring
  * boundaries of switches no traced thread takes part in are read here with
  * bpf_ktime_get_ns(), about 100 ns per switch of the machine.
  */
@@ -127,6 +130,8 @@ static __always_inline void charge(__u32 victim, __u32 victim_tgid, struct delay
 struct walk {
 	__u64 lo, hi; /* hi moves back to each segment's start */
 	__u64 head;
+	__u64 gap; /* parts of [lo, hi) between two kept segments: none on a ring
+		    * its own CPU wrote at every switch, but counted, never lost */
 	__u32 cpu;
 	__u32 victim, victim_tgid;
 	struct delay_victim *v;
@@ -142,43 +147,68 @@ static long walk_one(__u32 i, void *arg)
 	if (!dc || i >= w->head)
 		return 1; /* fewer segments than the ring holds: the window ends */
 	s = &dc->seg[(w->head - 1 - i) & (DELAY_RING - 1)];
+	to = s->end > w->lo ? s->end : w->lo;
+	if (to < w->hi) {
+		w->gap += w->hi - to;
+		w->hi = to;
+	}
 	from = s->start > w->lo ? s->start : w->lo;
-	to = s->end < w->hi ? s->end : w->hi;
-	if (to > from)
-		charge(w->victim, w->victim_tgid, w->v, s, to - from);
-	if (s->start < w->hi)
-		w->hi = s->start;
-	return s->start <= w->lo; /* reached the wait's start */
+	if (w->hi > from)
+		charge(w->victim, w->victim_tgid, w->v, s, w->hi - from);
+	if (from < w->hi)
+		w->hi = from;
+	return w->hi <= w->lo; /* reached the wait's start */
 }
 
-/* Charges [lo, hi) along cpu's ring; returns what it could not reach. */
+/* Charges [lo, hi) along cpu's ring, from its newest segment back; returns
+ * what it could not charge (before the ring's oldest segment, or between
+ * two of them). */
 static __always_inline __u64 walk_ring(struct walk *w, __u32 cpu, __u64 lo, __u64 hi)
 {
 	struct delay_cpu *dc = bpf_map_lookup_elem(&delay_ring, &cpu);
 
-	if (!dc)
-		return hi - lo;
+	if (!dc || hi <= lo)
+		return hi > lo ? hi - lo : 0;
 	w->cpu = cpu;
 	w->lo = lo;
 	w->hi = hi;
+	w->gap = 0;
 	w->head = dc->head;
 	bpf_loop(DELAY_RING, walk_one, w, 0);
-	return w->hi > w->lo ? w->hi - w->lo : 0;
+	if (w->gap)
+		count(DELAY_CNT_GAPS);
+	if (w->hi > w->lo)
+		count(DELAY_CNT_PAST_WINDOW);
+	return w->gap + (w->hi > w->lo ? w->hi - w->lo : 0);
 }
+
+/* A task as a run segment's culprit. */
+static __always_inline void seg_of(struct delay_seg *s, struct task_struct *t)
+{
+	s->tid = t->pid;
+	s->tgid = t->tgid;
+	s->kthread = !!(t->flags & PF_KTHREAD);
+	__builtin_memcpy(s->comm, t->comm, sizeof(s->comm));
+}
+
+/* Set by the loader once every program is attached (CLOCK_MONOTONIC,
+ * read after attaching): a CPU's first switch seen after it closes a
+ * segment of its prev from here, since no switch there since can have been
+ * missed. 0 until then: the first segment is not kept. */
+__u64 attached_ns = 0;
 
 /* Closes prev's segment on this CPU at now. */
 static __always_inline void close_segment(struct delay_cpu *dc, struct task_struct *prev, __u64 now)
 {
 	struct delay_seg *s;
 
+	if (!dc->cur_start && attached_ns && attached_ns < now)
+		dc->cur_start = attached_ns;
 	if (dc->cur_start && now >= dc->cur_start) {
 		s = &dc->seg[dc->head & (DELAY_RING - 1)];
 		s->start = dc->cur_start;
 		s->end = now;
-		s->tid = prev->pid;
-		s->tgid = prev->tgid;
-		s->kthread = !!(prev->flags & PF_KTHREAD);
-		__builtin_memcpy(s->comm, prev->comm, sizeof(s->comm));
+		seg_of(s, prev);
 		dc->head++;
 		count(DELAY_CNT_SEGMENTS);
 	}
@@ -224,37 +254,74 @@ int BPF_PROG(dl_switch, bool preempt, struct task_struct *prev, struct task_stru
 	w.victim = next->pid;
 	w.victim_tgid = next->tgid;
 	w.v = v;
-	start = ns->enq_ts;
-	/* Queued on another CPU first: that part is walked along that CPU's
-	 * ring (read while its CPU writes on: only slots it finished, below
-	 * its head, are read). What it cannot reach, such as a task still
-	 * running there since, or an earlier move, stays a migration. */
-	if (v->mig_ts > start && v->mig_ts < now && v->mig_cpu != cpu) {
-		v->remainder_ns[DELAY_REM_MIGRATION] += walk_ring(&w, v->mig_cpu, start, v->mig_ts);
-		start = v->mig_ts;
-	}
+	/* moved while it waited: each move charged the part before it */
+	start = v->mig_ts > ns->enq_ts && v->mig_ts <= now ? v->mig_ts : ns->enq_ts;
 	v->mig_ts = 0;
 	v->remainder_ns[DELAY_REM_WINDOW] += walk_ring(&w, cpu, start, now);
 	return 0;
 }
 
-/* A queued traced thread moved to another run queue (load balancing, an
- * affinity change): the part of its wait before is not in the new CPU's
- * ring. A wakeup's placement happens before it is queued (on_rq 0), which
- * is before its wait begins. */
+/* A waiting traced thread moves to another run queue (load balancing, an
+ * affinity change, a push of a real-time task): the part of its wait spent
+ * on the CPU it leaves is charged now, along that CPU's ring, since the
+ * CPU it is moved to never saw it. Every path that moves a queued task
+ * holds the source run queue's lock, which that CPU's switches take too:
+ * its ring and its current task stand still meanwhile. The current task
+ * has run there since the ring's cur_start and is the newest culprit. A
+ * wait that moves several times is charged piece by piece, each from the
+ * previous move (mig_ts). A wakeup's placement moves a task not yet queued
+ * (on_rq 0): its wait has not begun. A task the kernel keeps queued after
+ * it blocked (delayed dequeue) has no wait either (enq_ts 0).
+ * Charged before the wait ends: a thread read live (--pid) while it waits
+ * shows these parts before its wait is counted, as the sched probe lacks
+ * the stretch in progress. */
 SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(dl_migrate, struct task_struct *p, int dest_cpu)
 {
+	struct sched_thread *s;
 	struct delay_victim *v;
+	struct delay_cpu *dc;
+	struct delay_seg cur = {};
+	struct walk w = {};
+	struct rq *rq;
+	__u32 src;
+	__u64 now, lo, hi, cur_start;
 
 	count_run(DELAY_RUN_MIGRATE);
-	if (!p->on_rq || !bpf_task_storage_get(&threads, p, 0, 0))
+	if (!p->on_rq)
+		return 0;
+	s = bpf_task_storage_get(&threads, p, 0, 0);
+	if (!s || !s->enq_ts || s->enq_ts == SCHED_ENQ_UNSAMPLED)
 		return 0;
 	v = victim_of(p);
-	if (v) {
-		v->mig_ts = bpf_ktime_get_ns();
-		/* set_task_cpu() has not moved it yet: its CPU is the source */
-		v->mig_cpu = p->thread_info.cpu;
+	if (!v)
+		return 0;
+	now = bpf_ktime_get_ns();
+	lo = v->mig_ts > s->enq_ts ? v->mig_ts : s->enq_ts;
+	v->mig_ts = now;
+	if (now <= lo)
+		return 0;
+	/* set_task_cpu() has not moved it yet: its CPU is the source */
+	src = p->thread_info.cpu;
+	dc = bpf_map_lookup_elem(&delay_ring, &src);
+	/* its current task's switch-in; with no switch there seen yet, it has
+	 * run since the probe attached at least */
+	cur_start = dc && dc->cur_start ? dc->cur_start : attached_ns;
+	if (!cur_start) {
+		v->remainder_ns[DELAY_REM_MIGRATION] += now - lo;
+		return 0;
 	}
+	w.victim = p->pid;
+	w.victim_tgid = p->tgid;
+	w.v = v;
+	hi = now;
+	if (cur_start < hi) {
+		rq = rq_of(p);
+		seg_of(&cur, rq->curr);
+		cur.start = cur_start > lo ? cur_start : lo;
+		charge(w.victim, w.victim_tgid, v, &cur, hi - cur.start);
+		hi = cur.start;
+	}
+	v->remainder_ns[DELAY_REM_MIGRATION] += walk_ring(&w, src, lo, hi);
 	return 0;
 }

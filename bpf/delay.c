@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -43,6 +44,15 @@ struct delay_data {
 	struct delay_entry *rows;
 	size_t nrows;
 };
+
+/* CLOCK_MONOTONIC, bpf_ktime_get_ns()'s clock */
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
 
 static const struct probe_slot *find_slot(const struct tracer *t, const char *name)
 {
@@ -106,6 +116,10 @@ static int delay_open(struct tracer *t, struct probe_slot *p, const struct btf *
 	/* after the sched probe's: a tracepoint runs its programs in attach order */
 	if (!err)
 		err = delay_bpf__attach(skel);
+	/* from here on every switch of every CPU is seen: whatever runs on a
+	 * CPU at its first switch seen has run there since (delay.bpf.c) */
+	if (!err)
+		skel->bss->attached_ns = now_ns();
 	if (err) {
 		snprintf(p->reason, sizeof(p->reason), "load/attach: %s", strerror(-err));
 		return err;
@@ -256,6 +270,8 @@ static void delay_json_top(struct json *j, const struct tracer *t, const struct 
 	json_u64(j, "ring_segments", DELAY_RING);
 	json_u64(j, "segments", dd->counts[DELAY_CNT_SEGMENTS]);
 	json_u64(j, "waits", dd->counts[DELAY_CNT_WAITS]);
+	json_u64(j, "walks_past_window", dd->counts[DELAY_CNT_PAST_WINDOW]);
+	json_u64(j, "walks_with_gaps", dd->counts[DELAY_CNT_GAPS]);
 	json_arr_open(j, "threads");
 	for (size_t i = 0; i < dd->nvictims; i++)
 		json_victim(j, dd, &dd->victims[i]);

@@ -26,7 +26,7 @@ enum delay_run { DELAY_RUN_SWITCH, DELAY_RUN_MIGRATE, DELAY_RUN_NR };
 enum delay_remainder {
 	DELAY_REM_WINDOW,    /* the CPU's kept run segments did not reach back far enough */
 	DELAY_REM_MIGRATION, /* waited on another CPU before a migration, out of that
-			      * CPU's ring's reach (or before an earlier migration) */
+			      * CPU's ring's reach */
 	DELAY_REM_LOST,	     /* the (victim, culprit) row could not be stored */
 	DELAY_REM_NR,
 };
@@ -74,9 +74,8 @@ struct delay_victim {
 	__u64 wait_ns;	     /* their length, as the sched probe takes it */
 	__u64 attributed_ns; /* charged to tasks */
 	__u64 remainder_ns[DELAY_REM_NR];
-	__u64 mig_ts;  /* last migration while it waited (sched's clock) */
-	__u32 mig_cpu; /* ... and the CPU it left */
-	__u32 pad2;
+	__u64 mig_ts; /* its wait is charged up to here: the last move while it
+		       * waited (sched's clock) */
 };
 
 enum delay_count {
@@ -84,6 +83,8 @@ enum delay_count {
 	DELAY_CNT_LOST_VICTIMS, /* `delay_victims` full: a thread's waits not attributed */
 	DELAY_CNT_LOST_ROWS,	/* `delay_rows` full: charged to DELAY_REM_LOST */
 	DELAY_CNT_SEGMENTS,	/* run segments recorded */
+	DELAY_CNT_PAST_WINDOW,	/* walks that ran out of kept segments before the wait's start */
+	DELAY_CNT_GAPS,		/* walks that found time between two kept segments */
 	DELAY_CNT_NR,
 };
 

@@ -190,15 +190,7 @@ static __always_inline void keep_dead(struct sched_thread *s, struct task_struct
 	count(SCHED_CNT_DEAD);
 }
 
-/* This CPU's rq->clock, through a task switching here: the per-CPU
- * `runqueues` symbol is out of reach without CONFIG_KALLSYMS_ALL, but every
- * task points at its CPU's run queue through its CFS run queue
- * (CONFIG_FAIR_GROUP_SCHED; set_task_rq() keeps it for every class). */
-static __always_inline struct rq *rq_of(struct task_struct *t)
-{
-	return t->se.cfs_rq->rq;
-}
-
+/* This CPU's rq->clock, through a task switching here (rq_of). */
 static __always_inline __u64 rq_clock_of(struct task_struct *t)
 {
 	return rq_of(t)->clock;

@@ -210,6 +210,18 @@ def bill(doc: dict) -> dict | None:
             "share": fmt.pct(total) if total is not None else "n/a"}
 
 
+def bill_line(b: dict) -> str:
+    """One cell's bill in a sentence, to stand beside its figures."""
+    if b["timed"]:
+        parts = [f"{r['probe']} {r['runs']} runs at {r['ns_per_run']} ns, {r['share']}"
+                 for r in b["rows"]]
+        return (f"Tracer's bill: {'; '.join(parts)} of the window's CPU time "
+                f"({b['share']} in all, BPF statistics).")
+    parts = [f"{r['probe']} {r['runs']} runs" for r in b["rows"]]
+    why = f": {b['reason']}" if b.get("reason") else " (traced without --cost)"
+    return f"Tracer's bill: {'; '.join(parts)}; run time not measured{why}."
+
+
 def section(cells: list[CellResults], run_path: Path,
             shown: catalog.ModelDisplay | None = None) -> dict:
     """Everything the waits templates show, models in the order the run's
@@ -230,6 +242,7 @@ def section(cells: list[CellResults], run_path: Path,
         graphs = flames(c, doc, ln, run_path)
         if delayed or graphs:
             out["cells"].append({"cell": c.id, "task": c.task, "model": c.model,
+                                 "bill": bill_line(b) if b else "Tracer's bill: not recorded.",
                                  "delayed": delayed, "coroutines": coroutine_view(doc),
                                  "coro_delayed": _coroutine_rows(ln, run_path),
                                  "flames": graphs})

@@ -61,6 +61,32 @@ def test_every_wait_is_attributed_or_a_named_remainder(tmp_path, cell):
     assert remainder <= 0.05 * sum(v["wait_ns"] for v in rows), rows
 
 
+def test_hog_tops_the_tickers_culprits(tmp_path):
+    """preempt on one CPU: one hog spins beside four tickers woken every
+    millisecond, so while a ticker waits it is the hog, above all, that
+    holds the CPU. At nice 0 that holds on a quiet machine only: other tasks
+    sharing the CPU (a parallel build, another test's ping-pong) are picked
+    before a hog that has used its share, and were seen to out-delay it. At
+    nice -10 (9.3 times a nice-0 task's weight) the hog holds the CPU
+    against them too, and the tickers still tick. Judged among the
+    workload's own threads, so that a task of the machine at a higher
+    priority still says nothing about the attribution."""
+    if not WORKLOAD.exists():
+        pytest.skip("build/workload not built: run make")
+    _, doc = trace(tmp_path, [str(WORKLOAD), "preempt", "--model", "threads", "--hog_ms", "200",
+                              "--hogs", "1", "--ticks", "4", "--cpus", "0",
+                              "--hog_nice", "-10"],
+                   probes="sched,delay")
+    threads = {t["tid"]: t for p in doc["processes"] for t in p["threads"]}
+    rows = workload_rows(doc)
+    hog = max(rows, key=lambda v: threads[v["tid"]]["oncpu_ns"]["sum"])
+    # the tickers: the threads with the most waits (one per tick) but the hog
+    tickers = sorted((v for v in rows if v is not hog), key=lambda v: v["waits"])[-4:]
+    for v in tickers:
+        own = [c for c in v["culprits"] if c["tgid"] == v["tgid"]]
+        assert own and own[0]["tid"] == hog["tid"], (hog["tid"], v)
+
+
 def test_pingpong_partner_delays_each_thread(tmp_path):
     """On one CPU each pingpong thread waits while the other runs: its
     partner is among its culprits, with a segment for nearly every hand-off."""

@@ -76,6 +76,10 @@ def test_who_delayed_me_and_the_bill(recorded):
     # --cost: the run time is measured, so ns per run is a number
     assert all(r["ns_per_run"] != "n/a" for b in sec["bills"] for r in b["rows"]
                if r["probe"] == "delay")
+    # and each cell's bill stands beside its figures
+    for c in sec["cells"]:
+        assert c["bill"].startswith("Tracer's bill: ") and "delay" in c["bill"], c["bill"]
+        assert "of the window's CPU time" in c["bill"], c["bill"]
 
 
 def test_flame_graph_pair_threads_block_coroutines_park(recorded):
@@ -116,6 +120,7 @@ def test_flame_graphs_render_in_headless_chromium(recorded, tmp_path):
         capture_output=True, text=True, timeout=120).stdout
     graphs = sum(len(c["flames"]) for c in sec["cells"])
     assert dom.count('data-rendered="1"') == graphs, dom[-2000:]
+    assert dom.count('class="bill"') >= graphs
     assert dom.count("<rect") > graphs
     assert "coro_park" in dom and "receive" in dom
 
