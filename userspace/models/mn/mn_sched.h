@@ -36,6 +36,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "coro/coro.h"
@@ -109,6 +110,10 @@ struct mn_timer {
 struct mn_rt {
 	struct rt rt; /* first: tasks see &mn->rt */
 	int nworkers;
+	/* nworkers == 1: every coroutine, event and queue belongs to one
+	 * thread, so the hand-off path takes no event lock and no
+	 * compare-and-swap, and a switch clears on_cpu itself (docs/mn.md) */
+	bool solo;
 	struct mn_worker *w;
 	uint64_t spin_ns;      /* mn_spin_ns */
 	enum coro_stack stack; /* guarded or unguarded */
