@@ -81,6 +81,15 @@ __attribute__((noinline)) struct mn_worker *mn_self(void)
 	return tls_worker;
 }
 
+/* The same, read inline: only where the function reading it does not
+ * read it again after a switch (a coroutine may resume on another thread,
+ * and the compiler may keep a TLS address it computed before the switch;
+ * mn_self() is out of line for that reason). */
+static inline struct mn_worker *self_before_any_switch(void)
+{
+	return tls_worker;
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__)
@@ -766,7 +775,7 @@ MN_SWITCH_PATH struct mn_worker *ev_wait(struct mn_worker *w, struct rt_event *e
 
 /* ev_wait on one worker (m->solo): no other thread touches ev, and the
  * park ends in a tail call. */
-static int ev_wait_solo(struct mn_worker *w, struct rt_event *ev)
+MN_SWITCH_PATH int ev_wait_solo(struct mn_worker *w, struct rt_event *ev)
 {
 	struct mn_co *self = w->current, *to;
 	uint32_t units = atomic_load_explicit(&ev->count, memory_order_relaxed);
@@ -787,21 +796,43 @@ static int ev_wait_solo(struct mn_worker *w, struct rt_event *ev)
 	return switch_solo(w, self, to);
 }
 
+/* Out of line: mn_wait's one-worker path keeps no registers for it. */
+static __attribute__((noinline)) int ev_wait_shared(struct mn_worker *w, struct rt_event *ev)
+{
+	ev_wait(w, ev);
+	return 0;
+}
+
 int mn_wait(struct rt *rt, struct rt_event *ev)
 {
-	struct mn_worker *w = mn_self();
+	/* tail calls either way: nothing here runs after the switch */
+	struct mn_worker *w = self_before_any_switch();
 
 	if (!w || w->current == &w->main)
 		return -EPERM;
 	if (mn_of(rt)->solo)
 		return ev_wait_solo(w, ev);
-	ev_wait(w, ev);
-	return 0;
+	return ev_wait_shared(w, ev);
+}
+
+static __attribute__((noinline)) void wake_shared(struct mn_worker *w, struct rt_event *ev)
+{
+	struct mn_co *c;
+
+	ev_lock(ev);
+	EVENT_FIFO_POP(ev, c);
+	if (!c) {
+		atomic_fetch_add_explicit(&ev->count, 1, memory_order_relaxed);
+		ev_unlock(ev);
+		return;
+	}
+	ev_unlock(ev);
+	mn_ready(w, c);
 }
 
 void mn_wake(struct rt *rt, struct rt_event *ev)
 {
-	struct mn_worker *w = mn_self();
+	struct mn_worker *w = self_before_any_switch(); /* a wake never switches */
 	struct mn_co *c;
 
 	if (mn_of(rt)->solo) {
@@ -816,15 +847,7 @@ void mn_wake(struct rt *rt, struct rt_event *ev)
 				memory_order_relaxed);
 		return;
 	}
-	ev_lock(ev);
-	EVENT_FIFO_POP(ev, c);
-	if (!c) {
-		atomic_fetch_add_explicit(&ev->count, 1, memory_order_relaxed);
-		ev_unlock(ev);
-		return;
-	}
-	ev_unlock(ev);
-	mn_ready(w, c);
+	wake_shared(w, ev);
 }
 
 int mn_join(struct rt *rt, struct rt_task *task)
