@@ -39,17 +39,21 @@ struct mn_runq {
  * mn_co.next with c at the end, for the caller to put elsewhere. Inline
  * while there is room (no read-modify-write: the owner alone writes tail). */
 int mn_runq_push_full(struct mn_runq *q, struct mn_co *c, struct mn_co **batch);
-static inline int mn_runq_push(struct mn_runq *q, struct mn_co *c, struct mn_co **batch)
+/* mn_runq_push while there is room: 1, or 0 (full, nothing done). */
+static inline int mn_runq_try_push(struct mn_runq *q, struct mn_co *c)
 {
 	uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
 	uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
 
-	if (t - h < MN_RUNQ_CAP) {
-		atomic_store_explicit(&q->slot[t & (MN_RUNQ_CAP - 1)], c, memory_order_relaxed);
-		atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-		return 1;
-	}
-	return mn_runq_push_full(q, c, batch);
+	if (t - h >= MN_RUNQ_CAP)
+		return 0;
+	atomic_store_explicit(&q->slot[t & (MN_RUNQ_CAP - 1)], c, memory_order_relaxed);
+	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+	return 1;
+}
+static inline int mn_runq_push(struct mn_runq *q, struct mn_co *c, struct mn_co **batch)
+{
+	return mn_runq_try_push(q, c) || mn_runq_push_full(q, c, batch);
 }
 /* Owner (or anyone): the oldest item, or NULL. */
 struct mn_co *mn_runq_pop(struct mn_runq *q);

@@ -324,25 +324,34 @@ static void inbox_push(struct mn_worker *home, struct mn_co *c)
  * Wakes a sleeping worker when one could take work off w: another item than
  * the one w will run next is waiting (a single readied coroutine is run by
  * w itself as soon as the current one stops, cheaper than a futex wake). */
-MN_SWITCH_PATH void enqueue(struct mn_worker *w, struct mn_co *c)
+static __attribute__((noinline)) void enqueue_slow(struct mn_worker *w, struct mn_co *c)
 {
 	struct mn_rt *m = w->rt;
 	struct mn_co *spill = NULL;
 
-	if (c->home >= 0 && c->home != w->index) {
+	if (c->home >= 0) { /* pinned to another worker */
 		inbox_push(&m->w[c->home], c);
 		SB_FENCE();
 		claim(m, w, c->home);
-		return;
-	}
-	if (c->home == w->index) {
-		pin_push(w, c);
 		return;
 	}
 	if (!mn_runq_push(&w->rq, c, &spill))
 		global_put(m, spill);
 	if (spill || mn_runq_len(&w->rq) >= 2)
 		wake_one(m, w);
+}
+
+/* Inline, the common cases: pinned here, or room in the ring and nobody
+ * to wake (one worker has nobody). The rest is out of line. */
+MN_SWITCH_PATH void enqueue(struct mn_worker *w, struct mn_co *c)
+{
+	if (c->home == w->index) {
+		pin_push(w, c);
+		return;
+	}
+	if (c->home < 0 && w->rt->solo && mn_runq_try_push(&w->rq, c))
+		return;
+	enqueue_slow(w, c);
 }
 
 MN_SWITCH_PATH void ready_inline(struct mn_worker *w, struct mn_co *c)
