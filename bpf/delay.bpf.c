@@ -178,7 +178,7 @@ static __always_inline __u64 walk_ring(struct walk *w, __u32 cpu, __u64 lo, __u6
 	if (w->gap)
 		count(DELAY_CNT_GAPS);
 	if (w->hi > w->lo)
-		count(DELAY_CNT_PAST_WINDOW);
+		count(w->head >= DELAY_RING ? DELAY_CNT_PAST_RING : DELAY_CNT_BEFORE_FIRST);
 	return w->gap + (w->hi > w->lo ? w->hi - w->lo : 0);
 }
 

@@ -270,7 +270,8 @@ static void delay_json_top(struct json *j, const struct tracer *t, const struct 
 	json_u64(j, "ring_segments", DELAY_RING);
 	json_u64(j, "segments", dd->counts[DELAY_CNT_SEGMENTS]);
 	json_u64(j, "waits", dd->counts[DELAY_CNT_WAITS]);
-	json_u64(j, "walks_past_window", dd->counts[DELAY_CNT_PAST_WINDOW]);
+	json_u64(j, "walks_past_ring", dd->counts[DELAY_CNT_PAST_RING]);
+	json_u64(j, "walks_before_first", dd->counts[DELAY_CNT_BEFORE_FIRST]);
 	json_u64(j, "walks_with_gaps", dd->counts[DELAY_CNT_GAPS]);
 	json_arr_open(j, "threads");
 	for (size_t i = 0; i < dd->nvictims; i++)
