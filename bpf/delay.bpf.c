@@ -191,10 +191,10 @@ static __always_inline void seg_of(struct delay_seg *s, struct task_struct *t)
 	__builtin_memcpy(s->comm, t->comm, sizeof(s->comm));
 }
 
-/* Set by the loader once every program is attached (CLOCK_MONOTONIC,
- * read after attaching): a CPU's first switch seen after it closes a
- * segment of its prev from here, since no switch there since can have been
- * missed. 0 until then: the first segment is not kept. */
+/* Set by the loader right after this object's programs are attached
+ * (CLOCK_MONOTONIC, read after attaching): a CPU's first switch seen
+ * closes a segment of its prev from here, since no switch there since can
+ * have been missed. 0 until then: that first segment is not kept. */
 __u64 attached_ns = 0;
 
 /* Closes prev's segment on this CPU at now. */
