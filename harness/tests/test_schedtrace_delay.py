@@ -17,9 +17,8 @@ from harness.tests.test_schedtrace import WORKLOAD, needs_bpf, trace, validate
 pytestmark = [pytest.mark.bpf, pytest.mark.root, needs_bpf]
 
 
-def runq_by_tid(doc: dict) -> dict[int, int]:
-    return {t["tid"]: t["runq_latency_ns"]["sum"]
-            for p in doc["processes"] for t in p["threads"]}
+def runq_by_tid(doc: dict) -> dict[int, dict]:
+    return {t["tid"]: t["runq_latency_ns"] for p in doc["processes"] for t in p["threads"]}
 
 
 def workload_rows(doc: dict) -> list[dict]:
@@ -51,7 +50,9 @@ def test_every_wait_is_attributed_or_a_named_remainder(tmp_path, cell):
         remainder = sum(v["remainder_ns"].values())
         culprits = sum(c["total_ns"] for c in v["culprits"]) + v["others"]["total_ns"]
         assert culprits == v["attributed_ns"], v
-        assert v["attributed_ns"] + remainder == pytest.approx(runq[v["tid"]], rel=0.01), v
+        # the same waits as the sched probe's, counted at the same switch
+        assert (v["waits"], v["wait_ns"]) == (runq[v["tid"]]["n"], runq[v["tid"]]["sum"]), v
+        assert v["attributed_ns"] + remainder == pytest.approx(runq[v["tid"]]["sum"], rel=0.01), v
         shares = [c["share"] for c in v["culprits"]]
         assert shares == sorted(shares, reverse=True)
     # Nothing is missed by construction: every ring starts when the probe
