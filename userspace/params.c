@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/names.h"
 #include "params.h"
 
 const struct task_param common_params[] = {
@@ -155,6 +156,19 @@ bool task_bool(const struct task_ctx *ctx, const char *key)
 const char *task_str(const struct task_ctx *ctx, const char *key)
 {
 	return value_of(ctx, key);
+}
+
+int task_enum(const struct task_ctx *ctx, const char *key, const char *const *names, size_t n)
+{
+	const char *v = value_of(ctx, key);
+	int i = name_index(names, n, v);
+
+	if (i < 0) {
+		fprintf(stderr, "workload: internal error: '%s' of parameter '%s' has no variant\n",
+			v, key);
+		abort();
+	}
+	return i;
 }
 
 static void add_specs(struct task_ctx *ctx, const struct task_param *p)

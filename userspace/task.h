@@ -139,5 +139,11 @@ bool task_bool(const struct task_ctx *ctx, const char *key);
 /* A PARAM_COUNT's value, "auto" resolved. */
 uint64_t task_count(const struct task_ctx *ctx, const char *key);
 const char *task_str(const struct task_ctx *ctx, const char *key);
+/* A PARAM_ENUM's value as its index in names[0..n): the table of the
+ * variants' spellings in the order of the caller's enum, read once when the
+ * run starts, so that no code past that compares the text. Aborts when the
+ * value is missing from the table (it passed the parameter's choices, so
+ * the two disagree: a bug). */
+int task_enum(const struct task_ctx *ctx, const char *key, const char *const *names, size_t n);
 
 #endif

@@ -11,6 +11,7 @@ runner.py is the only module that spawns processes.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import platform
 import re
@@ -25,8 +26,9 @@ from harness.run import schedattr
 RunFn = Callable[[list[str]], "str | None"]
 NOT_VISIBLE = "not visible"
 # env.json's format: 1 the first; 2 adds virtualisation, kernel.clocksource
-# and cpu.vulnerabilities (what explains a verdict that flips between machines).
-ENV_SCHEMA = 2
+# and cpu.vulnerabilities (what explains a verdict that flips between machines);
+# 3 adds syscall, the measured cost of one system call.
+ENV_SCHEMA = 3
 
 
 def _read(root: Path, rel: str) -> str | None:
@@ -262,6 +264,24 @@ def tool_versions(run: RunFn) -> dict:
     }
 
 
+def syscall_cost(run: RunFn, repo: Path) -> dict:
+    """build/bench/syscall's measure of one system call (getppid round
+    trips), or "not visible" with the reason."""
+    tool = repo / "build" / "bench" / "syscall"
+    if not tool.exists():
+        return {"value": NOT_VISIBLE, "reason": f"{tool} is not built: run make build"}
+    out = run([str(tool)])
+    try:
+        doc = json.loads(out or "")
+        return {"call": str(doc["call"]), "unit": "ns_per_call",
+                "median_ns": float(doc["median"]), "min_ns": float(doc["min"]),
+                "max_ns": float(doc["max"]), "repetitions": int(doc["repetitions"]),
+                "calls_per_repetition": int(doc["calls_per_repetition"]),
+                "cpu": int(doc["cpu"])}
+    except (ValueError, KeyError, TypeError):
+        return {"value": NOT_VISIBLE, "reason": f"{tool} failed or printed no measure"}
+
+
 def git_revision(run: RunFn, repo: Path) -> dict:
     sha = run(["git", "-C", str(repo), "rev-parse", "HEAD"])
     status = run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
@@ -323,5 +343,6 @@ def collect(root: str | Path = "/", run: RunFn | None = None, repo: Path | None 
         "libraries": library_versions(run),
         "tools": tool_versions(run),
         "git": git_revision(run, repo or Path.cwd()),
+        "syscall": syscall_cost(run, repo or Path.cwd()),
         "config": {"path": config_path, "sha256": config_sha256, "text": config_text},
     }

@@ -76,6 +76,24 @@ def test_every_figure_from_the_run(tmp_path, capsys):
                 "1,000,000"].endswith(": met")
 
 
+def test_a_target_row_gives_its_spread_over_the_repetitions(tmp_path, capsys):
+    run = bench_run(tmp_path / "r")
+    sw = tmp_path / "switch.json"
+    sw.write_text(json.dumps(dict(SWITCH, repetitions=3,
+                                  ours={"median": 4.0, "samples": [4.0, 4.0, 5.0]},
+                                  event_coro={"median": 11.0, "samples": [11.0, 13.0, 10.0]},
+                                  event_mn1={"median": 12.0, "samples": [12.0, 12.0, 12.0]})))
+    assert run_main(["bench-table", str(run), str(sw)]) == 0
+    out = capsys.readouterr().out
+    # ratios per repetition 2.75, 3.25, 2.00: the median's ratio decides
+    assert "| target: coro event hand-off <= 3x one raw switch | 2.75x (11 / 4 ns, medians " \
+        "of 3 interleaved repetitions; per repetition 2.00x to 3.25x, within the bound in 2 " \
+        "of 3): met |" in out
+    # 12/11, 12/13, 12/10: the last one at the bound itself, which keeps within it
+    assert "1.09x (12 / 11 ns; per repetition 0.92x to 1.20x, within the bound in 3 of 3): " \
+        "met |" in out
+
+
 def test_a_target_the_run_lacks_is_named(tmp_path, capsys):
     run = make_run(tmp_path / "r", [
         Spec("pingpong", "coro", {"channel": "event"}, lambda r: {"handoff_ns": 20.0})])

@@ -124,3 +124,16 @@ def test_a_nuanced_claim_says_which_tests_held():
     assert words.startswith("threads run_us=1000: lost any in 9 of 20 runs")
     assert "Holds: threads lose updates. Does not hold: threads lose more than mn" in words
     assert "setup" not in words and "every row" not in words
+
+
+def test_machine_line_gives_what_a_system_call_costs():
+    from harness.present import firstscreen
+    env = {"cpu": {"vulnerabilities": {"meltdown": "Mitigation: PTI"}},
+           "syscall": {"call": "getppid", "unit": "ns_per_call", "median_ns": 1030.0,
+                       "min_ns": 990.0, "max_ns": 1300.0, "repetitions": 11,
+                       "calls_per_repetition": 20000, "cpu": 0}}
+    rows = dict(firstscreen.machine(env))
+    assert rows["system call"] == ("1.03 us (getppid, median of 11 x 20,000 calls, 990 ns to "
+                                   "1.3 us; page-table isolation on)")
+    env["syscall"] = {"value": "not visible", "reason": "not built"}
+    assert "system call" not in dict(firstscreen.machine(env))

@@ -182,4 +182,33 @@ def test_this_machines_record_validates():
     schema = json.loads((REPO / "schemas/env.schema.json").read_text())
     env = sysinfo.collect("/")
     jsonschema.Draft202012Validator(schema).validate(env)
-    assert env["schema"] == 2 and env["virtualisation"]["virtualised"] in (True, False, "unknown")
+    assert env["schema"] == 3 and env["virtualisation"]["virtualised"] in (True, False, "unknown")
+
+
+def test_a_system_call_measured_on_this_machine():
+    """build/bench/syscall run as a run starts: its figures hang together,
+    and they agree with a second instrument, the process's own CPU clock
+    across the same calls in Python (which adds the interpreter's loop, so
+    it may only be slower)."""
+    import os
+    import time
+    import jsonschema
+    from harness import REPO
+    from harness.run.runner import ProcessRunner
+    env = sysinfo.collect("/", run=ProcessRunner().capture, repo=REPO)
+    call = env["syscall"]
+    assert call.get("median_ns"), call
+    assert 0 < call["min_ns"] <= call["median_ns"] <= call["max_ns"]
+    assert call["repetitions"] == 11 and call["call"] == "getppid"
+    schema = json.loads((REPO / "schemas/env.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(env)
+    t0 = time.thread_time_ns()
+    for _ in range(20000):
+        os.getppid()
+    python_ns = (time.thread_time_ns() - t0) / 20000
+    assert python_ns > call["min_ns"] / 3, (python_ns, call)
+
+
+def test_without_the_bench_the_cost_is_not_visible_with_why(tmp_path):
+    call = sysinfo.syscall_cost(fake_run, tmp_path)
+    assert call["value"] == "not visible" and "make build" in call["reason"]

@@ -31,8 +31,10 @@
 #include <unistd.h>
 
 #include "coro/copystack.h"
+#include "coro/framepool.h"
 #include "coro/ctxswitch.h"
 #include "coro/mapping.h"
+#include "coro/tsan.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CORO_ASAN 1
@@ -54,6 +56,10 @@ struct coro_shared {
 	void *copier_map;
 	size_t copier_map_bytes;
 	struct coro *copy_to; /* whom the copier enters next */
+	void *copier_fiber;   /* TSan builds (coro/tsan.h) */
+	/* the control blocks, saved frames and park slots of the coroutines
+	 * on these stacks */
+	struct framepool pool;
 };
 
 static void take(struct coro_sched *s, struct coro_stackmem *st, struct coro *to);
@@ -67,6 +73,7 @@ static void copier_entry(void *arg)
 		struct coro *to = sh->copy_to;
 
 		take(s, to->stack, to);
+		coro_tsan_switch(to);
 		CORO_SWITCH(&sh->copier_ctx, &to->ctx);
 	}
 }
@@ -87,6 +94,7 @@ static struct coro_shared *shared_of(struct coro_sched *s)
 	}
 	coro_ctx_make(&sh->copier_ctx, (char *)sh->copier_map + sh->copier_map_bytes, copier_entry,
 		      s);
+	sh->copier_fiber = coro_tsan_fiber_new();
 	s->shared = sh;
 	return sh;
 }
@@ -121,8 +129,9 @@ int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable,
 	struct coro *c;
 
 	(void)kind;
-	if (!st || !(c = calloc(1, sizeof(*c))))
+	if (!st || !(c = framepool_alloc(&sh->pool, sizeof(*c))))
 		return -ENOMEM;
+	memset(c, 0, sizeof(*c));
 	c->stack = st;
 	*out = c;
 	return 0;
@@ -130,11 +139,27 @@ int coro_shared_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable,
 
 void coro_shared_free(struct coro_sched *s, struct coro *c)
 {
-	(void)s;
+	struct framepool *pool = &s->shared->pool;
+
 	if (c->stack->owner == c)
 		c->stack->owner = NULL;
-	free(c->saved.buf);
-	free(c);
+	framepool_free(pool, c->saved.buf, c->saved.cap);
+	framepool_free(pool, c->park_slot, CORO_PARK_SLOT_BYTES);
+	framepool_free(pool, c, sizeof(*c));
+}
+
+void *coro_park_slot_new(struct coro *c)
+{
+	/* own stacks have theirs from the start (stack.c) */
+	c->park_slot = framepool_alloc(&c->sched->shared->pool, CORO_PARK_SLOT_BYTES);
+	if (!c->park_slot) {
+		fprintf(stderr,
+			"coro: out of memory for the park slot of coroutine %llu "
+			"(stack=shared)\n",
+			(unsigned long long)c->id);
+		abort();
+	}
+	return c->park_slot;
 }
 
 void coro_shared_release(struct coro_sched *s)
@@ -151,6 +176,8 @@ void coro_shared_release(struct coro_sched *s)
 		sh->stacks = next;
 	}
 	munmap(sh->copier_map, sh->copier_map_bytes);
+	coro_tsan_fiber_free(sh->copier_fiber);
+	framepool_destroy(&sh->pool);
 	free(sh);
 	s->shared = NULL;
 }
@@ -194,14 +221,15 @@ static void save(struct coro_sched *s, struct coro_stackmem *st, struct coro *o)
 	size_t len = (size_t)(st->top - (char *)o->ctx.sp);
 
 	if (len > o->saved.cap) {
-		size_t cap = (len + 15) & ~(size_t)15;
+		size_t cap = framepool_round(len);
 		void *buf;
 
 		/* a quarter more than asked: a frame that grows a little at
-		 * each switch does not realloc at each one */
-		if (cap < o->saved.cap + o->saved.cap / 4)
-			cap = (o->saved.cap + o->saved.cap / 4 + 15) & ~(size_t)15;
-		buf = realloc(o->saved.buf, cap);
+		 * each switch does not move at each one (the old bytes are
+		 * overwritten: no copy) */
+		if (o->saved.cap && cap < o->saved.cap + o->saved.cap / 4)
+			cap = framepool_round(o->saved.cap + o->saved.cap / 4);
+		buf = framepool_alloc(&s->shared->pool, cap);
 		if (!buf) {
 			fprintf(stderr,
 				"coro: out of memory saving the %zu-byte stack of coroutine %llu "
@@ -209,6 +237,7 @@ static void save(struct coro_sched *s, struct coro_stackmem *st, struct coro *o)
 				len, (unsigned long long)o->id);
 			abort();
 		}
+		framepool_free(&s->shared->pool, o->saved.buf, o->saved.cap);
 		o->saved.buf = buf;
 		o->saved.cap = (uint32_t)cap;
 	}
@@ -233,18 +262,19 @@ static void take(struct coro_sched *s, struct coro_stackmem *st, struct coro *to
 	st->owner = to;
 }
 
-void coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to)
+int coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to)
 {
 	struct coro_stackmem *st = to->stack;
 
 	if (from->stack == st) {
 		/* from stands on st (it is the owner): rewrite it from elsewhere */
 		s->shared->copy_to = to;
-		CORO_SWITCH(&from->ctx, &s->shared->copier_ctx);
-		return;
+		coro_tsan_fiber_enter(s->shared->copier_fiber);
+		return CORO_NOT_TAIL(CORO_SWITCH(&from->ctx, &s->shared->copier_ctx));
 	}
 	take(s, st, to);
-	CORO_SWITCH(&from->ctx, &to->ctx);
+	coro_tsan_switch(to);
+	return CORO_NOT_TAIL(CORO_SWITCH(&from->ctx, &to->ctx));
 }
 
 /* ---- pointers into a shared stack ------------------------------------------ */

@@ -17,8 +17,9 @@ void coro_shared_release(struct coro_sched *s);
 
 /* Switches from `from` to `to` (one that coro_shared_needs_copy()): saves
  * the frame on to's stack, restores to's, and enters it; through the
- * copier's own stack when `from` stands on the stack being rewritten. */
-void coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to);
+ * copier's own stack when `from` stands on the stack being rewritten. 0,
+ * once `from` runs again (as coro_switch). */
+int coro_shared_switch(struct coro_sched *s, struct coro *from, struct coro *to);
 
 /* 1 when `to` runs on a shared stack that holds another frame now. An own
  * stack's owner is its coroutine for good, so this is one load and one

@@ -66,8 +66,8 @@ int coro_sched_init(struct coro_sched *s)
 	s->main.sched = s;
 	s->main.id = 0;
 	/* The thread's own stack: nobody else's frame ever goes there. */
-	s->main.own.owner = &s->main;
-	s->main.stack = &s->main.own;
+	s->main_stack.owner = &s->main;
+	s->main.stack = &s->main_stack;
 	s->current = &s->main;
 	coro_tsan_thread(&s->main);
 	s->next_id = 1;
@@ -106,10 +106,11 @@ uint64_t coro_sched_run_max(struct coro_sched *s, uint64_t max_resumes)
 		return 0; /* not reentrant: a coroutine cannot run the scheduler */
 	prev = coro_tls_sched;
 	coro_tls_sched = s;
-	s->budget = max_resumes;
-	while (s->budget && s->rq_head)
+	s->resume_limit = max_resumes > CORO_BUDGET_UNLIMITED - before ? CORO_BUDGET_UNLIMITED
+								       : before + max_resumes;
+	while (s->stats.resumes != s->resume_limit && s->rq_head)
 		switch_to(s, &s->main, rq_pop(s));
-	s->budget = 0;
+	s->resume_limit = s->stats.resumes; /* no budget outside a run */
 	coro_tls_sched = prev;
 	return s->stats.resumes - before;
 }
@@ -164,7 +165,7 @@ void coro_yield(struct coro_sched *s)
 	/* Alone and under coro_sched_run(): nobody to yield to, and the
 	 * scheduler would only resume us. Under a budget, go back to it so
 	 * the model can poll for I/O and timers. */
-	if (!s->rq_head && s->budget == CORO_BUDGET_UNLIMITED)
+	if (!s->rq_head && s->resume_limit == CORO_BUDGET_UNLIMITED)
 		return;
 	make_ready(s, c);
 	switch_next(s, c);
@@ -172,7 +173,7 @@ void coro_yield(struct coro_sched *s)
 
 void coro_park(struct coro_sched *s)
 {
-	coro_park_inline(s);
+	(void)coro_park_inline(s);
 }
 
 int coro_ready(struct coro_sched *s, struct coro *c)

@@ -46,7 +46,8 @@
  * when another is resumed there, the owner's used part (from its saved stack
  * pointer to the top) is copied into a buffer of its own, grown to fit, and
  * the newcomer's saved part copied back: a parked coroutine costs its control
- * block (malloc) plus the bytes its stack used. A frame always returns to
+ * block plus the bytes its stack used, both from the scheduler's frame pool
+ * (framepool.h: no allocator header, sizes in steps of 16 bytes). A frame always returns to
  * the address it left, so pointers into it stay right while it runs; while
  * it is parked that memory holds someone else's frame, so nothing outside
  * may point into it then (coro_park_slot, coro_on_shared_stack,
@@ -151,6 +152,10 @@ static inline int coro_stack_guarded(const struct coro_stackmem *st)
 #endif
 #endif
 
+/* The control block. A parked shared-stack coroutine is this, its saved
+ * frame and (once it needed one) its park slot, so nothing here is only
+ * for own stacks: what describes an own stack is its stack object, beside
+ * this block at the top of the stack (stack.c). */
 struct coro {
 	struct coro_ctx ctx;
 	enum coro_state state;
@@ -159,28 +164,21 @@ struct coro {
 	void (*fn)(void *);
 	void *arg;
 	uint64_t id;
-	uint64_t ready_ns; /* when it last became READY; filled only when
-			    * coro_sched.clock_ready is set (a clock read
-			    * per wake-up is not free), else 0 */
-	void *user;	   /* the model's per-coroutine data */
 	struct coro_sched *sched;
 	struct coro *all_prev, *all_next; /* every coroutine not yet freed */
-	/* The stack it runs on: &own, or the scheduler's shared one. */
+	/* The stack it runs on: its own, or the scheduler's shared one. */
 	struct coro_stackmem *stack;
-	union {
-		/* own stacks: the one this block sits at the top of (the
-		 * block takes the top ~300 of its usable bytes) */
-		struct coro_stackmem own;
-		/* shared: its frame while another coroutine has the stack
-		 * (len used bytes of cap, the top len bytes of the stack) */
-		struct {
-			void *buf;
-			uint32_t len, cap;
-		} saved;
-	};
-	/* Memory that stays put while the coroutine is parked: see
-	 * coro_park_slot(). */
-	_Alignas(16) unsigned char park_slot[CORO_PARK_SLOT_BYTES];
+	/* stack=shared: its frame while another coroutine has the stack (len
+	 * used bytes of cap, the top len bytes of the stack), from the
+	 * scheduler's frame pool */
+	struct {
+		void *buf;
+		uint32_t len, cap;
+	} saved;
+	/* Memory that stays put while the coroutine is parked, see
+	 * coro_park_slot(): own stacks have it beside the block; a shared-stack
+	 * coroutine gets it from the frame pool the first time it asks. */
+	void *park_slot;
 #ifdef CORO_TSAN
 	void *tsan_fiber;
 #endif
@@ -207,16 +205,17 @@ struct coro_stats {
 
 struct coro_sched {
 	struct coro main; /* the scheduler's own context (the OS thread) */
+	struct coro_stackmem main_stack; /* the thread's: main's for good */
 	struct coro *current;
 	struct coro *rq_head, *rq_tail;
 	struct coro_stats stats;
 	void *stack_cache; /* freed stacks kept for reuse (same size) */
 	uint64_t next_id;
 	uint64_t rq_len;	       /* coroutines on the run queue */
-	uint64_t budget;	       /* resumes left before returning to the scheduler */
+	uint64_t resume_limit;	       /* stats.resumes at which to go back to the
+					* scheduler (coro_sched_run_max) */
 	size_t cache_map_bytes;	       /* mapping size of the cached stacks */
 	uint64_t cache_len, cache_max; /* cache_max: default CORO_STACK_CACHE_MAX */
-	int clock_ready;	       /* 1: stamp coro.ready_ns on every READY */
 	struct coro_sched *prev_tls;   /* scheduler active on this thread before */
 	/* Stacks carved from arenas (stack.c) and shared stacks with their
 	 * copier (copystack.c); NULL until first needed. */
@@ -249,10 +248,14 @@ int coro_guard_in_page_table(void);
  * what a waker writes into (a model's wait record): under stack=shared the
  * stack of a parked coroutine is somewhere else, so a record on it would
  * send the waker's writes into another coroutine's frame.
- * CORO_PARK_SLOT_BYTES, 16-aligned, the caller's until it next parks. */
+ * CORO_PARK_SLOT_BYTES, 16-aligned, the caller's until it next parks. A
+ * shared-stack coroutine gets it on its first call (most never park
+ * anywhere but on an event, which needs none); out of memory then aborts
+ * with a message, as a frame that cannot be saved does. */
+void *coro_park_slot_new(struct coro *c);
 static inline void *coro_park_slot(struct coro *c)
 {
-	return c->park_slot;
+	return c->park_slot ? c->park_slot : coro_park_slot_new(c);
 }
 
 /* 1 if [p, p + len) overlaps the stack of the running coroutine and that
@@ -275,8 +278,9 @@ static inline void coro_stack_check(const struct coro_sched *s, const void *p, c
 	(void)p;
 	(void)what;
 #else
-	/* inline: one load and a branch on every wait of an own-stack task */
-	if (s->current && s->current->stack->kind == CORO_STACK_SHARED)
+	/* inline: one load and a branch (no shared stack in this scheduler)
+	 * on every wait of an own-stack task */
+	if (s->shared && s->current && s->current->stack->kind == CORO_STACK_SHARED)
 		coro_stack_check_shared(s, p, what);
 #endif
 }
@@ -334,9 +338,16 @@ static inline struct coro *coro_current(const struct coro_sched *s)
  * masks must restore them before it yields, parks or returns.
  * coro_switch_fpctl also switches it (per-coroutine FP modes); the runtime
  * uses it when compiled with -DCORO_SAVE_FP_CONTROL. Never mix the two on one
- * pair of contexts. */
-void coro_switch(struct coro_ctx *from, struct coro_ctx *to);
-void coro_switch_fpctl(struct coro_ctx *from, struct coro_ctx *to);
+ * pair of contexts.
+ *
+ * Both return 0, in the context that resumes: a wait whose last act is the
+ * switch tail-calls it (`return coro_switch(...)`), so the resumed side
+ * continues right at its own call site, as in a raw switch, with no return
+ * from the runtime in between. Such a return would land in the other
+ * coroutine's code, a guess the return-address predictor misses every time
+ * the two coroutines wait from different places (docs/stacks.md). */
+int coro_switch(struct coro_ctx *from, struct coro_ctx *to);
+int coro_switch_fpctl(struct coro_ctx *from, struct coro_ctx *to);
 void coro_ctx_make(struct coro_ctx *ctx, void *stack_top, void (*entry)(void *), void *arg);
 
 #endif

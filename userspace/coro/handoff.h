@@ -16,12 +16,15 @@
 #include "coro/ctxswitch.h"
 #include "coro/probes.h"
 #include "coro/tsan.h"
-#include "lib/clock.h"
 
-/* coro_sched_run(): a budget that is never spent. */
+/* Forced: the compiler would otherwise outline the larger ones into a
+ * call of their own on the hand-off path. */
+#define HANDOFF_INLINE static inline __attribute__((always_inline))
+
+/* coro_sched_run(): a resume_limit never reached. */
 #define CORO_BUDGET_UNLIMITED UINT64_MAX
 
-static inline void rq_push(struct coro_sched *s, struct coro *c)
+HANDOFF_INLINE void rq_push(struct coro_sched *s, struct coro *c)
 {
 	c->next = NULL;
 	if (s->rq_tail)
@@ -32,7 +35,7 @@ static inline void rq_push(struct coro_sched *s, struct coro *c)
 	s->rq_len++;
 }
 
-static inline struct coro *rq_pop(struct coro_sched *s)
+HANDOFF_INLINE struct coro *rq_pop(struct coro_sched *s)
 {
 	struct coro *c = s->rq_head;
 
@@ -46,62 +49,62 @@ static inline struct coro *rq_pop(struct coro_sched *s)
 	return c;
 }
 
-static inline void make_ready(struct coro_sched *s, struct coro *c)
+HANDOFF_INLINE void make_ready(struct coro_sched *s, struct coro *c)
 {
 	c->state = CORO_READY;
-	if (s->clock_ready)
-		c->ready_ns = now_ns();
 	rq_push(s, c);
 	CORO_PROBE1(coro_ready, c->id);
 }
 
-static inline void switch_to(struct coro_sched *s, struct coro *from, struct coro *to)
+/* 0, once `from` runs again: a caller with nothing left to do returns
+ * it, and the switch becomes a tail call (coro.h, coro_switch). */
+HANDOFF_INLINE int switch_to(struct coro_sched *s, struct coro *from, struct coro *to)
 {
 	if (to != &s->main) {
 		to->state = CORO_RUNNING;
 		s->stats.resumes++;
-		if (s->budget != CORO_BUDGET_UNLIMITED)
-			s->budget--;
 	}
 	s->current = to;
 	s->stats.switches++;
 	CORO_PROBE2(coro_switch, from->id, to->id);
+	/* s->shared is NULL until a shared stack exists: one load of a hot
+	 * line instead of two dependent ones on own stacks */
+	if (__builtin_expect(s->shared != NULL, 0) && coro_shared_needs_copy(to))
+		return CORO_NOT_TAIL(coro_shared_switch(s, from, to));
 	coro_tsan_switch(to);
-	if (coro_shared_needs_copy(to))
-		coro_shared_switch(s, from, to);
-	else
-		CORO_SWITCH(&from->ctx, &to->ctx);
+	return CORO_NOT_TAIL(CORO_SWITCH(&from->ctx, &to->ctx));
 }
 
 /* From a coroutine that stops running: the next ready one, or the scheduler
  * when none is ready or the budget is spent. */
-static inline void switch_next(struct coro_sched *s, struct coro *from)
+HANDOFF_INLINE int switch_next(struct coro_sched *s, struct coro *from)
 {
 	struct coro *to = NULL;
 
-	if (s->budget)
+	if (s->stats.resumes != s->resume_limit)
 		to = rq_pop(s);
-	switch_to(s, from, to ? to : &s->main);
+	return switch_to(s, from, to ? to : &s->main);
 }
 
-/* coro_park() without the checks a caller outside the runtime needs. */
-static inline void coro_park_inline(struct coro_sched *s)
+/* coro_park() without the checks a caller outside the runtime needs; 0
+ * once woken (see switch_to). */
+HANDOFF_INLINE int coro_park_inline(struct coro_sched *s)
 {
 	struct coro *c = s->current;
 
 	if (c == &s->main)
-		return;
+		return 0;
 	c->state = CORO_PARKED;
 	s->stats.parks++;
 	s->stats.parked++;
 	/* where it parks: the tracer's stacks probe takes the user stack here
 	 * (inlined, so every caller is a site of the probe) */
 	CORO_PROBE1(coro_park, c->id);
-	switch_next(s, c);
+	return switch_next(s, c);
 }
 
 /* coro_ready() of a coroutine the caller knows is PARKED on s. */
-static inline void coro_ready_inline(struct coro_sched *s, struct coro *c)
+HANDOFF_INLINE void coro_ready_inline(struct coro_sched *s, struct coro *c)
 {
 	s->stats.parked--;
 	make_ready(s, c);

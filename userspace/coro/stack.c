@@ -31,6 +31,7 @@
  * by the guard alone.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,33 +84,42 @@ const char *coro_stack_name(enum coro_stack kind)
 	return (unsigned)kind < CORO_STACK_KINDS ? coro_stack_names[kind] : "?";
 }
 
-static struct coro *block_at_top(void *base, size_t map_bytes)
-{
-	uintptr_t top = (uintptr_t)base + map_bytes;
+/* What sits at the top of an own stack, above its first frame: the
+ * control block, the stack object that describes the mapping, and the park
+ * slot (coro_park_slot). */
+struct own_top {
+	struct coro c;
+	struct coro_stackmem st;
+	_Alignas(16) unsigned char park_slot[CORO_PARK_SLOT_BYTES];
+};
 
-	/* 64-byte aligned: the block starts on its own cache line. */
-	return (struct coro *)((top - sizeof(struct coro)) & ~(uintptr_t)63);
+static struct own_top *own_top_of(struct coro *c)
+{
+	return (struct own_top *)((char *)c - offsetof(struct own_top, c));
 }
 
-/* A zeroed control block at the top of its own stack, which describes the
- * stack it sits on; the first frame goes right below it. */
+/* A zeroed control block at the top of its own stack, with the stack object
+ * beside it; the first frame goes right below. */
 static struct coro *own_block(enum coro_stack kind, void *base, size_t map_bytes, size_t usable,
 			      int in_arena)
 {
-	struct coro *c = block_at_top(base, map_bytes);
+	uintptr_t top = (uintptr_t)base + map_bytes;
+	/* 64-byte aligned: the block starts on its own cache line. */
+	struct own_top *t = (struct own_top *)((top - sizeof(struct own_top)) & ~(uintptr_t)63);
 
-	memset(c, 0, sizeof(*c));
-	c->own = (struct coro_stackmem){
+	memset(t, 0, sizeof(*t));
+	t->st = (struct coro_stackmem){
 		.kind = kind,
 		.in_arena = in_arena,
 		.map = base,
 		.map_bytes = map_bytes,
 		.usable = usable,
-		.top = (char *)c,
-		.owner = c,
+		.top = (char *)t,
+		.owner = &t->c,
 	};
-	c->stack = &c->own;
-	return c;
+	t->c.stack = &t->st;
+	t->c.park_slot = t->park_slot;
+	return &t->c;
 }
 
 /* A stack of map_bytes out of the arenas, with a guard in its first page
@@ -166,10 +176,10 @@ static int own_alloc(struct coro_sched *s, enum coro_stack kind, size_t usable, 
 	void *base;
 	int err;
 
-	if (c && s->cache_map_bytes == map_bytes && c->own.kind == kind) {
+	if (c && s->cache_map_bytes == map_bytes && c->stack->kind == kind) {
 		s->stack_cache = c->next;
 		s->cache_len--;
-		*out = own_block(kind, c->own.map, map_bytes, usable, c->own.in_arena);
+		*out = own_block(kind, c->stack->map, map_bytes, usable, c->stack->in_arena);
 		s->stats.stack_reuses++;
 		return 0;
 	}
@@ -209,7 +219,7 @@ static void arena_release(struct coro_sched *s, void *base, size_t map_bytes, in
 /* Gives an own stack back; c lives inside it. */
 static void own_unmap(struct coro_sched *s, struct coro *c)
 {
-	struct coro_stackmem st = c->own;
+	struct coro_stackmem st = own_top_of(c)->st; /* a copy: c goes with the stack */
 
 	if (st.in_arena)
 		arena_release(s, st.map, st.map_bytes, coro_stack_guarded(&st));
@@ -224,9 +234,11 @@ static void own_free(struct coro_sched *s, struct coro *c)
 {
 	struct coro *cached = s->stack_cache;
 
-	if (s->cache_len < s->cache_max && (!cached || (s->cache_map_bytes == c->own.map_bytes &&
-							cached->own.kind == c->own.kind))) {
-		s->cache_map_bytes = c->own.map_bytes;
+	const struct coro_stackmem *st = c->stack;
+
+	if (s->cache_len < s->cache_max && (!cached || (s->cache_map_bytes == st->map_bytes &&
+							cached->stack->kind == st->kind))) {
+		s->cache_map_bytes = st->map_bytes;
 		c->next = cached;
 		s->stack_cache = c;
 		s->cache_len++;
@@ -239,8 +251,10 @@ static void own_free(struct coro_sched *s, struct coro *c)
 static void own_discard(struct coro_sched *s, struct coro *c)
 {
 	(void)s;
-	if (!c->own.in_arena)
-		munmap(c->own.map, c->own.map_bytes);
+	struct coro_stackmem st = *c->stack; /* a copy: c goes with the stack */
+
+	if (!st.in_arena)
+		munmap(st.map, st.map_bytes);
 }
 
 /* What serves each kind. */

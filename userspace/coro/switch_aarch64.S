@@ -53,10 +53,11 @@
 	ldp	d12, d13, [x1, #144]
 	ldp	d14, d15, [x1, #160]
 	mov	sp, x9
+	mov	w0, wzr			/* the resumed side's return value: 0 */
 	br	x30
 .endm
 
-/* void coro_switch(struct coro_ctx *from (x0), struct coro_ctx *to (x1)) */
+/* int coro_switch(struct coro_ctx *from (x0), struct coro_ctx *to (x1)): 0 */
 	.globl	coro_switch
 	.type	coro_switch, %function
 	.p2align 4

@@ -50,10 +50,12 @@
 	mov	48(%rsi), %r14
 	mov	56(%rsi), %r15
 	mov	0(%rsi), %rsp
+	xor	%eax, %eax		/* the resumed side's return value: 0 */
 	jmp	*8(%rsi)
 .endm
 
-/* void coro_switch(struct coro_ctx *from (rdi), struct coro_ctx *to (rsi)) */
+/* int coro_switch(struct coro_ctx *from (rdi), struct coro_ctx *to (rsi)):
+ * 0 to the side that resumes (coro.h says why it returns anything) */
 	.globl	coro_switch
 	.type	coro_switch, @function
 	.p2align 4
@@ -64,7 +66,7 @@ coro_switch:
 	.cfi_endproc
 	.size	coro_switch, .-coro_switch
 
-/* void coro_switch_fpctl(struct coro_ctx *from, struct coro_ctx *to): the
+/* int coro_switch_fpctl(struct coro_ctx *from, struct coro_ctx *to): the
  * same, plus MXCSR and the x87 control word. The stores go first so their
  * latency overlaps the register stores; the loads are unconditional (a
  * compare on the just-stored value stalls on store forwarding). */

@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Entries of a table of names (an array, not a pointer). */
+#define NAMES_OF(names) (sizeof(names) / sizeof((names)[0]))
+
 /* The index of name in names[0..n), or -1. */
 static inline int name_index(const char *const *names, size_t n, const char *name)
 {

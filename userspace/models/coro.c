@@ -43,6 +43,7 @@
 #include "models/co/stack_param.h"
 #include "models/co/cosched.h"
 #include "lib/clock.h"
+#include "lib/names.h"
 #include "lib/record.h"
 #include "models/co/offload.h"
 #include "models/reserve.h"
@@ -363,6 +364,13 @@ static const struct cosched_backend coro_backend = {
 
 /* ---- the model ------------------------------------------------------------- */
 
+/* coro_epoll, in the order of its names */
+enum coro_epoll {
+	CORO_EPOLL_PWAIT2,
+	CORO_EPOLL_WAIT_MS,
+};
+static const char *const coro_epoll_names[] = {"pwait2", "wait_ms"};
+
 static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, void *arg), void *arg,
 		    struct record *rec)
 {
@@ -385,7 +393,8 @@ static int coro_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, vo
 		goto cleanup;
 	}
 	/* coro_epoll=wait_ms takes the fallback of kernels before 5.11 here too */
-	if (strcmp(task_str(ctx, "coro_epoll"), "wait_ms") == 0)
+	if (task_enum(ctx, "coro_epoll", coro_epoll_names, NAMES_OF(coro_epoll_names)) ==
+	    CORO_EPOLL_WAIT_MS)
 		c->have_pwait2 = 0;
 	else if (!(c->have_pwait2 = cofd_have_pwait2(c->epfd)))
 		fprintf(stderr,

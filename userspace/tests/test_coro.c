@@ -49,7 +49,7 @@ struct pair {
 };
 uint64_t clobber_seen[19];
 /* Both sides switch through this: coro_switch or coro_switch_fpctl. */
-void (*switch_fn)(struct coro_ctx *, struct coro_ctx *) = coro_switch;
+int (*switch_fn)(struct coro_ctx *, struct coro_ctx *) = coro_switch;
 
 #if defined(__x86_64__)
 #define NREGS 6 /* rbx rbp r12 r13 r14 r15 */
@@ -153,7 +153,7 @@ void clobber_entry(void *pair);
 
 static char raw_stack[64 * 1024] __attribute__((aligned(64)));
 
-static void check_callee_saved(void (*fn)(struct coro_ctx *, struct coro_ctx *))
+static void check_callee_saved(int (*fn)(struct coro_ctx *, struct coro_ctx *))
 {
 	struct coro_ctx main_ctx, co_ctx;
 	struct pair pair = {&co_ctx, &main_ctx};

@@ -50,15 +50,17 @@ static int rearm_main(struct rt *rt, void *p)
 
 	ctx->rt = rt;
 	ctx->base_ns = now_ns();
-	ctx->far_ns = ctx->base_ns + 40000000ull;
-	ctx->near_ns = ctx->base_ns + 5000000ull;
+	ctx->far_ns = ctx->base_ns + 200000000ull;
 	if (rt_spawn(rt, far_sleeper, ctx, NULL, &t))
 		return 1;
 	/* the far sleeper parks; the second yield polls, which arms the
 	 * heap's timeout for the far deadline; the near sleep must then
-	 * move it earlier */
+	 * move it earlier. Its deadline is taken after the yields, so that a
+	 * slow machine (a sanitizer build) cannot make it due before it is
+	 * asked for; the far one leaves it ample room. */
 	rt_yield(rt);
 	rt_yield(rt);
+	ctx->near_ns = now_ns() + 2000000ull;
 	ctx->near_ret = rt_sleep_until(rt, ctx->near_ns);
 	ctx->near_woke_ns = now_ns();
 	err = rt_join(rt, t);

@@ -12,6 +12,7 @@
 #include "coro/handoff.h"
 #include "lib/clock.h"
 #include "lib/record.h"
+#include "event_fifo.h"
 #include "main_call.h"
 
 /* Resumes before the loop polls I/O even though coroutines are still ready:
@@ -221,38 +222,49 @@ void cosched_yield(struct rt *rt)
 }
 
 /* ev->head/tail: FIFO of parked coroutines linked through coro->next, which
- * is free while a coroutine is parked (it is not on the run queue). */
+ * is free while a coroutine is parked (it is not on the run queue). The
+ * waker dequeues us and hands its unit over directly, so count stays 0
+ * while anyone waits: no barging past the FIFO. The park is the last act,
+ * a tail call: we resume at our caller's call site (coro.h, coro_switch). */
+HANDOFF_INLINE int wait_park(struct coro_sched *s, struct coro *self, struct rt_event *ev)
+{
+	EVENT_FIFO_PUSH(ev, self);
+	return coro_park_inline(s);
+}
+
+/* Only a scheduler with a shared stack checks where the event is (out of
+ * line, so the hand-off path keeps no registers across a call). */
+static __attribute__((noinline)) int wait_checked(struct coro_sched *s, struct coro *self,
+						  struct rt_event *ev)
+{
+	/* The waker reads and writes ev while we are parked. */
+	coro_stack_check(s, ev, "the event it waits on");
+	return wait_park(s, self, ev);
+}
+
 int cosched_wait(struct rt *rt, struct rt_event *ev)
 {
-	struct cosched *cs = cosched_of(rt);
-	struct coro *self = coro_current(&cs->sched);
+	struct coro_sched *s = &cosched_of(rt)->sched;
+	struct coro *self = coro_current(s);
 	uint32_t units = atomic_load_explicit(&ev->count, memory_order_relaxed);
 
 	if (!ev->head && units > 0) {
 		atomic_store_explicit(&ev->count, units - 1, memory_order_relaxed);
 		return 0;
 	}
-	if (!self || self == &cs->sched.main)
+	if (self == &s->main)
 		return -EPERM; /* the scheduler itself cannot park */
-	/* The waker reads and writes ev while we are parked. */
-	coro_stack_check(&cs->sched, ev, "the event it waits on");
-	self->next = NULL;
-	if (ev->tail)
-		((struct coro *)ev->tail)->next = self;
-	else
-		ev->head = self;
-	ev->tail = self;
-	/* The waker dequeues us and hands its unit over directly, so count
-	 * stays 0 while anyone waits: no barging past the FIFO. */
-	coro_park_inline(&cs->sched);
-	return 0;
+	if (__builtin_expect(s->shared != NULL, 0))
+		return wait_checked(s, self, ev);
+	return wait_park(s, self, ev);
 }
 
 void cosched_wake(struct rt *rt, struct rt_event *ev)
 {
 	struct cosched *cs = cosched_of(rt);
-	struct coro *c = ev->head;
+	struct coro *c;
 
+	EVENT_FIFO_POP(ev, c);
 	if (!c) {
 		/* one thread: a load and a store, no locked read-modify-write */
 		atomic_store_explicit(&ev->count,
@@ -260,10 +272,6 @@ void cosched_wake(struct rt *rt, struct rt_event *ev)
 				      memory_order_relaxed);
 		return;
 	}
-	ev->head = c->next;
-	if (!ev->head)
-		ev->tail = NULL;
-	c->next = NULL;
 	coro_ready_inline(&cs->sched, c);
 }
 

@@ -17,6 +17,7 @@
  * whether that fails the run is main.c's call (the deadlock task measures it).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,50 +80,55 @@ static void metric_w(struct record *rec, int i, const char *what, uint64_t v)
 	rec_metric_u64(rec, name, v);
 }
 
+/* The workers' counters, each summed over the workers into mn_<name>; the
+ * first five also per worker, mn_w<i>_<name>. */
+static const struct {
+	const char *name;
+	size_t offset; /* in struct mn_stats, a uint64_t */
+} stat_fields[] = {
+	{"switches", offsetof(struct mn_stats, switches)},
+	{"steals", offsetof(struct mn_stats, steals)},
+	{"parks", offsetof(struct mn_stats, parks)},
+	{"wakes", offsetof(struct mn_stats, wakes)},
+	{"spun_ns", offsetof(struct mn_stats, spin_ns)},
+	{"resumes", offsetof(struct mn_stats, resumes)},
+	{"stolen", offsetof(struct mn_stats, stolen)},
+	{"yields", offsetof(struct mn_stats, yields)},
+	{"co_parks", offsetof(struct mn_stats, co_parks)},
+	{"spawned", offsetof(struct mn_stats, spawned)}, /* the first task included */
+	{"global_gets", offsetof(struct mn_stats, global_gets)},
+	{"nonblock_polls", offsetof(struct mn_stats, polls)},
+};
+#define PER_WORKER_FIELDS 5
+
+static uint64_t stat_at(const struct mn_stats *s, size_t k)
+{
+	return *(const uint64_t *)((const char *)s + stat_fields[k].offset);
+}
+
 static void record_metrics(struct mn_rt *m, struct record *rec)
 {
-	struct mn_stats sum = {0};
 	struct mn_io_stats io;
-	int i;
+	char name[64];
 
-	for (i = 0; i < m->nworkers; i++) {
-		const struct mn_stats *s = &m->w[i].st;
+	for (size_t k = 0; k < sizeof(stat_fields) / sizeof(stat_fields[0]); k++) {
+		uint64_t sum = 0;
 
-		metric_w(rec, i, "switches", s->switches);
-		metric_w(rec, i, "steals", s->steals);
-		metric_w(rec, i, "parks", s->parks);
-		metric_w(rec, i, "wakes", s->wakes);
-		metric_w(rec, i, "spun_ns", s->spin_ns);
-		sum.switches += s->switches;
-		sum.resumes += s->resumes;
-		sum.steals += s->steals;
-		sum.stolen += s->stolen;
-		sum.parks += s->parks;
-		sum.wakes += s->wakes;
-		sum.spin_ns += s->spin_ns;
-		sum.yields += s->yields;
-		sum.co_parks += s->co_parks;
-		sum.spawned += s->spawned;
-		sum.global_gets += s->global_gets;
-		sum.polls += s->polls;
+		for (int i = 0; i < m->nworkers; i++) {
+			uint64_t v = stat_at(&m->w[i].st, k);
+
+			if (k < PER_WORKER_FIELDS)
+				metric_w(rec, i, stat_fields[k].name, v);
+			sum += v;
+		}
+		snprintf(name, sizeof(name), "mn_%s", stat_fields[k].name);
+		rec_metric_u64(rec, name, sum);
 	}
 	rec_metric_str(rec, "mn_stack", coro_stack_name(m->stack));
-	rec_metric_u64(rec, "mn_switches", sum.switches);
-	rec_metric_u64(rec, "mn_resumes", sum.resumes);
-	rec_metric_u64(rec, "mn_steals", sum.steals);
-	rec_metric_u64(rec, "mn_stolen", sum.stolen);
-	rec_metric_u64(rec, "mn_parks", sum.parks);
-	rec_metric_u64(rec, "mn_wakes", sum.wakes);
-	rec_metric_u64(rec, "mn_spun_ns", sum.spin_ns);
-	rec_metric_u64(rec, "mn_yields", sum.yields);
-	rec_metric_u64(rec, "mn_co_parks", sum.co_parks);
-	rec_metric_u64(rec, "mn_spawned", sum.spawned); /* the first task included */
 	rec_metric_u64(rec, "mn_finished", atomic_load(&m->finished));
 	rec_metric_u64(rec, "mn_peak_live", atomic_load(&m->peak_live));
 	/* at the end: nonzero after -EDEADLK */
 	rec_metric_u64(rec, "mn_parked", (uint64_t)mn_parked(m));
-	rec_metric_u64(rec, "mn_global_gets", sum.global_gets);
-	rec_metric_u64(rec, "mn_nonblock_polls", sum.polls);
 	rec_metric_u64(rec, "mn_timer_wakeups", atomic_load(&m->timer_wakeups));
 	mn_io_stats(m, &io);
 	cofd_stats_record(&io.fd, "mn", rec);

@@ -31,7 +31,7 @@ static void slot_set(struct mn_runq *q, uint32_t i, struct mn_co *c)
 	atomic_store_explicit(&q->slot[i & MASK], c, memory_order_relaxed);
 }
 
-int mn_runq_push(struct mn_runq *q, struct mn_co *c, struct mn_co **batch)
+int mn_runq_push_full(struct mn_runq *q, struct mn_co *c, struct mn_co **batch)
 {
 	struct mn_co *batch_buf[MN_RUNQ_CAP / 2];
 
@@ -116,12 +116,4 @@ struct mn_co *mn_runq_steal(struct mn_runq *mine, struct mn_runq *victim, uint32
 	if (n)
 		atomic_store_explicit(&mine->tail, t + n, memory_order_release);
 	return c;
-}
-
-uint32_t mn_runq_len(struct mn_runq *q)
-{
-	uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
-	uint32_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
-
-	return t - h;
 }

@@ -19,6 +19,7 @@
 #define SCHEDLAB_MN_RUNQ_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MN_RUNQ_CAP 256 /* a power of two */
@@ -35,15 +36,51 @@ struct mn_runq {
 
 /* Owner only. 1 if c went in; 0 if the ring is full: then *batch holds
  * MN_RUNQ_CAP/2 items taken from the head, oldest first, linked through
- * mn_co.next with c at the end, for the caller to put elsewhere. */
-int mn_runq_push(struct mn_runq *q, struct mn_co *c, struct mn_co **batch);
+ * mn_co.next with c at the end, for the caller to put elsewhere. Inline
+ * while there is room (no read-modify-write: the owner alone writes tail). */
+int mn_runq_push_full(struct mn_runq *q, struct mn_co *c, struct mn_co **batch);
+/* mn_runq_push while there is room: 1, or 0 (full, nothing done). */
+static inline int mn_runq_try_push(struct mn_runq *q, struct mn_co *c)
+{
+	uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+	uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+
+	if (t - h >= MN_RUNQ_CAP)
+		return 0;
+	atomic_store_explicit(&q->slot[t & (MN_RUNQ_CAP - 1)], c, memory_order_relaxed);
+	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+	return 1;
+}
+static inline int mn_runq_push(struct mn_runq *q, struct mn_co *c, struct mn_co **batch)
+{
+	return mn_runq_try_push(q, c) || mn_runq_push_full(q, c, batch);
+}
 /* Owner (or anyone): the oldest item, or NULL. */
 struct mn_co *mn_runq_pop(struct mn_runq *q);
+/* The same when the owner is the only consumer there can be (one worker:
+ * no thief): head is claimed with a store, not a compare-and-swap. */
+static inline struct mn_co *mn_runq_pop_alone(struct mn_runq *q)
+{
+	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+	struct mn_co *c;
+
+	if (atomic_load_explicit(&q->tail, memory_order_relaxed) == h)
+		return NULL;
+	c = atomic_load_explicit(&q->slot[h & (MN_RUNQ_CAP - 1)], memory_order_relaxed);
+	atomic_store_explicit(&q->head, h + 1, memory_order_release);
+	return c;
+}
 /* A thief with an empty queue `mine` takes half (rounded up) of `victim`'s
  * items: returns one to run now, the rest are in `mine`. *n is set to how
  * many were taken in all. NULL when the victim was empty. */
 struct mn_co *mn_runq_steal(struct mn_runq *mine, struct mn_runq *victim, uint32_t *n);
 /* Items in the queue right now (a snapshot: others may change it). */
-uint32_t mn_runq_len(struct mn_runq *q);
+static inline uint32_t mn_runq_len(struct mn_runq *q)
+{
+	uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+	uint32_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
+
+	return t - h;
+}
 
 #endif

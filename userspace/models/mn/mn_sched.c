@@ -35,6 +35,7 @@
 #include "coro/stack.h"
 #include "coro/tsan.h"
 #include "lib/clock.h"
+#include "models/co/event_fifo.h"
 #include "models/co/main_call.h"
 
 #ifdef CORO_HAVE_USDT
@@ -64,9 +65,27 @@ static _Atomic uint64_t tsan_fence_word;
 #define SB_FENCE() atomic_thread_fence(memory_order_seq_cst)
 #endif
 
+/* The functions between an operation's entry and coro_switch are inlined
+ * into it. The switch enters the other context with a jump, so the return
+ * address its call pushed on the CPU's return stack buffer is never popped,
+ * and every return the resumed coroutine makes until its next switch is
+ * predicted one frame off: the fewer frames between the operation and the
+ * switch, the fewer mispredicted returns per switch (measured: about 30 ns
+ * of a same-worker hand-off when four of them were calls). */
+#define MN_SWITCH_PATH static inline __attribute__((always_inline))
+
 static __thread struct mn_worker *tls_worker;
 
 __attribute__((noinline)) struct mn_worker *mn_self(void)
+{
+	return tls_worker;
+}
+
+/* The same, read inline: only where the function reading it does not
+ * read it again after a switch (a coroutine may resume on another thread,
+ * and the compiler may keep a TLS address it computed before the switch;
+ * mn_self() is out of line for that reason). */
+static inline struct mn_worker *self_before_any_switch(void)
 {
 	return tls_worker;
 }
@@ -248,7 +267,7 @@ static struct mn_co *global_get(struct mn_worker *w)
 	return c;
 }
 
-static void pin_push(struct mn_worker *w, struct mn_co *c)
+MN_SWITCH_PATH void pin_push(struct mn_worker *w, struct mn_co *c)
 {
 	c->next = NULL;
 	if (w->pin_tail)
@@ -258,7 +277,7 @@ static void pin_push(struct mn_worker *w, struct mn_co *c)
 	w->pin_tail = c;
 }
 
-static struct mn_co *pin_pop(struct mn_worker *w)
+MN_SWITCH_PATH struct mn_co *pin_pop(struct mn_worker *w)
 {
 	struct mn_co *c;
 
@@ -305,19 +324,15 @@ static void inbox_push(struct mn_worker *home, struct mn_co *c)
  * Wakes a sleeping worker when one could take work off w: another item than
  * the one w will run next is waiting (a single readied coroutine is run by
  * w itself as soon as the current one stops, cheaper than a futex wake). */
-static void enqueue(struct mn_worker *w, struct mn_co *c)
+static __attribute__((noinline)) void enqueue_slow(struct mn_worker *w, struct mn_co *c)
 {
 	struct mn_rt *m = w->rt;
 	struct mn_co *spill = NULL;
 
-	if (c->home >= 0 && c->home != w->index) {
+	if (c->home >= 0) { /* pinned to another worker */
 		inbox_push(&m->w[c->home], c);
 		SB_FENCE();
 		claim(m, w, c->home);
-		return;
-	}
-	if (c->home == w->index) {
-		pin_push(w, c);
 		return;
 	}
 	if (!mn_runq_push(&w->rq, c, &spill))
@@ -326,11 +341,29 @@ static void enqueue(struct mn_worker *w, struct mn_co *c)
 		wake_one(m, w);
 }
 
-void mn_ready(struct mn_worker *w, struct mn_co *c)
+/* Inline, the common cases: pinned here, or room in the ring and nobody
+ * to wake (one worker has nobody). The rest is out of line. */
+MN_SWITCH_PATH void enqueue(struct mn_worker *w, struct mn_co *c)
+{
+	if (c->home == w->index) {
+		pin_push(w, c);
+		return;
+	}
+	if (c->home < 0 && w->rt->solo && mn_runq_try_push(&w->rq, c))
+		return;
+	enqueue_slow(w, c);
+}
+
+MN_SWITCH_PATH void ready_inline(struct mn_worker *w, struct mn_co *c)
 {
 	mn_parked_add(w, -1);
 	CORO_PROBE1(coro_ready, c->co->id);
 	enqueue(w, c);
+}
+
+void mn_ready(struct mn_worker *w, struct mn_co *c)
+{
+	ready_inline(w, c);
 }
 
 static int local_has_work(struct mn_worker *w)
@@ -373,8 +406,13 @@ static void poll_nonblock(struct mn_worker *w)
 	}
 }
 
+MN_SWITCH_PATH struct mn_co *runq_pop(struct mn_worker *w)
+{
+	return w->rt->solo ? mn_runq_pop_alone(&w->rq) : mn_runq_pop(&w->rq);
+}
+
 /* Next from this worker's own queues (pinned ones and ring alternate). */
-static struct mn_co *local_next(struct mn_worker *w)
+MN_SWITCH_PATH struct mn_co *local_next(struct mn_worker *w)
 {
 	struct mn_co *c = NULL;
 
@@ -387,9 +425,9 @@ static struct mn_co *local_next(struct mn_worker *w)
 	if (w->tick & 1) {
 		c = pin_pop(w);
 		if (!c)
-			c = mn_runq_pop(&w->rq);
+			c = runq_pop(w);
 	} else {
-		c = mn_runq_pop(&w->rq);
+		c = runq_pop(w);
 		if (!c)
 			c = pin_pop(w);
 	}
@@ -509,15 +547,6 @@ awake:
 		atomic_store(&m->poller, -1);
 }
 
-/* The functions between an operation's entry and coro_switch are inlined
- * into it. The switch enters the other context with a jump, so the return
- * address its call pushed on the CPU's return stack buffer is never popped,
- * and every return the resumed coroutine makes until its next switch is
- * predicted one frame off: the fewer frames between the operation and the
- * switch, the fewer mispredicted returns per switch (measured: about 30 ns
- * of a same-worker hand-off when four of them were calls). */
-#define MN_SWITCH_PATH static inline __attribute__((always_inline))
-
 /* ---- switching ------------------------------------------------------------------ */
 
 static void finish_switch(struct mn_worker *w)
@@ -531,19 +560,45 @@ static void finish_switch(struct mn_worker *w)
 		atomic_store_explicit(&p->on_cpu, 0, memory_order_release);
 }
 
-/* From `from` (running on w) to `to`, whose on_cpu the caller set. Returns
- * the worker `from` runs on when it is resumed. */
-MN_SWITCH_PATH struct mn_worker *switch_to(struct mn_worker *w, struct mn_co *from,
-					   struct mn_co *to)
+/* What every switch from `from` to `to` (on w) records before it happens. */
+MN_SWITCH_PATH void switch_note(struct mn_worker *w, struct mn_co *from, struct mn_co *to)
 {
 	to->worker = w;
-	w->prev = from;
 	w->current = to;
 	w->cs.current = to->co; /* for the stack-overflow report (guard.c) */
 	w->st.switches++;
 	if (to != &w->main)
 		w->st.resumes++;
 	CORO_PROBE2(coro_switch, from->co->id, to->co->id);
+}
+
+/* One worker (m->solo): nothing can resume `from` before this switch is
+ * done, since the only thread that could is the one making it. So its
+ * on_cpu is cleared before the switch rather than after, and the switch is
+ * the last act, which a caller with nothing left to do makes a tail call:
+ * the resumed coroutine goes on at its own call site (coro.h, coro_switch).
+ * w->prev stays NULL, so a resume site that calls finish_switch finds
+ * nothing to do. 0, once `from` runs again. */
+MN_SWITCH_PATH int switch_solo(struct mn_worker *w, struct mn_co *from, struct mn_co *to)
+{
+	switch_note(w, from, to);
+	if (from != &w->main)
+		atomic_store_explicit(&from->on_cpu, 0, memory_order_relaxed);
+	coro_tsan_switch(to->co);
+	return CORO_NOT_TAIL(coro_switch(&from->co->ctx, &to->co->ctx));
+}
+
+/* From `from` (running on w) to `to`, whose on_cpu the caller set. Returns
+ * the worker `from` runs on when it is resumed. */
+MN_SWITCH_PATH struct mn_worker *switch_to(struct mn_worker *w, struct mn_co *from,
+					   struct mn_co *to)
+{
+	if (w->rt->solo) {
+		switch_solo(w, from, to);
+		return w;
+	}
+	switch_note(w, from, to);
+	w->prev = from;
 	coro_tsan_switch(to->co);
 	coro_switch(&from->co->ctx, &to->co->ctx);
 	w = from->worker;
@@ -616,7 +671,6 @@ static int co_create(struct mn_worker *w, void (*fn)(void *), void *arg, size_t 
 	c = (struct mn_co *)(((uintptr_t)co - sizeof(*c)) & ~(uintptr_t)63);
 	memset(c, 0, sizeof(*c));
 	c->co = co;
-	co->user = c;
 	co->sched = &w->cs;
 	co->fn = fn;
 	co->arg = arg;
@@ -718,12 +772,7 @@ MN_SWITCH_PATH struct mn_worker *ev_wait(struct mn_worker *w, struct rt_event *e
 		ev_unlock(ev);
 		return w;
 	}
-	self->next = NULL;
-	if (ev->tail)
-		((struct mn_co *)ev->tail)->next = self;
-	else
-		ev->head = self;
-	ev->tail = self;
+	EVENT_FIFO_PUSH(ev, self);
 	mn_parked_add(w, 1);
 	ev_unlock(ev);
 	/* A waker may ready us from here on, before we switched out: the
@@ -733,36 +782,81 @@ MN_SWITCH_PATH struct mn_worker *ev_wait(struct mn_worker *w, struct rt_event *e
 	return switch_away(w, self);
 }
 
-int mn_wait(struct rt *rt, struct rt_event *ev)
+/* ev_wait on one worker (m->solo): no other thread touches ev, and the
+ * park ends in a tail call. */
+MN_SWITCH_PATH int ev_wait_solo(struct mn_worker *w, struct rt_event *ev)
 {
-	struct mn_worker *w = mn_self();
+	struct mn_co *self = w->current, *to;
+	uint32_t units = atomic_load_explicit(&ev->count, memory_order_relaxed);
 
-	(void)rt;
-	if (!w || w->current == &w->main)
-		return -EPERM;
+	if (!ev->head && units > 0) {
+		atomic_store_explicit(&ev->count, units - 1, memory_order_relaxed);
+		return 0;
+	}
+	EVENT_FIFO_PUSH(ev, self);
+	mn_parked_add(w, 1);
+	w->st.co_parks++;
+	/* switch_away's choice; on one worker only the caller's on_cpu is 1 */
+	to = local_next(w);
+	if (to)
+		atomic_store_explicit(&to->on_cpu, 1, memory_order_relaxed);
+	else
+		to = &w->main;
+	return switch_solo(w, self, to);
+}
+
+/* Out of line: mn_wait's one-worker path keeps no registers for it. */
+static __attribute__((noinline)) int ev_wait_shared(struct mn_worker *w, struct rt_event *ev)
+{
 	ev_wait(w, ev);
 	return 0;
 }
 
-void mn_wake(struct rt *rt, struct rt_event *ev)
+int mn_wait(struct rt *rt, struct rt_event *ev)
 {
-	struct mn_worker *w = mn_self();
+	/* tail calls either way: nothing here runs after the switch */
+	struct mn_worker *w = self_before_any_switch();
+
+	if (!w || w->current == &w->main)
+		return -EPERM;
+	if (mn_of(rt)->solo)
+		return ev_wait_solo(w, ev);
+	return ev_wait_shared(w, ev);
+}
+
+static __attribute__((noinline)) void wake_shared(struct mn_worker *w, struct rt_event *ev)
+{
 	struct mn_co *c;
 
-	(void)rt;
 	ev_lock(ev);
-	c = ev->head;
+	EVENT_FIFO_POP(ev, c);
 	if (!c) {
 		atomic_fetch_add_explicit(&ev->count, 1, memory_order_relaxed);
 		ev_unlock(ev);
 		return;
 	}
-	ev->head = c->next;
-	if (!ev->head)
-		ev->tail = NULL;
-	c->next = NULL;
 	ev_unlock(ev);
 	mn_ready(w, c);
+}
+
+void mn_wake(struct rt *rt, struct rt_event *ev)
+{
+	struct mn_worker *w = self_before_any_switch(); /* a wake never switches */
+	struct mn_co *c;
+
+	if (mn_of(rt)->solo) {
+		/* one thread: a load and a store, no lock, no read-modify-write */
+		EVENT_FIFO_POP(ev, c);
+		if (c)
+			ready_inline(w, c);
+		else
+			atomic_store_explicit(
+				&ev->count,
+				atomic_load_explicit(&ev->count, memory_order_relaxed) + 1,
+				memory_order_relaxed);
+		return;
+	}
+	wake_shared(w, ev);
 }
 
 int mn_join(struct rt *rt, struct rt_task *task)
@@ -945,6 +1039,7 @@ int mn_sched_init(struct mn_rt *m, int nworkers, const int *cpus)
 	int i;
 
 	m->nworkers = nworkers;
+	m->solo = nworkers == 1;
 	m->w = aligned_alloc(64, sizeof(*m->w) * (size_t)nworkers);
 	if (!m->w)
 		return -ENOMEM;

@@ -36,6 +36,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "coro/coro.h"
@@ -109,6 +110,10 @@ struct mn_timer {
 struct mn_rt {
 	struct rt rt; /* first: tasks see &mn->rt */
 	int nworkers;
+	/* nworkers == 1: every coroutine, event and queue belongs to one
+	 * thread, so the hand-off path takes no event lock and no
+	 * compare-and-swap, and a switch clears on_cpu itself (docs/mn.md) */
+	bool solo;
 	struct mn_worker *w;
 	uint64_t spin_ns;      /* mn_spin_ns */
 	enum coro_stack stack; /* guarded or unguarded */
@@ -173,10 +178,6 @@ int mn_sleep_until(struct rt *rt, uint64_t deadline_ns);
 void mn_block(struct mn_worker *w);
 /* c becomes runnable (on w's queue, or its home's). */
 void mn_ready(struct mn_worker *w, struct mn_co *c);
-static inline struct mn_co *mn_co_of(struct coro *c)
-{
-	return c->user;
-}
 /* Readies every timer due at now; the count. */
 uint64_t mn_timers_expire(struct mn_rt *m, struct mn_worker *w, uint64_t now);
 /* A wait that only the poller ends started (fd, offload): a worker must

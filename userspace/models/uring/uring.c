@@ -80,6 +80,7 @@
 #include "models/co/stack_param.h"
 #include "models/co/cosched.h"
 #include "lib/clock.h"
+#include "lib/names.h"
 #include "lib/record.h"
 #include "models/reserve.h"
 #include "rt.h"
@@ -244,7 +245,7 @@ static int uring_sleep_until(struct rt *rt, uint64_t deadline_ns)
 	struct io_uring_sqe *sqe;
 	int32_t res;
 
-	if (!u->timers_request)
+	if (u->timers == URING_TIMERS_HEAP)
 		return cosched_sleep_heap(&u->cs, deadline_ns);
 	if (deadline_ns <= now_ns())
 		return 0;
@@ -354,31 +355,43 @@ static const struct cosched_backend uring_backend = {
 
 /* ---- setup ----------------------------------------------------------------- */
 
+const char *const uring_shot_names[URING_SHOTS] = {"single", "multishot"};
+const char *const uring_timers_names[URING_TIMERS_KINDS] = {"heap", "request"};
+
+/* The values of uring_setup, in enum order: auto, then one per setup. */
+enum uring_setup_first {
+	SETUP_AUTO,
+	SETUP_DEFER_TASKRUN,
+	SETUP_COOP_TASKRUN,
+	SETUP_COOP_SHARED,
+	SETUP_NONE,
+};
+static const char *const setup_first_names[] = {"auto", "defer_taskrun", "coop_taskrun",
+						"coop_shared", "none"};
+
+/* Best first; setups[k] is the one uring_setup value k + 1 starts at. */
 static const struct {
 	unsigned flags;
-	const char *param; /* the value of uring_setup that starts here */
-	const char *name;  /* as the record shows it */
+	const char *name; /* as the record shows it */
 } setups[] = {
 	{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-	 "defer_taskrun", "single_issuer|defer_taskrun|taskrun_flag"},
+	 "single_issuer|defer_taskrun|taskrun_flag"},
 	{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-	 "coop_taskrun", "single_issuer|coop_taskrun|taskrun_flag"},
-	{IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, "coop_shared",
-	 "coop_taskrun|taskrun_flag"},
-	{0, "none", "none"},
+	 "single_issuer|coop_taskrun|taskrun_flag"},
+	{IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, "coop_taskrun|taskrun_flag"},
+	{0, "none"},
 };
 
 /* Tries each setup in turn, from the one the parameter uring_setup names
- * ("auto": the best); the first the kernel accepts wins. Starting lower
+ * (auto: the best); the first the kernel accepts wins. Starting lower
  * exercises the fallbacks on a kernel that would not need them (tests) and
  * lets an experiment compare setups. */
-static int ring_setup(struct uring_rt *u, const char *first)
+static int ring_setup(struct uring_rt *u, enum uring_setup_first first)
 {
-	size_t i = 0, n = sizeof(setups) / sizeof(setups[0]), used = 0;
+	size_t i = first == SETUP_AUTO ? 0 : (size_t)first - 1, used = 0;
+	size_t n = sizeof(setups) / sizeof(setups[0]);
 	int ret = -EINVAL;
 
-	while (strcmp(first, "auto") && i < n && strcmp(setups[i].param, first))
-		i++;
 	for (; i < n; i++) {
 		struct io_uring_params p = {
 			.flags = setups[i].flags | IORING_SETUP_CQSIZE,
@@ -511,19 +524,22 @@ static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, v
 		goto cleanup;
 	}
 	cosched_use_stack(&u->cs, co_stack_param(ctx));
-	err = ring_setup(u, task_str(ctx, "uring_setup"));
+	err = ring_setup(
+		u, task_enum(ctx, "uring_setup", setup_first_names, NAMES_OF(setup_first_names)));
 	if (err) {
 		fprintf(stderr, "uring: queue_init: %s\n", u->fallback);
 		goto cleanup;
 	}
 	u->ring_ready = 1;
-	uring_accept_init(u, strcmp(task_str(ctx, "uring_accept"), "multishot") == 0);
-	err = uring_recv_init(u, strcmp(task_str(ctx, "uring_recv"), "multishot") == 0);
+	uring_accept_init(u, task_enum(ctx, "uring_accept", uring_shot_names, URING_SHOTS) ==
+				     URING_MULTISHOT);
+	err = uring_recv_init(u, task_enum(ctx, "uring_recv", uring_shot_names, URING_SHOTS) ==
+					 URING_MULTISHOT);
 	if (err) {
 		fprintf(stderr, "uring: %s\n", u->recv_note);
 		goto cleanup;
 	}
-	u->timers_request = strcmp(task_str(ctx, "uring_timers"), "request") == 0;
+	u->timers = task_enum(ctx, "uring_timers", uring_timers_names, URING_TIMERS_KINDS);
 
 	err = cosched_run(&u->cs, main_fn, arg, &ret);
 
@@ -537,10 +553,13 @@ static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, v
 		rec_metric_str(rec, "uring_setup_fallback", u->fallback);
 		features_str(u->features, feats, sizeof(feats));
 		rec_metric_str(rec, "uring_features", feats);
-		rec_metric_str(rec, "uring_accept", u->multishot ? "multishot" : "single");
+		rec_metric_str(rec, "uring_accept",
+			       uring_shot_names[u->multishot ? URING_MULTISHOT : URING_SINGLE]);
 		rec_metric_str(rec, "uring_accept_note", u->accept_note);
 		rec_metric_u64(rec, "uring_accepts_queued", u->accepts_queued);
-		rec_metric_str(rec, "uring_recv", u->recv_multishot ? "multishot" : "single");
+		rec_metric_str(
+			rec, "uring_recv",
+			uring_shot_names[u->recv_multishot ? URING_MULTISHOT : URING_SINGLE]);
 		rec_metric_str(rec, "uring_recv_note", u->recv_note);
 		rec_metric_u64(rec, "uring_recv_multishot_arms", u->recv_arms);
 		rec_metric_u64(rec, "uring_recv_enobufs_rearms", u->recv_enobufs);
@@ -551,7 +570,7 @@ static int uring_run(const struct task_ctx *ctx, int (*main_fn)(struct rt *rt, v
 		rec_metric_u64(rec, "uring_recv_buf_rings_live", uring_recv_rings_live(u));
 		rec_metric_u64(rec, "uring_recv_buf_bytes",
 			       u->recv_groups ? URING_RECV_BUF_BYTES : 0);
-		rec_metric_str(rec, "uring_timers", u->timers_request ? "request" : "heap");
+		rec_metric_str(rec, "uring_timers", uring_timers_names[u->timers]);
 		rec_metric_u64(rec, "uring_timer_arms", u->timer_arms);
 		rec_metric_u64(rec, "uring_timer_rearms", u->timer_rearms);
 		rec_metric_u64(rec, "uring_timer_wakeups", u->cs.timer_wakeups);

@@ -30,6 +30,22 @@ struct listener;
 struct rsock;
 struct bufgroup;
 
+/* uring_recv and uring_accept: one request per operation, or multishot. */
+enum uring_shot {
+	URING_SINGLE,
+	URING_MULTISHOT,
+	URING_SHOTS,
+};
+extern const char *const uring_shot_names[URING_SHOTS];
+
+/* uring_timers: where sleepers wait (uring.c, "Timers"). */
+enum uring_timers {
+	URING_TIMERS_HEAP,    /* our heap behind one kernel timeout */
+	URING_TIMERS_REQUEST, /* one IORING_OP_TIMEOUT per sleep */
+	URING_TIMERS_KINDS,
+};
+extern const char *const uring_timers_names[URING_TIMERS_KINDS];
+
 struct uring_rt {
 	struct cosched cs;
 	struct io_uring ring;
@@ -48,10 +64,10 @@ struct uring_rt {
 	uint64_t accept_waiters; /* coroutines parked in rt_accept on a multishot */
 	uint64_t accepts_queued; /* connections accepted before anyone asked */
 	/* sleep_until (uring.c, "Timers") */
-	int timers_request;	 /* 1: one IORING_OP_TIMEOUT per sleep */
-	int timer_armed;	 /* the heap's timeout of generation timer_gen is in flight */
-	uint64_t timer_gen;	 /* user_data of the heap's timeout: gen << 2 | UD_TIMER */
-	uint64_t timer_armed_ns; /* its deadline */
+	enum uring_timers timers; /* uring_timers */
+	int timer_armed;	  /* the heap's timeout of generation timer_gen is in flight */
+	uint64_t timer_gen;	  /* user_data of the heap's timeout: gen << 2 | UD_TIMER */
+	uint64_t timer_armed_ns;  /* its deadline */
 	struct __kernel_timespec timer_ts;     /* read by the kernel at submission */
 	uint64_t timer_arms, timer_rearms;     /* timeouts armed; of those, moved earlier */
 	struct uwait *reads_head, *reads_tail; /* reads not yet in the SQ ring */
