@@ -10,7 +10,6 @@
  * the waker sees the waiter or the waiter's FUTEX_WAIT sees the new unit and
  * returns at once: no lost wake-up.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -70,21 +69,6 @@ static void *thread_entry(void *p)
 	return NULL;
 }
 
-/* glibc carves the static TLS (and its thread descriptor) out of the stack
- * size asked for, so a thread asked for N bytes gets less. That is a few
- * hundred bytes here, but ThreadSanitizer keeps most of a MiB of state per
- * thread in static TLS and a task's deep frames then overflow. What glibc
- * takes is __pthread_get_minstack() less PTHREAD_STACK_MIN (glibc bug 11787;
- * Rust's std adds it the same way); without that symbol, nothing. */
-static size_t tls_bytes(const pthread_attr_t *attr)
-{
-	size_t (*get_minstack)(const pthread_attr_t *) =
-		(size_t(*)(const pthread_attr_t *))dlsym(RTLD_DEFAULT, "__pthread_get_minstack");
-	size_t min = get_minstack ? get_minstack(attr) : 0;
-
-	return min > (size_t)PTHREAD_STACK_MIN ? min - (size_t)PTHREAD_STACK_MIN : 0;
-}
-
 static int threads_spawn(struct rt *rt, void (*fn)(void *), void *arg,
 			 const struct rt_spawn_opts *opts, struct rt_task **out)
 {
@@ -104,7 +88,7 @@ static int threads_spawn(struct rt *rt, void (*fn)(void *), void *arg,
 	pthread_attr_init(&attr);
 	if (stack < (size_t)PTHREAD_STACK_MIN)
 		stack = PTHREAD_STACK_MIN;
-	err = pthread_attr_setstacksize(&attr, stack + tls_bytes(&attr));
+	err = pthread_attr_setstacksize(&attr, stack);
 	if (!err && opts && opts->cpu >= 0) {
 		cpu_set_t set;
 
