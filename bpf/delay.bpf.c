@@ -19,12 +19,13 @@
  * The wait itself is the sched probe's, not a second measurement: this
  * object shares sched.bpf.c's `threads` task storage and `cpu_state` (the
  * loader reuses their fds) and runs after it on the same tracepoint (it is
- * attached later; a tracepoint runs its programs in attach order). At the
- * switch-in of a traced thread the sched program has just put the switch's
- * clock in cpu_state.in_ts and the thread's storage still holds the start
- * of its wait (enq_ts): the same interval the sched probe will add to its
- * run-queue histogram. So attributed + remainder is the sched probe's
- * run-queue time; the tests check it, and that the remainder is small. The clock must be ktime (--clock ktime or both): the ring
+ * attached later; a tracepoint runs its programs in attach order). The
+ * sched program adds a thread's wait to its run-queue histogram at the
+ * switch-out that ends the on-CPU stretch the wait led to, and leaves that
+ * wait (start, end) in cpu_state.closed_*; this program walks it at the
+ * same switch. The same waits, by the same events: attributed + remainder
+ * is the sched probe's run-queue time, which the tests check, with the
+ * remainder small. The clock must be ktime (--clock ktime or both): the ring
  * boundaries of switches no traced thread takes part in are read here with
  * bpf_ktime_get_ns(), about 100 ns per switch of the machine.
  */
@@ -178,7 +179,7 @@ static __always_inline __u64 walk_ring(struct walk *w, __u32 cpu, __u64 lo, __u6
 	if (w->gap)
 		count(DELAY_CNT_GAPS);
 	if (w->hi > w->lo)
-		count(DELAY_CNT_PAST_WINDOW);
+		count(w->head >= DELAY_RING ? DELAY_CNT_PAST_RING : DELAY_CNT_BEFORE_FIRST);
 	return w->gap + (w->hi > w->lo ? w->hi - w->lo : 0);
 }
 
@@ -191,10 +192,10 @@ static __always_inline void seg_of(struct delay_seg *s, struct task_struct *t)
 	__builtin_memcpy(s->comm, t->comm, sizeof(s->comm));
 }
 
-/* Set by the loader once every program is attached (CLOCK_MONOTONIC,
- * read after attaching): a CPU's first switch seen after it closes a
- * segment of its prev from here, since no switch there since can have been
- * missed. 0 until then: the first segment is not kept. */
+/* Set by the loader right after this object's programs are attached
+ * (CLOCK_MONOTONIC, read after attaching): a CPU's first switch seen
+ * closes a segment of its prev from here, since no switch there since can
+ * have been missed. 0 until then: that first segment is not kept. */
 __u64 attached_ns = 0;
 
 /* Closes prev's segment on this CPU at now. */
@@ -219,45 +220,52 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(dl_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	struct sched_thread *ns = NULL;
 	struct delay_victim *v;
 	struct sched_cpu *sc;
 	struct delay_cpu *dc;
 	struct walk w = {};
 	__u32 zero = 0, cpu = bpf_get_smp_processor_id();
-	__u64 now, start;
+	__u64 now, enq, in, start;
+	bool closed;
 
 	count_run(DELAY_RUN_SWITCH);
 	sc = bpf_map_lookup_elem(&cpu_state, &zero);
 	dc = bpf_map_lookup_elem(&delay_ring, &cpu);
 	if (!sc || !dc)
 		return 0;
-	/* the sched program ran first: when next may be ours it took this
-	 * switch's time (in_ts) and names next in pid */
-	if (next->pid && sc->pid == next->pid) {
+	/* The sched program ran first. When prev just ended an on-CPU stretch
+	 * that began with a run-queue wait, it added that wait to prev's
+	 * histogram and left it in closed_*: the very waits it counts are the
+	 * ones attributed here, at the same switch-out. Its clock for this
+	 * switch is closed_out then, or in_ts when next may be ours. */
+	closed = prev->pid && sc->closed_pid == prev->pid;
+	if (closed)
+		now = sc->closed_out;
+	else if (next->pid && sc->pid == next->pid)
 		now = sc->in_ts;
-		ns = bpf_task_storage_get(&threads, next, 0, 0);
-	} else {
+	else
 		now = bpf_ktime_get_ns();
-	}
 	close_segment(dc, prev, now);
-	/* a traced thread ending a run-queue wait (the condition under which
-	 * the sched probe pairs it) */
-	if (!ns || !ns->enq_ts || ns->enq_ts == SCHED_ENQ_UNSAMPLED || ns->enq_ts > now)
+	if (!closed)
 		return 0;
-	v = victim_of(next);
+	sc->closed_pid = 0;
+	enq = sc->closed_enq;
+	in = sc->closed_in;
+	v = victim_of(prev);
 	if (!v)
 		return 0;
 	v->waits++;
-	v->wait_ns += now - ns->enq_ts;
+	v->wait_ns += in - enq;
 	count(DELAY_CNT_WAITS);
-	w.victim = next->pid;
-	w.victim_tgid = next->tgid;
+	w.victim = prev->pid;
+	w.victim_tgid = prev->tgid;
 	w.v = v;
-	/* moved while it waited: each move charged the part before it */
-	start = v->mig_ts > ns->enq_ts && v->mig_ts <= now ? v->mig_ts : ns->enq_ts;
+	/* moved while it waited: each move charged the part before it. The
+	 * walk starts at the segment just closed, prev's own run since in,
+	 * which lies after the wait. */
+	start = v->mig_ts > enq && v->mig_ts <= in ? v->mig_ts : enq;
 	v->mig_ts = 0;
-	v->remainder_ns[DELAY_REM_WINDOW] += walk_ring(&w, cpu, start, now);
+	v->remainder_ns[DELAY_REM_WINDOW] += walk_ring(&w, cpu, start, in);
 	return 0;
 }
 

@@ -202,6 +202,14 @@ static int by_total(const void *a, const void *b)
 	return x->row.total_ns < y->row.total_ns ? 1 : x->row.total_ns > y->row.total_ns ? -1 : 0;
 }
 
+/* A task as the section names it, victim or culprit. */
+static void json_task(struct json *j, __u32 tid, __u32 tgid, const char *comm)
+{
+	json_u64(j, "tid", tid);
+	json_u64(j, "tgid", tgid);
+	json_str(j, "comm", comm);
+}
+
 static void json_victim(struct json *j, const struct delay_data *dd, const struct delay_vrow *vr)
 {
 	const struct delay_victim *v = &vr->v;
@@ -209,9 +217,7 @@ static void json_victim(struct json *j, const struct delay_data *dd, const struc
 	unsigned listed = 0;
 
 	json_obj_open(j, NULL);
-	json_u64(j, "tid", vr->tid);
-	json_u64(j, "tgid", v->tgid);
-	json_str(j, "comm", v->comm);
+	json_task(j, vr->tid, v->tgid, v->comm);
 	json_u64(j, "waits", v->waits);
 	json_u64(j, "wait_ns", v->wait_ns);
 	json_u64(j, "attributed_ns", v->attributed_ns);
@@ -233,9 +239,7 @@ static void json_victim(struct json *j, const struct delay_data *dd, const struc
 		}
 		listed++;
 		json_obj_open(j, NULL);
-		json_u64(j, "tid", e->key.culprit);
-		json_u64(j, "tgid", e->row.culprit_tgid);
-		json_str(j, "comm", e->row.culprit_comm);
+		json_task(j, e->key.culprit, e->row.culprit_tgid, e->row.culprit_comm);
 		json_bool(j, "idle", e->key.culprit == 0);
 		json_bool(j, "kernel_thread", e->row.kthread && e->key.culprit);
 		json_u64(j, "total_ns", e->row.total_ns);
@@ -270,7 +274,8 @@ static void delay_json_top(struct json *j, const struct tracer *t, const struct 
 	json_u64(j, "ring_segments", DELAY_RING);
 	json_u64(j, "segments", dd->counts[DELAY_CNT_SEGMENTS]);
 	json_u64(j, "waits", dd->counts[DELAY_CNT_WAITS]);
-	json_u64(j, "walks_past_window", dd->counts[DELAY_CNT_PAST_WINDOW]);
+	json_u64(j, "walks_past_ring", dd->counts[DELAY_CNT_PAST_RING]);
+	json_u64(j, "walks_before_first", dd->counts[DELAY_CNT_BEFORE_FIRST]);
 	json_u64(j, "walks_with_gaps", dd->counts[DELAY_CNT_GAPS]);
 	json_arr_open(j, "threads");
 	for (size_t i = 0; i < dd->nvictims; i++)

@@ -83,7 +83,9 @@ enum delay_count {
 	DELAY_CNT_LOST_VICTIMS, /* `delay_victims` full: a thread's waits not attributed */
 	DELAY_CNT_LOST_ROWS,	/* `delay_rows` full: charged to DELAY_REM_LOST */
 	DELAY_CNT_SEGMENTS,	/* run segments recorded */
-	DELAY_CNT_PAST_WINDOW,	/* walks that ran out of kept segments before the wait's start */
+	DELAY_CNT_PAST_RING,	/* walks that went through a full ring before the wait's start */
+	DELAY_CNT_BEFORE_FIRST, /* walks that reached a ring's first segment before the wait's
+				 * start (the wait began before the probe saw that CPU) */
 	DELAY_CNT_GAPS,		/* walks that found time between two kept segments */
 	DELAY_CNT_NR,
 };

@@ -327,7 +327,7 @@ static __always_inline void check_rq_runq(struct sched_thread *s, const struct s
 
 /* The work of the switch-in that began the on-CPU stretch now ending:
  * its run-queue wait and the off-CPU time before it. */
-static __always_inline void finish_switch_in(struct sched_thread *s, const struct sched_cpu *c)
+static __always_inline void finish_switch_in(struct sched_thread *s, struct sched_cpu *c)
 {
 	__u64 lat;
 
@@ -341,6 +341,9 @@ static __always_inline void finish_switch_in(struct sched_thread *s, const struc
 	} else if (likely(s->enq_ts && (targ_clock == SCHED_CLOCK_RQ || s->enq_ts <= c->in_ts))) {
 		lat = since(c->in_ts, s->enq_ts);
 		hist_add(&s->runq, lat);
+		c->closed_pid = s->pid;
+		c->closed_enq = s->enq_ts;
+		c->closed_in = c->in_ts;
 		if (targ_clock == SCHED_CLOCK_BOTH) {
 			check_runq(s, c, lat);
 			check_rq_runq(s, c, lat);
@@ -414,6 +417,7 @@ int BPF_PROG(st_switch, bool preempt, struct task_struct *prev, struct task_stru
 	if (ps) {
 		if (likely(c->pid == prev->pid)) {
 			finish_switch_in(ps, c);
+			c->closed_out = now;
 			hist_add(&ps->oncpu, since(now, c->in_ts));
 			if (targ_clock == SCHED_CLOCK_BOTH) {
 				ps->check.oncpu_sum += know - c->in_kts;

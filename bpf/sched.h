@@ -110,6 +110,15 @@ struct sched_cpu {
 	__u32 stale;		  /* a wakeup asked the next __schedule() to skip its update */
 	__u32 pad2;
 	__u64 in_rts; /* --clock both: its switch-in, rq path */
+	/* The run-queue wait this switch's prev just added to its histogram
+	 * (ktime clocks), for the delay probe, which runs next on the same
+	 * tracepoint and attributes exactly the waits counted here; it clears
+	 * closed_pid once read. */
+	__u32 closed_pid;
+	__u32 pad3;
+	__u64 closed_enq; /* the wait's start (enq_ts) */
+	__u64 closed_in;  /* its end: prev's switch-in */
+	__u64 closed_out; /* this switch's time */
 };
 
 /* --clock rq: how old a CPU's calibration (calib_rq, calib_kt) may be when
