@@ -256,7 +256,8 @@ int cosched_wait(struct rt *rt, struct rt_event *ev)
 		return -EPERM; /* the scheduler itself cannot park */
 	if (__builtin_expect(s->shared != NULL, 0))
 		return wait_checked(s, self, ev);
-	return wait_park(s, self, ev);
+	EVENT_FIFO_PUSH(ev, self);
+	return coro_park_own(s, self);
 }
 
 void cosched_wake(struct rt *rt, struct rt_event *ev)
