@@ -28,6 +28,7 @@ struct player {
 	long iterations;
 	int first; /* 1: sends first */
 	pid_t tid;
+	int done; /* its hand-offs are over: set before it parks */
 	pthread_t thread;
 };
 
@@ -46,6 +47,7 @@ static void *play(void *arg)
 			return (void *)1;
 	}
 	/* parked until main has read our schedstat */
+	__atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
 	if (read(p->park, &c, 1) != 1)
 		return (void *)1;
 	return NULL;
@@ -110,8 +112,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* wait until both are parked: their last hand-off is done and each is
-	 * blocked on `park` (state S in /proc) */
+	/* wait until both are parked: their last hand-off is done (done) and
+	 * each is blocked on `park` (state S in /proc). State S alone is not
+	 * enough: a thread is in S too while it blocks in a hand-off or in
+	 * glibc's thread start-up, and a read then sees a few switches only. */
 	for (;;) {
 		int parked = 0;
 
@@ -119,7 +123,7 @@ int main(int argc, char **argv)
 			char path[64], line[256];
 			FILE *f;
 
-			if (!pl[i].tid)
+			if (!__atomic_load_n(&pl[i].done, __ATOMIC_ACQUIRE))
 				continue;
 			snprintf(path, sizeof(path), "/proc/self/task/%d/stat", pl[i].tid);
 			f = fopen(path, "r");
