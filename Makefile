@@ -3,7 +3,8 @@
 #   make deps    install missing distribution packages (the only network step)
 #   make build   workload, loadgen, schedtrace, C tests, benchmarks (default)
 #   make run     deps + build + ./schedlab run configs/default.toml + report
-#   make test    deps + build + C unit tests (under timeout) + pytest
+#   make test    deps + build + C unit tests (under timeout), the threaded ones again
+#                under ThreadSanitizer (make tsan-test) + pytest
 # Targets that start with deps build in a second make: whether the tracer can
 # be built is decided when a make reads this file, and deps may have just
 # installed clang, bpftool and libbpf-dev.
@@ -63,7 +64,7 @@ endif
 .DEFAULT_GOAL := build
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: deps build run test ctest pytest bench bench-tracer check clean
+.PHONY: deps build run test ctest tsan-test pytest bench bench-tracer check clean
 
 # ---- userspace ------------------------------------------------------------
 # Everything the workload is made of but main.c; tests and benches link it.
@@ -248,12 +249,22 @@ run: deps
 ctest: build
 	$(Q)./scripts/run-ctests $(TESTS)
 
+# The tests of the code that shares memory between threads (mn's workers,
+# the watchdog, the shared stacks' copier) again under ThreadSanitizer, in
+# a build directory of their own (coro/tsan.h tells it about every switch).
+TSAN_TESTS := test_models test_mn test_mn_runq test_deadlock test_coro test_stacks
+tsan-test: deps
+	$(Q)$(MAKE) --no-print-directory SANITIZE=thread BUILD=$(BUILD)/tsan \
+		$(addprefix $(BUILD)/tsan/tests/,$(TSAN_TESTS))
+	$(Q)./scripts/run-ctests --tsan $(addprefix $(BUILD)/tsan/tests/,$(TSAN_TESTS))
+
 pytest: build
 	$(Q)$(PYTHON) -m pytest -q harness/tests
 
 test: deps
 	$(BUILD_AFTER_DEPS)
 	$(Q)$(MAKE) --no-print-directory ctest
+	$(Q)$(MAKE) --no-print-directory tsan-test
 	$(Q)$(MAKE) --no-print-directory pytest
 
 bench: deps

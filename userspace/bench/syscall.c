@@ -23,10 +23,10 @@
 #include "lib/clock.h"
 #include "lib/json.h"
 
-#define CALLS	       20000 /* 20 ms at 1 us, 1.4 ms at 70 ns */
-#define WARMUP_CALLS   2000
-#define MAX_REPS       1000
-#define DEFAULT_REPS   11
+#define CALLS	     20000 /* 20 ms at 1 us, 1.4 ms at 70 ns */
+#define WARMUP_CALLS 2000
+#define MAX_REPS     1000
+#define DEFAULT_REPS 11
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -50,8 +50,8 @@ int main(int argc, char **argv)
 	long reps = DEFAULT_REPS;
 	struct json j;
 
-	if (argc > 2 || (argc == 2 && ((reps = strtol(argv[1], NULL, 10)) < 1 ||
-				       reps > MAX_REPS))) {
+	if (argc > 2 ||
+	    (argc == 2 && ((reps = strtol(argv[1], NULL, 10)) < 1 || reps > MAX_REPS))) {
 		fprintf(stderr, "usage: %s [REPETITIONS 1-%d]\n", argv[0], MAX_REPS);
 		return 2;
 	}

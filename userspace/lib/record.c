@@ -1,6 +1,7 @@
 /* record.c: builds the workload's one JSON record (see record.h). */
 #include "record.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +36,18 @@ struct limit {
 	int restored;
 };
 
+/* Every change and the emit hold lock: a watchdog thread may report and
+ * emit the record (a deadlock: main.c's exit_now) while the run's own
+ * thread still adds the model's counters to it. */
 struct record {
+	pthread_mutex_t lock;
 	char *task, *model;
 	struct list params, metrics;
 	struct limit limits[8];
 	int nlimits;
 	enum rec_status status;
 	char reason[512];
+	int emitted; /* printed once: a second emit (a racing exit path) prints nothing */
 };
 
 static char *xstrdup(const char *s)
@@ -61,6 +67,7 @@ struct record *rec_new(const char *task, const char *model)
 
 	if (!rec)
 		return NULL;
+	pthread_mutex_init(&rec->lock, NULL);
 	rec->task = xstrdup(task);
 	rec->model = xstrdup(model);
 	return rec;
@@ -89,6 +96,7 @@ void rec_free(struct record *rec)
 	}
 	free(rec->task);
 	free(rec->model);
+	pthread_mutex_destroy(&rec->lock);
 	free(rec);
 }
 
@@ -117,101 +125,103 @@ static struct value *slot(struct list *l, const char *name)
 	return &l->items[l->len++];
 }
 
+/* Sets name in l to v, under the record's lock; a string value is copied. */
+static void put(struct record *r, struct list *l, const char *name, struct value v)
+{
+	struct value *s;
+
+	if (v.type == V_STR)
+		v.s = xstrdup(v.s);
+	pthread_mutex_lock(&r->lock);
+	s = slot(l, name);
+	v.name = s->name;
+	*s = v;
+	pthread_mutex_unlock(&r->lock);
+}
+
 void rec_param_u64(struct record *r, const char *k, uint64_t v)
 {
-	struct value *s = slot(&r->params, k);
-	s->type = V_U64;
-	s->u = v;
+	put(r, &r->params, k, (struct value){.type = V_U64, .u = v});
 }
 void rec_param_i64(struct record *r, const char *k, int64_t v)
 {
-	struct value *s = slot(&r->params, k);
-	s->type = V_I64;
-	s->i = v;
+	put(r, &r->params, k, (struct value){.type = V_I64, .i = v});
 }
 void rec_param_bool(struct record *r, const char *k, int v)
 {
-	struct value *s = slot(&r->params, k);
-	s->type = V_BOOL;
-	s->u = !!v;
+	put(r, &r->params, k, (struct value){.type = V_BOOL, .u = !!v});
 }
 void rec_param_str(struct record *r, const char *k, const char *v)
 {
-	struct value *s = slot(&r->params, k);
-	s->type = V_STR;
-	s->s = xstrdup(v);
+	put(r, &r->params, k, (struct value){.type = V_STR, .s = (char *)v});
 }
 void rec_metric_u64(struct record *r, const char *k, uint64_t v)
 {
-	struct value *s = slot(&r->metrics, k);
-	s->type = V_U64;
-	s->u = v;
+	put(r, &r->metrics, k, (struct value){.type = V_U64, .u = v});
 }
 void rec_metric_i64(struct record *r, const char *k, int64_t v)
 {
-	struct value *s = slot(&r->metrics, k);
-	s->type = V_I64;
-	s->i = v;
+	put(r, &r->metrics, k, (struct value){.type = V_I64, .i = v});
 }
 void rec_metric_f64(struct record *r, const char *k, double v)
 {
-	struct value *s = slot(&r->metrics, k);
-	s->type = V_F64;
-	s->f = v;
+	put(r, &r->metrics, k, (struct value){.type = V_F64, .f = v});
 }
 void rec_metric_str(struct record *r, const char *k, const char *v)
 {
-	struct value *s = slot(&r->metrics, k);
-	s->type = V_STR;
-	s->s = xstrdup(v);
+	put(r, &r->metrics, k, (struct value){.type = V_STR, .s = (char *)v});
 }
 void rec_metric_bool(struct record *r, const char *k, int v)
 {
-	struct value *s = slot(&r->metrics, k);
-	s->type = V_BOOL;
-	s->u = !!v;
+	put(r, &r->metrics, k, (struct value){.type = V_BOOL, .u = !!v});
 }
 
 void rec_metric_hist(struct record *r, const char *k, const struct hist *h)
 {
-	struct value *s = slot(&r->metrics, k);
+	struct value v = {.type = V_HIST};
 
-	s->type = V_HIST;
-	s->h.n = h->n;
-	s->h.sum = h->sum;
-	s->h.min = h->n ? h->min : 0;
-	s->h.p50 = hist_quantile(h, 0.50);
-	s->h.p90 = hist_quantile(h, 0.90);
-	s->h.p99 = hist_quantile(h, 0.99);
-	s->h.p999 = hist_quantile(h, 0.999);
-	s->h.max = h->max;
+	v.h.n = h->n;
+	v.h.sum = h->sum;
+	v.h.min = h->n ? h->min : 0;
+	v.h.p50 = hist_quantile(h, 0.50);
+	v.h.p90 = hist_quantile(h, 0.90);
+	v.h.p99 = hist_quantile(h, 0.99);
+	v.h.p999 = hist_quantile(h, 0.999);
+	v.h.max = h->max;
+	put(r, &r->metrics, k, v);
 }
 
 void rec_limit(struct record *r, const char *name, const char *old_value, const char *new_value)
 {
 	struct limit *l;
 
-	if (r->nlimits == (int)(sizeof(r->limits) / sizeof(r->limits[0])))
-		return;
-	l = &r->limits[r->nlimits++];
-	l->name = xstrdup(name);
-	l->old_value = xstrdup(old_value);
-	l->new_value = xstrdup(new_value);
+	pthread_mutex_lock(&r->lock);
+	if (r->nlimits < (int)(sizeof(r->limits) / sizeof(r->limits[0]))) {
+		l = &r->limits[r->nlimits++];
+		l->name = xstrdup(name);
+		l->old_value = xstrdup(old_value);
+		l->new_value = xstrdup(new_value);
+	}
+	pthread_mutex_unlock(&r->lock);
 }
 
 void rec_limit_restored(struct record *r, const char *name)
 {
+	pthread_mutex_lock(&r->lock);
 	for (int i = 0; i < r->nlimits; i++)
 		if (strcmp(r->limits[i].name, name) == 0)
 			r->limits[i].restored = 1;
+	pthread_mutex_unlock(&r->lock);
 }
 
 static void set_status(struct record *r, enum rec_status st, const char *fmt, va_list ap)
 {
-	if (r->status != REC_OK)
-		return; /* the first failure is the cause; later ones follow from it */
-	r->status = st;
-	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	pthread_mutex_lock(&r->lock);
+	if (r->status == REC_OK) { /* the first failure is the cause; later ones follow */
+		r->status = st;
+		vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	}
+	pthread_mutex_unlock(&r->lock);
 }
 
 void rec_fail(struct record *r, const char *fmt, ...)
@@ -292,6 +302,11 @@ void rec_emit(struct record *r, FILE *out, uint64_t start_ns)
 	struct json j;
 	struct rusage ru = {0};
 
+	pthread_mutex_lock(&r->lock);
+	if (r->emitted++) {
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
 	getrusage(RUSAGE_SELF, &ru);
 	json_init(&j, out);
 	json_obj_open(&j, NULL);
@@ -325,4 +340,5 @@ void rec_emit(struct record *r, FILE *out, uint64_t start_ns)
 	json_obj_close(&j);
 	fputc('\n', out);
 	fflush(out);
+	pthread_mutex_unlock(&r->lock);
 }

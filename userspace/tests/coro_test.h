@@ -14,6 +14,23 @@
 
 #include "coro/coro.h"
 
+/* ThreadSanitizer gives every coroutine a fiber (coro/tsan.h) and dies past
+ * 8,128 of them; a test that keeps more alive at once is skipped under it,
+ * saying so (the plain and ASan builds run it). */
+#define TSAN_MAX_FIBERS 8000
+static inline void skip_if_too_many_for_tsan(long live)
+{
+#ifdef CORO_TSAN
+	if (live > TSAN_MAX_FIBERS) {
+		fprintf(stderr, "skipped under TSan: %ld live coroutines, TSan's limit is 8,128\n",
+			live);
+		skip();
+	}
+#else
+	(void)live;
+#endif
+}
+
 struct child_result {
 	int status;
 	char err[512];

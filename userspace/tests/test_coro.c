@@ -628,6 +628,7 @@ static void test_many_unguarded(void **state)
 	int before = count_maps();
 
 	(void)state;
+	skip_if_too_many_for_tsan(MANY);
 	run_many(&m);
 	assert_true(before > 0);
 }
@@ -648,6 +649,7 @@ static void test_unguarded_stacks_merge(void **state)
 	int maps = 0, before = count_maps(), i;
 
 	(void)state;
+	skip_if_too_many_for_tsan(MANY);
 	assert_int_equal(coro_sched_init(&s), 0);
 	for (i = 0; i < MANY; i++)
 		assert_int_equal(coro_spawn(&s, &opts, check_merge, &maps, NULL), 0);
@@ -663,6 +665,7 @@ static void test_many_guarded_waves(void **state)
 	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
 
 	(void)state;
+	skip_if_too_many_for_tsan(m.wave);
 	if (f) {
 		if (fscanf(f, "%ld", &max_maps) != 1)
 			max_maps = 0;
@@ -735,6 +738,7 @@ static void test_rss_per_parked(void **state)
 	int i;
 
 	(void)state;
+	skip_if_too_many_for_tsan(N);
 	assert_int_equal(coro_sched_init(&s), 0);
 	s.cache_max = 0;
 	before = rss_pages();

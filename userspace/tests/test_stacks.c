@@ -182,6 +182,7 @@ static void test_shared_rss_per_parked(void **state)
 	double bytes_each;
 
 	(void)state;
+	skip_if_too_many_for_tsan(N);
 	assert_int_equal(coro_sched_init(&s), 0);
 	before = rss_pages();
 	if (before < 0)
@@ -207,6 +208,7 @@ static void test_guarded_stacks_share_mappings(void **state)
 	int before, after;
 
 	(void)state;
+	skip_if_too_many_for_tsan(N);
 	if (strcmp(coro_guard_method(), "madv_guard_install")) {
 		print_message("skip: guards are %s here (MADV_GUARD_INSTALL needs Linux 6.13)\n",
 			      coro_guard_method());

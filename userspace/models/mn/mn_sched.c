@@ -182,10 +182,12 @@ static void wake_one(struct mn_rt *m, struct mn_worker *by)
  * or a fatal poll error). */
 static void finish_run(struct mn_rt *m, struct mn_worker *by, int err)
 {
-	int i;
+	int i, none = 0;
 
-	if (err && !m->err)
-		m->err = err;
+	/* Two workers may finish at once (each sees the deadlock): the first
+	 * error is kept. */
+	if (err)
+		atomic_compare_exchange_strong(&m->err, &none, err);
 	atomic_store(&m->done, 1);
 	for (i = 0; i < m->nworkers; i++)
 		claim(m, by, i);

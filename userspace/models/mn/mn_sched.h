@@ -122,7 +122,7 @@ struct mn_rt {
 	_Atomic uint64_t live, peak_live, next_id, finished;
 
 	_Atomic int done;
-	int err; /* -EDEADLK or a poller's -errno, set with done */
+	_Atomic int err; /* -EDEADLK or a poller's -errno, the first set with done */
 	/* global queue: spill of full rings */
 	pthread_mutex_t gq_lock;
 	struct mn_co *gq_head, *gq_tail;
