@@ -3,8 +3,8 @@
 #   make deps    install missing distribution packages (the only network step)
 #   make build   workload, loadgen, schedtrace, C tests, benchmarks (default)
 #   make run     deps + build + ./schedlab run configs/default.toml + report
-#   make test    deps + build + C unit tests (under timeout), the threaded ones again
-#                under ThreadSanitizer (make tsan-test) + pytest
+#   make test    deps + build + C unit tests (under timeout), the runtimes' again
+#                under TSan and ASan/UBSan (make sanitize-test) + pytest
 # Targets that start with deps build in a second make: whether the tracer can
 # be built is decided when a make reads this file, and deps may have just
 # installed clang, bpftool and libbpf-dev.
@@ -64,7 +64,7 @@ endif
 .DEFAULT_GOAL := build
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: deps build run test ctest tsan-test pytest bench bench-tracer check clean
+.PHONY: deps build run test ctest sanitize-test pytest bench bench-tracer check clean
 
 # ---- userspace ------------------------------------------------------------
 # Everything the workload is made of but main.c; tests and benches link it.
@@ -249,14 +249,20 @@ run: deps
 ctest: build
 	$(Q)./scripts/run-ctests $(TESTS)
 
-# The tests of the code that shares memory between threads (mn's workers,
-# the watchdog, the shared stacks' copier) again under ThreadSanitizer, in
-# a build directory of their own (coro/tsan.h tells it about every switch).
-TSAN_TESTS := test_models test_mn test_mn_runq test_deadlock test_coro test_stacks
-tsan-test: deps
+# The tests of the runtimes again under the sanitizers, each in a build
+# directory of its own: ThreadSanitizer for the code that shares memory
+# between threads (mn's workers, the watchdog, the shared stacks' copier;
+# coro/tsan.h tells it about every switch), AddressSanitizer and UBSan for
+# every stack kind's memory.
+SANITIZED_TESTS := test_models test_mn test_mn_runq test_deadlock test_coro test_stacks
+sanitize-test: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE=thread BUILD=$(BUILD)/tsan \
-		$(addprefix $(BUILD)/tsan/tests/,$(TSAN_TESTS))
-	$(Q)./scripts/run-ctests --tsan $(addprefix $(BUILD)/tsan/tests/,$(TSAN_TESTS))
+		$(addprefix $(BUILD)/tsan/tests/,$(SANITIZED_TESTS))
+	$(Q)./scripts/run-ctests --sanitizer tsan $(addprefix $(BUILD)/tsan/tests/,$(SANITIZED_TESTS))
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 BUILD=$(BUILD)/asan \
+		$(addprefix $(BUILD)/asan/tests/,$(SANITIZED_TESTS) test_uring)
+	$(Q)./scripts/run-ctests --sanitizer asan \
+		$(addprefix $(BUILD)/asan/tests/,$(SANITIZED_TESTS) test_uring)
 
 pytest: build
 	$(Q)$(PYTHON) -m pytest -q harness/tests
@@ -264,7 +270,7 @@ pytest: build
 test: deps
 	$(BUILD_AFTER_DEPS)
 	$(Q)$(MAKE) --no-print-directory ctest
-	$(Q)$(MAKE) --no-print-directory tsan-test
+	$(Q)$(MAKE) --no-print-directory sanitize-test
 	$(Q)$(MAKE) --no-print-directory pytest
 
 bench: deps
