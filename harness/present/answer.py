@@ -113,18 +113,17 @@ def _speedup_words(spec: dict, part: dict, row: dict) -> str:
             f"worker on CPUs {row['cpus']}")
 
 
+def _in_k_of_n(who: str, metric: str, k: int, n: int) -> str:
+    """"threads run_us=1000 lost any in 9 of 20 runs": a yes/no outcome as
+    the share of runs it happened in."""
+    return f"{who} {metric.replace('_', ' ')} in {k} of {n} runs"
+
+
 def _share_words(part: dict) -> str:
     shares = [r for r in part["rows"] if r.get("kind") == "share"]
-    return "; ".join(f"{r['label'].split(': ')[-1]} {r['metric'].replace('_', ' ')} in "
-                     f"{r['k']} of {r['n']} runs"
+    return "; ".join(_in_k_of_n(r["label"].split(": ")[-1], r["metric"], r["k"], r["n"])
                      + (f" ({r['label'].split(': ')[0]})" if ": " in r["label"]
                         and r["label"].split(": ")[0] != "all" else "") for r in shares)
-
-
-def _one_share_words(row: dict) -> str:
-    """The deciding row of a share part: "threads run_us=1000: lost any in
-    9 of 20 runs"."""
-    return f"{row['label']}: {row['metric'].replace('_', ' ')} in {row['k']} of {row['n']} runs"
 
 
 def _parts_words(claim: dict) -> str:
@@ -153,7 +152,7 @@ def _level_words(spec: dict, part: dict, cells: dict[str, CellResults], unit_of)
             vals = cells[r["cell"]].values(r["metric"]) if r["cell"] in cells else []
             k, n = sum(v > 0 for v in vals), len(vals)
             lo, hi = intervals.clopper_pearson(k, n) if n else (None, None)
-            out.append(f"{r['label']}: {r['metric'].replace('_', ' ')} in {k} of {n} runs"
+            out.append(_in_k_of_n(f"{r['label']}:", r["metric"], k, n)
                        + (f" (share {fmt.ci(lo, hi, 0.95)} Clopper-Pearson)" if n else ""))
         return "; ".join(out)
     row = _row(part)
@@ -215,7 +214,7 @@ def answer(claim: dict, spec: dict, cells: dict[str, CellResults], unit_of) -> d
     elif rule == "share_difference":
         words = _share_words(part)
     elif rule == "share" and row and "k" in row:
-        words = _one_share_words(row)
+        words = _in_k_of_n(f"{row['label']}:", row["metric"], row["k"], row["n"])
     elif rule == "level":
         words = _level_words(pspec, part, cells, unit_of)
         if _yes_no(pspec):
@@ -226,8 +225,9 @@ def answer(claim: dict, spec: dict, cells: dict[str, CellResults], unit_of) -> d
         words = claim["why"]
     if row and row.get("cpus") and "CPUs" not in words and "cpus=" not in words:
         words += f" (CPUs {row['cpus']})"
-    if claim["verdict"] == "nuanced" and _parts_words(claim):
-        words += ". " + _parts_words(claim)
+    held = _parts_words(claim) if claim["verdict"] == "nuanced" else ""
+    if held:
+        words += ". " + held
     out["answer"] = words
     return out
 
