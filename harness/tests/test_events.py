@@ -159,17 +159,8 @@ def _why_not() -> str | None:
 @pytest.mark.bpf
 @pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
 def test_events_end_to_end_to_perfetto(tmp_path):
-    cfg = write_config(tmp_path, "[run]\nrepetitions = 1\nseed = 1\ntimeout_s = 60\n"
-                       + EVENTS_EXP)
-    out = tmp_path / "run"
-    with pytest.raises(SystemExit) as e:
-        main(["run", str(cfg), "--out", str(out)], runner=ProcessRunner(cwd=REPO))
-    assert e.value.code == 0
-    lines, problems = record.load(out / "records.jsonl")
-    assert problems == []
-    ln, = lines
+    out, ln = one_real_run(tmp_path, EVENTS_EXP)
     assert record.schema_errors(ln, "line") == []
-    assert ln["status"] == "ok", ln["reason"]
     cell = "pingpong/threads/iterations=2000,placement=same"
     assert ln["events"] == "traces/pingpong_threads_iterations=2000_placement=same.r0.events"
     assert (out / ln["events"]).stat().st_size > 0

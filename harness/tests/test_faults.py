@@ -348,6 +348,19 @@ def start_and_kill_9(cfg: Path, out: Path, lines_before: int, ready=alive) -> se
     return kids
 
 
+@contextlib.contextmanager
+def killed_harness(cfg: Path, out: Path, lines_before: int, ready=alive):
+    """start_and_kill_9, then yields the workload's pids; SIGKILLs whichever
+    of them still lives when the block ends, so no test leaves one behind."""
+    kids = start_and_kill_9(cfg, out, lines_before, ready)
+    try:
+        yield kids
+    finally:
+        for k in kids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(k, signal.SIGKILL)
+
+
 def test_kill_9_of_the_harness_then_resume(tmp_path, fake_workload):
     """No orphan, no duplicate, no lost line."""
     cfg = fake_config(tmp_path, fake_workload, models='["threads"]', body="""
@@ -358,14 +371,9 @@ def test_kill_9_of_the_harness_then_resume(tmp_path, fake_workload):
         params = { behave = "hang" }
         """)
     out = tmp_path / "r"
-    kids = start_and_kill_9(cfg, out, lines_before=2)
-    try:
+    with killed_harness(cfg, out, lines_before=2) as kids:
         assert wait_until(lambda: not any(alive(k) for k in kids), 5), \
             f"the killed harness left {sorted(k for k in kids if alive(k))} running"
-    finally:
-        for k in kids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(k, signal.SIGKILL)
     before = (out / "records.jsonl").read_text()
     res = schedlab("run", "--resume", str(out))
     assert res.returncode == 1, res.stderr          # the hanging cell timed out
@@ -384,18 +392,13 @@ def test_resume_refuses_while_a_process_of_the_earlier_run_lives(tmp_path, fake_
         params = { behave = "stubborn" }
         """)
     out = tmp_path / "r"
-    kids = start_and_kill_9(cfg, out, lines_before=2, ready=ignores_sigterm)
-    try:
+    with killed_harness(cfg, out, lines_before=2, ready=ignores_sigterm) as kids:
         survivors = [k for k in kids if alive(k)]
         assert survivors, "the stubborn workload ignores SIGTERM: it should still run"
         res = schedlab("run", "--resume", str(out))
         assert res.returncode == 2
         line = one_line(res.stderr)
         assert any(str(k) in line for k in survivors), line
-    finally:
-        for k in kids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(k, signal.SIGKILL)
     assert wait_until(lambda: not any(alive(k) for k in kids), 5)
     # once it is gone, the run resumes (the stubborn cell itself left out: it
     # would only time out again)
