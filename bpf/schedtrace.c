@@ -500,6 +500,7 @@ static int spawn_stopped(struct tracer *t, const sigset_t *oldmask, int *go_fd, 
 			_exit(127);
 		close(go[1]);
 		close(ep[0]);
+		prctl(PR_SET_NAME, TRACE_HELD_COMM); /* exec names it CMD */
 		do
 			n = read(go[0], &c, 1);
 		while (n < 0 && errno == EINTR);

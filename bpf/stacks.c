@@ -290,6 +290,8 @@ static int stacks_collect(struct tracer *t, struct probe_slot *p, struct trace_d
 		if (bpf_map_lookup_elem(cfd, &key, &v) || key.kind >= STACKS_NR)
 			continue;
 		memcpy(comm, key.comm, 16);
+		if (!strcmp(comm, TRACE_HELD_COMM))
+			continue; /* the command's wait for the tracer, before its exec */
 		memcpy(other, key.other, 16);
 		sanitize(comm);
 		sanitize(other);

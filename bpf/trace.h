@@ -25,6 +25,10 @@
 
 #define TRACE_SCHEMA 1
 #define PROBES_MAX   8
+/* The command's name while it waits, forked, for the probes before its exec:
+ * what the probes see of it then is the tracer's set-up, not the command, and
+ * the stacks probe leaves it out by this name. 15 characters at most (comm). */
+#define TRACE_HELD_COMM "schedtrace-held"
 
 struct json;
 struct tracer;

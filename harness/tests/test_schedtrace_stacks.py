@@ -44,6 +44,10 @@ def test_threads_block_in_the_pipe_read_under_the_task(tmp_path):
     assert s.index("play") < s.index("entry_SYSCALL_64_after_hwframe") < s.index("schedule")
     # the partner's write woke it
     assert frames(kinds["waker"], "play", "pass"), kinds["waker"]["folded"][:5]
+    # only the command's own stacks: not its wait for the tracer before exec
+    strays = [r["stack"] for k in kinds.values() for r in k["folded"]
+              if not r["stack"].startswith("workload;")]
+    assert strays == []
     off = kinds["offcpu"]
     assert off["unit"] == "ns"
     assert off["total"] >= sum(r["value"] for r in off["folded"])
