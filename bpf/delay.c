@@ -5,11 +5,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "lib/clock.h"
 #include "lib/json.h"
 #include "probe.h"
 #include "delay.h"
@@ -44,15 +44,6 @@ struct delay_data {
 	struct delay_entry *rows;
 	size_t nrows;
 };
-
-/* CLOCK_MONOTONIC, bpf_ktime_get_ns()'s clock */
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
 
 static const struct probe_slot *find_slot(const struct tracer *t, const char *name)
 {
