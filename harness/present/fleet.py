@@ -128,11 +128,12 @@ def render_html(doc: dict) -> str:
         doc=doc, hosts=[h["name"] for h in doc["hosts"] if h["status"] == "reported"])
 
 
-def write(doc: dict, out_dir: Path) -> dict[str, Path]:
+def write(doc: dict, md: str, out_dir: Path) -> dict[str, Path]:
+    """The three files; md is render_md(doc), which command() prints from too."""
     paths = {"json": out_dir / "fleet.json", "md": out_dir / "fleet.md",
              "html": out_dir / "fleet.html"}
     safefs.write_text(paths["json"], json.dumps(doc, indent=1) + "\n")
-    safefs.write_text(paths["md"], render_md(doc))
+    safefs.write_text(paths["md"], md)
     safefs.write_text(paths["html"], render_html(doc))
     return paths
 
@@ -144,8 +145,8 @@ def command(args) -> int:
     except fleet_mod.FleetError as e:
         print(f"fleet-report: {e}", file=sys.stderr)
         return 2
-    paths = write(doc, args.fleet_dir)
     md = render_md(doc)
+    paths = write(doc, md, args.fleet_dir)
     sys.stdout.write(md[md.index("## Claims x hosts"):md.index("## What differs")])
     for p in paths.values():
         print(f"fleet-report: {p}")
