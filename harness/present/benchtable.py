@@ -129,9 +129,9 @@ def speedup_rows(cells: list[CellResults]) -> list[list[str]]:
     return rows
 
 
-# (what, measured, bound): met when measured <= bound. The first two are
-# ratios of medians from one switch benchmark run (interleaved), the third
-# the median of the spawn cell's repetitions.
+# Each target is met when the measured figure is at most its bound. The
+# first two are ratios of medians from one switch benchmark run
+# (interleaved), the third the median of the spawn cell's repetitions.
 HANDOFF_OVER_SWITCH = 3.0       # coro's event hand-off / one raw switch
 MN_OVER_CORO = 1.2              # mn on one worker / coro, the same hand-off
 SHARED_PARKED_BYTES = 280       # user bytes per parked stack=shared coroutine
@@ -155,21 +155,23 @@ def spread(sw: dict, num: str, den: str, bound: float) -> str:
             f"in {within} of {len(ratios)}")
 
 
+def ratio_target(sw: dict, what: str, num: str, den: str, bound: float,
+                 note: str = "") -> list[str]:
+    """A target on num's median over den's in the switch benchmark's output."""
+    a, b = ((sw.get(k) or {}).get("median") for k in (num, den))
+    if not (a and b):
+        return [what, "missing from the switch benchmark's output"]
+    return [what, f"{a / b:.2f}x ({fmt.num(a)} / {fmt.num(b)} ns{note}"
+                  f"{spread(sw, num, den, bound)}): {verdict(a / b, bound)}"]
+
+
 def target_rows(sw: dict, spawn: list[CellResults]) -> list[list[str]]:
-    rows = []
-    series = {k: (sw.get(k) or {}).get("median") for k in ("ours", "event_coro", "event_mn1")}
-    ours, coro, mn = series["ours"], series["event_coro"], series["event_mn1"]
-    what = f"target: coro event hand-off <= {HANDOFF_OVER_SWITCH:g}x one raw switch"
-    rows.append([what, "missing from the switch benchmark's output" if not (ours and coro) else
-                 f"{coro / ours:.2f}x ({fmt.num(coro)} / {fmt.num(ours)} ns, medians of "
-                 f"{sw.get('repetitions', '?')} interleaved repetitions"
-                 f"{spread(sw, 'event_coro', 'ours', HANDOFF_OVER_SWITCH)}): "
-                 f"{verdict(coro / ours, HANDOFF_OVER_SWITCH)}"])
-    what = f"target: mn on one worker <= {MN_OVER_CORO:g}x coro, the same hand-off"
-    rows.append([what, "missing from the switch benchmark's output" if not (coro and mn) else
-                 f"{mn / coro:.2f}x ({fmt.num(mn)} / {fmt.num(coro)} ns"
-                 f"{spread(sw, 'event_mn1', 'event_coro', MN_OVER_CORO)}): "
-                 f"{verdict(mn / coro, MN_OVER_CORO)}"])
+    rows = [
+        ratio_target(sw, f"target: coro event hand-off <= {HANDOFF_OVER_SWITCH:g}x one raw "
+                     "switch", "event_coro", "ours", HANDOFF_OVER_SWITCH,
+                     f", medians of {sw.get('repetitions', '?')} interleaved repetitions"),
+        ratio_target(sw, f"target: mn on one worker <= {MN_OVER_CORO:g}x coro, the same "
+                     "hand-off", "event_mn1", "event_coro", MN_OVER_CORO)]
     what = (f"target: a parked stack=shared coroutine <= {SHARED_PARKED_BYTES} user bytes "
             f"among {SHARED_PARKED_TASKS:,}")
     cell = next((c for c in spawn if c.model == "coro" and c.params.get("stack") == "shared"
