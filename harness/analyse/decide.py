@@ -16,7 +16,8 @@ together, the same way everywhere:
 2. A row is supported only when its interval clears the support threshold,
    refuted only when it clears the refute threshold (a tie at the refute
    threshold refutes), otherwise inconclusive, and always inconclusive
-   with fewer than MIN_N runs on a side.
+   with fewer than MIN_N runs on a side or when the rule withholds it
+   (Vote.few: the CPUs were busy with other work, verdicts.busy).
 3. The rows' verdicts combine: supported and refuted rows together give
    *nuanced* (naming where each holds); decided rows that agree give their
    verdict (undecided ones are named); no decided row gives inconclusive,
@@ -53,7 +54,7 @@ class Vote:
     sup: float
     ref: float
     above: bool
-    few: str = ""                 # why it may not decide (too few runs), else ""
+    few: str = ""                 # why it may not decide (too few runs, busy CPUs), else ""
     fmt_value: object = fmt.num   # how its figure prints (fmt.signed for differences)
     verdict: str = INCONCLUSIVE
     why: str = ""

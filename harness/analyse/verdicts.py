@@ -50,7 +50,7 @@ from harness import format as fmt
 from harness.analyse import crossover, decide, intervals, stats
 from harness.analyse.decide import (INCONCLUSIVE, MIN_N, NUANCED, REFUTED, SUPPORTED,
                                     UNTESTABLE, Vote)
-from harness.records.rundir import CellResults
+from harness.records.rundir import MAX_INTERFERENCE, CellResults
 
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, NUANCED, UNTESTABLE)
 # A control's answer to "is the setup as intended?"
@@ -87,6 +87,7 @@ class Context:
     noisy_cov: float = DEFAULT_NOISY_COV
     client_bound: float = CLIENT_BOUND
     family_error: float = decide.FAMILY_ERROR
+    max_interference: float = MAX_INTERFERENCE   # [run] max_interference of the run
 
 
 # ---- what a cell is -----------------------------------------------------------
@@ -267,8 +268,30 @@ def too_few(*ns: int, min_n: int = MIN_N) -> str:
     return ""
 
 
+def busy(cells, ctx: Context) -> str:
+    """Why rows on these cells may not decide because their CPUs were busy
+    with other work: the busiest cell whose runs' median others_share is
+    above the run's bound, else "". Cells without the figure (runs from
+    before it was recorded) never withhold."""
+    shares = [(share, cpus, c) for c in cells for share, cpus in [c.interference()]
+              if share is not None and share > ctx.max_interference]
+    if not shares:
+        return ""
+    share, cpus, c = max(shares, key=lambda s: s[0])
+    return (f"the CPUs were busy with other work: a median {share:.0%} of CPUs {cpus} went to "
+            f"other processes during the runs of {c.id} (bound {ctx.max_interference:.0%}, "
+            "[run] max_interference); rerun on a quiet machine")
+
+
 def _vote(label: str, row: dict, family, part: dict, few: str = "",
-          limits: tuple[float, float, bool] | None = None, fmt_value=fmt.num) -> Vote:
+          limits: tuple[float, float, bool] | None = None, fmt_value=fmt.num, *,
+          cells, ctx: Context) -> Vote:
+    """cells: those the row's runs come from; a row on cells whose CPUs
+    were busy with other work does not decide, nor one with too few runs."""
+    withheld = busy(cells, ctx)
+    if withheld:
+        row["busy"] = withheld      # the report's first screen says why it did not decide
+    few = "; ".join(x for x in (withheld, few) if x)
     sup, ref, above = limits or thresholds(part)
     iv = family(0.95) if family else None
     if iv is not None:      # shown until settle() puts the level Holm used
@@ -341,7 +364,8 @@ def rule_model_ratio(part: dict, ctx: Context) -> Result:
                    "statistic": "ratio", "head": f"{num}/{den} {metric}", "where": plabel,
                    "metric": metric, "num": num, "den": den, "cpus": footprint_label(nc, ctx),
                    "noisy": nrow["noisy"] or drow["noisy"], "cells": [nrow, drow]}
-            votes.append(_vote(plabel, row, fam, part, too_few(nrow["n"], drow["n"])))
+            votes.append(_vote(plabel, row, fam, part, too_few(nrow["n"], drow["n"]),
+                               cells=(nc, dc), ctx=ctx))
             row["ratio"] = row["value"]
             rows.append(row)
     if not rows:
@@ -393,7 +417,8 @@ def rule_speedup(part: dict, ctx: Context) -> Result:
                         "head": f"{model} speedup at {param}={c.params[param]}",
                         "cpus": cpus_label(cpus)})
             vote = _vote(f"{param}={c.params[param]} on CPUs {cpus_label(cpus)}", row, fam,
-                         part, too_few(len(base.values(metric)), len(c.values(metric))), limits)
+                         part, too_few(len(base.values(metric)), len(c.values(metric))), limits,
+                         cells=(base, c), ctx=ctx)
             row["ratio"] = row["value"]
             rows.append(row)
             if c is more[-1]:
@@ -449,7 +474,7 @@ def rule_trend(part: dict, ctx: Context) -> Result:
                "head": f"{model} {metric} {stat}", "where": label,
                "metric": metric, "cpus": points[0]["cpus"], "n": sum(r["n"] for r in points),
                "noisy": any(r["noisy"] for r in points), "points": len(points)}
-        votes.append(_vote(label, row, fam, part, few, limits))
+        votes.append(_vote(label, row, fam, part, few, limits, cells=group, ctx=ctx))
         rows += [row] + points
     if not votes:
         return Result(UNTESTABLE, "; ".join(left), rows)
@@ -474,7 +499,8 @@ def rule_level(part: dict, ctx: Context) -> Result:
         row.update({"kind": "level", "statistic": f"median {part.get('name', metric)}",
                     "head": f"{plabel}: median {part.get('name', metric)}"})
         votes.append(_vote(f"{plabel} on CPUs {row['cpus']}", row,
-                           intervals.median_family(c.values(metric)), part, too_few(row["n"])))
+                           intervals.median_family(c.values(metric)), part, too_few(row["n"]),
+                           cells=(c,), ctx=ctx))
         row["median"] = row["value"]
         rows.append(row)
     return _result(rows, votes, left)
@@ -504,7 +530,8 @@ def rule_share(part: dict, ctx: Context) -> Result:
                "metric": metric, "k": k, "n": n, "share": k / n,
                "cpus": footprint_label(c, ctx), "noisy": False}
         votes.append(_vote(f"{plabel} on CPUs {row['cpus']}", row, intervals.share_family(k, n),
-                           part, too_few(n, min_n=int(part.get("min_n", MIN_N)))))
+                           part, too_few(n, min_n=int(part.get("min_n", MIN_N))),
+                           cells=(c,), ctx=ctx))
         rows.append(row)
     return _result(rows, votes, left)
 
@@ -548,7 +575,7 @@ def rule_share_difference(part: dict, ctx: Context) -> Result:
                    "cpus": footprint_label(nc, ctx), "noisy": False}
             votes.append(_vote(plabel, row, intervals.share_difference_family(k1, n1, k2, n2),
                                part, too_few(n1, n2, min_n=min_n), (margin, margin, True),
-                               fmt.signed))
+                               fmt.signed, cells=(nc, dc), ctx=ctx))
             row["difference"] = row["value"]
             rows.append(row)
     if not votes:

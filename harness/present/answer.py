@@ -225,6 +225,8 @@ def answer(claim: dict, spec: dict, cells: dict[str, CellResults], unit_of) -> d
         words = claim["why"]
     if row and row.get("cpus") and "CPUs" not in words and "cpus=" not in words:
         words += f" (CPUs {row['cpus']})"
+    if row and row.get("busy") and claim["verdict"] == "inconclusive":
+        words += f"; not decided: {row['busy']}"
     held = _parts_words(claim) if claim["verdict"] == "nuanced" else ""
     if held:
         words += ". " + held

@@ -71,7 +71,9 @@ def cell_doc(c: CellResults, ctx: verdicts.Context, headline: list[str] | None) 
             "cpus": verdicts.cpus_label(verdicts.cell_cpus(c, ctx)),
             "traced": c.probes,
             "client_cpu_utilization": verdicts.client_utilization(c),
-            "client_bound": verdicts.is_client_bound(c, ctx), "statuses": c.statuses,
+            "client_bound": verdicts.is_client_bound(c, ctx),
+            "others_share": c.interference()[0], "busy": bool(verdicts.busy([c], ctx)),
+            "statuses": c.statuses,
             "repetitions": len(c.lines), "reasons": c.reasons(), "metrics": metrics,
             "noisy": sorted(m for m, d in metrics.items() if d["noisy"]
                             and m in (headline or metrics))}
@@ -190,7 +192,8 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
     spec = claims_mod.load(claims_path, built_listing())
     cells = run.cells()
     ctx = verdicts.Context(cells=cells, env=run.env, noisy_cov=spec.noisy_cov,
-                           client_bound=spec.client_bound, family_error=spec.family_error)
+                           client_bound=spec.client_bound, family_error=spec.family_error,
+                           max_interference=run.max_interference)
     results = verdicts.evaluate(spec.claims, ctx)
     costs = verdicts.instrument_costs(spec.instruments, ctx)
     specs, spec_problems = reproduce.load_specs(reproduce_dir)
@@ -215,6 +218,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         "config_text": run.config_text,
         "noisy_cov": spec.noisy_cov,
         "client_bound": spec.client_bound,
+        "max_interference": ctx.max_interference,
         "min_n": verdicts.MIN_N,
         "missing_probes": missing_probes(run, costs, spec.claims),
         "summary": [{"id": r["id"], "says": r["says"], "verdict": r["verdict"],
@@ -289,6 +293,9 @@ def cell_flags(c: dict) -> list[str]:
         flags.append("traced: " + ",".join(c["traced"]))
     if c["client_bound"]:
         flags.append(f"client-bound ({fmt.pct(c['client_cpu_utilization'])} client CPU)")
+    if c.get("others_share") is not None:
+        flags.append(("CPUs busy: " if c["busy"] else "")
+                     + f"others {fmt.pct(c['others_share'])}")
     return flags
 
 

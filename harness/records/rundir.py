@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
+import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,10 @@ from typing import Any
 from harness.records import record
 
 USDT_SUFFIX = " [usdt]"
+# [run] max_interference when the config does not set it: the median share
+# of a cell's CPUs that may go to other work before its rows stop deciding
+# (docs/interference.md, docs/verdicts.md).
+MAX_INTERFERENCE = 0.10
 
 
 class RunDirError(Exception):
@@ -83,6 +89,18 @@ class CellResults:
         """One value per ok repetition; see metric_value for the syntax."""
         return [v for ln in self.ok_lines if (v := metric_value(ln, metric)) is not None]
 
+    def interference(self) -> tuple[float | None, str]:
+        """The median share of the cell's CPUs that went to other work over
+        its ok runs (the lines' interference.others_share), and those CPUs;
+        (None, "") when no run measured it (lines from before the field)."""
+        found = [ln["interference"] for ln in self.ok_lines
+                 if isinstance((ln.get("interference") or {}).get("others_share"), (int, float))]
+        if not found:
+            return None, ""
+        cpus = {str(f.get("cpus", "")) for f in found}
+        return (statistics.median(f["others_share"] for f in found),
+                cpus.pop() if len(cpus) == 1 else ", ".join(sorted(cpus)))
+
     def distributions(self, metric: str) -> list[dict]:
         """The distribution objects {n, p50, ...} of every ok repetition."""
         dists = [((ln.get("record") or {}).get("metrics") or {}).get(metric)
@@ -103,6 +121,16 @@ class RunDir:
 
     def cells(self) -> list[CellResults]:
         return group_cells(self.lines)
+
+    @property
+    def max_interference(self) -> float:
+        """[run] max_interference of the run's own config.toml (checked when
+        the run started), else MAX_INTERFERENCE."""
+        try:
+            value = tomllib.loads(self.config_text or "").get("run", {}).get("max_interference")
+        except tomllib.TOMLDecodeError:
+            value = None
+        return float(value) if isinstance(value, (int, float)) else MAX_INTERFERENCE
 
 
 _OPERATOR = re.compile(r"\s*([*/+])\s*")

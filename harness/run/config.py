@@ -25,6 +25,7 @@ from typing import Any
 import jsonschema
 
 from harness.records import record
+from harness.records.rundir import MAX_INTERFERENCE
 from harness.run.catalog import Listing
 from harness.run import probes as probes_mod
 
@@ -44,6 +45,8 @@ class RunSettings:
     probes: tuple[str, ...] = ()
     workload: str = "build/workload"
     schedtrace: str = "build/schedtrace"
+    # read back by the report from the run's config.toml (rundir.py)
+    max_interference: float = MAX_INTERFERENCE
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,8 @@ def parse(text: str, path: str | Path = "<config>") -> Config:
                           "of seconds such as 120")
     _check_top_level(str(p), doc)
     _check_schema(p, doc)
-    run = RunSettings(**{k: float(v) if k.endswith("_s") else tuple(v) if k == "probes" else v
+    run = RunSettings(**{k: float(v) if k.endswith("_s") or k == "max_interference"
+                         else tuple(v) if k == "probes" else v
                          for k, v in doc.get("run", {}).items()})
     experiments = []
     names: dict[str, int] = {}

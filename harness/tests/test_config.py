@@ -185,3 +185,15 @@ def test_signed_parameters_take_negative_integers():
     for bad in (-21, 20, "5", True):
         with pytest.raises(ConfigError):
             _check_value("cfg", spec, bad)
+
+
+def test_max_interference_is_a_share_with_a_default(tmp_path):
+    """[run] max_interference: 0.10 unless set; a share in [0, 1] or refused in one line."""
+    exp = "[[experiment]]\ntask='x'\n"
+    assert config.load(write_config(tmp_path, exp)).run.max_interference == 0.10
+    cfg = config.load(write_config(tmp_path, "[run]\nmax_interference = 1\n" + exp))
+    assert cfg.run.max_interference == 1.0 and isinstance(cfg.run.max_interference, float)
+    for bad in ("1.5", "-0.1", "'low'"):
+        with pytest.raises(config.ConfigError) as e:
+            config.load(write_config(tmp_path, f"[run]\nmax_interference = {bad}\n" + exp))
+        assert "max_interference" in str(e.value) and "\n" not in str(e.value)

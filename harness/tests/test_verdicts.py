@@ -2,6 +2,7 @@
 claim can come out supported, refuted and inconclusive; controls never
 count as support; traced, client-bound and unequal-CPU cells are refused."""
 
+import json
 import sys
 import tomllib
 from pathlib import Path
@@ -547,3 +548,46 @@ def test_crossover_value_and_interval_between_the_points_that_bracket_it(tmp_pat
 def test_no_crossover_in_the_swept_range_is_said(tmp_path):
     x = judge(tmp_path, synthrun.full_matrix())["C1"]["crossover"]
     assert x["value"] is None and x["none"].startswith("no crossover between 0 B and 16 KiB")
+
+
+# ---- CPUs busy with other work (records.jsonl interference) --------------------
+
+def _with_interference(run_dir, task, share, config=""):
+    """Every ok line of task's cells gets an interference figure; config: the
+    run's config.toml text."""
+    path = run_dir / "records.jsonl"
+    lines = [json.loads(t) for t in path.read_text().splitlines()]
+    for ln in lines:
+        if ln["task"] == task:
+            ln["interference"] = {"method": "proc_stat", "cpus": "0-1", "resolution_s": 0.01,
+                                  "others_share": share}
+    path.write_text("".join(json.dumps(ln) + "\n" for ln in lines))
+    (run_dir / "config.toml").write_text(config)
+    return load_run(run_dir)
+
+
+@pytest.mark.parametrize("share, config, withheld", [
+    (None, "", False),                                  # runs from before the figure
+    (0.05, "", False),                                  # below the default bound
+    (0.34, "", True),                                   # above it
+    (0.34, "[run]\nmax_interference = 0.5\n", False),   # the run's own bound
+    (0.2, "[run]\nmax_interference = 0.1\n", True),
+])
+def test_rows_on_busy_cpus_do_not_decide(tmp_path, share, config, withheld):
+    """C3 refuted on a quiet machine stays refuted below the bound; above it
+    every compute row says the CPUs were busy, with the number, and the
+    claim is inconclusive: the figure only ever withholds a verdict."""
+    path = synthrun.make_run(tmp_path / "run", refuting("C3"), reps=7)
+    run = _with_interference(path, "compute", share, config)
+    ctx = verdicts.Context(cells=run.cells(), env=run.env, family_error=0.10,
+                           max_interference=run.max_interference)
+    c3 = {c["id"]: c for c in verdicts.evaluate(CLAIMS, ctx)}["C3"]
+    if not withheld:
+        assert c3["verdict"] == R, c3["why"]
+        assert "busy with other work" not in c3["why"]
+        return
+    assert c3["verdict"] == INC
+    assert (f"a median {share:.0%} of CPUs 0-1 went to other processes" in c3["why"]
+            and "[run] max_interference" in c3["why"] and "rerun on a quiet machine" in c3["why"])
+    # the other claims' cells were quiet: they decide as before
+    assert {c["id"]: c for c in verdicts.evaluate(CLAIMS, ctx)}["C1"]["verdict"] == S
