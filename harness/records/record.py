@@ -16,6 +16,9 @@ workload's own record has its schema in userspace/lib/record.h):
         --events stream, path relative to the run directory) and "peer"
         (the external peer run instead of build/workload, harness/run/peers.py);
         a peer's record also carries "peer".
+    line schema 1, additive (2026-12): optional "interference" (the share
+        of the run's CPUs that went to other work, from /proc/stat,
+        harness/run/interference.py); lines without it load as before.
 
 A line is written only when its run has finished, then flushed and fsynced,
 so a crash or a kill leaves at most one truncated last line; the loader

@@ -48,6 +48,9 @@ class ProcResult:
     duration_s: float
     timed_out: bool = False
     error: str | None = None       # why it could not start
+    # /proc/stat and CPU times just before the start and just after the reap
+    # (interference.py); None when the runner did not take them
+    cpu_window: tuple | None = None
 
 
 Outcome = tuple[dict | None, Status, str | None]

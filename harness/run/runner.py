@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.run import cells as cells_mod
+from harness.run import interference
 from harness.run import lifetime
 from harness.run import peers as peers_mod
 from harness.run import probes as probes_mod
@@ -90,6 +91,7 @@ class ProcessRunner:
             return wait()
 
     def run(self, argv: list[str], timeout_s: float) -> ProcResult:
+        before = interference.snapshot()
         t0 = time.monotonic()
         try:
             proc = subprocess.Popen(argv, cwd=self.cwd, stdin=subprocess.DEVNULL,
@@ -117,11 +119,12 @@ class ProcessRunner:
         # is the leader's pid, just reaped: reuse of that pid as a new group
         # leader within microseconds is not a practical risk.
         self._kill(proc, signal.SIGKILL)
+        after = interference.snapshot()
         if self.started:
             self.started(None)
         return ProcResult(proc.returncode, out.decode("utf-8", "replace"),
                           err.decode("utf-8", "replace"), time.monotonic() - t0,
-                          timed_out=timed_out)
+                          timed_out=timed_out, cpu_window=(before, after))
 
 
 # ---- before the first run: the workload's own checks -------------------------
@@ -189,6 +192,9 @@ def make_line(run: RunPlan, command: list[str], cwd: Path, started_at: str, res:
         "stderr_tail": stderr_tail(res.stderr),
         **(tags or {}),
     }
+    if res.cpu_window:
+        line["interference"] = interference.measure(
+            *res.cpu_window, interference.run_cpus(cell.params_dict), interference.user_hz())
     return line
 
 
