@@ -21,6 +21,7 @@ one; the report still renders what is valid and lists what it skipped.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -175,13 +176,25 @@ def environment(env: dict | None) -> list[tuple[str, str]]:
     return rows
 
 
+def run_name(path: Path) -> str:
+    """The run directory's own name, also when it was given as "." (a
+    report made from inside it), which has none; a symlink such as
+    results/latest keeps its own."""
+    return Path(os.path.abspath(path)).name
+
+
 def without_run_path(env: dict | None, path: Path) -> dict | None:
     """env.json with the run directory named as the run, not by where this
-    machine keeps it (its --out in argv): a report shows no path of the machine."""
+    machine keeps it (its --out in argv): a report shows no path of the machine.
+    A path as given that names no directory ("." or "..") is no path to hide:
+    replaced, it would take every dot out of the document."""
     if env is None:
         return None
-    return json.loads(json.dumps(env).replace(json.dumps(str(path.resolve()))[1:-1], path.name)
-                      .replace(json.dumps(str(path))[1:-1], path.name))
+    text = json.dumps(env)
+    for shown in (path.resolve(), path):
+        if shown.name not in ("", ".."):
+            text = text.replace(json.dumps(str(shown))[1:-1], run_name(path))
+    return json.loads(text)
 
 
 def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
@@ -209,7 +222,7 @@ def build(run: RunDir, claims_path: Path = DEFAULT_CLAIMS,
         return (cat.metric(task, model, name) or {}).get("unit")
     return {
         "schema": REPORT_SCHEMA,
-        "run": run.path.name,
+        "run": run_name(run.path),
         "state": firstscreen.run_state(run),
         "machine": firstscreen.machine(run.env),
         "answers": answer.answers(results, spec.claims, cells, unit_of),

@@ -263,3 +263,17 @@ def test_no_path_of_the_machine(full_run, tmp_path):
     assert run_main(["report", str(run), "--no-plots"]) == 0
     for name in ("report.md", "report.html", "report.json"):
         assert str(tmp_path) not in (run / name).read_text(), name
+
+
+def test_a_run_reported_from_inside_keeps_its_name_and_its_environment(full_run, tmp_path,
+                                                                        monkeypatch):
+    # "." names no directory: the run is named by the directory it stands for,
+    # and nothing of env.json is taken for its path (once every "." went)
+    run = tmp_path / "run-x"
+    shutil.copytree(full_run, run)
+    env = json.loads((run / "env.json").read_text())
+    monkeypatch.chdir(run)
+    assert run_main(["report", ".", "--no-plots"]) == 0
+    doc = json.loads((run / "report.json").read_text())
+    assert doc["run"] == "run-x"
+    assert doc["environment"] == env
