@@ -8,7 +8,10 @@ order-statistic intervals; its coverage, a lower bound, is printed per
 row). A change is flagged significant when both sides have at least MIN_N
 runs, the interval excludes 1 AND the change exceeds --threshold (5% by
 default): on a noisy 2-vCPU VM a tiny but "significant" shift is not news,
-and with fewer runs the interval says little. Per task and metric, the
+and with fewer runs the interval says little. Nor is a change judged
+when either run's cell had its CPUs busy with other work (a median
+interference.others_share above that run's [run] max_interference,
+docs/interference.md): the change would be the other jobs'. Per task and metric, the
 geometric mean of the ratios summarizes the direction.
 Output: Markdown on stdout (or --md FILE) and JSON (--json FILE). A run
 compared with itself shows no significant change: every interval contains 1.
@@ -26,7 +29,8 @@ from harness import format as fmt
 from harness.records import catalog
 from harness.records import safefs
 from harness.records.rundir import CellResults, RunDirError, load_run
-from harness.analyse.verdicts import MIN_N
+from harness.analyse.verdicts import MIN_N, busy
+from harness.records.rundir import MAX_INTERFERENCE
 
 COMPARE_SCHEMA = 1
 DEFAULT_THRESHOLD = 0.05
@@ -40,8 +44,10 @@ def metrics_for(c: CellResults, cat: catalog.Catalog) -> list[tuple[str, str]]:
 
 
 def compare(cells_a: list[CellResults], cells_b: list[CellResults],
-            cat: catalog.Catalog, threshold: float = DEFAULT_THRESHOLD) -> dict:
-    """cat: the catalog of run B, whose headlines and directions decide the rows."""
+            cat: catalog.Catalog, threshold: float = DEFAULT_THRESHOLD,
+            bounds: tuple[float, float] = (MAX_INTERFERENCE, MAX_INTERFERENCE)) -> dict:
+    """cat: the catalog of run B, whose headlines and directions decide the
+    rows; bounds: each run's [run] max_interference."""
     by_b = {c.id: c for c in cells_b}
     rows, only_a = [], []
     for ca in cells_a:
@@ -62,7 +68,10 @@ def compare(cells_a: list[CellResults], cells_b: list[CellResults],
                 continue
             r, lo, hi, conf = rc.value, rc.lo, rc.hi, rc.confidence
             few = min(len(va), len(vb)) < MIN_N
-            sig = not few and (lo > 1 or hi < 1) and abs(r - 1) > threshold
+            crowded = "; ".join(f"run {name}: {why}" for name, c, bound in
+                                (("A", ca, bounds[0]), ("B", cb, bounds[1]))
+                                if (why := busy([c], bound)))
+            sig = not few and not crowded and (lo > 1 or hi < 1) and abs(r - 1) > threshold
             change = ""
             if sig:
                 worse = (r > 1) == (better == "lower")
@@ -71,7 +80,8 @@ def compare(cells_a: list[CellResults], cells_b: list[CellResults],
                          "ratio": r, "lo": lo, "hi": hi, "confidence": conf,
                          "n_a": len(va), "n_b": len(vb), "significant": sig, "change": change,
                          "cov_a": stats.cov(va), "cov_b": stats.cov(vb),
-                         "note": f"fewer than {MIN_N} runs: not judged" if few else ""})
+                         "note": f"fewer than {MIN_N} runs: not judged" if few
+                         else f"not judged: {crowded}" if crowded else ""})
     geo: dict[str, dict[str, list[float]]] = {}
     for row in rows:
         if row["ratio"] is not None:
@@ -87,7 +97,8 @@ def render_md(doc: dict, a: str, b: str) -> str:
            "Ratio B/A of medians; the interval comes from the two medians' order-statistic "
            "intervals, its coverage (at least) beside it. **significant** when both sides "
            f"have {MIN_N} runs or more, the interval excludes 1 and the change exceeds "
-           f"{doc['threshold']:.0%}.", "",
+           f"{doc['threshold']:.0%}, unless either run's CPUs were busy with other work "
+           "(docs/interference.md).", "",
            f"{doc['significant']} significant change(s) in {len(doc['rows'])} comparison(s).", "",
            "| cell | metric | B/A | interval (coverage) | n A/B | change |",
            "|---|---|---|---|---|---|"]
@@ -122,7 +133,8 @@ def command(args) -> int:
             print(f"compare: {run.path}: skipped records.jsonl line {s.line}: {s.reason}",
                   file=sys.stderr)
     doc = compare(runs[0].cells(), runs[1].cells(), catalog.load(runs[1].path),
-                  DEFAULT_THRESHOLD if args.threshold is None else args.threshold)
+                  DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
+                  (runs[0].max_interference, runs[1].max_interference))
     doc["a"], doc["b"] = str(args.a), str(args.b)
     md = render_md(doc, str(args.a), str(args.b))
     if args.md:

@@ -268,18 +268,18 @@ def too_few(*ns: int, min_n: int = MIN_N) -> str:
     return ""
 
 
-def busy(cells, ctx: Context) -> str:
-    """Why rows on these cells may not decide because their CPUs were busy
-    with other work: the busiest cell whose runs' median others_share is
-    above the run's bound, else "". Cells without the figure (runs from
-    before it was recorded) never withhold."""
+def busy(cells, bound: float) -> str:
+    """Why figures of these cells may not decide because their CPUs were
+    busy with other work: the busiest cell whose runs' median others_share
+    is above bound ([run] max_interference), else "". Cells without the
+    figure (runs from before it was recorded) never withhold."""
     shares = [(share, cpus, c) for c in cells for share, cpus in [c.interference()]
-              if share is not None and share > ctx.max_interference]
+              if share is not None and share > bound]
     if not shares:
         return ""
     share, cpus, c = max(shares, key=lambda s: s[0])
     return (f"the CPUs were busy with other work: a median {share:.0%} of CPUs {cpus} went to "
-            f"other processes during the runs of {c.id} (bound {ctx.max_interference:.0%}, "
+            f"other processes during the runs of {c.id} (bound {bound:.0%}, "
             "[run] max_interference); rerun on a quiet machine")
 
 
@@ -288,7 +288,7 @@ def _vote(label: str, row: dict, family, part: dict, few: str = "",
           cells, ctx: Context) -> Vote:
     """cells: those the row's runs come from; a row on cells whose CPUs
     were busy with other work does not decide, nor one with too few runs."""
-    withheld = busy(cells, ctx)
+    withheld = busy(cells, ctx.max_interference)
     if withheld:
         row["busy"] = withheld      # the report's first screen says why it did not decide
     few = "; ".join(x for x in (withheld, few) if x)

@@ -73,7 +73,8 @@ def cell_doc(c: CellResults, ctx: verdicts.Context, headline: list[str] | None) 
             "traced": c.probes,
             "client_cpu_utilization": verdicts.client_utilization(c),
             "client_bound": verdicts.is_client_bound(c, ctx),
-            "others_share": c.interference()[0], "busy": bool(verdicts.busy([c], ctx)),
+            "others_share": c.interference()[0],
+            "busy": bool(verdicts.busy([c], ctx.max_interference)),
             "statuses": c.statuses,
             "repetitions": len(c.lines), "reasons": c.reasons(), "metrics": metrics,
             "noisy": sorted(m for m, d in metrics.items() if d["noisy"]

@@ -85,3 +85,17 @@ def test_cells_in_one_run_only_listed(tmp_path):
 def test_bad_input(tmp_path, capsys):
     assert run_main(["compare", str(tmp_path), str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_a_change_on_busy_cpus_is_not_judged(run_a, tmp_path):
+    """The same slower run B, but its compute cells' CPUs were busy with other
+    work: their change is named, not flagged; the quiet cells are flagged as before."""
+    b = synthrun.make_run(tmp_path / "b", synthrun.full_matrix(scale=1.5), seed=7)
+    synthrun.set_interference(b, "compute", 0.4)
+    doc = compare.compare(load_run(run_a).cells(), load_run(b).cells(), CAT)
+    rows = {(r["cell"], r["metric"]): r for r in doc["rows"]}
+    thr = rows[("compute/threads/workers=2,cpus=0-1", "units_per_s")]
+    assert not thr["significant"] and "run B: the CPUs were busy" in thr["note"]
+    assert "a median 40% of CPUs 0-1" in thr["note"]
+    assert rows[("pingpong/coro/channel=event,placement=same,iterations=200000,cpus=0-1",
+                 "handoff_ns")]["significant"]

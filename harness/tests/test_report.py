@@ -277,3 +277,25 @@ def test_a_run_reported_from_inside_keeps_its_name_and_its_environment(full_run,
     doc = json.loads((run / "report.json").read_text())
     assert doc["run"] == "run-x"
     assert doc["environment"] == env
+
+
+def test_busy_cpus_shown_per_cell_and_on_the_first_screen(tmp_path):
+    """compute's runs had 40% of their CPUs taken by other work: each compute
+    cell prints its share, flagged busy; C3's first-screen line says why it
+    is not decided; cells without the figure print none."""
+    from harness.records import record
+    d = synthrun.make_run(tmp_path / "run", synthrun.full_matrix())
+    synthrun.set_interference(d, "compute", 0.4)
+    assert run_main(["report", str(d), "--no-plots"]) == 0
+    doc = json.loads((d / "report.json").read_text())
+    assert record.schema_errors(doc, "report") == []
+    cells = {c["id"]: c for c in doc["cells"]}
+    busy = cells["compute/threads/workers=2,cpus=0-1"]
+    assert busy["others_share"] == pytest.approx(0.4) and busy["busy"]
+    quiet = cells["pingpong/coro/channel=event,placement=same,iterations=200000,cpus=0-1"]
+    assert quiet["others_share"] is None and not quiet["busy"]
+    c3 = next(a for a in doc["answers"] if a["id"] == "C3")
+    assert c3["verdict"] == "inconclusive"
+    assert "not decided: the CPUs were busy with other work: a median 40%" in c3["answer"]
+    md = (d / "report.md").read_text()
+    assert "CPUs busy: others 40.0%" in md and "rerun on a quiet machine" in md

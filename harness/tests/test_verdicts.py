@@ -2,7 +2,6 @@
 claim can come out supported, refuted and inconclusive; controls never
 count as support; traced, client-bound and unequal-CPU cells are refused."""
 
-import json
 import sys
 import tomllib
 from pathlib import Path
@@ -552,20 +551,6 @@ def test_no_crossover_in_the_swept_range_is_said(tmp_path):
 
 # ---- CPUs busy with other work (records.jsonl interference) --------------------
 
-def _with_interference(run_dir, task, share, config=""):
-    """Every ok line of task's cells gets an interference figure; config: the
-    run's config.toml text."""
-    path = run_dir / "records.jsonl"
-    lines = [json.loads(t) for t in path.read_text().splitlines()]
-    for ln in lines:
-        if ln["task"] == task:
-            ln["interference"] = {"method": "proc_stat", "cpus": "0-1", "resolution_s": 0.01,
-                                  "others_share": share}
-    path.write_text("".join(json.dumps(ln) + "\n" for ln in lines))
-    (run_dir / "config.toml").write_text(config)
-    return load_run(run_dir)
-
-
 @pytest.mark.parametrize("share, config, withheld", [
     (None, "", False),                                  # runs from before the figure
     (0.05, "", False),                                  # below the default bound
@@ -578,7 +563,9 @@ def test_rows_on_busy_cpus_do_not_decide(tmp_path, share, config, withheld):
     every compute row says the CPUs were busy, with the number, and the
     claim is inconclusive: the figure only ever withholds a verdict."""
     path = synthrun.make_run(tmp_path / "run", refuting("C3"), reps=7)
-    run = _with_interference(path, "compute", share, config)
+    synthrun.set_interference(path, "compute", share)
+    (path / "config.toml").write_text(config)
+    run = load_run(path)
     ctx = verdicts.Context(cells=run.cells(), env=run.env, family_error=0.10,
                            max_interference=run.max_interference)
     c3 = {c["id"]: c for c in verdicts.evaluate(CLAIMS, ctx)}["C3"]
