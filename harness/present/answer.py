@@ -127,9 +127,11 @@ def _share_words(part: dict) -> str:
 
 
 def _parts_words(claim: dict) -> str:
-    """Why a claim is nuanced, part by part: which of its tests held and
-    which did not (each part's own sentence; the rows stay in its section)."""
-    said = {"supported": "Holds", "refuted": "Does not hold"}
+    """Why a claim is nuanced, part by part: which of its tests held, which
+    did not, and which held in some settings only (a nuanced part; its rows
+    say which, in its section)."""
+    said = {"supported": "Holds", "refuted": "Does not hold",
+            "nuanced": "Holds in some settings, not in others"}
     groups: dict[str, list[str]] = {}
     for p in claim["parts"]:
         if p["role"] == "test":
