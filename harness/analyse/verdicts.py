@@ -271,10 +271,11 @@ def too_few(*ns: int, min_n: int = MIN_N) -> str:
 def busy(cells, bound: float) -> str:
     """Why figures of these cells may not decide because their CPUs were
     busy with other work: the busiest cell whose runs' median others_share
-    is above bound ([run] max_interference), else "". Cells without the
-    figure (runs from before it was recorded) never withhold."""
+    is above bound ([run] max_interference) by more than its resolution
+    (runs too short for their ticks never withhold), else "". Cells
+    without the figure (runs from before it was recorded) never withhold."""
     shares = [(share, cpus, c) for c in cells for share, cpus in [c.interference()]
-              if share is not None and share > bound]
+              if share is not None and share - c.interference_resolution() > bound]
     if not shares:
         return ""
     share, cpus, c = max(shares, key=lambda s: s[0])
@@ -283,12 +284,19 @@ def busy(cells, bound: float) -> str:
             "[run] max_interference); rerun on a quiet machine")
 
 
+def cpu_dependent(part: dict) -> bool:
+    """Whether the part's figure depends on having the CPUs to itself:
+    every figure but memory (what a task maps and the kernel allocates for
+    it does not change with what else runs)."""
+    return _unit(part.get("metric", "")) != "bytes"
+
+
 def _vote(label: str, row: dict, family, part: dict, few: str = "",
           limits: tuple[float, float, bool] | None = None, fmt_value=fmt.num, *,
           cells, ctx: Context) -> Vote:
     """cells: those the row's runs come from; a row on cells whose CPUs
     were busy with other work does not decide, nor one with too few runs."""
-    withheld = busy(cells, ctx.max_interference)
+    withheld = busy(cells, ctx.max_interference) if cpu_dependent(part) else ""
     if withheld:
         row["busy"] = withheld      # the report's first screen says why it did not decide
     few = "; ".join(x for x in (withheld, few) if x)

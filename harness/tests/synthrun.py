@@ -131,15 +131,17 @@ def make_run(path: Path, specs: list[Spec], reps: int = 5, seed: int = 1,
     return path
 
 
-def set_interference(run_dir: Path, task: str, share: float | None) -> None:
-    """Every line of task's cells gets this others_share (records.jsonl
-    interference); None leaves them as lines from before the field."""
+def set_interference(run_dir: Path, task: str, share: float | None,
+                     wall_s: float = 1.0) -> None:
+    """Every line of task's cells gets this others_share, measured over
+    wall_s on 10 ms ticks (records.jsonl interference); None leaves them as
+    lines from before the field."""
     path = run_dir / "records.jsonl"
     lines = [json.loads(t) for t in path.read_text().splitlines()]
     for ln in lines:
         if ln["task"] == task and share is not None:
             ln["interference"] = {"method": "proc_stat", "cpus": "0-1", "resolution_s": 0.01,
-                                  "others_share": share}
+                                  "others_share": share, "wall_s": wall_s}
     path.write_text("".join(json.dumps(ln) + "\n" for ln in lines))
 
 

@@ -188,9 +188,9 @@ def test_signed_parameters_take_negative_integers():
 
 
 def test_max_interference_is_a_share_with_a_default(tmp_path):
-    """[run] max_interference: 0.10 unless set; a share in [0, 1] or refused in one line."""
+    """[run] max_interference: 0.25 unless set; a share in [0, 1] or refused in one line."""
     exp = "[[experiment]]\ntask='x'\n"
-    assert config.load(write_config(tmp_path, exp)).run.max_interference == 0.10
+    assert config.load(write_config(tmp_path, exp)).run.max_interference == 0.25
     cfg = config.load(write_config(tmp_path, "[run]\nmax_interference = 1\n" + exp))
     assert cfg.run.max_interference == 1.0 and isinstance(cfg.run.max_interference, float)
     for bad in ("1.5", "-0.1", "'low'"):

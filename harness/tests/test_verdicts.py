@@ -578,3 +578,33 @@ def test_rows_on_busy_cpus_do_not_decide(tmp_path, share, config, withheld):
             and "[run] max_interference" in c3["why"] and "rerun on a quiet machine" in c3["why"])
     # the other claims' cells were quiet: they decide as before
     assert {c["id"]: c for c in verdicts.evaluate(CLAIMS, ctx)}["C1"]["verdict"] == S
+
+
+def _claim_with_busy_task(tmp_path, claim: str, task: str, share: float,
+                          wall_s: float = 1.0) -> dict:
+    path = synthrun.make_run(tmp_path / "run", synthrun.full_matrix(), reps=7)
+    synthrun.set_interference(path, task, share, wall_s)
+    run = load_run(path)
+    ctx = verdicts.Context(cells=run.cells(), env=run.env, family_error=0.10,
+                           max_interference=run.max_interference)
+    return {c["id"]: c for c in verdicts.evaluate(CLAIMS, ctx)}[claim]
+
+
+def test_memory_rows_decide_on_busy_cpus(tmp_path):
+    """What a task maps does not depend on what else runs: C1's memory rows
+    decide with spawn's CPUs half taken; its creation-cost rows (time) do not."""
+    c1 = _claim_with_busy_task(tmp_path, "C1", "spawn", 0.5)
+    assert c1["verdict"] == S, c1["why"]
+    rows = [r for p in c1["parts"] for r in p["rows"]]
+    memory = [r for r in rows if "bytes" in r["metric"]]
+    timing = [r for r in rows if "bytes" not in r["metric"]]
+    assert memory and timing
+    assert all(r["verdict"] == S and not r.get("busy") for r in memory)
+    assert all(r["verdict"] == INC and r.get("busy") for r in timing)
+
+
+def test_runs_too_short_for_their_ticks_never_withhold(tmp_path):
+    """0.4 measured over 0.02 s runs (10 ms ticks: known to about 0.5)
+    cannot tell a busy machine from a quiet one; over 1 s runs it can."""
+    assert _claim_with_busy_task(tmp_path / "short", "C3", "compute", 0.4, 0.02)["verdict"] == S
+    assert _claim_with_busy_task(tmp_path / "long", "C3", "compute", 0.4, 1.0)["verdict"] == INC
