@@ -14,7 +14,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from builtworkload import NEEDS_WORKLOAD  # noqa: E402
-from conftest import REPO  # noqa: E402
 
 from harness.run import interference as itf  # noqa: E402
 from harness.run.interference import Snapshot  # noqa: E402

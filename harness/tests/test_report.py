@@ -265,8 +265,8 @@ def test_no_path_of_the_machine(full_run, tmp_path):
         assert str(tmp_path) not in (run / name).read_text(), name
 
 
-def test_a_run_reported_from_inside_keeps_its_name_and_its_environment(full_run, tmp_path,
-                                                                        monkeypatch):
+def test_a_run_reported_from_inside_keeps_its_name_and_its_environment(
+        full_run, tmp_path, monkeypatch):
     # "." names no directory: the run is named by the directory it stands for,
     # and nothing of env.json is taken for its path (once every "." went)
     run = tmp_path / "run-x"
