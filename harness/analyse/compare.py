@@ -8,8 +8,8 @@ order-statistic intervals; its coverage, a lower bound, is printed per
 row). A change is flagged significant when both sides have at least MIN_N
 runs, the interval excludes 1 AND the change exceeds --threshold (5% by
 default): on a noisy 2-vCPU VM a tiny but "significant" shift is not news,
-and with fewer runs the interval says little. Nor is a change judged
-when either run's cell had its CPUs busy with other work (a median
+and with fewer runs the interval says little. Nor is a change of time
+judged (memory is) when either run's cell had its CPUs busy with other work (a median
 interference.others_share above that run's [run] max_interference,
 docs/interference.md): the change would be the other jobs'. Per task and metric, the
 geometric mean of the ratios summarizes the direction.
@@ -28,9 +28,8 @@ from harness.analyse import stats
 from harness import format as fmt
 from harness.records import catalog
 from harness.records import safefs
-from harness.records.rundir import CellResults, RunDirError, load_run
-from harness.analyse.verdicts import MIN_N, busy
-from harness.records.rundir import MAX_INTERFERENCE
+from harness.records.rundir import MAX_INTERFERENCE, CellResults, RunDirError, load_run
+from harness.analyse.verdicts import MIN_N, busy, cpu_dependent
 
 COMPARE_SCHEMA = 1
 DEFAULT_THRESHOLD = 0.05
@@ -70,7 +69,7 @@ def compare(cells_a: list[CellResults], cells_b: list[CellResults],
             few = min(len(va), len(vb)) < MIN_N
             crowded = "; ".join(f"run {name}: {why}" for name, c, bound in
                                 (("A", ca, bounds[0]), ("B", cb, bounds[1]))
-                                if (why := busy([c], bound)))
+                                if cpu_dependent(metric) and (why := busy([c], bound)))
             sig = not few and not crowded and (lo > 1 or hi < 1) and abs(r - 1) > threshold
             change = ""
             if sig:

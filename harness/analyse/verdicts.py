@@ -284,11 +284,11 @@ def busy(cells, bound: float) -> str:
             "[run] max_interference); rerun on a quiet machine")
 
 
-def cpu_dependent(part: dict) -> bool:
-    """Whether the part's figure depends on having the CPUs to itself:
-    every figure but memory (what a task maps and the kernel allocates for
-    it does not change with what else runs)."""
-    return _unit(part.get("metric", "")) != "bytes"
+def cpu_dependent(metric: str) -> bool:
+    """Whether a figure depends on having the CPUs to itself: every figure
+    but memory (what a task maps and the kernel allocates for it does not
+    change with what else runs)."""
+    return _unit(metric) != "bytes"
 
 
 def _vote(label: str, row: dict, family, part: dict, few: str = "",
@@ -296,7 +296,7 @@ def _vote(label: str, row: dict, family, part: dict, few: str = "",
           cells, ctx: Context) -> Vote:
     """cells: those the row's runs come from; a row on cells whose CPUs
     were busy with other work does not decide, nor one with too few runs."""
-    withheld = busy(cells, ctx.max_interference) if cpu_dependent(part) else ""
+    withheld = busy(cells, ctx.max_interference) if cpu_dependent(part.get("metric", "")) else ""
     if withheld:
         row["busy"] = withheld      # the report's first screen says why it did not decide
     few = "; ".join(x for x in (withheld, few) if x)

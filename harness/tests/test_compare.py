@@ -99,3 +99,17 @@ def test_a_change_on_busy_cpus_is_not_judged(run_a, tmp_path):
     assert "a median 40% of CPUs 0-1" in thr["note"]
     assert rows[("pingpong/coro/channel=event,placement=same,iterations=200000,cpus=0-1",
                  "handoff_ns")]["significant"]
+
+
+def test_memory_is_judged_on_busy_cpus(run_a, tmp_path):
+    """Bytes do not change with what else runs: a spawn cell on busy CPUs
+    still has its memory compared; its creation time is not judged."""
+    b = synthrun.make_run(tmp_path / "b", synthrun.full_matrix(scale=1.5), seed=7)
+    synthrun.set_interference(b, "spawn", 0.4)
+    doc = compare.compare(load_run(run_a).cells(), load_run(b).cells(), CAT)
+    spawn = [r for r in doc["rows"] if r["task"] == "spawn"]
+    memory = [r for r in spawn if "bytes" in r["metric"]]
+    timing = [r for r in spawn if "bytes" not in r["metric"] and r["ratio"] is not None]
+    assert memory and timing
+    assert not any("busy" in r["note"] for r in memory)
+    assert all("busy" in r["note"] for r in timing)
